@@ -1,0 +1,137 @@
+"""Edge policies: which edge a node splits on (SPEC section 4, step 4).
+
+An edge policy is ``policy(ctx: PolicyContext) -> EdgeChoice`` registered in
+:data:`EDGE_POLICIES` under its name. The context evaluates edges on demand
+(``ctx.evaluate(edge)`` scores the candidates, ``ctx.partition(evaluation)`` cuts them), so a
+policy pays only for the edges it looks at. An edge with fewer than ``b`` enabled ops cannot be
+split into ``b`` groups; when no allowed edge can, the node becomes a leaf and the choice
+carries a ``note`` saying why.
+
+- ``fixed`` (default, the paper's protocol): level ``l`` splits ``edges[l mod len(edges)]``.
+  When that edge has fewer than ``b`` ops, the next splittable edge in the list (cyclically
+  from position ``l``) is used instead and the choice's ``log`` says so.
+- ``score`` (GM-NAS): evaluate every splittable edge in ``edges`` and keep the one whose best
+  partition has the largest normalised cut (ties: the lowest edge index). Costs one distance
+  matrix per splittable edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fewshot.registry import Registry
+from fewshot.space import NUM_EDGES, Mask
+from fewshot.splitting.candidates import EdgeEvaluation
+from fewshot.splitting.partition import Partition
+
+
+@dataclass(frozen=True)
+class EdgeChoice:
+    """A policy's decision: the evaluated edge and its partition, or a leaf ``note``."""
+
+    evaluation: EdgeEvaluation | None = None
+    partition: Partition | None = None
+    note: str | None = None
+    log: str | None = None
+    edges_evaluated: int = 0
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.evaluation is None
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What a policy sees of the node it decides for."""
+
+    mask: Mask
+    level: int
+    branch: int
+    edges: tuple[int, ...]
+    evaluate: Callable[[int], EdgeEvaluation]
+    partition: Callable[[EdgeEvaluation], Partition]
+
+    def splittable(self, edge: int) -> bool:
+        return len(self.mask.ops(edge)) >= self.branch
+
+
+EdgePolicy = Callable[[PolicyContext], EdgeChoice]
+EDGE_POLICIES: Registry[EdgePolicy] = Registry("edge policy")
+
+
+def register_edge_policy(name: str) -> Callable[[EdgePolicy], EdgePolicy]:
+    """Register an edge policy under ``name`` (selected with ``--edge-policy``)."""
+    return EDGE_POLICIES.decorator(name)
+
+
+def splittable_edges(mask: Mask, branch: int, edges: Sequence[int] = range(NUM_EDGES)) -> list[int]:
+    """Edges of ``edges`` with at least ``branch`` enabled ops, in the given order."""
+    return [e for e in edges if len(mask.ops(e)) >= branch]
+
+
+def leaf_note(mask: Mask, branch: int, edges: Sequence[int]) -> str:
+    """Why a node cannot be split."""
+    counts = ", ".join(f"edge {e}: {len(mask.ops(e))}" for e in dict.fromkeys(edges))
+    return f"leaf: no allowed edge has >= {branch} enabled ops ({counts})"
+
+
+def _choose(ctx: PolicyContext, edge: int, evaluated: int, log: str | None = None) -> EdgeChoice:
+    ev = ctx.evaluate(edge)
+    return EdgeChoice(ev, ctx.partition(ev), log=log, edges_evaluated=evaluated)
+
+
+@register_edge_policy("fixed")
+def fixed_policy(ctx: PolicyContext) -> EdgeChoice:
+    """Split ``edges[level]`` (cyclic); skip to the next splittable edge in list order."""
+    start = ctx.level % len(ctx.edges)
+    order = list(dict.fromkeys(ctx.edges[start:] + ctx.edges[:start]))
+    usable = splittable_edges(ctx.mask, ctx.branch, order)
+    if not usable:
+        return EdgeChoice(note=leaf_note(ctx.mask, ctx.branch, order))
+    edge = usable[0]
+    log = None
+    if edge != order[0]:
+        log = (
+            f"edge {order[0]} has {len(ctx.mask.ops(order[0]))} < {ctx.branch} ops; "
+            f"splitting edge {edge} instead"
+        )
+    return _choose(ctx, edge, 1, log)
+
+
+@register_edge_policy("score")
+def score_policy(ctx: PolicyContext) -> EdgeChoice:
+    """GM-NAS: the splittable edge whose best partition has the largest normalised cut."""
+    order = sorted(set(ctx.edges))
+    usable = splittable_edges(ctx.mask, ctx.branch, order)
+    if not usable:
+        return EdgeChoice(note=leaf_note(ctx.mask, ctx.branch, order))
+    best: EdgeChoice | None = None
+    for edge in usable:
+        ev = ctx.evaluate(edge)
+        part = ctx.partition(ev)
+        if best is None or part.normalized_cut > best.partition.normalized_cut:  # type: ignore[union-attr]
+            best = EdgeChoice(ev, part)
+    assert best is not None
+    return EdgeChoice(best.evaluation, best.partition, edges_evaluated=len(usable))
+
+
+def default_edges(policy: str, depth: int) -> tuple[int, ...]:
+    """``fixed``: 0, 1, 2 (cycling through 0..5 when depth > 3); ``score``: all six edges."""
+    if policy == "fixed":
+        return (0, 1, 2) if depth <= 3 else tuple(level % NUM_EDGES for level in range(depth))
+    return tuple(range(NUM_EDGES))
+
+
+__all__ = [
+    "EDGE_POLICIES",
+    "EdgeChoice",
+    "EdgePolicy",
+    "PolicyContext",
+    "default_edges",
+    "fixed_policy",
+    "leaf_note",
+    "register_edge_policy",
+    "score_policy",
+    "splittable_edges",
+]

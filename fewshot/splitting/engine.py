@@ -1,0 +1,350 @@
+"""The constant splitting policy (Algorithm 1 of the paper), resumable.
+
+Start from the full supernet; split every node into ``branch`` children, ``depth`` times
+(``branch ** depth`` leaves when every node can be split). Nodes are split in id order (breadth
+first), and the tree is handed to ``save`` after every split, so an interrupted run keeps all
+finished splits.
+
+Determinism: the supernet is initialised once from ``seed``; each node's randomness (torch,
+numpy, random, the metric's draws, warm-up sampling) comes from :func:`node_seed` of
+``(seed, node id)``. Metrics never mutate the supernet, so a resumed run makes exactly the same
+splits as an uninterrupted one. With warm-up, each node trains a copy of its parent's warmed
+weights (the root: the initial weights) and keeps its own warmed weights for its children
+(in ``checkpoint_dir`` when given, so resuming needs no retraining).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from fewshot.cli import UsageError
+from fewshot.metrics.base import ScoringData, get_metric
+from fewshot.models.supernet import Supernet
+from fewshot.space import NUM_EDGES, Mask
+from fewshot.splitting.candidates import (
+    EdgeEvaluation,
+    PassCounter,
+    counting_passes,
+    evaluate_edge,
+)
+from fewshot.splitting.edges import EDGE_POLICIES, PolicyContext, default_edges
+from fewshot.splitting.partition import Partition, best_partition
+from fewshot.splitting.warmup import EpochBatches, WarmupSettings, warm_up
+from fewshot.tree import Node, Split, SplitTree
+
+log = logging.getLogger("fewshot")
+
+
+@dataclass(frozen=True)
+class SplitSettings:
+    """What decides the splits (everything else is bookkeeping)."""
+
+    metric: str
+    depth: int = 3
+    branch: int = 2
+    seed: int = 0
+    edge_policy: str = "fixed"
+    edges: tuple[int, ...] | None = None
+    balanced: bool = False
+    warmup: WarmupSettings = field(default_factory=WarmupSettings)
+
+    @property
+    def resolved_edges(self) -> tuple[int, ...]:
+        """``edges``, or the policy's default for this depth."""
+        if self.edges is not None:
+            return tuple(self.edges)
+        return default_edges(self.edge_policy, self.depth)
+
+    @property
+    def expected_splits(self) -> int:
+        """Splits of a complete tree when every node can be split."""
+        return sum(self.branch**level for level in range(self.depth))
+
+
+def validate_settings(s: SplitSettings, mask: Mask | None = None) -> None:
+    """Raise :class:`UsageError` for settings that cannot produce a tree."""
+    get_metric(s.metric)  # unknown names list the known metrics
+    EDGE_POLICIES.get(s.edge_policy)
+    if not isinstance(s.depth, int) or s.depth < 1:
+        raise UsageError(f"--depth must be a positive integer, got {s.depth}")
+    if not isinstance(s.branch, int) or s.branch < 2:
+        raise UsageError(f"--branch must be at least 2 (a split makes >= 2 groups), got {s.branch}")
+    edges = s.resolved_edges
+    if not edges or any(not 0 <= e < NUM_EDGES for e in edges):
+        raise UsageError(f"--edges must list edges in 0..{NUM_EDGES - 1}, got {list(edges)}")
+    mask = mask or Mask.full()
+    widest = max(edges, key=lambda e: len(mask.ops(e)))
+    if len(mask.ops(widest)) < s.branch:
+        raise UsageError(
+            f"branch {s.branch} > {len(mask.ops(widest))} ops on edge {widest}: no edge can be "
+            f"split into {s.branch} groups; use --branch 2..{len(mask.ops(widest))}"
+        )
+    if s.warmup.epochs < 0:
+        raise UsageError(f"--warmup-epochs must be >= 0, got {s.warmup.epochs}")
+
+
+def node_seed(seed: int, node_id: int) -> int:
+    """A 32-bit seed derived from ``(seed, node_id)`` (independent streams per node)."""
+    return int(np.random.SeedSequence([int(seed), int(node_id)]).generate_state(1)[0])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, numpy and random."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def initial_supernet(
+    *, C: int, N: int, num_classes: int, seed: int, device: str | torch.device = "cpu"
+) -> Supernet:
+    """The full supernet, initialised from ``seed`` (the same weights for every node)."""
+    torch.manual_seed(seed)
+    return Supernet(C=C, N=N, num_classes=num_classes).to(device)
+
+
+@dataclass
+class RunStats:
+    """Counters of one engine run, merged into ``tree.timings``."""
+
+    passes: PassCounter = field(default_factory=PassCounter)
+    candidates: int = 0
+    warmup_steps: int = 0
+    warmup_seconds: float = 0.0
+    node_seconds: dict[int, float] = field(default_factory=dict)
+
+
+class SplitEngine:
+    """Grows a :class:`SplitTree` with the constant policy.
+
+    Args:
+        settings: metric, depth, branch, seed, edge policy, warm-up.
+        supernet: the initial full supernet (see :func:`initial_supernet`); never mutated
+            without warm-up.
+        data: the scoring batches every candidate sees.
+        epoch_batches: training batches for warm-up (required when warm-up epochs > 0).
+        save: called with the tree after every split and at the end (e.g. write tree.json).
+        checkpoint_dir: where warmed weights per node are kept (warm-up only).
+        progress: show tqdm bars (None: only on a terminal).
+    """
+
+    def __init__(
+        self,
+        settings: SplitSettings,
+        supernet: Supernet,
+        data: ScoringData,
+        *,
+        epoch_batches: EpochBatches | None = None,
+        save: Callable[[SplitTree], object] | None = None,
+        checkpoint_dir: Path | None = None,
+        progress: bool | None = None,
+    ) -> None:
+        validate_settings(settings)
+        if settings.warmup.epochs > 0 and epoch_batches is None:
+            raise UsageError("warm-up needs training batches (epoch_batches)")
+        self.settings = settings
+        self.supernet = supernet
+        self.data = data
+        self.epoch_batches = epoch_batches
+        self.save = save or (lambda tree: None)
+        self.checkpoint_dir = checkpoint_dir
+        self.progress = progress
+        self.policy = EDGE_POLICIES.get(settings.edge_policy)
+        self.stats = RunStats()
+        self._initial_state = (
+            {k: v.detach().clone() for k, v in supernet.state_dict().items()}
+            if settings.warmup.epochs > 0
+            else None
+        )
+        self._warm_states: dict[int, dict[str, torch.Tensor]] = {}
+
+    # -- driving ------------------------------------------------------------------------
+    def run(self, tree: SplitTree, *, max_splits: int | None = None) -> SplitTree:
+        """Split every pending node (at most ``max_splits`` now); mark the tree complete."""
+        if not tree.nodes:
+            tree.add_root()
+        start = time.perf_counter()
+        done = sum(1 for n in tree.nodes if n.split is not None)
+        bar = tqdm(
+            total=self.settings.expected_splits,
+            initial=done,
+            desc=f"splits ({self.settings.metric})",
+            unit="split",
+            disable=self._bar_disabled(),
+        )
+        made = 0
+        try:
+            i = 0
+            while i < len(tree.nodes):
+                node = tree.nodes[i]
+                i += 1
+                if not self._pending(node):
+                    continue
+                if max_splits is not None and made >= max_splits:
+                    return tree
+                self.split_node(tree, node)
+                made += 1
+                bar.update(1)
+                self._record(tree, time.perf_counter() - start)
+                start = time.perf_counter()
+                self.save(tree)
+            tree.complete = True
+        finally:
+            bar.close()
+            self._record(tree, time.perf_counter() - start)
+            self.save(tree)
+        return tree
+
+    def _pending(self, node: Node) -> bool:
+        return node.depth < self.settings.depth and node.split is None and node.note is None
+
+    def _bar_disabled(self) -> bool | None:
+        return None if self.progress is None else not self.progress
+
+    # -- one node -----------------------------------------------------------------------
+    def split_node(self, tree: SplitTree, node: Node) -> list[Node]:
+        """Decide ``node``'s split (or leaf note) and add its children to ``tree``."""
+        t0 = time.perf_counter()
+        seed = node_seed(self.settings.seed, node.id)
+        seed_everything(seed)
+        self._warm_up(node, seed)
+        ctx = PolicyContext(
+            mask=node.mask,
+            level=node.depth,
+            branch=self.settings.branch,
+            edges=self.settings.resolved_edges,
+            evaluate=lambda edge: self._evaluate(node, edge, seed),
+            partition=lambda ev: self._partition(ev, seed),
+        )
+        choice = self.policy(ctx)
+        self.stats.node_seconds[node.id] = time.perf_counter() - t0
+        if choice.is_leaf:
+            node.note = choice.note
+            log.warning("node %d stays a leaf: %s", node.id, choice.note)
+            return []
+        if choice.log:
+            log.info("node %d: %s", node.id, choice.log)
+        split = _make_split(choice.evaluation, choice.partition)  # type: ignore[arg-type]
+        children = tree.apply_split(node.id, split)
+        log.info(
+            "node %d (depth %d): edge %d -> %s, cut %.4g (normalised %.3f)",
+            node.id,
+            node.depth,
+            split.edge,
+            " | ".join("{" + ",".join(g) + "}" for g in split.groups),
+            split.cut,
+            choice.partition.normalized_cut,  # type: ignore[union-attr]
+        )
+        return children
+
+    def _evaluate(self, node: Node, edge: int, seed: int) -> EdgeEvaluation:
+        n = len(node.mask.ops(edge))
+        desc = f"node {node.id} edge {edge}"
+        with (
+            tqdm(total=n, desc=desc, leave=False, disable=self._bar_disabled()) as bar,
+            counting_passes(self.supernet, self.stats.passes),
+        ):
+            ev = evaluate_edge(
+                self.supernet, node.mask, edge, self.settings.metric, self.data, seed=seed,
+                progress=bar,
+            )  # fmt: skip
+        self.stats.candidates += n
+        if ev.distance.max() == 0:
+            log.warning(
+                "node %d edge %d: all %d candidates scored alike with %s; the groups come from "
+                "the deterministic tie-break",
+                node.id, edge, n, self.settings.metric,
+            )  # fmt: skip
+        return ev
+
+    def _partition(self, ev: EdgeEvaluation, seed: int) -> Partition:
+        return best_partition(
+            ev.distance, self.settings.branch, balanced=self.settings.balanced, seed=seed
+        )
+
+    # -- warm-up ------------------------------------------------------------------------
+    def _warm_up(self, node: Node, seed: int) -> None:
+        if self._initial_state is None:
+            return
+        t0 = time.perf_counter()
+        start = self._initial_state if node.parent is None else self._load_warm(node.parent)
+        self.supernet.load_state_dict(start)
+        self.supernet.set_mask(Mask.full())
+        assert self.epoch_batches is not None
+        steps = warm_up(
+            self.supernet, node.mask, self.epoch_batches, self.settings.warmup, seed=seed
+        )
+        self._store_warm(node.id)
+        self.stats.warmup_steps += steps
+        self.stats.warmup_seconds += time.perf_counter() - t0
+
+    def _ckpt(self, node_id: int) -> Path | None:
+        return self.checkpoint_dir / f"node-{node_id}.pt" if self.checkpoint_dir else None
+
+    def _store_warm(self, node_id: int) -> None:
+        state = {k: v.detach().clone() for k, v in self.supernet.state_dict().items()}
+        path = self._ckpt(node_id)
+        if path is None:
+            self._warm_states[node_id] = state
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)
+
+    def _load_warm(self, node_id: int) -> dict[str, torch.Tensor]:
+        path = self._ckpt(node_id)
+        if path is None:
+            return self._warm_states[node_id]
+        if not path.is_file():
+            raise UsageError(
+                f"warm-up weights of node {node_id} are missing ({path}); cannot resume this "
+                "warm-up run: start a new one (--name)"
+            )
+        return torch.load(path, map_location=next(self.supernet.parameters()).device)
+
+    # -- bookkeeping --------------------------------------------------------------------
+    def _record(self, tree: SplitTree, seconds: float) -> None:
+        """Merge this run's counters into ``tree.timings`` (adding to a resumed run's)."""
+        t = tree.timings
+        t["total_seconds"] = round(float(t.get("total_seconds", 0.0)) + seconds, 3)
+        for key, value in self.stats.passes.as_dict().items():
+            t[key] = t.get(key, 0) + value
+        t["candidates_scored"] = t.get("candidates_scored", 0) + self.stats.candidates
+        if self._initial_state is not None:
+            t["warmup_steps"] = t.get("warmup_steps", 0) + self.stats.warmup_steps
+            t["warmup_seconds"] = round(t.get("warmup_seconds", 0.0) + self.stats.warmup_seconds, 3)
+        for node_id, secs in self.stats.node_seconds.items():
+            t[f"node_{node_id}_seconds"] = round(secs, 3)
+        self.stats = RunStats()
+
+
+def _make_split(ev: EdgeEvaluation, part: Partition) -> Split:
+    return Split(
+        edge=ev.edge,
+        ops=ev.ops,
+        groups=part.labelled(ev.ops),
+        distance=tuple(tuple(float(v) for v in row) for row in ev.distance),
+        cut=float(part.cut),
+        scores=ev.scores,
+    )
+
+
+__all__ = [
+    "RunStats",
+    "SplitEngine",
+    "SplitSettings",
+    "initial_supernet",
+    "node_seed",
+    "seed_everything",
+    "validate_settings",
+]
