@@ -280,9 +280,19 @@ def check_finite(result: MetricResult, spec: MetricSpec) -> MetricResult:
 
 
 def compute_metrics(
-    net: nn.Module, data: ScoringData, names: Sequence[str], *, seed: int = 0
+    net: nn.Module,
+    data: ScoringData,
+    names: Sequence[str],
+    *,
+    seed: int = 0,
+    errors: dict[str, str] | None = None,
 ) -> dict[str, MetricResult]:
-    """Scalar metrics ``names`` for ``net``, sharing probes between them."""
+    """Scalar metrics ``names`` for ``net``, sharing probes between them.
+
+    With ``errors`` (a dict), a metric raising :class:`MetricError` (e.g. undefined on a dead
+    network) is recorded there as ``name -> message`` and left out of the result, instead of
+    aborting the others: bulk scoring keeps every metric that is defined.
+    """
     specs = [get_metric(n) for n in names]
     pairwise = [s.name for s in specs if s.kind != "scalar"]
     if pairwise:
@@ -290,7 +300,15 @@ def compute_metrics(
             f"{pairwise} are pairwise metrics: use compute_pairwise on a list of candidates"
         )
     cache = ProbeCache(net, data, seed=seed)
-    return {s.name: check_finite(_as_result(s.name, s.fn(cache)), s) for s in specs}
+    results = {}
+    for s in specs:
+        try:
+            results[s.name] = check_finite(_as_result(s.name, s.fn(cache)), s)
+        except MetricError as exc:
+            if errors is None:
+                raise
+            errors[s.name] = str(exc)
+    return results
 
 
 def compute_metric(net: nn.Module, data: ScoringData, name: str, *, seed: int = 0) -> MetricResult:
