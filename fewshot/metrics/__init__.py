@@ -4,8 +4,12 @@ Each module below registers its metrics on import (one import line per module; a
 that every module registered something). See :mod:`fewshot.metrics.base` for the API.
 """
 
+from fewshot.metrics import cost as cost  # noqa: F401
+from fewshot.metrics import gradient_matching as gradient_matching  # noqa: F401
 from fewshot.metrics import probes as probes  # noqa: F401  (registers shared passes)
 from fewshot.metrics import saliency as saliency  # noqa: F401
+from fewshot.metrics import ssnr as ssnr  # noqa: F401
+from fewshot.metrics import zico as zico  # noqa: F401
 from fewshot.metrics.base import (
     METRICS,
     MetricError,

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
+import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from fewshot.metrics.base import ProbeCache, clear_grads, register_probe, weight_layers
 
 
 @dataclass(frozen=True)
 class LayerGrad:
-    """Weight and cross-entropy gradient of one Conv2d/Linear layer (detached copies)."""
+    """Weight and cross-entropy gradient of one Conv2d/Linear layer (detached copies).
+
+    ``fisher`` is the layer's per-output-channel Fisher information (zero-cost-nas): for the
+    layer output ``a`` (N, C, ...) and its loss gradient ``g``, ``0.5 * mean_n (sum_space
+    a * g)^2``, summed over the calls of the layer in the forward.
+    """
 
     weight: Tensor
     grad: Tensor
+    fisher: Tensor | None = None
 
 
 @register_probe("grads")
@@ -27,10 +37,11 @@ def cross_entropy_grads(cache: ProbeCache) -> dict[str, LayerGrad]:
     """
     net = cache.working_copy()
     x, y = cache.batch(0)
-    loss = F.cross_entropy(net(x), y)
-    loss.backward()
+    with record_fisher(net) as fisher:
+        loss = F.cross_entropy(net(x), y)
+        loss.backward()
     out = {
-        name: LayerGrad(m.weight.detach().clone(), m.weight.grad.detach().clone())
+        name: LayerGrad(m.weight.detach().clone(), m.weight.grad.detach().clone(), fisher.get(name))
         for name, m in weight_layers(net)
         if m.weight.grad is not None
     }
@@ -38,9 +49,169 @@ def cross_entropy_grads(cache: ProbeCache) -> dict[str, LayerGrad]:
     return out
 
 
+@contextmanager
+def record_fisher(net: nn.Module) -> Iterator[dict[str, Tensor]]:
+    """Record per-channel Fisher information at every Conv2d/Linear output during backward.
+
+    Forward hooks attach a gradient hook to each layer output (what zero-cost-nas reads from
+    the identity op it inserts after each Conv2d/Linear). Values are only observed: the
+    forward and backward are unchanged. Yields ``{layer name: (C_out,) tensor}``, filled
+    as the backward runs.
+    """
+    fisher: dict[str, Tensor] = {}
+
+    def on_forward(name: str):
+        def hook(module: nn.Module, inputs: object, output: Tensor) -> None:
+            if not (isinstance(output, Tensor) and output.requires_grad):
+                return
+            act = output.detach()
+
+            def on_grad(grad: Tensor) -> None:
+                prod = act * grad.detach()
+                g_nk = prod.sum(dim=tuple(range(2, prod.ndim))) if prod.ndim > 2 else prod
+                del_k = 0.5 * g_nk.pow(2).mean(0)
+                fisher[name] = fisher[name] + del_k if name in fisher else del_k
+
+            output.register_hook(on_grad)
+
+        return hook
+
+    handles = [m.register_forward_hook(on_forward(n)) for n, m in weight_layers(net)]
+    try:
+        yield fisher
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@dataclass(frozen=True)
+class BatchGrads:
+    """Per-batch cross-entropy gradients of every parameter that got one (detached copies).
+
+    ``grads[b][name]`` is the gradient of parameter ``name`` (``net.named_parameters()``
+    names) on batch ``b``; a parameter that took no part in batch ``b``'s forward is absent.
+    ``layers`` names the network's Conv2d/Linear modules.
+    """
+
+    grads: tuple[dict[str, Tensor], ...]
+    layers: tuple[str, ...]
+
+    def layer_weights(self) -> dict[str, Tensor]:
+        """Conv/Linear weight gradients stacked over batches: ``{layer: (B, *w.shape)}``.
+
+        Only layers with a weight gradient in every batch are kept.
+        """
+        return {
+            layer: torch.stack([g[f"{layer}.weight"] for g in self.grads])
+            for layer in sorted(self.layers)
+            if all(f"{layer}.weight" in g for g in self.grads)
+        }
+
+
+@register_probe("batch_grads")
+def per_batch_grads(cache: ProbeCache) -> BatchGrads:
+    """One cross-entropy forward/backward per batch (BN in train mode), all parameters.
+
+    zico reduces the Conv/Linear weight gradients across batches; gm compares candidates'
+    gradients batch by batch.
+    """
+    net = cache.working_copy()
+    grads = []
+    for x, y in cache.batches():
+        F.cross_entropy(net(x), y).backward()
+        grads.append(
+            {n: p.grad.detach().clone() for n, p in net.named_parameters() if p.grad is not None}
+        )
+        clear_grads(net)
+    return BatchGrads(tuple(grads), tuple(name for name, _ in weight_layers(net)))
+
+
 def sum_over_layers(values: dict[str, float]) -> float:
     """Sum of per-layer values in a fixed (name) order, for reproducible float sums."""
     return float(sum(values[k] for k in sorted(values)))
 
 
-__all__ = ["LayerGrad", "cross_entropy_grads", "sum_over_layers"]
+# -- activation pass (jacob_cov, naswot, tcet) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ActivationPass:
+    """What one train-mode forward/backward on the main batch yields for activation metrics.
+
+    Attributes:
+        relu_kernels: per ``nn.ReLU`` module (first call only), the NASWOT kernel
+            ``K = c c^T + (1-c)(1-c)^T`` of the binary codes ``c = input > 0`` (B x B, float64).
+        layer_kernels: the same kernel for the codes ``output > 0`` of every Conv2d/Linear
+            layer that ran (T-CET's layer-wise NASWOT), keyed by module name.
+        input_jacobian: ``d(sum of logits)/d(input)`` per sample, flattened (B x D, float64).
+    """
+
+    relu_kernels: dict[str, np.ndarray]
+    layer_kernels: dict[str, np.ndarray]
+    input_jacobian: np.ndarray
+
+
+def binary_code_kernel(active: Tensor) -> np.ndarray:
+    """NASWOT kernel of binary codes: ``K_ij`` = number of units on which samples i, j agree.
+
+    ``active`` is a boolean (B, ...) tensor. With ``s = 2c - 1``, ``K = (D + s s^T) / 2``,
+    which equals ``c c^T + (1-c)(1-c)^T`` exactly (integers below 2^24 in float32).
+    """
+    s = active.reshape(active.shape[0], -1).to(torch.float32) * 2 - 1
+    return ((s.shape[1] + s @ s.T) / 2).double().cpu().numpy()
+
+
+@register_probe("activations")
+def activation_pass(cache: ProbeCache) -> ActivationPass:
+    """One forward on the main batch (BN in train mode) with hooks, then ``d sum(logits)/dx``.
+
+    ReLU codes are taken on each ReLU's input (``> 0``), each ReLU module counted once, as in
+    NASWOT (Mellor et al.); Conv/Linear codes on each layer's own output, as in T-CET's
+    layer-wise NASWOT. The input Jacobian is the one of zero-cost-nas's ``jacob_cov``.
+    """
+    net = cache.working_copy()
+    relu: dict[str, np.ndarray] = {}
+    layers: dict[str, np.ndarray] = {}
+
+    def relu_hook(name: str):
+        def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+            if name not in relu:
+                relu[name] = binary_code_kernel(inputs[0].detach() > 0)
+
+        return hook
+
+    def layer_hook(name: str):
+        def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+            layers[name] = binary_code_kernel(output.detach() > 0)
+
+        return hook
+
+    handles = [m.register_forward_hook(relu_hook(n)) for n, m in _relus(net)]
+    handles += [m.register_forward_hook(layer_hook(n)) for n, m in weight_layers(net)]
+    x = cache.batch(0)[0].detach().clone().requires_grad_(True)
+    try:
+        logits = net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    (jac,) = torch.autograd.grad(logits.sum(), x)
+    clear_grads(net)
+    jacobian = jac.reshape(jac.shape[0], -1).double().cpu().numpy()
+    return ActivationPass(relu, layers, jacobian)
+
+
+def _relus(net: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(n, m) for n, m in net.named_modules() if isinstance(m, nn.ReLU)]
+
+
+__all__ = [
+    "ActivationPass",
+    "BatchGrads",
+    "LayerGrad",
+    "activation_pass",
+    "binary_code_kernel",
+    "cross_entropy_grads",
+    "per_batch_grads",
+    "record_fisher",
+    "sum_over_layers",
+]

@@ -1,8 +1,29 @@
-"""Gradient-saliency proxies of Abdelfattah et al. (zero-cost-nas): grad_norm, snip."""
+"""Gradient-saliency proxies of Abdelfattah et al. (zero-cost-nas).
+
+grad_norm, snip and fisher reduce the one cross-entropy backward of the ``grads`` probe;
+grasp adds one Hessian-vector product (probe ``grasp_hg``); synflow runs its own pass on a
+BatchNorm-free, all-positive float64 copy (probe ``synflow``). All score Conv2d/Linear
+weights only (no biases, no BN) and skip layers that did not run (disabled ops).
+"""
 
 from __future__ import annotations
 
-from fewshot.metrics.base import MetricResult, ProbeCache, register_metric
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fewshot.metrics.base import (
+    MetricError,
+    MetricResult,
+    ProbeCache,
+    register_metric,
+    register_probe,
+    weight_layers,
+)
 from fewshot.metrics.probes import sum_over_layers
 
 
@@ -20,3 +41,195 @@ def snip(cache: ProbeCache) -> MetricResult:
     layers = cache.get("grads")
     per_layer = {n: float((lg.weight * lg.grad).abs().sum()) for n, lg in layers.items()}
     return MetricResult("snip", sum_over_layers(per_layer), per_layer)
+
+
+@register_metric("fisher")
+def fisher(cache: ProbeCache) -> MetricResult:
+    """Fisher information at each Conv/Linear output, summed over channels and layers.
+
+    Per channel ``0.5 * mean_n (sum_space a * dL/da)^2`` with ``a`` the layer output, as
+    zero-cost-nas computes it at the identity op it hooks after every Conv2d/Linear
+    (the classifier included). Recorded during the shared ``grads`` backward.
+    """
+    layers = cache.get("grads")
+    per_layer = {n: float(lg.fisher.sum()) for n, lg in layers.items() if lg.fisher is not None}
+    return MetricResult("fisher", sum_over_layers(per_layer), per_layer)
+
+
+# -- grasp --------------------------------------------------------------------------------
+
+
+@register_probe("grasp_hg")
+def hessian_gradient_product(cache: ProbeCache) -> dict[str, Tensor]:
+    """``H g`` per Conv/Linear weight: the cross-entropy Hessian times its gradient ``g``.
+
+    zero-cost-nas: a first pass gives ``g`` without a graph (here: the ``grads`` probe, the
+    same forward/backward); a second forward builds ``grad_f`` with ``create_graph``, and
+    the gradient of ``z = sum(g * grad_f)`` (``g`` held constant) is ``H g``. Temperature 1,
+    one split of the batch (their default ``split_data=1``). A weight with no second-order
+    path gets zeros, as in zero-cost-nas.
+    """
+    g = cache.get("grads")
+    torch.manual_seed(cache.seed)  # same draws as the grads pass (single-path sampling)
+    net = cache.working_copy()
+    modules = dict(net.named_modules())
+    names = sorted(g)
+    weights = [modules[n].weight for n in names]
+    x, y = cache.batch(0)
+    loss = F.cross_entropy(net(x), y)
+    grad_f = torch.autograd.grad(loss, weights, create_graph=True)
+    z = sum((g[n].grad * gf).sum() for n, gf in zip(names, grad_f, strict=True))
+    if not z.requires_grad:  # piecewise-linear in every weight: zero Hessian
+        return {n: torch.zeros_like(w) for n, w in zip(names, weights, strict=True)}
+    hg = torch.autograd.grad(z, weights, allow_unused=True)
+    return {
+        n: (h.detach() if h is not None else torch.zeros_like(w))
+        for n, w, h in zip(names, weights, hg, strict=True)
+    }
+
+
+@register_metric("grasp")
+def grasp(cache: ProbeCache) -> MetricResult:
+    """GraSP: sum over Conv/Linear weights of ``-w * (H g)``, with its sign (may be < 0)."""
+    weights = cache.get("grads")
+    hg = cache.get("grasp_hg")
+    per_layer = {n: float((-weights[n].weight * h).sum()) for n, h in hg.items()}
+    return MetricResult("grasp", sum_over_layers(per_layer), per_layer)
+
+
+# -- synflow ------------------------------------------------------------------------------
+
+SYNFLOW_RESCALE_LOG2 = 500
+"""On float64 overflow, input and output are each scaled by ``2**-500`` (see :func:`synflow_pass`)."""
+
+
+@dataclass(frozen=True)
+class SynflowSaliency:
+    """Per-weight synflow saliency ``|w * dR/dw|`` of every Conv/Linear layer that ran.
+
+    Attributes:
+        saliency: float64 tensors, *divided* by ``exp(log_scale)``.
+        log_scale: natural log of that divisor: 0 unless float64 overflowed and the pass was
+            rescaled (the true saliency is ``saliency * exp(log_scale)``).
+    """
+
+    saliency: dict[str, Tensor]
+    log_scale: float
+
+
+def batchnorm_free_copy(net: nn.Module) -> nn.Module:
+    """A deep copy of ``net`` with every BatchNorm module replaced by ``nn.Identity``.
+
+    zero-cost-nas rebuilds its NB201 model with ``bn=False`` for synflow, which drops the
+    BN layers; replacing them by identities gives the same network here.
+    """
+    out = copy.deepcopy(net)
+    for parent in list(out.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
+                setattr(parent, name, nn.Identity())
+    return out
+
+
+def synflow_pass(
+    net: nn.Module, image_shape: tuple[int, ...], log2_scale: int
+) -> dict[str, Tensor]:
+    """``|w * dR/dw|`` on ``net`` (already all-positive, float64) for an input of ones.
+
+    ``R = sum(outputs)``. With ``log2_scale = s > 0`` the input, every bias and ``R`` are
+    multiplied by ``2**-s`` (biases only for this pass, on a copy): with all-positive weights
+    and inputs every ReLU is the identity, so a network of Conv/Linear/ReLU/pooling layers is
+    positively homogeneous in (input, biases), every activation scales by ``2**-s`` and each
+    weight's saliency is exactly the true saliency times ``2**(-2 s)``, without overflow.
+    """
+    scale = 2.0**-log2_scale
+    if log2_scale:
+        net = copy.deepcopy(net)
+        with torch.no_grad():
+            for name, p in net.named_parameters():
+                if name.rsplit(".", 1)[-1] == "bias":
+                    p.mul_(scale)
+    layers = [(n, m) for n, m in weight_layers(net)]
+    weights = [m.weight for _, m in layers]
+    device = weights[0].device
+    x = torch.full((1, *image_shape), scale, dtype=torch.float64, device=device)
+    r = net(x).sum() * scale
+    grads = torch.autograd.grad(r, weights, allow_unused=True)
+    return {
+        n: (w * g).abs().detach()
+        for (n, _), w, g in zip(layers, weights, grads, strict=True)
+        if g is not None
+    }
+
+
+@register_probe("synflow")
+def synflow_saliency(cache: ProbeCache) -> SynflowSaliency:
+    """Synflow per-weight saliency: BN -> identity, ``|weights|``, float64, input of ones.
+
+    Batch of one image of the data's size. If float64 overflows, the pass is repeated
+    rescaled (exact, see :func:`synflow_pass`) and ``log_scale`` records the factor.
+    """
+    net = batchnorm_free_copy(cache.net).double().train()
+    with torch.no_grad():
+        for p in net.parameters():
+            p.abs_()
+    for p in net.parameters():
+        p.requires_grad_(True)
+    if not any(True for _ in weight_layers(net)):
+        raise MetricError("synflow needs a network with Conv2d or Linear layers")
+    shape = tuple(cache.data.inputs.shape[1:])
+    for log2_scale in (0, SYNFLOW_RESCALE_LOG2):
+        torch.manual_seed(cache.seed)
+        saliency = synflow_pass(net, shape, log2_scale)
+        if all(torch.isfinite(s).all() for s in saliency.values()):
+            return SynflowSaliency(saliency, 2 * log2_scale * math.log(2.0))
+    raise MetricError(
+        "synflow overflows float64 even after rescaling by 2**-1000; the network is too deep "
+        "or too wide for this metric"
+    )
+
+
+def _synflow_sums(sal: SynflowSaliency) -> tuple[dict[str, float], float, dict[str, float], float]:
+    """Per-layer and total synflow sums (true scale; inf when beyond float64) and their logs.
+
+    Sums are taken in float64 on the (possibly rescaled) saliencies; logs of 0 are ``-inf``.
+    """
+    sums = {n: float(s.sum()) for n, s in sal.saliency.items()}
+    total = sum_over_layers(sums)
+
+    def log(v: float) -> float:
+        return (math.log(v) if v > 0 else -math.inf) + sal.log_scale
+
+    logs = {n: log(v) for n, v in sums.items()}
+    if sal.log_scale:
+        sums = {n: _exp(v) for n, v in logs.items()}
+        total = _exp(log(total))
+    return sums, total, logs, log(total)
+
+
+def _exp(v: float) -> float:
+    return math.exp(v) if v < math.log(torch.finfo(torch.float64).max) else math.inf
+
+
+@register_metric("synflow")
+def synflow(cache: ProbeCache) -> MetricResult:
+    """SynFlow: sum of ``|w * dR/dw|`` over Conv/Linear weights; ``extras["log"]`` its log.
+
+    Values reach 1e30+ on NB201 (float64 holds up to ~1e308). A value beyond float64 raises
+    :class:`MetricError` pointing to ``synflow_log``, which is always finite.
+    """
+    sums, total, _, log_total = _synflow_sums(cache.get("synflow"))
+    if math.isinf(total):
+        raise MetricError(
+            f"synflow = exp({log_total:.1f}) exceeds float64; use metric 'synflow_log' instead"
+        )
+    return MetricResult("synflow", total, sums, {"log": log_total})
+
+
+@register_metric("synflow_log")
+def synflow_log(cache: ProbeCache) -> MetricResult:
+    """Natural log of synflow (same ranking; finite where synflow overflows float64)."""
+    _, _, logs, log_total = _synflow_sums(cache.get("synflow"))
+    if log_total == -math.inf:
+        raise MetricError("synflow is 0 (no path from input to output): its log is undefined")
+    return MetricResult("synflow_log", log_total, logs)

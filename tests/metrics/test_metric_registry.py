@@ -1,0 +1,182 @@
+"""Tests run on every registered metric: new metrics are covered when they register.
+
+(Named ``test_metric_registry.py``: ``tests/test_registry.py`` already exists, and pytest's
+default import mode rejects two test modules with the same basename.)
+"""
+
+from __future__ import annotations
+
+import math
+import pkgutil
+
+import numpy as np
+import pytest
+import torch
+
+import fewshot.metrics as metrics_pkg
+from fewshot.metrics import (
+    METRICS,
+    ScoringData,
+    compute_metric,
+    compute_metrics,
+    compute_pairwise,
+    list_metrics,
+)
+from fewshot.metrics.base import PROBES
+from fewshot.models.supernet import Supernet, build_network
+from fewshot.space import Mask
+
+ARCH = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|"
+SCALAR = list_metrics(kind="scalar")
+REQUIRED_SCALAR = [
+    "grad_norm",
+    "snip",
+    "grasp",
+    "fisher",
+    "synflow",
+    "synflow_log",
+    "zico",
+    "ssnr",
+    "params",
+    "flops",
+]
+# Modules that register nothing, on purpose.
+NOT_REGISTERING = {
+    "base": "the registry and API itself",
+    "vote": "ranks arch pairs from other metrics' scores, not a network metric",
+}
+
+
+def tiny_network(seed: int = 0) -> Supernet:
+    torch.manual_seed(seed)
+    return build_network(ARCH, C=4, N=1, num_classes=10)
+
+
+def masked_supernet(seed: int = 0) -> tuple[Supernet, Mask]:
+    """A full tiny supernet restricted to a sub-space: edge 0 conv3x3/pool, edge 1 skip/none."""
+    torch.manual_seed(seed)
+    net = Supernet(C=4, N=1, num_classes=10)
+    mask = (
+        Mask.full()
+        .restrict(0, ["nor_conv_3x3", "avg_pool_3x3"])
+        .restrict(1, ["skip_connect", "none"])
+        .restrict(5, ["nor_conv_1x1"])
+    )
+    net.set_mask(mask)
+    return net, mask
+
+
+@pytest.fixture(scope="module")
+def data() -> ScoringData:
+    return ScoringData.random(batch_size=8, num_batches=2, num_classes=10, image_size=16)
+
+
+def test_required_metrics_are_registered():
+    assert set(REQUIRED_SCALAR) <= set(SCALAR)
+    assert "gm" in list_metrics(kind="pairwise")
+    assert "gm" not in SCALAR
+
+
+def test_every_metrics_module_registers_something():
+    registered = {spec.fn.__module__ for spec in (METRICS.get(n) for n in METRICS)}
+    registered |= {PROBES.get(n).__module__ for n in PROBES}
+    names = [m.name for m in pkgutil.iter_modules(metrics_pkg.__path__)]
+    missing = [
+        n for n in names if n not in NOT_REGISTERING and f"fewshot.metrics.{n}" not in registered
+    ]
+    assert not missing, f"modules that registered no metric/probe (import line missing?): {missing}"
+
+
+@pytest.mark.parametrize("name", SCALAR)
+def test_finite_on_tiny_network(name: str, data: ScoringData):
+    result = compute_metric(tiny_network(), data, name)
+    assert result.name == name
+    assert math.isfinite(result.value)
+
+
+# Known failure, reported to the owner: lr concatenates activation patterns of batches that
+# sampled different single paths (different ReLU sets), so their lengths differ.
+SINGLE_PATH_KNOWN = {"lr": "tenas.lr: batches with different sampled paths (owner informed)"}
+
+
+@pytest.mark.parametrize("name", SCALAR)
+def test_deterministic_under_seed(name: str, data: ScoringData):
+    """Same seed, fresh networks (mixture mode, the split engine's default): same value."""
+    values = [compute_metric(masked_supernet()[0], data, name, seed=3).value for _ in range(2)]
+    assert values[0] == values[1]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason=SINGLE_PATH_KNOWN[n]))
+        if n in SINGLE_PATH_KNOWN
+        else n
+        for n in SCALAR
+    ],
+)
+def test_deterministic_with_single_path_sampling(name: str, data: ScoringData):
+    """Random paths drawn inside a metric's passes come from the seed: same value twice."""
+    values = []
+    for _ in range(2):
+        net, _mask = masked_supernet()
+        net.mode = "single_path"
+        values.append(compute_metric(net, data, name, seed=3).value)
+    assert values[0] == values[1]
+
+
+@pytest.mark.parametrize("name", SCALAR)
+def test_does_not_mutate_network(name: str, data: ScoringData):
+    net = tiny_network()
+    net.eval()
+    net.cells[0].train()  # mixed flags must survive as they are
+    net.classifier.weight.requires_grad_(False)
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    flags = {n: m.training for n, m in net.named_modules()}
+    grads = {n: p.requires_grad for n, p in net.named_parameters()}
+    compute_metric(net, data, name)
+    after = net.state_dict()
+    assert before.keys() == after.keys()
+    for k, v in before.items():
+        assert torch.equal(v, after[k]), f"{name} changed {k}"
+    assert flags == {n: m.training for n, m in net.named_modules()}
+    assert grads == {n: p.requires_grad for n, p in net.named_parameters()}
+    assert all(p.grad is None for p in net.parameters())
+
+
+@pytest.mark.parametrize("name", SCALAR)
+def test_masked_sub_supernet_skips_disabled_ops(name: str, data: ScoringData):
+    net, mask = masked_supernet()
+    result = compute_metric(net, data, name)
+    assert math.isfinite(result.value)
+    disabled = [
+        f"cells.{c}.edges.{e}.ops.{op}."
+        for c in range(len(net.cells))
+        for e in range(6)
+        for op in Mask.full().ops(e)
+        if op not in mask.ops(e)
+    ]
+    for layer in result.per_layer or {}:
+        assert not any(f"{layer}.".startswith(d) for d in disabled), f"{name} scored {layer}"
+
+
+def test_one_pass_equals_one_at_a_time(data: ScoringData):
+    together = compute_metrics(tiny_network(), data, SCALAR, seed=1)
+    for name in SCALAR:
+        alone = compute_metric(tiny_network(), data, name, seed=1)
+        assert together[name].value == pytest.approx(alone.value, rel=1e-12, abs=1e-12), name
+
+
+@pytest.mark.parametrize("name", list_metrics(kind="pairwise"))
+def test_pairwise_metrics_give_a_distance_matrix(name: str, data: ScoringData):
+    nets = []
+    for op in ("nor_conv_3x3", "avg_pool_3x3", "skip_connect"):
+        net, mask = masked_supernet()
+        net.set_mask(mask.restrict(2, [op]))
+        nets.append(net)
+    dist = compute_pairwise(nets, data, name).distance
+    assert dist.shape == (3, 3)
+    assert np.isfinite(dist).all()
+    np.testing.assert_array_equal(dist, dist.T)
+    np.testing.assert_array_equal(np.diag(dist), 0.0)
+    assert (dist[~np.eye(3, dtype=bool)] > 0).all()
