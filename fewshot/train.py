@@ -2,8 +2,8 @@
 
 1. Train every leaf (or ``--leaf i``) from scratch with uniform single-path sampling, in
    ``runs/<name>/leaves/<id>/`` (checkpoints, logs, ``metrics.jsonl``); re-running resumes
-   each leaf from its last checkpoint. ``--one-shot`` also trains the whole space as one
-   supernet (``runs/<name>/oneshot/``), by default with the leaves' total budget.
+   each leaf from its last checkpoint. ``--one-shot`` also trains the tree's root (the whole
+   space) as one supernet (``runs/<name>/oneshot/``), by default with the leaves' total budget.
 2. Search: score up to ``--search-k`` archs per leaf on held-out data (BN recalibrated per
    arch); the one-shot baseline scores the same archs (the union of the leaves').
 3. With ``--benchmark DIR``: true accuracies, Kendall tau / Spearman per leaf and overall,
@@ -245,7 +245,8 @@ def _jobs(args: argparse.Namespace, tree: SplitTree) -> list[Job]:
     ]
     if args.one_shot:
         epochs = args.one_shot_epochs or args.epochs * len(leaves)
-        jobs.append(Job("oneshot", Mask.full(), _output_dir(args) / "oneshot", epochs))
+        root = tree.node(0).mask  # depth 0: the whole (searched) space as one supernet
+        jobs.append(Job("oneshot", root, _output_dir(args) / "oneshot", epochs))
     return jobs
 
 

@@ -1,0 +1,168 @@
+"""``python -m fewshot.train``: every leaf trained, search.json, evaluation, pass-through, config."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fewshot.cli import parse_with_config
+from fewshot.space import Arch, Mask
+from fewshot.train import build_parser, main
+from fewshot.tree import Split, SplitTree
+from tests.conftest import REPO_ROOT
+from tests.fakes import write_fake_benchmark
+
+# A root of 8 archs (edges 0, 1, 2 have two ops each) split on edge 0 into two 4-arch leaves.
+ROOT = Mask.from_op_lists(
+    [
+        ["skip_connect", "nor_conv_3x3"],
+        ["nor_conv_1x1", "avg_pool_3x3"],
+        ["skip_connect", "nor_conv_3x3"],
+        ["nor_conv_3x3"],
+        ["skip_connect"],
+        ["nor_conv_1x1"],
+    ]
+)
+SYNTHETIC = ["--dataset", "synthetic", "--data-option", "image_size=8"]
+SYNTHETIC += ["--data-option", "num_train=40", "--data-option", "num_test=8"]
+FAST = [*SYNTHETIC, "--batch-size", "8", "--C", "4", "--N", "1", "--accelerator", "cpu"]
+FAST += ["--devices", "1", "--no-progress-bar", "--calib-batches", "1", "--search-k", "8"]
+
+
+def _true_accuracy(arch: Arch) -> float:
+    """A made-up benchmark: more 3x3 convolutions, higher accuracy (all values distinct)."""
+    return (
+        50.0
+        + sum((i + 1) * (op == "nor_conv_3x3") for i, op in enumerate(arch.ops))
+        + (0.5 * (arch.ops[1] == "avg_pool_3x3"))
+    )
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    tree = SplitTree(metric="snip", seed=0, dataset="synthetic", config={"C": 4, "N": 1})
+    tree.add_root(ROOT)
+    ops = ROOT.ops(0)
+    tree.apply_split(0, Split(0, ops, (ops[:1], ops[1:]), ((0.0, 1.0), (1.0, 0.0)), cut=1.0))
+    tree.complete = True
+    tree.save(tmp_path / "run" / "tree.json")
+    return tmp_path / "run"
+
+
+@pytest.fixture
+def bench_dir(tmp_path: Path) -> Path:
+    entries = {a.to_string(): {"cifar10": [_true_accuracy(a)]} for a in ROOT.archs()}
+    return write_fake_benchmark(tmp_path / "bench", entries)
+
+
+def test_fast_dev_run_trains_every_leaf_and_one_shot_then_evaluates(run_dir, bench_dir, capsys):
+    argv = [str(run_dir), *FAST, "--fast-dev-run", "--one-shot", "--benchmark", str(bench_dir)]
+    assert main(argv) == 0
+    out = run_dir / "fast_dev_run"
+    for job in ("leaves/1", "leaves/2", "oneshot"):
+        done = json.loads((out / job / "done.json").read_text())
+        assert done["fast_dev_run"] and done["global_step"] == 1, job
+        assert (out / job / "weights.pt").is_file()
+    assert not (run_dir / "leaves").exists()  # a smoke test never touches the real run
+    assert not list(out.glob("**/*.ckpt"))  # nor leaves a checkpoint to resume from
+
+    result = json.loads((out / "search.json").read_text())
+    few, one = result["searches"]["few-shot"], result["searches"]["one-shot"]
+    leaves = few["leaves"]
+    assert sorted(leaves) == ["1", "2"] and all(v["num_scored"] == 4 for v in leaves.values())
+    for leaf in leaves.values():
+        predicted = [s["predicted"] for s in leaf["scored"]]
+        assert predicted == sorted(predicted, reverse=True)
+        assert leaf["best"] == leaf["scored"][0]
+        assert all(
+            Arch.from_string(s["arch"]) in Mask.from_op_lists(leaf["mask"]) for s in leaf["scored"]
+        )
+    best_leaf = max(leaves, key=lambda k: leaves[k]["best"]["predicted"])
+    assert few["best"] == {"leaf": best_leaf, **leaves[best_leaf]["best"]}
+    # the one-shot baseline is the root (depth 0) and scores the same archs as the leaves
+    assert one["leaves"]["oneshot"]["mask"] == ROOT.to_op_lists()
+    assert {s["arch"] for s in one["leaves"]["oneshot"]["scored"]} == {
+        a.to_string() for a in ROOT.archs()
+    }
+
+    ev = result["evaluation"]
+    space_best = max(ROOT.archs(), key=_true_accuracy)
+    for name in ("few-shot", "one-shot"):
+        assert ev[name]["space_optimum"]["arch"] == space_best.to_string()
+        chosen = ev[name]["overall"]["chosen"]
+        true = _true_accuracy(Arch.from_string(chosen["arch"]))
+        assert chosen["true"] == pytest.approx(true)
+        assert ev[name]["overall"]["regret_space"] == pytest.approx(
+            _true_accuracy(space_best) - true
+        )
+    for leaf_id, leaf in ev["few-shot"]["leaves"].items():
+        mask = Mask.from_op_lists(leaves[leaf_id]["mask"])
+        leaf_best = max(_true_accuracy(a) for a in mask.archs())
+        assert leaf["leaf_optimum"]["true"] == pytest.approx(leaf_best)
+        assert leaf["regret_leaf"] == pytest.approx(leaf_best - leaf["chosen"]["true"])
+        assert all(
+            a["true"] == pytest.approx(_true_accuracy(Arch.from_string(a["arch"])))
+            for a in leaf["archs"]
+        )
+    assert "few-shot" in result["table"] and "one-shot" in capsys.readouterr().out
+
+
+def test_leaf_option_trains_only_that_leaf(run_dir):
+    assert main([str(run_dir), *FAST, "--fast-dev-run", "--leaf", "2", "--no-search"]) == 0
+    out = run_dir / "fast_dev_run"
+    assert (out / "leaves/2/done.json").is_file() and not (out / "leaves/1").exists()
+    assert not (out / "search.json").exists()
+
+
+def test_unknown_leaf_is_a_usage_error(run_dir, capsys):
+    assert main([str(run_dir), *FAST, "--leaf", "0"]) == 2
+    assert "not leaves of the tree" in capsys.readouterr().err
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_hardware_flags_reach_the_trainer(run_dir, monkeypatch):
+    import pytorch_lightning as pl
+
+    seen = {}
+
+    def fake_trainer(**kwargs):
+        seen.update(kwargs)
+        raise _Stop
+
+    monkeypatch.setattr(pl, "Trainer", fake_trainer)
+    hw = ["--accelerator", "gpu", "--devices", "0,1", "--strategy", "ddp", "--num-nodes", "3"]
+    with pytest.raises(_Stop):
+        main([str(run_dir), *SYNTHETIC, "--precision", "bf16-mixed", *hw, "--epochs", "7"])
+    assert seen["accelerator"] == "gpu" and seen["devices"] == [0, 1] and seen["num_nodes"] == 3
+    # a single path leaves most ops unused in a step: DDP must be told
+    assert seen["strategy"] == "ddp_find_unused_parameters_true"
+    assert seen["precision"] == "bf16-mixed" and seen["max_epochs"] == 7
+    assert seen["gradient_clip_val"] == 5.0
+
+
+def test_configs_train_yaml_states_the_parser_defaults():
+    """configs/train.yaml documents the real defaults (the spec's) and is a valid --config."""
+    path = REPO_ROOT / "configs" / "train.yaml"
+    config = yaml.safe_load(path.read_text())
+    defaults = vars(build_parser().parse_args(["run"]))
+    assert set(config) <= set(defaults)
+    assert {k: defaults[k] for k in config} == config
+    spec = {"lr": 0.025, "lr_min": 0.001, "momentum": 0.9, "weight_decay": 5e-4}
+    assert (
+        {k: config[k] for k in spec} == spec
+        and config["grad_clip"] == 5
+        and config["batch_size"] == 64
+    )
+
+
+def test_yaml_overrides_defaults_and_flags_override_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("epochs: 7\nlr: 0.1\nstrategy: ddp\n")
+    args = parse_with_config(build_parser(), ["run", "--config", str(path), "--epochs", "9"])
+    assert (args.epochs, args.lr, args.strategy, args.momentum) == (9, 0.1, "ddp", 0.9)
