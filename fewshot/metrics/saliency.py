@@ -195,19 +195,21 @@ def _synflow_sums(sal: SynflowSaliency) -> tuple[dict[str, float], float, dict[s
     Sums are taken in float64 on the (possibly rescaled) saliencies; logs of 0 are ``-inf``.
     """
     sums = {n: float(s.sum()) for n, s in sal.saliency.items()}
-    total = sum_over_layers(sums)
 
     def log(v: float) -> float:
         return (math.log(v) if v > 0 else -math.inf) + sal.log_scale
 
     logs = {n: log(v) for n, v in sums.items()}
-    if sal.log_scale:
+    total = sum_over_layers(sums)
+    log_total = log(total)
+    if sal.log_scale:  # back to the true scale
         sums = {n: _exp(v) for n, v in logs.items()}
-        total = _exp(log(total))
-    return sums, total, logs, log(total)
+        total = _exp(log_total)
+    return sums, total, logs, log_total
 
 
 def _exp(v: float) -> float:
+    """``exp(v)``, ``inf`` beyond float64 (and 0 for ``-inf``)."""
     return math.exp(v) if v < math.log(torch.finfo(torch.float64).max) else math.inf
 
 
