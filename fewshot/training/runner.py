@@ -24,6 +24,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, Logger
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from fewshot.io import atomic_write_json
 from fewshot.models.supernet import Supernet
@@ -109,6 +110,42 @@ class EpochMetricsWriter(Callback):
             f.write(json.dumps(row) + "\n")
 
 
+class MixedValidation(pl.LightningDataModule):
+    """``datamodule`` with validation batches that mix the classes (a fixed seeded shuffle).
+
+    Validation normalises with each batch's own BatchNorm statistics (``val_bn="batch"``);
+    data modules serve the held-out part in index order, which for class-sorted sets (image
+    folders) puts one or two classes in a batch, and batch statistics then erase exactly the
+    features that tell the classes apart (accuracy below chance). One fixed permutation keeps
+    epochs comparable. Everything else is delegated to ``datamodule``.
+    """
+
+    def __init__(self, datamodule: Any, seed: int = 0) -> None:
+        super().__init__()
+        self.inner, self.seed = datamodule, seed
+
+    def prepare_data(self) -> None:
+        self.inner.prepare_data()
+
+    def setup(self, stage: str) -> None:
+        self.inner.setup(stage)
+
+    def train_dataloader(self) -> DataLoader:
+        return self.inner.train_dataloader()
+
+    def val_dataloader(self) -> DataLoader:
+        data: Dataset = self.inner.val_dataset()
+        g = torch.Generator().manual_seed(self.seed)
+        order = torch.randperm(len(data), generator=g).tolist()  # type: ignore[arg-type]
+        return DataLoader(
+            Subset(data, order),
+            batch_size=self.inner.batch_size,
+            shuffle=False,
+            num_workers=self.inner.num_workers,
+            persistent_workers=self.inner.num_workers > 0,
+        )
+
+
 def make_loggers(out_dir: Path) -> list[Logger]:
     """CSV always; TensorBoard too when the ``tensorboard`` package is installed."""
     loggers: list[Logger] = [CSVLogger(out_dir, name="logs", version="")]
@@ -153,7 +190,12 @@ def train_subsupernet(
     last = out_dir / "checkpoints" / "last.ckpt"
     resume = last if last.is_file() and not hardware.fast_dev_run else None
     trainer.callbacks.append(SaveResults(out_dir, resumed_from=resume))
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    data = (
+        MixedValidation(datamodule, settings.seed)
+        if hasattr(datamodule, "val_dataset")
+        else datamodule
+    )
+    trainer.fit(module, datamodule=data, ckpt_path=resume)
     return module, trainer
 
 
@@ -242,6 +284,7 @@ def load_trained(out_dir: Path, settings: TrainSettings, mask: Mask) -> Supernet
 
 __all__ = [
     "EpochMetricsWriter",
+    "MixedValidation",
     "SaveResults",
     "TrainSettings",
     "TrainerSettings",

@@ -168,3 +168,23 @@ def test_ddp_two_cpu_processes_run_a_step(tmp_path):
     fresh = Supernet(C=4, N=1, candidates=LEAF)
     LeafModule(fresh, seed=0)  # the same re-initialisation the run started from
     assert not torch.equal(weights["stem.0.weight"], fresh.stem[0].weight)
+
+
+class _SortedData:
+    """A data module stand-in whose held-out part is sorted by class (like an image folder)."""
+
+    batch_size, num_workers = 8, 0
+
+    def val_dataset(self):
+        return TensorDataset(torch.arange(40).float(), torch.arange(40) // 10)
+
+
+def test_mixed_validation_batches_mix_classes_and_cover_the_held_out_set():
+    from fewshot.training.runner import MixedValidation
+
+    loader = MixedValidation(_SortedData(), seed=0).val_dataloader()
+    batches = list(loader)
+    assert all(len(set(y.tolist())) >= 2 for _, y in batches)
+    assert sorted(torch.cat([x for x, _ in batches]).tolist()) == list(range(40))
+    again = list(MixedValidation(_SortedData(), seed=0).val_dataloader())
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(batches, again, strict=True))
