@@ -154,8 +154,8 @@ def test_fisher_per_channel_formula():
     kept: list = []
     F.cross_entropy(copy.deepcopy(net).train()(x, kept), y).backward()
     a, z = kept
-    conv = 0.5 * (a * a.grad).sum((2, 3)).pow(2).mean(0)
-    fc = 0.5 * (z * z.grad).pow(2).mean(0)
+    conv = 0.5 * (a * a.grad).detach().sum((2, 3)).pow(2).mean(0)
+    fc = 0.5 * (z * z.grad).detach().pow(2).mean(0)
     result = compute_metric(net, data, "fisher")
     assert result.per_layer["conv"] == pytest.approx(float(conv.sum()), rel=1e-5)
     assert result.per_layer["fc"] == pytest.approx(float(fc.sum()), rel=1e-5)
