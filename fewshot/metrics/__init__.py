@@ -6,9 +6,14 @@ that every module registered something). See :mod:`fewshot.metrics.base` for the
 
 from fewshot.metrics import cost as cost  # noqa: F401
 from fewshot.metrics import gradient_matching as gradient_matching  # noqa: F401
+from fewshot.metrics import jacob_cov as jacob_cov  # noqa: F401
+from fewshot.metrics import naswot as naswot  # noqa: F401
 from fewshot.metrics import probes as probes  # noqa: F401  (registers shared passes)
 from fewshot.metrics import saliency as saliency  # noqa: F401
 from fewshot.metrics import ssnr as ssnr  # noqa: F401
+from fewshot.metrics import tcet as tcet  # noqa: F401
+from fewshot.metrics import tenas as tenas  # noqa: F401
+from fewshot.metrics import zen as zen  # noqa: F401
 from fewshot.metrics import zico as zico  # noqa: F401
 from fewshot.metrics.base import (
     METRICS,

@@ -194,7 +194,9 @@ def activation_pass(cache: ProbeCache) -> ActivationPass:
     finally:
         for h in handles:
             h.remove()
-    (jac,) = torch.autograd.grad(logits.sum(), x)
+    (jac,) = torch.autograd.grad(logits.sum(), x, allow_unused=True)
+    if jac is None:  # a network that ignores its input (all-'none' paths): zero Jacobian
+        jac = torch.zeros_like(x)
     clear_grads(net)
     jacobian = jac.reshape(jac.shape[0], -1).double().cpu().numpy()
     return ActivationPass(relu, layers, jacobian)

@@ -1,0 +1,268 @@
+"""Activation and TE-NAS metrics: jacob_cov, naswot, ntk, lr, zen, tcet/tcet_log, vote."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from fewshot.metrics import MetricError, ProbeCache, ScoringData, compute_metric, compute_metrics
+from fewshot.metrics.tcet import snip_snr_per_layer
+from fewshot.metrics.tenas import count_linear_regions, supernet_linear_regions
+from fewshot.metrics.vote import vote_accuracy
+from fewshot.metrics.zen import ZEN_GAMMA, bn_scaling_term
+from fewshot.models.supernet import Supernet, build_network
+
+
+def flat_data(x: torch.Tensor, num_classes: int = 3) -> ScoringData:
+    """ScoringData for (B, D) vectors, shaped as (B, D, 1, 1) images."""
+    y = torch.arange(x.shape[0]) % num_classes
+    return ScoringData(((x.reshape(x.shape[0], -1, 1, 1), y),), num_classes)
+
+
+ARCH = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|"
+
+
+def tiny_supernet(seed: int = 0) -> Supernet:
+    """A one-arch supernet (standalone network), C=4, N=1: few modules, fast on CPU."""
+    torch.manual_seed(seed)
+    return build_network(ARCH, C=4, N=1, num_classes=10)
+
+
+# -- naswot ----------------------------------------------------------------------------------
+
+
+class ReluTwice(nn.Module):
+    """Linear -> ReLU -> Linear -> the *same* ReLU -> Linear: the second call must not count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.b, self.c = nn.Linear(2, 8), nn.Linear(8, 8), nn.Linear(8, 3)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.c(self.relu(self.b(self.relu(self.a(x.flatten(1))))))
+
+
+def test_naswot_matches_hand_computed_kernel():
+    net = ReluTwice()
+    x = torch.randn(6, 2, generator=torch.Generator().manual_seed(1)) * 3
+    c = (net.a(x) > 0).double().numpy()  # codes of the first (and only counted) ReLU call
+    K = c @ c.T + (1 - c) @ (1 - c).T
+    sign, expected = np.linalg.slogdet(K)
+    assert sign != 0
+    result = compute_metric(net, flat_data(x), "naswot")
+    assert result.value == pytest.approx(expected, abs=1e-9)
+    assert set(result.per_layer) == {"relu"}
+
+
+def test_naswot_identical_inputs_is_singular_and_raises():
+    net = tiny_supernet()
+    x = torch.randn(1, 3, 8, 8).repeat(4, 1, 1, 1)
+    data = ScoringData(((x, torch.zeros(4, dtype=torch.long)),), 10)
+    with pytest.raises(MetricError, match="singular"):
+        compute_metric(net, data, "naswot")
+
+
+# -- jacob_cov -------------------------------------------------------------------------------
+
+
+def jacob_cov_reference(J: np.ndarray, k: float = 1e-5) -> float:
+    v, _ = np.linalg.eig(np.corrcoef(J))  # the reference's eig (real parts)
+    return float(-np.sum(np.log(v.real + k) + 1.0 / (v.real + k)))
+
+
+def test_jacob_cov_linear_net_closed_form():
+    """Linear net: every Jacobian row is W^T 1, the correlation matrix is all ones."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 3))
+    B, k = 5, 1e-5
+    value = compute_metric(net, flat_data(torch.randn(B, 12)), "jacob_cov").value
+    expected = -(math.log(B + k) + 1 / (B + k) + (B - 1) * (math.log(k) + 1 / k))
+    assert value == pytest.approx(expected, rel=1e-6)
+
+
+class Square(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(12, 3, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x.flatten(1) ** 2)
+
+
+def test_jacob_cov_quadratic_net_by_hand():
+    """logits = W (x*x): d sum(logits)/dx = 2 x * (W^T 1), per sample."""
+    torch.manual_seed(0)
+    net = Square()
+    x = torch.randn(6, 12)
+    J = (2 * x * net.lin.weight.sum(0)).detach().double().numpy()
+    value = compute_metric(net, flat_data(x), "jacob_cov").value
+    assert value == pytest.approx(jacob_cov_reference(J), rel=1e-6)
+
+
+# -- ntk -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_ntk_linear_model_closed_form(bias):
+    """f(x) = W x (+ b): G_i = vec(1 x_i^T), so NTK = C X X^T; biases are not in G (TE-NAS)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 3, bias=bias))
+    x = torch.randn(5, 12, dtype=torch.float64)
+    eig = np.linalg.eigvalsh((3 * x @ x.T).numpy())
+    result = compute_metric(net.double(), flat_data(x), "ntk")
+    assert result.extras["condition_number"] == pytest.approx(eig[-1] / eig[0], rel=1e-6)
+    assert result.value == pytest.approx(-eig[-1] / eig[0], rel=1e-6)
+
+
+def test_ntk_uses_the_first_16_samples():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(30, 2, bias=False)).double()
+    x = torch.randn(20, 30, dtype=torch.float64)
+    eig = np.linalg.eigvalsh((x[:16] @ x[:16].T).numpy())
+    result = compute_metric(net, flat_data(x), "ntk")
+    assert result.extras["condition_number"] == pytest.approx(eig[-1] / eig[0], rel=1e-6)
+
+
+# -- lr --------------------------------------------------------------------------------------
+
+
+def quadrant_net() -> nn.Module:
+    lin = nn.Linear(2, 2)
+    with torch.no_grad():
+        lin.weight.copy_(torch.eye(2))
+        lin.bias.zero_()
+    return nn.Sequential(nn.Flatten(), lin, nn.ReLU(), nn.Linear(2, 2))
+
+
+def test_count_linear_regions_by_quadrant():
+    net = quadrant_net()
+    q1 = torch.tensor([[1.0, 2.0], [3.0, 0.5]])
+    q2 = torch.tensor([[-1.0, 2.0], [-0.2, 0.1]])
+    q3 = torch.tensor([[-1.0, -2.0]])
+    assert count_linear_regions(net, [q1]) == 1
+    assert count_linear_regions(net, [q1, q2]) == 2
+    assert count_linear_regions(net, [torch.cat([q1, q2]), torch.cat([q2, q3])]) == 3
+
+
+def test_lr_metric_counts_over_all_batches_of_a_plain_net():
+    net = quadrant_net()
+    b1 = torch.tensor([[1.0, 2.0], [-1.0, 2.0]]).reshape(2, 2, 1, 1)
+    b2 = torch.tensor([[-1.0, 2.0], [-1.0, -2.0], [1.0, -2.0]]).reshape(3, 2, 1, 1)
+    data = ScoringData(
+        ((b1, torch.zeros(2, dtype=torch.long)), (b2, torch.zeros(3, dtype=torch.long))), 2
+    )
+    assert compute_metric(net, data, "lr").value == 4.0
+
+
+def test_lr_on_supernet_uses_seeded_thin_copy():
+    net = tiny_supernet()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    images = torch.randn(4, 3, 8, 8)
+
+    def count(seed: int) -> int:
+        gen = torch.Generator().manual_seed(seed)
+        return supernet_linear_regions(net, images, gen, samples=50, batches=2)
+
+    a = count(3)
+    assert a == count(3)
+    assert 1 <= a <= 100
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+# -- zen -------------------------------------------------------------------------------------
+
+
+class PoolOnly(nn.Module):
+    """Pre-GAP features are the input itself: Zen = log(gamma * mean_b sum |eps_b|)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(3, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.global_pooling(x).flatten(1))
+
+
+def test_zen_of_identity_features_is_log_gamma_times_gaussian_l1():
+    data = ScoringData.random(batch_size=64, num_batches=1, image_size=8)
+    value = compute_metric(PoolOnly(), data, "zen").value
+    expected = math.log(ZEN_GAMMA * 3 * 8 * 8 * math.sqrt(2 / math.pi))  # E|eps| = sqrt(2/pi)
+    assert value == pytest.approx(expected, abs=0.03)
+
+
+def test_zen_bn_term():
+    bn = nn.BatchNorm2d(2)
+    bn.running_var.fill_(4.0)
+    assert bn_scaling_term(nn.Sequential(bn)) == pytest.approx(math.log(2.0))
+
+
+def test_zen_deterministic_under_seed_and_does_not_mutate():
+    net = tiny_supernet()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    data = ScoringData.random(batch_size=8, num_batches=1, image_size=8)
+    a = compute_metric(net, data, "zen", seed=1).value
+    assert a == compute_metric(net, data, "zen", seed=1).value
+    assert a != compute_metric(net, data, "zen", seed=2).value
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+
+
+def test_zen_needs_global_pooling():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(2, 2))
+    with pytest.raises(MetricError, match="global_pooling"):
+        compute_metric(net, flat_data(torch.randn(4, 2)), "zen")
+
+
+# -- tcet ------------------------------------------------------------------------------------
+
+
+def test_tcet_and_tcet_log_differ_as_defined():
+    net = tiny_supernet()
+    data = ScoringData.random(batch_size=8, num_batches=1, image_size=8)
+    res = compute_metrics(net, data, ["tcet", "tcet_log", "snip"])
+    cache = ProbeCache(net, data)
+    snr = snip_snr_per_layer(cache.get("grads"))
+    plain, logged = res["tcet"].per_layer, res["tcet_log"].per_layer
+    assert set(plain) == set(logged) == set(res["snip"].per_layer)
+    for name, lg in cache.get("grads").items():  # SSNR by hand: sum / std (ddof=1)
+        s = (lg.weight * lg.grad).abs().double().numpy().ravel()
+        assert snr[name] == pytest.approx(s.sum() / s.std(ddof=1), rel=1e-9)
+        # same log|K_l| factor: plain / snr == logged / log(snr)
+        assert plain[name] * math.log(snr[name]) == pytest.approx(
+            logged[name] * snr[name], rel=1e-9
+        )
+    assert res["tcet"].value == pytest.approx(sum(plain.values()))
+    assert res["tcet_log"].value == pytest.approx(sum(logged.values()))
+    assert res["tcet"].value != pytest.approx(res["tcet_log"].value)
+
+
+# -- vote ------------------------------------------------------------------------------------
+
+
+def test_vote_accuracy_hand_example():
+    acc = [1.0, 2.0, 3.0]
+    scores = {"a": [1, 2, 3], "b": [3, 2, 1], "c": [1, 3, 2]}
+    # pairs (0,1) and (0,2): 2 of 3 votes right; pair (1,2): a right, b and c wrong
+    assert vote_accuracy(scores, acc) == pytest.approx(2 / 3)
+    assert vote_accuracy({"a": [1, 2, 3], "b": [3, 2, 1]}, acc) == pytest.approx(0.5)  # ties
+    assert vote_accuracy({"a": [1, 2, 3]}, [1.0, 1.0, 2.0]) == 1.0  # tied accuracies skipped
+    with pytest.raises(ValueError, match="scores per metric"):
+        vote_accuracy({"a": [1, 2]}, acc)
+
+
+# -- dead networks ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", ["jacob_cov", "naswot", "zen"])
+def test_network_ignoring_its_input_raises_metric_error(metric):
+    """All-'none' cells: the output does not depend on the input; a clear MetricError."""
+    torch.manual_seed(0)
+    net = build_network("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", C=4, N=1)
+    data = ScoringData.random(batch_size=8, num_batches=1, image_size=8)
+    with pytest.raises(MetricError):
+        compute_metric(net, data, metric)
