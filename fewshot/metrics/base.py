@@ -289,9 +289,9 @@ def compute_metrics(
 ) -> dict[str, MetricResult]:
     """Scalar metrics ``names`` for ``net``, sharing probes between them.
 
-    With ``errors`` (a dict), a metric raising :class:`MetricError` (e.g. undefined on a dead
-    network) is recorded there as ``name -> message`` and left out of the result, instead of
-    aborting the others: bulk scoring keeps every metric that is defined.
+    With ``errors`` (a dict), a metric that raises (a :class:`MetricError`, e.g. undefined on a
+    dead network, or any other exception) is recorded there as ``name -> message`` and left out
+    of the result, instead of aborting the others: bulk scoring keeps every metric it can.
     """
     specs = [get_metric(n) for n in names]
     pairwise = [s.name for s in specs if s.kind != "scalar"]
@@ -304,10 +304,10 @@ def compute_metrics(
     for s in specs:
         try:
             results[s.name] = check_finite(_as_result(s.name, s.fn(cache)), s)
-        except MetricError as exc:
+        except Exception as exc:
             if errors is None:
                 raise
-            errors[s.name] = str(exc)
+            errors[s.name] = str(exc) if isinstance(exc, MetricError) else f"{exc!r}"
     return results
 
 

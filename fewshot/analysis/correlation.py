@@ -1,0 +1,79 @@
+"""Rank correlation of metric scores with benchmark accuracy (pure numpy/scipy).
+
+Each metric is correlated over the archs where it has a finite value (pairwise-complete): a
+metric undefined on some archs (e.g. naswot on a network that ignores its input) drops those
+archs only, and the count of dropped archs is kept next to the coefficients so a reader can
+see when two metrics were measured on different sets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Spearman's rho and Kendall's tau (tau-b) of one metric against the ground truth.
+
+    ``spearman``/``kendall`` are ``None`` when undefined (fewer than 3 archs or a constant
+    column). ``n`` archs were used; ``dropped`` had no finite score.
+    """
+
+    metric: str
+    n: int
+    dropped: int
+    spearman: float | None
+    kendall: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _defined(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def rank_correlation(scores: Sequence[float], truth: Sequence[float], metric: str) -> Correlation:
+    """Spearman and Kendall of ``scores`` vs ``truth`` over the finite entries of ``scores``."""
+    x, y = np.asarray(scores, dtype=float), np.asarray(truth, dtype=float)
+    if x.shape != y.shape:
+        raise ValueError(f"{metric}: {x.shape[0]} scores but {y.shape[0]} ground-truth values")
+    keep = np.isfinite(x) & np.isfinite(y)
+    n = int(keep.sum())
+    if n < 3 or np.ptp(x[keep]) == 0 or np.ptp(y[keep]) == 0:
+        return Correlation(metric, n, int(x.size - n), None, None)
+    rho = stats.spearmanr(x[keep], y[keep]).statistic
+    tau = stats.kendalltau(x[keep], y[keep]).statistic
+    return Correlation(metric, n, int(x.size - n), _defined(rho), _defined(tau))
+
+
+def rank_correlations(
+    scores: Mapping[str, Sequence[float]], truth: Sequence[float]
+) -> list[Correlation]:
+    """:func:`rank_correlation` of every metric column of ``scores``, in the mapping's order."""
+    return [rank_correlation(values, truth, name) for name, values in scores.items()]
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.3f}"
+
+
+def format_correlations(rows: Sequence[Correlation], *, truth: str = "test accuracy") -> str:
+    """A Markdown table: metric, archs used, dropped, Spearman, Kendall."""
+    lines = [
+        f"| metric | archs | dropped | Spearman vs {truth} | Kendall vs {truth} |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r.metric} | {r.n} | {r.dropped} | {_fmt(r.spearman)} | {_fmt(r.kendall)} |"
+        for r in rows
+    ]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["Correlation", "format_correlations", "rank_correlation", "rank_correlations"]

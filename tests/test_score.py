@@ -1,0 +1,206 @@
+"""``python -m fewshot.score``: CSV layout, resume without rescoring, failures, evaluation."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+import fewshot.scoring as scoring
+from fewshot.analysis.correlation import rank_correlation
+from fewshot.metrics import ScoringData, compute_metrics
+from fewshot.models.supernet import build_network
+from fewshot.score import main
+from fewshot.scoring import resolve_metrics, sample_archs, select_archs
+from fewshot.space import Arch
+from tests.fakes import FAKE_ENTRIES, mean_accuracy
+
+FAKE_ARCHS = list(FAKE_ENTRIES)
+DEAD = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"  # output ignores the input
+LIVE = [a for a in FAKE_ARCHS if a != DEAD]
+TINY = ["--C", "4", "--N", "1", "--dataset", "synthetic", "--dataset-option", "image_size=8"]
+TINY += ["--batch-size", "8", "--no-progress", "--seed", "0"]
+
+
+def run(tmp_path, archs, metrics="snip,naswot", *extra):
+    """Run the CLI on ``archs`` into ``tmp_path/out``; returns (exit code, rows, header)."""
+    out = tmp_path / "out"
+    code = main(
+        ["--archs", ",".join(archs), "--metrics", metrics, "--out", str(out), *TINY, *extra]
+    )
+    path = out / "scores.csv"
+    if not path.is_file():
+        return code, [], []
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        return code, list(reader), reader.fieldnames
+
+
+@pytest.fixture
+def scored(monkeypatch):
+    """Counts the archs :func:`fewshot.scoring.score_arch` is called on."""
+    calls: list[str] = []
+    real = scoring.score_arch
+
+    def counting(arch, *args, **kwargs):
+        calls.append(arch.to_string())
+        return real(arch, *args, **kwargs)
+
+    monkeypatch.setattr(scoring, "score_arch", counting)
+    return calls
+
+
+def test_csv_columns_values_and_benchmark_index(tmp_path, fake_benchmark):
+    code, rows, header = run(
+        tmp_path, LIVE[:2], "snip,naswot", "--benchmark", str(fake_benchmark.path)
+    )
+    assert code == 0
+    assert header == ["arch", "index", "snip", "naswot", "seconds", "error"]
+    assert [r["arch"] for r in rows] == LIVE[:2]
+    assert [int(r["index"]) for r in rows] == [FAKE_ARCHS.index(a) for a in LIVE[:2]]
+    for r in rows:
+        assert math.isfinite(float(r["snip"])) and float(r["seconds"]) > 0 and r["error"] == ""
+
+
+def test_values_equal_a_direct_combined_pass(tmp_path):
+    """The CSV holds what compute_metrics gives for the seeded standalone network."""
+    from fewshot.score import load_scoring_data
+
+    code, rows, _ = run(tmp_path, LIVE[:1], "snip,synflow")
+    assert code == 0
+    config = {"dataset": "synthetic", "data_root": None, "batch_size": 8, "seed": 0}
+    _, data = load_scoring_data(config | {"dataset_option": {"image_size": 8}, "batches": 2})
+    import torch
+
+    torch.manual_seed(0)
+    net = build_network(LIVE[0], C=4, N=1, num_classes=data.num_classes)
+    expected = compute_metrics(net, data, ["snip", "synflow"])
+    assert float(rows[0]["snip"]) == expected["snip"].value
+    assert float(rows[0]["synflow"]) == expected["synflow"].value
+
+
+def test_resume_scores_nothing_twice(tmp_path, scored):
+    assert run(tmp_path, LIVE[:2])[0] == 0
+    assert scored == LIVE[:2]
+    path = tmp_path / "out" / "scores.csv"
+    with path.open("a") as f:  # a run killed while writing its third row
+        f.write(LIVE[2] + ",,1.0")
+    code, rows, _ = run(tmp_path, LIVE)
+    assert code == 0
+    assert scored == LIVE  # only the third arch was scored again, once
+    assert [r["arch"] for r in rows] == LIVE
+    assert all(r["snip"] for r in rows)
+
+
+def test_resume_refuses_another_configuration(tmp_path, capsys):
+    assert run(tmp_path, LIVE[:1])[0] == 0
+    assert run(tmp_path, LIVE[:1], "snip")[0] == 2
+    assert "another configuration" in capsys.readouterr().err
+    code, rows, header = run(tmp_path, LIVE[:1], "snip", "--overwrite")
+    assert code == 0 and header[2:-2] == ["snip"] and len(rows) == 1
+
+
+def test_failing_metric_and_failing_arch_are_recorded(tmp_path, monkeypatch):
+    real = scoring.build_network
+    broken = LIVE[1]
+
+    def build(arch, **kwargs):
+        if arch.to_string() == broken:
+            raise RuntimeError("boom")
+        return real(arch, **kwargs)
+
+    monkeypatch.setattr(scoring, "build_network", build)
+    code, rows, _ = run(tmp_path, [LIVE[0], DEAD, broken, LIVE[2]])
+    assert code == 0
+    by_arch = {r["arch"]: r for r in rows}
+    assert set(by_arch) == {LIVE[0], DEAD, broken, LIVE[2]}
+    dead = by_arch[DEAD]  # naswot undefined on a dead network; snip (= 0 there) is kept
+    assert dead["naswot"] == "" and "naswot" in dead["error"] and "singular" in dead["error"]
+    assert dead["snip"] != ""
+    assert by_arch[broken]["snip"] == by_arch[broken]["naswot"] == ""
+    assert "RuntimeError: boom" in by_arch[broken]["error"]
+    assert by_arch[LIVE[2]]["error"] == "" and by_arch[LIVE[2]]["naswot"] != ""
+
+
+def test_unknown_metric_and_bad_arch_are_user_errors(tmp_path, capsys):
+    assert run(tmp_path, LIVE[:1], "snip,nope")[0] == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "synflow" in err and "Traceback" not in err
+    assert run(tmp_path, ["|conv~0|+|"])[0] == 2
+    assert "not an NB201 arch string" in capsys.readouterr().err
+    assert run(tmp_path, LIVE[:1], "gm")[0] == 2  # pairwise: not scorable per arch
+
+
+def test_benchmark_correlations_and_plots(tmp_path, fake_benchmark, capsys):
+    code, rows, _ = run(
+        tmp_path, FAKE_ARCHS, "snip,synflow", "--benchmark", str(fake_benchmark.path)
+    )
+    assert code == 0
+    out = tmp_path / "out"
+    corr = {c["metric"]: c for c in json.loads((out / "correlations.json").read_text())}
+    acc = [mean_accuracy(FAKE_ENTRIES, r["arch"], "cifar10") for r in rows]
+    for metric in ("snip", "synflow"):
+        expected = rank_correlation([float(r[metric]) for r in rows], acc, metric)
+        assert corr[metric]["spearman"] == pytest.approx(expected.spearman)
+        assert corr[metric]["n"] == 4
+        assert (out / "plots" / f"{metric}.png").stat().st_size > 0
+    assert "Spearman" in capsys.readouterr().out
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def test_rank_correlation_by_hand_and_drops_nonfinite():
+    r = rank_correlation([1.0, 2.0, math.nan, 3.0, 4.0], [10, 20, 99, 40, 30], "m")
+    assert (r.n, r.dropped) == (4, 1)
+    assert r.spearman == pytest.approx(1 - 6 * 2 / (4 * 15))  # one swapped pair: d^2 sum 2
+    assert r.kendall == pytest.approx((5 - 1) / 6)
+    assert rank_correlation([1.0, 1.0, 1.0], [1, 2, 3], "c").spearman is None
+
+
+def test_sample_is_seeded_and_prefix_stable():
+    a = sample_archs(20, seed=3)
+    assert a == sample_archs(20, seed=3) and len(set(a)) == 20
+    assert sample_archs(30, seed=3)[:20] == a  # a larger run extends the same sample
+    assert a != sample_archs(20, seed=4)
+    assert len(select_archs(num=None, seed=0, every=True)) == 15_625
+    assert all(isinstance(x, Arch) for x in a)
+
+
+def test_resolve_metrics():
+    assert resolve_metrics("snip, synflow,snip") == ["snip", "synflow"]
+    everything = resolve_metrics("all")
+    assert {"snip", "naswot", "jacob_cov"} <= set(everything) and "gm" not in everything
+
+
+def test_compute_metrics_errors_dict_keeps_the_other_metrics():
+    x = np.random.default_rng(0).standard_normal((1, 3, 8, 8)).astype("float32")
+    import torch
+
+    batch = torch.from_numpy(x).repeat(4, 1, 1, 1)  # identical inputs: naswot singular
+    data = ScoringData(((batch, torch.zeros(4, dtype=torch.long)),), 10)
+    torch.manual_seed(0)
+    net = build_network(LIVE[0], C=4, N=1)
+    errors: dict[str, str] = {}
+    out = compute_metrics(net, data, ["naswot", "snip"], errors=errors)
+    assert set(out) == {"snip"} and "singular" in errors["naswot"]
+
+
+def test_retry_failed_rescores_only_archs_without_any_value(tmp_path, monkeypatch, scored):
+    real = scoring.build_network
+
+    def build(arch, **kwargs):
+        if arch.to_string() == LIVE[1]:
+            raise RuntimeError("boom")
+        return real(arch, **kwargs)
+
+    monkeypatch.setattr(scoring, "build_network", build)
+    assert run(tmp_path, [LIVE[0], DEAD, LIVE[1]])[0] == 0
+    monkeypatch.setattr(scoring, "build_network", real)
+    code, rows, _ = run(tmp_path, [LIVE[0], DEAD, LIVE[1]], "snip,naswot", "--retry-failed")
+    assert code == 0
+    assert scored == [LIVE[0], DEAD, LIVE[1], LIVE[1]]  # DEAD has snip: kept, not retried
+    assert {r["arch"]: r["error"] for r in rows}[LIVE[1]] == ""
