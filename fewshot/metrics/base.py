@@ -228,11 +228,14 @@ class ProbeCache:
     def working_copy(self) -> nn.Module:
         """One deep copy of the network in train mode, shared by probes, grads cleared.
 
-        Probes may run forward/backward on it; each must leave ``.grad`` cleared
-        (:func:`clear_grads`) and must not change weights.
+        Every parameter of the copy requires grad: a metric scores all weights whatever
+        the caller froze. Probes may run forward/backward on it; each must leave ``.grad``
+        cleared (:func:`clear_grads`) and must not change weights.
         """
         if self._copy is None:
             self._copy = copy.deepcopy(self.net).train()
+            for p in self._copy.parameters():
+                p.requires_grad_(True)
             clear_grads(self._copy)
         return self._copy
 
