@@ -14,7 +14,7 @@ Conventions, following VITA-Group/TENAS (``lib/procedures/ntk.py``, ``linear_reg
 - ``lr``: the number of distinct ReLU activation patterns (sign of each ReLU's output; TE-NAS
   ``LinearRegionCount``) over ``LR_BATCHES`` = 3 forwards of ``LR_SAMPLES`` = 1000 inputs in train
   mode. For a :class:`~fewshot.models.supernet.Supernet`, as TE-NAS, on a freshly initialised
-  thin copy (C=1, N=1, same candidates and mask; Kaiming-uniform fan-out, seeded) fed random
+  thin copy (C=1, N=1, same candidates and mask, mixture mode; Kaiming-uniform fan-out, seeded) fed random
   3x3 crops of the scoring images (TE-NAS feeds 3x3 one-channel crops to a stem-less thin
   net; our networks keep their 3-channel stem). Any other network is scored as given, on the
   scoring batches themselves. Higher is better.
@@ -129,10 +129,17 @@ def _batch_patterns(net: nn.Module, relus: list[nn.Module], x: Tensor) -> Tensor
 
 
 def thin_supernet(net: nn.Module, generator: torch.Generator) -> nn.Module:
-    """TE-NAS's thin copy of a supernet: C=1, N=1, same candidates/mask/mode, fresh init."""
+    """TE-NAS's thin copy of a supernet: C=1, N=1, same candidates and mask, fresh init.
+
+    Always in mixture mode (every enabled op summed, as TE-NAS's supernet): a single-path
+    copy would run another path per forward, and patterns of different paths (of different
+    lengths) are not regions of one network.
+    """
     from fewshot.models.supernet import Supernet
 
-    thin = Supernet(C=1, N=1, num_classes=net.num_classes, candidates=net.candidates, mode=net.mode)
+    thin = Supernet(
+        C=1, N=1, num_classes=net.num_classes, candidates=net.candidates, mode="mixture"
+    )
     thin.set_mask(net.search_mask)
     for m in thin.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):

@@ -266,3 +266,12 @@ def test_network_ignoring_its_input_raises_metric_error(metric):
     data = ScoringData.random(batch_size=8, num_batches=1, image_size=8)
     with pytest.raises(MetricError):
         compute_metric(net, data, metric)
+
+
+def test_lr_thin_copy_is_a_mixture_whatever_the_supernet_mode():
+    """One network's regions: a single-path supernet is counted as its mixture thin copy."""
+    data = ScoringData.random(batch_size=4, num_batches=2, image_size=8)
+    net = tiny_supernet()
+    mixture = compute_metric(net, data, "lr", seed=2).value
+    net.mode = "single_path"
+    assert compute_metric(net, data, "lr", seed=2).value == mixture
