@@ -101,10 +101,11 @@ class BatchGrads:
 
         Only layers with a weight gradient in every batch are kept.
         """
+        keys = {layer: f"{layer}.weight" if layer else "weight" for layer in self.layers}
         return {
-            layer: torch.stack([g[f"{layer}.weight"] for g in self.grads])
+            layer: torch.stack([g[keys[layer]] for g in self.grads])
             for layer in sorted(self.layers)
-            if all(f"{layer}.weight" in g for g in self.grads)
+            if all(keys[layer] in g for g in self.grads)
         }
 
 

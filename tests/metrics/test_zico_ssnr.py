@@ -130,3 +130,19 @@ def test_ssnr_is_scale_free_in_the_saliency():
     scaled = compute_metrics(net, data, ["ssnr_synflow"])["ssnr_synflow"].per_layer
     assert scaled["1"] == pytest.approx(base["1"], rel=1e-6)
     assert scaled["4"] == pytest.approx(base["4"], rel=1e-6)
+
+
+class FlatLinear(nn.Linear):
+    """A network that is itself the only layer (module name ``""``)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.flatten(1))
+
+
+def test_zico_on_a_network_that_is_one_layer():
+    torch.manual_seed(0)
+    net, data = FlatLinear(6, 3), batches(2)
+    grads = per_batch_weight_grads(nn.Sequential(net), data)  # same weights, named "0"
+    result = compute_metric(net, data, "zico")
+    assert set(result.per_layer) == {""}
+    assert result.value == pytest.approx(zico_by_hand(grads), rel=1e-6)
