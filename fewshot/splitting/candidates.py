@@ -7,9 +7,15 @@ scores differ only by the op. Scalar metrics give one score per op and ``D[i, j]
 pairwise metrics (``gm``) give ``D`` directly from :func:`compute_pairwise`, averaged over the
 batches by the metric. The metric kind comes from the registry, so any metric works here.
 
-Cost: a scalar candidate is one :func:`compute_metrics` call (the probe cache makes its own
-working copy); we only switch the mask, never copy the supernet. A pairwise metric needs all
-candidate networks alive at once: one deep copy per candidate.
+Cost: the supernet is never rebuilt; only its mask is switched per candidate. A metric works
+on a *working copy* (:meth:`ProbeCache.working_copy`), which :func:`compute_metrics` makes by
+deep-copying the network for every call, which costs more than the tiny networks' passes.
+Here one scratch copy per edge serves every candidate (:class:`ScratchProbeCache`): before
+each candidate its weights and buffers are reset from the supernet and its mask set, so each
+candidate starts from exactly the state a fresh deep copy would have (the results are
+identical; tests/splitting/test_candidates.py checks it against :func:`compute_metrics`). A
+pairwise metric needs all candidate networks alive at once: one deep copy per candidate, each
+also serving as its own working copy.
 """
 
 from __future__ import annotations
@@ -27,9 +33,12 @@ from torch import Tensor, nn
 
 from fewshot.metrics.base import (
     MetricError,
+    MetricResult,
+    MetricSpec,
+    ProbeCache,
     ScoringData,
-    compute_metrics,
-    compute_pairwise,
+    check_finite,
+    clear_grads,
     get_metric,
 )
 from fewshot.models.supernet import Supernet
@@ -119,35 +128,96 @@ def evaluate_edge(
     """Score every candidate of ``edge`` under ``mask`` with ``metric``; build ``D``.
 
     ``seed`` seeds the metric's random draws (the same for every candidate). ``progress``, if
-    given, is a tqdm-like object whose ``update(1)`` is called per candidate.
+    given, is a tqdm-like object whose ``update(1)`` is called per candidate. ``supernet`` is
+    left as it was (weights, buffers, mask, mode).
     """
     spec = get_metric(metric)
     ops = mask.ops(edge)
     masks = candidate_masks(mask, edge)
     start = time.perf_counter()
     if spec.kind == "pairwise":
-        nets = []
-        for m in masks:
-            net = copy.deepcopy(supernet)
-            net.set_mask(m)
-            net.mode = "mixture"
-            nets.append(net)
-        torch.manual_seed(seed)
-        D = compute_pairwise(nets, data, metric, seed=seed).distance
+        D, scores = _pairwise_distance(supernet, masks, spec, data, seed), None
         _tick(progress, len(masks))
-        scores = None
     else:
-        values = []
-        for m in masks:
-            with _masked(supernet, m):
-                torch.manual_seed(seed)
-                values.append(compute_metrics(supernet, data, [metric], seed=seed)[metric].value)
-            _tick(progress, 1)
-        scores = dict(zip(ops, (float(v) for v in values), strict=True))
+        values = _scalar_scores(supernet, masks, spec, data, seed, progress)
+        scores = dict(zip(ops, values, strict=True))
         _check_scores(metric, edge, scores)
         D = scalar_distance(np.array(values))
     D = _symmetrise(metric, np.asarray(D, dtype=float), len(ops))
     return EdgeEvaluation(edge, ops, D, scores, time.perf_counter() - start)
+
+
+class ScratchProbeCache(ProbeCache):
+    """A :class:`ProbeCache` whose working copy is a caller-owned network, not a deep copy.
+
+    ``scratch`` must hold the state a deep copy of ``net`` would (weights, buffers, mask,
+    mode); it is prepared as :meth:`ProbeCache.working_copy` prepares its copy (train mode,
+    every parameter requiring grad, grads cleared) and the probes may modify it.
+    """
+
+    def __init__(self, net: nn.Module, data: ScoringData, *, seed: int, scratch: nn.Module):
+        super().__init__(net, data, seed=seed)
+        self._scratch = scratch
+
+    def working_copy(self) -> nn.Module:
+        if self._copy is None:
+            self._copy = self._scratch.train()
+            for p in self._copy.parameters():
+                p.requires_grad_(True)
+            clear_grads(self._copy)
+        return self._copy
+
+
+def reset_scratch(scratch: Supernet, supernet: Supernet) -> None:
+    """Make ``scratch`` (a deep copy of ``supernet``) equal to it again: state, mask, mode."""
+    with torch.no_grad():
+        own = scratch.state_dict()
+        for name, value in supernet.state_dict().items():
+            own[name].copy_(value)
+    scratch.set_mask(supernet.search_mask)
+    scratch.mode = supernet.mode
+    clear_grads(scratch)
+
+
+def score_with_cache(spec: MetricSpec, cache: ProbeCache) -> float:
+    """One scalar metric on a cache, checked as :func:`compute_metrics` checks it."""
+    out = spec.fn(cache)
+    result = out if isinstance(out, MetricResult) else MetricResult(spec.name, float(out))
+    return float(check_finite(result, spec).value)
+
+
+def _scalar_scores(
+    supernet: Supernet,
+    masks: list[Mask],
+    spec: MetricSpec,
+    data: ScoringData,
+    seed: int,
+    progress: object | None,
+) -> list[float]:
+    """One score per candidate mask, all on one scratch copy reset before each candidate."""
+    scratch = copy.deepcopy(supernet)
+    values = []
+    for m in masks:
+        with _masked(supernet, m):
+            reset_scratch(scratch, supernet)
+            torch.manual_seed(seed)
+            cache = ScratchProbeCache(supernet, data, seed=seed, scratch=scratch)
+            values.append(score_with_cache(spec, cache))
+        _tick(progress, 1)
+    return values
+
+
+def _pairwise_distance(
+    supernet: Supernet, masks: list[Mask], spec: MetricSpec, data: ScoringData, seed: int
+) -> np.ndarray:
+    """A pairwise metric over the candidates: one deep copy each (its own working copy)."""
+    nets = []
+    for m in masks:
+        with _masked(supernet, m):
+            nets.append(copy.deepcopy(supernet))
+    torch.manual_seed(seed)
+    caches = [ScratchProbeCache(n, data, seed=seed, scratch=n) for n in nets]
+    return np.asarray(spec.fn(caches), dtype=float)
 
 
 def _tick(progress: object | None, n: int) -> None:
@@ -180,8 +250,11 @@ def _symmetrise(metric: str, D: np.ndarray, n: int) -> np.ndarray:
 __all__ = [
     "EdgeEvaluation",
     "PassCounter",
+    "ScratchProbeCache",
     "candidate_masks",
     "counting_passes",
     "evaluate_edge",
+    "reset_scratch",
     "scalar_distance",
+    "score_with_cache",
 ]

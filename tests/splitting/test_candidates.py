@@ -1,0 +1,121 @@
+"""Candidates of an edge: the fast path (one scratch copy, masks swapped) equals the plain one."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from fewshot.metrics.base import (
+    ScoringData,
+    compute_metrics,
+    compute_pairwise,
+    list_metrics,
+)
+from fewshot.space import Mask
+from fewshot.splitting.candidates import (
+    PassCounter,
+    candidate_masks,
+    counting_passes,
+    evaluate_edge,
+    scalar_distance,
+)
+from fewshot.splitting.engine import initial_supernet
+
+# A node below the root: edges 0 and 1 already restricted, so disabled ops are in play.
+NODE = (
+    Mask.full()
+    .restrict(0, ["none", "nor_conv_1x1", "nor_conv_3x3"])
+    .restrict(1, ["skip_connect", "nor_conv_3x3", "avg_pool_3x3"])
+)
+EDGE = 1
+SEED = 7
+
+
+@pytest.fixture(scope="module")
+def data() -> ScoringData:
+    return ScoringData.random(batch_size=8, num_batches=2, image_size=8, seed=3)
+
+
+def fresh_net(data: ScoringData):
+    return initial_supernet(C=4, N=1, num_classes=data.num_classes, seed=0)
+
+
+def reference_scores(metric: str, data: ScoringData) -> list[float]:
+    """The plain path: per candidate, a fresh supernet with the candidate mask, one
+    compute_metrics call (its own deep copy)."""
+    values = []
+    for m in candidate_masks(NODE, EDGE):
+        net = fresh_net(data)
+        net.set_mask(m)
+        torch.manual_seed(SEED)
+        values.append(compute_metrics(net, data, [metric], seed=SEED)[metric].value)
+    return values
+
+
+@pytest.mark.parametrize("metric", list_metrics(kind="scalar"))
+def test_fast_path_scores_equal_the_plain_path(metric, data):
+    net = fresh_net(data)
+    ev = evaluate_edge(net, NODE, EDGE, metric, data, seed=SEED)
+    assert ev.ops == NODE.ops(EDGE)
+    assert [ev.scores[op] for op in ev.ops] == reference_scores(metric, data)  # bit for bit
+    np.testing.assert_array_equal(ev.distance, scalar_distance([ev.scores[o] for o in ev.ops]))
+
+
+@pytest.mark.parametrize("metric", list_metrics(kind="pairwise"))
+def test_pairwise_fast_path_equals_compute_pairwise(metric, data):
+    net = fresh_net(data)
+    ev = evaluate_edge(net, NODE, EDGE, metric, data, seed=SEED)
+    nets = []
+    for m in candidate_masks(NODE, EDGE):
+        n = copy.deepcopy(fresh_net(data))
+        n.set_mask(m)
+        nets.append(n)
+    torch.manual_seed(SEED)
+    ref = compute_pairwise(nets, data, metric, seed=SEED).distance
+    ref = np.clip((ref + ref.T) / 2, 0, None)
+    np.fill_diagonal(ref, 0.0)
+    np.testing.assert_array_equal(ev.distance, ref)
+    assert ev.scores is None and ev.distance.shape == (3, 3)
+
+
+def test_evaluation_leaves_the_supernet_as_it_was(data):
+    net = fresh_net(data)
+    net.set_mask(NODE)
+    net.mode = "single_path"
+    before = copy.deepcopy(net.state_dict())
+    evaluate_edge(net, NODE, EDGE, "snip", data, seed=SEED)
+    evaluate_edge(net, NODE, EDGE, "gm", data, seed=SEED)
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert net.search_mask == NODE and net.mode == "single_path"
+    assert all(p.grad is None for p in net.parameters())
+
+
+def test_candidates_share_weights_and_differ_only_on_the_edge():
+    masks = candidate_masks(NODE, EDGE)
+    assert [m.ops(EDGE) for m in masks] == [(op,) for op in NODE.ops(EDGE)]
+    for m in masks:
+        assert all(m.ops(e) == NODE.ops(e) for e in range(6) if e != EDGE)
+
+
+def test_pass_counter_counts_one_forward_and_backward_per_snip_candidate(data):
+    net = fresh_net(data)
+    counter = PassCounter()
+    with counting_passes(net, counter):
+        evaluate_edge(net, NODE, EDGE, "snip", data, seed=SEED)
+    assert (counter.forward, counter.backward) == (3, 3)
+    with counting_passes(net, counter):
+        evaluate_edge(net, NODE, EDGE, "gm", data, seed=SEED)  # 3 candidates x 2 batches
+    assert (counter.forward, counter.backward) == (9, 9)
+
+
+def test_parameter_free_ops_are_at_distance_zero_under_params(data):
+    """``params`` cannot tell parameter-free ops apart: their distances are exactly 0."""
+    if "params" not in list_metrics():
+        pytest.skip("params is not registered")
+    ev = evaluate_edge(fresh_net(data), Mask.full(), 0, "params", data)
+    i = [ev.ops.index(op) for op in ("none", "skip_connect", "avg_pool_3x3")]
+    assert not ev.distance[np.ix_(i, i)].any()
+    assert ev.distance[i[0], ev.ops.index("nor_conv_1x1")] > 0

@@ -1,0 +1,167 @@
+"""The partitioner: exact search equals brute force, balanced sizes, deterministic ties."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fewshot.splitting.partition import (
+    EXACT_LIMIT,
+    best_partition,
+    canonical,
+    cut_value,
+    is_balanced,
+    num_partitions,
+    set_partitions,
+    similarity_graph,
+)
+
+
+def random_distance(n: int, rng: np.random.Generator, *, integer: bool = False) -> np.ndarray:
+    """A symmetric, non-negative matrix with zero diagonal (integers make ties likely)."""
+    a = rng.integers(0, 3, (n, n)).astype(float) if integer else rng.random((n, n))
+    d = np.triu(a, 1)
+    return d + d.T
+
+
+def brute_force(D: np.ndarray, b: int, *, balanced: bool = False) -> tuple[float, set]:
+    """Best cut and every optimal partition, by labelling each item with a group 0..b-1.
+
+    Independent of the library's enumeration: all b**n labellings, deduplicated by
+    canonical form, groups non-empty.
+    """
+    n = D.shape[0]
+    tol = 1e-12 * np.triu(D, 1).sum()  # ties: cuts within a relative 1e-12 of the best
+    best, arg = -1.0, set()
+    for labels in itertools.product(range(b), repeat=n):
+        if len(set(labels)) != b:
+            continue
+        groups = canonical([[i for i in range(n) if labels[i] == g] for g in range(b)])
+        if balanced and not is_balanced(groups):
+            continue
+        cut = sum(D[i, j] for i in range(n) for j in range(i + 1, n) if labels[i] != labels[j])
+        if cut > best + tol:
+            best, arg = cut, {groups}
+        elif abs(cut - best) <= tol:
+            arg.add(groups)
+    return best, arg
+
+
+@pytest.mark.parametrize("n,b", [(2, 2), (3, 2), (4, 2), (4, 3), (5, 2), (5, 3), (5, 4), (6, 3)])
+@pytest.mark.parametrize("balanced", [False, True])
+def test_exact_equals_brute_force_on_seeded_matrices(n, b, balanced):
+    rng = np.random.default_rng(1000 * n + 10 * b + balanced)
+    for trial in range(20):
+        D = random_distance(n, rng, integer=trial % 2 == 1)
+        best, optimal = brute_force(D, b, balanced=balanced)
+        part = best_partition(D, b, balanced=balanced)
+        assert part.exact
+        assert part.cut == pytest.approx(best, abs=1e-9)
+        assert part.groups in optimal
+        assert part.groups == min(optimal)  # deterministic tie-break: smallest canonical
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(2, 6).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.integers(2, n),
+            st.lists(st.floats(0, 10, allow_nan=False), min_size=n * n, max_size=n * n),
+        )
+    )
+)
+def test_exact_equals_brute_force_hypothesis(case):
+    n, b, values = case
+    D = np.triu(np.array(values).reshape(n, n), 1)
+    D = D + D.T
+    best, optimal = brute_force(D, b)
+    part = best_partition(D, b)
+    assert part.cut == pytest.approx(best, rel=1e-9, abs=1e-300)
+    assert part.groups in optimal
+
+
+@pytest.mark.parametrize("n,b", [(5, 2), (5, 3), (4, 3), (7, 3)])
+def test_enumeration_counts_are_stirling_numbers(n, b):
+    parts = list(set_partitions(n, b))
+    assert len(parts) == len(set(parts)) == num_partitions(n, b)
+    assert all(p == canonical(p) and len(p) == b for p in parts)
+    assert num_partitions(5, 2) == 15 and num_partitions(5, 3) == 25  # SPEC section 4
+
+
+@pytest.mark.parametrize("n,b", [(5, 2), (5, 3), (7, 3), (4, 4)])
+def test_balanced_sizes_differ_by_at_most_one(n, b):
+    rng = np.random.default_rng(n * b)
+    # A planted structure that an unbalanced cut prefers: one far-away op.
+    D = random_distance(n, rng) * 0.01
+    D[0, 1:] = D[1:, 0] = 10.0
+    free = best_partition(D, b)
+    bal = best_partition(D, b, balanced=True)
+    sizes = sorted(len(g) for g in bal.groups)
+    assert max(sizes) - min(sizes) <= 1 and sum(sizes) == n
+    assert bal.cut <= free.cut + 1e-12
+    if b == 2 and n >= 4:  # {op 0} | rest is then unbalanced, and the free partition takes it
+        assert free.groups[0] == (0,) and not is_balanced(free.groups)
+        assert bal.groups != free.groups
+
+
+def test_all_zero_distances_tie_break_is_deterministic():
+    D = np.zeros((5, 5))
+    part = best_partition(D, 2)
+    # every partition ties: the smallest canonical one (tuple order) wins, on every call
+    assert part.groups == ((0,), (1, 2, 3, 4)) == min(set_partitions(5, 2))
+    assert part.cut == 0.0 and part.normalized_cut == 0.0
+    assert best_partition(D, 2, balanced=True).groups == ((0, 1), (2, 3, 4))
+    assert best_partition(D, 3).groups == ((0,), (1,), (2, 3, 4))
+
+
+def test_normalized_cut_is_cut_over_total():
+    D = random_distance(5, np.random.default_rng(3))
+    part = best_partition(D, 2)
+    assert part.normalized_cut == pytest.approx(part.cut / np.triu(D, 1).sum())
+    assert part.cut == pytest.approx(cut_value(D, part.groups))
+
+
+def test_large_op_sets_use_the_graph_heuristic():
+    """Beyond EXACT_LIMIT partitions: networkx bisection + local moves; planted groups found."""
+    n, b = 16, 3
+    assert num_partitions(n, b) > EXACT_LIMIT
+    planted = [list(range(0, 5)), list(range(5, 11)), list(range(11, 16))]
+    label = np.empty(n, dtype=int)
+    for g, items in enumerate(planted):
+        label[items] = g
+    rng = np.random.default_rng(0)
+    D = np.where(label[:, None] != label[None, :], 5.0, 0.0) + random_distance(n, rng) * 0.1
+    np.fill_diagonal(D, 0.0)
+    part = best_partition(D, b, seed=0)
+    assert not part.exact
+    assert part.groups == canonical(planted)
+    bal = best_partition(D, b, balanced=True, seed=0)
+    assert is_balanced(bal.groups) and sorted(sum(bal.groups, ())) == list(range(n))
+
+
+def test_similarity_graph_weights_alike_ops_heavily():
+    D = np.array([[0, 1, 4], [1, 0, 3], [4, 3, 0]], dtype=float)
+    g = similarity_graph(D, ["a", "b", "c"])
+    assert g["a"]["b"]["weight"] == 3.0 and g["a"]["c"]["weight"] == 0.0
+    assert g["b"]["c"]["distance"] == 3.0
+
+
+@pytest.mark.parametrize(
+    "D,b,match",
+    [
+        (np.zeros((3, 3)), 4, "non-empty groups"),
+        (np.zeros((3, 3)), 1, "non-empty groups"),
+        (np.array([[0, 1], [2, 0]]), 2, "symmetric"),
+        (np.array([[0, -1], [-1, 0]]), 2, "non-negative"),
+        (np.array([[0, np.nan], [np.nan, 0]]), 2, "NaN"),
+        (np.zeros((2, 3)), 2, "square"),
+    ],
+)
+def test_invalid_inputs_raise(D, b, match):
+    with pytest.raises(ValueError, match=match):
+        best_partition(D, b)
