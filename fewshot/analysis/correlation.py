@@ -52,6 +52,35 @@ def rank_correlation(scores: Sequence[float], truth: Sequence[float], metric: st
     return Correlation(metric, n, int(x.size - n), _defined(rho), _defined(tau))
 
 
+def spearman_interval(
+    scores: Sequence[float],
+    truth: Sequence[float],
+    *,
+    level: float = 0.95,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> tuple[float | None, float | None]:
+    """Bootstrap percentile interval of Spearman's rho (archs resampled with replacement).
+
+    How far a sample of a few hundred archs can be from the all-archs value by chance alone.
+    """
+    x, y = np.asarray(scores, dtype=float), np.asarray(truth, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if x.size < 3:
+        return None, None
+    rng = np.random.default_rng(seed)
+    rhos = []
+    for _ in range(resamples):
+        i = rng.integers(0, x.size, x.size)
+        if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0:
+            rhos.append(stats.spearmanr(x[i], y[i]).statistic)
+    if not rhos:
+        return None, None
+    lo, hi = np.quantile(rhos, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
 def rank_correlations(
     scores: Mapping[str, Sequence[float]], truth: Sequence[float]
 ) -> list[Correlation]:
@@ -76,4 +105,10 @@ def format_correlations(rows: Sequence[Correlation], *, truth: str = "test accur
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["Correlation", "format_correlations", "rank_correlation", "rank_correlations"]
+__all__ = [
+    "Correlation",
+    "format_correlations",
+    "rank_correlation",
+    "rank_correlations",
+    "spearman_interval",
+]

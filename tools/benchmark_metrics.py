@@ -1,0 +1,347 @@
+"""Check every scalar zero-cost metric against NAS-Bench-201 and the published correlations.
+
+Stages (default: all three, in this order; each can be run alone and resumes):
+
+- ``score``: ``python -m fewshot.score`` on a seeded random sample of standalone archs (C=16,
+  N=5, batch 64, CIFAR-10 images) in two groups: the cheap metrics on ``--num`` archs and the
+  expensive ones (grasp, ntk, zico) on the first ``--expensive-num`` archs of the same sample.
+  Both CSVs resume, so a cut-short run is continued by running the same command again.
+- ``speed``: on the first ``--speed-archs`` archs, all metrics in one combined pass vs each
+  metric on its own (a fresh probe cache per metric), interleaved arch by arch so both see the
+  same machine load; also checks that both give the same values.
+- ``report``: Spearman/Kendall vs CIFAR-10 test accuracy next to SPEC 3's published numbers,
+  Spearman of our per-arch values vs NAS-Bench-Suite-Zero's table, the speed numbers; writes
+  ``--readme`` (Markdown) and ``report.json``.
+
+Example (the numbers in docs/metrics/README.md)::
+
+    OMP_NUM_THREADS=1 python tools/benchmark_metrics.py --num 300 --expensive-num 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fewshot.analysis.correlation import rank_correlation, spearman_interval  # noqa: E402
+from fewshot.io import atomic_write_json  # noqa: E402
+from fewshot.metrics import compute_metrics, list_metrics  # noqa: E402
+from fewshot.metrics.vote import VOTE_METRICS, vote_accuracy  # noqa: E402
+from fewshot.models.supernet import build_network  # noqa: E402
+from fewshot.scoring import ScoreFile, read_score_metrics, sample_archs  # noqa: E402
+
+EXPENSIVE = ("grasp", "ntk", "zico")
+SHARED = Path("../shared/data")
+
+# SPEC section 3, CIFAR-10 column: (value, measure, source).
+PUBLISHED = {
+    "grad_norm": (0.58, "spearman", "Abdelfattah et al."),
+    "snip": (0.58, "spearman", "Abdelfattah et al."),
+    "grasp": (0.48, "spearman", "Abdelfattah et al."),
+    "fisher": (0.36, "spearman", "Abdelfattah et al."),
+    "synflow": (0.74, "spearman", "Abdelfattah et al."),
+    "jacob_cov": (0.73, "spearman", "Abdelfattah et al."),
+    "zico": (0.61, "kendall", "T-CET paper"),
+    "zen": (0.29, "kendall", "T-CET paper"),
+    "naswot": (0.58, "kendall", "T-CET paper"),
+    "ssnr": (0.68, "kendall", "T-CET paper"),
+    "tcet": (0.69, "kendall", "T-CET paper"),
+    "tcet_log": (0.69, "kendall", "T-CET paper (official code's log variant)"),
+}
+PUBLISHED_KENDALL_ALSO = {"synflow": 0.54, "snip": 0.46}  # T-CET paper's Kendall column
+TOLERANCE = 0.07
+
+# Our metric -> NAS-Bench-Suite-Zero column (reference/nb201_zc_proxies_cifar10.csv).
+REFERENCE_COLUMNS = {
+    "fisher": "fisher",
+    "flops": "flops",
+    "grad_norm": "grad_norm",
+    "grasp": "grasp",
+    "jacob_cov": "jacov",
+    "naswot": "nwot",
+    "params": "params",
+    "snip": "snip",
+    "synflow": "synflow",
+    "zen": "zen",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("stages", nargs="*", default=["score", "speed", "report"])
+    p.add_argument("--num", type=int, default=300, help="archs for the cheap metrics")
+    p.add_argument("--expensive-num", type=int, default=100, help="archs for grasp, ntk, zico")
+    p.add_argument("--speed-archs", type=int, default=10, help="archs timed (combined/separate)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", type=Path, default=SHARED, help="the offline data folder")
+    p.add_argument("--out", type=Path, default=Path("runs/benchmark_metrics"))
+    p.add_argument("--readme", type=Path, default=Path("docs/metrics/README.md"))
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1: shared machine)")
+    return p
+
+
+def groups() -> dict[str, list[str]]:
+    scalar = list_metrics(kind="scalar")
+    return {
+        "main": [m for m in scalar if m not in EXPENSIVE],
+        "expensive": [m for m in scalar if m in EXPENSIVE],
+    }
+
+
+def score_argv(args: argparse.Namespace, group: str, metrics: list[str]) -> list[str]:
+    """The ``python -m fewshot.score`` arguments of one group (resumable: same every time)."""
+    num = args.num if group == "main" else args.expensive_num
+    return [
+        "--num", str(num), "--seed", str(args.seed), "--metrics", ",".join(metrics),
+        "--dataset", "folder", "--data-root", str(args.data / "cifar10-subset"),
+        "--batch-size", "64", "--batches", "2", "--C", "16", "--N", "5",
+        "--threads", str(args.threads), "--no-plots",
+        "--benchmark", str(args.data / "NATS-tss-v1_0-3ffb9-simple"),
+        "--out", str(args.out / group), "--retry-failed",
+    ]  # fmt: skip
+
+
+# -- stages -----------------------------------------------------------------------------------
+
+
+def stage_score(args: argparse.Namespace) -> None:
+    from fewshot.score import main as score_main
+
+    for group, metrics in groups().items():
+        code = score_main(score_argv(args, group, metrics))
+        if code:
+            raise SystemExit(f"fewshot.score failed for group {group} (exit {code})")
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def stage_speed(args: argparse.Namespace) -> None:
+    from fewshot.score import load_scoring_data
+
+    config = {"dataset": "folder", "data_root": args.data / "cifar10-subset", "seed": args.seed}
+    _, data = load_scoring_data(config | {"batch_size": 64, "batches": 2, "dataset_option": {}})
+    metrics = list_metrics(kind="scalar")
+    rows = []
+    for arch in sample_archs(args.speed_archs, args.seed):
+        torch.manual_seed(args.seed)
+        net, build = _timed(lambda a=arch: build_network(a, C=16, N=5, num_classes=10))
+        combined, t_comb = _timed(lambda n=net: compute_metrics(n, data, metrics, errors={}))
+        separate, t_sep = {}, {}
+        for m in metrics:
+            res, t_sep[m] = _timed(lambda n=net, m=m: compute_metrics(n, data, [m], errors={}))
+            separate.update(res)
+        same = all(separate[m].value == combined[m].value for m in combined)
+        rows.append(
+            {"arch": arch.to_string(), "build_s": build, "combined_s": t_comb,
+             "separate_s": sum(t_sep.values()), "separate_by_metric_s": t_sep, "same": same}
+        )  # fmt: skip
+        print(f"{arch}: combined {t_comb:.1f}s, separate {sum(t_sep.values()):.1f}s", flush=True)
+    atomic_write_json(args.out / "speed.json", {"rows": rows, "load": _load(), "when": _now()})
+
+
+def _load() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def merged_scores(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """arch string -> metric -> value, over both groups' CSVs."""
+    merged: dict[str, dict[str, float]] = {}
+    for group in groups():
+        path = args.out / group / "scores.csv"
+        if not path.is_file():
+            continue
+        store = ScoreFile(path, read_score_metrics(path))
+        for m in store.metrics:
+            for arch, v in zip(store.archs(), store.column(m), strict=True):
+                merged.setdefault(arch, {})[m] = float(v)
+    return merged
+
+
+def accuracies(args: argparse.Namespace, archs: list[str]) -> dict[str, float]:
+    from fewshot.benchmark import Benchmark
+
+    bench = Benchmark(args.data / "NATS-tss-v1_0-3ffb9-simple")
+    return {a: bench.accuracy(a, "cifar10") for a in archs}
+
+
+def reference_table(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    path = args.data / "reference" / "nb201_zc_proxies_cifar10.csv"
+    with path.open(newline="") as f:
+        return {r["net_str"]: {k: _float(v) for k, v in r.items()} for r in csv.DictReader(f)}
+
+
+def _float(cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        return math.nan
+
+
+def correlation_rows(scores, acc) -> list[dict]:
+    """One row per metric: Spearman (+ bootstrap CI), Kendall, published value and difference.
+
+    A metric is correlated over the archs its group scored; archs where it failed count as
+    dropped.
+    """
+    metrics = sorted({m for row in scores.values() for m in row})
+    rows = []
+    for m in metrics:
+        archs = sorted(a for a in scores if m in scores[a])
+        vals, truth = [scores[a][m] for a in archs], [acc[a] for a in archs]
+        c = rank_correlation(vals, truth, m)
+        lo, hi = spearman_interval(vals, truth, seed=0)
+        row = {"metric": m, "n": c.n, "dropped": c.dropped, "spearman": c.spearman,
+               "kendall": c.kendall, "spearman_ci": [lo, hi]}  # fmt: skip
+        if m in PUBLISHED:
+            value, measure, source = PUBLISHED[m]
+            ours = row[measure]
+            row |= {"published": value, "measure": measure, "source": source}
+            row["diff"] = None if ours is None else ours - value
+        if m in PUBLISHED_KENDALL_ALSO and c.kendall is not None:
+            row["kendall_published"] = PUBLISHED_KENDALL_ALSO[m]
+            row["kendall_diff"] = c.kendall - PUBLISHED_KENDALL_ALSO[m]
+        rows.append(row)
+    return rows
+
+
+def reference_accuracies(args: argparse.Namespace) -> dict[str, float]:
+    """CIFAR-10 test accuracy of every arch from reference/nb201_accuracies.csv."""
+    path = args.data / "reference" / "nb201_accuracies.csv"
+    with path.open(newline="") as f:
+        return {r["arch_str"]: float(r["cifar10_test"]) for r in csv.DictReader(f)}
+
+
+def reference_rows(scores, ref, ref_acc) -> list[dict]:
+    """Per metric: Spearman of ours vs the reference's values on the common archs, and both
+    implementations' Spearman with accuracy on those archs and (reference) on all its archs."""
+    rows = []
+    for ours, theirs in REFERENCE_COLUMNS.items():
+        common = sorted(a for a, v in scores.items() if a in ref and ours in v)
+        if not common:
+            continue
+        mine, their = [scores[a][ours] for a in common], [ref[a][theirs] for a in common]
+        acc = [ref_acc[a] for a in common]
+        everyone = sorted(ref)
+        rows.append(
+            {
+                "metric": ours,
+                "reference": theirs,
+                "n": rank_correlation(mine, their, ours).n,
+                "spearman": rank_correlation(mine, their, ours).spearman,
+                "ours_vs_acc": rank_correlation(mine, acc, ours).spearman,
+                "ref_vs_acc": rank_correlation(their, acc, theirs).spearman,
+                "ref_vs_acc_all": rank_correlation(
+                    [ref[a][theirs] for a in everyone], [ref_acc[a] for a in everyone], theirs
+                ).spearman,
+                "ref_archs": len(everyone),
+            }
+        )
+    return rows
+
+
+def vote_row(scores, acc) -> dict:
+    """Abdelfattah et al.'s vote over the archs with all three voters finite."""
+    archs = [
+        a for a in sorted(scores)
+        if all(math.isfinite(scores[a].get(m, math.nan)) for m in VOTE_METRICS)
+    ]  # fmt: skip
+    table = {m: [scores[a][m] for a in archs] for m in VOTE_METRICS}
+    singles = {m: vote_accuracy({m: table[m]}, [acc[a] for a in archs]) for m in VOTE_METRICS}
+    return {"n": len(archs), "vote": vote_accuracy(table, [acc[a] for a in archs])} | singles
+
+
+def speed_summary(args: argparse.Namespace) -> dict | None:
+    path = args.out / "speed.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    rows = data["rows"]
+    comb = sum(r["combined_s"] + r["build_s"] for r in rows)
+    sep = sum(r["separate_s"] + r["build_s"] for r in rows)
+    by_metric: dict[str, float] = {}
+    for r in rows:
+        for m, t in r["separate_by_metric_s"].items():
+            by_metric[m] = by_metric.get(m, 0.0) + t / len(rows)
+    return {
+        "archs": len(rows), "archs_per_s": len(rows) / comb, "seconds_per_arch": comb / len(rows),
+        "ratio": sep / comb, "same_values": all(r["same"] for r in rows),
+        "separate_by_metric_s": by_metric, "load": data["load"], "when": data["when"],
+    }  # fmt: skip
+
+
+def stage_report(args: argparse.Namespace) -> None:
+    from tools.metrics_report import render
+
+    scores = merged_scores(args)
+    if not scores:
+        raise SystemExit(f"no scores under {args.out}: run the score stage first")
+    acc = accuracies(args, sorted(scores))
+    report = {
+        "archs": len(scores),
+        "correlations": correlation_rows(scores, acc),
+        "reference": reference_rows(scores, reference_table(args), reference_accuracies(args)),
+        "vote": vote_row(scores, acc),
+        "speed": speed_summary(args),
+        "csv_seconds_per_arch": _csv_seconds(args),
+        "commands": [
+            "python -m fewshot.score " + " ".join(score_argv(args, g, m))
+            for g, m in groups().items()
+        ],
+        "load": _load(),
+        "when": _now(),
+    }
+    atomic_write_json(args.out / "report.json", report)
+    render(report, args.readme)
+    print(f"wrote {args.readme} and {args.out / 'report.json'}")
+
+
+def _csv_seconds(args: argparse.Namespace) -> dict[str, float]:
+    """Mean seconds per arch recorded by each group's scoring run (from the CSV)."""
+    out = {}
+    for group in groups():
+        path = args.out / group / "scores.csv"
+        if path.is_file():
+            with path.open(newline="") as f:
+                secs = [float(r["seconds"]) for r in csv.DictReader(f)]
+            out[group] = sum(secs) / len(secs) if secs else math.nan
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    unknown = set(args.stages) - {"score", "speed", "report"}
+    if unknown:
+        raise SystemExit(f"unknown stage(s) {sorted(unknown)}; stages: score, speed, report")
+    for stage in ("score", "speed", "report"):
+        if stage in args.stages:
+            {"score": stage_score, "speed": stage_speed, "report": stage_report}[stage](args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
