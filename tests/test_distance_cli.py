@@ -78,40 +78,47 @@ def test_cli_errors_name_the_file(tmp_path, capsys):
 # -- tools/sweep.py, with a fake split module that writes trees instantly ----------------------
 FAKE_SPLIT = textwrap.dedent(
     """
-    import argparse, json, sys
+    import argparse, sys
     from pathlib import Path
     sys.path.insert(0, {root!r})
-    from fewshot.tree import Split, SplitTree, load_tree
-    p = argparse.ArgumentParser()
-    for flag in ("--metric", "--out", "--name"):
-        p.add_argument(flag)
-    for flag in ("--seed", "--depth", "--branch", "--C", "--N", "--batch-size"):
-        p.add_argument(flag, type=int)
-    p.add_argument("--resume", action="store_true")
-    a = p.parse_args()
-    path = Path(a.out) / a.name / "tree.json"
-    log = Path(a.out) / "calls.txt"
-    with log.open("a") as f:
-        f.write(" ".join(sys.argv[1:]) + "\\n")
-    if path.exists() and not a.resume:
-        sys.exit("exists")
-    t = SplitTree(a.metric, a.seed, "digits", config={{"C": a.C, "depth": a.depth}})
-    t.add_root()
-    ops = t.node(0).mask.ops(0)
-    cut = 1 + a.seed % 2 if a.metric == "ntk" else 2
-    zero = tuple(tuple(0.0 for _ in ops) for _ in ops)
-    t.apply_split(0, Split(0, ops, (ops[:cut], ops[cut:]), zero, 0.0))
-    t.complete = a.metric != "broken"
-    t.save(path)
+    from fewshot.tree import Split, SplitTree
+
+    def main(argv):
+        p = argparse.ArgumentParser()
+        for flag in ("--metric", "--out", "--name"):
+            p.add_argument(flag)
+        for flag in ("--seed", "--depth", "--branch", "--C", "--N", "--batch-size"):
+            p.add_argument(flag, type=int)
+        p.add_argument("--resume", action="store_true")
+        a = p.parse_args(argv)
+        path = Path(a.out) / a.name / "tree.json"
+        with (Path(a.out) / "calls.txt").open("a") as f:
+            f.write(" ".join(argv) + "\\n")
+        print("fake split of", a.name)
+        if path.exists() and not a.resume:
+            sys.exit("exists")
+        t = SplitTree(a.metric, a.seed, "digits", config={{"C": a.C, "depth": a.depth}})
+        t.add_root()
+        ops = t.node(0).mask.ops(0)
+        cut = 1 + a.seed % 2 if a.metric == "ntk" else 2
+        zero = tuple(tuple(0.0 for _ in ops) for _ in ops)
+        t.apply_split(0, Split(0, ops, (ops[:cut], ops[cut:]), zero, 0.0))
+        t.complete = a.metric != "broken"
+        t.save(path)
+        return 0
+
+    if __name__ == "__main__":
+        sys.exit(main(sys.argv[1:]))
     """
 )
 
 
 @pytest.mark.slow
-def test_sweep_runs_skips_resumes_and_analyses(tmp_path):
+@pytest.mark.parametrize("mode", [[], ["--no-fork"]], ids=["fork", "subprocess"])
+def test_sweep_runs_skips_resumes_and_analyses(tmp_path, mode):
     (tmp_path / "fake_split.py").write_text(FAKE_SPLIT.format(root=str(ROOT)))
     runs, out = tmp_path / "runs", tmp_path / "out"
-    cmd = [sys.executable, str(ROOT / "tools" / "sweep.py"), "--metrics", "snip,ntk"]
+    cmd = [sys.executable, str(ROOT / "tools" / "sweep.py"), "--metrics", "snip,ntk", *mode]
     cmd += ["--seeds", "3", "--jobs", "2", "--runs", str(runs), "--out", str(out)]
     cmd += ["--C", "4", "--depth", "1", "--split-module", "fake_split"]
     env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
@@ -119,6 +126,7 @@ def test_sweep_runs_skips_resumes_and_analyses(tmp_path):
     assert done.returncode == 0, done.stderr
     calls = (runs / "calls.txt").read_text().splitlines()
     assert len(calls) == 6 and all("--C 4" in c and "--depth 1" in c for c in calls)
+    assert "fake split of ntk_s2" in (runs / "logs" / "ntk_s2.log").read_text()
     report = json.loads((out / "split_distance.json").read_text())
     assert report["metrics"]["snip"]["external"]["mean"] == 0.0
     assert report["metrics"]["ntk"]["external"]["mean"] > 0.0

@@ -4,10 +4,13 @@ then analyse.
     python tools/sweep.py --metrics grad_norm,snip,synflow,jacob_cov,ntk,lr,gm --seeds 10 \\
         --jobs 2 --C 8 --N 1 --batch-size 32 --runs runs/sweep --out runs/sweep/split_distance
 
-Each (metric, seed) is one ``python -m fewshot.split ... --out RUNS --name METRIC_sSEED``
-process (``--jobs`` at a time, each limited to ``--threads`` CPU threads, its output in
-``RUNS/logs/NAME.log``). Finished runs (``tree.json`` with ``complete: true``) are skipped,
-unfinished ones resumed with ``--resume``, so an interrupted sweep is continued by running the
+Each (metric, seed) is one ``fewshot.split ... --out RUNS --name METRIC_sSEED`` process
+(``--jobs`` at a time, each limited to ``--threads`` CPU threads, its output in
+``RUNS/logs/NAME.log``). By default each run is a fork of this process after it has imported
+the split module once (the imports cost ~10 CPU-seconds a run otherwise); ``--no-fork`` starts
+fresh ``python -m fewshot.split`` processes instead. Finished runs (``tree.json`` with
+``complete: true``) are skipped, unfinished ones resumed with ``--resume``, so an interrupted
+sweep is continued by running the
 same command again. Finally ``fewshot.distance`` writes the table, JSON and figures to ``--out``
 from the finished trees. Exit code 1 if a run failed (the analysis still uses the others).
 """
@@ -15,15 +18,17 @@ from the finished trees. Exit code 1 if a run failed (the analysis still uses th
 from __future__ import annotations
 
 import argparse
+import importlib
+import multiprocessing as mp
 import os
 import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -64,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root")
     p.add_argument("--split-args", default="", help="extra flags for every split run (quoted)")
     p.add_argument("--split-module", default="fewshot.split", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--no-fork",
+        action="store_true",
+        help="start each run as a fresh `python -m` process (default: fork this one after "
+        "importing the split module once, which skips ~10 CPU-s of imports per run)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
     p.add_argument("--no-analysis", action="store_true")
     return p
@@ -109,37 +120,102 @@ def split_command(args: argparse.Namespace, run: Run) -> list[str]:
 def _env(threads: int) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    for var in THREAD_VARS:
         env[var] = str(threads)
     return env
 
 
-def execute(args: argparse.Namespace, run: Run) -> tuple[Run, int, float]:
-    """Run one split process, its output into ``RUNS/logs/NAME.log``."""
-    log = args.runs / "logs" / f"{run.name}.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with log.open("a", encoding="utf-8") as f:
-        cmd = split_command(args, run)
-        f.write(f"$ {shlex.join(cmd)}\n")
-        f.flush()
-        rc = subprocess.run(
-            cmd, stdout=f, stderr=subprocess.STDOUT, env=_env(args.threads)
-        ).returncode
-    return run, rc, time.perf_counter() - start
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+PRELOAD = ("fewshot.data", "fewshot.metrics", "fewshot.splitting.plot", "fewshot.splitting.summary")
+"""Modules ``fewshot.split`` imports lazily; preloaded once so forked runs skip their import."""
+
+
+class Job:
+    """A started run: its process, log file and start time; ``poll()`` is its exit code or None."""
+
+    def __init__(self, run: Run, proc: Any, log: Any) -> None:
+        self.run, self.proc, self.log, self.start = run, proc, log, time.perf_counter()
+
+    def poll(self) -> int | None:
+        if isinstance(self.proc, subprocess.Popen):
+            return self.proc.poll()
+        return None if self.proc.is_alive() else self.proc.exitcode
+
+    def close(self) -> float:
+        self.log.close()
+        return time.perf_counter() - self.start
+
+
+def preload(module: str) -> Callable[[Sequence[str]], int] | None:
+    """Import the split module's ``main`` (and its lazy imports) in this process, so each run
+    can be a fork of it: ~10 CPU-seconds of imports (torch, Lightning, matplotlib) paid once
+    instead of once per run. ``None`` where ``fork`` is unavailable."""
+    if "fork" not in mp.get_all_start_methods():
+        return None
+    mod = importlib.import_module(module)
+    if module == "fewshot.split":
+        for name in PRELOAD:
+            importlib.import_module(name)
+    return getattr(mod, "main", None)
+
+
+def _forked_run(
+    main: Callable[[Sequence[str]], int], argv: list[str], fd: int, threads: int
+) -> None:
+    """Child of a fork: stdout/stderr into the log, one thread budget, run, exit with its code."""
+    import torch
+
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    torch.set_num_threads(threads)
+    try:
+        rc = main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(rc or 0)
+
+
+def start(args: argparse.Namespace, run: Run, main: Callable | None) -> Job:
+    """Start one split run, its output into ``RUNS/logs/NAME.log``: a fork of this process
+    calling ``main`` when preloaded, else ``python -m MODULE`` (same arguments either way)."""
+    log_path = args.runs / "logs" / f"{run.name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log = log_path.open("a", encoding="utf-8")
+    cmd = split_command(args, run)
+    log.write(f"$ {shlex.join(cmd)}\n")
+    log.flush()
+    if main is None:
+        proc: Any = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(args.threads)
+        )
+    else:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        target_args = (main, cmd[3:], log.fileno(), args.threads)
+        proc = mp.get_context("fork").Process(target=_forked_run, args=target_args)
+        proc.start()
+    return Job(run, proc, log)
 
 
 def run_all(args: argparse.Namespace, todo: Sequence[Run]) -> list[Run]:
-    """Run ``todo`` with ``--jobs`` processes; returns the runs that failed."""
-    failed = []
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [pool.submit(execute, args, r) for r in todo]
-        for i, fut in enumerate(as_completed(futures), 1):
-            run, rc, secs = fut.result()
-            status = "ok" if rc == 0 else f"FAILED (exit {rc}, see {args.runs}/logs/{run.name}.log)"
-            print(f"[{i}/{len(todo)}] {run.name} {status} ({secs:.1f} s)", flush=True)
+    """Run ``todo``, ``--jobs`` at a time (one thread, no pool: forks stay safe); returns the
+    runs that failed."""
+    os.environ.update({var: str(args.threads) for var in THREAD_VARS})  # before torch starts
+    main = None if args.no_fork else preload(args.split_module)
+    queue, running, failed, done = list(todo), [], [], 0
+    while queue or running:
+        while queue and len(running) < args.jobs:
+            running.append(start(args, queue.pop(0), main))
+        time.sleep(0.2)
+        for job in [j for j in running if j.poll() is not None]:
+            running.remove(job)
+            rc, secs, done = job.poll(), job.close(), done + 1
+            name = job.run.name
+            status = "ok" if rc == 0 else f"FAILED (exit {rc}, see {args.runs}/logs/{name}.log)"
+            print(f"[{done}/{len(todo)}] {name} {status} ({secs:.1f} s)", flush=True)
             if rc != 0:
-                failed.append(run)
+                failed.append(job.run)
     return failed
 
 
