@@ -1,0 +1,202 @@
+"""``python -m fewshot.split`` in-process: run folder, tree file, resume, clear errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import yaml
+
+from fewshot.metrics.base import list_metrics
+from fewshot.split import main
+from fewshot.tree import load_tree
+
+TINY = ["--C", "4", "--N", "1", "--batch-size", "8"]
+
+
+def split_args(tmp_path, *extra: str, metric: str = "snip", dataset: str = "synthetic"):
+    args = ["--metric", metric, "--depth", "2", "--branch", "2", *TINY, "--out", str(tmp_path)]
+    if dataset:
+        args += ["--dataset", dataset]
+    return args + list(extra)
+
+
+def nodes(run_dir):
+    return [n.to_dict() for n in load_tree(run_dir / "tree.json").nodes]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted run (snip, depth 2, seed 0) to compare resumed runs with."""
+    out = tmp_path_factory.mktemp("ref")
+    assert main(split_args(out)) == 0
+    return out / "snip-d2-b2-s0"
+
+
+def test_a_run_writes_the_tree_picture_and_config(reference, capsys):
+    tree_file = reference / "tree.json"
+    raw = json.loads(tree_file.read_text())
+    for key in ("metric", "seed", "dataset", "config", "versions", "timings", "nodes"):
+        assert key in raw
+    assert raw["metric"] == "snip" and raw["seed"] == 0 and raw["dataset"] == "synthetic"
+    assert raw["complete"] is True and raw["versions"]["torch"]
+    assert raw["timings"]["forward_passes"] == raw["timings"]["candidates_scored"] == 15
+    assert raw["timings"]["total_seconds"] > 0
+    root = raw["nodes"][0]
+    assert set(root) >= {"id", "parent", "depth", "mask", "split"}
+    assert set(root["split"]) >= {"edge", "groups", "distance", "scores", "cut"}
+    assert root["mask"] == [list(_ops())] * 6
+    tree = load_tree(reference)
+    assert len(tree.leaves()) == 4 and [s.edge for _, s in _splits(tree)] == [0, 1, 1]
+    assert (reference / "tree.png").stat().st_size > 1000
+    config = yaml.safe_load((reference / "config.yaml").read_text())
+    assert config["metric"] == "snip" and config["C"] == 4 and config["edges"] == [0, 1, 2]
+
+
+def _ops():
+    from fewshot.space import OPS
+
+    return OPS
+
+
+def _splits(tree):
+    return [(n.id, n.split) for n in tree.nodes if n.split]
+
+
+def test_max_splits_then_resume_equals_an_uninterrupted_run(tmp_path, reference, capsys):
+    assert main(split_args(tmp_path, "--max-splits", "1")) == 0
+    run = tmp_path / "snip-d2-b2-s0"
+    partial = load_tree(run)
+    assert not partial.complete and len(_splits(partial)) == 1
+    assert "incomplete" in capsys.readouterr().err
+    assert main(split_args(tmp_path, "--resume")) == 0
+    assert nodes(run) == nodes(reference)
+    resumed = load_tree(run)
+    assert resumed.complete and resumed.timings["forward_passes"] == 15
+
+
+@pytest.mark.parametrize("crash", [KeyboardInterrupt, RuntimeError])
+def test_a_crash_leaves_a_resumable_run(tmp_path, reference, monkeypatch, crash, capsys):
+    """The third edge evaluation dies (Ctrl-C or a bug): the finished splits survive."""
+    import fewshot.splitting.engine as engine
+
+    real, calls = engine.evaluate_edge, []
+
+    def dying(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise crash("simulated")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "evaluate_edge", dying)
+    if crash is KeyboardInterrupt:
+        assert main(split_args(tmp_path)) == 130
+        assert "--resume" in capsys.readouterr().err
+    else:
+        with pytest.raises(RuntimeError, match="simulated"):
+            main(split_args(tmp_path))
+    run = tmp_path / "snip-d2-b2-s0"
+    assert len(_splits(load_tree(run))) == 2 and not load_tree(run).complete
+    monkeypatch.setattr(engine, "evaluate_edge", real)
+    assert main(split_args(tmp_path, "--resume")) == 0
+    assert nodes(run) == nodes(reference)
+
+
+def test_an_existing_run_is_never_overwritten(reference, capsys):
+    out = reference.parent
+    assert main(split_args(out)) == 2
+    assert "already exists; pass --resume" in capsys.readouterr().err
+    assert main(split_args(out, "--resume")) == 0  # complete: just prints the summary
+    assert "already complete" in capsys.readouterr().out
+
+
+def test_resume_with_other_settings_is_refused(reference, capsys):
+    args = split_args(reference.parent, "--resume", "--seed", "0", "--batches", "2")
+    assert main(args) == 2
+    assert "batches: 1 -> 2" in capsys.readouterr().err
+
+
+def user_error(capsys, args) -> str:
+    """Run; expect exit code 2 and a one-line message without a traceback."""
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    return err
+
+
+def test_unknown_metric_lists_the_known_ones(tmp_path, capsys):
+    err = user_error(capsys, split_args(tmp_path, metric="snipp"))
+    assert "unknown metric 'snipp'" in err
+    assert all(name in err for name in list_metrics())
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--branch", "6"], "branch 6 > 5 ops on edge"),
+        (["--depth", "0"], "--depth must be a positive integer"),
+        (["--branch", "1"], "--branch must be at least 2"),
+        (["--edges", "0,7"], "--edges must list edges in 0..5"),
+        (["--edge-policy", "random"], "unknown edge policy 'random'; known: fixed, score"),
+        (["--batch-size", "0"], "--batch-size must be a positive integer"),
+    ],
+)
+def test_bad_settings_are_clear_errors(tmp_path, capsys, extra, message):
+    assert message in user_error(capsys, split_args(tmp_path, *extra))
+
+
+def test_missing_data_is_a_clear_error(tmp_path, capsys):
+    args = split_args(tmp_path, "--data-root", "/nonexistent", dataset="folder")
+    err = user_error(capsys, args)
+    assert "/nonexistent" in err
+    assert not (tmp_path / "snip-d2-b2-s0" / "tree.json").exists()
+
+
+def test_corrupt_tree_on_resume_is_a_clear_error(tmp_path, capsys):
+    run = tmp_path / "snip-d2-b2-s0"
+    run.mkdir()
+    (run / "tree.json").write_text('{"format": "fewshot.split-tree", "version": 1, "nod')
+    err = user_error(capsys, split_args(tmp_path, "--resume"))
+    assert "tree.json" in err and "corrupt" in err
+    (run / "tree.json").write_text('{"some": "other file"}')
+    assert "not a fewshot split tree" in user_error(capsys, split_args(tmp_path, "--resume"))
+
+
+def test_nothing_to_resume_is_a_clear_error(tmp_path, capsys):
+    assert "nothing to resume" in user_error(capsys, split_args(tmp_path, "--resume"))
+
+
+def test_default_data_falls_back_to_digits_offline(tmp_path, offline, caplog, monkeypatch):
+    """No --dataset, CIFAR-10 absent, downloads forbidden: digits, said in the tree file."""
+    monkeypatch.setenv("FEWSHOT_DATA", str(tmp_path / "empty-cache"))
+    args = split_args(tmp_path, "--depth", "1", dataset="")
+    with caplog.at_level(logging.WARNING, logger="fewshot"):
+        assert main(args) == 0
+    assert "falling back to the bundled 'digits'" in caplog.text
+    tree = load_tree(tmp_path / "snip-d1-b2-s0")
+    assert tree.dataset == "digits" and tree.config["dataset"] is None
+
+
+def test_yaml_config_values_are_saved_into_the_run_folder(tmp_path, capsys):
+    cfg = tmp_path / "split.yaml"
+    cfg.write_text("metric: grad_norm\ndepth: 1\nbranch: 3\nseed: 5\nbalanced: true\nC: 4\nN: 1\n")
+    args = ["--config", str(cfg), "--batch-size", "8", "--dataset", "synthetic"]
+    assert main([*args, "--out", str(tmp_path)]) == 0
+    run = tmp_path / "grad_norm-d1-b3-s5"
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert {k: saved[k] for k in ("metric", "depth", "branch", "seed", "balanced", "C", "N")} == {
+        "metric": "grad_norm", "depth": 1, "branch": 3, "seed": 5, "balanced": True, "C": 4,
+        "N": 1,
+    }  # fmt: skip
+    tree = load_tree(run)
+    assert tree.seed == 5 and tree.config == saved
+    assert sorted(len(g) for g in tree.nodes[0].split.groups) == [1, 2, 2]  # balanced, b=3
+
+
+def test_print_config_shows_resolved_defaults(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--metric", "gm", "--print-config"])
+    assert exc.value.code == 0
+    assert "metric: gm" in capsys.readouterr().out
