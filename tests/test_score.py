@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fewshot.scoring as scoring
-from fewshot.analysis.correlation import rank_correlation
+from fewshot.analysis.correlation import rank_correlation, spearman_interval
 from fewshot.metrics import ScoringData, compute_metrics
 from fewshot.models.supernet import build_network
 from fewshot.score import main
@@ -204,3 +204,14 @@ def test_retry_failed_rescores_only_archs_without_any_value(tmp_path, monkeypatc
     assert code == 0
     assert scored == [LIVE[0], DEAD, LIVE[1], LIVE[1]]  # DEAD has snip: kept, not retried
     assert {r["arch"]: r["error"] for r in rows}[LIVE[1]] == ""
+
+
+def test_spearman_interval_brackets_the_estimate():
+    rng = np.random.default_rng(0)
+    truth = rng.standard_normal(200)
+    lo, hi = spearman_interval(truth, truth, resamples=50)
+    assert lo == pytest.approx(1.0) and hi == pytest.approx(1.0)  # perfect stays perfect
+    noisy = truth + rng.standard_normal(200)
+    rho = rank_correlation(noisy, truth, "m").spearman
+    lo, hi = spearman_interval(noisy, truth, resamples=200)
+    assert lo < rho < hi and 0.05 < hi - lo < 0.4

@@ -70,21 +70,24 @@ def reference_table(rows: list[dict]) -> str:
 def speed_section(speed: dict | None, csv_seconds: dict[str, float]) -> str:
     if speed is None:
         return "Speed stage not run."
-    slowest = sorted(speed["separate_by_metric_s"].items(), key=lambda kv: -kv[1])
-    per_metric = ", ".join(f"{m} {t:.1f}" for m, t in slowest)
+    slowest = sorted(speed["cpu_by_metric_s"].items(), key=lambda kv: -kv[1])
+    per_metric = ", ".join(f"{m} {t:.2f}" for m, t in slowest)
     groups = ", ".join(f"{g}: {s:.1f} s/arch" for g, s in csv_seconds.items())
+    wall, cpu = speed["wall"], speed["cpu"]
     return "\n".join(
         [
             f"- Archs timed: {speed['archs']} (the first of the seed-0 sample), C=16, N=5, "
-            "batch 64, 1 torch thread, build + all scalar metrics.",
-            f"- All metrics together (one combined pass): **{speed['archs_per_s']:.4f} archs/s** "
-            f"({speed['seconds_per_arch']:.1f} s per arch).",
+            "batch 64, 1 torch thread; network build + every scalar metric.",
+            f"- All metrics together, one combined pass: **{cpu['archs_per_s']:.3f} archs/s** in "
+            f"CPU time ({cpu['seconds_per_arch']:.2f} CPU s per arch); "
+            f"{wall['archs_per_s']:.4f} archs/s in wall time on the shared machine "
+            f"({wall['seconds_per_arch']:.1f} s per arch).",
             f"- Each metric separately (a fresh probe cache each) / combined: "
-            f"**{speed['ratio']:.2f}x** (target >= 2x). Same values both ways: "
-            f"{speed['same_values']}.",
-            f"- Seconds per arch of each metric alone: {per_metric}.",
-            f"- Load when it ended ({speed['when']}): `{speed['load']}`.",
-            f"- The scoring runs' own mean seconds per arch (from the CSVs): {groups}.",
+            f"**{cpu['ratio']:.2f}x** in CPU time, {wall['ratio']:.2f}x in wall time "
+            f"(target >= 2x). Same values both ways: {speed['same_values']}.",
+            f"- CPU seconds per arch of each metric alone: {per_metric}.",
+            f"- Load when the speed stage ended ({speed['when']}): `{speed['load']}`.",
+            f"- The scoring runs' own mean wall seconds per arch (CSV `seconds`): {groups}.",
         ]
     )
 
