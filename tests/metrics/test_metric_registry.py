@@ -97,11 +97,6 @@ def test_finite_on_tiny_network(name: str, data: ScoringData):
     assert math.isfinite(result.value)
 
 
-# Known failure, reported to the owner: lr concatenates activation patterns of batches that
-# sampled different single paths (different ReLU sets), so their lengths differ.
-SINGLE_PATH_KNOWN = {"lr": "tenas.lr: batches with different sampled paths (reported to the lead)"}
-
-
 @pytest.mark.parametrize("name", SCALAR)
 def test_deterministic_under_seed(name: str, data: ScoringData):
     """Same seed, fresh networks (mixture mode, the split engine's default): same value."""
@@ -109,15 +104,7 @@ def test_deterministic_under_seed(name: str, data: ScoringData):
     assert values[0] == values[1]
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=SINGLE_PATH_KNOWN[n]))
-        if n in SINGLE_PATH_KNOWN
-        else n
-        for n in SCALAR
-    ],
-)
+@pytest.mark.parametrize("name", SCALAR)
 def test_deterministic_with_single_path_sampling(name: str, data: ScoringData):
     """Random paths drawn inside a metric's passes come from the seed: same value twice."""
     values = []
