@@ -376,7 +376,8 @@ def config_signature(tree: SplitTree) -> dict[str, Any]:
 
 
 def group_by_metric(trees: Sequence[SourcedTree]) -> dict[str, list[SourcedTree]]:
-    """Trees by metric, sorted by seed; mixed configs or repeated seeds raise ``UsageError``."""
+    """Trees by metric (metrics in order of first appearance, so a sweep's report follows its
+    ``--metrics`` order), sorted by seed; mixed configs or repeated seeds raise ``UsageError``."""
     groups: dict[str, list[SourcedTree]] = {}
     for st in trees:
         groups.setdefault(st.tree.metric, []).append(st)
@@ -384,7 +385,7 @@ def group_by_metric(trees: Sequence[SourcedTree]) -> dict[str, list[SourcedTree]
         group.sort(key=lambda st: st.tree.seed)
         _check_same_config(metric, group)
         _check_distinct_seeds(metric, group)
-    return dict(sorted(groups.items()))
+    return groups
 
 
 def _check_same_config(metric: str, group: Sequence[SourcedTree]) -> None:

@@ -194,6 +194,14 @@ def test_same_edge_only_and_skips_on_disjoint_op_sets():
     assert m.internal_by_level[2].n_skipped == 1 and m.internal_by_level[2].n_pairs == 0
 
 
+def test_metrics_keep_their_order_of_first_appearance():
+    trees = [_tree(0, R, A, R, metric="synflow"), _tree(0, R, R, R), _tree(1, A, R, R)]
+    assert list(analyse_trees(_sourced(*trees)).metrics) == ["synflow", "snip"]
+    trees = [_tree(1, A, R, R), _tree(0, R, A, R, metric="synflow"), _tree(0, R, R, R)]
+    rep = analyse_trees(_sourced(*trees))
+    assert list(rep.metrics) == ["snip", "synflow"] and rep.metrics["snip"].seeds == (0, 1)
+
+
 def test_report_round_trips_through_json_and_formats_a_table():
     rep = analyse_trees(_sourced(_tree(0, R, A, R), _tree(1, A, R, R)))
     again = DistanceReport.from_dict(json.loads(json.dumps(rep.to_dict())))
