@@ -36,10 +36,16 @@ from fewshot.cli import (
     setup_logging,
 )
 from fewshot.io import atomic_write_json, software_versions
-from fewshot.space import Mask
+from fewshot.space import Arch, Mask
 from fewshot.training.evaluate import comparison_table, evaluate_search, space_optimum
 from fewshot.training.runner import TrainerSettings, TrainSettings, load_trained, train_subsupernet
-from fewshot.training.search import LeafSearch, candidate_archs, search_leaf, take_batches
+from fewshot.training.search import (
+    Batch,
+    LeafSearch,
+    candidate_archs,
+    search_leaf,
+    take_batches,
+)
 from fewshot.tree import SplitTree, load_tree
 
 SEARCH_FORMAT = "fewshot.search"
@@ -289,11 +295,21 @@ def _search_device(args: argparse.Namespace) -> torch.device:
     return torch.device("cuda" if gpu else "cpu")
 
 
-def _candidates(job: Job, args: argparse.Namespace) -> list:
+def _candidates(job: Job, args: argparse.Namespace) -> list[Arch]:
     return candidate_archs(job.mask, args.search_k, seed=args.seed)
 
 
-def _search_job(job, settings, calib, val, device, args, *, archs=None) -> LeafSearch:
+def _search_job(
+    job: Job,
+    settings: TrainSettings,
+    calib: list[Batch],
+    val: list[Batch],
+    device: torch.device,
+    args: argparse.Namespace,
+    *,
+    archs: list[Arch] | None = None,
+) -> LeafSearch:
+    """Load ``job``'s trained weights and score ``archs`` (default: the job's candidates)."""
     model = load_trained(job.out_dir, _with_epochs(settings, job.epochs), job.mask).to(device)
     archs = archs if archs is not None else _candidates(job, args)
     log.info("searching %s: scoring %d archs", job.id, len(archs))

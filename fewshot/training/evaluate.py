@@ -7,8 +7,8 @@ best benchmark accuracy over every arch of the leaf's mask). A correlation is ``
 is undefined (fewer than two archs, or constant values), never NaN.
 
 The benchmark is anything with ``accuracy(arch, dataset=...) -> float`` (percent), such as
-:class:`fewshot.benchmark.Benchmark`; an optional ``best(dataset)`` gives the space optimum
-(an object with ``.arch``, as :class:`fewshot.benchmark.BestArch`) gives the space optimum
+:class:`fewshot.benchmark.Benchmark`. An optional ``best(dataset)`` (returning an arch, or an
+object with ``.arch`` such as :class:`fewshot.benchmark.BestArch`) gives the space optimum
 without scanning all 15,625 archs here.
 """
 
