@@ -166,3 +166,16 @@ def test_yaml_overrides_defaults_and_flags_override_yaml(tmp_path):
     path.write_text("epochs: 7\nlr: 0.1\nstrategy: ddp\n")
     args = parse_with_config(build_parser(), ["run", "--config", str(path), "--epochs", "9"])
     assert (args.epochs, args.lr, args.strategy, args.momentum) == (9, 0.1, "ddp", 0.9)
+
+
+def test_rerunning_resumes_each_leaf_and_extends_the_epochs(run_dir):
+    base = [str(run_dir), *FAST, "--leaf", "1", "--no-search", "--limit-train-batches", "2"]
+    assert main([*base, "--epochs", "1"]) == 0
+    assert main([*base, "--epochs", "2"]) == 0
+    leaf = run_dir / "leaves" / "1"
+    done = json.loads((leaf / "done.json").read_text())
+    assert done["epochs"] == 2 and done["global_step"] == 4
+    assert done["resumed_from"].endswith("last.ckpt")
+    assert [json.loads(x)["epoch"] for x in (leaf / "metrics.jsonl").open()] == [1, 2]
+    saved = yaml.safe_load((run_dir / "train_config.yaml").read_text())
+    assert saved["epochs"] == 2 and saved["jobs"] == ["1"]
