@@ -39,7 +39,7 @@ from fewshot.tree import SplitTree, load_tree
 
 log = logging.getLogger("fewshot")
 
-RESUME_IGNORED = frozenset({"resume", "max_splits", "verbose", "device"})
+RESUME_IGNORED = frozenset({"resume", "max_splits", "verbose", "device", "threads"})
 """Config keys that may change between a run and its resumption."""
 
 
@@ -73,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--C", type=int, default=16, help="channels of the first stage")
     g.add_argument("--N", type=int, default=5, help="cells per stage")
     g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto")
+    g.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads (default: torch's, one per core); 1 is fastest on a busy "
+        "machine or for tiny supernets",
+    )
     g = p.add_argument_group("run folder")
     g.add_argument("--out", type=Path, default=Path("runs"), help="parent of run folders")
     g.add_argument("--name", help="run folder name (default: <metric>-d<depth>-b<branch>-s<seed>)")
@@ -114,6 +120,8 @@ def _main(argv: Sequence[str] | None) -> int:
         tree.save(run_dir / "tree.json")
         save_config(run_dir, config)
     device = resolve_device(args.device)
+    if config.get("threads") is not None:
+        torch.set_num_threads(config["threads"])
     supernet = initial_supernet(
         C=config["C"], N=config["N"], num_classes=data.num_classes, seed=config["seed"],
         device=device,
@@ -140,7 +148,8 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError("--metric is required (e.g. --metric snip); see --help")
     kind = get_metric(config["metric"]).kind  # unknown metrics list the known ones
     EDGE_POLICIES.get(config["edge_policy"])
-    for key in ("depth", "batch_size", "C", "N"):
+    optional = ("threads",) if config.get("threads") is not None else ()
+    for key in ("depth", "batch_size", "C", "N", *optional):
         if not isinstance(config[key], int) or config[key] < 1:
             raise UsageError(
                 f"--{key.replace('_', '-')} must be a positive integer, got {config[key]}"

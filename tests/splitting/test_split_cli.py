@@ -141,6 +141,7 @@ def test_unknown_metric_lists_the_known_ones(tmp_path, capsys):
         (["--edges", "0,7"], "--edges must list edges in 0..5"),
         (["--edge-policy", "random"], "unknown edge policy 'random'; known: fixed, score"),
         (["--batch-size", "0"], "--batch-size must be a positive integer"),
+        (["--threads", "0"], "--threads must be a positive integer"),
     ],
 )
 def test_bad_settings_are_clear_errors(tmp_path, capsys, extra, message):
@@ -200,3 +201,14 @@ def test_print_config_shows_resolved_defaults(tmp_path, capsys):
         main(["--metric", "gm", "--print-config"])
     assert exc.value.code == 0
     assert "metric: gm" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["split.yaml", "split-gmnas.yaml", "split-quick.yaml"])
+def test_bundled_configs_resolve(name, capsys):
+    from tests.conftest import REPO_ROOT
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--config", str(REPO_ROOT / "configs" / name), "--print-config"])
+    assert exc.value.code == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["metric"] in list_metrics() and printed["depth"] >= 1
