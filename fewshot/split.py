@@ -44,6 +44,7 @@ RESUME_IGNORED = frozenset({"resume", "max_splits", "verbose", "device", "thread
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command's flags (every one can also come from ``--config`` YAML)."""
     p = argparse.ArgumentParser(
         prog="python -m fewshot.split",
         description="Split the NAS-Bench-201 supernet into sub-supernets with a metric.",
@@ -99,10 +100,12 @@ def _edge_list(text: str) -> list[int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: user errors print one line and exit 2; Ctrl-C exits 130 (resumable)."""
     return run_main(_main, argv)
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    """Resolve the configuration, open (or resume) the run folder, split, report."""
     args = parse_with_config(build_parser(), argv)
     setup_logging(args.verbose)
     config = resolve_config(args)
@@ -169,6 +172,7 @@ def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def settings_from_config(config: dict[str, Any]) -> SplitSettings:
+    """The engine's settings (what decides the splits) from a resolved configuration."""
     return SplitSettings(
         metric=config["metric"],
         depth=config["depth"],
@@ -210,6 +214,7 @@ def _open_run(run_dir: Path, config: dict[str, Any]) -> SplitTree | None:
 
 
 def resolve_device(device: str) -> torch.device:
+    """``auto`` (CUDA when available, else CPU) or a named device that must exist."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -264,6 +269,7 @@ def _draw(tree: SplitTree, run_dir: Path) -> None:
 
 
 def _finish(tree: SplitTree, run_dir: Path) -> int:
+    """Print the summary table, timings, leaf notes and (if incomplete) how to resume."""
     from fewshot.splitting.summary import format_table
 
     print(format_table(tree))

@@ -38,6 +38,7 @@ class EdgeChoice:
 
     @property
     def is_leaf(self) -> bool:
+        """No edge could be split: the node stays a leaf (see ``note``)."""
         return self.evaluation is None
 
 
@@ -53,6 +54,7 @@ class PolicyContext:
     partition: Callable[[EdgeEvaluation], Partition]
 
     def splittable(self, edge: int) -> bool:
+        """``edge`` has at least ``branch`` enabled ops."""
         return len(self.mask.ops(edge)) >= self.branch
 
 

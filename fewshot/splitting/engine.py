@@ -247,6 +247,7 @@ class SplitEngine:
         return children
 
     def _evaluate(self, node: Node, edge: int, seed: int) -> EdgeEvaluation:
+        """Score ``edge``'s candidates under ``node``'s mask, counting passes."""
         n = len(node.mask.ops(edge))
         desc = f"node {node.id} edge {edge}"
         with (

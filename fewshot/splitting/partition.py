@@ -77,6 +77,7 @@ def total_weight(D: np.ndarray) -> float:
 
 
 def is_balanced(groups: Groups) -> bool:
+    """Group sizes differ by at most one (GM-NAS's balanced split)."""
     sizes = [len(g) for g in groups]
     return max(sizes) - min(sizes) <= 1
 
