@@ -4,7 +4,8 @@ Runs the main command (snip, depth 3, branch 2, C=16, N=5, batch 64) and its var
 ``gm`` and ``--edge-policy score``, each in its own process, and reports per run:
 
 - wall time of the whole command (imports, data, splits, picture) and of the splits alone
-  (``timings.total_seconds`` in ``tree.json``);
+  (``timings.total_seconds`` in ``tree.json``), and the process's CPU time (user + system,
+  which a busy machine inflates much less than the wall time);
 - forward/backward passes through the supernet and candidates scored (``tree.json``);
 - peak resident memory of the process (``ru_maxrss`` of that child, via ``os.wait4``);
   tracemalloc would only see Python objects, not torch's tensor memory, so it is not used;
@@ -54,6 +55,7 @@ class Result:
     name: str
     command: str
     wall_seconds: float
+    cpu_seconds: float
     split_seconds: float
     forward: int
     backward: int
@@ -124,6 +126,7 @@ def run_case(name: str, flags: list[str], out: Path, threads: int, timeout: floa
         name=name,
         command="python -m fewshot.split " + " ".join(flags),
         wall_seconds=wall,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
         split_seconds=float(t.get("total_seconds", 0.0)),
         forward=int(t.get("forward_passes", 0)),
         backward=int(t.get("backward_passes", 0)),
@@ -153,13 +156,14 @@ def _wait(proc: subprocess.Popen, timeout: float):
 def format_table(results: list[Result]) -> str:
     """A markdown table of the results."""
     head = (
-        "| run | wall (s) | splits (s) | fwd | bwd | candidates | peak RSS (MiB) "
+        "| run | wall (s) | CPU (s) | splits (s) | fwd | bwd | candidates | peak RSS (MiB) "
         "| load 1-min before/after | data | leaves |"
     )
-    lines = [head, "|" + "---|" * 10]
+    lines = [head, "|" + "---|" * 11]
     for r in results:
         lines.append(
-            f"| {r.name} | {r.wall_seconds:.1f} | {r.split_seconds:.1f} | {r.forward} "
+            f"| {r.name} | {r.wall_seconds:.1f} | {r.cpu_seconds:.1f} | {r.split_seconds:.1f} "
+            f"| {r.forward} "
             f"| {r.backward} | {r.candidates} | {r.peak_mib:.0f} "
             f"| {r.load_before:.2f} / {r.load_after:.2f} | {r.dataset} | {r.leaves} |"
         )
@@ -194,7 +198,9 @@ def write_doc(path: Path, results: list[Result], args: argparse.Namespace) -> No
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {machine()}; "
         f"{args.threads} torch threads.\n\n{verdict}{format_table(results)}\n\n"
         f"Commands (each in its own process):\n\n{commands}\n\n"
-        "wall: the whole command (imports, data, splits, picture); splits: the engine alone "
+        "wall: the whole command (imports, data, splits, picture); CPU: user + system time "
+        "of the process (with one thread, close to the wall time on an idle machine); "
+        "splits: the engine alone "
         "(`timings.total_seconds`). fwd/bwd: passes through the supernet and its copies "
         "(`tree.json` timings). Peak RSS: `ru_maxrss` of the child process. The load is "
         "`os.getloadavg()[0]` (what `uptime` prints first): on a shared machine it explains "
