@@ -201,6 +201,8 @@ def start(args: argparse.Namespace, run: Run, main: Callable | None) -> Job:
 def run_all(args: argparse.Namespace, todo: Sequence[Run]) -> list[Run]:
     """Run ``todo``, ``--jobs`` at a time (one thread, no pool: forks stay safe); returns the
     runs that failed."""
+    if not todo:
+        return []
     os.environ.update({var: str(args.threads) for var in THREAD_VARS})  # before torch starts
     main = None if args.no_fork else preload(args.split_module)
     queue, running, failed, done = list(todo), [], [], 0
