@@ -119,3 +119,22 @@ def test_parameter_free_ops_are_at_distance_zero_under_params(data):
     i = [ev.ops.index(op) for op in ("none", "skip_connect", "avg_pool_3x3")]
     assert not ev.distance[np.ix_(i, i)].any()
     assert ev.distance[i[0], ev.ops.index("nor_conv_1x1")] > 0
+
+
+@pytest.mark.parametrize("n_ops", [2, 3, 5])
+def test_mixed_edge_running_sum_has_the_bits_of_a_stacked_sum(n_ops):
+    """The supernet's mixture adds op outputs one by one (faster than stacking them): the
+    result must be bit-identical to ``torch.stack(outs).sum(0) / n`` and so must the grads."""
+    from fewshot.models.supernet import MixedEdge
+    from fewshot.space import OPS
+
+    torch.manual_seed(n_ops)
+    ops = OPS[len(OPS) - n_ops :]  # ends with the parametric convs and the pool
+    edge = MixedEdge(8, tuple(OPS), affine=True, track_running_stats=True).train()
+    x = torch.randn(16, 8, 12, 12, requires_grad=True)
+    fast = edge(x, ops)
+    (g_fast,) = torch.autograd.grad(fast.square().sum(), x)
+    outs = [edge.ops[o](x) for o in ops if o != "none"]
+    slow = torch.stack(outs).sum(0) / len(ops)
+    (g_slow,) = torch.autograd.grad(slow.square().sum(), x)
+    assert torch.equal(fast, slow) and torch.equal(g_fast, g_slow)
