@@ -163,11 +163,11 @@ def _forked_run(
     main: Callable[[Sequence[str]], int], argv: list[str], fd: int, threads: int
 ) -> None:
     """Child of a fork: stdout/stderr into the log, one thread budget, run, exit with its code."""
-    import torch
-
     os.dup2(fd, 1)
     os.dup2(fd, 2)
-    torch.set_num_threads(threads)
+    torch = sys.modules.get("torch")  # preloaded with the split module; not imported for others
+    if torch is not None:
+        torch.set_num_threads(threads)
     try:
         rc = main(argv)
     finally:
