@@ -147,7 +147,8 @@ class ConvNet(nn.Module):
 
 
 def test_fisher_per_channel_formula():
-    """0.5 * mean_n (sum_space a * dL/da)^2 per output channel, summed (conv and linear)."""
+    """0.5 * mean_n (sum_space a * dL/da)^2 per output channel, weighted by the channel's
+    weight count (zero-cost-nas broadcasts it over the weights), summed (conv and linear)."""
     net = ConvNet()
     data = ScoringData.random(batch_size=6, num_batches=1, num_classes=5, image_size=5)
     x, y = data.batches[0]
@@ -157,9 +158,12 @@ def test_fisher_per_channel_formula():
     conv = 0.5 * (a * a.grad).detach().sum((2, 3)).pow(2).mean(0)
     fc = 0.5 * (z * z.grad).detach().pow(2).mean(0)
     result = compute_metric(net, data, "fisher")
-    assert result.per_layer["conv"] == pytest.approx(float(conv.sum()), rel=1e-5)
-    assert result.per_layer["fc"] == pytest.approx(float(fc.sum()), rel=1e-5)
-    assert result.value == pytest.approx(float(conv.sum() + fc.sum()), rel=1e-5)
+    conv_w, fc_w = 3 * 3 * 3, 4  # weights per output channel: C_in * kh * kw, in_features
+    assert result.per_layer["conv"] == pytest.approx(float(conv.sum()) * conv_w, rel=1e-5)
+    assert result.per_layer["fc"] == pytest.approx(float(fc.sum()) * fc_w, rel=1e-5)
+    total = float(conv.sum()) * conv_w + float(fc.sum()) * fc_w
+    assert result.value == pytest.approx(total, rel=1e-5)
+    assert result.extras["per_channel"] == pytest.approx(float(conv.sum() + fc.sum()), rel=1e-5)
 
 
 # -- synflow --------------------------------------------------------------------------------
