@@ -214,6 +214,10 @@ class ProbeCache:
             self.probe_seconds[probe] = time.perf_counter() - start
         return self._values[probe]
 
+    def has(self, probe: str) -> bool:
+        """Whether ``probe`` has been computed already (a probe may then reuse its value)."""
+        return probe in self._values
+
     def batches(self) -> tuple[tuple[Tensor, Tensor], ...]:
         """All batches on the network's device."""
         if self._batches is None:

@@ -28,6 +28,39 @@ class LayerGrad:
     fisher: Tensor | None = None
 
 
+@dataclass(frozen=True)
+class FirstBatchBackward:
+    """Everything one cross-entropy backward on batch 0 yields, for every probe that needs it.
+
+    ``layers``: Conv2d/Linear weights, gradients and Fisher values (the ``grads`` probe);
+    ``params``: the gradient of every parameter (batch 0 of ``batch_grads``); ``rng_state``:
+    torch's RNG state after the pass, so a probe continuing with batch 1 draws exactly what it
+    would have drawn had it run batch 0 itself (single-path sampling).
+    """
+
+    layers: dict[str, LayerGrad]
+    params: dict[str, Tensor]
+    rng_state: Tensor
+
+
+@register_probe("first_backward")
+def first_batch_backward(cache: ProbeCache) -> FirstBatchBackward:
+    """One cross-entropy forward/backward on the main batch, BN in train mode."""
+    net = cache.working_copy()
+    x, y = cache.batch(0)
+    with record_fisher(net) as fisher:
+        loss = F.cross_entropy(net(x), y)
+        loss.backward()
+    layers = {
+        name: LayerGrad(m.weight.detach().clone(), m.weight.grad.detach().clone(), fisher.get(name))
+        for name, m in weight_layers(net)
+        if m.weight.grad is not None
+    }
+    params = {n: p.grad.detach().clone() for n, p in net.named_parameters() if p.grad is not None}
+    clear_grads(net)
+    return FirstBatchBackward(layers, params, torch.get_rng_state())
+
+
 @register_probe("grads")
 def cross_entropy_grads(cache: ProbeCache) -> dict[str, LayerGrad]:
     """One cross-entropy forward/backward on the main batch, BN in train mode.
@@ -35,18 +68,7 @@ def cross_entropy_grads(cache: ProbeCache) -> dict[str, LayerGrad]:
     Returns the weight and gradient of every Conv2d/Linear layer that ran (layers of disabled
     ops get no gradient and are skipped), keyed by module name.
     """
-    net = cache.working_copy()
-    x, y = cache.batch(0)
-    with record_fisher(net) as fisher:
-        loss = F.cross_entropy(net(x), y)
-        loss.backward()
-    out = {
-        name: LayerGrad(m.weight.detach().clone(), m.weight.grad.detach().clone(), fisher.get(name))
-        for name, m in weight_layers(net)
-        if m.weight.grad is not None
-    }
-    clear_grads(net)
-    return out
+    return cache.get("first_backward").layers
 
 
 @contextmanager
@@ -114,11 +136,18 @@ def per_batch_grads(cache: ProbeCache) -> BatchGrads:
     """One cross-entropy forward/backward per batch (BN in train mode), all parameters.
 
     zico reduces the Conv/Linear weight gradients across batches; gm compares candidates'
-    gradients batch by batch.
+    gradients batch by batch. When the ``first_backward`` pass has run (any gradient
+    metric asked for in the same call), its batch-0 gradients are reused.
     """
     net = cache.working_copy()
     grads = []
-    for x, y in cache.batches():
+    batches = cache.batches()
+    if cache.has("first_backward"):  # batch 0 is that pass: reuse it (identical values)
+        first = cache.get("first_backward")
+        grads.append(first.params)
+        torch.set_rng_state(first.rng_state)
+        batches = batches[1:]
+    for x, y in batches:
         F.cross_entropy(net(x), y).backward()
         grads.append(
             {n: p.grad.detach().clone() for n, p in net.named_parameters() if p.grad is not None}
@@ -210,10 +239,12 @@ def _relus(net: nn.Module) -> list[tuple[str, nn.Module]]:
 __all__ = [
     "ActivationPass",
     "BatchGrads",
+    "FirstBatchBackward",
     "LayerGrad",
     "activation_pass",
     "binary_code_kernel",
     "cross_entropy_grads",
+    "first_batch_backward",
     "per_batch_grads",
     "record_fisher",
     "sum_over_layers",

@@ -146,3 +146,23 @@ def test_zico_on_a_network_that_is_one_layer():
     result = compute_metric(net, data, "zico")
     assert set(result.per_layer) == {""}
     assert result.value == pytest.approx(zico_by_hand(grads), rel=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["mixture", "single_path"])
+def test_batch_grads_reusing_the_first_backward_equals_its_own_passes(mode):
+    """zico after a gradient metric reuses batch 0's backward; values must not change, even
+    when every forward samples a path (the RNG state is carried over)."""
+    from fewshot.metrics import ProbeCache
+    from fewshot.models.supernet import Supernet
+
+    torch.manual_seed(0)
+    net = Supernet(C=4, N=1, num_classes=10, mode=mode)
+    data = ScoringData.random(batch_size=8, num_batches=3, image_size=8, seed=1)
+    alone = ProbeCache(net, data, seed=3).get("batch_grads")
+    shared = ProbeCache(net, data, seed=3)
+    shared.get("grads")
+    reused = shared.get("batch_grads")
+    assert len(reused.grads) == len(alone.grads) == 3
+    for a, b in zip(alone.grads, reused.grads, strict=True):
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a)
