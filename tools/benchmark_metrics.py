@@ -160,7 +160,10 @@ def stage_speed(args: argparse.Namespace) -> None:
              "separate_by_metric": sep, "same": same, "failed": sorted(set(metrics) - set(combined))}
         )  # fmt: skip
         print(f"{arch}: combined {comb}, separate {rows[-1]['separate']} (wall, cpu s)", flush=True)
-    atomic_write_json(args.out / "speed.json", {"rows": rows, "load": _load(), "when": _now()})
+    atomic_write_json(
+        args.out / "speed.json",
+        {"rows": rows, "load": _load(), "when": _now(), "threads": torch.get_num_threads()},
+    )
 
 
 def _load() -> str:
@@ -298,7 +301,12 @@ def speed_summary(args: argparse.Namespace) -> dict | None:
     for r in rows:
         for m, t in r["separate_by_metric"].items():
             by_metric[m] = by_metric.get(m, 0.0) + t[1] / len(rows)
-    return out | {"cpu_by_metric_s": by_metric, "load": data["load"], "when": data["when"]}
+    return out | {
+        "cpu_by_metric_s": by_metric,
+        "load": data["load"],
+        "when": data["when"],
+        "threads": data.get("threads", 1),
+    }
 
 
 def stage_report(args: argparse.Namespace) -> None:

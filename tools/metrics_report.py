@@ -77,7 +77,8 @@ def speed_section(speed: dict | None, csv_seconds: dict[str, float]) -> str:
     return "\n".join(
         [
             f"- Archs timed: {speed['archs']} (the first of the seed-0 sample), C=16, N=5, "
-            "batch 64, 1 torch thread; network build + every scalar metric.",
+            f"batch 64, {speed.get('threads', 1)} torch thread(s); network build + every "
+            "scalar metric.",
             f"- All metrics together, one combined pass: **{cpu['archs_per_s']:.3f} archs/s** in "
             f"CPU time ({cpu['seconds_per_arch']:.2f} CPU s per arch); "
             f"{wall['archs_per_s']:.4f} archs/s in wall time on the shared machine "
