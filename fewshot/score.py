@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 
@@ -43,6 +44,7 @@ log = logging.getLogger("fewshot")
 
 SCORES_NAME = "scores.csv"
 CONFIG_NAME = "config.yaml"
+VOTE_JSON = "vote.json"
 CORRELATIONS_JSON = "correlations.json"
 CORRELATIONS_MD = "correlations.md"
 PLOTS_DIR = "plots"
@@ -180,6 +182,21 @@ def correlate(store: ScoreFile, benchmark_path: Path, dataset: str) -> tuple[lis
     return rank_correlations(columns, acc), acc, keep
 
 
+def vote(store: ScoreFile, acc: list, keep: list) -> float | None:
+    """Abdelfattah et al.'s vote (majority of synflow, jacob_cov, snip) as the fraction of arch
+    pairs ordered correctly, over the archs where all three are finite; ``None`` when one of
+    the three was not scored."""
+    from fewshot.metrics.vote import VOTE_METRICS, vote_accuracy
+
+    if not set(VOTE_METRICS) <= set(store.metrics):
+        return None
+    columns = {m: store.column(m)[keep] for m in VOTE_METRICS}
+    finite = np.logical_and.reduce([np.isfinite(v) for v in columns.values()])
+    if finite.sum() < 2:
+        return None
+    return vote_accuracy({m: v[finite] for m, v in columns.items()}, np.asarray(acc)[finite])
+
+
 def write_evaluation(
     store: ScoreFile, rows: list[Correlation], acc: list, keep: list, out: Path, plots: bool
 ) -> None:
@@ -248,6 +265,10 @@ def _main(argv: Sequence[str] | None) -> int:
         rows, acc, keep = correlate(store, args.benchmark, args.benchmark_dataset)
         print(format_correlations(rows, truth=f"{args.benchmark_dataset} accuracy"), end="")
         write_evaluation(store, rows, acc, keep, args.out, plots=not args.no_plots)
+        voted = vote(store, acc, keep)
+        if voted is not None:
+            print(f"vote (synflow, jacob_cov, snip): {voted:.3f} of arch pairs ordered correctly")
+            atomic_write_json(args.out / VOTE_JSON, {"vote": voted})
     return 0
 
 

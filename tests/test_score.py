@@ -150,6 +150,22 @@ def test_benchmark_correlations_and_plots(tmp_path, fake_benchmark, capsys):
     assert "Spearman" in capsys.readouterr().out
 
 
+def test_vote_is_reported_when_its_three_metrics_are_scored(tmp_path, fake_benchmark, capsys):
+    from fewshot.metrics.vote import vote_accuracy
+
+    code, rows, _ = run(
+        tmp_path, LIVE, "snip,synflow,jacob_cov", "--benchmark", str(fake_benchmark.path)
+    )
+    assert code == 0
+    acc = [mean_accuracy(FAKE_ENTRIES, r["arch"], "cifar10") for r in rows]
+    expected = vote_accuracy(
+        {m: [float(r[m]) for r in rows] for m in ("synflow", "jacob_cov", "snip")}, acc
+    )
+    voted = json.loads((tmp_path / "out" / "vote.json").read_text())["vote"]
+    assert voted == pytest.approx(expected)
+    assert "vote (synflow, jacob_cov, snip)" in capsys.readouterr().out
+
+
 # -- helpers -----------------------------------------------------------------------------------
 
 
