@@ -24,7 +24,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -192,12 +192,22 @@ class ProbeCache:
         net: the classifier to score (never mutated).
         data: the batches; moved to the network's device on first use.
         seed: seeds every random draw a probe makes (via :meth:`generator`).
+        metrics: the metrics this cache will serve, when known; a probe may then skip work
+            that only other metrics need (see :meth:`wants`). ``None``: serve any metric.
     """
 
-    def __init__(self, net: nn.Module, data: ScoringData, *, seed: int = 0) -> None:
+    def __init__(
+        self,
+        net: nn.Module,
+        data: ScoringData,
+        *,
+        seed: int = 0,
+        metrics: Collection[str] | None = None,
+    ) -> None:
         self.net = net
         self.data = data
         self.seed = seed
+        self.metrics = None if metrics is None else frozenset(metrics)
         self.device = _device_of(net)
         self._values: dict[str, Any] = {}
         self._copy: nn.Module | None = None
@@ -213,6 +223,10 @@ class ProbeCache:
             self._values[probe] = fn(self)
             self.probe_seconds[probe] = time.perf_counter() - start
         return self._values[probe]
+
+    def wants(self, metric: str) -> bool:
+        """Whether ``metric`` may be asked of this cache (always, when its metrics are unknown)."""
+        return self.metrics is None or metric in self.metrics
 
     def has(self, probe: str) -> bool:
         """Whether ``probe`` has been computed already (a probe may then reuse its value)."""
@@ -306,7 +320,7 @@ def compute_metrics(
         raise MetricError(
             f"{pairwise} are pairwise metrics: use compute_pairwise on a list of candidates"
         )
-    cache = ProbeCache(net, data, seed=seed)
+    cache = ProbeCache(net, data, seed=seed, metrics=[s.name for s in specs])
     results = {}
     for s in specs:
         try:

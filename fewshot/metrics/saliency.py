@@ -56,6 +56,11 @@ def fisher(cache: ProbeCache) -> MetricResult:
     it, 0.972 with it); the plain channel sum is kept in ``extras["per_channel"]``.
     Recorded during the shared ``grads`` backward.
     """
+    if not cache.wants("fisher"):
+        raise MetricError(
+            "fisher was not among the metrics this ProbeCache was made for, so its values were "
+            "not recorded: create the cache with metrics=None or including 'fisher'"
+        )
     layers = cache.get("grads")
     fishers = {n: lg for n, lg in layers.items() if lg.fisher is not None}
     per_layer = {n: float(lg.fisher.sum()) * lg.weight[0].numel() for n, lg in fishers.items()}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -155,8 +155,16 @@ class ScratchProbeCache(ProbeCache):
     every parameter requiring grad, grads cleared) and the probes may modify it.
     """
 
-    def __init__(self, net: nn.Module, data: ScoringData, *, seed: int, scratch: nn.Module):
-        super().__init__(net, data, seed=seed)
+    def __init__(
+        self,
+        net: nn.Module,
+        data: ScoringData,
+        *,
+        seed: int,
+        scratch: nn.Module,
+        metrics: Collection[str] | None = None,
+    ):
+        super().__init__(net, data, seed=seed, metrics=metrics)
         self._scratch = scratch
 
     def working_copy(self) -> nn.Module:
@@ -201,7 +209,9 @@ def _scalar_scores(
         with _masked(supernet, m):
             reset_scratch(scratch, supernet)
             torch.manual_seed(seed)
-            cache = ScratchProbeCache(supernet, data, seed=seed, scratch=scratch)
+            cache = ScratchProbeCache(
+                supernet, data, seed=seed, scratch=scratch, metrics=[spec.name]
+            )
             values.append(score_with_cache(spec, cache))
         _tick(progress, 1)
     return values
@@ -216,7 +226,7 @@ def _pairwise_distance(
         with _masked(supernet, m):
             nets.append(copy.deepcopy(supernet))
     torch.manual_seed(seed)
-    caches = [ScratchProbeCache(n, data, seed=seed, scratch=n) for n in nets]
+    caches = [ScratchProbeCache(n, data, seed=seed, scratch=n, metrics=[spec.name]) for n in nets]
     return np.asarray(spec.fn(caches), dtype=float)
 
 

@@ -242,3 +242,22 @@ def test_synflow_log_of_a_dead_network_raises():
     nn.init.zeros_(net[1].weight)
     with pytest.raises(MetricError, match="log is undefined"):
         compute_metric(net, flat_data(torch.randn(2, 2)), "synflow_log")
+
+
+def test_fisher_is_recorded_only_for_caches_that_serve_it():
+    """The shared backward skips the Fisher hooks when fisher is not asked for, and a cache
+    made without fisher refuses it (a clear error, never a silent 0)."""
+    from fewshot.metrics import ProbeCache
+    from fewshot.metrics.saliency import fisher
+
+    net = ConvNet()
+    data = ScoringData.random(batch_size=6, num_batches=1, num_classes=5, image_size=5)
+    snip_only = ProbeCache(net, data, metrics=["snip"])
+    assert all(lg.fisher is None for lg in snip_only.get("grads").values())
+    with pytest.raises(MetricError, match="fisher was not among the metrics"):
+        fisher(snip_only)
+    assert compute_metrics(net, data, ["snip"])["snip"].value == pytest.approx(
+        compute_metrics(net, data, ["snip", "fisher"])["snip"].value, rel=0, abs=0
+    )
+    any_metric = ProbeCache(net, data)
+    assert all(lg.fisher is not None for lg in any_metric.get("grads").values())
