@@ -1,10 +1,13 @@
-"""What every ``python -m fewshot.<command>`` shares: YAML configs, logging, clean errors.
+"""What every ``python -m fewshot.<command>`` shares: logging and clean errors.
 
-Configuration lives only here, at the edge: a command builds an ``argparse`` parser, and
-:func:`parse_with_config` lets ``--config file.yaml`` supply defaults that explicit flags
-override. The resolved configuration is a plain dict the command saves into its run folder.
 :func:`run_main` turns the errors a user can fix (unknown metric, missing data, corrupt file,
-bad values) into one clear line on stderr and exit code 2, never a traceback from inside torch.
+bad values: :func:`fewshot.errors.is_user_error`) into one clear line on stderr and exit code
+2, never a traceback from inside torch. Commands declare their configuration as a dataclass
+(:mod:`fewshot.config`: parser, ``--config`` YAML, ``--print-config``, resume checks).
+
+The argparse helpers below (:func:`add_config_argument`, :func:`parse_with_config`) are the
+older, dict-based way, kept for commands not yet migrated to :mod:`fewshot.config`.
+``UsageError`` lives in :mod:`fewshot.errors` and is re-exported here for compatibility.
 """
 
 from __future__ import annotations
@@ -18,13 +21,10 @@ from typing import Any
 
 import yaml
 
+from fewshot.errors import UsageError, is_user_error
 from fewshot.io import atomic_write_text
 
 log = logging.getLogger("fewshot")
-
-
-class UsageError(ValueError):
-    """A problem with the user's input that the user can fix; printed without a traceback."""
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -93,28 +93,6 @@ def setup_logging(verbose: bool = False) -> None:
     )
 
 
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types whose message is enough for the user (no traceback needed)."""
-    from fewshot.metrics.base import MetricError
-    from fewshot.registry import UnknownNameError
-    from fewshot.tree import TreeFileError
-
-    errors: list[type[BaseException]] = [
-        UsageError,
-        UnknownNameError,
-        MetricError,
-        TreeFileError,
-        FileNotFoundError,
-    ]
-    try:
-        from fewshot.benchmark import BenchmarkNotFoundError
-
-        errors.append(BenchmarkNotFoundError)
-    except ImportError:  # pragma: no cover - during development
-        pass
-    return tuple(errors)
-
-
 def run_main(
     main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None
 ) -> int:
@@ -125,7 +103,9 @@ def run_main(
     """
     try:
         return int(main(argv) or 0)
-    except user_errors() as exc:
+    except Exception as exc:
+        if not is_user_error(exc):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -134,3 +114,16 @@ def run_main(
             file=sys.stderr,
         )
         return 130
+
+
+__all__ = [
+    "UsageError",
+    "add_config_argument",
+    "dump_config",
+    "load_yaml_config",
+    "parse_with_config",
+    "resolved_config",
+    "run_main",
+    "save_config",
+    "setup_logging",
+]

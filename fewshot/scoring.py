@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from fewshot.cli import UsageError
+from fewshot.errors import UsageError
 from fewshot.io import atomic_write_text
 from fewshot.metrics import ScoringData, compute_metrics, list_metrics
 from fewshot.models.supernet import build_network

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from fewshot.cli import UsageError
+from fewshot.errors import UsageError
 from fewshot.tree import SplitTree, load_tree
 
 Partition = tuple[frozenset[str], ...]

@@ -19,12 +19,12 @@ from typing import Any
 
 import torch
 
-from fewshot.cli import UsageError
 from fewshot.data.base import DataNotFoundError, FewshotDataModule, default_data_root, offline
 from fewshot.data.cifar import CIFAR10DataModule, CIFAR100DataModule, url_reachable
 from fewshot.data.folder import FolderDataModule
 from fewshot.data.imagenet16 import ImageNet16DataModule
 from fewshot.data.small import DigitsDataModule, SyntheticDataModule
+from fewshot.errors import UsageError
 from fewshot.metrics.base import ScoringData
 
 log = logging.getLogger("fewshot")

@@ -24,7 +24,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms as T
 
-from fewshot.cli import UsageError
+from fewshot.errors import UsageError
 
 Stats = tuple[float, float, float]
 

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 
-from fewshot.cli import UsageError
 from fewshot.data.base import (
     CIFAR10_MEAN,
     CIFAR10_STD,
@@ -20,6 +19,7 @@ from fewshot.data.base import (
     FewshotDataModule,
     image_transforms,
 )
+from fewshot.errors import UsageError
 
 SPLITS = ("train", "test")
 

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from fewshot.cli import UsageError
 from fewshot.data.base import FewshotDataModule, TensorImages, image_transforms
+from fewshot.errors import UsageError
 
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_SPLIT_SEED = 0  # the test split is fixed; ``seed`` only moves the val split

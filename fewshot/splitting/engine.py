@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from fewshot.cli import UsageError
+from fewshot.errors import UsageError
 from fewshot.metrics.base import ScoringData, get_metric
 from fewshot.models.supernet import Supernet
 from fewshot.space import NUM_EDGES, Mask
