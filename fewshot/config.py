@@ -162,11 +162,17 @@ class CommonOptions:
         affects_results=False,
     )
     no_progress: bool = option(
-        False, help="no progress bars", group="common", affects_results=False
+        False,
+        help="no progress bars (--no-progress-bar: deprecated alias)",
+        aliases=("--no-progress-bar",),
+        group="common",
+        affects_results=False,
     )
     data_option: dict[str, Any] = option(
         default_factory=dict,
-        help="data-set specific option, e.g. image_size=16 (repeatable)",
+        help="data-set specific option, e.g. image_size=16 (repeatable; --dataset-option: "
+        "deprecated alias)",
+        aliases=("--dataset-option",),
         group="common",
         metavar="KEY=VALUE",
     )
@@ -186,6 +192,20 @@ class CommonOptions:
         ``--print-config`` output fed back through ``--config`` gives the same result).
         """
         return self
+
+
+def metric_names(kind: str | None = None) -> list[str]:
+    """Registered metric names (for ``choices=``; imports the metric registry when called)."""
+    from fewshot.metrics import list_metrics
+
+    return list_metrics(kind=kind) if kind is not None else list_metrics()
+
+
+def dataset_names() -> list[str]:
+    """Data set names ``--dataset`` accepts (for ``choices=``; imports the data modules)."""
+    from fewshot.data import DATASETS
+
+    return list(DATASETS)
 
 
 # -- field introspection ----------------------------------------------------------------------
@@ -400,7 +420,8 @@ def build_parser(cls: type[CommonOptions], prog: str | None = None) -> argparse.
         argument_default=argparse.SUPPRESS,
     )  # fmt: skip
     groups: dict[str | None, Any] = {None: parser}
-    for spec in _specs(cls):
+    specs = _specs(cls)  # the command's own flags first in --help, the shared ones after
+    for spec in sorted(specs, key=lambda s: s.meta.get("group") == "common"):
         group = spec.meta.get("group")
         if group not in groups:
             groups[group] = parser.add_argument_group(group)
@@ -519,7 +540,7 @@ def to_dict(config: CommonOptions) -> dict[str, Any]:
 
 def dump_yaml(config: CommonOptions | Mapping[str, Any]) -> str:
     data = config if isinstance(config, Mapping) else to_dict(config)
-    return yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=None)
+    return yaml.safe_dump(dict(data), sort_keys=False, default_flow_style=None, width=100)
 
 
 def save_config(
@@ -699,6 +720,8 @@ __all__ = [
     "build_parser",
     "check_values",
     "choices_of",
+    "dataset_names",
+    "metric_names",
     "config_difference",
     "config_from_dict",
     "dump_yaml",

@@ -8,19 +8,15 @@ distance (overall and by level); writes ``split_distance.json``, ``table.md`` an
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from fewshot.analysis.split_distance import DistanceReport, analyse_paths, format_table
-from fewshot.cli import (
-    add_config_argument,
-    parse_with_config,
-    resolved_config,
-    run_main,
-    save_config,
-)
+from fewshot.cli import run_main
+from fewshot.config import CommonOptions, apply_common, option, parse_config, save_config
+from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text
 
 JSON_NAME = "split_distance.json"
@@ -29,24 +25,28 @@ FIG1_NAME = "internal_external.png"
 FIG2_NAME = "by_level.png"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m fewshot.distance",
-        description="Internal/external split distance of splitting trees across seeds.",
+@dataclass(kw_only=True)
+class DistanceConfig(CommonOptions):
+    """Internal/external split distance of splitting trees across seeds.
+
+    The common ``--device``/``--data-option`` are accepted for a uniform vocabulary; the
+    analysis reads tree files only and uses neither.
+    """
+
+    paths: list[Path] = option(
+        [], positional=True, help="tree.json files, run folders, or parents", metavar="PATH"
     )
-    p.add_argument("paths", nargs="+", type=Path, help="tree.json files, run folders, or parents")
-    p.add_argument("--out", type=Path, default=Path("runs/split_distance"), help="output folder")
-    p.add_argument(
-        "--same-edge-only",
-        action="store_true",
-        help="compare only splits on the same edge (default: any two splits, as partitions)",
+    out: Path = option(Path("runs/split_distance"), help="output folder")
+    same_edge_only: bool = option(
+        False, help="compare only splits on the same edge (default: any two splits, as partitions)"
     )
-    p.add_argument(
-        "--allow-incomplete", action="store_true", help="include trees of unfinished runs"
-    )
-    p.add_argument("--no-plots", action="store_true", help="write the JSON and table only")
-    add_config_argument(p)
-    return p
+    allow_incomplete: bool = option(False, help="include trees of unfinished runs")
+    no_plots: bool = option(False, help="write the JSON and table only")
+
+    def resolve(self) -> DistanceConfig:
+        if not self.paths:
+            raise UsageError("give at least one tree file or run folder (see --help)")
+        return self
 
 
 def write_outputs(report: DistanceReport, out: Path, *, plots: bool = True) -> list[Path]:
@@ -64,13 +64,17 @@ def write_outputs(report: DistanceReport, out: Path, *, plots: bool = True) -> l
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = parse_with_config(build_parser(), argv)
+    config = parse_config(DistanceConfig, argv, prog="python -m fewshot.distance")
+    apply_common(config)
     report = analyse_paths(
-        args.paths, same_edge_only=args.same_edge_only, allow_incomplete=args.allow_incomplete
+        config.paths,
+        same_edge_only=config.same_edge_only,
+        allow_incomplete=config.allow_incomplete,
+        progress=not config.no_progress,
     )
     print(format_table(report), end="")
-    written = write_outputs(report, args.out, plots=not args.no_plots)
-    save_config(args.out, resolved_config(args) | {"paths": [str(p) for p in args.paths]})
+    written = write_outputs(report, config.out, plots=not config.no_plots)
+    save_config(config.out, config)
     print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
     return 0
 

@@ -11,31 +11,35 @@ arch, appended as it is scored), ``config.yaml``, and with ``--benchmark`` also
 ``correlations.json``, ``correlations.md`` and ``plots/<metric>.png``. Running the same command
 again resumes: archs already in the CSV are not scored again. A CSV written with another
 configuration (metrics, data, network size, seed) is refused unless ``--overwrite``.
+Every default is a field of :class:`ScoreConfig`; ``--print-config`` shows the resolved
+configuration (the metrics ``all`` stands for, the data set actually used).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-import torch
-import yaml
 
 from fewshot.analysis.correlation import Correlation, format_correlations, rank_correlations
-from fewshot.cli import (
-    UsageError,
-    add_config_argument,
-    parse_with_config,
-    resolved_config,
-    run_main,
+from fewshot.cli import run_main
+from fewshot.config import (
+    CommonOptions,
+    apply_common,
+    dataset_names,
+    load_saved_config,
+    metric_names,
+    option,
+    parse_config,
+    refuse_changed,
+    resolve_device,
     save_config,
-    setup_logging,
 )
+from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.metrics import ScoringData
 from fewshot.scoring import ScoreFile, resolve_metrics, score_archs, select_archs
@@ -49,118 +53,120 @@ CORRELATIONS_JSON = "correlations.json"
 CORRELATIONS_MD = "correlations.md"
 PLOTS_DIR = "plots"
 
-RESUME_KEYS = (
-    "metrics",
-    "dataset",
-    "data_root",
-    "dataset_option",
-    "batch_size",
-    "batches",
-    "C",
-    "N",
-    "seed",
-)
-"""Configuration that changes a row's values: a resumed CSV must have been written with it."""
+_ARCHS = "archs (one of; default --num 100)"
+_NET = "metrics and network"
+_DATA = "data"
+_OUT = "output and evaluation"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m fewshot.score",
-        description="Score NB201 archs with zero-cost metrics (resumable CSV) and correlate "
-        "them with NATS-Bench accuracy.",
+def _scalar_metric_choices() -> list[str]:
+    return ["all", *metric_names(kind="scalar")]
+
+
+@dataclass(kw_only=True)
+class ScoreConfig(CommonOptions):
+    """Score NB201 archs with zero-cost metrics (resumable CSV) and correlate them with
+    NATS-Bench accuracy.
+
+    Fields marked ``affects_results=False`` (which archs, output, evaluation) may change when
+    the same CSV is continued; every other field must match the CSV's ``config.yaml``.
+    """
+
+    num: int | None = option(
+        None, help="a random sample of this many archs (by --seed)", minimum=1, group=_ARCHS,
+        affects_results=False,
+    )  # fmt: skip
+    all: bool = option(False, help="all 15,625 archs", group=_ARCHS, affects_results=False)
+    archs: str | None = option(
+        None, help="file with one arch string per line, or a comma list", group=_ARCHS,
+        affects_results=False,
+    )  # fmt: skip
+    metrics: list[str] = option(
+        ["all"], help="comma list of scalar metrics, or 'all'", choices=_scalar_metric_choices,
+        group=_NET,
+    )  # fmt: skip
+    C: int = option(16, help="channels of the first stage (NB201: 16)", minimum=1, group=_NET)
+    N: int = option(5, help="cells per stage (NB201: 5)", minimum=1, group=_NET)
+    seed: int = option(0, help="sample, data batches, init and probes", group=_NET)
+    dataset: str | None = option(
+        None, help="data set (default: cifar10 if available, else digits with a warning)",
+        choices=dataset_names, group=_DATA,
+    )  # fmt: skip
+    data_root: Path | None = option(None, help="data folder (data sets that need one)", group=_DATA)
+    batch_size: int = option(64, help="scoring batch size (papers: 64)", minimum=1, group=_DATA)
+    batches: int = option(2, help="batches drawn (zico needs >= 2)", minimum=1, group=_DATA)
+    out: Path = option(Path("runs/score"), help="output folder", group=_OUT, affects_results=False)
+    resume: bool = option(
+        False, help="require an existing CSV to continue", group=_OUT, affects_results=False
     )
-    g = p.add_argument_group("archs (one of; default --num 100)")
-    g.add_argument("--num", type=int, help="a random sample of this many archs (by --seed)")
-    g.add_argument("--all", action="store_true", help="all 15,625 archs")
-    g.add_argument("--archs", help="file with one arch string per line, or a comma list")
-    g = p.add_argument_group("metrics and network")
-    g.add_argument("--metrics", default="all", help="comma list, or 'all' scalar metrics")
-    g.add_argument("--C", type=int, default=16, help="channels of the first stage (NB201: 16)")
-    g.add_argument("--N", type=int, default=5, help="cells per stage (NB201: 5)")
-    g.add_argument("--seed", type=int, default=0, help="sample, data batches, init and probes")
-    g.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    g.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    g = p.add_argument_group("data")
-    g.add_argument("--dataset", help="data set name (default: cifar10 if available, else digits)")
-    g.add_argument("--data-root", type=Path, help="data folder (data sets that need one)")
-    g.add_argument(
-        "--dataset-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="data-set specific option, e.g. image_size=16 (repeatable)",
+    overwrite: bool = option(
+        False, help="discard an existing CSV", group=_OUT, affects_results=False
     )
-    g.add_argument("--batch-size", type=int, default=64, help="scoring batch size (papers: 64)")
-    g.add_argument("--batches", type=int, default=2, help="batches drawn (zico needs >= 2)")
-    g = p.add_argument_group("output and evaluation")
-    g.add_argument("--out", type=Path, default=Path("runs/score"), help="output folder")
-    g.add_argument("--resume", action="store_true", help="require an existing CSV to continue")
-    g.add_argument("--overwrite", action="store_true", help="discard an existing CSV")
-    g.add_argument(
-        "--retry-failed", action="store_true", help="score again archs recorded with no value"
+    retry_failed: bool = option(
+        False, help="score again archs recorded with no value", group=_OUT,
+        affects_results=False,
+    )  # fmt: skip
+    benchmark: Path | None = option(
+        None, help="NATS-Bench tss directory: correlate", group=_OUT, affects_results=False
     )
-    g.add_argument("--benchmark", type=Path, help="NATS-Bench tss directory: correlate")
-    g.add_argument("--benchmark-dataset", default="cifar10", help="benchmark accuracy column")
-    g.add_argument("--no-plots", action="store_true", help="no scatter plots")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    g.add_argument("-v", "--verbose", action="store_true")
-    add_config_argument(p)
-    return p
+    benchmark_dataset: str = option(
+        "cifar10", help="benchmark accuracy column", group=_OUT, affects_results=False
+    )
+    no_plots: bool = option(False, help="no scatter plots", group=_OUT, affects_results=False)
+
+    def resolve(self) -> ScoreConfig:
+        """The metric list ``all`` stands for, and the data set actually used."""
+        from fewshot.data import resolve_dataset
+
+        if sum([self.archs is not None, self.all, self.num is not None]) > 1:
+            raise UsageError("choose one of --archs, --all and --num")
+        self.metrics = resolve_metrics(self.metrics)
+        self.dataset, _ = resolve_dataset(self.dataset, self.data_root)
+        return self
 
 
 # -- configuration and resume ---------------------------------------------------------------
 
 
-def parse_dataset_options(items: Sequence[str]) -> dict[str, Any]:
-    """``["image_size=16"]`` -> ``{"image_size": 16}`` (values parsed as YAML scalars)."""
-    options = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--dataset-option {item!r}: expected KEY=VALUE")
-        options[key.strip()] = yaml.safe_load(value)
-    return options
-
-
-def check_resume(out: Path, config: dict[str, Any], *, resume: bool, overwrite: bool) -> None:
-    """Refuse to mix rows of two configurations in one CSV; clear it with ``overwrite``."""
-    csv_path, config_path = out / SCORES_NAME, out / CONFIG_NAME
-    if overwrite:
+def check_resume(out: Path, config: ScoreConfig) -> None:
+    """Refuse to mix rows of two configurations in one CSV; clear it with ``--overwrite``."""
+    csv_path = out / SCORES_NAME
+    if config.overwrite:
         csv_path.unlink(missing_ok=True)
         return
     if not csv_path.is_file():
-        if resume:
+        if config.resume:
             raise UsageError(f"--resume: {csv_path} does not exist; drop --resume to start")
         return
-    if not config_path.is_file():
+    old = load_saved_config(out / CONFIG_NAME)
+    if old is None:
         raise UsageError(f"{csv_path} exists without {CONFIG_NAME}; use --overwrite or --out")
-    old = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    changed = [k for k in RESUME_KEYS if old.get(k) != config.get(k)]
-    if changed:
-        detail = ", ".join(f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in changed)
-        raise UsageError(
-            f"{csv_path} was written with another configuration ({detail}); "
-            "use another --out, or --overwrite to discard it"
-        )
+    if "dataset_option" in old:  # saved before --data-option was the common name
+        old.setdefault("data_option", old.pop("dataset_option"))
+    refuse_changed(
+        old,
+        config,
+        where=csv_path,
+        hint="it was written with another configuration; use another --out, or --overwrite "
+        "to discard it",
+    )
     log.info("resuming %s", csv_path)
 
 
-def load_scoring_data(config: dict[str, Any]) -> tuple[str, ScoringData]:
-    """(data set actually used, the fixed scoring batches)."""
-    from fewshot.data import make_datamodule, resolve_dataset, scoring_data
+def load_scoring_data(config: ScoreConfig) -> ScoringData:
+    """The fixed scoring batches of a resolved configuration."""
+    from fewshot.data import make_datamodule, scoring_data
 
-    name, root = resolve_dataset(config["dataset"], config["data_root"])
     dm = make_datamodule(
-        name,
-        data_root=root,
-        batch_size=config["batch_size"],
-        seed=config["seed"],
-        **config["dataset_option"],
+        config.dataset,
+        data_root=config.data_root,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        **config.data_option,
     )
-    data = scoring_data(
-        dm, num_batches=config["batches"], batch_size=config["batch_size"], seed=config["seed"]
+    return scoring_data(
+        dm, num_batches=config.batches, batch_size=config.batch_size, seed=config.seed
     )
-    return name, data
 
 
 # -- evaluation -----------------------------------------------------------------------------
@@ -230,30 +236,25 @@ def _index_lookup(benchmark: Path | None):
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = parse_with_config(build_parser(), argv)
-    setup_logging(args.verbose)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    config = resolved_config(args)
-    config["metrics"] = resolve_metrics(args.metrics)
-    config["dataset_option"] = parse_dataset_options(args.dataset_option)
-    archs = select_archs(num=args.num, seed=args.seed, every=args.all, archs=args.archs)
-    config["dataset"], data = load_scoring_data(config)
-    check_resume(args.out, config, resume=args.resume, overwrite=args.overwrite)
-    store = ScoreFile(args.out / SCORES_NAME, config["metrics"])
-    save_config(args.out, config)
-    if args.retry_failed:
+    config = parse_config(ScoreConfig, argv, prog="python -m fewshot.score")
+    apply_common(config)
+    archs = select_archs(num=config.num, seed=config.seed, every=config.all, archs=config.archs)
+    data = load_scoring_data(config)
+    check_resume(config.out, config)
+    store = ScoreFile(config.out / SCORES_NAME, config.metrics)
+    save_config(config.out, config, CONFIG_NAME)
+    if config.retry_failed:
         log.info("retrying %d archs recorded with no value", len(store.drop_failed()))
     summary = score_archs(
         archs,
         data,
         store,
-        C=args.C,
-        N=args.N,
-        seed=args.seed,
-        index_of=_index_lookup(args.benchmark),
-        device=args.device,
-        progress=not args.no_progress,
+        C=config.C,
+        N=config.N,
+        seed=config.seed,
+        index_of=_index_lookup(config.benchmark),
+        device=resolve_device(config.device),
+        progress=not config.no_progress,
     )
     rate = summary.scored / summary.seconds if summary.seconds else float("nan")
     print(
@@ -261,15 +262,20 @@ def _main(argv: Sequence[str] | None) -> int:
         f"{store.path}, {len(summary.failed)} with errors (see the 'error' column)",
         file=sys.stderr,
     )
-    if args.benchmark is not None:
-        rows, acc, keep = correlate(store, args.benchmark, args.benchmark_dataset)
-        print(format_correlations(rows, truth=f"{args.benchmark_dataset} accuracy"), end="")
-        write_evaluation(store, rows, acc, keep, args.out, plots=not args.no_plots)
-        voted = vote(store, acc, keep)
-        if voted is not None:
-            print(f"vote (synflow, jacob_cov, snip): {voted:.3f} of arch pairs ordered correctly")
-            atomic_write_json(args.out / VOTE_JSON, {"vote": voted})
+    if config.benchmark is not None:
+        _evaluate(config, store)
     return 0
+
+
+def _evaluate(config: ScoreConfig, store: ScoreFile) -> None:
+    """Correlations, plots and the vote against the benchmark, printed and written."""
+    rows, acc, keep = correlate(store, config.benchmark, config.benchmark_dataset)
+    print(format_correlations(rows, truth=f"{config.benchmark_dataset} accuracy"), end="")
+    write_evaluation(store, rows, acc, keep, config.out, plots=not config.no_plots)
+    voted = vote(store, acc, keep)
+    if voted is not None:
+        print(f"vote (synflow, jacob_cov, snip): {voted:.3f} of arch pairs ordered correctly")
+        atomic_write_json(config.out / VOTE_JSON, {"vote": voted})
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -67,12 +67,15 @@ def test_csv_columns_values_and_benchmark_index(tmp_path, fake_benchmark):
 
 def test_values_equal_a_direct_combined_pass(tmp_path):
     """The CSV holds what compute_metrics gives for the seeded standalone network."""
-    from fewshot.score import load_scoring_data
+    from fewshot.config import make_config
+    from fewshot.score import ScoreConfig, load_scoring_data
 
     code, rows, _ = run(tmp_path, LIVE[:1], "snip,synflow")
     assert code == 0
-    config = {"dataset": "synthetic", "data_root": None, "batch_size": 8, "seed": 0}
-    _, data = load_scoring_data(config | {"dataset_option": {"image_size": 8}, "batches": 2})
+    config = make_config(
+        ScoreConfig, {"dataset": "synthetic", "batch_size": 8, "data_option": {"image_size": 8}}
+    )
+    data = load_scoring_data(config)
     import torch
 
     torch.manual_seed(0)

@@ -9,11 +9,14 @@ see when two metrics were measured on different sets.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy import stats
+
+from fewshot.tables import markdown_table
 
 
 @dataclass(frozen=True)
@@ -63,19 +66,35 @@ def spearman_interval(
     """Bootstrap percentile interval of Spearman's rho (archs resampled with replacement).
 
     How far a sample of a few hundred archs can be from the all-archs value by chance alone.
+    :func:`scipy.stats.bootstrap` (paired, percentile method); resamples where rho is
+    undefined (a constant column) are left out of the percentiles.
     """
     x, y = np.asarray(scores, dtype=float), np.asarray(truth, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     if x.size < 3:
         return None, None
-    rng = np.random.default_rng(seed)
-    rhos = []
-    for _ in range(resamples):
-        i = rng.integers(0, x.size, x.size)
-        if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0:
-            rhos.append(stats.spearmanr(x[i], y[i]).statistic)
-    if not rhos:
+
+    def rho(a: np.ndarray, b: np.ndarray) -> float:
+        if np.ptp(a) == 0 or np.ptp(b) == 0:
+            return math.nan
+        return float(stats.spearmanr(a, b).statistic)
+
+    with warnings.catch_warnings():  # a degenerate (e.g. perfect) rho warns; handled below
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning)
+        result = stats.bootstrap(
+            (x, y),
+            rho,
+            paired=True,
+            vectorized=False,
+            n_resamples=resamples,
+            confidence_level=level,
+            method="percentile",
+            rng=np.random.default_rng(seed),
+        )
+    rhos = result.bootstrap_distribution
+    rhos = rhos[np.isfinite(rhos)]
+    if rhos.size == 0:
         return None, None
     lo, hi = np.quantile(rhos, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
@@ -94,15 +113,11 @@ def _fmt(value: float | None) -> str:
 
 def format_correlations(rows: Sequence[Correlation], *, truth: str = "test accuracy") -> str:
     """A Markdown table: metric, archs used, dropped, Spearman, Kendall."""
-    lines = [
-        f"| metric | archs | dropped | Spearman vs {truth} | Kendall vs {truth} |",
-        "|---|---:|---:|---:|---:|",
-    ]
-    lines += [
-        f"| {r.metric} | {r.n} | {r.dropped} | {_fmt(r.spearman)} | {_fmt(r.kendall)} |"
-        for r in rows
-    ]
-    return "\n".join(lines) + "\n"
+    return markdown_table(
+        ["metric", "archs", "dropped", f"Spearman vs {truth}", f"Kendall vs {truth}"],
+        [[r.metric, r.n, r.dropped, _fmt(r.spearman), _fmt(r.kendall)] for r in rows],
+        align=["left", "right", "right", "right", "right"],
+    )
 
 
 __all__ = [

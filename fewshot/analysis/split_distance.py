@@ -1,5 +1,9 @@
 """Split distance: how consistently a metric splits the supernet, within a tree and across seeds.
 
+The formula S(A, B) is in :mod:`fewshot.analysis.partition_distance` and reading the trees in
+:mod:`fewshot.analysis.tree_io` (both re-exported here); this module aggregates: pairs of
+splits within a tree (internal) and across seeds (external), overall and by level.
+
 Definition (SPEC section 6). For two partitions A, B of the same op set O, n = |O|, and
 G_{o,A} the ops other than o in o's group in A::
 
@@ -34,96 +38,30 @@ import itertools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fewshot.errors import UsageError
-from fewshot.tree import SplitTree, load_tree
-
-Partition = tuple[frozenset[str], ...]
-
-IGNORED_CONFIG_KEYS = frozenset(
-    {
-        "seed",
-        "metric",
-        "out",
-        "name",
-        "resume",
-        "max_splits",
-        "verbose",
-        "quiet",
-        "data_root",
-        "device",
-        "workers",
-        "num_workers",
-        "threads",
-        "config",
-        "print_config",
-    }
+from fewshot.analysis.partition_distance import (
+    Partition,
+    as_partition,
+    partition_distance,
+    partition_ops,
+    restrict,
+    split_distance,
 )
-"""Config keys that may differ between the trees of one metric (run bookkeeping, not setup)."""
-
-
-class MixedConfigError(UsageError):
-    """Trees of one metric were produced with different settings and cannot be compared."""
-
-
-# -- the distance between two partitions --------------------------------------------------
-def as_partition(groups: Iterable[Iterable[str]]) -> Partition:
-    """Normalise groups to a tuple of non-empty frozensets; an op in two groups is an error."""
-    lists = [list(g) for g in groups]
-    flat = [op for g in lists for op in g]
-    if len(flat) != len(set(flat)):
-        raise ValueError(f"groups {lists} repeat an op: not a partition")
-    return tuple(frozenset(g) for g in lists if g)
-
-
-def partition_ops(partition: Partition) -> frozenset[str]:
-    """The op set a partition covers."""
-    return frozenset().union(*partition)
-
-
-def restrict(partition: Partition, ops: Iterable[str]) -> Partition:
-    """The partition induced on ``ops`` (a subset of its op set); empty groups are dropped."""
-    keep = frozenset(ops)
-    return tuple(g & keep for g in partition if g & keep)
-
-
-def _mates(partition: Partition) -> dict[str, frozenset[str]]:
-    """G_o for every op o: the other ops of o's group."""
-    return {op: group - {op} for group in partition for op in group}
-
-
-def partition_distance(a: Iterable[Iterable[str]], b: Iterable[Iterable[str]]) -> float:
-    """S(A, B) of SPEC section 6 for two partitions of the same op set (n >= 2).
-
-    Raises ``ValueError`` if the op sets differ (use :func:`split_distance` to compare on the
-    common ops) or if fewer than 2 ops are partitioned (n - 1 would be 0).
-    """
-    pa, pb = as_partition(a), as_partition(b)
-    ops = partition_ops(pa)
-    if ops != partition_ops(pb):
-        raise ValueError(
-            f"partitions cover different ops ({sorted(ops)} vs {sorted(partition_ops(pb))}); "
-            "restrict them to their common ops first"
-        )
-    n = len(ops)
-    if n < 2:
-        raise ValueError(f"split distance needs at least 2 ops, got {sorted(ops)}")
-    ga, gb = _mates(pa), _mates(pb)
-    total = sum(len(ga[o] ^ gb[o]) for o in ops)
-    return total / (2 * (n - 1))
-
-
-def split_distance(a: Iterable[Iterable[str]], b: Iterable[Iterable[str]]) -> float | None:
-    """S on the ops common to both partitions; ``None`` when fewer than 2 ops are common."""
-    pa, pb = as_partition(a), as_partition(b)
-    common = partition_ops(pa) & partition_ops(pb)
-    if len(common) < 2:
-        return None
-    return partition_distance(restrict(pa, common), restrict(pb, common))
+from fewshot.analysis.tree_io import (
+    IGNORED_CONFIG_KEYS,
+    MixedConfigError,
+    MixedRecipeError,
+    SourcedTree,
+    config_signature,
+    find_tree_files,
+    group_by_metric,
+    load_trees,
+)
+from fewshot.tables import markdown_table
+from fewshot.tree import SplitTree
 
 
 # -- summaries -----------------------------------------------------------------------------
@@ -318,99 +256,6 @@ def analyse_metric(trees: Sequence[SplitTree], *, same_edge_only: bool = False) 
     )
 
 
-# -- loading and grouping trees --------------------------------------------------------------
-@dataclass(frozen=True)
-class SourcedTree:
-    """A loaded tree and the file it came from (for error messages and the report)."""
-
-    source: str
-    tree: SplitTree
-
-
-def find_tree_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """Tree files named by ``paths``: a tree file, a run folder, or a folder of run folders.
-
-    A folder without its own ``tree.json`` is searched recursively for ``tree.json`` files.
-    """
-    found: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_file():
-            found.append(p)
-        elif (p / "tree.json").is_file():
-            found.append(p / "tree.json")
-        elif p.is_dir():
-            nested = sorted(p.rglob("tree.json"))
-            if not nested:
-                raise UsageError(f"{p}: no tree.json found in this folder or below it")
-            found.extend(nested)
-        else:
-            raise UsageError(f"{p}: no such file or folder")
-    unique = list(dict.fromkeys(f.resolve() for f in found))
-    if not unique:
-        raise UsageError("no tree files given (pass tree files, run folders or their parents)")
-    return unique
-
-
-def load_trees(
-    paths: Iterable[str | os.PathLike[str]], *, allow_incomplete: bool = False
-) -> list[SourcedTree]:
-    """Load every tree under ``paths``; corrupt files raise ``TreeFileError`` naming the file."""
-    trees = []
-    for f in find_tree_files(paths):
-        tree = load_tree(f)
-        if not tree.complete and not allow_incomplete:
-            raise UsageError(
-                f"{f}: the tree is incomplete (interrupted run?); finish it with "
-                "`python -m fewshot.split ... --resume`, or allow partial trees explicitly"
-            )
-        trees.append(SourcedTree(str(f), tree))
-    return trees
-
-
-def config_signature(tree: SplitTree) -> dict[str, Any]:
-    """The settings that must match for trees to be compared: data set plus the run config
-    without the keys in :data:`IGNORED_CONFIG_KEYS`."""
-    sig = {k: v for k, v in tree.config.items() if k not in IGNORED_CONFIG_KEYS}
-    sig["dataset"] = tree.dataset
-    return dict(sorted(sig.items()))
-
-
-def group_by_metric(trees: Sequence[SourcedTree]) -> dict[str, list[SourcedTree]]:
-    """Trees by metric (metrics in order of first appearance, so a sweep's report follows its
-    ``--metrics`` order), sorted by seed; mixed configs or repeated seeds raise ``UsageError``."""
-    groups: dict[str, list[SourcedTree]] = {}
-    for st in trees:
-        groups.setdefault(st.tree.metric, []).append(st)
-    for metric, group in groups.items():
-        group.sort(key=lambda st: st.tree.seed)
-        _check_same_config(metric, group)
-        _check_distinct_seeds(metric, group)
-    return groups
-
-
-def _check_same_config(metric: str, group: Sequence[SourcedTree]) -> None:
-    ref = group[0]
-    ref_sig = config_signature(ref.tree)
-    for st in group[1:]:
-        sig = config_signature(st.tree)
-        if sig != ref_sig:
-            keys = sorted(k for k in ref_sig.keys() | sig.keys() if ref_sig.get(k) != sig.get(k))
-            diffs = ", ".join(f"{k}: {ref_sig.get(k)!r} vs {sig.get(k)!r}" for k in keys)
-            raise MixedConfigError(
-                f"metric {metric!r}: {st.source} was run with different settings from "
-                f"{ref.source} ({diffs}); analyse trees of one configuration at a time"
-            )
-
-
-def _check_distinct_seeds(metric: str, group: Sequence[SourcedTree]) -> None:
-    for a, b in itertools.pairwise(group):
-        if a.tree.seed == b.tree.seed:
-            raise UsageError(
-                f"metric {metric!r}: {a.source} and {b.source} both have seed {a.tree.seed}; "
-                "pass each run once"
-            )
-
-
 # -- the report ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class DistanceReport:
@@ -458,9 +303,10 @@ def analyse_paths(
     *,
     same_edge_only: bool = False,
     allow_incomplete: bool = False,
+    progress: bool = False,
 ) -> DistanceReport:
     """Load the trees under ``paths`` and analyse them (see :func:`analyse_trees`)."""
-    trees = load_trees(paths, allow_incomplete=allow_incomplete)
+    trees = load_trees(paths, allow_incomplete=allow_incomplete, progress=progress)
     return analyse_trees(trees, same_edge_only=same_edge_only)
 
 
@@ -476,15 +322,41 @@ def format_table(report: DistanceReport) -> str:
     levels = report.levels
     head = ["metric", "seeds", "internal", "external"]
     head += [f"int L{lv}" for lv in levels] + [f"ext L{lv}" for lv in levels]
-    rows = [head, ["---"] * len(head)]
+    rows = []
     for name, m in report.metrics.items():
         empty = DistanceSummary(None, None, 0)
         row = [name, str(len(m.seeds)), _fmt(m.internal), _fmt(m.external)]
         row += [_fmt(m.internal_by_level.get(lv, empty)) for lv in levels]
         row += [_fmt(m.external_by_level.get(lv, empty)) for lv in levels]
         rows.append(row)
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    lines = [
-        "| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows
-    ]
-    return "\n".join(lines) + "\n"
+    return markdown_table(head, rows, pad=True)
+
+
+__all__ = [
+    "IGNORED_CONFIG_KEYS",
+    "DistanceReport",
+    "DistanceSummary",
+    "MetricDistances",
+    "MixedConfigError",
+    "MixedRecipeError",
+    "PairValues",
+    "Partition",
+    "SourcedTree",
+    "SplitRecord",
+    "analyse_metric",
+    "analyse_paths",
+    "analyse_trees",
+    "as_partition",
+    "config_signature",
+    "external_pairs",
+    "find_tree_files",
+    "format_table",
+    "group_by_metric",
+    "internal_pairs",
+    "load_trees",
+    "partition_distance",
+    "partition_ops",
+    "restrict",
+    "split_distance",
+    "tree_splits",
+]

@@ -22,6 +22,7 @@ import numpy as np
 from scipy import stats
 
 from fewshot.space import Arch, Mask, all_archs
+from fewshot.tables import markdown_table
 from fewshot.training.search import LeafSearch, ScoredArch
 
 
@@ -145,19 +146,27 @@ def leaf_optimum(bench: AccuracyTable, mask: Mask, dataset: str) -> tuple[Arch, 
 
 def comparison_table(results: dict[str, dict[str, Any]]) -> str:
     """A markdown table comparing searches (e.g. ``{"few-shot": ..., "one-shot": ...}``)."""
-    rows = [
-        "| search | leaves | archs scored | Kendall tau | Spearman | chosen arch | true acc | "
-        "regret (space) | regret (leaf) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    header = [
+        "search", "leaves", "archs scored", "Kendall tau", "Spearman", "chosen arch",
+        "true acc", "regret (space)", "regret (leaf)",
+    ]  # fmt: skip
+    rows = []
     for name, res in results.items():
         o = res["overall"]
         rows.append(
-            f"| {name} | {len(res['leaves'])} | {o['num_scored']} | {_fmt(o['kendall_tau'])} | "
-            f"{_fmt(o['spearman'])} | `{o['chosen']['arch']}` | {o['chosen']['true']:.2f} | "
-            f"{o['regret_space']:.2f} | {o['regret_leaf']:.2f} |"
+            [
+                name,
+                len(res["leaves"]),
+                o["num_scored"],
+                _fmt(o["kendall_tau"]),
+                _fmt(o["spearman"]),
+                f"`{o['chosen']['arch']}`",
+                f"{o['chosen']['true']:.2f}",
+                f"{o['regret_space']:.2f}",
+                f"{o['regret_leaf']:.2f}",
+            ]  # fmt: skip
         )
-    return "\n".join(rows)
+    return markdown_table(header, rows).rstrip("\n")
 
 
 def _fmt(value: float | None) -> str:

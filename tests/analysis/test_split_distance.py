@@ -241,3 +241,41 @@ def test_bad_inputs_name_the_file(tmp_path):
         analyse_paths([tmp_path / "a", tmp_path / "empty"])
     with pytest.raises(UsageError, match="no such file or folder"):
         analyse_paths([tmp_path / "missing"])
+
+
+# -- recipes: trees of different recipes are never pooled -----------------------------------
+
+
+def _with_recipe(tree, recipe):
+    if recipe is not None:
+        tree.config = {**tree.config, "recipe": recipe}
+        if hasattr(tree, "recipe"):
+            tree.recipe = {"name": recipe}
+    return tree
+
+
+def test_trees_of_different_recipes_are_refused_naming_both():
+    from fewshot.analysis.tree_io import MixedRecipeError
+
+    a = _with_recipe(_tree(0, R, A, R), "ly-manson")
+    b = _with_recipe(_tree(1, R, A, R), "zero-cost-nas")
+    with pytest.raises(MixedRecipeError, match=r"t0.json .*'ly-manson' .*t1.json .*'zero-cost"):
+        analyse_trees(_sourced(a, b))
+    old = _tree(1, R, A, R)  # made before recipes existed: no recipe at all
+    with pytest.raises(UsageError, match=r"recipe none \(made before recipes\)"):
+        analyse_trees(_sourced(a, old))
+    same = _with_recipe(_tree(1, R, A, R), "ly-manson")
+    assert analyse_trees(_sourced(a, same)).metrics["snip"].seeds == (0, 1)
+
+
+def test_same_recipe_with_other_settings_is_refused():
+    from fewshot.analysis.tree_io import MixedRecipeError, recipe_of
+
+    a, b = _tree(0, R, A, R), _tree(1, R, A, R)
+    if not hasattr(a, "recipe"):
+        pytest.skip("this SplitTree has no recipe field")
+    a.recipe = {"name": "ly-manson", "balanced": False}
+    b.recipe = {"name": "ly-manson", "balanced": True}
+    assert recipe_of(a)[0] == "ly-manson"
+    with pytest.raises(MixedRecipeError, match="different settings \\(balanced\\)"):
+        analyse_trees(_sourced(a, b))
