@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fewshot.errors import UsageError
 from fewshot.spaces.anynet import AnyNetConfig, block_compatible, hyperparameter_names
 
 NUM_STAGES = 3
@@ -38,7 +39,7 @@ DEFAULT_FLOPS_RANGE = (10_000_000, 50_000_000)
 MAX_PROPOSALS_PER_NET = 20_000
 
 
-class SamplingError(ValueError):
+class SamplingError(UsageError):
     """The ranges (with the FLOPs range) allow no net, or too few to sample in reasonable time."""
 
 

@@ -1,0 +1,132 @@
+"""Figures of design-space refinement (da Silva et al.): one function per figure.
+
+Inputs are numbers prepared by :mod:`fewshot.analysis.refinement` (or read from a run's
+``refinement.json``); nothing here computes a statistic beyond sorting for an EDF.
+
+- :func:`plot_score_edf`: EDF of the predictor's scores per iteration (the paper's Fig. 4);
+- :func:`plot_subspace_size`: subspace size per iteration (Fig. 5);
+- :func:`plot_hyperparameter_intervals`: one hyperparameter kind's interval per stage and
+  iteration (Figs. 6-9: depth, width, group width, bottleneck ratio);
+- :func:`plot_complexities`: FLOPs and parameters of the sampled nets per iteration (Fig. 10);
+- :func:`plot_kendall`: Kendall correlation between predictors (Fig. 2).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+KIND_LABELS = {"d": "depth d", "w": "width w", "g": "group width g", "b": "bottleneck ratio b"}
+
+
+def _save(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_score_edf(
+    scores_per_iteration: Sequence[np.ndarray], predictor: str, path: str | os.PathLike[str]
+) -> Path:
+    """Empirical distribution function of the scores, one line per iteration."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    cmap = plt.get_cmap("viridis", max(len(scores_per_iteration), 2))
+    for k, scores in enumerate(scores_per_iteration):
+        s = np.sort(np.asarray(scores, dtype=float))
+        if s.size:
+            ax.step(s, np.arange(1, s.size + 1) / s.size, where="post", color=cmap(k), label=f"{k}")
+    ax.set_xlabel(f"{predictor} score")
+    ax.set_ylabel("EDF")
+    ax.legend(title="iteration", fontsize=7)
+    ax.set_title(f"{predictor}: scores per iteration")
+    return _save(fig, path)
+
+
+def plot_subspace_size(
+    sizes: Sequence[float], predictor: str, path: str | os.PathLike[str]
+) -> Path:
+    """Number of nets the ranges allow, per iteration (log scale)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.semilogy(range(len(sizes)), sizes, marker="o")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("subspace size (nets)")
+    ax.set_xticks(range(len(sizes)))
+    ax.set_title(f"{predictor}: subspace size")
+    return _save(fig, path)
+
+
+def plot_hyperparameter_intervals(
+    series: Mapping[str, Mapping[str, np.ndarray]],
+    kind: str,
+    predictor: str,
+    path: str | os.PathLike[str],
+) -> Path:
+    """Interval (bar) and median (dot) of each stage's ``kind`` hyperparameter per iteration.
+
+    ``series``: ``{"d1": {"low": [...], "high": [...], "median": [...]}, "d2": ...}``.
+    """
+    names = sorted(series)
+    fig, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.2), sharey=True)
+    for ax, name in zip(np.atleast_1d(axes), names, strict=True):
+        s = series[name]
+        it = np.arange(len(s["low"]))
+        ax.vlines(it, s["low"], s["high"], lw=6, alpha=0.4)
+        ax.plot(it, s["median"], "o", color="black", ms=4)
+        ax.set_title(name)
+        ax.set_xlabel("iteration")
+        ax.set_xticks(it)
+        if kind in ("w", "g"):
+            ax.set_yscale("log", base=2)
+    np.atleast_1d(axes)[0].set_ylabel(KIND_LABELS.get(kind, kind))
+    fig.suptitle(f"{predictor}: 95% bootstrap interval and median of {KIND_LABELS.get(kind, kind)}")
+    return _save(fig, path)
+
+
+def plot_complexities(
+    flops_per_iteration: Sequence[np.ndarray],
+    params_per_iteration: Sequence[np.ndarray],
+    predictor: str,
+    path: str | os.PathLike[str],
+) -> Path:
+    """Box plots of the sampled nets' MFLOPs and parameters (M) per iteration."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.4))
+    a.boxplot(
+        [np.asarray(f) / 1e6 for f in flops_per_iteration],
+        positions=range(len(flops_per_iteration)),
+    )
+    a.set_ylabel("MFLOPs (multiply-adds, 32x32)")
+    b.boxplot(
+        [np.asarray(p) / 1e6 for p in params_per_iteration],
+        positions=range(len(params_per_iteration)),
+    )
+    b.set_ylabel("parameters (M)")
+    for ax in (a, b):
+        ax.set_xlabel("iteration")
+    fig.suptitle(f"{predictor}: complexity of the sampled nets")
+    return _save(fig, path)
+
+
+def plot_kendall(tau: np.ndarray, predictors: Sequence[str], path: str | os.PathLike[str]) -> Path:
+    """Heat map of Kendall's tau between predictors (log scores)."""
+    k = len(predictors)
+    fig, ax = plt.subplots(figsize=(1 + 0.8 * k, 0.8 + 0.7 * k))
+    im = ax.imshow(tau, vmin=-1, vmax=1, cmap="RdBu_r")
+    ax.set_xticks(range(k), predictors, rotation=45, ha="right")
+    ax.set_yticks(range(k), predictors)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{tau[i, j]:.2f}", ha="center", va="center", fontsize=7)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_title("Kendall tau between predictors")
+    return _save(fig, path)

@@ -1,0 +1,16 @@
+"""Design-space refinement by zero-cost predictors (da Silva et al.; SPEC section 8).
+
+Library modules (no command-line parsing):
+
+- :mod:`fewshot.refine.predictors`: the seven predictors on any ``nn.Module``;
+- :mod:`fewshot.refine.bootstrap`: the vectorised bootstrap of the best net, its intervals;
+- :mod:`fewshot.refine.samples`: the resumable per-iteration JSON-lines file of scored nets;
+- :mod:`fewshot.refine.engine`: the iterated refinement of the AnyNet space;
+- :mod:`fewshot.refine.nb201`: the same idea on NB201's per-edge op sets;
+- :mod:`fewshot.refine.evaluate`: training the top-scoring net of a final subspace;
+- :mod:`fewshot.refine.figures`: the figures of a run folder.
+
+Commands: ``python -m fewshot.refine`` (:mod:`fewshot.refine.cli`) and
+``python -m fewshot.refine.analyse`` (the initial sample scored by several predictors:
+Kendall correlations and tertile trees).
+"""

@@ -1,0 +1,266 @@
+"""``python -m fewshot.refine``: refine a design space with a zero-cost predictor.
+
+Examples::
+
+    python -m fewshot.refine --space anynet --predictor synflow --samples 500 \\
+        --initial-samples 5000 --iterations 10 --seed 0 --out runs/refine/synflow
+    python -m fewshot.refine --space nb201 --predictor synflow --samples 100 \\
+        --scores-table ../shared/data/reference/nb201_zc_proxies_cifar10.csv \\
+        --benchmark ../shared/data/NATS-tss-v1_0-3ffb9-simple --out runs/refine/nb201-synflow
+
+Writes ``refinement.json`` (per iteration: the ranges sampled, the subspace size, score
+statistics, each hyperparameter's 95% interval and median, the best net), the scored nets in
+``samples/iter<k>.jsonl``, ``config.yaml`` and ``figures/``. Running the same command again
+resumes (a larger ``--iterations`` continues a finished run); other settings are refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from fewshot.cli import run_main
+from fewshot.config import (
+    CommonOptions,
+    apply_common,
+    dataset_names,
+    load_saved_config,
+    option,
+    parse_config,
+    refuse_changed,
+    resolve_device,
+    save_config,
+)
+from fewshot.errors import UsageError
+
+log = logging.getLogger("fewshot")
+
+_RUN = "refinement"
+_DATA = "data (scoring batches)"
+_NB = "nb201 only"
+_OUT = "output"
+PREDICTOR_CHOICES = lambda: [  # noqa: E731
+    "grad_norm", "snip", "grasp", "synflow", "fisher", "jacob_cov", "naswot", "jacov", "logdet",
+]  # fmt: skip
+
+
+@dataclass(kw_only=True)
+class RefineConfig(CommonOptions):
+    """Refine a design space (AnyNet, or NB201's per-edge op sets) by a zero-cost predictor's
+    bootstrap intervals (da Silva et al.)."""
+
+    space: Literal["anynet", "nb201"] = option("anynet", help="design space", group=_RUN)
+    predictor: str = option(
+        "synflow", help="zero-cost predictor", choices=PREDICTOR_CHOICES, group=_RUN
+    )
+    samples: int = option(500, help="nets per iteration (paper: 500)", minimum=2, group=_RUN)
+    initial_samples: int | None = option(
+        None, help="nets in iteration 0 (paper: 5000; default: --samples)", minimum=2, group=_RUN
+    )
+    iterations: int = option(
+        10, help="most iterations (stops early when the intervals stop changing)",
+        group=_RUN, affects_results=False,
+    )  # fmt: skip
+    seed: int = option(0, help="sampling, bootstrap, network init and data batches", group=_RUN)
+    flops_range: list[float] = option(
+        [10e6, 50e6], help="accepted multiply-adds at 32x32, LOW,HIGH (anynet)", group=_RUN
+    )
+    draws: int = option(10_000, help="bootstrap draws", minimum=1, group=_RUN)
+    fraction: float = option(0.25, help="bootstrap sample fraction", group=_RUN)
+    level: float = option(0.95, help="interval level", group=_RUN)
+    dataset: str | None = option(
+        None, help="data set (default: cifar10 if available, else digits with a warning)",
+        choices=dataset_names, group=_DATA,
+    )  # fmt: skip
+    data_root: Path | None = option(None, help="data folder (data sets that need one)", group=_DATA)
+    batch_size: int = option(64, help="scoring batch size (papers: 64)", minimum=1, group=_DATA)
+    scores_table: Path | None = option(
+        None, help="per-arch CSV of predictor values (e.g. NAS-Bench-Suite-Zero) instead of "
+        "computing them", group=_NB,
+    )  # fmt: skip
+    C: int = option(16, help="NB201 channels when computing predictors", minimum=1, group=_NB)
+    N: int = option(5, help="NB201 cells per stage when computing predictors", minimum=1, group=_NB)
+    benchmark: Path | None = option(
+        None, help="NATS-Bench tss directory: accuracy of each iteration's mask", group=_NB,
+        affects_results=False,
+    )  # fmt: skip
+    benchmark_dataset: str = option(
+        "cifar10", help="benchmark accuracy column", group=_NB, affects_results=False
+    )
+    initial_from: Path | None = option(
+        None, help="run folder of `python -m fewshot.refine.analyse` with the same seed, data "
+        "and sample size: iteration 0 reuses its scored nets (anynet)", group=_OUT,
+        affects_results=False,
+    )  # fmt: skip
+    out: Path | None = option(
+        None, help="run folder (default: runs/refine/<space>-<predictor>-s<seed>)", group=_OUT,
+        affects_results=False,
+    )  # fmt: skip
+    overwrite: bool = option(
+        False, help="discard an existing run folder", group=_OUT, affects_results=False
+    )
+    no_plots: bool = option(False, help="no figures", group=_OUT, affects_results=False)
+
+    def resolve(self) -> RefineConfig:
+        """Canonical predictor, the iteration-0 size, the FLOPs range and the run folder."""
+        from fewshot.refine.predictors import resolve_predictors
+
+        (self.predictor,) = resolve_predictors([self.predictor])
+        if self.iterations < 1:
+            raise UsageError(f"--iterations must be at least 1, got {self.iterations}")
+        if len(self.flops_range) != 2 or not 0 <= self.flops_range[0] <= self.flops_range[1]:
+            raise UsageError(
+                f"--flops-range {self.flops_range}: need LOW,HIGH with 0 <= LOW <= HIGH "
+                "(an empty range accepts no net)"
+            )
+        if not 0 < self.fraction <= 1 or not 0 < self.level < 1:
+            raise UsageError("need 0 < --fraction <= 1 and 0 < --level < 1")
+        self.initial_samples = self.initial_samples or self.samples
+        if self.out is None:
+            self.out = Path("runs/refine") / f"{self.space}-{self.predictor}-s{self.seed}"
+        if self.space == "anynet" or self.scores_table is None:
+            from fewshot.data import resolve_dataset
+
+            self.dataset, _ = resolve_dataset(self.dataset, self.data_root)
+        return self
+
+
+def load_data(config: RefineConfig):
+    """The fixed scoring batch (one batch of ``--batch-size`` from the training split)."""
+    from fewshot.data import make_datamodule, scoring_data
+
+    dm = make_datamodule(
+        config.dataset,
+        data_root=config.data_root,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        **config.data_option,
+    )
+    return scoring_data(dm, num_batches=1, batch_size=config.batch_size, seed=config.seed)
+
+
+def data_info(config: RefineConfig) -> dict:
+    return {
+        "dataset": config.dataset,
+        "data_root": str(config.data_root) if config.data_root else None,
+        "batch_size": config.batch_size,
+        "data_option": dict(config.data_option),
+    }
+
+
+def _prepare_out(config: RefineConfig) -> Path:
+    out = Path(config.out)
+    if config.overwrite and out.exists():
+        shutil.rmtree(out)
+    refuse_changed(
+        load_saved_config(out / "config.yaml"), config, where=out, hint="use --overwrite"
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    save_config(out, config)
+    return out
+
+
+def run_anynet(config: RefineConfig, out: Path) -> dict:
+    from fewshot.refine.engine import RefineSettings, refine
+    from fewshot.refine.samples import SampleFile
+
+    settings = RefineSettings(
+        predictor=config.predictor,
+        samples=config.samples,
+        initial_samples=config.initial_samples,
+        iterations=config.iterations,
+        seed=config.seed,
+        flops_range=(int(config.flops_range[0]), int(config.flops_range[1])),
+        draws=config.draws,
+        fraction=config.fraction,
+        level=config.level,
+    )
+    initial = None
+    if config.initial_from is not None:
+        path = config.initial_from / "samples" / "iter0.jsonl"
+        if not path.is_file():
+            raise UsageError(f"--initial-from {config.initial_from}: no {path}")
+        initial = SampleFile(path).rows
+    return refine(
+        out,
+        settings,
+        load_data(config),
+        data_info=data_info(config),
+        initial_rows=initial,
+        device=str(resolve_device(config.device)),
+        progress=not config.no_progress,
+    )
+
+
+def run_nb201(config: RefineConfig, out: Path) -> dict:
+    from fewshot.refine.nb201 import NB201Settings, metric_scorer, refine_nb201, table_scorer
+
+    settings = NB201Settings(
+        predictor=config.predictor,
+        samples=config.samples,
+        iterations=config.iterations,
+        seed=config.seed,
+        draws=config.draws,
+        fraction=config.fraction,
+        level=config.level,
+    )
+    if config.scores_table is not None:
+        if not config.scores_table.is_file():
+            raise UsageError(f"--scores-table {config.scores_table} does not exist")
+        scorer = table_scorer(config.scores_table, config.predictor)
+    else:
+        scorer = metric_scorer(
+            config.predictor, load_data(config), C=config.C, N=config.N, seed=config.seed
+        )
+    accuracy_of, top = None, None
+    if config.benchmark is not None:
+        import numpy as np
+
+        from fewshot.benchmark import Benchmark
+
+        bench = Benchmark(config.benchmark)
+        column = bench.accuracies(config.benchmark_dataset)
+        top = float(np.percentile(column, 95))
+        index = {a: i for i, a in enumerate(bench.archs())}
+        accuracy_of = lambda arch: float(column[index[arch]])  # noqa: E731
+    return refine_nb201(
+        out,
+        settings,
+        scorer,
+        accuracy_of=accuracy_of,
+        top5_threshold=top,
+        progress=not config.no_progress,
+    )
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    config = parse_config(RefineConfig, argv, prog="python -m fewshot.refine")
+    apply_common(config)
+    out = _prepare_out(config)
+    record = run_anynet(config, out) if config.space == "anynet" else run_nb201(config, out)
+    if not config.no_plots and config.space == "anynet":
+        from fewshot.refine.figures import write_run_figures
+
+        write_run_figures(out)
+    last = record["iterations"][-1] if record["iterations"] else None
+    print(
+        f"{config.space} {config.predictor}: {len(record['iterations'])} iterations, status "
+        f"{record['status']}, final subspace {record['final_subspace_size']:.4g} nets"
+        + (f", best score {last['best']['score']:.5g}" if last else "")
+        + f"; wrote {out / 'refinement.json'}"
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; user errors (unknown predictor, empty FLOPs range, ...) exit 2."""
+    return run_main(_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""``python -m fewshot.refine``: a tiny run end to end; bad input exits 2 with one line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fewshot.refine.cli import main
+
+TINY = ["--dataset", "synthetic", "--batch-size", "4", "--draws", "300", "--no-progress",
+        "--threads", "1"]  # fmt: skip
+
+
+def test_tiny_run_writes_record_samples_and_figures(tmp_path):
+    out = tmp_path / "run"
+    argv = ["--predictor", "synflow", "--samples", "6", "--initial-samples", "8",
+            "--iterations", "2", "--out", str(out), *TINY]  # fmt: skip
+    assert main(argv) == 0
+    record = json.loads((out / "refinement.json").read_text())
+    assert record["predictor"] == "synflow" and len(record["iterations"]) >= 1
+    it = record["iterations"][0]
+    assert set(it["intervals"]) == {f"{h}{i}" for h in "dwgb" for i in (1, 2, 3)}
+    assert it["subspace_size"] == 6_560_206_848 and it["scored"] == 8
+    assert (out / "config.yaml").is_file() and (out / "samples" / "iter0.jsonl").is_file()
+    assert {p.name for p in (out / "figures").iterdir()} >= {
+        "score_edf.png", "subspace_size.png", "intervals_d.png", "complexities.png"
+    }  # fmt: skip
+    assert main(argv) == 0  # resumes: nothing to do
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--predictor", "nope"], "--predictor"),
+        (["--flops-range", "50e6,10e6"], "flops-range"),
+        (["--iterations", "0"], "iterations"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, flags, message):
+    with pytest.raises(SystemExit) as exc:
+        rc = main([*flags, "--out", str(tmp_path / "x"), *TINY])
+        raise SystemExit(rc)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and "Traceback" not in "\n".join(err)
