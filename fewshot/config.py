@@ -5,7 +5,7 @@ Design (issue 13): every command declares a plain ``dataclass`` that extends
 :func:`option`) holds the help text, valid choices, the flag group and whether it changes
 results. This module derives everything else from the class:
 
-- the ``argparse`` parser (:func:`build_parser`): one ``--flag`` per field, types from the
+- the ``argparse`` parser (:func:`config_parser`): one ``--flag`` per field, types from the
   annotations, valid values listed in ``--help`` (choices may be a callable, evaluated only when
   the help is shown or a value is checked, so a registry is not imported to parse flags);
 - ``--config file.yaml`` (values from a YAML mapping; unknown keys are an error naming them);
@@ -411,7 +411,7 @@ def _arg_type(spec: _Spec) -> Callable[[str], Any]:
     return parse
 
 
-def build_parser(cls: type[CommonOptions], prog: str | None = None) -> argparse.ArgumentParser:
+def config_parser(cls: type[CommonOptions], prog: str | None = None) -> argparse.ArgumentParser:
     """An ``argparse`` parser for ``cls``: every field a flag whose default is *absent*
     (``argparse.SUPPRESS``), so that only flags given explicitly override YAML and defaults."""
     doc = (cls.__doc__ or "").strip().split("\n\n")[0]
@@ -469,6 +469,10 @@ def _element_type(spec: _Spec) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
+
+
+build_parser = config_parser
+"""Alias of :func:`config_parser`."""
 
 
 # -- YAML ---------------------------------------------------------------------------------------
@@ -573,7 +577,7 @@ def parse_config(
     With ``--print-config`` the resolved configuration is printed as YAML and the process
     exits 0 (like ``--help``).
     """
-    parser = build_parser(cls, prog)
+    parser = config_parser(cls, prog)
     args = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
     config_file, show = args.pop("config", None), args.pop("print_config", False)
     values: dict[str, Any] = {}
@@ -701,8 +705,9 @@ def resolve_device(device: str) -> Any:
     return dev
 
 
-def lightning_hardware(device: str) -> tuple[str, str | list[int]]:
-    """``--device`` as Lightning's ``(accelerator, devices)``: ``cuda:1`` -> ``("gpu", [1])``."""
+def lightning_hardware(device: str) -> tuple[str, str]:
+    """``--device`` as Lightning's ``(accelerator, devices)``: ``cuda:1`` -> ``("gpu", "[1]")``
+    (a list of GPU ids; a bare ``"1"`` would mean *one* GPU, whichever)."""
     if device == "auto":
         return "auto", "auto"
     if device == "cpu":
@@ -711,7 +716,7 @@ def lightning_hardware(device: str) -> tuple[str, str | list[int]]:
         return "mps", "auto"
     if device == "cuda":
         return "gpu", "auto"
-    return "gpu", [int(device.split(":", 1)[1])]
+    return "gpu", f"[{int(device.split(':', 1)[1])}]"
 
 
 __all__ = [
@@ -719,6 +724,7 @@ __all__ = [
     "apply_common",
     "build_parser",
     "check_values",
+    "config_parser",
     "choices_of",
     "dataset_names",
     "metric_names",

@@ -169,7 +169,7 @@ def test_lightning_hardware_mapping():
     assert lightning_hardware("auto") == ("auto", "auto")
     assert lightning_hardware("cpu") == ("cpu", "auto")
     assert lightning_hardware("cuda") == ("gpu", "auto")
-    assert lightning_hardware("cuda:1") == ("gpu", [1])
+    assert lightning_hardware("cuda:1") == ("gpu", "[1]")
 
 
 def test_user_errors_by_name_without_imports():

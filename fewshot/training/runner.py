@@ -74,14 +74,15 @@ def resolve_strategy(strategy: str) -> str:
 
 
 def parse_devices(devices: str | int) -> str | int | list[int]:
-    """``"auto"``, a count (``"2"``) or a list of ids (``"0,1"``), as the Trainer wants them."""
+    """``"auto"``, a count (``"2"``) or a list of ids (``"0,1"`` or ``"[1]"``), as the Trainer
+    wants them."""
     if isinstance(devices, int):
         return devices
     text = str(devices).strip()
     if text.isdigit():
         return int(text)
-    if "," in text:
-        return [int(d) for d in text.split(",") if d.strip()]
+    if "," in text or text.startswith("["):
+        return [int(d) for d in text.strip("[]").split(",") if d.strip()]
     return text
 
 
@@ -171,8 +172,11 @@ def train_subsupernet(
     """Train a fresh supernet restricted to ``mask``, resuming from ``out_dir``'s last checkpoint.
 
     Only the ops of ``mask`` are instantiated. Returns the module (trained weights, on global
-    rank 0) and the trainer. ``callbacks`` are added to the trainer's.
+    rank 0) and the trainer. ``callbacks`` are added to the trainer's. Python, numpy and torch
+    are seeded with ``settings.seed`` first (Lightning's ``seed_everything``, data-loader
+    workers included), so the data order of a run is reproducible.
     """
+    pl.seed_everything(settings.seed, workers=True, verbose=False)
     out_dir.mkdir(parents=True, exist_ok=True)
     supernet = Supernet(
         C=settings.C, N=settings.N, num_classes=settings.num_classes, candidates=mask

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
+from tqdm import tqdm
 
 from fewshot.models.supernet import Supernet
 from fewshot.space import NUM_EDGES, Arch, Mask
@@ -132,16 +133,19 @@ def search_leaf(
     val_batches: Sequence[Batch],
     *,
     leaf: str = "0",
+    progress: bool = False,
 ) -> LeafSearch:
     """Score ``archs`` with ``model``'s weights (BN recalibrated per arch) and rank them.
 
     Ties keep the order of ``archs`` (stable sort), so the result is deterministic.
+    ``progress`` shows a progress bar (one step per arch).
     """
     if not archs:
         raise ValueError("no archs to score")
     work = copy.deepcopy(model)
     scored = []
-    for arch in archs:
+    bar = tqdm(archs, desc=f"searching {leaf}", unit="arch", disable=not progress, leave=False)
+    for arch in bar:
         recalibrate_bn(work, arch, calib_batches)
         scored.append(ScoredArch(arch, accuracy(work, arch, val_batches)))
     for s in scored:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fewshot.cli import parse_with_config
+from fewshot.config import parse_config, to_dict
 from fewshot.space import Arch, Mask
-from fewshot.train import build_parser, main
+from fewshot.train import TrainConfig, main
+from fewshot.training.runner import parse_devices
 from fewshot.tree import Split, SplitTree
 from tests.conftest import REPO_ROOT
 from tests.fakes import write_fake_benchmark
@@ -150,7 +151,7 @@ def test_configs_train_yaml_states_the_parser_defaults():
     """configs/train.yaml documents the real defaults (the spec's) and is a valid --config."""
     path = REPO_ROOT / "configs" / "train.yaml"
     config = yaml.safe_load(path.read_text())
-    defaults = vars(build_parser().parse_args(["run"]))
+    defaults = to_dict(TrainConfig())
     assert set(config) <= set(defaults)
     assert {k: defaults[k] for k in config} == config
     spec = {"lr": 0.025, "lr_min": 0.001, "momentum": 0.9, "weight_decay": 5e-4}
@@ -164,18 +165,53 @@ def test_configs_train_yaml_states_the_parser_defaults():
 def test_yaml_overrides_defaults_and_flags_override_yaml(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("epochs: 7\nlr: 0.1\nstrategy: ddp\n")
-    args = parse_with_config(build_parser(), ["run", "--config", str(path), "--epochs", "9"])
+    argv = ["run", "--config", str(path), "--epochs", "9"]
+    args = parse_config(TrainConfig, argv, resolve=False)
     assert (args.epochs, args.lr, args.strategy, args.momentum) == (9, 0.1, "ddp", 0.9)
 
 
-def test_rerunning_resumes_each_leaf_and_extends_the_epochs(run_dir):
+def test_rerun_resumes_same_config_refuses_a_changed_one_and_force_starts_over(run_dir, capsys):
     base = [str(run_dir), *FAST, "--leaf", "1", "--no-search", "--limit-train-batches", "2"]
     assert main([*base, "--epochs", "1"]) == 0
-    assert main([*base, "--epochs", "2"]) == 0
     leaf = run_dir / "leaves" / "1"
+    assert main([*base, "--epochs", "1", "--threads", "1"]) == 0  # run-only flags may change
     done = json.loads((leaf / "done.json").read_text())
-    assert done["epochs"] == 2 and done["global_step"] == 4
-    assert done["resumed_from"].endswith("last.ckpt")
+    assert done["resumed_from"].endswith("last.ckpt") and done["global_step"] == 2
+    capsys.readouterr()
+
+    assert main([*base, "--epochs", "2", "--lr", "0.05"]) == 2
+    err = capsys.readouterr().err
+    assert "epochs: 1 -> 2" in err and "lr: 0.025 -> 0.05" in err and "--force" in err
+    saved = yaml.safe_load((run_dir / "train_config.yaml").read_text())
+    assert saved["epochs"] == 1  # not overwritten by the refused run
+
+    assert main([*base, "--epochs", "2", "--force"]) == 0
+    done = json.loads((leaf / "done.json").read_text())
+    assert done["epochs"] == 2 and done["global_step"] == 4 and done["resumed_from"] is None
     assert [json.loads(x)["epoch"] for x in (leaf / "metrics.jsonl").open()] == [1, 2]
     saved = yaml.safe_load((run_dir / "train_config.yaml").read_text())
     assert saved["epochs"] == 2 and saved["jobs"] == ["1"]
+
+
+def test_print_config_resolves_from_the_tree_and_round_trips(run_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([str(run_dir), "--device", "cpu", "--one-shot", "--epochs", "3", "--print-config"])
+    assert exc.value.code == 0
+    printed = capsys.readouterr().out
+    data = yaml.safe_load(printed)
+    assert (data["C"], data["N"], data["dataset"]) == (4, 1, "synthetic")  # from the tree
+    assert (data["accelerator"], data["devices"]) == ("cpu", "auto")  # from --device
+    assert data["one_shot_epochs"] == 6 and data["tree"] == str(run_dir / "tree.json")
+    path = tmp_path / "printed.yaml"
+    path.write_text(printed)
+    assert to_dict(parse_config(TrainConfig, ["--config", str(path)])) == data
+
+
+def test_device_maps_to_lightning_and_explicit_flags_win(run_dir):
+    def resolved(*flags):
+        return parse_config(TrainConfig, [str(run_dir), *flags])
+
+    gpu1 = resolved("--device", "cuda:1")
+    assert (gpu1.accelerator, parse_devices(gpu1.devices)) == ("gpu", [1])  # GPU 1, not 1 GPU
+    cfg = resolved("--device", "cuda", "--accelerator", "cpu", "--devices", "2")
+    assert (cfg.accelerator, cfg.devices) == ("cpu", "2")

@@ -1,0 +1,185 @@
+"""The steps of ``python -m fewshot.train`` after training: which jobs, search, evaluation.
+
+- :func:`plan_jobs`: the sub-supernets to train: the tree's leaves (or some of them) and,
+  optionally, the one-shot baseline (the tree's root, the whole searched space);
+- :func:`search_jobs`: load each trained job and score its candidate archs on held-out data
+  (the one-shot baseline scores the union of the leaves' candidates, so both searches see the
+  same archs); the result is the ``search.json`` document;
+- :func:`evaluate_searches`: true accuracies from a benchmark, correlations, regret and the
+  few-shot vs one-shot table.
+
+The command (:mod:`fewshot.train`) owns the configuration and passes plain values here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fewshot.io import software_versions
+from fewshot.space import Arch, Mask
+from fewshot.training.evaluate import comparison_table, evaluate_search, space_optimum
+from fewshot.training.runner import TrainSettings, load_trained
+from fewshot.training.search import Batch, LeafSearch, candidate_archs, search_leaf, take_batches
+from fewshot.tree import SplitTree
+
+log = logging.getLogger("fewshot")
+
+SEARCH_FORMAT = "fewshot.search"
+SEARCH_VERSION = 1
+ONE_SHOT = "oneshot"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One sub-supernet to train and search: an id, its mask, its folder, its epochs."""
+
+    id: str
+    mask: Mask
+    out_dir: Path
+    epochs: int
+
+
+def plan_jobs(
+    tree: SplitTree,
+    out_dir: Path,
+    *,
+    epochs: int,
+    leaves: Sequence[int] | None = None,
+    one_shot_epochs: int | None = None,
+) -> list[Job]:
+    """The leaves to train (all, or ``leaves``), then the one-shot baseline when
+    ``one_shot_epochs`` is given. Unknown leaf ids raise ``ValueError`` listing the leaves."""
+    nodes = {n.id: n for n in tree.leaves()}
+    wanted = list(leaves) if leaves else sorted(nodes)
+    unknown = [i for i in wanted if i not in nodes]
+    if unknown:
+        raise ValueError(f"--leaf {unknown}: not leaves of the tree (leaves: {sorted(nodes)})")
+    jobs = [Job(str(i), nodes[i].mask, out_dir / "leaves" / str(i), epochs) for i in wanted]
+    if one_shot_epochs is not None:
+        root = tree.node(0).mask  # depth 0: the whole (searched) space as one supernet
+        jobs.append(Job(ONE_SHOT, root, out_dir / ONE_SHOT, one_shot_epochs))
+    return jobs
+
+
+def with_epochs(settings: TrainSettings, epochs: int) -> TrainSettings:
+    return TrainSettings(**{**settings.__dict__, "epochs": epochs})
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """How leaves are searched: archs per leaf, BN calibration and held-out batches."""
+
+    k: int = 100
+    seed: int = 0
+    calib_batches: int = 10
+    val_batches: int | None = None
+    progress: bool = True
+
+
+def search_jobs(
+    tree: SplitTree,
+    jobs: Sequence[Job],
+    datamodule: Any,
+    settings: TrainSettings,
+    search: SearchSettings,
+    device: torch.device,
+    *,
+    dataset: str,
+) -> dict[str, Any]:
+    """Search every trained job; the ``search.json`` document (with ``_objects`` kept for
+    :func:`evaluate_searches`; :func:`strip_objects` removes them before writing)."""
+    datamodule.setup("fit")
+    calib = take_batches(datamodule.train_dataloader(), search.calib_batches, device)
+    val = take_batches(datamodule.val_dataloader(), search.val_batches, device)
+    leaf_jobs = [j for j in jobs if j.id != ONE_SHOT]
+
+    def run(job: Job, archs: list[Arch] | None = None) -> LeafSearch:
+        return search_job(job, settings, calib, val, device, search, archs=archs)
+
+    result: dict[str, Any] = {
+        "format": SEARCH_FORMAT,
+        "version": SEARCH_VERSION,
+        "tree": {"metric": tree.metric, "seed": tree.seed, "depth": tree.depth},
+        "dataset": dataset,
+        "versions": software_versions(),
+        "searches": {},
+    }
+    if leaf_jobs:
+        result["searches"]["few-shot"] = summary([run(j) for j in leaf_jobs])
+    one = [j for j in jobs if j.id == ONE_SHOT]
+    if one:
+        union = {a for j in leaf_jobs for a in candidate_archs(j.mask, search.k, seed=search.seed)}
+        archs = sorted(union, key=str)
+        result["searches"]["one-shot"] = summary([run(one[0], archs or None)])
+    return result
+
+
+def search_job(
+    job: Job,
+    settings: TrainSettings,
+    calib: list[Batch],
+    val: list[Batch],
+    device: torch.device,
+    search: SearchSettings,
+    *,
+    archs: list[Arch] | None = None,
+) -> LeafSearch:
+    """Load ``job``'s trained weights and score ``archs`` (default: the job's candidates)."""
+    model = load_trained(job.out_dir, with_epochs(settings, job.epochs), job.mask).to(device)
+    if archs is None:
+        archs = candidate_archs(job.mask, search.k, seed=search.seed)
+    log.info("searching %s: scoring %d archs", job.id, len(archs))
+    found = search_leaf(model, archs, calib, val, leaf=job.id, progress=search.progress)
+    log.info("%s: best %s (%.2f%% held-out)", job.id, found.best.arch, found.best.predicted)
+    return found
+
+
+def summary(searches: list[LeafSearch]) -> dict[str, Any]:
+    """Per-leaf results and the overall best (highest predicted accuracy, first on ties)."""
+    winner = max(searches, key=lambda s: s.best.predicted)
+    return {
+        "leaves": {s.leaf: s.to_dict() for s in searches},
+        "best": {"leaf": winner.leaf, **winner.best.to_dict()},
+        "_objects": searches,
+    }
+
+
+def evaluate_searches(result: dict[str, Any], benchmark: Path, dataset: str) -> None:
+    """Add ``evaluation`` (per search: true accuracies, correlations, regret) and ``table``
+    (the few-shot vs one-shot comparison) to ``result``."""
+    from fewshot.benchmark import Benchmark
+
+    bench = Benchmark(benchmark)
+    space_best = space_optimum(bench, dataset)
+    evaluations = {
+        name: evaluate_search(bench, s["_objects"], dataset=dataset, space_best=space_best)
+        for name, s in result["searches"].items()
+    }
+    result["evaluation"] = evaluations
+    result["table"] = comparison_table(evaluations)
+
+
+def strip_objects(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` without the in-memory search objects (JSON-ready)."""
+    for s in result.get("searches", {}).values():
+        s.pop("_objects", None)
+    return result
+
+
+__all__ = [
+    "Job",
+    "SearchSettings",
+    "evaluate_searches",
+    "plan_jobs",
+    "search_job",
+    "search_jobs",
+    "strip_objects",
+    "summary",
+    "with_epochs",
+]
