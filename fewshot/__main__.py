@@ -14,13 +14,25 @@ COMMANDS = {
 }
 
 
+def usage() -> str:
+    """The command list, one line each."""
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:<{width}}  {doc}" for name, doc in COMMANDS.items()]
+    return (
+        "usage: fewshot <command> [options]   (fewshot <command> --help for its options)\n\n"
+        "commands:\n" + "\n".join(lines)
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Dispatch to ``fewshot.<command>.main``; an unknown command says so (exit code 2)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        width = max(map(len, COMMANDS))
-        lines = [f"  {name:<{width}}  {doc}" for name, doc in COMMANDS.items()]
-        print("usage: fewshot <command> [options]\n\ncommands:\n" + "\n".join(lines))
-        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if argv[0] not in COMMANDS:
+        print(f"fewshot: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
     module = importlib.import_module(f"fewshot.{argv[0]}")
     return int(module.main(argv[1:]) or 0)
 

@@ -6,9 +6,12 @@ then analyse.
 
 Each (metric, seed) is one ``fewshot.split ... --out RUNS --name METRIC_sSEED`` process
 (``--jobs`` at a time, each limited to ``--threads`` CPU threads, its output in
-``RUNS/logs/NAME.log``). By default each run is a fork of this process after it has imported
-the split module once (the imports cost ~10 CPU-seconds a run otherwise); ``--no-fork`` starts
-fresh ``python -m fewshot.split`` processes instead. Finished runs (``tree.json`` with
+``RUNS/logs/NAME.log``). By default the runs go to a ``multiprocessing`` pool of forks of this
+process, made after it has imported the split module once (the imports cost ~10 CPU-seconds a
+run otherwise), one fresh fork per run (``maxtasksperchild=1``); ``--no-fork`` starts fresh
+``python -m fewshot.split`` processes instead, ``--jobs`` at a time (a thread pool waiting on
+them). Options are the fields of :class:`SweepConfig` (``--config``/``--print-config`` work as
+for every command). Finished runs (``tree.json`` with
 ``complete: true``) are skipped, unfinished ones resumed with ``--resume``, so an interrupted
 sweep is continued by running the
 same command again. Finally ``fewshot.distance`` writes the table, JSON and figures to ``--out``
@@ -17,7 +20,7 @@ from the finished trees. Exit code 1 if a run failed (the analysis still uses th
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import importlib
 import multiprocessing as mp
 import os
@@ -25,15 +28,19 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from fewshot.cli import run_main  # noqa: E402
+from fewshot.config import CommonOptions, option, parse_config  # noqa: E402
+from fewshot.errors import UsageError  # noqa: E402
 from fewshot.tree import TreeFileError, load_tree  # noqa: E402
 
 PAPER_METRICS = ("grad_norm", "snip", "synflow", "jacob_cov", "ntk", "lr", "gm")
@@ -51,40 +58,48 @@ class Run:
     state: str
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--metrics", default=",".join(PAPER_METRICS), help="comma-separated metrics")
-    p.add_argument("--seeds", type=int, default=10, help="number of seeds per metric")
-    p.add_argument("--first-seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=1, help="split processes at a time")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads per split process")
-    p.add_argument("--runs", type=Path, default=Path("runs/sweep"), help="folder of run folders")
-    p.add_argument("--out", type=Path, help="analysis folder (default RUNS/split_distance)")
-    p.add_argument("--C", type=int)
-    p.add_argument("--N", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--depth", type=int, default=3)
-    p.add_argument("--branch", type=int, default=2)
-    p.add_argument("--dataset")
-    p.add_argument("--data-root")
-    p.add_argument("--split-args", default="", help="extra flags for every split run (quoted)")
-    p.add_argument("--split-module", default="fewshot.split", help=argparse.SUPPRESS)
-    p.add_argument(
-        "--no-fork",
-        action="store_true",
+@dataclass(kw_only=True)
+class SweepConfig(CommonOptions):
+    """The paper's split-distance experiment: split with each metric over N seeds, then analyse.
+
+    ``--threads`` is per split process (default 1); ``--device`` and ``--data-option`` are
+    passed to every split run when set.
+    """
+
+    metrics: list[str] = option(list(PAPER_METRICS), help="comma-separated metrics")
+    seeds: int = option(10, help="number of seeds per metric", minimum=1)
+    first_seed: int = option(0, help="first seed")
+    jobs: int = option(1, help="split processes at a time", minimum=1)
+    runs: Path = option(Path("runs/sweep"), help="folder of run folders")
+    out: Path | None = option(None, help="analysis folder (default RUNS/split_distance)")
+    C: int | None = option(None, help="channels of the first stage (split's default)")
+    N: int | None = option(None, help="cells per stage (split's default)")
+    batch_size: int | None = option(None, help="scoring batch size (split's default)")
+    depth: int = option(3, help="levels of splits", minimum=1)
+    branch: int = option(2, help="children per split", minimum=2)
+    dataset: str | None = option(None, help="data set (split's default)")
+    data_root: Path | None = option(None, help="data folder")
+    split_args: str = option("", help="extra flags for every split run (quoted)")
+    split_module: str = option("fewshot.split", help="the split command's module")
+    no_fork: bool = option(
+        False,
         help="start each run as a fresh `python -m` process (default: fork this one after "
         "importing the split module once, which skips ~10 CPU-s of imports per run)",
     )
-    p.add_argument("--dry-run", action="store_true", help="print the plan and exit")
-    p.add_argument("--no-analysis", action="store_true")
-    return p
+    dry_run: bool = option(False, help="print the plan and exit")
+    no_analysis: bool = option(False, help="run the splits only")
+
+    def resolve(self) -> SweepConfig:
+        if not self.metrics:
+            raise UsageError("need at least one metric")
+        self.threads = self.threads or 1
+        self.out = self.out or self.runs / "split_distance"
+        return self
 
 
-def plan(args: argparse.Namespace) -> list[Run]:
+def plan(args: SweepConfig) -> list[Run]:
     """Every (metric, seed) run with its state, from the tree files already on disk."""
-    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    if not metrics or args.seeds < 1 or args.jobs < 1:
-        raise SystemExit("error: need at least one metric, one seed and one job")
+    metrics = args.metrics
     runs = []  # seed-major: a sweep cut short still has the first seeds of every metric
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for metric in metrics:
@@ -103,7 +118,7 @@ def _state(tree: Path) -> str:
         raise SystemExit(f"error: {exc}; delete that run folder to redo it") from exc
 
 
-def split_command(args: argparse.Namespace, run: Run) -> list[str]:
+def split_command(args: SweepConfig, run: Run) -> list[str]:
     """The ``python -m fewshot.split`` command line of one run."""
     cmd = [sys.executable, "-m", args.split_module, "--metric", run.metric]
     cmd += ["--seed", str(run.seed), "--out", str(args.runs), "--name", run.name]
@@ -111,6 +126,10 @@ def split_command(args: argparse.Namespace, run: Run) -> list[str]:
         value = getattr(args, key)
         if value is not None:
             cmd += [f"--{key.replace('_', '-')}", str(value)]
+    if args.device != "auto":
+        cmd += ["--device", args.device]
+    for key, value in args.data_option.items():
+        cmd += ["--data-option", f"{key}={value}"]
     cmd += shlex.split(args.split_args)
     if run.state == "resume":
         cmd.append("--resume")
@@ -130,98 +149,103 @@ PRELOAD = ("fewshot.data", "fewshot.metrics", "fewshot.splitting.plot", "fewshot
 """Modules ``fewshot.split`` imports lazily; preloaded once so forked runs skip their import."""
 
 
-class Job:
-    """A started run: its process, log file and start time; ``poll()`` is its exit code or None."""
+@dataclass(frozen=True)
+class Task:
+    """What a worker needs to run one split: its name, command line, log file and threads."""
 
-    def __init__(self, run: Run, proc: Any, log: Any) -> None:
-        self.run, self.proc, self.log, self.start = run, proc, log, time.perf_counter()
-
-    def poll(self) -> int | None:
-        if isinstance(self.proc, subprocess.Popen):
-            return self.proc.poll()
-        return None if self.proc.is_alive() else self.proc.exitcode
-
-    def close(self) -> float:
-        self.log.close()
-        return time.perf_counter() - self.start
+    name: str
+    cmd: tuple[str, ...]
+    log: Path
+    threads: int
+    module: str
 
 
-def preload(module: str) -> Callable[[Sequence[str]], int] | None:
-    """Import the split module's ``main`` (and its lazy imports) in this process, so each run
-    can be a fork of it: ~10 CPU-seconds of imports (torch, Lightning, matplotlib) paid once
-    instead of once per run. ``None`` where ``fork`` is unavailable."""
-    if "fork" not in mp.get_all_start_methods():
-        return None
-    mod = importlib.import_module(module)
+def can_fork() -> bool:
+    return "fork" in mp.get_all_start_methods()
+
+
+def preload(module: str) -> None:
+    """Import the split module (and its lazy imports) in this process, so that each forked run
+    inherits them: ~10 CPU-seconds of imports (torch, matplotlib) paid once, not per run."""
+    importlib.import_module(module)
     if module == "fewshot.split":
         for name in PRELOAD:
-            importlib.import_module(name)
-    return getattr(mod, "main", None)
+            with contextlib.suppress(ImportError):  # moved: the run imports it itself
+                importlib.import_module(name)
 
 
-def _forked_run(
-    main: Callable[[Sequence[str]], int], argv: list[str], fd: int, threads: int
-) -> None:
-    """Child of a fork: stdout/stderr into the log, one thread budget, run, exit with its code."""
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    torch = sys.modules.get("torch")  # preloaded with the split module; not imported for others
-    if torch is not None:
-        torch.set_num_threads(threads)
-    try:
-        rc = main(argv)
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    os._exit(rc or 0)
+def _task(args: SweepConfig, run: Run) -> Task:
+    log = args.runs / "logs" / f"{run.name}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    cmd = tuple(split_command(args, run))
+    with log.open("a", encoding="utf-8") as f:
+        f.write(f"$ {shlex.join(cmd)}\n")
+    return Task(run.name, cmd, log, int(args.threads or 1), args.split_module)
 
 
-def start(args: argparse.Namespace, run: Run, main: Callable | None) -> Job:
-    """Start one split run, its output into ``RUNS/logs/NAME.log``: a fork of this process
-    calling ``main`` when preloaded, else ``python -m MODULE`` (same arguments either way)."""
-    log_path = args.runs / "logs" / f"{run.name}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    log = log_path.open("a", encoding="utf-8")
-    cmd = split_command(args, run)
-    log.write(f"$ {shlex.join(cmd)}\n")
-    log.flush()
-    if main is None:
-        proc: Any = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(args.threads)
+def run_forked(task: Task) -> tuple[str, int, float]:
+    """In a pool worker (a fork of the sweep): stdout/stderr into the log, one thread budget,
+    the split module's ``main``; returns (name, exit code, seconds)."""
+    start = time.perf_counter()
+    with task.log.open("a", encoding="utf-8") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        torch = sys.modules.get("torch")  # preloaded with the split module
+        if torch is not None:
+            torch.set_num_threads(task.threads)
+        try:
+            rc = importlib.import_module(task.module).main(list(task.cmd[3:])) or 0
+        except SystemExit as exc:  # argparse and sys.exit in the command
+            rc = exc.code if isinstance(exc.code, int) else 1
+        except Exception:  # a crash of one run must not stop the sweep: log it
+            traceback.print_exc()
+            rc = 1
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+    return task.name, int(rc), time.perf_counter() - start
+
+
+def run_process(task: Task) -> tuple[str, int, float]:
+    """``python -m MODULE ...`` with its output in the log; returns (name, exit code, seconds)."""
+    start = time.perf_counter()
+    with task.log.open("a", encoding="utf-8") as log:
+        rc = subprocess.call(
+            list(task.cmd), stdout=log, stderr=subprocess.STDOUT, env=_env(task.threads)
         )
-    else:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        target_args = (main, cmd[3:], log.fileno(), args.threads)
-        proc = mp.get_context("fork").Process(target=_forked_run, args=target_args)
-        proc.start()
-    return Job(run, proc, log)
+    return task.name, rc, time.perf_counter() - start
 
 
-def run_all(args: argparse.Namespace, todo: Sequence[Run]) -> list[Run]:
-    """Run ``todo``, ``--jobs`` at a time (one thread, no pool: forks stay safe); returns the
-    runs that failed."""
+def _results(args: SweepConfig, tasks: list[Task]) -> Iterator[tuple[str, int, float]]:
+    """Run ``tasks`` ``--jobs`` at a time; yields each result as it finishes."""
+    if args.no_fork or not can_fork():
+        with ThreadPoolExecutor(args.jobs) as pool:
+            yield from pool.map(run_process, tasks)
+        return
+    preload(args.split_module)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with mp.get_context("fork").Pool(args.jobs, maxtasksperchild=1) as pool:
+        yield from pool.imap_unordered(run_forked, tasks)
+
+
+def run_all(args: SweepConfig, todo: Sequence[Run]) -> list[Run]:
+    """Run ``todo`` (see :func:`_results`); returns the runs that failed."""
     if not todo:
         return []
     os.environ.update({var: str(args.threads) for var in THREAD_VARS})  # before torch starts
-    main = None if args.no_fork else preload(args.split_module)
-    queue, running, failed, done = list(todo), [], [], 0
-    while queue or running:
-        while queue and len(running) < args.jobs:
-            running.append(start(args, queue.pop(0), main))
-        time.sleep(0.2)
-        for job in [j for j in running if j.poll() is not None]:
-            running.remove(job)
-            rc, secs, done = job.poll(), job.close(), done + 1
-            name = job.run.name
-            status = "ok" if rc == 0 else f"FAILED (exit {rc}, see {args.runs}/logs/{name}.log)"
-            print(f"[{done}/{len(todo)}] {name} {status} ({secs:.1f} s)", flush=True)
-            if rc != 0:
-                failed.append(job.run)
+    by_name = {r.name: r for r in todo}
+    failed = []
+    tasks = [_task(args, r) for r in todo]
+    for done, (name, rc, secs) in enumerate(_results(args, tasks), start=1):
+        status = "ok" if rc == 0 else f"FAILED (exit {rc}, see {args.runs}/logs/{name}.log)"
+        print(f"[{done}/{len(todo)}] {name} {status} ({secs:.1f} s)", flush=True)
+        if rc != 0:
+            failed.append(by_name[name])
     return failed
 
 
-def analyse(args: argparse.Namespace, runs: Sequence[Run]) -> int:
+def analyse(args: SweepConfig, runs: Sequence[Run]) -> int:
     """``fewshot.distance`` over the finished trees of this sweep."""
     from fewshot.distance import main as distance_main
 
@@ -229,12 +253,15 @@ def analyse(args: argparse.Namespace, runs: Sequence[Run]) -> int:
     if not finished:
         print("error: no finished tree to analyse", file=sys.stderr)
         return 2
-    out = args.out or args.runs / "split_distance"
-    return distance_main([*map(str, finished), "--out", str(out)])
+    return distance_main([*map(str, finished), "--out", str(args.out)])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    return run_main(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = parse_config(SweepConfig, argv, prog="python tools/sweep.py")
     runs = plan(args)
     todo = [r for r in runs if r.state != "done"]
     print(f"{len(runs)} runs: {len(runs) - len(todo)} finished, {len(todo)} to run", flush=True)
