@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,7 @@ from fewshot.config import (
     refuse_changed,
     resolve_device,
     save_config,
+    to_dict,
 )
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text
@@ -153,20 +155,23 @@ def check_resume(out: Path, config: ScoreConfig) -> None:
     log.info("resuming %s", csv_path)
 
 
-def load_scoring_data(config: ScoreConfig) -> ScoringData:
-    """The fixed scoring batches of a resolved configuration."""
-    from fewshot.data import make_datamodule, scoring_data
+def load_scoring_data(config: ScoreConfig | Mapping[str, Any]) -> tuple[str, ScoringData]:
+    """(data set actually used, the fixed scoring batches) of a configuration.
 
+    ``config`` is a :class:`ScoreConfig` or a mapping with its keys (``dataset``,
+    ``data_root``, ``data_option`` (or the older ``dataset_option``), ``batch_size``,
+    ``batches``, ``seed``), as other commands and tools pass it.
+    """
+    from fewshot.data import make_datamodule, resolve_dataset, scoring_data
+
+    c = to_dict(config) if isinstance(config, ScoreConfig) else dict(config)
+    options = c.get("data_option", c.get("dataset_option")) or {}
+    name, root = resolve_dataset(c.get("dataset"), c.get("data_root"))
     dm = make_datamodule(
-        config.dataset,
-        data_root=config.data_root,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        **config.data_option,
+        name, data_root=root, batch_size=c["batch_size"], seed=c["seed"], **options
     )
-    return scoring_data(
-        dm, num_batches=config.batches, batch_size=config.batch_size, seed=config.seed
-    )
+    data = scoring_data(dm, num_batches=c["batches"], batch_size=c["batch_size"], seed=c["seed"])
+    return name, data
 
 
 # -- evaluation -----------------------------------------------------------------------------
@@ -239,7 +244,7 @@ def _main(argv: Sequence[str] | None) -> int:
     config = parse_config(ScoreConfig, argv, prog="python -m fewshot.score")
     apply_common(config)
     archs = select_archs(num=config.num, seed=config.seed, every=config.all, archs=config.archs)
-    data = load_scoring_data(config)
+    _, data = load_scoring_data(config)
     check_resume(config.out, config)
     store = ScoreFile(config.out / SCORES_NAME, config.metrics)
     save_config(config.out, config, CONFIG_NAME)

@@ -75,7 +75,11 @@ def test_values_equal_a_direct_combined_pass(tmp_path):
     config = make_config(
         ScoreConfig, {"dataset": "synthetic", "batch_size": 8, "data_option": {"image_size": 8}}
     )
-    data = load_scoring_data(config)
+    name, data = load_scoring_data(config)
+    assert name == "synthetic"
+    old_style = {"dataset": "synthetic", "data_root": None, "batch_size": 8, "batches": 2}
+    _, same = load_scoring_data(old_style | {"seed": 0, "dataset_option": {"image_size": 8}})
+    assert all((a[0] == b[0]).all() for a, b in zip(data.batches, same.batches, strict=True))
     import torch
 
     torch.manual_seed(0)

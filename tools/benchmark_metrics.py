@@ -107,7 +107,7 @@ def score_argv(args: argparse.Namespace, group: str, metrics: list[str]) -> list
         "--num", str(num), "--seed", str(args.seed), "--metrics", ",".join(metrics),
         "--dataset", "folder", "--data-root", str(args.data / "cifar10-subset"),
         "--batch-size", "64", "--batches", "2", "--C", "16", "--N", "5",
-        "--threads", str(args.threads), "--no-plots",
+        "--threads", str(args.threads), "--device", "cpu", "--no-plots",
         "--benchmark", str(args.data / "NATS-tss-v1_0-3ffb9-simple"),
         "--out", str(args.out / group), "--retry-failed",
     ]  # fmt: skip
