@@ -11,6 +11,7 @@ COMMANDS = {
     "score": "score architectures with zero-cost metrics, correlate with NATS-Bench",
     "train": "train the leaves of a split tree, search them, evaluate against NATS-Bench",
     "distance": "split distance (internal/external consistency) across trees and seeds",
+    "refine": "refine a design space (AnyNet or NB201) by a zero-cost predictor's bootstrap",
 }
 
 

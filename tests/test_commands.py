@@ -15,6 +15,7 @@ from fewshot.__main__ import COMMANDS
 from fewshot.__main__ import main as fewshot_main
 from fewshot.config import CommonOptions, config_parser, values_from_mapping
 from fewshot.distance import DistanceConfig
+from fewshot.refine.evaluate import EvaluateConfig
 from fewshot.score import ScoreConfig
 from fewshot.train import TrainConfig
 from tests.conftest import REPO_ROOT
@@ -77,7 +78,7 @@ def test_defaults_live_in_the_dataclasses_only():
 )
 def test_example_configs_are_valid(path):
     data = yaml.safe_load((REPO_ROOT / "configs" / path).read_text())
-    cls = {"train": TrainConfig, "score": ScoreConfig}[path.split("-")[0].split(".")[0]]
+    cls = {"train": TrainConfig, "score": ScoreConfig, "refine": EvaluateConfig}[path.split("-")[0].split(".")[0]]
     values_from_mapping(cls, data, path)  # unknown keys or bad values raise
 
 

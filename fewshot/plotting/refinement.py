@@ -130,3 +130,16 @@ def plot_kendall(tau: np.ndarray, predictors: Sequence[str], path: str | os.Path
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title("Kendall tau between predictors")
     return _save(fig, path)
+
+
+def plot_tree_importances(trees: Sequence[Mapping], path: str | os.PathLike[str]) -> Path:
+    """Heat map of each tertile tree's feature importances (predictors x hyperparameters)."""
+    features = list(trees[0]["importances"])
+    data = np.array([[t["importances"][f] for f in features] for t in trees])
+    fig, ax = plt.subplots(figsize=(1 + 0.55 * len(features), 0.8 + 0.5 * len(trees)))
+    im = ax.imshow(data, vmin=0, vmax=1, cmap="Greens")
+    ax.set_xticks(range(len(features)), features, rotation=60, ha="right", fontsize=7)
+    ax.set_yticks(range(len(trees)), [t["predictor"] for t in trees])
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_title("tertile trees: feature importance")
+    return _save(fig, path)

@@ -1,0 +1,114 @@
+"""``python -m fewshot.refine.evaluate RUN_DIR``: train the top net of a refined subspace.
+
+Examples::
+
+    # the paper's recipe (300 epochs, batch 32, ...): a GPU job
+    python -m fewshot.refine.evaluate runs/refine/synflow --config configs/refine-eval-paper.yaml
+    # a short CPU check on the CIFAR-10 subset
+    python -m fewshot.refine.evaluate runs/refine/synflow --config configs/refine-eval-cpu.yaml
+
+Draws ``--candidates`` nets from the run's final ranges, scores them with the run's
+predictor, trains the best and (unless ``--no-baseline``) the ResNet-like baseline of the same
+space, and writes ``<out>/evaluation.json``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from fewshot.cli import run_main
+from fewshot.config import CommonOptions, apply_common, dataset_names, option, parse_config
+from fewshot.errors import UsageError
+from fewshot.io import atomic_write_json
+
+_R = "recipe (defaults: da Silva et al.)"
+_D = "data"
+
+
+@dataclass(kw_only=True)
+class EvaluateConfig(CommonOptions):
+    """Train the top-scoring net of a refined AnyNet subspace and a ResNet-like baseline."""
+
+    run_dir: Path | None = option(None, positional=True, help="refinement run folder")
+    candidates: int = option(25, help="nets drawn from the final subspace", minimum=1)
+    no_baseline: bool = option(False, help="do not train the baseline")
+    epochs: int = option(300, help="training epochs", minimum=1, group=_R)
+    batch_size: int = option(32, help="training batch size", minimum=1, group=_R)
+    lr: float = option(0.025, help="initial learning rate", group=_R)
+    momentum: float = option(0.9, help="SGD momentum (Nesterov)", group=_R)
+    weight_decay: float = option(5e-5, help="weight decay", group=_R)
+    milestones: list[int] = option(
+        [150, 225], help="epochs where lr is multiplied by gamma", group=_R
+    )
+    gamma: float = option(0.1, help="lr step factor", group=_R)
+    label_smoothing: float = option(0.1, help="label smoothing", group=_R)
+    limit_train_batches: float = option(
+        1.0, help="fraction (<= 1) or number (> 1) of training batches per epoch", group=_R
+    )
+    seed: int = option(0, help="candidate scoring, init and data order")
+    dataset: str | None = option(None, help="data set", choices=dataset_names, group=_D)
+    data_root: Path | None = option(None, help="data folder", group=_D)
+    score_batch_size: int = option(64, help="scoring batch size", minimum=1, group=_D)
+    out: Path | None = option(None, help="output folder (default: RUN_DIR/eval)")
+
+    def resolve(self) -> EvaluateConfig:
+        from fewshot.data import resolve_dataset
+
+        if self.run_dir is None:
+            raise UsageError("give the refinement run folder (see --help)")
+        self.dataset, _ = resolve_dataset(self.dataset, self.data_root)
+        self.out = self.out or Path(self.run_dir) / "eval"
+        return self
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    from fewshot.data import make_datamodule, scoring_data
+    from fewshot.refine.evaluation import (
+        RESNET_LIKE,
+        Recipe,
+        final_space,
+        top_candidate,
+        train_and_test,
+    )
+
+    config = parse_config(EvaluateConfig, argv, prog="python -m fewshot.refine.evaluate")
+    apply_common(config)
+    record, space = final_space(config.run_dir)
+    limit = config.limit_train_batches
+    limit = int(limit) if limit > 1 else limit
+    dm = make_datamodule(
+        config.dataset, data_root=config.data_root, batch_size=config.batch_size,
+        seed=config.seed, **config.data_option,
+    )  # fmt: skip
+    dm.setup("fit")
+    data = scoring_data(dm, num_batches=1, batch_size=config.score_batch_size, seed=config.seed)
+    top, rows = top_candidate(record, space, data, candidates=config.candidates)
+    recipe = Recipe(
+        epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+        momentum=config.momentum, weight_decay=config.weight_decay,
+        milestones=tuple(config.milestones), gamma=config.gamma,
+        label_smoothing=config.label_smoothing,
+    )  # fmt: skip
+    result = {"predictor": record["predictor"], "recipe": recipe.__dict__, "candidates": rows}
+    nets = {"top": top} | ({} if config.no_baseline else {"baseline": RESNET_LIKE})
+    for name, net in nets.items():
+        trained = train_and_test(
+            net, dm, recipe, seed=config.seed, out_dir=config.out, limit_train_batches=limit,
+            progress=not config.no_progress,
+        )  # fmt: skip
+        result[name] = {"hyperparameters": net.hyperparameters(), **net.complexity(), **trained}
+        print(f"{name}: {net} test accuracy {trained['test_acc']:.4f}")
+    atomic_write_json(Path(config.out) / "evaluation.json", result)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; user errors exit 2 with one line."""
+    return run_main(_main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

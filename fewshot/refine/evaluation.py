@@ -1,0 +1,177 @@
+"""Evaluation of a refined AnyNet subspace: train its top-scoring net (and a baseline).
+
+As da Silva et al.: draw 25 nets from the final subspace (the run's final ranges, its FLOPs
+range), score them with the run's predictor, and train the best one from scratch; their
+recipe (300 epochs, batch 32, SGD lr 0.025 with Nesterov momentum 0.9, weight decay 5e-5, lr
+times 0.1 at epochs 150 and 225, label smoothing 0.1) is ``configs/refine-eval-paper.yaml``.
+A ResNet-like net of the same space (:data:`RESNET_LIKE`: bottleneck ratio 1, one group,
+widths doubling per stage) is the baseline.
+
+:class:`ClassifierModule` is the Lightning system for any plain classifier ``nn.Module``
+(the model is built by the caller; the module only trains it).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
+from torch.nn.functional import cross_entropy
+
+from fewshot.errors import UsageError
+from fewshot.metrics import ScoringData
+from fewshot.refine.engine import RECORD_NAME, iteration_seed
+from fewshot.refine.predictors import score_network
+from fewshot.spaces.anynet import AnyNetConfig
+from fewshot.spaces.anynet_sampling import DesignSpace, sample_configs
+
+RESNET_LIKE = AnyNetConfig(
+    depths=(2, 2, 2), widths=(16, 32, 64), bottleneck_ratios=(1, 1, 1), group_widths=(16, 32, 64)
+)
+"""A ResNet-like member of the space inside the default FLOPs range (21.7 MFLOPs): 2 blocks
+per stage, widths doubling 16/32/64, ordinary 3x3 convs (one group), no bottleneck reduction."""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Training hyperparameters (defaults: da Silva et al.'s recipe)."""
+
+    epochs: int = 300
+    batch_size: int = 32
+    lr: float = 0.025
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-5
+    milestones: tuple[int, ...] = (150, 225)
+    gamma: float = 0.1
+    label_smoothing: float = 0.1
+
+
+class ClassifierModule(pl.LightningModule):
+    """Train a plain classifier with SGD, a step schedule (per epoch) and label smoothing."""
+
+    def __init__(self, model: nn.Module, recipe: Recipe) -> None:
+        super().__init__()
+        self.model = model
+        self.recipe = recipe
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        x, y = batch
+        loss = cross_entropy(self.model(x), y, label_smoothing=self.recipe.label_smoothing)
+        self.log("train_loss", loss, prog_bar=True)
+        return loss
+
+    def _accuracy(self, batch: tuple[Tensor, Tensor], name: str) -> None:
+        x, y = batch
+        acc = (self.model(x).argmax(1) == y).float().mean()
+        self.log(name, acc, prog_bar=True, batch_size=len(y))
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._accuracy(batch, "val_acc")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._accuracy(batch, "test_acc")
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        r = self.recipe
+        opt = torch.optim.SGD(
+            self.model.parameters(),
+            lr=r.lr,
+            momentum=r.momentum,
+            nesterov=r.nesterov,
+            weight_decay=r.weight_decay,
+        )
+        sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(r.milestones), gamma=r.gamma)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
+
+
+def final_space(run_dir: Path) -> tuple[dict[str, Any], DesignSpace]:
+    """A refinement run's record and the design space of its final ranges."""
+    path = Path(run_dir) / RECORD_NAME
+    if not path.is_file():
+        raise UsageError(f"{run_dir} has no {RECORD_NAME}: not a refinement run folder")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if record.get("space") != "anynet" or not record.get("iterations"):
+        raise UsageError(f"{path} holds no finished AnyNet iteration to evaluate")
+    return record, DesignSpace.from_dict(record["final_ranges"])
+
+
+def top_candidate(
+    record: dict[str, Any], space: DesignSpace, data: ScoringData, *, candidates: int = 25
+) -> tuple[AnyNetConfig, list[dict[str, Any]]]:
+    """Draw ``candidates`` nets from ``space`` (the run's FLOPs range and seed), score them
+    with the run's predictor, and return the best with every candidate's score."""
+    s = record["settings"]
+    sample = sample_configs(
+        space,
+        candidates,
+        seed=iteration_seed(s["seed"], 10_000),
+        flops_range=tuple(s["flops_range"]),
+        num_classes=data.num_classes,
+    )
+    predictor = record["predictor"]
+    rows = []
+    for c in sample.configs:
+        scored = score_network(
+            lambda c=c: c.build(num_classes=data.num_classes), [predictor], data, seed=s["seed"]
+        )
+        if predictor in scored.scores:
+            rows.append({"hyperparameters": c.hyperparameters(), "score": scored.scores[predictor]})
+    if not rows:
+        raise UsageError(f"no candidate of the final subspace could be scored by {predictor}")
+    best = max(rows, key=lambda r: r["score"])
+    return AnyNetConfig.from_hyperparameters(best["hyperparameters"]), rows
+
+
+def train_and_test(
+    config: AnyNetConfig,
+    datamodule: pl.LightningDataModule,
+    recipe: Recipe,
+    *,
+    seed: int,
+    out_dir: Path,
+    limit_train_batches: int | float = 1.0,
+    progress: bool = False,
+) -> dict[str, float]:
+    """Train ``config``'s net from scratch (seeded) and return its test accuracy (and params)."""
+    pl.seed_everything(seed, workers=True, verbose=False)
+    model = ClassifierModule(config.build(num_classes=datamodule.num_classes), recipe)
+    trainer = pl.Trainer(
+        default_root_dir=out_dir,
+        max_epochs=recipe.epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_train_batches=limit_train_batches,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    (result,) = trainer.test(model, datamodule=datamodule, verbose=False)
+    return {
+        "test_acc": float(result["test_acc"]),
+        "params": sum(p.numel() for p in model.model.parameters()),
+        "epochs": recipe.epochs,
+    }
+
+
+def recipe_from(values: dict[str, Any]) -> Recipe:
+    """A :class:`Recipe` from a mapping of its fields (unknown keys raise ``UsageError``)."""
+    known = set(Recipe.__dataclass_fields__)
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise UsageError(f"unknown recipe keys {unknown}; known: {sorted(known)}")
+    v = dict(values)
+    if "milestones" in v:
+        v["milestones"] = tuple(int(m) for m in v["milestones"])
+    return Recipe(**v)

@@ -1,0 +1,67 @@
+"""NB201 refinement: per-edge credible op sets from bootstrap winners; scorers; accuracy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fewshot.errors import UsageError
+from fewshot.refine.nb201 import (
+    NB201Settings,
+    mask_accuracy,
+    op_overlap,
+    refine_nb201,
+    sample_archs,
+    table_scorer,
+)
+from fewshot.space import Arch, Mask
+
+
+def conv3_count(arch: Arch) -> float:
+    """A known predictor: the number of 3x3 convs (plus a tie-breaking hint towards 1x1)."""
+    return arch.ops.count("nor_conv_3x3") + 0.1 * arch.ops.count("nor_conv_1x1")
+
+
+def test_refinement_keeps_the_ops_the_predictor_rewards(tmp_path):
+    settings = NB201Settings("conv3", samples=200, iterations=5, draws=2000)
+    record = refine_nb201(tmp_path, settings, conv3_count, progress=False)
+    final = Mask.from_op_lists(record["final_mask"])
+    assert all("nor_conv_3x3" in final.ops(e) for e in range(6))
+    assert final.num_archs < 15625 / 100
+    assert "none" not in {op for e in range(6) for op in final.ops(e)}
+    sizes = [it["subspace_size"] for it in record["iterations"]]
+    assert sizes[0] == 15625 and sizes == sorted(sizes, reverse=True)
+    on_disk = json.loads((tmp_path / "refinement.json").read_text())
+    assert on_disk["final_mask"] == record["final_mask"]
+
+
+def test_sampling_stays_in_the_mask_and_is_seeded():
+    mask = Mask.full().restrict(0, ["none", "skip_connect"]).restrict(5, ["avg_pool_3x3"])
+    archs = sample_archs(mask, 50, seed=1)
+    assert all(a in mask for a in archs)
+    assert archs == sample_archs(mask, 50, seed=1)
+
+
+def test_accuracy_summary_and_overlap():
+    mask = Mask.full().restrict(0, ["nor_conv_3x3"]).restrict(1, ["none"])
+    acc = mask_accuracy(mask, lambda a: float(a.ops.count("nor_conv_3x3")), top=3.0)
+    assert acc["archs"] == mask.num_archs == 625 and acc["max"] == 5.0
+    assert 0 < acc["share_top5"] < 1
+    assert op_overlap(mask, mask) == 1.0 and 0 < op_overlap(mask, Mask.full()) < 1
+
+
+def test_table_scorer(tmp_path):
+    arch = Arch(("nor_conv_3x3",) * 6)
+    path = tmp_path / "t.csv"
+    path.write_text(f"net_str,synflow,jacov\n{arch},12.5,-3\n")
+    assert table_scorer(path, "synflow")(arch) == 12.5
+    assert table_scorer(path, "jacob_cov")(arch) == -3.0
+    assert table_scorer(path, "synflow")(Arch(("none",) * 6)) is None
+    with pytest.raises(UsageError, match="no column"):
+        table_scorer(path, "snip")
+
+
+def test_bad_settings():
+    with pytest.raises(UsageError, match="iterations"):
+        NB201Settings("synflow", iterations=0)
