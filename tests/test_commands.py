@@ -78,7 +78,8 @@ def test_defaults_live_in_the_dataclasses_only():
 )
 def test_example_configs_are_valid(path):
     data = yaml.safe_load((REPO_ROOT / "configs" / path).read_text())
-    cls = {"train": TrainConfig, "score": ScoreConfig, "refine": EvaluateConfig}[path.split("-")[0].split(".")[0]]
+    classes = {"train": TrainConfig, "score": ScoreConfig, "refine": EvaluateConfig}
+    cls = classes[path.split("-")[0].split(".")[0]]
     values_from_mapping(cls, data, path)  # unknown keys or bad values raise
 
 
