@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import re
 import sys
 import types
@@ -513,8 +514,12 @@ def values_from_mapping(
     names = _key_names(cls)
     unknown = sorted(k for k in data if k.replace("-", "_") not in names)
     if unknown:
+        close = {k: difflib.get_close_matches(k.replace("-", "_"), names, n=1) for k in unknown}
+        hints = [f"{k!r} -> {m[0]!r}" for k, m in close.items() if m]
+        hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
         raise UsageError(
-            f"{source} has unknown keys {unknown}; valid keys: {', '.join(sorted(set(names)))}"
+            f"{source} has unknown keys {unknown}{hint}; valid keys: "
+            + ", ".join(sorted(set(names)))
         )
     specs = {s.name: s for s in _specs(cls)}
     out = {}

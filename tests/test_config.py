@@ -110,7 +110,10 @@ def test_bad_flag_types_exit_2(capsys):
 def test_unknown_yaml_keys_are_named(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("colour: red\ncolor: red\n")
-    with pytest.raises(UsageError, match=r"unknown keys \['color'\]; valid keys: .*colour"):
+    with pytest.raises(
+        UsageError,
+        match=r"unknown keys \['color'\] \(did you mean 'color' -> 'colour'\?\); valid keys: .*colour",
+    ):
         parse_config(ToyConfig, ["--config", str(path)])
 
 
