@@ -92,6 +92,10 @@ class RefineConfig(CommonOptions):
     benchmark_dataset: str = option(
         "cifar10", help="benchmark accuracy column", group=_NB, affects_results=False
     )
+    tree: Path | None = option(
+        None, help="tree.json of `python -m fewshot.split`: compare its leaves with the refined "
+        "mask", group=_NB, affects_results=False,
+    )  # fmt: skip
     initial_from: Path | None = option(
         None, help="run folder of `python -m fewshot.refine.analyse` with the same seed, data "
         "and sample size: iteration 0 reuses its scored nets (anynet)", group=_OUT,
@@ -228,7 +232,7 @@ def run_nb201(config: RefineConfig, out: Path) -> dict:
         top = float(np.percentile(column, 95))
         index = {a: i for i, a in enumerate(bench.archs())}
         accuracy_of = lambda arch: float(column[index[arch]])  # noqa: E731
-    return refine_nb201(
+    record = refine_nb201(
         out,
         settings,
         scorer,
@@ -236,6 +240,15 @@ def run_nb201(config: RefineConfig, out: Path) -> dict:
         top5_threshold=top,
         progress=not config.no_progress,
     )
+    if config.tree is not None:
+        from fewshot.io import atomic_write_json
+        from fewshot.refine.nb201 import compare_with_tree
+        from fewshot.space import Mask
+
+        final = Mask.from_op_lists(record["final_mask"])
+        record["tree_comparison"] = compare_with_tree(config.tree, final, accuracy_of, top)
+        atomic_write_json(out / "refinement.json", record)
+    return record
 
 
 def _main(argv: Sequence[str] | None) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import csv
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -262,11 +262,31 @@ def _finish(
         record["final_accuracy"] = mask_accuracy(mask, accuracy_of, top)
 
 
-def leaf_accuracies(
-    masks: Mapping[int, Mask], accuracy_of: Callable[[Arch], float], top: float
-) -> dict[int, dict[str, float]]:
-    """:func:`mask_accuracy` of each leaf of a splitting tree (node id -> summary)."""
-    return {node: mask_accuracy(m, accuracy_of, top) for node, m in masks.items()}
+def compare_with_tree(
+    tree_path: Path,
+    refined: Mask,
+    accuracy_of: Callable[[Arch], float] | None = None,
+    top: float | None = None,
+) -> dict[str, Any]:
+    """The leaves of a splitting tree beside a refined mask: each leaf's op sets, size, Jaccard
+    overlap with the refined mask, whether it contains the refined mask, and (with a
+    benchmark) its accuracy summary."""
+    from fewshot.tree import load_tree
+
+    tree = load_tree(tree_path)
+    leaves = []
+    for leaf in tree.leaves():
+        entry: dict[str, Any] = {
+            "node": leaf.id,
+            "mask": leaf.mask.to_op_lists(),
+            "archs": leaf.mask.num_archs,
+            "overlap": op_overlap(leaf.mask, refined),
+            "contains_refined": refined.is_subset_of(leaf.mask),
+        }
+        if accuracy_of is not None and top is not None:
+            entry["accuracy"] = mask_accuracy(leaf.mask, accuracy_of, top)
+        leaves.append(entry)
+    return {"tree": str(tree_path), "metric": tree.metric, "leaves": leaves}
 
 
 def op_overlap(a: Mask, b: Mask) -> float:

@@ -65,3 +65,23 @@ def test_table_scorer(tmp_path):
 def test_bad_settings():
     with pytest.raises(UsageError, match="iterations"):
         NB201Settings("synflow", iterations=0)
+
+
+def test_compare_with_a_splitting_tree(tmp_path):
+    from fewshot.refine.nb201 import compare_with_tree
+    from fewshot.space import OPS
+    from fewshot.tree import Split, SplitTree
+
+    tree = SplitTree(metric="synflow", seed=0, dataset="synthetic")
+    tree.add_root()
+    groups = (("none", "skip_connect"), ("nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"))
+    tree.apply_split(0, Split(edge=0, ops=OPS, groups=groups, distance=((0.0,) * 5,) * 5, cut=1.0))
+    tree.complete = True
+    path = tree.save(tmp_path / "tree.json")
+    refined = Mask.full().restrict(0, ["nor_conv_3x3"])
+    result = compare_with_tree(path, refined, lambda a: float(a.ops.count("nor_conv_3x3")), 3.0)
+    leaves = {tuple(leaf["mask"][0]): leaf for leaf in result["leaves"]}
+    assert result["metric"] == "synflow" and len(leaves) == 2
+    assert leaves[groups[1]]["contains_refined"] and not leaves[groups[0]]["contains_refined"]
+    assert leaves[groups[1]]["overlap"] > leaves[groups[0]]["overlap"]
+    assert leaves[groups[1]]["accuracy"]["mean"] > leaves[groups[0]]["accuracy"]["mean"]
