@@ -66,6 +66,7 @@ _DATA = "model and data (default: the tree's)"
 _OPT = "optimisation (spec section 5)"
 _HW = "Lightning Trainer (default: from --device)"
 _SEARCH = "search and evaluation"
+_SPEC = TrainSettings()  # the library's defaults: the spec's optimiser (SPEC_SGD), 50 epochs
 
 
 @dataclass(kw_only=True)
@@ -100,15 +101,15 @@ class TrainConfig(CommonOptions):
     val_fraction: float = option(
         0.1, help="held-out part of the training set (validation and search)", group=_DATA
     )
-    seed: int = option(0, help="initialisation, paths, data order", group=_DATA)
-    epochs: int = option(50, help="epochs per leaf", minimum=1, group=_OPT)
-    lr: float = option(0.025, help="cosine learning rate from lr ...", group=_OPT)
-    lr_min: float = option(0.001, help="... down to lr_min, stepped per batch", group=_OPT)
-    momentum: float = option(0.9, help="SGD Nesterov momentum", group=_OPT)
-    weight_decay: float = option(5e-4, help="weight decay", group=_OPT)
-    grad_clip: float = option(5.0, help="gradient norm clipping", group=_OPT)
+    seed: int = option(_SPEC.seed, help="initialisation, paths, data order", group=_DATA)
+    epochs: int = option(_SPEC.epochs, help="epochs per leaf", minimum=1, group=_OPT)
+    lr: float = option(_SPEC.lr, help="cosine learning rate from lr ...", group=_OPT)
+    lr_min: float = option(_SPEC.lr_min, help="... down to lr_min, stepped per batch", group=_OPT)
+    momentum: float = option(_SPEC.momentum, help="SGD Nesterov momentum", group=_OPT)
+    weight_decay: float = option(_SPEC.weight_decay, help="weight decay", group=_OPT)
+    grad_clip: float = option(_SPEC.grad_clip, help="gradient norm clipping", group=_OPT)
     val_bn: Literal["batch", "running"] = option(
-        "batch", help="validation BN statistics (the search recalibrates BN)", group=_OPT
+        _SPEC.val_bn, help="validation BN statistics (the search recalibrates BN)", group=_OPT
     )
     accelerator: str | None = option(
         None, help="Lightning accelerator: cpu, gpu, auto, ... (default: from --device)",

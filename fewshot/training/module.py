@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytorch_lightning as pl
@@ -37,6 +38,22 @@ from fewshot.space import Arch, Mask
 
 ValBN = Literal["batch", "running"]
 _VAL_SEED_OFFSET = 1_000_003
+
+
+@dataclass(frozen=True)
+class SGDSettings:
+    """The spec's optimiser (section 5): SGD with Nesterov momentum, a cosine learning rate
+    from ``lr`` to ``lr_min``, weight decay, gradient-norm clipping (the Trainer's)."""
+
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    grad_clip: float = 5.0
+
+
+SPEC_SGD = SGDSettings()
+"""The one place the optimiser defaults are written (module, runner and command use it)."""
 
 
 def reinitialise(model: nn.Module, seed: int) -> None:
@@ -91,10 +108,10 @@ class LeafModule(pl.LightningModule):
         supernet: Supernet,
         mask: Mask | None = None,
         *,
-        lr: float = 0.025,
-        lr_min: float = 0.001,
-        momentum: float = 0.9,
-        weight_decay: float = 5e-4,
+        lr: float = SPEC_SGD.lr,
+        lr_min: float = SPEC_SGD.lr_min,
+        momentum: float = SPEC_SGD.momentum,
+        weight_decay: float = SPEC_SGD.weight_decay,
         nesterov: bool = True,
         seed: int = 0,
         reinit: bool = True,

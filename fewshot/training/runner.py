@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from fewshot.io import atomic_write_json
 from fewshot.models.supernet import Supernet
 from fewshot.space import Mask
-from fewshot.training.module import LeafModule
+from fewshot.training.module import SPEC_SGD, LeafModule
 
 _DDP_NEEDING_UNUSED = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
 
@@ -42,11 +42,11 @@ class TrainSettings:
     N: int = 5
     num_classes: int = 10
     epochs: int = 50
-    lr: float = 0.025
-    lr_min: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    grad_clip: float = 5.0
+    lr: float = SPEC_SGD.lr
+    lr_min: float = SPEC_SGD.lr_min
+    momentum: float = SPEC_SGD.momentum
+    weight_decay: float = SPEC_SGD.weight_decay
+    grad_clip: float = SPEC_SGD.grad_clip
     seed: int = 0
     val_bn: str = "batch"
 

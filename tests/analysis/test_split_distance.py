@@ -16,7 +16,7 @@ from fewshot.analysis.split_distance import (
     partition_distance,
     split_distance,
 )
-from fewshot.cli import UsageError
+from fewshot.errors import UsageError
 from fewshot.tree import Split, SplitTree, TreeFileError
 
 # short names for the five NB201 ops, in NATS-Bench order
