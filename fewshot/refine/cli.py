@@ -189,6 +189,7 @@ def run_anynet(config: RefineConfig, out: Path) -> dict:
         path = config.initial_from / "samples" / "iter0.jsonl"
         if not path.is_file():
             raise UsageError(f"--initial-from {config.initial_from}: no {path}")
+        _check_initial(config, load_saved_config(config.initial_from / "config.yaml") or {})
         initial = SampleFile(path).rows
     return refine(
         out,
@@ -199,6 +200,21 @@ def run_anynet(config: RefineConfig, out: Path) -> dict:
         device=str(resolve_device(config.device)),
         progress=not config.no_progress,
     )
+
+
+def _check_initial(config: RefineConfig, theirs: dict) -> None:
+    """The analysis run must have scored the same sample on the same data."""
+    keys = ("seed", "flops_range", "dataset", "data_root", "batch_size", "data_option")
+    mine = {k: getattr(config, k) for k in keys}
+    mine["data_root"] = str(config.data_root) if config.data_root else None
+    diff = [k for k in keys if theirs.get(k) != mine[k]]
+    if theirs.get("samples") != config.initial_samples:
+        diff.append("samples (theirs) vs --initial-samples")
+    if diff:
+        raise UsageError(
+            f"--initial-from {config.initial_from} scored another sample or data ({', '.join(diff)} "
+            "differ); use the same --seed, --flops-range, data flags and --initial-samples"
+        )
 
 
 def run_nb201(config: RefineConfig, out: Path) -> dict:

@@ -44,3 +44,24 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, flags, message):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1] and "Traceback" not in "\n".join(err)
+
+
+def test_initial_from_an_analysis_run_is_reused_and_checked(tmp_path, capsys):
+    from fewshot.refine.analyse import main as analyse_main
+
+    common = ["--samples", "6", "--seed", "1", *TINY[:4], "--threads", "1", "--no-progress"]
+    assert (
+        analyse_main(["--predictors", "synflow,snip", *common, "--out", str(tmp_path / "a")]) == 0
+    )
+    argv = ["--predictor", "snip", "--initial-samples", "6", "--iterations", "1", "--draws", "50",
+            "--initial-from", str(tmp_path / "a"), *common, "--out", str(tmp_path / "r")]  # fmt: skip
+    assert main(argv) == 0
+    ours = (tmp_path / "r" / "samples" / "iter0.jsonl").read_text().splitlines()
+    theirs = (tmp_path / "a" / "samples" / "iter0.jsonl").read_text().splitlines()
+    assert [json.loads(r)["scores"]["snip"] for r in ours] == [
+        json.loads(r)["scores"]["snip"] for r in theirs
+    ]
+    bad = [*argv[:-1], str(tmp_path / "r2")]
+    bad[bad.index("--seed") + 1] = "2"
+    assert main(bad) == 2
+    assert "--initial-from" in capsys.readouterr().err
