@@ -57,7 +57,8 @@ How a command declares and uses its configuration::
     def main(argv=None):
         return run_main(_main, argv)
 
-Supported field types: ``int``, ``float``, ``str``, ``bool`` (a ``--flag`` that sets it true),
+Supported field types: ``int``, ``float``, ``str``, ``bool`` (``--flag`` sets it true; a field
+that defaults to true gets ``--no-flag`` instead),
 ``pathlib.Path``, ``typing.Literal[...]`` (its values are the choices), ``list[int|float|str|
 Path]`` (a comma list such as ``0,1,2``; ``repeat=True`` for a repeatable flag instead;
 ``positional=True`` for positional arguments), ``dict[str, Any]`` (repeatable ``KEY=VALUE``,
@@ -450,7 +451,11 @@ def _add_argument(group: Any, spec: _Spec) -> None:
         action = group.add_argument(spec.name, **kwargs)
     else:
         names = [*(meta.get("flags") or (_flag(spec.name),)), *meta.get("aliases", ())]
-        if spec.kind == "bool":
+        if spec.kind == "bool" and spec.field.default is True:  # a flag that turns it off
+            names = [*(meta.get("flags") or ("--no-" + spec.name.replace("_", "-"),))]
+            names += list(meta.get("aliases", ()))
+            kwargs["action"] = "store_false"
+        elif spec.kind == "bool":
             kwargs["action"] = "store_true"
         else:
             kwargs["type"] = _arg_type(spec)

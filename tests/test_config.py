@@ -48,6 +48,7 @@ class ToyConfig(CommonOptions):
     mode: Literal["batch", "running"] = option("batch", help="BN mode")
     lr: float = option(0.025, help="learning rate")
     fast: bool = option(False, help="go fast", aliases=("--quick",))
+    plots: bool = option(True, help="draw plots")
     name: str | None = option(None, help="run name (default: <colour>-d<depth>)")
 
     def resolve(self) -> ToyConfig:
@@ -82,7 +83,8 @@ def test_common_vocabulary_parses():
     )
     assert cfg.device == "cuda:1" and cfg.threads == 2 and cfg.no_progress and cfg.verbose
     assert cfg.data_option == {"image_size": 16, "name": "x"}
-    assert cfg.leaf == [1, 3] and cfg.fast
+    assert cfg.leaf == [1, 3] and cfg.fast and cfg.plots
+    assert not parse_config(ToyConfig, ["--colour", "red", "--no-plots"]).plots
 
 
 @pytest.mark.parametrize(
