@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fewshot.distance import main
 from fewshot.tree import Split, SplitTree, load_tree
@@ -127,6 +128,7 @@ def test_sweep_runs_skips_resumes_and_analyses(tmp_path, mode):
     calls = (runs / "calls.txt").read_text().splitlines()
     assert len(calls) == 6 and all("--C 4" in c and "--depth 1" in c for c in calls)
     assert "fake split of ntk_s2" in (runs / "logs" / "ntk_s2.log").read_text()
+    assert yaml.safe_load((runs / "sweep_config.yaml").read_text())["seeds"] == 3
     report = json.loads((out / "split_distance.json").read_text())
     assert report["metrics"]["snip"]["external"]["mean"] == 0.0
     assert report["metrics"]["ntk"]["external"]["mean"] > 0.0

@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from fewshot.cli import run_main  # noqa: E402
-from fewshot.config import CommonOptions, option, parse_config  # noqa: E402
+from fewshot.config import CommonOptions, option, parse_config, save_config  # noqa: E402
 from fewshot.errors import UsageError  # noqa: E402
 from fewshot.tree import TreeFileError, load_tree  # noqa: E402
 
@@ -269,6 +269,7 @@ def _main(argv: Sequence[str] | None) -> int:
         for r in todo:
             print(shlex.join(split_command(args, r)))
         return 0
+    save_config(args.runs, args, "sweep_config.yaml")  # the last sweep's resolved options
     failed = run_all(args, todo)
     rc = 0 if args.no_analysis else analyse(args, runs)
     if failed:
