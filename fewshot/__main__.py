@@ -12,6 +12,7 @@ COMMANDS = {
     "train": "train the leaves of a split tree, search them, evaluate against NATS-Bench",
     "distance": "split distance (internal/external consistency) across trees and seeds",
     "refine": "refine a design space (AnyNet or NB201) by a zero-cost predictor's bootstrap",
+    "search": "zero-cost-guided NAS on NAS-Bench-201 (RAND, AE, RL, BP; leaves; proxy filter)",
 }
 
 

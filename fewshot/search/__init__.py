@@ -1,0 +1,40 @@
+"""Zero-cost-guided NAS on NAS-Bench-201 (SPEC 7): "training" is a benchmark look-up.
+
+- :mod:`~fewshot.search.oracle`: the benchmark as in-memory arrays (select / report accuracy).
+- :mod:`~fewshot.search.proxy`: proxy tables from ``fewshot.score`` CSVs, computed on demand.
+- :mod:`~fewshot.search.space`: the searchable archs (whole space or a leaf's mask).
+- :mod:`~fewshot.search.algorithms`, :mod:`~fewshot.search.bp`: RAND, AE, RL, BP with
+  zero-cost warmup and move proposal.
+- :mod:`~fewshot.search.run`: repeats, curves, ``acc_at_50`` / ``models_to_target``.
+- :mod:`~fewshot.search.leaves`: search across the leaves of a splitting tree.
+- :mod:`~fewshot.search.pipeline`: the proxy-filtered pipeline (top-k / threshold, rank / vote).
+- :mod:`~fewshot.search.experiment`: one experiment from plain settings (used by the CLI).
+"""
+
+from fewshot.search.algorithms import ALGORITHMS, AlgoSettings, make_searcher
+from fewshot.search.oracle import Oracle
+from fewshot.search.proxy import ProxyTable
+from fewshot.search.run import SearchResult, run_repeats, search, summarise
+from fewshot.search.space import SearchSpace
+
+
+def main(argv=None) -> int:
+    """``fewshot search``: the command lives in :mod:`fewshot.search.__main__`."""
+    from fewshot.search.__main__ import main as command
+
+    return command(argv)
+
+
+__all__ = [
+    "ALGORITHMS",
+    "AlgoSettings",
+    "Oracle",
+    "ProxyTable",
+    "SearchResult",
+    "SearchSpace",
+    "main",
+    "make_searcher",
+    "run_repeats",
+    "search",
+    "summarise",
+]

@@ -1,0 +1,167 @@
+"""One search experiment from its settings: load the oracle and proxy, run, summarise, write.
+
+This is the library behind ``python -m fewshot.search`` (and ``docs/search/reproduce.py``):
+every function takes plain values, so the command-line layer only parses flags.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fewshot.errors import UsageError
+from fewshot.io import atomic_write_json
+from fewshot.search.algorithms import AlgoSettings, check_search, make_searcher
+from fewshot.search.leaves import LeafSearch, leaf_masks, random_tree_masks
+from fewshot.search.oracle import Oracle
+from fewshot.search.proxy import ProxyTable, check_proxy, metric_scorer
+from fewshot.search.run import SearchResult, curve_bands, run_repeats, summarise
+from fewshot.search.space import SearchSpace
+
+log = logging.getLogger("fewshot")
+
+DEFAULT_TARGETS = {"cifar10": 94.0, "cifar100": 73.0, "ImageNet16-120": 46.0}
+"""Accuracy targets for ``models_to_target`` (SPEC 7 publishes only CIFAR-100's 73%)."""
+
+SCORING_DATASETS = {
+    "cifar10": "cifar10",
+    "cifar100": "cifar100",
+    "ImageNet16-120": "imagenet16-120",
+}
+
+
+def load_oracle(benchmark: str | Path | None, dataset: str) -> Oracle:
+    """The benchmark as arrays (default directory: nats_bench's ``$TORCH_HOME`` one)."""
+    from fewshot.benchmark import default_benchmark_path
+
+    return Oracle.from_benchmark(benchmark or default_benchmark_path(), dataset)
+
+
+def load_proxy(
+    name: str,
+    oracle: Oracle,
+    *,
+    tables: list[Path] = (),
+    cache: Path | None = None,
+    scoring: dict[str, Any] | None = None,
+) -> ProxyTable:
+    """A proxy table from scores CSVs, with on-demand scoring (cached in ``cache``) when
+    ``scoring`` gives the data set and network (keys of :func:`make_scorer`)."""
+    check_proxy(name)
+    table = ProxyTable(name, oracle, cache=cache)
+    for path in tables:
+        table.load_csv(path)
+    if scoring is not None and not table.complete:
+        table.scorer = make_scorer(name, **scoring)
+    log.info("proxy %s: %d of %d archs known", name, int(table.known.sum()), len(oracle))
+    return table
+
+
+def make_scorer(
+    name: str,
+    *,
+    dataset: str,
+    data_root: Path | None = None,
+    data_option: dict[str, Any] | None = None,
+    C: int = 16,
+    N: int = 5,
+    seed: int = 0,
+    batch_size: int = 64,
+    batches: int = 2,
+    device: str = "cpu",
+):
+    """A scorer with the same data batches, network and seed as ``python -m fewshot.score``
+    (whose defaults these are), built lazily: the data are loaded on the first missing value."""
+    state: dict[str, Any] = {}
+
+    def score(archs):
+        if "fn" not in state:
+            from fewshot.score import load_scoring_data
+
+            config = {
+                "dataset": dataset, "data_root": data_root, "dataset_option": data_option or {},
+                "batch_size": batch_size, "batches": batches, "seed": seed,
+            }  # fmt: skip
+            _, data = load_scoring_data(config)
+            state["fn"] = metric_scorer(name, data, C=C, N=N, seed=seed, device=device)
+        return state["fn"](archs)
+
+    return score
+
+
+def run_search(
+    algo: str,
+    oracle: Oracle,
+    settings: AlgoSettings,
+    *,
+    budget: int,
+    repeats: int,
+    seed: int = 0,
+    proxy: ProxyTable | None = None,
+    tree: Path | None = None,
+    random_split: tuple[int, int] | None = None,
+    leaf_choice: str = "results",
+    leaf_stat: str = "median",
+) -> SearchResult:
+    """``repeats`` runs of ``algo`` on the whole space, or across a tree's leaves (AE only);
+    ``random_split=(depth, branch)`` draws a new random tree per repeat."""
+    if budget < 1:
+        raise UsageError(f"the budget (trained models) must be >= 1, got {budget}")
+    if tree is None and random_split is None:
+        space = SearchSpace(oracle, None, proxy)
+        check_search(algo, space, settings)
+        return run_repeats(
+            lambda rng: make_searcher(algo, space, rng, settings), oracle, budget, repeats, seed
+        )
+    if algo != "ae":
+        raise UsageError(f"search across leaves runs aging evolution; got --algo {algo}")
+    masks = leaf_masks(tree) if tree is not None else None
+
+    def factory(rng: np.random.Generator) -> LeafSearch:
+        leaves = masks if masks is not None else random_tree_masks(*random_split, rng)
+        return LeafSearch(
+            oracle, leaves, rng, settings, choice=leaf_choice, proxy=proxy, stat=leaf_stat
+        )
+
+    return run_repeats(factory, oracle, budget, repeats, seed)
+
+
+def summary_dict(
+    result: SearchResult, oracle: Oracle, target: float, config: dict[str, Any]
+) -> dict[str, Any]:
+    """``summary.json``: statistics, every repeat's curve and trained archs, configuration."""
+    return {
+        **summarise(result.curves, target),
+        "dataset": oracle.dataset,
+        "selection": oracle.selection,
+        "report": "test",
+        "seconds": round(result.seconds, 3),
+        "config": config,
+        "bands": curve_bands(result.curves),
+        "curves": np.round(result.curves, 4).tolist(),
+        "trained": result.trained.tolist(),
+    }
+
+
+def write_summary(out: Path, summary: dict[str, Any], label: str) -> None:
+    """``summary.json`` and ``curves.png`` (median and quartile band) into ``out``."""
+    from fewshot.plotting.search import plot_search_curves
+
+    atomic_write_json(out / "summary.json", summary)
+    target = summary["models_to_target"]["target"]
+    title = f"{summary['dataset']}: {label} ({summary['models_to_target']['repeats']} repeats)"
+    plot_search_curves({label: summary["bands"]}, out / "curves.png", title=title, target=target)
+
+
+__all__ = [
+    "DEFAULT_TARGETS",
+    "load_oracle",
+    "load_proxy",
+    "make_scorer",
+    "run_search",
+    "summary_dict",
+    "write_summary",
+]

@@ -1,0 +1,158 @@
+"""Proxy tables: a zero-cost metric's value for every benchmark arch, loaded or computed lazily.
+
+A :class:`ProxyTable` holds one value per benchmark index (``NaN`` where the metric failed)
+and which indices are known. It is filled from :mod:`fewshot.score` CSVs (``scores.csv``:
+``arch, index, <metric>..., seconds, error``; rows are matched to the benchmark by arch
+string) and, for archs no table has, by an optional *scorer* that computes the values on
+demand and appends them to a cache CSV of the same format (so a second run reads them back).
+
+Higher proxy values mean "predicted better", as for every zero-cost metric here; a failed value
+ranks below every finite one (:meth:`ProxyTable.rank_key`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from fewshot.errors import UsageError
+from fewshot.search.oracle import Oracle
+from fewshot.space import Arch
+
+log = logging.getLogger("fewshot")
+
+Scorer = Callable[[list[Arch]], list[float]]
+"""Computes one proxy value per arch (``NaN`` for a failure)."""
+
+
+def check_proxy(name: str) -> str:
+    """``name`` if it is a registered scalar metric; ``UsageError`` listing them otherwise."""
+    from fewshot.metrics import list_metrics
+
+    scalar = list_metrics(kind="scalar")
+    if name not in scalar:
+        raise UsageError(f"unknown proxy {name!r}; scalar metrics: {', '.join(scalar)}")
+    return name
+
+
+class ProxyTable:
+    """One proxy's values over an oracle's archs, filled from CSVs and an on-demand scorer.
+
+    Args:
+        name: the metric name (a CSV column).
+        oracle: gives the arch <-> index mapping.
+        scorer: computes missing values (``None``: a missing value is an error).
+        cache: a scores CSV the scorer's values are appended to (and read back next time).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        oracle: Oracle,
+        *,
+        scorer: Scorer | None = None,
+        cache: str | Path | None = None,
+    ) -> None:
+        self.name, self.oracle, self.scorer = name, oracle, scorer
+        self.values = np.full(len(oracle), np.nan)
+        self.known = np.zeros(len(oracle), dtype=bool)
+        self.computed = 0
+        self.cache = Path(cache) if cache is not None else None
+        self._store = None
+        if self.cache is not None and self.cache.is_file():
+            self.load_csv(self.cache)
+
+    @classmethod
+    def from_values(cls, name: str, oracle: Oracle, values: Sequence[float]) -> ProxyTable:
+        """A complete table from one value per benchmark index (tests, derived tables)."""
+        table = cls(name, oracle)
+        table.values = np.asarray(values, dtype=float).copy()
+        if table.values.shape != (len(oracle),):
+            raise ValueError(f"need {len(oracle)} values, got {table.values.shape}")
+        table.known[:] = True
+        return table
+
+    # -- loading --------------------------------------------------------------------------------
+    def load_csv(self, path: str | Path) -> int:
+        """Add the values of a scores CSV; returns how many benchmark archs it covered."""
+        from fewshot.scoring import ScoreFile, read_score_metrics
+
+        path = Path(path)
+        if not path.is_file():
+            raise UsageError(f"proxy table {path} does not exist")
+        metrics = read_score_metrics(path)
+        if self.name not in metrics:
+            raise UsageError(f"{path} has no {self.name!r} column (it has: {', '.join(metrics)})")
+        store = ScoreFile(path, metrics)
+        column = store.column(self.name)
+        added = 0
+        for arch_str, value in zip(store.archs(), column, strict=True):
+            try:
+                index = self.oracle.index(arch_str)
+            except ValueError:
+                continue  # an arch this benchmark does not hold
+            self.values[index], self.known[index] = value, True
+            added += 1
+        log.info("proxy %s: %d values from %s", self.name, added, path)
+        return added
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.known.all())
+
+    # -- look-ups -------------------------------------------------------------------------------
+    def get(self, indices: np.ndarray | Sequence[int]) -> np.ndarray:
+        """Values of ``indices``, computing (and caching) the unknown ones first."""
+        indices = np.asarray(indices, dtype=np.int64)
+        missing = np.unique(indices[~self.known[indices]])
+        if len(missing):
+            self._compute(missing)
+        return self.values[indices]
+
+    def rank_key(self, indices: np.ndarray | Sequence[int]) -> np.ndarray:
+        """Values for sorting (higher = better): failed values become ``-inf``."""
+        v = self.get(indices)
+        return np.where(np.isfinite(v), v, -np.inf)
+
+    def _compute(self, missing: np.ndarray) -> None:
+        if self.scorer is None:
+            raise UsageError(
+                f"the {self.name} table lacks {len(missing)} of the archs this search needs "
+                "and no scorer is configured: load a complete table or allow on-demand scoring"
+            )
+        archs = [self.oracle.arch(i) for i in missing]
+        values = np.asarray(self.scorer(archs), dtype=float)
+        self.values[missing], self.known[missing] = values, True
+        self.computed += len(missing)
+        if self.cache is not None:
+            self._append(missing, values)
+
+    def _append(self, indices: np.ndarray, values: np.ndarray) -> None:
+        from fewshot.scoring import ScoreFile, ScoreRow
+
+        if self._store is None:
+            self._store = ScoreFile(self.cache, [self.name])
+        for i, v in zip(indices, values, strict=True):
+            arch = self.oracle.arch(i).to_string()
+            vals = {self.name: float(v)} if np.isfinite(v) else {}
+            self._store.append(ScoreRow(arch, int(i), vals, 0.0, "" if vals else "failed"))
+
+
+def metric_scorer(
+    name: str, data, *, C: int = 16, N: int = 5, seed: int = 0, device: str = "cpu"
+) -> Scorer:
+    """A :data:`Scorer` computing metric ``name`` with :func:`fewshot.scoring.score_arch`
+    (the same network, initialisation and batches as ``python -m fewshot.score``)."""
+    from fewshot.scoring import score_arch
+
+    def score(archs: list[Arch]) -> list[float]:
+        rows = [score_arch(a, data, [name], C=C, N=N, seed=seed, device=device) for a in archs]
+        return [row.values.get(name, np.nan) for row in rows]
+
+    return score
+
+
+__all__ = ["ProxyTable", "Scorer", "check_proxy", "metric_scorer"]

@@ -1,0 +1,88 @@
+"""``python -m fewshot.search`` on a tiny benchmark written by the test."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fewshot.scoring import ScoreFile, ScoreRow
+from fewshot.search.__main__ import main
+from fewshot.search.oracle import Oracle
+from tests.search.search_fakes import known_quality
+
+
+@pytest.fixture()
+def table(tmp_path, small_benchmark):
+    """A synflow CSV for the 64 archs: the known quality plus noise (distinct values)."""
+    oracle = Oracle.from_benchmark(small_benchmark, "cifar10")
+    store = ScoreFile(tmp_path / "scores.csv", ["synflow"])
+    rng = np.random.default_rng(0)
+    for i in range(len(oracle)):
+        value = known_quality(oracle.arch(i)) + rng.normal(0, 0.1)
+        store.append(ScoreRow(oracle.arch(i).to_string(), i, {"synflow": value}, 0.1))
+    return store.path
+
+
+def _args(bench, out, *extra):
+    return ["--benchmark", str(bench), "--out", str(out), "--threads", "1", *extra]
+
+
+def test_search_writes_summary_and_figure_and_is_deterministic(tmp_path, small_benchmark, table):
+    flags = ["--dataset", "cifar10", "--algo", "ae", "--proxy", "synflow", "--warmup", "32",
+             "--proxy-table", str(table), "--no-scoring", "--repeats", "3", "--budget", "40",
+             "--population", "8", "--tournament", "3", "--target", "84"]  # fmt: skip
+    assert main(_args(small_benchmark, tmp_path / "a", *flags)) == 0
+    assert main(_args(small_benchmark, tmp_path / "b", *flags)) == 0
+    a = json.loads((tmp_path / "a" / "summary.json").read_text())
+    b = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert a["curves"] == b["curves"] and a["trained"] == b["trained"]
+    assert a["selection"] == "validation" and a["report"] == "test"
+    assert len(a["curves"]) == 3 and len(a["curves"][0]) == 40
+    assert a["acc_at_50"] is None and a["final"]["median"] > 80
+    assert a["models_to_target"]["target"] == 84.0
+    assert a["config"]["warmup"] == 32
+    assert (tmp_path / "a" / "curves.png").is_file()
+    assert (tmp_path / "a" / "config.yaml").is_file()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--algo", "nope"], "--algo 'nope' is not valid"),
+        (["--proxy", "nope"], "--proxy 'nope' is not valid"),
+        (["--budget", "0"], "--budget must be >= 1"),
+        (["--proxy", "synflow", "--warmup", "65"], "warmup 65 is larger than the search space"),
+        (["--warmup", "5"], "--warmup and --move need --proxy"),
+    ],
+)
+def test_errors_exit_2_with_one_line(tmp_path, small_benchmark, table, capsys, extra, message):
+    argv = _args(small_benchmark, tmp_path / "o", "--proxy-table", str(table), "--no-scoring")
+    assert main([*argv, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("bad", ["missing", "empty"])
+def test_missing_or_wrong_benchmark_dir(tmp_path, capsys, bad):
+    path = tmp_path / bad
+    if bad == "empty":
+        path.mkdir()
+    assert main(["--benchmark", str(path), "--out", str(tmp_path / "o")]) == 2
+    assert "NATS-Bench topology benchmark" in capsys.readouterr().err
+
+
+def test_filter_mode_trains_kept_archs_for_real(tmp_path, small_benchmark, table):
+    flags = ["--dataset", "cifar10", "--filter", "--proxy", "synflow", "--proxy-table",
+             str(table), "--no-scoring", "--candidates", "40", "--top-k", "4", "--repeats", "3",
+             "--train-epochs", "1", "--train-max", "2", "--train-C", "4", "--train-dataset",
+             "synthetic", "--data-option", "num_train=40", "--data-option", "num_test=16",
+             "--data-option", "image_size=8"]  # fmt: skip
+    assert main(_args(small_benchmark, tmp_path / "f", *flags)) == 0
+    report = json.loads((tmp_path / "f" / "filter.json").read_text())
+    assert report["kept_count"]["median"] == 4
+    assert len(report["trained"]) == 2
+    for r in report["trained"]:
+        assert 0 <= r["test_acc"] <= 100 and r["benchmark_test_acc"] > 80
+    assert (tmp_path / "f" / "trained" / "results.json").is_file()
