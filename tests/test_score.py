@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+import yaml
 
 import fewshot.scoring as scoring
 from fewshot.analysis.correlation import rank_correlation, spearman_interval
@@ -238,3 +239,19 @@ def test_spearman_interval_brackets_the_estimate():
     rho = rank_correlation(noisy, truth, "m").spearman
     lo, hi = spearman_interval(noisy, truth, resamples=200)
     assert lo < rho < hi and 0.05 < hi - lo < 0.4
+
+
+def test_print_config_lists_the_metrics_and_round_trips(tmp_path, capsys):
+    argv = ["--dataset", "synthetic", "--out", str(tmp_path / "o"), "--print-config"]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 0
+    printed = capsys.readouterr().out
+    config = yaml.safe_load(printed)
+    assert config["metrics"] == resolve_metrics("all") and config["dataset"] == "synthetic"
+    path = tmp_path / "printed.yaml"
+    path.write_text(printed)
+    with pytest.raises(SystemExit):
+        main(["--config", str(path), "--print-config"])
+    assert yaml.safe_load(capsys.readouterr().out) == config
+    assert not (tmp_path / "o").exists()  # printing the configuration runs nothing
