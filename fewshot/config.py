@@ -110,6 +110,7 @@ def option(
     positional: bool = False,
     repeat: bool = False,
     metavar: str | None = None,
+    pattern: str | None = None,
     affects_results: bool = True,
 ) -> Any:
     """A dataclass field with its command-line metadata.
@@ -119,8 +120,9 @@ def option(
     ``--help`` section. ``flags``: option strings replacing the default ``--field-name``.
     ``aliases``: extra (deprecated) option strings; their underscore forms are also accepted as
     YAML keys. ``positional``: a positional argument (may also come from YAML). ``repeat``: a
-    list field given by repeating the flag instead of a comma list. ``affects_results``: False
-    for fields a resumed run may change (device, threads, progress, ...).
+    list field given by repeating the flag instead of a comma list. ``pattern``: a regular
+    expression a string value must match in full. ``affects_results``: False for fields a
+    resumed run may change (device, threads, progress, ...).
     """
     metadata = {
         "help": help,
@@ -132,6 +134,7 @@ def option(
         "positional": positional,
         "repeat": repeat,
         "metavar": metavar,
+        "pattern": pattern,
         "affects_results": affects_results,
     }
     if default_factory is not _MISSING:
@@ -146,7 +149,7 @@ def _copy(value: Any) -> Any:
 
 
 DEVICE_HELP = "cpu, cuda, cuda:N (GPU number N) or auto (CUDA when available, else CPU)"
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d+)?"
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -154,8 +157,9 @@ class CommonOptions:
     """Options every command shares (the project's one command vocabulary)."""
 
     device: str = option(
-        "auto", help=DEVICE_HELP, group="common", affects_results=False, metavar="DEVICE"
-    )
+        "auto", help=DEVICE_HELP, pattern=DEVICE_PATTERN, group="common", metavar="DEVICE",
+        affects_results=False,
+    )  # fmt: skip
     threads: int | None = option(
         None,
         help="torch CPU threads (default: torch's, one per core; 1 is fastest on a busy machine)",
@@ -182,10 +186,6 @@ class CommonOptions:
         False, help="debug logging", flags=("-v", "--verbose"), group="common",
         affects_results=False,
     )  # fmt: skip
-
-    def __post_init__(self) -> None:
-        if not _DEVICE.match(str(self.device)):
-            raise UsageError(f"--device {self.device!r}: expected {DEVICE_HELP}")
 
     def resolve(self: C) -> C:
         """Fill in derived defaults and check cross-field rules; commands override this.
@@ -346,6 +346,11 @@ def check_values(config: CommonOptions) -> None:
         if value is None or spec.kind in ("bool", "dict"):
             continue
         values = value if spec.kind == "list" else [value]
+        pattern = spec.meta.get("pattern")
+        if pattern is not None:
+            bad = [v for v in values if not re.fullmatch(pattern, str(v))]
+            if bad:
+                raise UsageError(f"{spec.flag()} {bad[0]!r}: expected {spec.meta.get('help')}")
         minimum = spec.meta.get("minimum")
         if minimum is not None:
             low = [v for v in values if v < minimum]
