@@ -231,6 +231,9 @@ class _Spec:
         return self.field.metadata
 
     def flag(self) -> str:
+        """How messages name the field: its flag, or its name for a positional argument."""
+        if self.meta.get("positional"):
+            return self.name.upper()
         return self.meta.get("flags", ())[-1] if self.meta.get("flags") else _flag(self.name)
 
 

@@ -20,7 +20,6 @@ Example (the numbers in docs/metrics/README.md)::
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import math
@@ -28,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -36,6 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fewshot.analysis.correlation import rank_correlation, spearman_interval  # noqa: E402
+from fewshot.cli import run_main  # noqa: E402
+from fewshot.config import CommonOptions, option, parse_config  # noqa: E402
 from fewshot.io import atomic_write_json  # noqa: E402
 from fewshot.metrics import compute_metrics, list_metrics  # noqa: E402
 from fewshot.metrics.vote import VOTE_METRICS, vote_accuracy  # noqa: E402
@@ -78,18 +80,31 @@ REFERENCE_COLUMNS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("stages", nargs="*", default=["score", "speed", "report"])
-    p.add_argument("--num", type=int, default=300, help="archs for the cheap metrics")
-    p.add_argument("--expensive-num", type=int, default=100, help="archs for grasp, ntk, zico")
-    p.add_argument("--speed-archs", type=int, default=10, help="archs timed (combined/separate)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data", type=Path, default=SHARED, help="the offline data folder")
-    p.add_argument("--out", type=Path, default=Path("runs/benchmark_metrics"))
-    p.add_argument("--readme", type=Path, default=Path("docs/metrics/README.md"))
-    p.add_argument("--threads", type=int, default=1, help="torch threads (1: shared machine)")
-    return p
+STAGES = ("score", "speed", "report")
+
+
+@dataclass(kw_only=True)
+class BenchmarkConfig(CommonOptions):
+    """Check every scalar zero-cost metric against NAS-Bench-201 and the published numbers.
+
+    ``--threads`` defaults to 1 here (a shared machine); scoring runs on ``--device cpu``.
+    """
+
+    stages: list[str] = option(
+        list(STAGES), positional=True, choices=STAGES, help="stages to run, in this order"
+    )
+    num: int = option(300, help="archs for the cheap metrics", minimum=1)
+    expensive_num: int = option(100, help="archs for grasp, ntk, zico", minimum=1)
+    speed_archs: int = option(10, help="archs timed (combined/separate)", minimum=1)
+    seed: int = option(0, help="sample seed")
+    data: Path = option(SHARED, help="the offline data folder")
+    out: Path = option(Path("runs/benchmark_metrics"), help="output folder")
+    readme: Path = option(Path("docs/metrics/README.md"), help="Markdown report to update")
+
+    def resolve(self) -> BenchmarkConfig:
+        self.threads = self.threads or 1
+        self.stages = self.stages or list(STAGES)
+        return self
 
 
 def groups() -> dict[str, list[str]]:
@@ -100,7 +115,7 @@ def groups() -> dict[str, list[str]]:
     }
 
 
-def score_argv(args: argparse.Namespace, group: str, metrics: list[str]) -> list[str]:
+def score_argv(args: BenchmarkConfig, group: str, metrics: list[str]) -> list[str]:
     """The ``python -m fewshot.score`` arguments of one group (resumable: same every time)."""
     num = args.num if group == "main" else args.expensive_num
     return [
@@ -116,7 +131,7 @@ def score_argv(args: argparse.Namespace, group: str, metrics: list[str]) -> list
 # -- stages -----------------------------------------------------------------------------------
 
 
-def stage_score(args: argparse.Namespace) -> None:
+def stage_score(args: BenchmarkConfig) -> None:
     from fewshot.score import main as score_main
 
     for group, metrics in groups().items():
@@ -138,7 +153,7 @@ def _cpu_timed(fn):
     return out, (wall, cpu)
 
 
-def stage_speed(args: argparse.Namespace) -> None:
+def stage_speed(args: BenchmarkConfig) -> None:
     from fewshot.score import load_scoring_data
 
     config = {"dataset": "folder", "data_root": args.data / "cifar10-subset", "seed": args.seed}
@@ -177,7 +192,7 @@ def _now() -> str:
 # -- report -----------------------------------------------------------------------------------
 
 
-def merged_scores(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+def merged_scores(args: BenchmarkConfig) -> dict[str, dict[str, float]]:
     """arch string -> metric -> value, over both groups' CSVs."""
     merged: dict[str, dict[str, float]] = {}
     for group in groups():
@@ -191,14 +206,14 @@ def merged_scores(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     return merged
 
 
-def accuracies(args: argparse.Namespace, archs: list[str]) -> dict[str, float]:
+def accuracies(args: BenchmarkConfig, archs: list[str]) -> dict[str, float]:
     from fewshot.benchmark import Benchmark
 
     bench = Benchmark(args.data / "NATS-tss-v1_0-3ffb9-simple")
     return {a: bench.accuracy(a, "cifar10") for a in archs}
 
 
-def reference_table(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+def reference_table(args: BenchmarkConfig) -> dict[str, dict[str, float]]:
     path = args.data / "reference" / "nb201_zc_proxies_cifar10.csv"
     with path.open(newline="") as f:
         return {r["net_str"]: {k: _float(v) for k, v in r.items()} for r in csv.DictReader(f)}
@@ -238,7 +253,7 @@ def correlation_rows(scores, acc) -> list[dict]:
     return rows
 
 
-def reference_accuracies(args: argparse.Namespace) -> dict[str, float]:
+def reference_accuracies(args: BenchmarkConfig) -> dict[str, float]:
     """CIFAR-10 test accuracy of every arch from reference/nb201_accuracies.csv."""
     path = args.data / "reference" / "nb201_accuracies.csv"
     with path.open(newline="") as f:
@@ -284,7 +299,7 @@ def vote_row(scores, acc) -> dict:
     return {"n": len(archs), "vote": vote_accuracy(table, [acc[a] for a in archs])} | singles
 
 
-def speed_summary(args: argparse.Namespace) -> dict | None:
+def speed_summary(args: BenchmarkConfig) -> dict | None:
     """archs/s and the separate/combined ratio, in wall and in CPU seconds (index 0, 1)."""
     path = args.out / "speed.json"
     if not path.is_file():
@@ -309,7 +324,7 @@ def speed_summary(args: argparse.Namespace) -> dict | None:
     }
 
 
-def stage_report(args: argparse.Namespace) -> None:
+def stage_report(args: BenchmarkConfig) -> None:
     from tools.metrics_report import render
 
     scores = merged_scores(args)
@@ -335,7 +350,7 @@ def stage_report(args: argparse.Namespace) -> None:
     print(f"wrote {args.readme} and {args.out / 'report.json'}")
 
 
-def _csv_seconds(args: argparse.Namespace) -> dict[str, float]:
+def _csv_seconds(args: BenchmarkConfig) -> dict[str, float]:
     """Mean seconds per arch recorded by each group's scoring run (from the CSV)."""
     out = {}
     for group in groups():
@@ -348,13 +363,14 @@ def _csv_seconds(args: argparse.Namespace) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
+    return run_main(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    args = parse_config(BenchmarkConfig, argv, prog="python tools/benchmark_metrics.py")
+    torch.set_num_threads(int(args.threads or 1))
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
-    unknown = set(args.stages) - {"score", "speed", "report"}
-    if unknown:
-        raise SystemExit(f"unknown stage(s) {sorted(unknown)}; stages: score, speed, report")
-    for stage in ("score", "speed", "report"):
+    for stage in STAGES:
         if stage in args.stages:
             {"score": stage_score, "speed": stage_speed, "report": stage_report}[stage](args)
     return 0
