@@ -178,3 +178,15 @@ def test_small_space_ops_fixture_is_a_product_space(small_benchmark):
     oracle = Oracle.from_benchmark(small_benchmark, "cifar100")
     mask = Mask.from_op_lists([list(SMALL_OPS)] * 6)
     assert oracle.in_mask(mask).all()
+
+
+def test_proxy_statistics(full_oracle, full_proxy):
+    from fewshot.search.analysis import move_match_rate, top_k_in_top_fraction
+
+    acc = full_oracle.report_acc
+    assert top_k_in_top_fraction(acc, acc, k=64) == 64  # a perfect proxy
+    assert top_k_in_top_fraction(-acc, acc, k=64) == 0
+    perfect = move_match_rate(full_oracle, acc, acc, samples=100)
+    assert perfect["match_rate"] == 1.0 and 0.03 < perfect["random_rate"] < 0.06
+    noisy = move_match_rate(full_oracle, full_proxy.values, acc, samples=200)
+    assert perfect["random_rate"] < noisy["match_rate"] < 1.0
