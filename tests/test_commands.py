@@ -34,15 +34,25 @@ def _sweep_config() -> type:
 CONFIGS = {"score": ScoreConfig, "train": TrainConfig, "distance": DistanceConfig}
 
 
+OTHER_CONFIGS = {  # commands of other issues on the same configuration layer
+    "search": ("fewshot.search.__main__", "SearchConfig"),
+    "refine": ("fewshot.refine.cli", "RefineConfig"),
+    "refine.analyse": ("fewshot.refine.analyse", "AnalyseConfig"),
+    "refine.evaluate": ("fewshot.refine.evaluate", "EvaluateConfig"),
+}
+
+
 def _command_configs() -> dict[str, type]:
     configs = dict(CONFIGS, sweep=_sweep_config())
+    for name, (module, cls) in OTHER_CONFIGS.items():
+        configs[name] = getattr(importlib.import_module(module), cls)
     split = importlib.import_module("fewshot.split")
     if hasattr(split, "SplitConfig"):  # split's parser joins the config system (issue 13)
         configs["split"] = split.SplitConfig
     return configs
 
 
-@pytest.mark.parametrize("name", ["score", "train", "distance", "sweep", "split"])
+@pytest.mark.parametrize("name", ["score", "train", "distance", "sweep", "split", *OTHER_CONFIGS])
 def test_every_command_accepts_the_common_flags(name):
     configs = _command_configs()
     if name not in configs:
@@ -81,6 +91,11 @@ def test_example_configs_are_valid(path):
     classes = {"train": TrainConfig, "score": ScoreConfig, "refine": EvaluateConfig}
     cls = classes[path.split("-")[0].split(".")[0]]
     values_from_mapping(cls, data, path)  # unknown keys or bad values raise
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_listed_command_has_a_main(name):
+    assert callable(importlib.import_module(f"fewshot.{name}").main)
 
 
 def test_unknown_command_says_what_was_wrong(capsys):
