@@ -90,6 +90,13 @@ class SearchConfig(CommonOptions):
         None, help="data for on-demand scoring (default: the benchmark's data set)",
         choices=dataset_names, group="proxy",
     )  # fmt: skip
+    proxy_data_option: dict[str, Any] = option(
+        default_factory=dict,
+        help="data-set option for on-demand scoring, e.g. num_classes=100 for --proxy-dataset "
+        "synthetic (repeatable; default: --data-option)",
+        group="proxy",
+        metavar="KEY=VALUE",
+    )
     data_root: Path | None = option(None, help="data folder for on-demand scoring/training",
                                     group="proxy")  # fmt: skip
     no_scoring: bool = option(False, help="never compute missing proxy values", group="proxy")
@@ -164,7 +171,8 @@ def _proxies(cfg: SearchConfig, oracle) -> dict[str, Any]:
         if not cfg.no_scoring:
             scoring = {
                 "dataset": cfg.proxy_dataset or SCORING_DATASETS[oracle.dataset],
-                "data_root": cfg.data_root, "data_option": cfg.data_option,
+                "data_root": cfg.data_root,
+                "data_option": cfg.proxy_data_option or cfg.data_option,
                 "device": "cpu" if cfg.device == "auto" else cfg.device,
             }  # fmt: skip
         tables[name] = load_proxy(name, oracle, tables=cfg.proxy_table, cache=cache,
