@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from fewshot.metrics.settings import DEFAULT_SETTINGS, MetricSettings
 from fewshot.registry import Registry
 
 MetricKind = Literal["scalar", "pairwise"]
@@ -194,6 +195,8 @@ class ProbeCache:
         seed: seeds every random draw a probe makes (via :meth:`generator`).
         metrics: the metrics this cache will serve, when known; a probe may then skip work
             that only other metrics need (see :meth:`wants`). ``None``: serve any metric.
+        settings: how the metrics are computed (BN mode, gradient target and layout, synflow
+            dtype...; see :mod:`fewshot.metrics.settings`). Default: zero-cost-nas's.
     """
 
     def __init__(
@@ -203,10 +206,12 @@ class ProbeCache:
         *,
         seed: int = 0,
         metrics: Collection[str] | None = None,
+        settings: MetricSettings = DEFAULT_SETTINGS,
     ) -> None:
         self.net = net
         self.data = data
         self.seed = seed
+        self.settings = settings
         self.metrics = None if metrics is None else frozenset(metrics)
         self.device = _device_of(net)
         self._values: dict[str, Any] = {}
@@ -244,14 +249,14 @@ class ProbeCache:
         return self.batches()[i]
 
     def working_copy(self) -> nn.Module:
-        """One deep copy of the network in train mode, shared by probes, grads cleared.
+        """One deep copy of the network in ``settings.bn_mode``, shared by probes, grads cleared.
 
         Every parameter of the copy requires grad: a metric scores all weights whatever
         the caller froze. Probes may run forward/backward on it; each must leave ``.grad``
         cleared (:func:`clear_grads`) and must not change weights.
         """
         if self._copy is None:
-            self._copy = copy.deepcopy(self.net).train()
+            self._copy = copy.deepcopy(self.net).train(self.settings.bn_mode == "train")
             for p in self._copy.parameters():
                 p.requires_grad_(True)
             clear_grads(self._copy)
@@ -290,9 +295,15 @@ def _as_result(name: str, out: MetricResult | float) -> MetricResult:
     return MetricResult(name, float(out))
 
 
-def check_finite(result: MetricResult, spec: MetricSpec) -> MetricResult:
-    """Raise :class:`MetricError` for NaN/inf unless the metric allows them."""
-    if not spec.allow_nonfinite and not math.isfinite(result.value):
+def check_finite(
+    result: MetricResult, spec: MetricSpec, settings: MetricSettings = DEFAULT_SETTINGS
+) -> MetricResult:
+    """Raise :class:`MetricError` for NaN/inf unless the metric or the settings allow them.
+
+    ``settings.keep_nonfinite`` keeps them (to reproduce code that did; callers must flag them).
+    """
+    allowed = spec.allow_nonfinite or settings.keep_nonfinite
+    if not allowed and not math.isfinite(result.value):
         raise MetricError(
             f"metric {spec.name!r} returned {result.value}; the network or batch makes it "
             "undefined (check for dead networks, e.g. all-'none' paths, or diverging weights)"
@@ -307,12 +318,14 @@ def compute_metrics(
     *,
     seed: int = 0,
     errors: dict[str, str] | None = None,
+    settings: MetricSettings = DEFAULT_SETTINGS,
 ) -> dict[str, MetricResult]:
     """Scalar metrics ``names`` for ``net``, sharing probes between them.
 
     With ``errors`` (a dict), a metric that raises (a :class:`MetricError`, e.g. undefined on a
     dead network, or any other exception) is recorded there as ``name -> message`` and left out
     of the result, instead of aborting the others: bulk scoring keeps every metric it can.
+    ``settings`` says how they are computed (see :mod:`fewshot.metrics.settings`).
     """
     specs = [get_metric(n) for n in names]
     pairwise = [s.name for s in specs if s.kind != "scalar"]
@@ -320,11 +333,11 @@ def compute_metrics(
         raise MetricError(
             f"{pairwise} are pairwise metrics: use compute_pairwise on a list of candidates"
         )
-    cache = ProbeCache(net, data, seed=seed, metrics=[s.name for s in specs])
+    cache = ProbeCache(net, data, seed=seed, metrics=[s.name for s in specs], settings=settings)
     results = {}
     for s in specs:
         try:
-            results[s.name] = check_finite(_as_result(s.name, s.fn(cache)), s)
+            results[s.name] = check_finite(_as_result(s.name, s.fn(cache)), s, settings)
         except Exception as exc:
             if errors is None:
                 raise
@@ -332,20 +345,33 @@ def compute_metrics(
     return results
 
 
-def compute_metric(net: nn.Module, data: ScoringData, name: str, *, seed: int = 0) -> MetricResult:
+def compute_metric(
+    net: nn.Module,
+    data: ScoringData,
+    name: str,
+    *,
+    seed: int = 0,
+    settings: MetricSettings = DEFAULT_SETTINGS,
+) -> MetricResult:
     """One scalar metric for ``net`` (a fresh probe cache: nothing shared)."""
-    return compute_metrics(net, data, [name], seed=seed)[name]
+    return compute_metrics(net, data, [name], seed=seed, settings=settings)[name]
 
 
 def compute_pairwise(
-    nets: Sequence[nn.Module], data: ScoringData, name: str, *, seed: int = 0
+    nets: Sequence[nn.Module],
+    data: ScoringData,
+    name: str,
+    *,
+    seed: int = 0,
+    settings: MetricSettings = DEFAULT_SETTINGS,
 ) -> PairwiseResult:
     """A pairwise metric over candidate networks: an n x n distance matrix."""
     spec = get_metric(name)
     if spec.kind != "pairwise":
         raise MetricError(f"{name!r} is a scalar metric; use compute_metrics")
-    caches = [ProbeCache(n, data, seed=seed) for n in nets]
+    caches = [ProbeCache(n, data, seed=seed, settings=settings) for n in nets]
     dist = np.asarray(spec.fn(caches), dtype=float)
-    if not spec.allow_nonfinite and not np.isfinite(dist).all():
+    allowed = spec.allow_nonfinite or settings.keep_nonfinite
+    if not allowed and not np.isfinite(dist).all():
         raise MetricError(f"pairwise metric {name!r} produced non-finite distances")
     return PairwiseResult(name, dist)

@@ -74,9 +74,33 @@ def gradient_matching_distance(grads: Sequence[BatchGrads], prefix: str = "") ->
     return dist
 
 
+def matrix_matching_distance(matrices: Sequence[Tensor]) -> np.ndarray:
+    """``1 - cos`` of the flattened weight-gradient matrices ``G`` (the paper's code's gm).
+
+    Every candidate's ``G`` covers every Conv2d/Linear weight of the supernet (zeros for the
+    ops a candidate disables), so all have the same length.
+    """
+    if len(matrices) < 2:
+        raise MetricError(f"gm compares candidates: give at least 2, got {len(matrices)}")
+    if len({m.numel() for m in matrices}) != 1:
+        raise MetricError("gm: the candidates' gradient matrices differ in size")
+    cos = batch_cosines(torch.stack([m.reshape(-1) for m in matrices]))
+    dist = (1.0 - cos).cpu().numpy()
+    dist = np.clip((dist + dist.T) / 2.0, 0.0, 2.0)
+    np.fill_diagonal(dist, 0.0)
+    return dist
+
+
 @register_metric("gm", kind="pairwise")
 def gm(caches: Sequence[ProbeCache]) -> np.ndarray:
-    """Gradient matching: 1 - mean cosine of the shared-weight gradients, per pair."""
+    """Gradient matching: 1 - mean cosine of the shared-weight gradients, per pair.
+
+    With ``settings.grad_layout == "channel_rows"`` (the framework paper's code): ``1 - cos``
+    of the flattened weight-gradient matrices ``G`` (one batch; target per
+    ``settings.grad_target``).
+    """
+    if caches and caches[0].settings.grad_layout == "channel_rows":
+        return matrix_matching_distance([c.get("weight_grads").matrix for c in caches])
     return gradient_matching_distance([c.get("batch_grads") for c in caches])
 
 

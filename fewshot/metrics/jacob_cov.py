@@ -1,14 +1,19 @@
-"""jacob_cov: correlation of input Jacobians (Mellor et al. v1; zero-cost-nas ``jacob_cov``)."""
+"""jacob_cov: correlation of input Jacobians (Mellor et al. v1; zero-cost-nas ``jacob_cov``).
+
+With ``settings.grad_layout == "channel_rows"`` (the framework paper's code) the same score is
+taken over the rows of the weight-gradient matrix ``G`` (``C`` x ``P / C``, see
+:mod:`fewshot.metrics.probes`) instead of the per-sample input Jacobians.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from fewshot.metrics.base import MetricError, MetricResult, ProbeCache, register_metric
-from fewshot.metrics.probes import ActivationPass
+from fewshot.metrics.settings import MetricSettings
 
-JACOB_COV_K = 1e-5
-"""The regulariser ``k`` of zero-cost-nas's ``eval_score``."""
+JACOB_COV_K = MetricSettings().jacob_cov_k
+"""The regulariser ``k`` of zero-cost-nas's ``eval_score`` (``MetricSettings.jacob_cov_k``)."""
 
 
 def jacob_cov_score(jacobian: np.ndarray, k: float = JACOB_COV_K) -> float:
@@ -29,8 +34,29 @@ def jacob_cov_score(jacobian: np.ndarray, k: float = JACOB_COV_K) -> float:
     return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
 
 
+def jacob_cov_score_nonfinite(rows: np.ndarray, k: float = JACOB_COV_K) -> float:
+    """:func:`jacob_cov_score` as plain numpy computes it: NaN where it is undefined.
+
+    A constant row makes the correlation matrix NaN, and so the score (the framework paper's
+    code keeps that value; the split engine flags it).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.corrcoef(rows)
+    if not np.isfinite(corr).all():
+        return float("nan")
+    v = np.linalg.eigvalsh(corr)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
+
+
 @register_metric("jacob_cov")
 def jacob_cov(cache: ProbeCache) -> MetricResult:
     """Eigenvalue score of the correlation of per-sample input Jacobians (higher is better)."""
-    activations: ActivationPass = cache.get("activations")
-    return MetricResult("jacob_cov", jacob_cov_score(activations.input_jacobian))
+    s = cache.settings
+    if s.grad_layout == "channel_rows":
+        rows = cache.get("weight_grads").matrix.double().cpu().numpy()
+    else:
+        rows = cache.get("activations").input_jacobian
+    if s.keep_nonfinite:
+        return MetricResult("jacob_cov", jacob_cov_score_nonfinite(rows, s.jacob_cov_k))
+    return MetricResult("jacob_cov", jacob_cov_score(rows, s.jacob_cov_k))

@@ -11,7 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fewshot.metrics.base import ProbeCache, clear_grads, register_probe, weight_layers
+from fewshot.metrics.base import (
+    MetricError,
+    ProbeCache,
+    clear_grads,
+    register_probe,
+    weight_layers,
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,7 @@ class FirstBatchBackward:
 
 @register_probe("first_backward")
 def first_batch_backward(cache: ProbeCache) -> FirstBatchBackward:
-    """One cross-entropy forward/backward on the main batch, BN in train mode."""
+    """One cross-entropy forward/backward on the main batch (BN per ``settings.bn_mode``)."""
     net = cache.working_copy()
     x, y = cache.batch(0)
     recording = record_fisher(net) if cache.wants("fisher") else nullcontext({})
@@ -64,7 +70,7 @@ def first_batch_backward(cache: ProbeCache) -> FirstBatchBackward:
 
 @register_probe("grads")
 def cross_entropy_grads(cache: ProbeCache) -> dict[str, LayerGrad]:
-    """One cross-entropy forward/backward on the main batch, BN in train mode.
+    """One cross-entropy forward/backward on the main batch (BN per ``settings.bn_mode``).
 
     Returns the weight and gradient of every Conv2d/Linear layer that ran (layers of disabled
     ops get no gradient and are skipped), keyed by module name.
@@ -134,7 +140,7 @@ class BatchGrads:
 
 @register_probe("batch_grads")
 def per_batch_grads(cache: ProbeCache) -> BatchGrads:
-    """One cross-entropy forward/backward per batch (BN in train mode), all parameters.
+    """One cross-entropy forward/backward per batch (BN per ``settings.bn_mode``), all parameters.
 
     zico reduces the Conv/Linear weight gradients across batches; gm compares candidates'
     gradients batch by batch. When the ``first_backward`` pass has run (any gradient
@@ -194,7 +200,7 @@ def binary_code_kernel(active: Tensor) -> np.ndarray:
 
 @register_probe("activations")
 def activation_pass(cache: ProbeCache) -> ActivationPass:
-    """One forward on the main batch (BN in train mode) with hooks, then ``d sum(logits)/dx``.
+    """One forward on the main batch (BN per ``settings.bn_mode``) with hooks, then ``d sum(logits)/dx``.
 
     ReLU codes are taken on each ReLU's input (``> 0``), each ReLU module counted once, as in
     NASWOT (Mellor et al.); Conv/Linear codes on each layer's own output, as in T-CET's
@@ -242,11 +248,71 @@ __all__ = [
     "BatchGrads",
     "FirstBatchBackward",
     "LayerGrad",
+    "WeightGradients",
     "activation_pass",
     "binary_code_kernel",
     "cross_entropy_grads",
     "first_batch_backward",
+    "gradient_rows",
     "per_batch_grads",
     "record_fisher",
     "sum_over_layers",
+    "weight_gradients",
 ]
+
+
+# -- weight-gradient matrix (the framework paper's code: grad_norm, jacob_cov, ntk, gm) -----
+
+
+@dataclass(frozen=True)
+class WeightGradients:
+    """The gradient of ``settings.grad_target`` for every Conv2d/Linear weight of the network.
+
+    Attributes:
+        layers: ``{layer name: gradient}`` in module order; a weight that did not run (a
+            disabled op) gets zeros, since the target does not depend on it.
+        matrix: ``G``: each gradient reshaped to ``rows`` rows, concatenated column-wise
+            (``rows x P / rows``), as the framework paper's code lays it out.
+    """
+
+    layers: dict[str, Tensor]
+    matrix: Tensor
+
+
+def gradient_rows(net: nn.Module) -> int:
+    """Rows of ``G``: the network's first-stage width ``C`` (16 for NB201), else 16.
+
+    Every Conv2d/Linear weight of an NB201 supernet has a multiple of ``C`` elements.
+    """
+    return int(getattr(net, "C", 16))
+
+
+@register_probe("weight_grads")
+def weight_gradients(cache: ProbeCache) -> WeightGradients:
+    """One forward of the main batch (BN per ``settings.bn_mode``) and one gradient.
+
+    The target is the cross-entropy loss or the sum of all logits (``settings.grad_target``).
+    """
+    net = cache.working_copy()
+    x, y = cache.batch(0)
+    logits = net(x)
+    target = (
+        logits.sum() if cache.settings.grad_target == "logit_sum" else F.cross_entropy(logits, y)
+    )
+    named = list(weight_layers(net))
+    weights = [m.weight for _, m in named]
+    grads = torch.autograd.grad(target, weights, allow_unused=True)
+    layers = {
+        name: (g.detach() if g is not None else torch.zeros_like(w)).clone()
+        for (name, _), w, g in zip(named, weights, grads, strict=True)
+    }
+    rows = gradient_rows(cache.net)
+    bad = [n for n, g in layers.items() if g.numel() % rows]
+    if bad:
+        raise MetricError(
+            f"the channel_rows gradient layout reshapes every weight to {rows} rows, but "
+            f"{bad[:3]} have sizes not divisible by {rows}; use grad_layout='layers'"
+        )
+    matrix = torch.cat([g.reshape(rows, -1) for g in layers.values()], dim=1)
+    clear_grads(net)
+    return WeightGradients(layers, matrix)

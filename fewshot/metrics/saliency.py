@@ -29,9 +29,22 @@ from fewshot.metrics.probes import sum_over_layers
 
 @register_metric("grad_norm")
 def grad_norm(cache: ProbeCache) -> MetricResult:
-    """Sum over Conv/Linear layers of the L2 norm of the cross-entropy weight gradient."""
-    layers = cache.get("grads")
-    per_layer = {n: float(lg.grad.norm()) for n, lg in layers.items()}
+    """Sum over Conv/Linear layers of the L2 norm of the cross-entropy weight gradient.
+
+    Settings (:mod:`fewshot.metrics.settings`): ``grad_target="logit_sum"`` differentiates the
+    sum of logits instead; ``grad_layout="channel_rows"`` gives the Frobenius norm of the
+    whole gradient matrix ``G`` (the framework paper's code) instead of the per-layer sum.
+    """
+    s = cache.settings
+    if s.grad_layout == "channel_rows":
+        wg = cache.get("weight_grads")
+        per_layer = {n: float(g.norm()) for n, g in wg.layers.items()}
+        return MetricResult("grad_norm", float(wg.matrix.double().norm()), per_layer)
+    if s.grad_target == "logit_sum":
+        grads = cache.get("weight_grads").layers
+        per_layer = {n: float(g.norm()) for n, g in grads.items() if bool(g.any())}
+    else:
+        per_layer = {n: float(lg.grad.norm()) for n, lg in cache.get("grads").items()}
     return MetricResult("grad_norm", sum_over_layers(per_layer), per_layer)
 
 
@@ -151,7 +164,7 @@ def batchnorm_free_copy(net: nn.Module) -> nn.Module:
 def synflow_pass(
     net: nn.Module, image_shape: tuple[int, ...], log2_scale: int
 ) -> dict[str, Tensor]:
-    """``|w * dR/dw|`` on ``net`` (already all-positive, float64) for an input of ones.
+    """``|w * dR/dw|`` on ``net`` (already all-positive, in its dtype) for an input of ones.
 
     ``R = sum(outputs)``. With ``log2_scale = s > 0`` the input, every bias and ``R`` are
     multiplied by ``2**-s`` (biases only for this pass, on a copy): with all-positive weights
@@ -168,8 +181,8 @@ def synflow_pass(
                     p.mul_(scale)
     layers = [(n, m) for n, m in weight_layers(net)]
     weights = [m.weight for _, m in layers]
-    device = weights[0].device
-    x = torch.full((1, *image_shape), scale, dtype=torch.float64, device=device)
+    device, dtype = weights[0].device, weights[0].dtype
+    x = torch.full((1, *image_shape), scale, dtype=dtype, device=device)
     r = net(x).sum() * scale
     grads = torch.autograd.grad(r, weights, allow_unused=True)
     return {
@@ -179,45 +192,83 @@ def synflow_pass(
     }
 
 
+def synflow_network(net: nn.Module, bn: str, dtype: torch.dtype) -> nn.Module:
+    """The all-positive copy synflow differentiates.
+
+    ``bn="identity"``: BatchNorm layers replaced by identities (zero-cost-nas), train mode.
+    ``bn="keep"``: BatchNorm kept, in eval mode (running statistics), with every parameter
+    *and* floating buffer replaced by its absolute value (the framework paper's code; on a
+    fresh network BN is then nearly the identity). Either way a copy: ``net`` is untouched.
+    """
+    if bn == "identity":
+        copy_ = batchnorm_free_copy(net).to(dtype).train()
+    else:
+        copy_ = copy.deepcopy(net).to(dtype).eval()
+    with torch.no_grad():
+        for p in copy_.parameters():
+            p.abs_()
+        if bn == "keep":
+            for b in copy_.buffers():
+                if b.is_floating_point():
+                    b.abs_()
+    for p in copy_.parameters():
+        p.requires_grad_(True)
+    return copy_
+
+
 @register_probe("synflow")
 def synflow_saliency(cache: ProbeCache) -> SynflowSaliency:
-    """Synflow per-weight saliency: BN -> identity, ``|weights|``, float64, input of ones.
+    """Synflow per-weight saliency: all-positive copy, input of ones, ``R = sum(logits)``.
 
-    Batch of one image of the data's size. If float64 overflows, the pass is repeated
-    rescaled (exact, see :func:`synflow_pass`) and ``log_scale`` records the factor.
+    Default (zero-cost-nas): BN -> identity, float64, batch of one image of the data's size;
+    if float64 overflows, the pass is repeated rescaled (exact, see :func:`synflow_pass`)
+    and ``log_scale`` records the factor. ``settings.synflow_dtype`` / ``synflow_bn`` select
+    the framework paper's float32 pass with BN kept; rescaling is only exact without BN, so
+    that pass is not rescaled and may overflow (kept only with ``settings.keep_nonfinite``).
     """
-    net = batchnorm_free_copy(cache.net).double().train()
-    with torch.no_grad():
-        for p in net.parameters():
-            p.abs_()
-    for p in net.parameters():
-        p.requires_grad_(True)
+    s = cache.settings
+    dtype = torch.float64 if s.synflow_dtype == "float64" else torch.float32
+    net = synflow_network(cache.net, s.synflow_bn, dtype)
     if not any(True for _ in weight_layers(net)):
         raise MetricError("synflow needs a network with Conv2d or Linear layers")
     shape = tuple(cache.data.inputs.shape[1:])
-    for log2_scale in (0, SYNFLOW_RESCALE_LOG2):
+    rescales = (0, SYNFLOW_RESCALE_LOG2) if s.synflow_bn == "identity" else (0,)
+    for log2_scale in rescales:
         torch.manual_seed(cache.seed)
         saliency = synflow_pass(net, shape, log2_scale)
-        if all(torch.isfinite(s).all() for s in saliency.values()):
+        if all(torch.isfinite(t).all() for t in saliency.values()):
             return SynflowSaliency(saliency, 2 * log2_scale * math.log(2.0))
+    if s.keep_nonfinite:
+        return SynflowSaliency(saliency, 0.0)
     raise MetricError(
-        "synflow overflows float64 even after rescaling by 2**-1000; the network is too deep "
-        "or too wide for this metric"
+        f"synflow overflows {s.synflow_dtype}"
+        + (" even after rescaling by 2**-1000" if len(rescales) > 1 else "")
+        + "; the network is too deep or too wide for this setting (use float64 with BN removed)"
     )
 
 
 def _synflow_sums(sal: SynflowSaliency) -> tuple[dict[str, float], float, dict[str, float], float]:
     """Per-layer and total synflow sums (true scale; inf when beyond float64) and their logs.
 
-    Sums are taken in float64 on the (possibly rescaled) saliencies; logs of 0 are ``-inf``.
+    float64 saliencies are summed in float64 (per layer, then over layers in name order);
+    float32 ones as zero-cost-nas's code sums them: in float32, layer after layer in module
+    order, so the total itself can overflow. Logs of 0 are ``-inf``; NaN stays NaN.
     """
     sums = {n: float(s.sum()) for n, s in sal.saliency.items()}
 
     def log(v: float) -> float:
+        if math.isnan(v):
+            return math.nan
         return (math.log(v) if v > 0 else -math.inf) + sal.log_scale
 
     logs = {n: log(v) for n, v in sums.items()}
-    total = sum_over_layers(sums)
+    if any(t.dtype == torch.float32 for t in sal.saliency.values()):
+        acc = torch.zeros((), dtype=torch.float32)
+        for t in sal.saliency.values():
+            acc = acc + t.sum().cpu()
+        total = float(acc)
+    else:
+        total = sum_over_layers(sums)
     log_total = log(total)
     if sal.log_scale:  # back to the true scale
         sums = {n: _exp(v) for n, v in logs.items()}
@@ -235,10 +286,12 @@ def synflow(cache: ProbeCache) -> MetricResult:
     """SynFlow: sum of ``|w * dR/dw|`` over Conv/Linear weights; ``extras["log"]`` its log.
 
     Values reach 1e30+ on NB201 (float64 holds up to ~1e308). A value beyond float64 raises
-    :class:`MetricError` pointing to ``synflow_log``, which is always finite.
+    :class:`MetricError` pointing to ``synflow_log``, which is always finite (unless
+    ``settings.keep_nonfinite``: the float32 pass of the framework paper's code overflows to
+    inf or NaN for conv candidates at NB201 size, and that value is returned as computed).
     """
     sums, total, _, log_total = _synflow_sums(cache.get("synflow"))
-    if math.isinf(total):
+    if math.isinf(total) and not cache.settings.keep_nonfinite:
         raise MetricError(
             f"synflow = exp({log_total:.1f}) exceeds float64; use metric 'synflow_log' instead"
         )

@@ -29,11 +29,14 @@ import torch
 from torch import Tensor, nn
 
 from fewshot.metrics.base import MetricError, MetricResult, ProbeCache, register_metric
+from fewshot.metrics.settings import MetricSettings
 
-NTK_BATCH = 16
-LR_SAMPLES = 1000
-LR_BATCHES = 3
-LR_CROP = 3
+_DEFAULTS = MetricSettings()
+NTK_BATCH = _DEFAULTS.ntk_batch
+LR_SAMPLES = _DEFAULTS.lr_samples
+LR_BATCHES = _DEFAULTS.lr_batches
+LR_CROP = _DEFAULTS.lr_crop
+"""Defaults of the TE-NAS constants; a run's values come from its ``MetricSettings``."""
 
 
 # -- ntk ------------------------------------------------------------------------------------
@@ -78,19 +81,49 @@ def ntk_condition_number(G: Tensor) -> tuple[float, np.ndarray]:
 
 @register_metric("ntk")
 def ntk(cache: ProbeCache) -> MetricResult:
-    """Minus the NTK condition number on 16 samples, BN in train mode (TE-NAS; higher is better)."""
+    """Minus the NTK condition number on 16 samples, BN in train mode (TE-NAS; higher is better).
+
+    ``settings.grad_layout == "channel_rows"`` (the framework paper's code): the condition
+    number of ``G G^T`` for the weight-gradient matrix ``G`` (C x P/C) instead of the
+    per-sample NTK; ``settings.ntk_nan_value`` replaces a NaN ratio (the paper's code: 1e6).
+    """
+    s = cache.settings
+    if s.grad_layout == "channel_rows":
+        cond, eig = _matrix_condition(cache.get("weight_grads").matrix, s)
+    else:
+        cond, eig = _per_sample_condition(cache, s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        extras = {"condition_number": cond, "log_condition_number": float(np.log(cond))}
+    extras["lambda_max"] = float(eig[-1])
+    return MetricResult("ntk", -cond, extras=extras)
+
+
+def _per_sample_condition(cache: ProbeCache, s: MetricSettings) -> tuple[float, np.ndarray]:
     net = cache.working_copy()
-    x = cache.batch(0)[0][:NTK_BATCH]
+    x = cache.batch(0)[0][: s.ntk_batch]
     if x.shape[0] < 2:
         raise MetricError("ntk needs a batch of at least 2 samples")
     try:
-        cond, eig = ntk_condition_number(per_sample_logit_grads(net, x))
+        return ntk_condition_number(per_sample_logit_grads(net, x))
     finally:
         for p in net.parameters():
             p.grad = None
-    extras = {"condition_number": cond, "log_condition_number": math.log(cond)}
-    extras["lambda_max"] = float(eig[-1])
-    return MetricResult("ntk", -cond, extras=extras)
+
+
+def _matrix_condition(G: Tensor, s: MetricSettings) -> tuple[float, np.ndarray]:
+    """``lambda_max / lambda_min`` of ``G G^T`` as plain float arithmetic computes it."""
+    G = G.double()
+    eig = torch.linalg.eigvalsh(G @ G.T).cpu().numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cond = float(np.float64(eig[-1]) / np.float64(eig[0]))
+    if math.isnan(cond) and s.ntk_nan_value is not None:
+        cond = float(s.ntk_nan_value)
+    if not (math.isfinite(cond) and cond > 0) and not s.keep_nonfinite:
+        raise MetricError(
+            f"ntk: the gradient kernel G G^T is singular (eigenvalues {eig[0]:.3g} .. "
+            f"{eig[-1]:.3g}), so its condition number is undefined"
+        )
+    return cond, eig
 
 
 # -- lr ---------------------------------------------------------------------------------------
@@ -182,12 +215,22 @@ def supernet_linear_regions(
 
 @register_metric("lr")
 def lr(cache: ProbeCache) -> MetricResult:
-    """Number of linear regions (distinct ReLU patterns) over 3 x 1000 inputs (TE-NAS)."""
+    """Number of linear regions (distinct ReLU patterns) over 3 x 1000 inputs (TE-NAS).
+
+    ``settings.lr_mode == "batch"`` (the framework paper's code): the patterns of the network
+    itself over the scoring batch's samples (at most the batch size, so ties are common).
+    """
     from fewshot.models.supernet import Supernet
 
-    if isinstance(cache.net, Supernet):
+    s = cache.settings
+    if s.lr_mode == "thin" and isinstance(cache.net, Supernet):
         images = torch.cat([x for x, _ in cache.batches()])
-        count = supernet_linear_regions(cache.net, images, cache.generator(offset=101))
+        count = supernet_linear_regions(
+            cache.net, images, cache.generator(offset=101),
+            samples=s.lr_samples, batches=s.lr_batches, crop=s.lr_crop,
+        )  # fmt: skip
+    elif s.lr_mode == "batch":
+        count = count_linear_regions(cache.working_copy(), [cache.batch(0)[0]])
     else:
         count = count_linear_regions(cache.working_copy(), [x for x, _ in cache.batches()])
     return MetricResult("lr", float(count))

@@ -21,8 +21,9 @@ import torch
 from torch import Tensor, nn
 
 from fewshot.metrics.base import MetricError, MetricResult, ProbeCache, register_metric
+from fewshot.metrics.settings import MetricSettings
 
-ZEN_GAMMA = 1e-2
+ZEN_GAMMA = MetricSettings().zen_gamma
 POOLING_MODULE = "global_pooling"
 
 
@@ -68,7 +69,12 @@ def bn_scaling_term(net: nn.Module) -> float:
     return total
 
 
-def zen_score(net: nn.Module, shape: tuple[int, ...], generator: torch.Generator) -> float:
+def zen_score(
+    net: nn.Module,
+    shape: tuple[int, ...],
+    generator: torch.Generator,
+    gamma: float = ZEN_GAMMA,
+) -> float:
     """Zen-score of a re-initialised copy of ``net`` for Gaussian inputs of ``shape``."""
     device = next(net.parameters()).device
     work = copy.deepcopy(net).train()
@@ -77,7 +83,7 @@ def zen_score(net: nn.Module, shape: tuple[int, ...], generator: torch.Generator
     eps = torch.randn(shape, generator=generator).to(device)
     with torch.no_grad():
         f0 = pre_gap_features(work, x)
-        f1 = pre_gap_features(work, x + ZEN_GAMMA * eps)
+        f1 = pre_gap_features(work, x + gamma * eps)
     delta = (f0 - f1).abs().sum(dim=tuple(range(1, f0.ndim))).mean()
     if not float(delta) > 0:
         raise MetricError(
@@ -91,4 +97,5 @@ def zen_score(net: nn.Module, shape: tuple[int, ...], generator: torch.Generator
 def zen(cache: ProbeCache) -> MetricResult:
     """Zen-score: log feature perturbation + BN scaling on a Gaussian re-init (higher is better)."""
     shape = tuple(cache.batch(0)[0].shape)
-    return MetricResult("zen", zen_score(cache.net, shape, cache.generator(offset=202)))
+    gen = cache.generator(offset=202)
+    return MetricResult("zen", zen_score(cache.net, shape, gen, cache.settings.zen_gamma))

@@ -44,6 +44,7 @@ REQUIRED_SCALAR = [
 NOT_REGISTERING = {
     "base": "the registry and API itself",
     "vote": "ranks arch pairs from other metrics' scores, not a network metric",
+    "settings": "the options metrics are computed with (MetricSettings), no metric",
 }
 
 
