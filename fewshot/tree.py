@@ -17,11 +17,21 @@ leaf training) reads it instead of re-running. Format (``version`` 1)::
 parents first; children's masks are the parent's mask with ``edge`` restricted to each group,
 in group order. :func:`load_tree` checks all of this and raises :class:`TreeFileError` naming
 the file and the problem.
+
+Version 2 adds, per split: ``decided_by`` (``"value"``: a unique optimum of finite values;
+``"tie"``: several partitions reached the optimum and the authors' order picked the first;
+``"nonfinite"``: NaN or inf scores took part; ``"random"``: the random baseline), ``ties``
+(number of optimal partitions), ``nonfinite_ops``, ``objective`` and ``objective_value``, and
+``edge_cuts`` (every edge the policy considered, with its best partition's cut); and for the
+run, ``recipe`` (name and resolved settings) and ``environment`` (device, determinism). NaN and
+infinities are written as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (strict JSON).
+Version 1 files (without these fields) are still read.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -32,16 +42,31 @@ from fewshot.io import atomic_write_json
 from fewshot.space import OPS, Mask
 
 TREE_FORMAT = "fewshot.split-tree"
-TREE_VERSION = 1
+TREE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+DECISIONS = ("value", "tie", "nonfinite", "random")
 
 
 class TreeFileError(ValueError):
     """A tree file is missing, corrupt, foreign or inconsistent."""
 
 
+def encode_float(v: float) -> float | str:
+    """A float for strict JSON: NaN and infinities as strings."""
+    v = float(v)
+    if math.isfinite(v):
+        return v
+    return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+
+
+def decode_float(v: float | int | str) -> float:
+    """Inverse of :func:`encode_float`."""
+    return float(v)  # float("NaN"), float("Infinity"), float("-Infinity") all parse
+
+
 @dataclass(frozen=True)
 class Split:
-    """How one node was split: the edge, its ops' distances, and the op groups."""
+    """How one node was split: the edge, its ops' distances, the op groups, what decided it."""
 
     edge: int
     ops: tuple[str, ...]
@@ -49,27 +74,60 @@ class Split:
     distance: tuple[tuple[float, ...], ...]
     cut: float
     scores: Mapping[str, float] | None = None
+    decided_by: str = "value"
+    ties: int = 1
+    nonfinite_ops: tuple[str, ...] = ()
+    objective: str = "max-distance"
+    objective_value: float | None = None
+    edge_cuts: Mapping[int, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "edge": self.edge,
             "ops": list(self.ops),
             "groups": [list(g) for g in self.groups],
-            "distance": [list(r) for r in self.distance],
-            "scores": dict(self.scores) if self.scores is not None else None,
-            "cut": self.cut,
+            "distance": [[encode_float(v) for v in r] for r in self.distance],
+            "scores": (
+                {k: encode_float(v) for k, v in self.scores.items()}
+                if self.scores is not None
+                else None
+            ),
+            "cut": encode_float(self.cut),
+            "decided_by": self.decided_by,
+            "ties": self.ties,
+            "nonfinite_ops": list(self.nonfinite_ops),
+            "objective": self.objective,
+            "objective_value": (
+                None if self.objective_value is None else encode_float(self.objective_value)
+            ),
+            "edge_cuts": (
+                {str(e): encode_float(c) for e, c in self.edge_cuts.items()}
+                if self.edge_cuts is not None
+                else None
+            ),
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Split:
         scores = d.get("scores")
+        cuts = d.get("edge_cuts")
+        value = d.get("objective_value")
+        decided = str(d.get("decided_by", "value"))
+        if decided not in DECISIONS:
+            raise ValueError(f"decided_by {decided!r} is not one of {list(DECISIONS)}")
         return cls(
             edge=int(d["edge"]),
             ops=tuple(d["ops"]),
             groups=tuple(tuple(g) for g in d["groups"]),
-            distance=tuple(tuple(float(v) for v in row) for row in d["distance"]),
-            cut=float(d["cut"]),
-            scores={k: float(v) for k, v in scores.items()} if scores is not None else None,
+            distance=tuple(tuple(decode_float(v) for v in row) for row in d["distance"]),
+            cut=decode_float(d["cut"]),
+            scores={k: decode_float(v) for k, v in scores.items()} if scores is not None else None,
+            decided_by=decided,
+            ties=int(d.get("ties", 1)),
+            nonfinite_ops=tuple(d.get("nonfinite_ops") or ()),
+            objective=str(d.get("objective", "max-distance")),
+            objective_value=None if value is None else decode_float(value),
+            edge_cuts={int(e): decode_float(c) for e, c in cuts.items()} if cuts else None,
         )
 
 
@@ -122,6 +180,13 @@ class SplitTree:
     timings: dict[str, float] = field(default_factory=dict)
     nodes: list[Node] = field(default_factory=list)
     complete: bool = False
+    recipe: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def recipe_name(self) -> str | None:
+        """The recipe the tree was made with (None for trees made before recipes)."""
+        return self.recipe.get("name") or self.config.get("recipe")
 
     # -- structure ----------------------------------------------------------------------
     def node(self, node_id: int) -> Node:
@@ -176,6 +241,8 @@ class SplitTree:
             "metric": self.metric,
             "seed": self.seed,
             "dataset": self.dataset,
+            "recipe": self.recipe,
+            "environment": self.environment,
             "config": self.config,
             "versions": self.versions,
             "timings": self.timings,
@@ -199,13 +266,26 @@ class SplitTree:
             timings=dict(d.get("timings") or {}),
             nodes=nodes,
             complete=bool(d.get("complete", False)),
+            recipe=dict(d.get("recipe") or {}),
+            environment=dict(d.get("environment") or {}),
         )
         _check_structure(tree, source)
         return tree
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write atomically (a crash never leaves a half-written tree)."""
-        return atomic_write_json(path, self.to_dict())
+        """Write atomically (a crash never leaves a half-written tree); strict JSON."""
+        return atomic_write_json(path, _strict(self.to_dict()))
+
+
+def _strict(obj: Any) -> Any:
+    """Replace non-finite floats anywhere in ``obj`` (e.g. in ``config``) by strings."""
+    if isinstance(obj, float):
+        return encode_float(obj)
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    return obj
 
 
 def load_tree(path: str | os.PathLike[str]) -> SplitTree:
@@ -225,10 +305,10 @@ def load_tree(path: str | os.PathLike[str]) -> SplitTree:
 def _check_header(d: Any, source: str) -> None:
     if not isinstance(d, Mapping) or d.get("format") != TREE_FORMAT:
         raise TreeFileError(f"{source}: not a fewshot split tree (missing format={TREE_FORMAT!r})")
-    if d.get("version") != TREE_VERSION:
+    if d.get("version") not in READABLE_VERSIONS:
         raise TreeFileError(
             f"{source}: tree format version {d.get('version')!r} is not supported "
-            f"(this fewshot reads version {TREE_VERSION})"
+            f"(this fewshot reads versions {list(READABLE_VERSIONS)})"
         )
     missing = [k for k in ("metric", "seed", "dataset", "nodes") if k not in d]
     if missing:

@@ -1,11 +1,19 @@
 """Candidates of an edge and their distance matrix (SPEC section 4, steps 1-2).
 
 For a sub-supernet (a :class:`~fewshot.models.supernet.Supernet` and a mask) and an edge, the
-candidates are the mask restricted to each enabled op on that edge. They are evaluated on the
-*same* supernet object (same initial weights) and the *same* :class:`ScoringData`, so their
-scores differ only by the op. Scalar metrics give one score per op and ``D[i, j] = |f_i - f_j|``;
-pairwise metrics (``gm``) give ``D`` directly from :func:`compute_pairwise`, averaged over the
-batches by the metric. The metric kind comes from the registry, so any metric works here.
+candidates are, per enabled op ``o`` on that edge, the mask with *only* ``o`` enabled there
+(``only``: what the framework paper's code does) or with ``o`` *disabled* (``without``: how
+its text defines gradient matching, on ``m_{Omega \\ o}``). They are evaluated on the *same*
+supernet object (same initial weights) and the *same* :class:`ScoringData`, so their scores
+differ only by the op. Scalar metrics give one score ``f`` per op and
+``D[i, j] = |g(f_i) - g(f_j)|`` with the scale ``g`` (:data:`SCALES`: ``raw`` identity, ``log``
+of ``|f|``, ``rank``); pairwise metrics (``gm``) give ``D`` directly (``1 - cos``), and their
+similarity ``S = 1 - D`` for the ``min-similarity`` objective. The metric kind comes from the
+registry, so any metric works here. ``random`` (the authors' baseline) scores nothing.
+
+Non-finite scores raise :class:`MetricError` unless the metric settings keep them
+(``keep_nonfinite``, the ``ly-manson`` recipe); then ``EdgeEvaluation.nonfinite_ops`` names
+the ops whose scores were NaN or inf and ``D`` carries them (``|inf - inf|`` is NaN).
 
 Cost: the supernet is never rebuilt; only its mask is switched per candidate. A metric works
 on a *working copy* (:meth:`ProbeCache.working_copy`), which :func:`compute_metrics` makes by
@@ -41,8 +49,14 @@ from fewshot.metrics.base import (
     clear_grads,
     get_metric,
 )
+from fewshot.metrics.settings import DEFAULT_SETTINGS, MetricSettings
 from fewshot.models.supernet import Supernet
 from fewshot.space import Mask
+
+CANDIDATE_MODES: tuple[str, ...] = ("only", "without")
+SCALES: tuple[str, ...] = ("raw", "log", "rank")
+RANDOM_BASELINE = "random"
+"""Name of the random-partition baseline: accepted wherever a splitting metric is."""
 
 
 @dataclass
@@ -89,17 +103,49 @@ class EdgeEvaluation:
     scores: dict[str, float] | None
     seconds: float = 0.0
     extras: dict[str, float] = field(default_factory=dict)
+    similarity: np.ndarray | None = None
+    nonfinite_ops: tuple[str, ...] = ()
 
 
-def candidate_masks(mask: Mask, edge: int) -> list[Mask]:
-    """One mask per enabled op on ``edge``: ``mask`` with only that op on the edge."""
-    return [mask.restrict(edge, [op]) for op in mask.ops(edge)]
+def candidate_masks(mask: Mask, edge: int, mode: str = "only") -> list[Mask]:
+    """One mask per enabled op ``o`` on ``edge``: only ``o`` there (``only``) or all but ``o``.
+
+    ``without`` needs at least 2 enabled ops (a candidate must keep one op on the edge).
+    """
+    ops = mask.ops(edge)
+    if mode == "only":
+        return [mask.restrict(edge, [op]) for op in ops]
+    if mode == "without":
+        if len(ops) < 2:
+            raise MetricError(f"'without' candidates need >= 2 ops on edge {edge}, got {ops}")
+        return [mask.restrict(edge, [o for o in ops if o != op]) for op in ops]
+    raise ValueError(f"unknown candidate mode {mode!r}; known: {list(CANDIDATE_MODES)}")
 
 
-def scalar_distance(scores: np.ndarray) -> np.ndarray:
-    """``D[i, j] = |f_i - f_j|``."""
+def scale_scores(scores: np.ndarray | list[float], scale: str = "raw") -> np.ndarray:
+    """``g(f)``: the identity (``raw``), ``log|f|`` (``log``) or average ranks (``rank``)."""
     f = np.asarray(scores, dtype=float)
-    return np.abs(f[:, None] - f[None, :])
+    if scale == "raw":
+        return f
+    if scale == "log":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.log(np.abs(f))
+    if scale == "rank":
+        from scipy.stats import rankdata
+
+        if not np.isfinite(f).all():
+            return np.full_like(f, np.nan)
+        return rankdata(f).astype(float)
+    raise ValueError(f"unknown distance scale {scale!r}; known: {list(SCALES)}")
+
+
+def scalar_distance(scores: np.ndarray | list[float], scale: str = "raw") -> np.ndarray:
+    """``D[i, j] = |g(f_i) - g(f_j)|`` (diagonal 0; NaN where ``g(f)`` is not finite)."""
+    g = scale_scores(scores, scale)
+    with np.errstate(invalid="ignore"):
+        D = np.abs(g[:, None] - g[None, :])
+    np.fill_diagonal(D, 0.0)
+    return D
 
 
 @contextmanager
@@ -124,27 +170,40 @@ def evaluate_edge(
     *,
     seed: int = 0,
     progress: object | None = None,
+    candidates: str = "only",
+    scale: str = "raw",
+    settings: MetricSettings = DEFAULT_SETTINGS,
 ) -> EdgeEvaluation:
     """Score every candidate of ``edge`` under ``mask`` with ``metric``; build ``D``.
 
     ``seed`` seeds the metric's random draws (the same for every candidate). ``progress``, if
-    given, is a tqdm-like object whose ``update(1)`` is called per candidate. ``supernet`` is
-    left as it was (weights, buffers, mask, mode).
+    given, is a tqdm-like object whose ``update(1)`` is called per candidate. ``candidates``
+    (``only`` | ``without``), ``scale`` (scalar metrics) and ``settings`` (how the metric is
+    computed) as in the module docstring. ``supernet`` is left as it was.
     """
-    spec = get_metric(metric)
     ops = mask.ops(edge)
-    masks = candidate_masks(mask, edge)
     start = time.perf_counter()
+    if metric == RANDOM_BASELINE:
+        _tick(progress, len(ops))
+        D = np.zeros((len(ops), len(ops)))
+        return EdgeEvaluation(edge, ops, D, None, time.perf_counter() - start)
+    spec = get_metric(metric)
+    masks = candidate_masks(mask, edge, candidates)
+    nonfinite: tuple[str, ...] = ()
     if spec.kind == "pairwise":
-        D, scores = _pairwise_distance(supernet, masks, spec, data, seed), None
+        D, scores = _pairwise_distance(supernet, masks, spec, data, seed, settings), None
         _tick(progress, len(masks))
     else:
-        values = _scalar_scores(supernet, masks, spec, data, seed, progress)
+        values = _scalar_scores(supernet, masks, spec, data, seed, progress, settings)
         scores = dict(zip(ops, values, strict=True))
-        _check_scores(metric, edge, scores)
-        D = scalar_distance(np.array(values))
-    D = _symmetrise(metric, np.asarray(D, dtype=float), len(ops))
-    return EdgeEvaluation(edge, ops, D, scores, time.perf_counter() - start)
+        nonfinite = _check_scores(metric, edge, scores, settings.keep_nonfinite)
+        D = scalar_distance(values, scale)
+    D = _symmetrise(metric, np.asarray(D, dtype=float), len(ops), settings.keep_nonfinite)
+    similarity = 1.0 - D if spec.kind == "pairwise" else None
+    return EdgeEvaluation(
+        edge, ops, D, scores, time.perf_counter() - start,
+        similarity=similarity, nonfinite_ops=nonfinite,
+    )  # fmt: skip
 
 
 class ScratchProbeCache(ProbeCache):
@@ -163,13 +222,14 @@ class ScratchProbeCache(ProbeCache):
         seed: int,
         scratch: nn.Module,
         metrics: Collection[str] | None = None,
+        settings: MetricSettings = DEFAULT_SETTINGS,
     ):
-        super().__init__(net, data, seed=seed, metrics=metrics)
+        super().__init__(net, data, seed=seed, metrics=metrics, settings=settings)
         self._scratch = scratch
 
     def working_copy(self) -> nn.Module:
         if self._copy is None:
-            self._copy = self._scratch.train()
+            self._copy = self._scratch.train(self.settings.bn_mode == "train")
             for p in self._copy.parameters():
                 p.requires_grad_(True)
             clear_grads(self._copy)
@@ -191,7 +251,7 @@ def score_with_cache(spec: MetricSpec, cache: ProbeCache) -> float:
     """One scalar metric on a cache, checked as :func:`compute_metrics` checks it."""
     out = spec.fn(cache)
     result = out if isinstance(out, MetricResult) else MetricResult(spec.name, float(out))
-    return float(check_finite(result, spec).value)
+    return float(check_finite(result, spec, cache.settings).value)
 
 
 def _scalar_scores(
@@ -201,6 +261,7 @@ def _scalar_scores(
     data: ScoringData,
     seed: int,
     progress: object | None,
+    settings: MetricSettings = DEFAULT_SETTINGS,
 ) -> list[float]:
     """One score per candidate mask, all on one scratch copy reset before each candidate."""
     scratch = copy.deepcopy(supernet)
@@ -210,7 +271,7 @@ def _scalar_scores(
             reset_scratch(scratch, supernet)
             torch.manual_seed(seed)
             cache = ScratchProbeCache(
-                supernet, data, seed=seed, scratch=scratch, metrics=[spec.name]
+                supernet, data, seed=seed, scratch=scratch, metrics=[spec.name], settings=settings
             )
             values.append(score_with_cache(spec, cache))
         _tick(progress, 1)
@@ -218,7 +279,12 @@ def _scalar_scores(
 
 
 def _pairwise_distance(
-    supernet: Supernet, masks: list[Mask], spec: MetricSpec, data: ScoringData, seed: int
+    supernet: Supernet,
+    masks: list[Mask],
+    spec: MetricSpec,
+    data: ScoringData,
+    seed: int,
+    settings: MetricSettings = DEFAULT_SETTINGS,
 ) -> np.ndarray:
     """A pairwise metric over the candidates: one deep copy each (its own working copy)."""
     nets = []
@@ -226,7 +292,10 @@ def _pairwise_distance(
         with _masked(supernet, m):
             nets.append(copy.deepcopy(supernet))
     torch.manual_seed(seed)
-    caches = [ScratchProbeCache(n, data, seed=seed, scratch=n, metrics=[spec.name]) for n in nets]
+    caches = [
+        ScratchProbeCache(n, data, seed=seed, scratch=n, metrics=[spec.name], settings=settings)
+        for n in nets
+    ]
     return np.asarray(spec.fn(caches), dtype=float)
 
 
@@ -235,29 +304,38 @@ def _tick(progress: object | None, n: int) -> None:
         progress.update(n)  # type: ignore[attr-defined]
 
 
-def _check_scores(metric: str, edge: int, scores: dict[str, float]) -> None:
+def _check_scores(
+    metric: str, edge: int, scores: dict[str, float], keep_nonfinite: bool
+) -> tuple[str, ...]:
+    """The ops with non-finite scores; they raise unless ``keep_nonfinite``."""
     bad = {op: v for op, v in scores.items() if not math.isfinite(v)}
-    if bad:
+    if bad and not keep_nonfinite:
         raise MetricError(
             f"metric {metric!r} gave non-finite scores {bad} to candidates of edge {edge}; "
             "a split needs finite scores to compare ops (try another metric or more data)"
         )
+    return tuple(bad)
 
 
-def _symmetrise(metric: str, D: np.ndarray, n: int) -> np.ndarray:
+def _symmetrise(metric: str, D: np.ndarray, n: int, keep_nonfinite: bool = False) -> np.ndarray:
     """Validate a candidate distance matrix; symmetrise tiny float asymmetries."""
     if D.shape != (n, n):
         raise MetricError(f"metric {metric!r} returned a {D.shape} matrix for {n} candidates")
-    if not np.isfinite(D).all():
+    finite = np.isfinite(D)
+    if not finite.all() and not keep_nonfinite:
         raise MetricError(f"metric {metric!r} returned non-finite candidate distances")
     D = (D + D.T) / 2
     np.fill_diagonal(D, 0.0)
-    if (D < -1e-9).any():
-        raise MetricError(f"metric {metric!r} returned negative distances")
-    return np.clip(D, 0.0, None)  # float noise around 0 (e.g. 1 - cos of equal gradients)
+    with np.errstate(invalid="ignore"):
+        if (D[np.isfinite(D)] < -1e-9).any():
+            raise MetricError(f"metric {metric!r} returned negative distances")
+        return np.where(D < 0, 0.0, D)  # float noise around 0 (e.g. 1 - cos of equal gradients)
 
 
 __all__ = [
+    "CANDIDATE_MODES",
+    "RANDOM_BASELINE",
+    "SCALES",
     "EdgeEvaluation",
     "PassCounter",
     "ScratchProbeCache",
@@ -266,5 +344,6 @@ __all__ = [
     "evaluate_edge",
     "reset_scratch",
     "scalar_distance",
+    "scale_scores",
     "score_with_cache",
 ]

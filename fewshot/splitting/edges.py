@@ -10,9 +10,14 @@ carries a ``note`` saying why.
 - ``fixed`` (default, the paper's protocol): level ``l`` splits ``edges[l mod len(edges)]``.
   When that edge has fewer than ``b`` ops, the next splittable edge in the list (cyclically
   from position ``l``) is used instead and the choice's ``log`` says so.
-- ``score`` (GM-NAS): evaluate every splittable edge in ``edges`` and keep the one whose best
-  partition has the largest normalised cut (ties: the lowest edge index). Costs one distance
-  matrix per splittable edge.
+- ``score`` (GM-NAS): among the edges of ``edges`` that are still *fully enabled* (never
+  split on this node's path: all the root's ops on that edge), evaluate each and keep the one
+  whose best partition is best by the partition objective: the largest raw cut for
+  ``max-distance``, the smallest cross-group similarity for ``min-similarity`` (ties: the
+  lowest edge index). Every considered edge's value is recorded (``EdgeChoice.edge_cuts``,
+  saved in ``tree.json``). Costs one distance matrix per fully enabled edge. A node with no
+  fully enabled edge stays a leaf. (fewshot's first version ranked by *normalised* cut over
+  all splittable edges, so a 2-op edge scored 1.0 and was split again.)
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class EdgeChoice:
     note: str | None = None
     log: str | None = None
     edges_evaluated: int = 0
+    edge_cuts: dict[int, float] | None = None
 
     @property
     def is_leaf(self) -> bool:
@@ -52,10 +58,16 @@ class PolicyContext:
     edges: tuple[int, ...]
     evaluate: Callable[[int], EdgeEvaluation]
     partition: Callable[[EdgeEvaluation], Partition]
+    root_mask: Mask | None = None
 
     def splittable(self, edge: int) -> bool:
         """``edge`` has at least ``branch`` enabled ops."""
         return len(self.mask.ops(edge)) >= self.branch
+
+    def fully_enabled(self, edge: int) -> bool:
+        """``edge`` still has all the root's ops (it was never split on this path)."""
+        root = self.root_mask or Mask.full()
+        return self.mask.ops(edge) == root.ops(edge)
 
 
 EdgePolicy = Callable[[PolicyContext], EdgeChoice]
@@ -80,7 +92,10 @@ def leaf_note(mask: Mask, branch: int, edges: Sequence[int]) -> str:
 
 def _choose(ctx: PolicyContext, edge: int, evaluated: int, log: str | None = None) -> EdgeChoice:
     ev = ctx.evaluate(edge)
-    return EdgeChoice(ev, ctx.partition(ev), log=log, edges_evaluated=evaluated)
+    part = ctx.partition(ev)
+    return EdgeChoice(
+        ev, part, log=log, edges_evaluated=evaluated, edge_cuts={edge: part.objective_value}
+    )
 
 
 @register_edge_policy("fixed")
@@ -103,19 +118,30 @@ def fixed_policy(ctx: PolicyContext) -> EdgeChoice:
 
 @register_edge_policy("score")
 def score_policy(ctx: PolicyContext) -> EdgeChoice:
-    """GM-NAS: the splittable edge whose best partition has the largest normalised cut."""
+    """GM-NAS: among fully enabled edges, the one whose best partition is best (raw value)."""
     order = sorted(set(ctx.edges))
-    usable = splittable_edges(ctx.mask, ctx.branch, order)
+    usable = [e for e in splittable_edges(ctx.mask, ctx.branch, order) if ctx.fully_enabled(e)]
     if not usable:
-        return EdgeChoice(note=leaf_note(ctx.mask, ctx.branch, order))
+        return EdgeChoice(note=leaf_note(ctx.mask, ctx.branch, order) + "; none fully enabled")
     best: EdgeChoice | None = None
+    values: dict[int, float] = {}
     for edge in usable:
         ev = ctx.evaluate(edge)
         part = ctx.partition(ev)
-        if best is None or part.normalized_cut > best.partition.normalized_cut:  # type: ignore[union-attr]
+        values[edge] = part.objective_value
+        if best is None or _better(part, best.partition):  # type: ignore[arg-type]
             best = EdgeChoice(ev, part)
     assert best is not None
-    return EdgeChoice(best.evaluation, best.partition, edges_evaluated=len(usable))
+    return EdgeChoice(
+        best.evaluation, best.partition, edges_evaluated=len(usable), edge_cuts=values
+    )
+
+
+def _better(part: Partition, incumbent: Partition) -> bool:
+    """Strictly better by the objective (NaN never is)."""
+    if part.objective == "min-similarity":
+        return part.objective_value < incumbent.objective_value
+    return part.objective_value > incumbent.objective_value
 
 
 def default_edges(policy: str, depth: int) -> tuple[int, ...]:

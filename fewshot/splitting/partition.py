@@ -1,21 +1,32 @@
-"""Partition an edge's ops into ``b`` groups that maximise the total cross-group distance.
+"""Partition an edge's ops into ``b`` groups (SPEC section 4, step 3).
 
 Given a symmetric distance matrix ``D`` over ``n`` ops, the *cut* of a partition is the sum of
-``D[i, j]`` over pairs ``i < j`` in different groups; maximising it is the min-cut of the
-similarity graph (ops that score alike stay together). The *normalised cut* divides by the
-total weight ``sum_{i<j} D[i, j]`` (0 when all distances are 0), so edges can be compared.
+``D[i, j]`` over pairs ``i < j`` in different groups. Two objectives:
 
-- Exact: enumerate every set partition into ``b`` non-empty groups (restricted growth
-  strings), when there are at most :data:`EXACT_LIMIT` of them. NB201 edges have at most 5 ops:
-  15 partitions for ``b=2``, 25 for ``b=3``.
-- Heuristic (only for larger op sets; no optimality guarantee): recursive Kernighan-Lin
-  bisection (``networkx``) of the similarity graph, then single-op moves (or pair swaps when
+- ``max-distance``: maximise the cut (the min-cut of the similarity graph: ops that score
+  alike stay together);
+- ``min-similarity`` (the framework paper's code for gm): minimise the total cross-group
+  *similarity* ``S[i, j]`` (for gm, ``S = cos = 1 - D``). The two agree when the group sizes
+  are fixed, and differ otherwise: a 1|4 split of 5 ops has 4 cross pairs, a 2|3 split 6.
+
+The *normalised cut* divides the cut by the total weight ``sum_{i<j} D[i, j]`` (0 when all
+distances are 0), so edges can be compared.
+
+- Exact: every set partition into ``b`` non-empty groups is scored, when there are at most
+  :data:`EXACT_LIMIT` of them (NB201 edges have at most 5 ops: 15 partitions for ``b=2``).
+- Heuristic (only for larger op sets, ``max-distance`` only; no optimality guarantee):
+  recursive Kernighan-Lin bisection (``networkx``), then single-op moves (or pair swaps when
   ``balanced``) while they increase the cut.
 
-Groups are canonical: each group's indices ascending, groups ordered by their first index, so
-with ops in NATS-Bench order groups come out ordered by their first op. Ties (cuts within a
-relative ``1e-12`` of the best) go to the lexicographically smallest canonical partition.
-``balanced=True`` restricts to group sizes that differ by at most one (GM-NAS).
+Order and ties (the authors' code): partitions are visited with the first group's size
+ascending from 1 and its members in index order (``itertools.combinations``), the rest split
+the same way (:func:`authors_order`); a later partition replaces the current best only when it
+is strictly better (beyond a relative ``1e-12``). So the first optimum in that order wins: an
+all-zero matrix gives ``{op 0} | rest``. A NaN value never compares better, so when
+non-finite scores are kept (the ``ly-manson`` recipe), a NaN or infinite first partition wins;
+:class:`Partition` records ties (``ties``: number of optimal partitions) and ``nonfinite``.
+Groups are returned canonical: each group's indices ascending, groups ordered by their first
+index. ``balanced=True`` restricts to group sizes that differ by at most one (GM-NAS).
 """
 
 from __future__ import annotations
@@ -36,39 +47,60 @@ EXACT_LIMIT = 200_000
 _REL_TOL = 1e-12
 
 
+OBJECTIVES: tuple[str, ...] = ("max-distance", "min-similarity")
+
+
 @dataclass(frozen=True)
 class Partition:
-    """A partition of ``n`` items (indices) with its cut and normalised cut."""
+    """A partition of ``n`` items (indices) with its cut and normalised cut.
+
+    ``objective_value`` is what the objective optimised (the cut for ``max-distance``, the
+    cross-group similarity for ``min-similarity``); ``ties`` counts the partitions that reach
+    it (1: a unique optimum); ``nonfinite`` says that the matrix had NaN or inf entries.
+    """
 
     groups: Groups
     cut: float
     normalized_cut: float
     exact: bool = True
+    objective: str = "max-distance"
+    objective_value: float = math.nan
+    ties: int = 1
+    nonfinite: bool = False
 
     def labelled(self, labels: Sequence[str]) -> tuple[tuple[str, ...], ...]:
         """The groups with item indices replaced by ``labels`` (e.g. op names)."""
         return tuple(tuple(labels[i] for i in g) for g in self.groups)
 
 
-def check_distance(D: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
-    """``D`` as a float array; must be square, symmetric, finite, non-negative."""
+def check_distance(
+    D: np.ndarray | Sequence[Sequence[float]], *, allow_nonfinite: bool = False
+) -> np.ndarray:
+    """``D`` as a float array; must be square, symmetric, non-negative, finite (unless allowed)."""
     D = np.asarray(D, dtype=float)
     if D.ndim != 2 or D.shape[0] != D.shape[1]:
         raise ValueError(f"distance matrix must be square, got shape {D.shape}")
-    if not np.isfinite(D).all():
+    finite = np.isfinite(D)
+    if not finite.all() and not allow_nonfinite:
         raise ValueError("distance matrix has NaN or inf entries")
-    if (D < 0).any() or not np.allclose(D, D.T, rtol=1e-9, atol=0):
+    with np.errstate(invalid="ignore"):
+        negative = (D[finite] < 0).any()
+    same = (
+        np.allclose(D[finite], D.T[finite], rtol=1e-9, atol=0)
+        and (np.isnan(D) == np.isnan(D.T)).all()
+    )
+    if negative or not same:
         raise ValueError("distance matrix must be symmetric and non-negative")
     return D
 
 
 def cut_value(D: np.ndarray, groups: Groups) -> float:
-    """Sum of ``D[i, j]`` over pairs ``i < j`` in different groups."""
+    """Sum of ``D[i, j]`` over pairs ``i < j`` in different groups (NaN if one of them is)."""
     label = np.empty(D.shape[0], dtype=int)
     for g, members in enumerate(groups):
         label[list(members)] = g
-    cross = label[:, None] != label[None, :]
-    return float(np.triu(D * cross, k=1).sum())
+    cross = np.triu(label[:, None] != label[None, :], k=1)
+    return float(D[cross].sum())
 
 
 def total_weight(D: np.ndarray) -> float:
@@ -114,35 +146,130 @@ def set_partitions(n: int, b: int, *, balanced: bool = False) -> Iterator[Groups
     yield from grow(1, 1)
 
 
-def _make(D: np.ndarray, groups: Groups, *, exact: bool) -> Partition:
-    total = total_weight(D)
-    cut = cut_value(D, groups)
-    return Partition(groups, cut, cut / total if total > 0 else 0.0, exact)
+def authors_order(n: int, b: int, *, balanced: bool = False) -> Iterator[Groups]:
+    """Every partition of ``range(n)`` into ``b`` groups, each once, in the authors' order.
+
+    The first group's size ascends from 1; for each size its members come in
+    ``itertools.combinations`` order; the remaining items are split into ``b - 1`` groups the
+    same way. Partitions already produced (in another group order) are skipped. Yields
+    canonical groups (see :func:`canonical`).
+    """
+    seen: set[Groups] = set()
+    for groups in _ordered(tuple(range(n)), b):
+        key = canonical(groups)
+        if key in seen or (balanced and not is_balanced(key)):
+            continue
+        seen.add(key)
+        yield key
 
 
-def _pick(D: np.ndarray, candidates: Iterator[Groups]) -> Groups:
-    """Best cut, ties (relative 1e-12) broken by the smallest canonical partition."""
-    scored = [(cut_value(D, g), g) for g in candidates]
-    best = max(c for c, _ in scored)
-    tol = _REL_TOL * max(total_weight(D), 1e-300)
-    return min(g for c, g in scored if c >= best - tol)
+def _ordered(items: tuple[int, ...], b: int) -> Iterator[tuple[tuple[int, ...], ...]]:
+    if b == 1:
+        if items:
+            yield (items,)
+        return
+    for size in range(1, len(items) - b + 2):
+        for first in itertools.combinations(items, size):
+            rest = tuple(i for i in items if i not in first)
+            for tail in _ordered(rest, b - 1):
+                yield (first, *tail)
+
+
+def _objective_values(
+    D: np.ndarray, S: np.ndarray | None, objective: str, partitions: list[Groups]
+) -> list[float]:
+    if objective == "max-distance":
+        return [cut_value(D, g) for g in partitions]
+    assert S is not None
+    return [cut_value(S, g) for g in partitions]
+
+
+def _first_best(values: list[float], objective: str, scale: float) -> tuple[int, int]:
+    """(index of the first optimum, number of optima) with strict, NaN-safe improvement."""
+    tol = _REL_TOL * max(scale, 1e-300)
+    sign = 1.0 if objective == "max-distance" else -1.0
+    best = 0
+    for i in range(1, len(values)):
+        if sign * (values[i] - values[best]) > tol:  # False for NaN on either side
+            best = i
+    ties = sum(1 for v in values if abs(v - values[best]) <= tol)  # 0 when the best is NaN
+    return best, max(ties, 1)
 
 
 def best_partition(
-    D: np.ndarray | Sequence[Sequence[float]], b: int, *, balanced: bool = False, seed: int = 0
+    D: np.ndarray | Sequence[Sequence[float]],
+    b: int,
+    *,
+    balanced: bool = False,
+    seed: int = 0,
+    objective: str = "max-distance",
+    similarity: np.ndarray | Sequence[Sequence[float]] | None = None,
+    allow_nonfinite: bool = False,
 ) -> Partition:
-    """The partition of ``D``'s items into ``b`` non-empty groups with the largest cut.
+    """The best partition of ``D``'s items into ``b`` non-empty groups under ``objective``.
 
-    Exact when ``S(n, b) <= EXACT_LIMIT`` (always for NB201), else the heuristic (``exact``
-    is then False). ``seed`` only feeds the heuristic's Kernighan-Lin runs.
+    ``similarity`` (required for ``min-similarity``) is the matrix whose cross-group sum is
+    minimised. Exact when ``S(n, b) <= EXACT_LIMIT`` (always for NB201), else the heuristic
+    (``exact`` is then False; ``max-distance`` only). ``seed`` only feeds the heuristic.
+    ``allow_nonfinite`` accepts NaN/inf entries (kept by the ``ly-manson`` recipe): they
+    follow the comparison rule of the module docstring and set ``nonfinite``.
     """
-    D = check_distance(D)
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown partition objective {objective!r}; known: {list(OBJECTIVES)}")
+    D = check_distance(D, allow_nonfinite=allow_nonfinite)
+    S = None
+    if objective == "min-similarity":
+        if similarity is None:
+            raise ValueError(
+                "the min-similarity objective needs a similarity matrix (a pairwise metric "
+                "such as gm); scalar metrics use max-distance"
+            )
+        S = np.asarray(similarity, dtype=float)
+        if S.shape != D.shape:
+            raise ValueError(f"similarity matrix {S.shape} does not match distances {D.shape}")
     n = D.shape[0]
     if not 2 <= b <= n:
         raise ValueError(f"cannot split {n} items into {b} non-empty groups (need 2 <= b <= n)")
-    if num_partitions(n, b) <= EXACT_LIMIT:
-        return _make(D, _pick(D, set_partitions(n, b, balanced=balanced)), exact=True)
-    return _make(D, _heuristic(D, b, balanced=balanced, seed=seed), exact=False)
+    nonfinite = not np.isfinite(D).all() or (S is not None and not np.isfinite(S).all())
+    if num_partitions(n, b) > EXACT_LIMIT:
+        if objective != "max-distance" or nonfinite:
+            raise ValueError(
+                f"{n} items into {b} groups is too many partitions to enumerate; the heuristic "
+                "handles only finite distances with the max-distance objective"
+            )
+        return _make(D, _heuristic(D, b, balanced=balanced, seed=seed), exact=False)
+    partitions = list(authors_order(n, b, balanced=balanced))
+    values = _objective_values(D, S, objective, partitions)
+    finite = [abs(v) for v in values if math.isfinite(v)]
+    best, ties = _first_best(values, objective, max(finite, default=0.0))
+    part = _make(D, partitions[best], exact=True)
+    return Partition(
+        part.groups, part.cut, part.normalized_cut, True, objective, values[best], ties, nonfinite
+    )
+
+
+def random_partition(n: int, b: int, rng: np.random.Generator, *, balanced: bool = False) -> Groups:
+    """A partition drawn uniformly from all partitions of ``range(n)`` into ``b`` groups.
+
+    The ``random`` splitting baseline of the framework paper's authors.
+    """
+    if not 2 <= b <= n:
+        raise ValueError(f"cannot split {n} items into {b} non-empty groups (need 2 <= b <= n)")
+    partitions = list(authors_order(n, b, balanced=balanced))
+    return partitions[int(rng.integers(len(partitions)))]
+
+
+def partition_of(D: np.ndarray, groups: Groups) -> Partition:
+    """``groups`` (canonical) as a :class:`Partition` of ``D`` (its cut; no optimisation)."""
+    return _make(np.asarray(D, dtype=float), canonical(groups), exact=True)
+
+
+def _make(D: np.ndarray, groups: Groups, *, exact: bool) -> Partition:
+    total = total_weight(D)
+    cut = cut_value(D, groups)
+    with np.errstate(invalid="ignore"):
+        normalized = cut / total if total > 0 else (0.0 if total == 0 else math.nan)
+    return Partition(groups, cut, normalized, exact, "max-distance", cut)
 
 
 def similarity_graph(D: np.ndarray, labels: Sequence[str] | None = None) -> nx.Graph:
@@ -237,13 +364,17 @@ def _neighbours(groups: list[list[int]], *, balanced: bool) -> Iterator[list[lis
 
 __all__ = [
     "EXACT_LIMIT",
+    "OBJECTIVES",
     "Partition",
+    "authors_order",
     "best_partition",
     "canonical",
     "check_distance",
     "cut_value",
     "is_balanced",
     "num_partitions",
+    "partition_of",
+    "random_partition",
     "set_partitions",
     "similarity_graph",
     "total_weight",

@@ -90,7 +90,7 @@ def test_params_splits_edge_0_as_conv3x3_against_the_rest(data):
     assert c > 4 * a
 
 
-def test_score_policy_picks_the_largest_normalised_cut(data):
+def test_score_policy_picks_the_largest_raw_cut_and_records_every_edge(data):
     from fewshot.splitting.candidates import evaluate_edge
     from fewshot.splitting.engine import node_seed
     from fewshot.splitting.partition import best_partition
@@ -100,12 +100,13 @@ def test_score_policy_picks_the_largest_normalised_cut(data):
     chosen = tree.nodes[0].split
     net = initial_supernet(C=4, N=1, num_classes=data.num_classes, seed=SEED)
     seed = node_seed(SEED, 0)
-    ncuts = {}
+    cuts = {}
     for edge in edges:
         ev = evaluate_edge(net, Mask.full(), edge, "snip", data, seed=seed)
-        ncuts[edge] = best_partition(ev.distance, 2).normalized_cut
-    assert len(set(ncuts.values())) == 3  # no tie: the choice is by value alone
-    assert chosen.edge == max(edges, key=ncuts.__getitem__)
+        cuts[edge] = best_partition(ev.distance, 2).cut
+    assert len(set(cuts.values())) == 3  # no tie: the choice is by value alone
+    assert chosen.edge == max(edges, key=cuts.__getitem__)
+    assert chosen.edge_cuts == pytest.approx(cuts)
 
 
 def test_unsplittable_nodes_become_leaves_with_a_note(data):

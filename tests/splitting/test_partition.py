@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from fewshot.splitting.partition import (
     EXACT_LIMIT,
+    authors_order,
     best_partition,
     canonical,
     cut_value,
@@ -62,7 +63,10 @@ def test_exact_equals_brute_force_on_seeded_matrices(n, b, balanced):
         assert part.exact
         assert part.cut == pytest.approx(best, abs=1e-9)
         assert part.groups in optimal
-        assert part.groups == min(optimal)  # deterministic tie-break: smallest canonical
+        # ties: the first optimum in the authors' order (first group size ascending, ...)
+        first = next(g for g in authors_order(n, b, balanced=balanced) if g in optimal)
+        assert part.groups == first
+        assert part.ties == len(optimal)
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
@@ -109,14 +113,64 @@ def test_balanced_sizes_differ_by_at_most_one(n, b):
         assert bal.groups != free.groups
 
 
-def test_all_zero_distances_tie_break_is_deterministic():
+def test_all_zero_distances_split_none_from_the_rest():
+    """SPEC 4 step 3: every partition ties and the authors' order starts with {op 0} | rest."""
     D = np.zeros((5, 5))
     part = best_partition(D, 2)
-    # every partition ties: the smallest canonical one (tuple order) wins, on every call
-    assert part.groups == ((0,), (1, 2, 3, 4)) == min(set_partitions(5, 2))
-    assert part.cut == 0.0 and part.normalized_cut == 0.0
+    assert part.groups == ((0,), (1, 2, 3, 4))  # {none} | rest with ops in NATS-Bench order
+    assert part.ties == 15 and part.cut == 0.0 and part.normalized_cut == 0.0
     assert best_partition(D, 2, balanced=True).groups == ((0, 1), (2, 3, 4))
     assert best_partition(D, 3).groups == ((0,), (1,), (2, 3, 4))
+
+
+def test_authors_order_by_first_group_size_then_index():
+    order = list(authors_order(4, 2))
+    assert order == [
+        ((0,), (1, 2, 3)),
+        ((0, 2, 3), (1,)),
+        ((0, 1, 3), (2,)),
+        ((0, 1, 2), (3,)),
+        ((0, 1), (2, 3)),
+        ((0, 2), (1, 3)),
+        ((0, 3), (1, 2)),
+    ]
+    assert sorted(authors_order(5, 3)) == sorted(set_partitions(5, 3))
+
+
+def test_objectives_pick_different_partitions_on_a_hand_built_matrix():
+    """SPEC 4 step 3: the similarity cut counts pairs, so the objectives can disagree.
+
+    Cosine similarity S: op 0 at 0.3 to every op; {1,2} and {3,4} two clusters (0.8 inside,
+    0.25 across); D = 1 - S. By hand:
+    - max-distance: {0,1,2}|{3,4} and {1,2}|{0,3,4} cut 2 x 0.7 + 4 x 0.75 = 4.4, above
+      {0}|rest = 4 x 0.7 = 2.8 (and every other cut); the tie goes to the first in the
+      authors' order, first group {1,2} (size 2) before {3,4};
+    - min-similarity: {0}|rest = 4 x 0.3 = 1.2, below {0,1,2}|{3,4} = 2 x 0.3 + 4 x 0.25 = 1.6
+      and every other cross sum (a 1|4 split has 4 cross pairs, a 2|3 split 6).
+    """
+    S = np.full((5, 5), 0.8)
+    S[0, :] = S[:, 0] = 0.3
+    S[np.ix_([1, 2], [3, 4])] = S[np.ix_([3, 4], [1, 2])] = 0.25
+    np.fill_diagonal(S, 1.0)
+    D = 1.0 - S
+    dist = best_partition(D, 2, objective="max-distance")
+    sim = best_partition(D, 2, objective="min-similarity", similarity=S)
+    assert dist.cut == pytest.approx(4.4) and dist.ties == 2
+    assert dist.groups == ((0, 3, 4), (1, 2))
+    assert sim.groups == ((0,), (1, 2, 3, 4)) and sim.objective_value == pytest.approx(1.2)
+    assert sim.ties == 1
+
+
+def test_nan_never_wins_and_a_nonfinite_first_partition_stays():
+    """The authors' comparison rule when non-finite scores are kept (ly-manson)."""
+    f = np.array([1.0, 2.0, np.inf, np.nan, 3.0])  # synflow-like overflow on ops 2 and 3
+    with np.errstate(invalid="ignore"):
+        D = np.abs(f[:, None] - f[None, :])
+    np.fill_diagonal(D, 0.0)
+    part = best_partition(D, 2, allow_nonfinite=True)
+    assert part.nonfinite and part.groups == ((0,), (1, 2, 3, 4))  # first in order: NaN cut
+    with pytest.raises(ValueError, match="NaN or inf"):
+        best_partition(D, 2)
 
 
 def test_normalized_cut_is_cut_over_total():
