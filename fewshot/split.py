@@ -12,91 +12,200 @@ the splits are the same as an uninterrupted run's), or pick another ``--name``.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from fewshot.cli import (
-    UsageError,
-    add_config_argument,
-    parse_with_config,
-    resolved_config,
-    run_main,
+from fewshot.cli import run_main
+from fewshot.config import (
+    CommonOptions,
+    apply_common,
+    dataset_names,
+    metric_names,
+    option,
+    parse_config,
+    refuse_changed,
+    resolve_device,
     save_config,
-    setup_logging,
+    to_dict,
 )
+from fewshot.errors import UsageError
 from fewshot.io import software_versions
-from fewshot.metrics.base import ScoringData, get_metric
+from fewshot.metrics.base import ScoringData
+from fewshot.metrics.settings import MetricSettings
+from fewshot.recipes import DEFAULT_RECIPE, Recipe, get_recipe, list_recipes
+from fewshot.splitting.candidates import CANDIDATE_MODES, RANDOM_BASELINE, SCALES
 from fewshot.splitting.edges import EDGE_POLICIES, default_edges
 from fewshot.splitting.engine import SplitEngine, SplitSettings, initial_supernet, validate_settings
+from fewshot.splitting.partition import OBJECTIVES
 from fewshot.splitting.warmup import EpochBatches, WarmupSettings
 from fewshot.tree import SplitTree, load_tree
 
 log = logging.getLogger("fewshot")
 
-RESUME_IGNORED = frozenset({"resume", "max_splits", "verbose", "device", "threads"})
-"""Config keys that may change between a run and its resumption."""
+RECIPE_KEYS = ("C", "N", "batch_size", "batches", "init", "edge_policy", "edges", "balanced",
+               "warmup_epochs", "candidates", "scale", "objective")  # fmt: skip
+"""Fields of :class:`SplitConfig` that override the recipe's value of the same name."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command's flags (every one can also come from ``--config`` YAML)."""
-    p = argparse.ArgumentParser(
-        prog="python -m fewshot.split",
-        description="Split the NAS-Bench-201 supernet into sub-supernets with a metric.",
-    )
-    p.add_argument("--metric", help="metric name (required), e.g. snip, grad_norm, gm")
-    p.add_argument("--depth", type=int, default=3, help="levels of splits (branch**depth leaves)")
-    p.add_argument("--branch", type=int, default=2, help="children per split (groups of ops)")
-    p.add_argument("--seed", type=int, default=0, help="seeds initialisation, data, everything")
-    g = p.add_argument_group("data")
-    g.add_argument("--dataset", help="data set (default: cifar10, else digits with a warning)")
-    g.add_argument("--data-root", type=Path, help="data folder (e.g. for --dataset folder)")
-    g.add_argument("--batch-size", type=int, default=64, help="examples per scoring batch")
-    g.add_argument(
-        "--batches", type=int, help="scoring batches (default: 1; 2 for pairwise metrics)"
-    )
-    g = p.add_argument_group("splitting")
-    g.add_argument("--edge-policy", default="fixed", help="fixed | score (GM-NAS)")
-    g.add_argument(
-        "--edges",
-        type=_edge_list,
-        help="edge order, e.g. 0,1,2 (fixed: level l splits edges[l]; default 0,1,2, "
-        "0..5 cycling beyond depth 3; score: edges considered, default all)",
-    )
-    g.add_argument("--balanced", action="store_true", help="equal-as-possible groups (GM-NAS)")
-    g.add_argument("--warmup-epochs", type=int, default=0, help="supernet training per split")
-    g = p.add_argument_group("model")
-    g.add_argument("--C", type=int, default=16, help="channels of the first stage")
-    g.add_argument("--N", type=int, default=5, help="cells per stage")
-    g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto")
-    g.add_argument(
-        "--threads",
-        type=int,
-        help="torch CPU threads (default: torch's, one per core); 1 is fastest on a busy "
-        "machine or for tiny supernets",
-    )
-    g = p.add_argument_group("run folder")
-    g.add_argument("--out", type=Path, default=Path("runs"), help="parent of run folders")
-    g.add_argument("--name", help="run folder name (default: <metric>-d<depth>-b<branch>-s<seed>)")
-    g.add_argument("--resume", action="store_true", help="continue an interrupted run")
-    g.add_argument(
-        "--max-splits", type=int, help="stop after this many splits (resume later with --resume)"
-    )
-    p.add_argument("-v", "--verbose", action="store_true")
-    add_config_argument(p)
-    return p
+def _split_metrics() -> list[str]:
+    return [*metric_names(), RANDOM_BASELINE]
 
 
-def _edge_list(text: str) -> list[int]:
-    try:
-        return [int(t) for t in str(text).split(",") if t.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected edges like 0,1,2, got {text!r}") from None
+def _policies() -> list[str]:
+    return EDGE_POLICIES.names()
+
+
+@dataclass(kw_only=True)
+class SplitConfig(CommonOptions):
+    """Split the NAS-Bench-201 supernet into sub-supernets with a metric.
+
+    Every setting that changes a split comes from ``--recipe`` (default: ly-manson, the
+    framework paper's code); the flags of the ``recipe overrides`` group and
+    ``--recipe-option KEY=VALUE`` override it, and the resolved values are what the run saves.
+    """
+
+    metric: str | None = option(
+        None, help="metric (required), or 'random' for the random-partition baseline",
+        choices=_split_metrics,
+    )  # fmt: skip
+    recipe: str = option(
+        DEFAULT_RECIPE, help="named bundle of split settings (SPEC 4a)", choices=list_recipes
+    )
+    depth: int = option(3, help="levels of splits (branch**depth leaves)", minimum=1)
+    branch: int = option(2, help="children per split (groups of ops)", minimum=2)
+    seed: int = option(0, help="seeds initialisation, data, everything")
+    dataset: str | None = option(
+        None, help="data set (default: cifar10, else digits with a warning)",
+        choices=dataset_names, group="data",
+    )  # fmt: skip
+    data_root: Path | None = option(None, help="data folder (e.g. for --dataset folder)",
+                                    group="data")  # fmt: skip
+    batch_size: int | None = option(
+        None, help="examples per scoring batch (recipe)", minimum=1, group="recipe overrides"
+    )
+    batches: int | None = option(
+        None, help="scoring batches (recipe; default 1, 2 for pairwise metrics)", minimum=1,
+        group="recipe overrides",
+    )  # fmt: skip
+    C: int | None = option(None, help="channels of the first stage (recipe)", minimum=1,
+                           group="recipe overrides", flags=("--C",))  # fmt: skip
+    N: int | None = option(None, help="cells per stage (recipe)", minimum=1,
+                           group="recipe overrides", flags=("--N",))  # fmt: skip
+    init: str | None = option(
+        None,
+        help="weight initialisation (recipe)",
+        choices=("pytorch", "kaiming_fan_out"),
+        group="recipe overrides",
+    )
+    edge_policy: str | None = option(
+        None, help="which edge a node splits (recipe)", choices=_policies, group="recipe overrides"
+    )
+    edges: list[int] | None = option(
+        None, help="edge order, e.g. 0,1,2 (fixed: level l splits edges[l]; score: edges "
+        "considered)", group="recipe overrides",
+    )  # fmt: skip
+    balanced: bool | None = option(
+        None, help="equal-as-possible groups (GM-NAS)", group="recipe overrides"
+    )
+    warmup_epochs: int | None = option(
+        None, help="supernet training before each split", minimum=0, group="recipe overrides"
+    )
+    candidates: str | None = option(
+        None, help="candidate of op o: only o enabled on the edge, or o disabled (recipe)",
+        choices=CANDIDATE_MODES, group="recipe overrides",
+    )  # fmt: skip
+    scale: str | None = option(
+        None,
+        help="scalar distance |g(f_i) - g(f_j)| with g (recipe)",
+        choices=SCALES,
+        group="recipe overrides",
+    )
+    objective: str | None = option(
+        None, help="partition objective for this metric (recipe)", choices=OBJECTIVES,
+        group="recipe overrides",
+    )  # fmt: skip
+    recipe_option: dict[str, Any] = option(
+        default_factory=dict,
+        help="any other recipe or metric setting, e.g. bn_mode=train, synflow_dtype=float64, "
+        "keep_nonfinite=false, lr_samples=1000, augment=false (repeatable; see "
+        "fewshot/recipes.py and fewshot/metrics/settings.py)",
+        group="recipe overrides", metavar="KEY=VALUE",
+    )  # fmt: skip
+    out: Path = option(Path("runs"), help="parent of run folders", group="run folder")
+    name: str | None = option(
+        None, help="run folder name (default: <metric>-d<depth>-b<branch>-s<seed>)",
+        group="run folder",
+    )  # fmt: skip
+    resume: bool = option(False, help="continue an interrupted run", group="run folder",
+                          affects_results=False)  # fmt: skip
+    max_splits: int | None = option(
+        None, help="stop after this many splits (resume later with --resume)", minimum=1,
+        group="run folder", affects_results=False,
+    )  # fmt: skip
+
+    def resolve(self) -> SplitConfig:
+        """Fill every recipe-controlled field with its effective value (idempotent)."""
+        if not self.metric:
+            raise UsageError("--metric is required (e.g. --metric snip); see --help")
+        recipe = effective_recipe(self)
+        kind = "random" if self.metric == RANDOM_BASELINE else _metric_kind(self.metric)
+        for key in RECIPE_KEYS:
+            if key == "objective":
+                self.objective = recipe.objective_for(kind)
+            else:
+                value = getattr(recipe, key)
+                setattr(self, key, list(value) if isinstance(value, tuple) else value)
+        if self.batches is None:
+            self.batches = 2 if kind == "pairwise" else 1
+        if self.edges is None:
+            self.edges = list(default_edges(self.edge_policy, self.depth))
+        extra = {f.name: getattr(recipe.metric_settings, f.name) for f in fields(MetricSettings)}
+        extra.update(augment=recipe.augment, batch_per_split=recipe.batch_per_split)
+        if kind == "pairwise":
+            extra["pairwise_objective"] = self.objective
+        self.recipe_option = extra
+        self.name = self.name or f"{self.metric}-d{self.depth}-b{self.branch}-s{self.seed}"
+        return self
+
+
+def _metric_kind(metric: str) -> str:
+    from fewshot.metrics.base import get_metric
+
+    return get_metric(metric).kind
+
+
+def effective_recipe(config: SplitConfig) -> Recipe:
+    """The recipe with the configuration's overrides applied (flags, then --recipe-option)."""
+    base = get_recipe(config.recipe)
+    overrides: dict[str, Any] = {}
+    for key in RECIPE_KEYS:
+        value = getattr(config, key)
+        if value is None:
+            continue
+        if key == "objective":
+            kind = "random" if config.metric == RANDOM_BASELINE else _metric_kind(config.metric)
+            overrides["pairwise_objective" if kind == "pairwise" else "objective"] = value
+        else:
+            overrides[key] = tuple(value) if key == "edges" else value
+    overrides.update(config.recipe_option)
+    return base.with_overrides(overrides)
+
+
+def recipe_overrides(config: SplitConfig) -> dict[str, list[Any]]:
+    """``{setting: [recipe's value, this run's value]}`` for every setting the run changed."""
+    base = get_recipe(config.recipe).to_dict()
+    mine = effective_recipe(config).to_dict()
+    diff = {k: [base[k], mine[k]] for k in mine if k != "metric_settings" and base[k] != mine[k]}
+    for k, v in mine["metric_settings"].items():
+        if base["metric_settings"][k] != v:
+            diff[k] = [base["metric_settings"][k], v]
+    return diff
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,36 +215,39 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     """Resolve the configuration, open (or resume) the run folder, split, report."""
-    args = parse_with_config(build_parser(), argv)
-    setup_logging(args.verbose)
-    config = resolve_config(args)
-    settings = settings_from_config(config)
+    config = parse_config(SplitConfig, argv, prog="python -m fewshot.split")
+    apply_common(config)
+    recipe = effective_recipe(config)
+    settings = settings_from_config(config, recipe)
     validate_settings(settings)
-    run_dir = Path(config["out"]) / config["name"]
+    run_dir = Path(config.out) / str(config.name)
     tree = _open_run(run_dir, config)
     if tree is not None and tree.complete:
         print(f"{run_dir} is already complete\n")
         return _finish(tree, run_dir)
-    dataset, data, epoch_batches = load_data(config, settings, tree.dataset if tree else None)
+    device = resolve_device(config.device)
+    dataset, data, epoch_batches = load_data(
+        config, recipe, settings, tree.dataset if tree else None
+    )
     if tree is None:
-        tree = SplitTree(config["metric"], config["seed"], dataset, config, software_versions())
-        tree.add_root()
+        tree = _new_tree(config, recipe, dataset, device)
         tree.save(run_dir / "tree.json")
         save_config(run_dir, config)
-    device = resolve_device(args.device)
-    if config.get("threads") is not None:
-        torch.set_num_threads(config["threads"])
     supernet = initial_supernet(
-        C=config["C"], N=config["N"], num_classes=data.num_classes, seed=config["seed"],
-        device=device,
+        C=recipe.C, N=recipe.N, num_classes=_num_classes(data), seed=config.seed,
+        device=device, init=recipe.init,
     )  # fmt: skip
-    log.info("splitting into %s with %s on %s (%s)", run_dir, config["metric"], dataset, device)
+    log.info(
+        "splitting into %s with %s (recipe %s) on %s (%s)",
+        run_dir, config.metric, config.recipe, dataset, device,
+    )  # fmt: skip
     engine = SplitEngine(
         settings, supernet, data, epoch_batches=epoch_batches,
         save=lambda t: t.save(run_dir / "tree.json"), checkpoint_dir=run_dir / "weights",
+        progress=False if config.no_progress else None,
     )  # fmt: skip
     try:
-        engine.run(tree, max_splits=config.get("max_splits"))
+        engine.run(tree, max_splits=config.max_splits)
     finally:
         _draw(tree, run_dir)
     return _finish(tree, run_dir)
@@ -144,57 +256,56 @@ def _main(argv: Sequence[str] | None) -> int:
 # -- configuration ------------------------------------------------------------------------
 
 
-def resolve_config(args: argparse.Namespace) -> dict[str, Any]:
-    """The resolved configuration: defaults that depend on other flags filled in, checked."""
-    config = resolved_config(args)
-    if not config.get("metric"):
-        raise UsageError("--metric is required (e.g. --metric snip); see --help")
-    kind = get_metric(config["metric"]).kind  # unknown metrics list the known ones
-    EDGE_POLICIES.get(config["edge_policy"])
-    optional = ("threads",) if config.get("threads") is not None else ()
-    for key in ("depth", "batch_size", "C", "N", *optional):
-        if not isinstance(config[key], int) or config[key] < 1:
-            raise UsageError(
-                f"--{key.replace('_', '-')} must be a positive integer, got {config[key]}"
-            )
-    if config["batches"] is None:
-        config["batches"] = 2 if kind == "pairwise" else 1
-    if config["batches"] < 1:
-        raise UsageError(f"--batches must be >= 1, got {config['batches']}")
-    if config["edges"] is not None:
-        config["edges"] = _edge_list(",".join(map(str, config["edges"])))
-    else:
-        config["edges"] = list(default_edges(config["edge_policy"], config["depth"]))
-    if not config.get("name"):
-        c = config
-        config["name"] = f"{c['metric']}-d{c['depth']}-b{c['branch']}-s{c['seed']}"
-    return config
-
-
-def settings_from_config(config: dict[str, Any]) -> SplitSettings:
+def settings_from_config(config: SplitConfig, recipe: Recipe | None = None) -> SplitSettings:
     """The engine's settings (what decides the splits) from a resolved configuration."""
+    recipe = recipe or effective_recipe(config)
     return SplitSettings(
-        metric=config["metric"],
-        depth=config["depth"],
-        branch=config["branch"],
-        seed=config["seed"],
-        edge_policy=config["edge_policy"],
-        edges=tuple(config["edges"]),
-        balanced=bool(config["balanced"]),
-        warmup=WarmupSettings(epochs=config["warmup_epochs"]),
+        metric=str(config.metric),
+        depth=config.depth,
+        branch=config.branch,
+        seed=config.seed,
+        edge_policy=str(config.edge_policy),
+        edges=tuple(config.edges or ()),
+        balanced=bool(config.balanced),
+        warmup=WarmupSettings(epochs=int(config.warmup_epochs or 0)),
+        candidates=recipe.candidates,
+        scale=recipe.scale,
+        objective=recipe.objective,
+        pairwise_objective=recipe.pairwise_objective,
+        metric_settings=recipe.metric_settings,
     )
 
 
-def config_difference(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """``key: old -> new`` for every key that differs (ignoring :data:`RESUME_IGNORED`)."""
-    keys = sorted((set(old) | set(new)) - RESUME_IGNORED)
-    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+def environment(device: torch.device) -> dict[str, Any]:
+    """Where and how the run computes: device, threads, determinism settings."""
+    env: dict[str, Any] = {
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+    }
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
 
 
-def _open_run(run_dir: Path, config: dict[str, Any]) -> SplitTree | None:
+def _new_tree(config: SplitConfig, recipe: Recipe, dataset: str, device: torch.device) -> SplitTree:
+    tree = SplitTree(str(config.metric), config.seed, dataset, to_dict(config), software_versions())
+    tree.recipe = {
+        "name": config.recipe,
+        "settings": recipe.to_dict(),
+        "overrides": recipe_overrides(config),
+    }
+    tree.environment = environment(device)
+    tree.add_root()
+    return tree
+
+
+def _open_run(run_dir: Path, config: SplitConfig) -> SplitTree | None:
     """The tree to continue (``--resume``), or None for a new run; refuses to overwrite."""
     tree_file = run_dir / "tree.json"
-    if not config["resume"]:
+    if not config.resume:
         if run_dir.exists() and any(run_dir.iterdir()):
             raise UsageError(
                 f"run folder {run_dir} already exists; pass --resume to continue it or "
@@ -204,54 +315,61 @@ def _open_run(run_dir: Path, config: dict[str, Any]) -> SplitTree | None:
     if not tree_file.is_file():
         raise UsageError(f"nothing to resume: {tree_file} does not exist (drop --resume)")
     tree = load_tree(tree_file)
-    diff = config_difference(tree.config, config)
-    if diff:
+    old_recipe = tree.recipe_name
+    if old_recipe is not None and old_recipe != config.recipe:
         raise UsageError(
-            f"cannot resume {run_dir} with a different configuration: " + "; ".join(diff)
-            + " (use the original flags, or --name NEW for a new run)"
-        )  # fmt: skip
+            f"cannot resume {run_dir}: it was made with recipe {old_recipe!r}, not "
+            f"{config.recipe!r} (resume with --recipe {old_recipe}, or --name NEW for a new run)"
+        )
+    refuse_changed(
+        tree.config, config, where=run_dir,
+        hint="use the original flags, or --name NEW for a new run",
+    )  # fmt: skip
     return tree
 
 
-def resolve_device(device: str) -> torch.device:
-    """``auto`` (CUDA when available, else CPU) or a named device that must exist."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise UsageError(f"--device {device!r} is not a device ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: CUDA is not available here; use --device cpu")
-    return dev
+def _num_classes(data: ScoringData | Callable[[int], ScoringData]) -> int:
+    return (data(0) if callable(data) else data).num_classes
 
 
 # -- data -----------------------------------------------------------------------------------
 
 
 def load_data(
-    config: dict[str, Any], settings: SplitSettings, dataset: str | None = None
-) -> tuple[str, ScoringData, EpochBatches | None]:
-    """(data set actually used, scoring batches, warm-up epoch batches or None).
+    config: SplitConfig, recipe: Recipe, settings: SplitSettings, dataset: str | None = None
+) -> tuple[str, ScoringData | Callable[[int], ScoringData], EpochBatches | None]:
+    """(data set actually used, scoring batches or a per-split maker, warm-up batches or None).
 
     ``dataset`` overrides the resolution (a resumed run keeps the data set it started with,
-    even when ``--dataset`` was left out and CIFAR-10 has become available since).
+    even when ``--dataset`` was left out and CIFAR-10 has become available since). With the
+    recipe's ``batch_per_split``, every split draws its own batch from its node's seed.
     """
     from torch.utils.data import DataLoader
 
     from fewshot.data import make_datamodule, resolve_dataset, scoring_data
 
-    name, root = resolve_dataset(dataset or config["dataset"], config["data_root"])
-    dm = make_datamodule(name, data_root=root, batch_size=config["batch_size"], seed=config["seed"])
-    data = scoring_data(
-        dm, num_batches=config["batches"], batch_size=config["batch_size"], seed=config["seed"]
+    name, root = resolve_dataset(dataset or config.dataset, config.data_root)
+    batch_size, batches = int(config.batch_size or 64), int(config.batches or 1)
+    dm = make_datamodule(
+        name, data_root=root, batch_size=batch_size, seed=config.seed, **config.data_option
     )
+
+    def draw(seed: int) -> ScoringData:
+        return scoring_data(
+            dm, num_batches=batches, batch_size=batch_size, seed=seed, augment=recipe.augment
+        )
+
+    data: ScoringData | Callable[[int], ScoringData] = (
+        draw if recipe.batch_per_split else draw(config.seed)
+    )
+    if recipe.batch_per_split:
+        draw(config.seed)  # fail now (missing data, too few examples), not at the first split
     epoch_batches = None
     if settings.warmup.epochs > 0:
         train = dm.train_dataset()
 
         def epoch_batches(g: torch.Generator) -> DataLoader:
-            return DataLoader(train, batch_size=config["batch_size"], shuffle=True, generator=g)
+            return DataLoader(train, batch_size=batch_size, shuffle=True, generator=g)
 
     return name, data, epoch_batches
 
@@ -281,9 +399,27 @@ def _finish(tree: SplitTree, run_dir: Path) -> int:
     leaves_short = [n for n in tree.leaves() if n.note]
     if leaves_short:
         print(f"{len(leaves_short)} node(s) could not be split: see their notes above")
+    for line in decision_warnings(tree):
+        print(f"warning: {line}", file=sys.stderr)
     if not tree.complete:
         print("incomplete: continue with the same flags plus --resume", file=sys.stderr)
     return 0
+
+
+def decision_warnings(tree: SplitTree) -> list[str]:
+    """One line per kind of split that values did not decide (ties, non-finite values)."""
+    lines = []
+    for kind, why in (
+        ("nonfinite", "NaN or inf scores took part (kept by the recipe, as its source code did)"),
+        ("tie", "several partitions were equally good; the authors' order picked the first"),
+    ):
+        nodes = [n.id for n, s in tree.splits() if s.decided_by == kind]
+        if nodes:
+            lines.append(
+                f"{len(nodes)} of {sum(1 for _ in tree.splits())} splits decided by {kind} "
+                f"(nodes {', '.join(map(str, nodes))}): {why}; see decided_by in tree.json"
+            )
+    return lines
 
 
 if __name__ == "__main__":

@@ -127,18 +127,24 @@ def resolve_dataset(
 
 
 def scoring_data(
-    dm: FewshotDataModule, *, num_batches: int = 1, batch_size: int = 64, seed: int = 0
+    dm: FewshotDataModule,
+    *,
+    num_batches: int = 1,
+    batch_size: int = 64,
+    seed: int = 0,
+    augment: bool = False,
 ) -> ScoringData:
     """Fixed batches from the training split for zero-cost metrics (same seed, same tensors).
 
     Examples are drawn without replacement by ``seed`` from the training part (not the
-    held-out part), without augmentation.
+    held-out part), without augmentation unless ``augment`` (then with the training
+    transforms, crop and flip drawn from ``seed`` too; torch's global RNG is left untouched).
     """
     if num_batches < 1 or batch_size < 1:
         raise UsageError(
             f"need num_batches >= 1 and batch_size >= 1, got {num_batches}, {batch_size}"
         )
-    dataset = dm.train_dataset(augment=False)
+    dataset = dm.train_dataset(augment=augment)
     needed = num_batches * batch_size
     if needed > len(dataset):
         raise UsageError(
@@ -147,11 +153,13 @@ def scoring_data(
         )
     order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))
     batches = []
-    for b in range(num_batches):
-        items = [dataset[int(i)] for i in order[b * batch_size : (b + 1) * batch_size]]
-        x = torch.stack([x for x, _ in items])
-        y = torch.tensor([y for _, y in items], dtype=torch.long)
-        batches.append((x, y))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for b in range(num_batches):
+            items = [dataset[int(i)] for i in order[b * batch_size : (b + 1) * batch_size]]
+            x = torch.stack([x for x, _ in items])
+            y = torch.tensor([y for _, y in items], dtype=torch.long)
+            batches.append((x, y))
     return ScoringData(tuple(batches), dm.num_classes)
 
 

@@ -5,9 +5,10 @@ Start from the full supernet; split every node into ``branch`` children, ``depth
 first), and the tree is handed to ``save`` after every split, so an interrupted run keeps all
 finished splits.
 
-Determinism: the supernet is initialised once from ``seed``; each node's randomness (torch,
-numpy, random, the metric's draws, warm-up sampling) comes from :func:`node_seed` of
-``(seed, node id)``. Metrics never mutate the supernet, so a resumed run makes exactly the same
+Determinism: the supernet is initialised once from ``seed`` (scheme per the recipe, see
+:mod:`fewshot.models.init`); each node's randomness (torch, numpy, random, the metric's draws,
+warm-up sampling, its scoring batch when drawn per split, the ``random`` baseline's partition)
+comes from :func:`node_seed` of ``(seed, node id)``. Metrics never mutate the supernet, so a resumed run makes exactly the same
 splits as an uninterrupted one. With warm-up, each node trains a copy of its parent's warmed
 weights (the root: the initial weights) and keeps its own warmed weights for its children
 (in ``checkpoint_dir`` when given, so resuming needs no retraining).
@@ -28,16 +29,27 @@ from tqdm.auto import tqdm
 
 from fewshot.errors import UsageError
 from fewshot.metrics.base import ScoringData, get_metric
+from fewshot.metrics.settings import MetricSettings
+from fewshot.models.init import initialize
 from fewshot.models.supernet import Supernet
 from fewshot.space import NUM_EDGES, Mask
 from fewshot.splitting.candidates import (
+    CANDIDATE_MODES,
+    RANDOM_BASELINE,
+    SCALES,
     EdgeEvaluation,
     PassCounter,
     counting_passes,
     evaluate_edge,
 )
 from fewshot.splitting.edges import EDGE_POLICIES, PolicyContext, default_edges
-from fewshot.splitting.partition import Partition, best_partition
+from fewshot.splitting.partition import (
+    OBJECTIVES,
+    Partition,
+    best_partition,
+    partition_of,
+    random_partition,
+)
 from fewshot.splitting.warmup import EpochBatches, WarmupSettings, warm_up
 from fewshot.tree import Node, Split, SplitTree
 
@@ -46,7 +58,13 @@ log = logging.getLogger("fewshot")
 
 @dataclass(frozen=True)
 class SplitSettings:
-    """What decides the splits (everything else is bookkeeping)."""
+    """What decides the splits (everything else is bookkeeping).
+
+    ``metric`` is a registered metric or ``random`` (the random-partition baseline).
+    ``candidates``, ``scale``, ``objective`` (None: ``max-distance``; pairwise metrics may
+    have their own, ``pairwise_objective``) and ``metric_settings`` are the split step's
+    options (:mod:`fewshot.recipes` bundles them per paper).
+    """
 
     metric: str
     depth: int = 3
@@ -56,6 +74,20 @@ class SplitSettings:
     edges: tuple[int, ...] | None = None
     balanced: bool = False
     warmup: WarmupSettings = field(default_factory=WarmupSettings)
+    candidates: str = "only"
+    scale: str = "raw"
+    objective: str = "max-distance"
+    pairwise_objective: str = "max-distance"
+    metric_settings: MetricSettings = field(default_factory=MetricSettings)
+
+    @property
+    def metric_kind(self) -> str:
+        """``scalar``, ``pairwise`` or ``random``."""
+        return "random" if self.metric == RANDOM_BASELINE else get_metric(self.metric).kind
+
+    @property
+    def partition_objective(self) -> str:
+        return self.pairwise_objective if self.metric_kind == "pairwise" else self.objective
 
     @property
     def resolved_edges(self) -> tuple[int, ...]:
@@ -72,8 +104,22 @@ class SplitSettings:
 
 def validate_settings(s: SplitSettings, mask: Mask | None = None) -> None:
     """Raise :class:`UsageError` for settings that cannot produce a tree."""
-    get_metric(s.metric)  # unknown names list the known metrics
+    if s.metric != RANDOM_BASELINE:
+        get_metric(s.metric)  # unknown names list the known metrics
     EDGE_POLICIES.get(s.edge_policy)
+    for key, value, valid in (
+        ("candidates", s.candidates, CANDIDATE_MODES),
+        ("scale", s.scale, SCALES),
+        ("objective", s.objective, OBJECTIVES),
+        ("objective", s.pairwise_objective, OBJECTIVES),
+    ):
+        if value not in valid:
+            raise UsageError(f"--{key} {value!r} is not one of {list(valid)}")
+    if s.metric_kind == "scalar" and s.objective == "min-similarity":
+        raise UsageError(
+            f"the min-similarity objective needs a similarity (a pairwise metric such as gm); "
+            f"{s.metric} is a scalar metric: use --objective max-distance"
+        )
     if not isinstance(s.depth, int) or s.depth < 1:
         raise UsageError(f"--depth must be a positive integer, got {s.depth}")
     if not isinstance(s.branch, int) or s.branch < 2:
@@ -105,11 +151,17 @@ def seed_everything(seed: int) -> None:
 
 
 def initial_supernet(
-    *, C: int, N: int, num_classes: int, seed: int, device: str | torch.device = "cpu"
+    *,
+    C: int,
+    N: int,
+    num_classes: int,
+    seed: int,
+    device: str | torch.device = "cpu",
+    init: str = "pytorch",
 ) -> Supernet:
-    """The full supernet, initialised from ``seed`` (the same weights for every node)."""
+    """The full supernet, initialised from ``seed`` with ``init`` (same weights for every node)."""
     torch.manual_seed(seed)
-    return Supernet(C=C, N=N, num_classes=num_classes).to(device)
+    return initialize(Supernet(C=C, N=N, num_classes=num_classes), init).to(device)
 
 
 @dataclass
@@ -130,7 +182,8 @@ class SplitEngine:
         settings: metric, depth, branch, seed, edge policy, warm-up.
         supernet: the initial full supernet (see :func:`initial_supernet`); never mutated
             without warm-up.
-        data: the scoring batches every candidate sees.
+        data: the scoring batches every candidate sees, or a function of the node's seed
+            returning them (a fresh batch per split, the same for all its candidates).
         epoch_batches: training batches for warm-up (required when warm-up epochs > 0).
         save: called with the tree after every split and at the end (e.g. write tree.json).
         checkpoint_dir: where warmed weights per node are kept (warm-up only).
@@ -141,7 +194,7 @@ class SplitEngine:
         self,
         settings: SplitSettings,
         supernet: Supernet,
-        data: ScoringData,
+        data: ScoringData | Callable[[int], ScoringData],
         *,
         epoch_batches: EpochBatches | None = None,
         save: Callable[[SplitTree], object] | None = None,
@@ -217,13 +270,15 @@ class SplitEngine:
         seed = node_seed(self.settings.seed, node.id)
         seed_everything(seed)
         self._warm_up(node, seed)
+        data = self.data(seed) if callable(self.data) else self.data
         ctx = PolicyContext(
             mask=node.mask,
             level=node.depth,
             branch=self.settings.branch,
             edges=self.settings.resolved_edges,
-            evaluate=lambda edge: self._evaluate(node, edge, seed),
+            evaluate=lambda edge: self._evaluate(node, edge, seed, data),
             partition=lambda ev: self._partition(ev, seed),
+            root_mask=tree.nodes[0].mask,
         )
         choice = self.policy(ctx)
         self.stats.node_seconds[node.id] = time.perf_counter() - t0
@@ -233,20 +288,26 @@ class SplitEngine:
             return []
         if choice.log:
             log.info("node %d: %s", node.id, choice.log)
-        split = _make_split(choice.evaluation, choice.partition)  # type: ignore[arg-type]
+        split = _make_split(
+            choice.evaluation,  # type: ignore[arg-type]
+            choice.partition,  # type: ignore[arg-type]
+            random=self.settings.metric_kind == "random",
+            edge_cuts=choice.edge_cuts,
+        )
         children = tree.apply_split(node.id, split)
         log.info(
-            "node %d (depth %d): edge %d -> %s, cut %.4g (normalised %.3f)",
+            "node %d (depth %d): edge %d -> %s, cut %.4g (normalised %.3f)%s",
             node.id,
             node.depth,
             split.edge,
             " | ".join("{" + ",".join(g) + "}" for g in split.groups),
             split.cut,
             choice.partition.normalized_cut,  # type: ignore[union-attr]
+            "" if split.decided_by == "value" else f", decided by {split.decided_by}",
         )
         return children
 
-    def _evaluate(self, node: Node, edge: int, seed: int) -> EdgeEvaluation:
+    def _evaluate(self, node: Node, edge: int, seed: int, data: ScoringData) -> EdgeEvaluation:
         """Score ``edge``'s candidates under ``node``'s mask, counting passes."""
         n = len(node.mask.ops(edge))
         desc = f"node {node.id} edge {edge}"
@@ -255,11 +316,18 @@ class SplitEngine:
             counting_passes(self.supernet, self.stats.passes),
         ):
             ev = evaluate_edge(
-                self.supernet, node.mask, edge, self.settings.metric, self.data, seed=seed,
-                progress=bar,
+                self.supernet, node.mask, edge, self.settings.metric, data, seed=seed,
+                progress=bar, candidates=self.settings.candidates, scale=self.settings.scale,
+                settings=self.settings.metric_settings,
             )  # fmt: skip
         self.stats.candidates += n
-        if ev.distance.max() == 0:
+        if ev.nonfinite_ops:
+            log.warning(
+                "node %d edge %d: %s gave non-finite scores to %s (kept, as the recipe says; "
+                "the split is flagged)",
+                node.id, edge, self.settings.metric, ", ".join(ev.nonfinite_ops),
+            )  # fmt: skip
+        elif self.settings.metric_kind != "random" and np.nanmax(ev.distance) == 0:
             log.warning(
                 "node %d edge %d: all %d candidates scored alike with %s; the groups come from "
                 "the deterministic tie-break",
@@ -268,8 +336,19 @@ class SplitEngine:
         return ev
 
     def _partition(self, ev: EdgeEvaluation, seed: int) -> Partition:
+        s = self.settings
+        if s.metric_kind == "random":
+            rng = np.random.default_rng(seed)
+            groups = random_partition(len(ev.ops), s.branch, rng, balanced=s.balanced)
+            return partition_of(ev.distance, groups)
         return best_partition(
-            ev.distance, self.settings.branch, balanced=self.settings.balanced, seed=seed
+            ev.distance,
+            s.branch,
+            balanced=s.balanced,
+            seed=seed,
+            objective=s.partition_objective,
+            similarity=ev.similarity,
+            allow_nonfinite=s.metric_settings.keep_nonfinite,
         )
 
     # -- warm-up ------------------------------------------------------------------------
@@ -329,7 +408,21 @@ class SplitEngine:
         self.stats = RunStats()
 
 
-def _make_split(ev: EdgeEvaluation, part: Partition) -> Split:
+def _make_split(
+    ev: EdgeEvaluation,
+    part: Partition,
+    *,
+    random: bool = False,
+    edge_cuts: dict[int, float] | None = None,
+) -> Split:
+    if random:
+        decided_by = "random"
+    elif part.nonfinite or ev.nonfinite_ops:
+        decided_by = "nonfinite"
+    elif part.ties > 1:
+        decided_by = "tie"
+    else:
+        decided_by = "value"
     return Split(
         edge=ev.edge,
         ops=ev.ops,
@@ -337,6 +430,12 @@ def _make_split(ev: EdgeEvaluation, part: Partition) -> Split:
         distance=tuple(tuple(float(v) for v in row) for row in ev.distance),
         cut=float(part.cut),
         scores=ev.scores,
+        decided_by=decided_by,
+        ties=int(part.ties),
+        nonfinite_ops=tuple(ev.nonfinite_ops),
+        objective=part.objective,
+        objective_value=float(part.objective_value),
+        edge_cuts=edge_cuts,
     )
 
 

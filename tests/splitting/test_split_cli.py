@@ -127,7 +127,7 @@ def user_error(capsys, args) -> str:
 
 def test_unknown_metric_lists_the_known_ones(tmp_path, capsys):
     err = user_error(capsys, split_args(tmp_path, metric="snipp"))
-    assert "unknown metric 'snipp'" in err
+    assert "--metric 'snipp' is not valid" in err
     assert all(name in err for name in list_metrics())
     assert not any(tmp_path.iterdir())  # nothing written
 
@@ -136,12 +136,14 @@ def test_unknown_metric_lists_the_known_ones(tmp_path, capsys):
     "extra,message",
     [
         (["--branch", "6"], "branch 6 > 5 ops on edge"),
-        (["--depth", "0"], "--depth must be a positive integer"),
-        (["--branch", "1"], "--branch must be at least 2"),
+        (["--depth", "0"], "--depth must be >= 1"),
+        (["--branch", "1"], "--branch must be >= 2"),
         (["--edges", "0,7"], "--edges must list edges in 0..5"),
-        (["--edge-policy", "random"], "unknown edge policy 'random'; known: fixed, score"),
-        (["--batch-size", "0"], "--batch-size must be a positive integer"),
-        (["--threads", "0"], "--threads must be a positive integer"),
+        (["--edge-policy", "random"], "--edge-policy 'random' is not valid; choose from: fixed"),
+        (["--batch-size", "0"], "--batch-size must be >= 1"),
+        (["--threads", "0"], "--threads must be >= 1"),
+        (["--recipe", "darts"], "--recipe 'darts' is not valid; choose from: gm-nas, ly-manson"),
+        (["--objective", "min-similarity"], "needs a similarity (a pairwise metric"),
     ],
 )
 def test_bad_settings_are_clear_errors(tmp_path, capsys, extra, message):
