@@ -44,6 +44,7 @@ from fewshot.config import (
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.metrics import ScoringData
+from fewshot.recipes import get_recipe
 from fewshot.scoring import ScoreFile, resolve_metrics, score_archs, select_archs
 
 log = logging.getLogger("fewshot")
@@ -90,6 +91,14 @@ class ScoreConfig(CommonOptions):
     C: int = option(16, help="channels of the first stage (NB201: 16)", minimum=1, group=_NET)
     N: int = option(5, help="cells per stage (NB201: 5)", minimum=1, group=_NET)
     seed: int = option(0, help="sample, data batches, init and probes", group=_NET)
+    recipe: str = option(
+        "zero-cost-nas",
+        help="how networks are initialised and metrics computed (fewshot/recipes.py; the "
+        "published correlation tables used zero-cost-nas's conventions); batch flags stay "
+        "this command's",
+        choices=lambda: __import__("fewshot.recipes", fromlist=["x"]).list_recipes(),
+        group=_NET,
+    )
     dataset: str | None = option(
         None, help="data set (default: cifar10 if available, else digits with a warning)",
         choices=dataset_names, group=_DATA,
@@ -245,6 +254,7 @@ def _main(argv: Sequence[str] | None) -> int:
     apply_common(config)
     archs = select_archs(num=config.num, seed=config.seed, every=config.all, archs=config.archs)
     _, data = load_scoring_data(config)
+    recipe = get_recipe(config.recipe)
     check_resume(config.out, config)
     store = ScoreFile(config.out / SCORES_NAME, config.metrics)
     save_config(config.out, config, CONFIG_NAME)
@@ -260,6 +270,8 @@ def _main(argv: Sequence[str] | None) -> int:
         index_of=_index_lookup(config.benchmark),
         device=resolve_device(config.device),
         progress=not config.no_progress,
+        settings=recipe.metric_settings,
+        init=recipe.init,
     )
     rate = summary.scored / summary.seconds if summary.seconds else float("nan")
     print(

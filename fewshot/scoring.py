@@ -33,6 +33,8 @@ from tqdm import tqdm
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_text
 from fewshot.metrics import ScoringData, compute_metrics, list_metrics
+from fewshot.metrics.settings import DEFAULT_SETTINGS, MetricSettings
+from fewshot.models.init import initialize
 from fewshot.models.supernet import build_network
 from fewshot.space import Arch, all_archs
 
@@ -143,14 +145,21 @@ def score_arch(
     seed: int = 0,
     index: int | None = None,
     device: str | torch.device = "cpu",
+    settings: MetricSettings = DEFAULT_SETTINGS,
+    init: str = "pytorch",
 ) -> ScoreRow:
-    """Every metric for ``arch``'s standalone network (init seeded by ``seed``), in one pass."""
+    """Every metric for ``arch``'s standalone network (init seeded by ``seed``), in one pass.
+
+    ``settings`` and ``init`` (from a recipe, :mod:`fewshot.recipes`) say how the network is
+    initialised and the metrics computed; the defaults are zero-cost-nas's conventions.
+    """
     start = time.perf_counter()
     errors: dict[str, str] = {}
     try:
         torch.manual_seed(seed)
-        net = build_network(arch, C=C, N=N, num_classes=data.num_classes).to(device)
-        results = compute_metrics(net, data, metrics, seed=seed, errors=errors)
+        net = build_network(arch, C=C, N=N, num_classes=data.num_classes)
+        net = initialize(net, init).to(device)
+        results = compute_metrics(net, data, metrics, seed=seed, errors=errors, settings=settings)
         values = {name: r.value for name, r in results.items()}
         error = "; ".join(f"{name}: {' '.join(msg.split())}" for name, msg in errors.items())
     except Exception as exc:  # one bad arch must not lose the run: record it, go on
@@ -267,6 +276,8 @@ def score_archs(
     index_of: Callable[[Arch], int | None] | None = None,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    settings: MetricSettings = DEFAULT_SETTINGS,
+    init: str = "pytorch",
 ) -> ScoringSummary:
     """Score every arch not yet in ``store`` and append its row; returns counts and timing."""
     archs = list(archs)
@@ -276,7 +287,10 @@ def score_archs(
     bar = tqdm(todo, unit="arch", disable=not progress, dynamic_ncols=True, desc="scoring")
     for arch in bar:
         index = index_of(arch) if index_of is not None else None
-        row = score_arch(arch, data, store.metrics, C=C, N=N, seed=seed, index=index, device=device)
+        row = score_arch(
+            arch, data, store.metrics, C=C, N=N, seed=seed, index=index, device=device,
+            settings=settings, init=init,
+        )  # fmt: skip
         store.append(row)
         summary.scored += 1
         summary.seconds += row.seconds
