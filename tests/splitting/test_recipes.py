@@ -161,3 +161,26 @@ def test_nonfinite_values_are_kept_and_flagged_by_ly_manson_only(tmp_path, capsy
     ]
     assert main([*args, *strict]) == 2  # the same overflow is an error in other recipes
     assert "synflow" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "recipe,name",
+    [("ly-manson", "split-ly-manson.yaml"), ("zero-cost-nas", "split-zero-cost-nas.yaml"),
+     ("gm-nas", "split-gmnas.yaml")],
+)  # fmt: skip
+def test_each_recipe_yaml_spells_out_exactly_the_recipe(recipe, name, capsys):
+    """configs/split-<recipe>.yaml resolves to the same configuration as --recipe alone."""
+    import yaml
+
+    from tests.conftest import REPO_ROOT
+
+    def printed(args):
+        with pytest.raises(SystemExit):
+            main([*args, "--print-config"])
+        return yaml.safe_load(capsys.readouterr().out)
+
+    metric = "gm" if recipe == "gm-nas" else "snip"
+    from_yaml = printed(["--config", str(REPO_ROOT / "configs" / name), "--metric", metric])
+    from_flag = printed(["--recipe", recipe, "--metric", metric])
+    assert from_yaml == from_flag
+    assert from_flag["batches"] == (2 if metric == "gm" else 1)

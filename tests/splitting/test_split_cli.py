@@ -205,7 +205,16 @@ def test_print_config_shows_resolved_defaults(tmp_path, capsys):
     assert "metric: gm" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", ["split.yaml", "split-gmnas.yaml", "split-quick.yaml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "split.yaml",
+        "split-gmnas.yaml",
+        "split-quick.yaml",
+        "split-ly-manson.yaml",
+        "split-zero-cost-nas.yaml",
+    ],
+)
 def test_bundled_configs_resolve(name, capsys):
     from tests.conftest import REPO_ROOT
 
