@@ -24,6 +24,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+LOG_RATIO = 100.0
+"""A positive score range wider than this ratio is drawn on a log axis."""
 KIND_LABELS = {"d": "depth d", "w": "width w", "g": "group width g", "b": "bottleneck ratio b"}
 
 
@@ -46,6 +48,9 @@ def plot_score_edf(
         s = np.sort(np.asarray(scores, dtype=float))
         if s.size:
             ax.step(s, np.arange(1, s.size + 1) / s.size, where="post", color=cmap(k), label=f"{k}")
+    values = np.concatenate([np.asarray(v, dtype=float) for v in scores_per_iteration])
+    if values.size and values.min() > 0 and values.max() / values.min() > LOG_RATIO:
+        ax.set_xscale("log")  # scores spanning orders of magnitude (snip, grad_norm, ...)
     ax.set_xlabel(f"{predictor} score")
     ax.set_ylabel("EDF")
     ax.legend(title="iteration", fontsize=7)
