@@ -1,34 +1,10 @@
-"""Shared CLI plumbing: YAML defaults overridden by flags, clean errors, atomic writes."""
-
-import argparse
+"""Shared CLI plumbing: clean errors, atomic writes (configuration: tests/test_config.py)."""
 
 import pytest
 
-from fewshot.cli import UsageError, add_config_argument, parse_with_config, run_main
+from fewshot.cli import UsageError, run_main
 from fewshot.io import atomic_write_text
 from fewshot.registry import Registry
-
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser()
-    p.add_argument("--metric", default="snip")
-    p.add_argument("--depth", type=int, default=3)
-    add_config_argument(p)
-    return p
-
-
-def test_yaml_supplies_defaults_and_flags_win(tmp_path):
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("metric: synflow\ndepth: 2\n")
-    args = parse_with_config(_parser(), ["--config", str(cfg), "--depth", "4"])
-    assert args.metric == "synflow" and args.depth == 4
-
-
-def test_yaml_unknown_key_is_a_usage_error(tmp_path):
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text("metrik: synflow\n")
-    with pytest.raises(UsageError, match="unknown keys \\['metrik'\\]"):
-        parse_with_config(_parser(), ["--config", str(cfg)])
 
 
 def test_run_main_turns_user_errors_into_exit_2(capsys):
@@ -38,6 +14,14 @@ def test_run_main_turns_user_errors_into_exit_2(capsys):
     assert run_main(main, []) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: unknown metric 'snp'") and "Traceback" not in err
+
+
+def test_run_main_usage_error_is_one_line(capsys):
+    def main(argv):
+        raise UsageError("--depth must be >= 1, got 0")
+
+    assert run_main(main, []) == 2
+    assert capsys.readouterr().err == "error: --depth must be >= 1, got 0\n"
 
 
 def test_run_main_lets_bugs_raise():
