@@ -378,7 +378,7 @@ def load_data(
 
 
 def _draw(tree: SplitTree, run_dir: Path) -> None:
-    from fewshot.splitting.plot import plot_tree
+    from fewshot.plotting.tree import plot_tree
 
     try:
         plot_tree(tree, run_dir / "tree.png")
@@ -388,7 +388,7 @@ def _draw(tree: SplitTree, run_dir: Path) -> None:
 
 def _finish(tree: SplitTree, run_dir: Path) -> int:
     """Print the summary table, timings, leaf notes and (if incomplete) how to resume."""
-    from fewshot.splitting.summary import format_table
+    from fewshot.plotting.tree_summary import format_table
 
     print(format_table(tree))
     t = tree.timings

@@ -145,7 +145,12 @@ def _env(threads: int) -> dict[str, str]:
 
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-PRELOAD = ("fewshot.data", "fewshot.metrics", "fewshot.splitting.plot", "fewshot.splitting.summary")
+PRELOAD = (
+    "fewshot.data",
+    "fewshot.metrics",
+    "fewshot.plotting.tree",
+    "fewshot.plotting.tree_summary",
+)
 """Modules ``fewshot.split`` imports lazily; preloaded once so forked runs skip their import."""
 
 

@@ -1,1 +1,3 @@
-"""Figures (matplotlib, Agg backend): one function per figure, fed by :mod:`fewshot.analysis`."""
+"""Presentation: figures (matplotlib, Agg backend; one function per figure, fed by
+:mod:`fewshot.analysis`) and the split tree's text table and picture (:mod:`.tree_summary`,
+:mod:`.tree`)."""

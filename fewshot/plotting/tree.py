@@ -1,6 +1,6 @@
 """A picture of a split tree (PNG): boxes per node, labelled with the split edge and groups.
 
-Drawing only; positions and labels come from :mod:`fewshot.splitting.summary`.
+Drawing only; positions and labels come from :mod:`fewshot.plotting.tree_summary`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fewshot.splitting.summary import format_groups, tree_layout
+from fewshot.plotting.tree_summary import format_groups, tree_layout
 from fewshot.tree import Node, SplitTree
 
 

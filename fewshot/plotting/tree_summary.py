@@ -1,7 +1,7 @@
-"""Read-only analysis of a split tree: table rows, a printed table, a drawing layout.
+"""Presentation of a split tree as text: table rows, the printed table, a drawing layout.
 
-Everything here is computed from a :class:`~fewshot.tree.SplitTree` (no plotting: see
-:mod:`fewshot.splitting.plot`).
+Everything here is computed from a :class:`~fewshot.tree.SplitTree` (no drawing: see
+:mod:`fewshot.plotting.tree`); ``python -m fewshot.split`` prints :func:`format_table`.
 """
 
 from __future__ import annotations
