@@ -44,9 +44,13 @@ _RUN = "refinement"
 _DATA = "data (scoring batches)"
 _NB = "nb201 only"
 _OUT = "output"
-PREDICTOR_CHOICES = lambda: [  # noqa: E731
-    "grad_norm", "snip", "grasp", "synflow", "fisher", "jacob_cov", "naswot", "jacov", "logdet",
-]  # fmt: skip
+
+
+def predictor_choices() -> list[str]:
+    """Predictor names and the paper's aliases (for ``--help`` and value checks)."""
+    from fewshot.refine.predictors import ALIASES, PREDICTORS
+
+    return [*PREDICTORS, *ALIASES]
 
 
 @dataclass(kw_only=True)
@@ -56,7 +60,7 @@ class RefineConfig(CommonOptions):
 
     space: Literal["anynet", "nb201"] = option("anynet", help="design space", group=_RUN)
     predictor: str = option(
-        "synflow", help="zero-cost predictor", choices=PREDICTOR_CHOICES, group=_RUN
+        "synflow", help="zero-cost predictor", choices=predictor_choices, group=_RUN
     )
     samples: int = option(500, help="nets per iteration (paper: 500)", minimum=2, group=_RUN)
     initial_samples: int | None = option(

@@ -14,6 +14,7 @@ and every sample is a pure function of ``(seed, iteration, ranges)``.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -291,8 +292,6 @@ def load_record(out: Path, settings: RefineSettings, data_info: Mapping[str, Any
     }
     if not path.is_file():
         return fresh
-    import json
-
     try:
         old = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:

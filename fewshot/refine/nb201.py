@@ -17,9 +17,10 @@ Scores come from a ``scorer(arch) -> float | None`` (``None``: cannot be scored,
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -182,15 +183,17 @@ def refine_nb201(
     return record
 
 
-def _load(out: Path, settings: NB201Settings) -> dict[str, Any]:
-    import json
+def _without_iterations(settings: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in settings.items() if k != "iterations"}
 
+
+def _load(out: Path, settings: NB201Settings) -> dict[str, Any]:
     path = out / RECORD_NAME
     mine = asdict(settings)
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))
-        strip = lambda d: {k: v for k, v in d.items() if k != "iterations"}  # noqa: E731
-        if old.get("space") != "nb201" or strip(old.get("settings", {})) != strip(mine):
+        theirs = _without_iterations(old.get("settings", {}))
+        if old.get("space") != "nb201" or theirs != _without_iterations(mine):
             raise UsageError(f"{path} was written with other settings; use another --out")
         old["settings"] = mine
         return old
