@@ -117,18 +117,21 @@ class ProxyTable:
         v = self.get(indices)
         return np.where(np.isfinite(v), v, -np.inf)
 
-    def _compute(self, missing: np.ndarray) -> None:
+    def _compute(self, missing: np.ndarray, chunk: int = 16) -> None:
+        """Score ``missing`` in chunks, caching each chunk at once (an interrupted run keeps
+        what it computed)."""
         if self.scorer is None:
             raise UsageError(
                 f"the {self.name} table lacks {len(missing)} of the archs this search needs "
                 "and no scorer is configured: load a complete table or allow on-demand scoring"
             )
-        archs = [self.oracle.arch(i) for i in missing]
-        values = np.asarray(self.scorer(archs), dtype=float)
-        self.values[missing], self.known[missing] = values, True
-        self.computed += len(missing)
-        if self.cache is not None:
-            self._append(missing, values)
+        for start in range(0, len(missing), chunk):
+            part = missing[start : start + chunk]
+            values = np.asarray(self.scorer([self.oracle.arch(i) for i in part]), dtype=float)
+            self.values[part], self.known[part] = values, True
+            self.computed += len(part)
+            if self.cache is not None:
+                self._append(part, values)
 
     def _append(self, indices: np.ndarray, values: np.ndarray) -> None:
         from fewshot.scoring import ScoreFile, ScoreRow
