@@ -26,6 +26,7 @@ from fewshot.config import (
     CommonOptions,
     apply_common,
     dataset_names,
+    make_config,
     metric_names,
     option,
     parse_config,
@@ -199,7 +200,12 @@ def effective_recipe(config: SplitConfig) -> Recipe:
 
 def recipe_overrides(config: SplitConfig) -> dict[str, list[Any]]:
     """``{setting: [recipe's value, this run's value]}`` for every setting the run changed."""
-    base = get_recipe(config.recipe).to_dict()
+    plain = make_config(
+        SplitConfig,
+        {"metric": config.metric, "recipe": config.recipe, "depth": config.depth,
+         "branch": config.branch},
+    )  # fmt: skip
+    base = effective_recipe(plain).to_dict()  # the recipe as this metric and depth resolve it
     mine = effective_recipe(config).to_dict()
     diff = {k: [base[k], mine[k]] for k in mine if k != "metric_settings" and base[k] != mine[k]}
     for k, v in mine["metric_settings"].items():
