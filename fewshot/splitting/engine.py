@@ -17,7 +17,6 @@ weights (the root: the initial weights) and keeps its own warmed weights for its
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -144,10 +143,10 @@ def node_seed(seed: int, node_id: int) -> int:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed torch, numpy and random."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
+    """Seed torch, numpy and random (Lightning's ``seed_everything``, without its log line)."""
+    from lightning_fabric.utilities.seed import seed_everything as fabric_seed
+
+    fabric_seed(seed, verbose=False)
 
 
 def initial_supernet(
