@@ -172,6 +172,10 @@ class SplitConfig(CommonOptions):
             extra["pairwise_objective"] = self.objective
         self.recipe_option = extra
         self.name = self.name or f"{self.metric}-d{self.depth}-b{self.branch}-s{self.seed}"
+        if self.dataset is None and not self.resume:  # a resumed run keeps its tree's data set
+            from fewshot.data import resolve_dataset
+
+            self.dataset, _ = resolve_dataset(None, self.data_root)
         return self
 
 
@@ -330,6 +334,7 @@ def _open_run(run_dir: Path, config: SplitConfig) -> SplitTree | None:
     refuse_changed(
         tree.config, config, where=run_dir,
         hint="use the original flags, or --name NEW for a new run",
+        ignore=["dataset"] if config.dataset is None else [],
     )  # fmt: skip
     return tree
 

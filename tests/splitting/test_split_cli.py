@@ -179,7 +179,17 @@ def test_default_data_falls_back_to_digits_offline(tmp_path, offline, caplog, mo
         assert main(args) == 0
     assert "falling back to the bundled 'digits'" in caplog.text
     tree = load_tree(tmp_path / "snip-d1-b2-s0")
-    assert tree.dataset == "digits" and tree.config["dataset"] is None
+    assert tree.dataset == "digits" and tree.config["dataset"] == "digits"  # resolved
+    assert main([*args, "--resume"]) == 0  # a resumed run keeps its data set
+
+
+def test_print_config_resolves_the_data_set(offline, monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("FEWSHOT_DATA", str(tmp_path / "empty-cache"))
+    with pytest.raises(SystemExit):
+        main(["--metric", "snip", "--print-config"])
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["dataset"] == "digits" and printed["batch_size"] == 16
+    assert None not in (printed["C"], printed["N"], printed["edges"], printed["batches"])
 
 
 def test_yaml_config_values_are_saved_into_the_run_folder(tmp_path, capsys):
