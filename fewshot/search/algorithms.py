@@ -21,6 +21,7 @@ gives it the selection accuracy. One searcher is one repeat; all randomness come
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 
@@ -134,7 +135,7 @@ class AgingEvolution(Searcher):
 
 
 class _Adam:
-    """Adam on one array (the policy logits); minimal and deterministic."""
+    """Adam on one array (the policy logits); minimal, in place and deterministic."""
 
     def __init__(self, shape: tuple[int, ...], lr: float, b1=0.9, b2=0.999, eps=1e-8) -> None:
         self.lr, self.b1, self.b2, self.eps = lr, b1, b2, eps
@@ -142,16 +143,24 @@ class _Adam:
 
     def step(self, param: np.ndarray, grad: np.ndarray) -> None:
         self.t += 1
-        self.m = self.b1 * self.m + (1 - self.b1) * grad
-        self.v = self.b2 * self.v + (1 - self.b2) * grad**2
-        m_hat = self.m / (1 - self.b1**self.t)
-        v_hat = self.v / (1 - self.b2**self.t)
-        param -= self.lr * m_hat / (np.sqrt(v_hat) + self.eps)
+        self.m *= self.b1
+        self.m += (1 - self.b1) * grad
+        self.v *= self.b2
+        self.v += (1 - self.b2) * grad * grad
+        lr = self.lr * math.sqrt(1 - self.b2**self.t) / (1 - self.b1**self.t)
+        param -= lr * self.m / (np.sqrt(self.v) + self.eps * math.sqrt(1 - self.b2**self.t))
+
+
+_PLACE = NUM_OPS ** np.arange(NUM_EDGES - 1, -1, -1)
+_EDGE_ROWS = np.arange(NUM_EDGES)
 
 
 @ALGORITHMS.decorator("rl")
 class Reinforce(Searcher):
-    """REINFORCE over a per-edge categorical policy, with proxy-reward warmup and interleaving."""
+    """REINFORCE over a per-edge categorical policy, with proxy-reward warmup and interleaving.
+
+    Ops outside the space's mask have logit ``-inf``: probability 0, gradient 0, never updated.
+    """
 
     def __init__(self, space: SearchSpace, rng: np.random.Generator, cfg: AlgoSettings) -> None:
         super().__init__(space, rng, cfg)
@@ -161,7 +170,8 @@ class Reinforce(Searcher):
         self.logits = np.where(enabled, 0.0, -np.inf)
         self._adam = _Adam(self.logits.shape, cfg.rl_lr)
         self._baseline: dict[str, float | None] = {"acc": None, "proxy": None}
-        self._lo, self._hi = np.inf, -np.inf
+        self._lo, self._hi = math.inf, -math.inf
+        self._key = _complete_key(space)
         for _ in range(cfg.warmup):
             self._proxy_step()
 
@@ -170,53 +180,64 @@ class Reinforce(Searcher):
         p = np.exp(z)
         return p / p.sum(axis=1, keepdims=True)
 
-    def _sample(self) -> tuple[int, np.ndarray]:
+    def _sample(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """(benchmark index, op per edge, the policy's probabilities when sampling)."""
         p = self.probs()
         u = self.rng.random(NUM_EDGES)[:, None]
         ops = np.minimum((u > np.cumsum(p, axis=1)).sum(axis=1), NUM_OPS - 1)
-        code = int(ops @ (NUM_OPS ** np.arange(NUM_EDGES - 1, -1, -1)))
-        index = int(self.space.oracle._index_of_code[code])
+        index = int(self.space.oracle._index_of_code[int(ops @ _PLACE)])
         if index < 0:
             raise UsageError(f"the policy sampled an arch the benchmark lacks (ops {ops})")
-        return index, ops
+        return index, ops, p
 
-    def _update(self, ops: np.ndarray, reward: float, kind: str) -> None:
+    def _update(self, ops: np.ndarray, p: np.ndarray, reward: float, kind: str) -> None:
+        """One REINFORCE step; ``p`` is the policy that sampled ``ops`` (unchanged since)."""
         base = self._baseline[kind]
-        base = (
-            reward
-            if base is None
-            else self.cfg.rl_momentum * base + (1 - self.cfg.rl_momentum) * reward
-        )
+        momentum = self.cfg.rl_momentum
+        base = reward if base is None else momentum * base + (1 - momentum) * reward
         self._baseline[kind] = base
-        grad_logp = -self.probs()
-        grad_logp[np.arange(NUM_EDGES), ops] += 1.0
-        grad_logp[~np.isfinite(self.logits)] = 0.0
+        grad_logp = -p  # d log p(ops) / d logits = onehot(ops) - p, per edge
+        grad_logp[_EDGE_ROWS, ops] += 1.0
         self._adam.step(self.logits, -(reward - base) * grad_logp)  # descend -advantage*logp
-        self.logits[~np.isfinite(self.logits)] = -np.inf
+
+    def _proxy_value(self, index: int) -> float:
+        if self._key is not None:
+            return float(self._key[index])
+        return float(self.space.proxy.rank_key([index])[0])
 
     def _proxy_step(self) -> None:
-        index, ops = self._sample()
-        value = float(self.space.proxy.rank_key([index])[0])
-        if np.isfinite(value):
+        index, ops, p = self._sample()
+        value = self._proxy_value(index)
+        if math.isfinite(value):
             self._lo, self._hi = min(self._lo, value), max(self._hi, value)
             span = self._hi - self._lo
             reward = 2.0 * (value - self._lo) / span - 1.0 if span > 0 else 0.0
         else:
             reward = -1.0
-        self._update(ops, reward, "proxy")
+        self._update(ops, p, reward, "proxy")
 
     def propose(self) -> int:
-        index, ops = self._sample()
-        self._pending = (index, ops)
+        index, ops, p = self._sample()
+        self._pending = (index, ops, p)
         return index
 
     def observe(self, index: int, accuracy: float) -> None:
-        pending_index, ops = self._pending
+        pending_index, ops, p = self._pending
         if pending_index != index:
             raise ValueError("observe() must follow propose() with the proposed arch")
-        self._update(ops, accuracy, "acc")
+        self._update(ops, p, accuracy, "acc")
         for _ in range(self.cfg.move):
             self._proxy_step()
+
+
+def _complete_key(space: SearchSpace) -> np.ndarray | None:
+    """The proxy's rank key of every arch when its table is complete (cached per space)."""
+    proxy = space.proxy
+    if proxy is None or not proxy.complete:
+        return None
+    if "rank_key" not in space.cache:
+        space.cache["rank_key"] = proxy.rank_key(np.arange(len(space.oracle)))
+    return space.cache["rank_key"]
 
 
 def check_search(algo: str, space: SearchSpace, cfg: AlgoSettings) -> None:
