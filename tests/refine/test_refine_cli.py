@@ -65,3 +65,14 @@ def test_initial_from_an_analysis_run_is_reused_and_checked(tmp_path, capsys):
     bad[bad.index("--seed") + 1] = "2"
     assert main(bad) == 2
     assert "--initial-from" in capsys.readouterr().err
+
+
+def test_nb201_space_computes_predictors_on_tiny_networks(tmp_path):
+    out = tmp_path / "nb"
+    argv = ["--space", "nb201", "--predictor", "synflow", "--samples", "5", "--iterations", "1",
+            "--C", "4", "--N", "1", "--out", str(out), *TINY]  # fmt: skip
+    assert main(argv) == 0
+    record = json.loads((out / "refinement.json").read_text())
+    it = record["iterations"][0]
+    assert record["space"] == "nb201" and it["subspace_size"] == 15625 and it["sampled"] == 5
+    assert len(it["next_mask"]) == 6 and it["scored"] + it["failed"] == 5
