@@ -148,3 +148,22 @@ def plot_tree_importances(trees: Sequence[Mapping], path: str | os.PathLike[str]
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title("tertile trees: feature importance")
     return _save(fig, path)
+
+
+def plot_mask_accuracy(
+    accuracy: Sequence[Mapping[str, float]], predictor: str, path: str | os.PathLike[str]
+) -> Path:
+    """NB201: benchmark accuracy (mean, max) and top-5% share of each iteration's mask."""
+    it = np.arange(len(accuracy))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))
+    a.plot(it, [x["mean"] for x in accuracy], marker="o", label="mean")
+    a.plot(it, [x["max"] for x in accuracy], marker="s", label="max")
+    a.set_ylabel("test accuracy (%)")
+    a.legend(fontsize=7)
+    b.plot(it, [100 * x["share_top5"] for x in accuracy], marker="o")
+    b.set_ylabel("archs in the top 5% (%)")
+    for ax in (a, b):
+        ax.set_xlabel("iteration")
+        ax.set_xticks(it)
+    fig.suptitle(f"NB201, {predictor}: accuracy of the sampled mask")
+    return _save(fig, path)

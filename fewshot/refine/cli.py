@@ -276,10 +276,10 @@ def _main(argv: Sequence[str] | None) -> int:
     apply_common(config)
     out = _prepare_out(config)
     record = run_anynet(config, out) if config.space == "anynet" else run_nb201(config, out)
-    if not config.no_plots and config.space == "anynet":
-        from fewshot.refine.figures import write_run_figures
+    if not config.no_plots:
+        from fewshot.refine.figures import write_nb201_figures, write_run_figures
 
-        write_run_figures(out)
+        (write_run_figures if config.space == "anynet" else write_nb201_figures)(out)
     last = record["iterations"][-1] if record["iterations"] else None
     print(
         f"{config.space} {config.predictor}: {len(record['iterations'])} iterations, status "

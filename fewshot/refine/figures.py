@@ -9,6 +9,7 @@ from fewshot.analysis.refinement import interval_series, read_iterations
 from fewshot.plotting.refinement import (
     plot_complexities,
     plot_hyperparameter_intervals,
+    plot_mask_accuracy,
     plot_score_edf,
     plot_subspace_size,
 )
@@ -47,4 +48,19 @@ def write_run_figures(out: Path) -> list[Path]:
                 series, kind, predictor, fig_dir / f"intervals_{kind}.png"
             )
         )
+    return paths
+
+
+def write_nb201_figures(out: Path) -> list[Path]:
+    """NB201 run: subspace size per iteration and, with a benchmark, the masks' accuracy."""
+    record = json.loads((out / "refinement.json").read_text(encoding="utf-8"))
+    predictor, iterations = record["predictor"], record["iterations"]
+    if not iterations:
+        return []
+    fig_dir = out / FIGURES_DIR
+    sizes = [it["subspace_size"] for it in iterations] + [record["final_subspace_size"]]
+    paths = [plot_subspace_size(sizes, predictor, fig_dir / "subspace_size.png")]
+    if "final_accuracy" in record:
+        acc = [it["accuracy"] for it in iterations] + [record["final_accuracy"]]
+        paths.append(plot_mask_accuracy(acc, predictor, fig_dir / "mask_accuracy.png"))
     return paths

@@ -76,3 +76,4 @@ def test_nb201_space_computes_predictors_on_tiny_networks(tmp_path):
     it = record["iterations"][0]
     assert record["space"] == "nb201" and it["subspace_size"] == 15625 and it["sampled"] == 5
     assert len(it["next_mask"]) == 6 and it["scored"] + it["failed"] == 5
+    assert (out / "figures" / "subspace_size.png").is_file()
