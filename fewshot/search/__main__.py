@@ -69,6 +69,11 @@ class SearchConfig(CommonOptions):
         None, help="NATS-Bench tss directory (default: $TORCH_HOME/NATS-tss-v1_0-3ffb9-simple)",
         group="benchmark",
     )  # fmt: skip
+    select: Literal["auto", "test"] = option(
+        "auto",
+        help="selection accuracy: auto (validation where the benchmark has it, else test) or test",
+        group="benchmark",
+    )
     repeats: int = option(32, help="independent repeats", minimum=1, group="protocol")
     budget: int = option(300, help="trained models per repeat", minimum=1, group="protocol")
     seed: int = option(0, help="seeds every repeat", group="protocol")
@@ -158,6 +163,7 @@ class SearchConfig(CommonOptions):
             parts += [f"leaves-{self.tree.parent.name}-{self.leaf_choice}"]
         if self.random_split is not None:
             parts += [f"random{self.random_split}-{self.leaf_choice}"]
+        parts += ["select-test"] if self.select == "test" else []
         return "-".join(parts + [self.dataset])
 
 
@@ -253,7 +259,7 @@ def _main(argv: Sequence[str] | None) -> int:
     apply_common(cfg)
     from fewshot.search.experiment import load_oracle
 
-    oracle = load_oracle(cfg.benchmark, cfg.dataset)
+    oracle = load_oracle(cfg.benchmark, cfg.dataset, cfg.select)
     proxies = _proxies(cfg, oracle)
     save_config(cfg.out, cfg)
     (_filter if cfg.filter else _search)(cfg, oracle, proxies)

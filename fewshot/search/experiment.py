@@ -33,11 +33,11 @@ SCORING_DATASETS = {
 }
 
 
-def load_oracle(benchmark: str | Path | None, dataset: str) -> Oracle:
+def load_oracle(benchmark: str | Path | None, dataset: str, select: str = "auto") -> Oracle:
     """The benchmark as arrays (default directory: nats_bench's ``$TORCH_HOME`` one)."""
     from fewshot.benchmark import default_benchmark_path
 
-    return Oracle.from_benchmark(benchmark or default_benchmark_path(), dataset)
+    return Oracle.from_benchmark(benchmark or default_benchmark_path(), dataset, select)
 
 
 def load_proxy(

@@ -77,8 +77,14 @@ class Oracle:
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def from_benchmark(cls, path: str | Path, dataset: str) -> Oracle:
-        """Read every arch's accuracies once (about 2 s for the 15,625 archs)."""
+    def from_benchmark(cls, path: str | Path, dataset: str, select: str = "auto") -> Oracle:
+        """Read every arch's accuracies once (about 2 s for the 15,625 archs).
+
+        ``select="auto"``: validation accuracy where the benchmark has it, else test;
+        ``"test"``: always test (to measure what selecting on test changes).
+        """
+        if select not in ("auto", "test"):
+            raise UsageError(f"select must be 'auto' or 'test', got {select!r}")
         from fewshot.benchmark import Benchmark, canonical_dataset
 
         try:
@@ -88,7 +94,7 @@ class Oracle:
         bench = Benchmark(path)
         ops = np.array([a.op_indices for a in bench.archs()], dtype=np.int64)
         report = bench.accuracies(name)
-        valid = _VALIDATION.get(name)
+        valid = _VALIDATION.get(name) if select == "auto" else None
         if valid is not None:
             try:
                 return cls(ops, bench.accuracies(valid), report, name, "validation")

@@ -22,6 +22,9 @@ from tests.search.search_fakes import SMALL_OPS, known_quality
 def test_oracle_reads_benchmark_and_records_selection(small_benchmark):
     c10 = Oracle.from_benchmark(small_benchmark, "cifar10")
     assert c10.selection == "validation" and len(c10) == 64
+    forced = Oracle.from_benchmark(small_benchmark, "cifar10", select="test")
+    assert forced.selection == "test"
+    np.testing.assert_array_equal(forced.select_acc, forced.report_acc)
     c100 = Oracle.from_benchmark(small_benchmark, "cifar100")
     assert c100.selection == "test"
     np.testing.assert_array_equal(c100.select_acc, c100.report_acc)
