@@ -273,6 +273,7 @@ def part_leaves(args, out: Path) -> str:
         out / "leaves.png",
         target=target,
         title=f"AE across few-shot leaves vs whole space ({oracle.dataset})",
+        ylim=(target - 4.0, target + 1.0),
     )
     return "\n".join(lines)
 
@@ -292,6 +293,25 @@ def part_filter(args, out: Path) -> str:
         f"| {fmt_q(report['kept_best'])} | {fmt_q(report['random_same_count_best'])} | "
         f"{fmt_q(report['candidates_best'])} |"
     )
+
+
+def part_extras(args, out: Path) -> str:
+    """AE's move proposal with the notebook's random neighbour (probability 0.25)."""
+    oracle = load_oracle(args.benchmark, "cifar100")
+    table = load_table(args.tables, oracle)
+    if table is None or not table.complete:
+        return "not computed (no complete synflow table for cifar100)"
+    lines = ["| search | acc@50 | models to 73% |", "|---|---|---|"]
+    rows = []
+    for label, move in [("AE + M10, random 0.25", 10), ("AE + M24, random 0.25", 24)]:
+        cfg = AlgoSettings(move=move, move_random=0.25)
+        res = run_search("ae", oracle, cfg, budget=args.budget, repeats=args.repeats,
+                         seed=args.seed, proxy=table)  # fmt: skip
+        s = summarise(res.curves, TARGET)
+        rows.append({"label": label, **s})
+        lines.append(f"| {label} | {fmt_q(s['acc_at_50'])} | {fmt_steps(s['models_to_target'])} |")
+    atomic_write_json(out / "results" / "extras.json", rows)
+    return "\n".join(lines)
 
 
 def part_selection(args, out: Path) -> str:
@@ -349,6 +369,7 @@ PARTS = {
     "filter": part_filter,
     "speed": part_speed,
     "selection": part_selection,
+    "extras": part_extras,
 }
 
 
