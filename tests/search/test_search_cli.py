@@ -86,3 +86,17 @@ def test_filter_mode_trains_kept_archs_for_real(tmp_path, small_benchmark, table
     for r in report["trained"]:
         assert 0 <= r["test_acc"] <= 100 and r["benchmark_test_acc"] > 80
     assert (tmp_path / "f" / "trained" / "results.json").is_file()
+
+
+def test_print_config_round_trips_and_console_command(tmp_path, capsys):
+    from fewshot.__main__ import main as fewshot_main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--algo", "rl", "--proxy", "synflow", "--warmup", "100", "--print-config"])
+    assert exc.value.code == 0
+    first = capsys.readouterr().out
+    (tmp_path / "c.yaml").write_text(first)
+    with pytest.raises(SystemExit):
+        fewshot_main(["search", "--config", str(tmp_path / "c.yaml"), "--print-config"])
+    assert capsys.readouterr().out == first
+    assert "out: runs/search/rl-synflow-w100-cifar100" in first
