@@ -168,6 +168,7 @@ class Reinforce(Searcher):
             space.require_proxy("RL warmup / move proposal")
         enabled = space.mask.to_array() if space.mask is not None else np.ones((6, 5), bool)
         self.logits = np.where(enabled, 0.0, -np.inf)
+        self._last = NUM_OPS - 1 - np.argmax(enabled[:, ::-1], axis=1)  # last enabled op per edge
         self._adam = _Adam(self.logits.shape, cfg.rl_lr)
         self._baseline: dict[str, float | None] = {"acc": None, "proxy": None}
         self._lo, self._hi = math.inf, -math.inf
@@ -184,7 +185,7 @@ class Reinforce(Searcher):
         """(benchmark index, op per edge, the policy's probabilities when sampling)."""
         p = self.probs()
         u = self.rng.random(NUM_EDGES)[:, None]
-        ops = np.minimum((u > np.cumsum(p, axis=1)).sum(axis=1), NUM_OPS - 1)
+        ops = np.minimum((u > np.cumsum(p, axis=1)).sum(axis=1), self._last)  # rounding-safe
         index = int(self.space.oracle._index_of_code[int(ops @ _PLACE)])
         if index < 0:
             raise UsageError(f"the policy sampled an arch the benchmark lacks (ops {ops})")

@@ -164,3 +164,14 @@ def test_arch_round_trip(full_oracle):
         "|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|"
     )
     assert full_oracle.arch(full_oracle.index(arch)) == arch
+
+
+def test_rl_samples_stay_inside_a_mask(full_oracle):
+    from fewshot.space import Mask
+
+    mask = Mask.full().restrict(0, ["none", "skip_connect"]).restrict(5, ["nor_conv_3x3"])
+    rl = Reinforce(SearchSpace(full_oracle, mask), np.random.default_rng(0), AlgoSettings())
+    for _ in range(300):
+        i = rl.propose()
+        assert full_oracle.arch(i) in mask
+        rl.observe(i, float(full_oracle.select_acc[i]))
