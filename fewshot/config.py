@@ -203,6 +203,13 @@ def metric_names(kind: str | None = None) -> list[str]:
     return list_metrics(kind=kind) if kind is not None else list_metrics()
 
 
+def recipe_names() -> list[str]:
+    """Recipe names (for ``choices=``; imports the recipe registry when called)."""
+    from fewshot.recipes import list_recipes
+
+    return list_recipes()
+
+
 def dataset_names() -> list[str]:
     """Data set names ``--dataset`` accepts (for ``choices=``; imports the data modules)."""
     from fewshot.data import DATASETS
@@ -746,6 +753,7 @@ __all__ = [
     "choices_of",
     "dataset_names",
     "metric_names",
+    "recipe_names",
     "config_difference",
     "config_from_dict",
     "dump_yaml",

@@ -36,6 +36,7 @@ from fewshot.config import (
     metric_names,
     option,
     parse_config,
+    recipe_names,
     refuse_changed,
     resolve_device,
     save_config,
@@ -96,7 +97,7 @@ class ScoreConfig(CommonOptions):
         help="how networks are initialised and metrics computed (fewshot/recipes.py; the "
         "published correlation tables used zero-cost-nas's conventions); batch flags stay "
         "this command's",
-        choices=lambda: __import__("fewshot.recipes", fromlist=["x"]).list_recipes(),
+        choices=recipe_names,
         group=_NET,
     )
     dataset: str | None = option(

@@ -30,6 +30,7 @@ from fewshot.config import (
     metric_names,
     option,
     parse_config,
+    recipe_names,
     refuse_changed,
     resolve_device,
     save_config,
@@ -39,8 +40,8 @@ from fewshot.errors import UsageError
 from fewshot.io import software_versions
 from fewshot.metrics.base import ScoringData
 from fewshot.metrics.settings import MetricSettings
-from fewshot.recipes import DEFAULT_RECIPE, Recipe, get_recipe, list_recipes
-from fewshot.splitting.candidates import CANDIDATE_MODES, RANDOM_BASELINE, SCALES
+from fewshot.recipes import DEFAULT_RECIPE, Recipe, get_recipe
+from fewshot.splitting.candidates import CANDIDATE_MODES, RANDOM_BASELINE, SCALES, metric_kind
 from fewshot.splitting.edges import EDGE_POLICIES, default_edges
 from fewshot.splitting.engine import SplitEngine, SplitSettings, initial_supernet, validate_settings
 from fewshot.splitting.partition import OBJECTIVES
@@ -76,7 +77,7 @@ class SplitConfig(CommonOptions):
         choices=_split_metrics,
     )  # fmt: skip
     recipe: str = option(
-        DEFAULT_RECIPE, help="named bundle of split settings (SPEC 4a)", choices=list_recipes
+        DEFAULT_RECIPE, help="named bundle of split settings (SPEC 4a)", choices=recipe_names
     )
     depth: int = option(3, help="levels of splits (branch**depth leaves)", minimum=1)
     branch: int = option(2, help="children per split (groups of ops)", minimum=2)
@@ -155,7 +156,7 @@ class SplitConfig(CommonOptions):
         if not self.metric:
             raise UsageError("--metric is required (e.g. --metric snip); see --help")
         recipe = effective_recipe(self)
-        kind = "random" if self.metric == RANDOM_BASELINE else _metric_kind(self.metric)
+        kind = metric_kind(self.metric)
         for key in RECIPE_KEYS:
             if key == "objective":
                 self.objective = recipe.objective_for(kind)
@@ -179,12 +180,6 @@ class SplitConfig(CommonOptions):
         return self
 
 
-def _metric_kind(metric: str) -> str:
-    from fewshot.metrics.base import get_metric
-
-    return get_metric(metric).kind
-
-
 def effective_recipe(config: SplitConfig) -> Recipe:
     """The recipe with the configuration's overrides applied (flags, then --recipe-option)."""
     base = get_recipe(config.recipe)
@@ -194,7 +189,7 @@ def effective_recipe(config: SplitConfig) -> Recipe:
         if value is None:
             continue
         if key == "objective":
-            kind = "random" if config.metric == RANDOM_BASELINE else _metric_kind(config.metric)
+            kind = metric_kind(config.metric)
             overrides["pairwise_objective" if kind == "pairwise" else "objective"] = value
         else:
             overrides[key] = tuple(value) if key == "edges" else value
@@ -206,9 +201,14 @@ def recipe_overrides(config: SplitConfig) -> dict[str, list[Any]]:
     """``{setting: [recipe's value, this run's value]}`` for every setting the run changed."""
     plain = make_config(
         SplitConfig,
-        {"metric": config.metric, "recipe": config.recipe, "depth": config.depth,
-         "branch": config.branch},
-    )  # fmt: skip
+        {
+            "metric": config.metric,
+            "recipe": config.recipe,
+            "depth": config.depth,
+            "branch": config.branch,
+            "dataset": config.dataset or "synthetic",
+        },
+    )  # fmt: skip  (the data set does not change a recipe: named so it is not looked up again)
     base = effective_recipe(plain).to_dict()  # the recipe as this metric and depth resolve it
     mine = effective_recipe(config).to_dict()
     diff = {k: [base[k], mine[k]] for k in mine if k != "metric_settings" and base[k] != mine[k]}
@@ -236,7 +236,7 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"{run_dir} is already complete\n")
         return _finish(tree, run_dir)
     device = resolve_device(config.device)
-    dataset, data, epoch_batches = load_data(
+    dataset, data, num_classes, epoch_batches = load_data(
         config, recipe, settings, tree.dataset if tree else None
     )
     if tree is None:
@@ -244,7 +244,7 @@ def _main(argv: Sequence[str] | None) -> int:
         tree.save(run_dir / "tree.json")
         save_config(run_dir, config)
     supernet = initial_supernet(
-        C=recipe.C, N=recipe.N, num_classes=_num_classes(data), seed=config.seed,
+        C=recipe.C, N=recipe.N, num_classes=num_classes, seed=config.seed,
         device=device, init=recipe.init,
     )  # fmt: skip
     log.info(
@@ -339,17 +339,10 @@ def _open_run(run_dir: Path, config: SplitConfig) -> SplitTree | None:
     return tree
 
 
-def _num_classes(data: ScoringData | Callable[[int], ScoringData]) -> int:
-    return (data(0) if callable(data) else data).num_classes
-
-
-# -- data -----------------------------------------------------------------------------------
-
-
 def load_data(
     config: SplitConfig, recipe: Recipe, settings: SplitSettings, dataset: str | None = None
-) -> tuple[str, ScoringData | Callable[[int], ScoringData], EpochBatches | None]:
-    """(data set actually used, scoring batches or a per-split maker, warm-up batches or None).
+) -> tuple[str, ScoringData | Callable[[int], ScoringData], int, EpochBatches | None]:
+    """(data set used, scoring batches or a per-split maker, classes, warm-up batches or None).
 
     ``dataset`` overrides the resolution (a resumed run keeps the data set it started with,
     even when ``--dataset`` was left out and CIFAR-10 has become available since). With the
@@ -370,11 +363,8 @@ def load_data(
             dm, num_batches=batches, batch_size=batch_size, seed=seed, augment=recipe.augment
         )
 
-    data: ScoringData | Callable[[int], ScoringData] = (
-        draw if recipe.batch_per_split else draw(config.seed)
-    )
-    if recipe.batch_per_split:
-        draw(config.seed)  # fail now (missing data, too few examples), not at the first split
+    first = draw(config.seed)  # per split too: fails now (missing data, too few examples)
+    data: ScoringData | Callable[[int], ScoringData] = draw if recipe.batch_per_split else first
     epoch_batches = None
     if settings.warmup.epochs > 0:
         train = dm.train_dataset()
@@ -382,7 +372,7 @@ def load_data(
         def epoch_batches(g: torch.Generator) -> DataLoader:
             return DataLoader(train, batch_size=batch_size, shuffle=True, generator=g)
 
-    return name, data, epoch_batches
+    return name, data, first.num_classes, epoch_batches
 
 
 # -- outputs --------------------------------------------------------------------------------

@@ -59,6 +59,11 @@ RANDOM_BASELINE = "random"
 """Name of the random-partition baseline: accepted wherever a splitting metric is."""
 
 
+def metric_kind(metric: str) -> str:
+    """``scalar`` or ``pairwise`` (from the registry), or ``random`` for the baseline."""
+    return "random" if metric == RANDOM_BASELINE else get_metric(metric).kind
+
+
 @dataclass
 class PassCounter:
     """Forward passes through a supernet and backward passes reaching its logits.
@@ -342,6 +347,7 @@ __all__ = [
     "candidate_masks",
     "counting_passes",
     "evaluate_edge",
+    "metric_kind",
     "reset_scratch",
     "scalar_distance",
     "scale_scores",

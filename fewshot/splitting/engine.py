@@ -27,19 +27,19 @@ import torch
 from tqdm.auto import tqdm
 
 from fewshot.errors import UsageError
-from fewshot.metrics.base import ScoringData, get_metric
+from fewshot.metrics.base import ScoringData
 from fewshot.metrics.settings import MetricSettings
 from fewshot.models.init import initialize
 from fewshot.models.supernet import Supernet
 from fewshot.space import NUM_EDGES, Mask
 from fewshot.splitting.candidates import (
     CANDIDATE_MODES,
-    RANDOM_BASELINE,
     SCALES,
     EdgeEvaluation,
     PassCounter,
     counting_passes,
     evaluate_edge,
+    metric_kind,
 )
 from fewshot.splitting.edges import EDGE_POLICIES, PolicyContext, default_edges
 from fewshot.splitting.partition import (
@@ -82,7 +82,7 @@ class SplitSettings:
     @property
     def metric_kind(self) -> str:
         """``scalar``, ``pairwise`` or ``random``."""
-        return "random" if self.metric == RANDOM_BASELINE else get_metric(self.metric).kind
+        return metric_kind(self.metric)
 
     @property
     def partition_objective(self) -> str:
@@ -103,8 +103,7 @@ class SplitSettings:
 
 def validate_settings(s: SplitSettings, mask: Mask | None = None) -> None:
     """Raise :class:`UsageError` for settings that cannot produce a tree."""
-    if s.metric != RANDOM_BASELINE:
-        get_metric(s.metric)  # unknown names list the known metrics
+    metric_kind(s.metric)  # unknown names list the known metrics
     EDGE_POLICIES.get(s.edge_policy)
     for key, value, valid in (
         ("candidates", s.candidates, CANDIDATE_MODES),
