@@ -30,8 +30,14 @@ def jacob_cov_score(jacobian: np.ndarray, k: float = JACOB_COV_K) -> float:
             "jacob_cov: the input gradient of some sample is constant, so its correlation is "
             "undefined (the network ignores its input: e.g. an all-'none' cell)"
         )
-    v = np.linalg.eigvalsh(np.corrcoef(jacobian))
-    return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
+    return correlation_eigen_score(np.corrcoef(jacobian), k)
+
+
+def correlation_eigen_score(corr: np.ndarray, k: float = JACOB_COV_K) -> float:
+    """``-sum(log(v + k) + 1/(v + k))`` over the eigenvalues ``v`` of a correlation matrix."""
+    v = np.linalg.eigvalsh(corr)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
 
 
 def jacob_cov_score_nonfinite(rows: np.ndarray, k: float = JACOB_COV_K) -> float:
@@ -44,9 +50,7 @@ def jacob_cov_score_nonfinite(rows: np.ndarray, k: float = JACOB_COV_K) -> float
         corr = np.corrcoef(rows)
     if not np.isfinite(corr).all():
         return float("nan")
-    v = np.linalg.eigvalsh(corr)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return float(-np.sum(np.log(v + k) + 1.0 / (v + k)))
+    return correlation_eigen_score(corr, k)
 
 
 @register_metric("jacob_cov")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -271,12 +272,27 @@ class WeightGradients:
     Attributes:
         layers: ``{layer name: gradient}`` in module order; a weight that did not run (a
             disabled op) gets zeros, since the target does not depend on it.
-        matrix: ``G``: each gradient reshaped to ``rows`` rows, concatenated column-wise
-            (``rows x P / rows``), as the framework paper's code lays it out.
+        rows: rows of the gradient matrix (:func:`gradient_rows`).
     """
 
     layers: dict[str, Tensor]
-    matrix: Tensor
+    rows: int
+
+    @cached_property
+    def matrix(self) -> Tensor:
+        """``G``: each gradient reshaped to ``rows`` rows, concatenated column-wise.
+
+        ``rows x P / rows``, as the framework paper's code lays it out. Built on first use
+        only, so the per-layer form (``grad_target="logit_sum"`` with the ``layers`` layout)
+        works on networks whose weights do not divide into ``rows`` rows.
+        """
+        bad = [n for n, g in self.layers.items() if g.numel() % self.rows]
+        if bad:
+            raise MetricError(
+                f"the channel_rows gradient layout reshapes every weight to {self.rows} rows, "
+                f"but {bad[:3]} have sizes not divisible by {self.rows}; use grad_layout='layers'"
+            )
+        return torch.cat([g.reshape(self.rows, -1) for g in self.layers.values()], dim=1)
 
 
 def gradient_rows(net: nn.Module) -> int:
@@ -306,13 +322,5 @@ def weight_gradients(cache: ProbeCache) -> WeightGradients:
         name: (g.detach() if g is not None else torch.zeros_like(w)).clone()
         for (name, _), w, g in zip(named, weights, grads, strict=True)
     }
-    rows = gradient_rows(cache.net)
-    bad = [n for n, g in layers.items() if g.numel() % rows]
-    if bad:
-        raise MetricError(
-            f"the channel_rows gradient layout reshapes every weight to {rows} rows, but "
-            f"{bad[:3]} have sizes not divisible by {rows}; use grad_layout='layers'"
-        )
-    matrix = torch.cat([g.reshape(rows, -1) for g in layers.values()], dim=1)
     clear_grads(net)
-    return WeightGradients(layers, matrix)
+    return WeightGradients(layers, gradient_rows(cache.net))

@@ -67,10 +67,15 @@ def per_sample_logit_grads(net: nn.Module, x: Tensor) -> Tensor:
     return torch.stack(rows)
 
 
+def kernel_eigenvalues(G: Tensor) -> np.ndarray:
+    """Eigenvalues of ``G G^T`` in ascending order (float64)."""
+    G = G.double()
+    return torch.linalg.eigvalsh(G @ G.T).cpu().numpy()
+
+
 def ntk_condition_number(G: Tensor) -> tuple[float, np.ndarray]:
     """Condition number ``lambda_max / lambda_min`` of ``G G^T`` and its eigenvalues (float64)."""
-    G = G.double()
-    eig = torch.linalg.eigvalsh(G @ G.T).cpu().numpy()
+    eig = kernel_eigenvalues(G)
     if not eig[0] > 0:
         raise MetricError(
             f"ntk: the NTK is singular (smallest eigenvalue {eig[0]:.3g}): some samples have "
@@ -112,8 +117,7 @@ def _per_sample_condition(cache: ProbeCache, s: MetricSettings) -> tuple[float, 
 
 def _matrix_condition(G: Tensor, s: MetricSettings) -> tuple[float, np.ndarray]:
     """``lambda_max / lambda_min`` of ``G G^T`` as plain float arithmetic computes it."""
-    G = G.double()
-    eig = torch.linalg.eigvalsh(G @ G.T).cpu().numpy()
+    eig = kernel_eigenvalues(G)
     with np.errstate(divide="ignore", invalid="ignore"):
         cond = float(np.float64(eig[-1]) / np.float64(eig[0]))
     if math.isnan(cond) and s.ntk_nan_value is not None:

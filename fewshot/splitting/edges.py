@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from fewshot.registry import Registry
 from fewshot.space import NUM_EDGES, Mask
 from fewshot.splitting.candidates import EdgeEvaluation
-from fewshot.splitting.partition import Partition
+from fewshot.splitting.partition import Partition, improves
 
 
 @dataclass(frozen=True)
@@ -123,25 +123,16 @@ def score_policy(ctx: PolicyContext) -> EdgeChoice:
     usable = [e for e in splittable_edges(ctx.mask, ctx.branch, order) if ctx.fully_enabled(e)]
     if not usable:
         return EdgeChoice(note=leaf_note(ctx.mask, ctx.branch, order) + "; none fully enabled")
-    best: EdgeChoice | None = None
+    best: tuple[EdgeEvaluation, Partition] | None = None
     values: dict[int, float] = {}
     for edge in usable:
         ev = ctx.evaluate(edge)
         part = ctx.partition(ev)
         values[edge] = part.objective_value
-        if best is None or _better(part, best.partition):  # type: ignore[arg-type]
-            best = EdgeChoice(ev, part)
+        if best is None or improves(part.objective_value, best[1].objective_value, part.objective):
+            best = (ev, part)
     assert best is not None
-    return EdgeChoice(
-        best.evaluation, best.partition, edges_evaluated=len(usable), edge_cuts=values
-    )
-
-
-def _better(part: Partition, incumbent: Partition) -> bool:
-    """Strictly better by the objective (NaN never is)."""
-    if part.objective == "min-similarity":
-        return part.objective_value < incumbent.objective_value
-    return part.objective_value > incumbent.objective_value
+    return EdgeChoice(*best, edges_evaluated=len(usable), edge_cuts=values)
 
 
 def default_edges(policy: str, depth: int) -> tuple[int, ...]:

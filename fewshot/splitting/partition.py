@@ -34,7 +34,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import networkx as nx
 import numpy as np
@@ -184,13 +184,22 @@ def _objective_values(
     return [cut_value(S, g) for g in partitions]
 
 
+def improves(value: float, incumbent: float, objective: str, tol: float = 0.0) -> bool:
+    """``value`` is strictly better than ``incumbent`` under ``objective``, by more than ``tol``.
+
+    Larger is better for ``max-distance``, smaller for ``min-similarity``; False whenever NaN
+    takes part (also ``inf`` against ``inf``), as in the authors' comparisons.
+    """
+    sign = 1.0 if objective == "max-distance" else -1.0
+    return sign * (value - incumbent) > tol
+
+
 def _first_best(values: list[float], objective: str, scale: float) -> tuple[int, int]:
     """(index of the first optimum, number of optima) with strict, NaN-safe improvement."""
     tol = _REL_TOL * max(scale, 1e-300)
-    sign = 1.0 if objective == "max-distance" else -1.0
     best = 0
     for i in range(1, len(values)):
-        if sign * (values[i] - values[best]) > tol:  # False for NaN on either side
+        if improves(values[i], values[best], objective, tol):
             best = i
     ties = sum(1 for v in values if abs(v - values[best]) <= tol)  # 0 when the best is NaN
     return best, max(ties, 1)
@@ -243,8 +252,8 @@ def best_partition(
     finite = [abs(v) for v in values if math.isfinite(v)]
     best, ties = _first_best(values, objective, max(finite, default=0.0))
     part = _make(D, partitions[best], exact=True)
-    return Partition(
-        part.groups, part.cut, part.normalized_cut, True, objective, values[best], ties, nonfinite
+    return replace(
+        part, objective=objective, objective_value=values[best], ties=ties, nonfinite=nonfinite
     )
 
 
@@ -371,6 +380,7 @@ __all__ = [
     "canonical",
     "check_distance",
     "cut_value",
+    "improves",
     "is_balanced",
     "num_partitions",
     "partition_of",

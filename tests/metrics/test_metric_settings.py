@@ -186,3 +186,13 @@ def test_settings_reject_unknown_values():
 def test_cache_carries_settings(data):
     cache = ProbeCache(tiny(), data, settings=LY)
     assert not cache.working_copy().training  # eval-mode BN from the settings
+
+
+def test_per_layer_logit_sum_needs_no_row_layout(data):
+    """The C-row matrix G is built only when a channel_rows metric asks for it."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 6 * 6, 10))
+    settings = MetricSettings(grad_target="logit_sum")
+    assert compute_metric(net, data, "grad_norm", settings=settings).value > 0
+    with pytest.raises(MetricError, match="not divisible by 16"):
+        compute_metric(net, data, "grad_norm", settings=settings.with_(grad_layout="channel_rows"))
