@@ -123,7 +123,9 @@ def test_sweep_runs_skips_resumes_and_analyses(tmp_path, mode):
     cmd += ["--seeds", "3", "--jobs", "2", "--runs", str(runs), "--out", str(out)]
     cmd += ["--C", "4", "--depth", "1", "--split-module", "fake_split"]
     env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )  # a hung fork fails the test instead of stalling CI
     assert done.returncode == 0, done.stderr
     calls = (runs / "calls.txt").read_text().splitlines()
     assert len(calls) == 6 and all("--C 4" in c and "--depth 1" in c for c in calls)
@@ -136,7 +138,9 @@ def test_sweep_runs_skips_resumes_and_analyses(tmp_path, mode):
     tree = load_tree(runs / "ntk_s1")
     tree.complete = False
     tree.save(runs / "ntk_s1" / "tree.json")
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=tmp_path)
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )  # a hung fork fails the test instead of stalling CI
     assert done.returncode == 0, done.stderr
     calls = (runs / "calls.txt").read_text().splitlines()[6:]
     assert len(calls) == 1 and "--seed 1" in calls[0] and "--resume" in calls[0]

@@ -6,9 +6,11 @@ then analyse.
 
 Each (metric, seed) is one ``fewshot.split ... --out RUNS --name METRIC_sSEED`` process
 (``--jobs`` at a time, each limited to ``--threads`` CPU threads, its output in
-``RUNS/logs/NAME.log``). By default the runs go to a ``multiprocessing`` pool of forks of this
-process, made after it has imported the split module once (the imports cost ~10 CPU-seconds a
-run otherwise), one fresh fork per run (``maxtasksperchild=1``); ``--no-fork`` starts fresh
+``RUNS/logs/NAME.log``). By default each run is a fork of this process, made after it has
+imported the split module once (the imports cost ~10 CPU-seconds a run otherwise), one fresh
+fork per run, always from the main thread while no other thread exists (a ``multiprocessing``
+``Pool`` forks replacement workers from a handler thread, and such forks could deadlock on a
+lock held by another thread: seen as a sweep hanging in the test suite); ``--no-fork`` starts fresh
 ``python -m fewshot.split`` processes instead, ``--jobs`` at a time (a thread pool waiting on
 them). Options are the fields of :class:`SweepConfig` (``--config``/``--print-config`` work as
 for every command). Finished runs (``tree.json`` with
@@ -23,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import multiprocessing as mp
+import multiprocessing.connection
 import os
 import shlex
 import subprocess
@@ -189,7 +192,7 @@ def _task(args: SweepConfig, run: Run) -> Task:
 
 
 def run_forked(task: Task) -> tuple[str, int, float]:
-    """In a pool worker (a fork of the sweep): stdout/stderr into the log, one thread budget,
+    """In a fork of the sweep: stdout/stderr into the log, one thread budget,
     the split module's ``main``; returns (name, exit code, seconds)."""
     start = time.perf_counter()
     with task.log.open("a", encoding="utf-8") as log:
@@ -230,8 +233,30 @@ def _results(args: SweepConfig, tasks: list[Task]) -> Iterator[tuple[str, int, f
     preload(args.split_module)
     sys.stdout.flush()
     sys.stderr.flush()
-    with mp.get_context("fork").Pool(args.jobs, maxtasksperchild=1) as pool:
-        yield from pool.imap_unordered(run_forked, tasks)
+    yield from _forked_results(tasks, args.jobs)
+
+
+def _forked_results(tasks: list[Task], jobs: int) -> Iterator[tuple[str, int, float]]:
+    """One fork per task, ``jobs`` at a time, each made from this (single-threaded) process;
+    waits on their sentinels (``multiprocessing.connection.wait``); yields as each finishes."""
+    ctx = mp.get_context("fork")
+    queue = list(tasks)
+    running: dict[int, tuple[Task, mp.process.BaseProcess, float]] = {}
+    while queue or running:
+        while queue and len(running) < jobs:
+            task = queue.pop(0)
+            proc = ctx.Process(target=_forked_child, args=(task,), name=task.name)
+            proc.start()
+            running[proc.sentinel] = (task, proc, time.perf_counter())
+        for sentinel in mp.connection.wait(list(running)):
+            task, proc, start = running.pop(sentinel)
+            proc.join()
+            yield task.name, int(proc.exitcode or 0), time.perf_counter() - start
+
+
+def _forked_child(task: Task) -> None:
+    """Body of a forked run: its exit code is the split's."""
+    sys.exit(run_forked(task)[1])
 
 
 def run_all(args: SweepConfig, todo: Sequence[Run]) -> list[Run]:
