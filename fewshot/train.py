@@ -21,6 +21,7 @@ checkpoint only with the same configuration (the differences are named otherwise
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -122,7 +123,9 @@ class TrainConfig(CommonOptions):
     num_nodes: int = option(1, help="machines (DDP)", minimum=1, group=_HW)
     precision: str | None = option(None, help="e.g. 32-true, bf16-mixed, 16-mixed", group=_HW)
     fast_dev_run: bool = option(
-        False, help="one batch per leaf, no checkpoint (outputs under RUN_DIR/fast_dev_run)",
+        False, help="one batch of everything: per leaf one training batch (no checkpoint), a search "
+        "of 2 archs with one calibration and one held-out batch (outputs under "
+        "RUN_DIR/fast_dev_run)",
         group=_HW, affects_results=False,
     )  # fmt: skip
     limit_train_batches: float | None = option(None, help="fraction (<=1) or count", group=_HW)
@@ -189,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     config = parse_config(TrainConfig, argv, prog="python -m fewshot.train")
     apply_common(config)
+    if config.threads is not None:  # for the processes Lightning launches (DDP, spawn)
+        os.environ["OMP_NUM_THREADS"] = str(config.threads)
     tree = load_tree(config.tree)
     datamodule = _make_datamodule(config)
     settings = _train_settings(config, datamodule.num_classes)
@@ -214,6 +219,8 @@ def _main(argv: Sequence[str] | None) -> int:
         k=config.search_k, seed=config.seed, calib_batches=config.calib_batches,
         val_batches=config.search_val_batches, progress=not config.no_progress,
     )  # fmt: skip
+    if config.fast_dev_run:
+        search = search.fast_dev()
     device = _search_device(config)
     result = search_jobs(
         tree, jobs, datamodule, settings, search, device, dataset=str(config.dataset)

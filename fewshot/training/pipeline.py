@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ log = logging.getLogger("fewshot")
 SEARCH_FORMAT = "fewshot.search"
 SEARCH_VERSION = 1
 ONE_SHOT = "oneshot"
+FAST_DEV_ARCHS = 2  # archs per leaf a fast dev run scores (two, so a ranking still exists)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,15 @@ class SearchSettings:
     calib_batches: int = 10
     val_batches: int | None = None
     progress: bool = True
+
+    def fast_dev(self) -> SearchSettings:
+        """The search of a fast dev run (Lightning's "one batch of everything"): at most
+        :data:`FAST_DEV_ARCHS` archs per leaf, one BN-calibration batch, one held-out batch.
+
+        A smoke test of the whole command, not a search: it must finish in seconds on a busy
+        CPU, where the full search (100 archs, 10 calibration batches each) takes minutes.
+        """
+        return replace(self, k=min(self.k, FAST_DEV_ARCHS), calib_batches=1, val_batches=1)
 
 
 def search_jobs(
@@ -173,6 +183,7 @@ def strip_objects(result: dict[str, Any]) -> dict[str, Any]:
 
 
 __all__ = [
+    "FAST_DEV_ARCHS",
     "Job",
     "SearchSettings",
     "evaluate_searches",

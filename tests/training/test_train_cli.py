@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ import yaml
 from fewshot.config import parse_config, to_dict
 from fewshot.space import Arch, Mask
 from fewshot.train import TrainConfig, main
+from fewshot.training import pipeline
+from fewshot.training.pipeline import FAST_DEV_ARCHS
 from fewshot.training.runner import parse_devices
 from fewshot.tree import Split, SplitTree
 from tests.conftest import REPO_ROOT
@@ -73,7 +76,9 @@ def test_fast_dev_run_trains_every_leaf_and_one_shot_then_evaluates(run_dir, ben
     result = json.loads((out / "search.json").read_text())
     few, one = result["searches"]["few-shot"], result["searches"]["one-shot"]
     leaves = few["leaves"]
-    assert sorted(leaves) == ["1", "2"] and all(v["num_scored"] == 4 for v in leaves.values())
+    # a fast dev run's search is a smoke test: FAST_DEV_ARCHS of each leaf's 4 archs
+    assert sorted(leaves) == ["1", "2"]
+    assert all(v["num_scored"] == FAST_DEV_ARCHS for v in leaves.values())
     for leaf in leaves.values():
         predicted = [s["predicted"] for s in leaf["scored"]]
         assert predicted == sorted(predicted, reverse=True)
@@ -86,7 +91,7 @@ def test_fast_dev_run_trains_every_leaf_and_one_shot_then_evaluates(run_dir, ben
     # the one-shot baseline is the root (depth 0) and scores the same archs as the leaves
     assert one["leaves"]["oneshot"]["mask"] == ROOT.to_op_lists()
     assert {s["arch"] for s in one["leaves"]["oneshot"]["scored"]} == {
-        a.to_string() for a in ROOT.archs()
+        s["arch"] for leaf in leaves.values() for s in leaf["scored"]
     }
 
     ev = result["evaluation"]
@@ -116,6 +121,44 @@ def test_leaf_option_trains_only_that_leaf(run_dir):
     out = run_dir / "fast_dev_run"
     assert (out / "leaves/2/done.json").is_file() and not (out / "leaves/1").exists()
     assert not (out / "search.json").exists()
+
+
+def test_fast_dev_run_searches_a_few_archs_with_one_batch_each(run_dir, monkeypatch):
+    """Lightning's "one batch of everything" includes the search: not --search-k archs with
+    --calib-batches calibration batches and every held-out batch (minutes on a busy CPU)."""
+    seen: list[tuple[int, int, int]] = []
+    real = pipeline.search_leaf
+
+    def spy(model, archs, calib, val, **kwargs):
+        seen.append((len(archs), len(calib), len(val)))
+        return real(model, archs, calib, val, **kwargs)
+
+    monkeypatch.setattr(pipeline, "search_leaf", spy)
+    flags = ["--search-k", "100", "--calib-batches", "10", "--fast-dev-run"]
+    assert main([str(run_dir), *FAST, *flags]) == 0
+    assert seen == [(FAST_DEV_ARCHS, 1, 1)] * 2  # two leaves
+    # without --fast-dev-run the same flags score every arch of a leaf with 10 batches
+    seen.clear()
+    assert main([str(run_dir), *FAST, "--search-k", "100", "--calib-batches", "10",
+                 "--epochs", "1", "--limit-train-batches", "1"]) == 0  # fmt: skip
+    assert [s[:2] for s in seen] == [(4, 5), (4, 5)]  # 40 images / batch 8: 5 batches
+
+
+def test_threads_option_sets_torch_and_child_process_threads(run_dir, monkeypatch):
+    """``--threads`` pins torch's CPU threads, and OMP_NUM_THREADS for processes Lightning
+    launches (its DDP launchers otherwise set one thread per core, oversubscribing)."""
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    torch.set_num_threads(2)
+    try:
+        flags = ["--fast-dev-run", "--no-search", "--leaf", "1", "--threads", "1"]
+        assert main([str(run_dir), *FAST, *flags]) == 0
+        assert torch.get_num_threads() == 1
+        assert os.environ["OMP_NUM_THREADS"] == "1"
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_unknown_leaf_is_a_usage_error(run_dir, capsys):
