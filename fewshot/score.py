@@ -13,19 +13,27 @@ again resumes: archs already in the CSV are not scored again. A CSV written with
 configuration (metrics, data, network size, seed) is refused unless ``--overwrite``.
 Every default is a field of :class:`ScoreConfig`; ``--print-config`` shows the resolved
 configuration (the metrics ``all`` stands for, the data set actually used).
+
+``--executor ray --workers N`` scores shards of archs as Ray tasks (:mod:`fewshot.executor`;
+``--ray-address`` for a running cluster); this process alone appends the rows, in shard order,
+so the CSV is the one ``--executor local`` writes. A shard that fails is named and its archs
+are left out of the CSV (exit code 1): running the command again scores just them.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
+import fewshot.scoring as scoring
 from fewshot.analysis.correlation import Correlation, format_correlations, rank_correlations
 from fewshot.cli import run_main
 from fewshot.config import (
@@ -43,10 +51,13 @@ from fewshot.config import (
     to_dict,
 )
 from fewshot.errors import UsageError
+from fewshot.executor import Executor, ExecutorOptions, Outcome, Task, failure_report, open_executor
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.metrics import ScoringData
+from fewshot.metrics.settings import MetricSettings
 from fewshot.recipes import get_recipe
-from fewshot.scoring import ScoreFile, resolve_metrics, score_archs, select_archs
+from fewshot.scoring import ScoreFile, ScoreRow, ScoringSummary, resolve_metrics, select_archs
+from fewshot.space import Arch
 
 log = logging.getLogger("fewshot")
 
@@ -68,12 +79,14 @@ def _scalar_metric_choices() -> list[str]:
 
 
 @dataclass(kw_only=True)
-class ScoreConfig(CommonOptions):
+class ScoreConfig(ExecutorOptions, CommonOptions):
     """Score NB201 archs with zero-cost metrics (resumable CSV) and correlate them with
     NATS-Bench accuracy.
 
-    Fields marked ``affects_results=False`` (which archs, output, evaluation) may change when
-    the same CSV is continued; every other field must match the CSV's ``config.yaml``.
+    Fields marked ``affects_results=False`` (which archs, output, evaluation, the executor)
+    may change when the same CSV is continued; every other field must match the CSV's
+    ``config.yaml``. With ``--executor ray`` shards of archs are scored by Ray tasks and this
+    process alone writes the CSV, in the same order as ``--executor local``.
     """
 
     num: int | None = option(
@@ -231,7 +244,7 @@ def write_evaluation(
             plot_metric_scatter(values, acc, r, out / PLOTS_DIR / f"{r.metric}.png")
 
 
-# -- main -------------------------------------------------------------------------------------
+# -- benchmark index ----------------------------------------------------------------------------
 
 
 def _index_lookup(benchmark: Path | None):
@@ -250,36 +263,172 @@ def _index_lookup(benchmark: Path | None):
     return index_of
 
 
+# -- scoring shards of archs on an executor ------------------------------------------------------
+
+MAX_SHARD = 50
+"""Most archs in one Ray task (a lost worker loses at most this many)."""
+SHARDS_PER_SLOT = 4
+"""Shards per concurrent task, so that fast workers take more shards than slow ones."""
+
+
+@dataclass(frozen=True)
+class ShardContext:
+    """What every shard needs besides its archs; shipped to Ray workers once."""
+
+    data: ScoringData
+    metrics: tuple[str, ...]
+    C: int
+    N: int
+    seed: int
+    device: str
+    settings: MetricSettings
+    init: str
+
+
+def score_shard(context: ShardContext, archs: Sequence[Arch]) -> list[ScoreRow]:
+    """Score one shard of archs, here or in a Ray worker (rows without benchmark index: the
+    driver, which holds the benchmark, fills it in)."""
+    device = resolve_device(context.device)
+    return [
+        scoring.score_arch(
+            arch,
+            context.data,
+            context.metrics,
+            C=context.C,
+            N=context.N,
+            seed=context.seed,
+            device=device,
+            settings=context.settings,
+            init=context.init,
+        )  # fmt: skip
+        for arch in archs
+    ]
+
+
+def make_shards(todo: Sequence[Arch], slots: int) -> list[list[Arch]]:
+    """Consecutive shards of ``todo``: one arch each for one slot (a killed local run loses at
+    most the arch in progress, as before), else about ``SHARDS_PER_SLOT`` shards per slot."""
+    size = 1 if slots <= 1 else math.ceil(len(todo) / (SHARDS_PER_SLOT * slots))
+    size = max(1, min(MAX_SHARD, size))
+    return [list(todo[i : i + size]) for i in range(0, len(todo), size)]
+
+
+def shard_name(archs: Sequence[Arch]) -> str:
+    """How messages name a shard: its arch, or its archs (the first and last of a long one)."""
+    names = [a.to_string() for a in archs]
+    if len(names) <= 3:
+        return ", ".join(names)
+    return f"{len(names)} archs {names[0]} ... {names[-1]}"
+
+
+class _OrderedWriter:
+    """Appends shards' rows to the CSV in shard order as they complete (the file is the same
+    whatever order the executor finishes them in); :meth:`flush` writes the rest on exit."""
+
+    def __init__(
+        self, store: ScoreFile, summary: ScoringSummary, index_of: Callable[[Arch], Any] | None
+    ) -> None:
+        self.store, self.summary, self.index_of = store, summary, index_of
+        self.next = 0
+        self.waiting: dict[int, list[ScoreRow]] = {}
+
+    def add(self, shard: int, rows: list[ScoreRow]) -> None:
+        self.waiting[shard] = rows
+        while self.next in self.waiting:
+            self._write(self.waiting.pop(self.next))
+            self.next += 1
+
+    def flush(self) -> None:
+        """Write every finished shard still waiting (an interrupted run keeps them all)."""
+        for shard in sorted(self.waiting):
+            self._write(self.waiting.pop(shard))
+
+    def _write(self, rows: list[ScoreRow]) -> None:
+        for row in rows:
+            if self.index_of is not None:
+                row = replace(row, index=self.index_of(Arch.from_string(row.arch)))
+            self.store.append(row)
+            self.summary.scored += 1
+            self.summary.seconds += row.seconds
+            if row.error:
+                self.summary.failed.append(row.arch)
+
+
+def score_with_executor(
+    archs: Sequence[Arch],
+    store: ScoreFile,
+    context: ShardContext,
+    executor: Executor,
+    *,
+    index_of: Callable[[Arch], Any] | None = None,
+    progress: bool = True,
+    threads: int | None = None,
+    shard_fn: Callable[[ShardContext, Sequence[Arch]], list[ScoreRow]] = score_shard,
+) -> tuple[ScoringSummary, list[Outcome[Any]]]:
+    """Score the archs not yet in ``store``, shard by shard on ``executor``; the rows are
+    appended here (one writer). Returns the summary and the shards that failed as a whole
+    (their archs stay missing from the CSV: running again scores them)."""
+    done = store.done()
+    todo = [a for a in archs if a.to_string() not in done]
+    summary = ScoringSummary(skipped=len(archs) - len(todo))
+    shards = make_shards(todo, executor.slots)
+    tasks = [Task(shard_name(s), s) for s in shards]
+    writer = _OrderedWriter(store, summary, index_of)
+    failed: list[Outcome[Any]] = []
+    bar = tqdm(total=len(todo), unit="arch", disable=not progress, dynamic_ncols=True,
+               desc="scoring")  # fmt: skip
+    try:
+        for outcome in executor.map(shard_fn, tasks, context, cpus=threads or 1, threads=threads):
+            if not outcome.ok:
+                log.error("shard %s failed: %s", outcome.name, outcome.error)
+                failed.append(outcome)
+            writer.add(outcome.index, outcome.value or [])
+            bar.update(len(shards[outcome.index]))
+            bar.set_postfix(failed=len(summary.failed), refresh=False)
+    finally:
+        writer.flush()
+        bar.close()
+    return summary, failed
+
+
+# -- main -------------------------------------------------------------------------------------
+
+
+def _shard_context(config: ScoreConfig, data: ScoringData) -> ShardContext:
+    recipe = get_recipe(config.recipe)
+    return ShardContext(
+        data, tuple(config.metrics), config.C, config.N, config.seed, config.device,
+        recipe.metric_settings, recipe.init,
+    )  # fmt: skip
+
+
 def _main(argv: Sequence[str] | None) -> int:
     config = parse_config(ScoreConfig, argv, prog="python -m fewshot.score")
     apply_common(config)
     archs = select_archs(num=config.num, seed=config.seed, every=config.all, archs=config.archs)
     _, data = load_scoring_data(config)
-    recipe = get_recipe(config.recipe)
+    resolve_device(config.device)  # a device that does not exist: one clear error, now
     check_resume(config.out, config)
     store = ScoreFile(config.out / SCORES_NAME, config.metrics)
     save_config(config.out, config, CONFIG_NAME)
     if config.retry_failed:
         log.info("retrying %d archs recorded with no value", len(store.drop_failed()))
-    summary = score_archs(
-        archs,
-        data,
-        store,
-        C=config.C,
-        N=config.N,
-        seed=config.seed,
-        index_of=_index_lookup(config.benchmark),
-        device=resolve_device(config.device),
-        progress=not config.no_progress,
-        settings=recipe.metric_settings,
-        init=recipe.init,
-    )
+    with open_executor(config) as executor:
+        summary, failed = score_with_executor(
+            archs, store, _shard_context(config, data), executor,
+            index_of=_index_lookup(config.benchmark), progress=not config.no_progress,
+            threads=config.threads, shard_fn=score_shard,
+        )  # fmt: skip
     rate = summary.scored / summary.seconds if summary.seconds else float("nan")
     print(
         f"scored {summary.scored} archs ({rate:.3f} archs/s), {summary.skipped} already in "
         f"{store.path}, {len(summary.failed)} with errors (see the 'error' column)",
         file=sys.stderr,
     )
+    if failed:
+        print(f"error: {failure_report(failed)}; run the command again to score them",
+              file=sys.stderr)  # fmt: skip
+        return 1
     if config.benchmark is not None:
         _evaluate(config, store)
     return 0

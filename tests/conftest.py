@@ -80,3 +80,14 @@ def fake_benchmark(tmp_path_factory: pytest.TempPathFactory) -> FakeBenchmark:
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Forbid downloads (``FEWSHOT_OFFLINE=1``): the test behaves as on a machine offline."""
     monkeypatch.setenv("FEWSHOT_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One small local Ray cluster (2 CPUs) shared by every Ray test of the session; commands
+    run with ``--executor ray`` reuse it instead of starting their own. Shut down at the end,
+    so no Ray process outlives the tests."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'fewshot[ray]')")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()

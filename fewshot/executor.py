@@ -1,0 +1,366 @@
+"""Where independent tasks run: in this process one after the other (``local``), or as Ray tasks.
+
+fewshot's bulk jobs are many independent runs: shards of archs to score, (metric, seed) splits
+of the sweep, leaves to train. Rather than grow a home-made pool, they run on Ray
+(https://docs.ray.io) when asked, and in-process otherwise (issue 14):
+
+- :class:`ExecutorOptions` (``--executor local|ray``, ``--workers N``, ``--ray-address ADDR``)
+  and :class:`GpuTaskOptions` (adds ``--gpus-per-task``) are mixed into a command's
+  configuration; none of them changes results (``affects_results=False``), so a run started
+  with one executor may be resumed with the other.
+- :func:`open_executor` gives an :class:`Executor` whose :meth:`~Executor.map` runs
+  ``fn(context, item)`` for every :class:`Task` and yields an :class:`Outcome` per task as it
+  finishes. A task that raises (or whose Ray worker dies) becomes a failed outcome carrying
+  the task's name; the other tasks go on. The caller (one process: the driver) writes every
+  result, so files have one writer, and :func:`failure_report` names what failed.
+- Ray is imported only for ``--executor ray`` (a clear error says how to install it). An empty
+  ``--ray-address`` starts an embedded Ray with ``--workers`` CPUs for this command and stops
+  it at the end; ``auto`` or ``HOST:6379`` joins a running cluster, which is left running. A
+  Ray session already open in this process (a notebook, the test suite) is reused as is.
+
+Results do not depend on the executor: tasks are deterministic functions of their inputs
+(each seeds its own work), and the driver writes them in task order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, Literal, TypeVar
+
+from fewshot.config import option
+from fewshot.errors import UsageError
+
+log = logging.getLogger("fewshot")
+
+I = TypeVar("I")  # noqa: E741  (a task's item)
+R = TypeVar("R")  # a task's result
+
+EXECUTOR_GROUP = "executor (independent runs: local, or Ray tasks)"
+RAY_INSTALL = "pip install 'fewshot[ray]'"
+MAX_RETRIES = 1
+"""Times Ray re-runs a task whose worker died (a task that raised is not re-run)."""
+ERROR_CHARS = 500
+
+
+@dataclass(kw_only=True)
+class ExecutorOptions:
+    """Where a command's independent tasks run (mixed into its configuration)."""
+
+    executor: Literal["local", "ray"] = option(
+        "local",
+        help="local: one task after the other in this process; ray: Ray tasks (embedded "
+        "local Ray, or the cluster at --ray-address)",
+        group=EXECUTOR_GROUP,
+        affects_results=False,
+    )
+    workers: int | None = option(
+        None,
+        help="ray: tasks at a time (the embedded Ray's CPUs; default: this machine's cores; "
+        "on a cluster: no limit)",
+        minimum=1,
+        group=EXECUTOR_GROUP,
+        affects_results=False,
+    )
+    ray_address: str = option(
+        "",
+        help="ray: a running cluster (HOST:6379, or 'auto' for the local node's); empty: "
+        "start an embedded Ray for this command",
+        group=EXECUTOR_GROUP,
+        metavar="ADDR",
+        affects_results=False,
+    )
+
+
+@dataclass(kw_only=True)
+class GpuTaskOptions(ExecutorOptions):
+    """:class:`ExecutorOptions` plus the GPUs each Ray task reserves (training)."""
+
+    gpus_per_task: float = option(
+        0.0,
+        help="ray: GPUs each task reserves (a fraction shares a GPU; 0: CPU tasks)",
+        minimum=0,
+        group=EXECUTOR_GROUP,
+        affects_results=False,
+    )
+
+
+# -- tasks and outcomes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Task(Generic[I]):
+    """One independent piece of work: a name for messages (arch, run, leaf) and its input."""
+
+    name: str
+    item: I
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[R]):
+    """What one task gave: its value, or the error that stopped it (``ok`` tells which)."""
+
+    name: str
+    index: int
+    value: R | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def failure_report(failed: Sequence[Outcome[Any]]) -> str:
+    """One line naming every failed task and its error (for stderr; empty if none failed)."""
+    if not failed:
+        return ""
+    items = "; ".join(f"{o.name}: {o.error}" for o in failed)
+    return f"{len(failed)} task(s) failed: {items}"
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 3] + "..."
+
+
+def call_task(fn: Callable[[Any, Any], R], context: Any, item: Any, threads: int | None) -> R:
+    """Run one task's function; in a Ray worker, first set torch's CPU threads to ``threads``
+    (Ray gives each task ``OMP_NUM_THREADS`` = its CPUs, torch's default follows that)."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    return fn(context, item)
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    """A fewshot command to run inside a worker: ``module.main(argv)``, output to ``log``."""
+
+    module: str
+    argv: tuple[str, ...]
+    log: Path
+
+
+class CommandFailed(RuntimeError):
+    """A command run by :func:`run_command` exited with a non-zero code."""
+
+
+def run_command(context: Any, run: CommandRun) -> float:
+    """Run a command's ``main`` in this (worker) process with stdout and stderr appended to
+    its log; returns its seconds, raises :class:`CommandFailed` on a non-zero exit.
+
+    In-process, so a Ray worker imports torch and the command once for all the runs it gets.
+    The file descriptors are restored afterwards: the worker runs other tasks next.
+    """
+    start = time.perf_counter()
+    with _output_to(run.log):
+        try:
+            rc = importlib.import_module(run.module).main(list(run.argv)) or 0
+        except SystemExit as exc:  # argparse and sys.exit in the command
+            rc = exc.code if isinstance(exc.code, int) else 1
+        except Exception:
+            traceback.print_exc()  # into the run's log; the task reports the error itself
+            raise
+    if rc != 0:
+        raise CommandFailed(f"exit code {rc}, see {run.log}")
+    return time.perf_counter() - start
+
+
+@contextlib.contextmanager
+def _output_to(path: Path) -> Iterator[None]:
+    """``sys.stdout``, ``sys.stderr`` and file descriptors 1 and 2 (output of C code, and of
+    handlers holding the original streams) appended to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with path.open("a", encoding="utf-8", buffering=1) as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+# -- executors ------------------------------------------------------------------------------------
+
+
+class Executor:
+    """Runs tasks in this process, in order (``--executor local``: fewshot's behaviour before
+    Ray); :class:`RayExecutor` overrides :meth:`map`."""
+
+    name = "local"
+
+    def __init__(self, options: ExecutorOptions) -> None:
+        self.options = options
+
+    @property
+    def slots(self) -> int:
+        """How many tasks run at a time (to size shards)."""
+        return 1
+
+    def map(
+        self,
+        fn: Callable[[Any, I], R],
+        tasks: Sequence[Task[I]],
+        context: Any = None,
+        *,
+        cpus: float = 1,
+        gpus: float = 0,
+        threads: int | None = None,
+    ) -> Iterator[Outcome[R]]:
+        """``fn(context, task.item)`` for every task, one outcome each as it finishes.
+
+        ``cpus``/``gpus``: what each Ray task reserves; ``threads``: torch threads inside a
+        Ray task (a local task uses this process's setting). ``fn`` must be a module-level
+        function (Ray workers import it by name).
+        """
+        for index, task in enumerate(tasks):
+            try:
+                value = fn(context, task.item)
+            except Exception as exc:  # one task's failure must not stop the others
+                log.debug("task %s failed:\n%s", task.name, traceback.format_exc())
+                yield Outcome(task.name, index, error=_short(exc))
+            else:
+                yield Outcome(task.name, index, value=value)
+
+
+class RayExecutor(Executor):
+    """Runs tasks as Ray tasks (at most ``--workers`` at a time); see the module docstring."""
+
+    name = "ray"
+
+    def __init__(self, options: ExecutorOptions, ray: Any) -> None:
+        super().__init__(options)
+        self.ray = ray
+
+    @property
+    def slots(self) -> int:
+        if self.options.workers:
+            return self.options.workers
+        return max(1, int(self.ray.cluster_resources().get("CPU", 1)))
+
+    def map(
+        self,
+        fn: Callable[[Any, I], R],
+        tasks: Sequence[Task[I]],
+        context: Any = None,
+        *,
+        cpus: float = 1,
+        gpus: float = 0,
+        threads: int | None = None,
+    ) -> Iterator[Outcome[R]]:
+        """Submit up to ``--workers`` tasks at a time; yield each outcome as it finishes."""
+        remote = self.ray.remote(call_task)
+        resources = {"num_cpus": cpus, "num_gpus": gpus, "max_retries": MAX_RETRIES}
+        shared = self.ray.put(context)  # shipped once, not once per task
+        limit = self.options.workers or len(tasks) or 1
+        queue = list(enumerate(tasks))
+        pending: dict[Any, tuple[int, Task[I]]] = {}
+        try:
+            while queue or pending:
+                while queue and len(pending) < limit:
+                    index, task = queue.pop(0)
+                    submit = remote.options(name=_ray_name(task.name), **resources)
+                    ref = submit.remote(fn, shared, task.item, threads)
+                    pending[ref] = (index, task)
+                ready, _ = self.ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    index, task = pending.pop(ref)
+                    yield self._outcome(ref, index, task)
+        finally:
+            for ref in pending:  # interrupted: do not leave work running on the cluster
+                with contextlib.suppress(Exception):
+                    self.ray.cancel(ref, force=True)
+
+    def _outcome(self, ref: Any, index: int, task: Task[Any]) -> Outcome[Any]:
+        try:
+            return Outcome(task.name, index, value=self.ray.get(ref))
+        except self.ray.exceptions.RayTaskError as exc:  # the task raised: report its error
+            cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+            return Outcome(task.name, index, error=_short(cause))
+        except self.ray.exceptions.RayError as exc:  # its worker died, or it was cancelled
+            return Outcome(task.name, index, error=_short(exc))
+
+
+def _ray_name(name: str) -> str:
+    """A task name for Ray's dashboard (Ray names must be short plain text)."""
+    return "".join(c if c.isalnum() or c in "-_.:" else "_" for c in name)[:100]
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a :class:`UsageError` saying how to install it."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise UsageError(
+            f"--executor ray needs Ray, which is not installed ({exc}); {RAY_INSTALL}"
+        ) from None
+    return ray
+
+
+@contextlib.contextmanager
+def open_executor(options: ExecutorOptions) -> Iterator[Executor]:
+    """The executor ``options`` ask for; an embedded Ray is started here and shut down after."""
+    if options.executor == "local":
+        yield Executor(options)
+        return
+    ray = import_ray()
+    started = _connect(ray, options)
+    try:
+        yield RayExecutor(options, ray)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _connect(ray: Any, options: ExecutorOptions) -> bool:
+    """Connect to Ray as ``options`` say; True when this call started a session to end."""
+    if ray.is_initialized():
+        log.info("using the Ray session already open in this process")
+        return False
+    kwargs: dict[str, Any] = {"include_dashboard": False, "configure_logging": False}
+    if options.ray_address:
+        kwargs["address"] = options.ray_address
+    else:
+        kwargs["num_cpus"] = options.workers or os.cpu_count() or 1
+    try:
+        ray.init(**kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = options.ray_address or "an embedded Ray"
+        raise UsageError(f"--executor ray: cannot start or reach {where} ({exc})") from None
+    log.info("Ray: %s", ray.cluster_resources())
+    return True
+
+
+__all__ = [
+    "CommandFailed",
+    "CommandRun",
+    "Executor",
+    "ExecutorOptions",
+    "GpuTaskOptions",
+    "Outcome",
+    "RayExecutor",
+    "Task",
+    "call_task",
+    "failure_report",
+    "import_ray",
+    "open_executor",
+    "run_command",
+]

@@ -1,0 +1,104 @@
+"""fewshot.executor: local and Ray executors give the same outcomes; a task that raises, or
+whose Ray worker dies, is reported by name while the others finish; Ray is optional."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from fewshot.config import result_fields
+from fewshot.errors import UsageError
+from fewshot.executor import (
+    CommandFailed,
+    CommandRun,
+    ExecutorOptions,
+    GpuTaskOptions,
+    Task,
+    failure_report,
+    open_executor,
+    run_command,
+)
+
+TASKS = [Task(f"task{i}", i) for i in range(5)]
+
+
+def _options(executor: str) -> ExecutorOptions:
+    return ExecutorOptions(executor=executor, workers=2)
+
+
+def _outcomes(executor: str, fn, tasks=TASKS, context=None):
+    with open_executor(_options(executor)) as ex:
+        return sorted(ex.map(fn, tasks, context), key=lambda o: o.index)
+
+
+@pytest.fixture(params=["local", "ray"])
+def executor(request) -> str:
+    """Each test once per executor; the Ray one on the session's 2-CPU cluster."""
+    if request.param == "ray":
+        request.getfixturevalue("ray_session")
+    return request.param
+
+
+def test_values_follow_the_tasks_whatever_the_executor(executor):
+    def square_plus(context, item):  # a local function: Ray ships it by value
+        return item * item + context
+
+    outcomes = _outcomes(executor, square_plus, context=10)
+    assert [(o.name, o.index, o.value, o.ok) for o in outcomes] == [
+        (f"task{i}", i, i * i + 10, True) for i in range(5)
+    ]
+
+
+def test_a_task_that_raises_is_named_and_the_others_finish(executor):
+    def fail_on_two(context, item):
+        if item == 2:
+            raise ValueError(f"bad item {item}")
+        return item
+
+    outcomes = _outcomes(executor, fail_on_two)
+    failed = [o for o in outcomes if not o.ok]
+    assert [o.name for o in failed] == ["task2"]
+    assert failed[0].error == "ValueError: bad item 2"
+    assert [o.value for o in outcomes if o.ok] == [0, 1, 3, 4]
+    assert failure_report(failed) == "1 task(s) failed: task2: ValueError: bad item 2"
+
+
+def test_a_dead_ray_worker_loses_only_its_task(ray_session):
+    def die_on_one(context, item):
+        if item == 1:
+            os._exit(3)  # the worker process dies (as on OOM or a segfault)
+        return item
+
+    outcomes = _outcomes("ray", die_on_one, TASKS[:3])
+    assert [o.value for o in outcomes if o.ok] == [0, 2]
+    dead = [o for o in outcomes if not o.ok]
+    assert [o.name for o in dead] == ["task1"] and "Worker" in dead[0].error
+
+
+def test_missing_ray_is_a_usage_error_saying_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    with (
+        pytest.raises(UsageError, match=r"pip install 'fewshot\[ray\]'"),
+        open_executor(_options("ray")),
+    ):
+        pass
+    with open_executor(_options("local")) as ex:  # local never imports Ray
+        assert ex.name == "local" and ex.slots == 1
+
+
+def test_executor_options_never_block_a_resume():
+    assert not {"executor", "workers", "ray_address"} & set(result_fields(ExecutorOptions))
+    assert result_fields(GpuTaskOptions) == []
+
+
+def test_run_command_logs_output_and_raises_on_failure(tmp_path, capfd):
+    log = tmp_path / "logs" / "run.log"
+    assert run_command(None, CommandRun("fewshot.distance", ("--help",), log)) >= 0
+    assert "usage:" in log.read_text()
+    with pytest.raises(CommandFailed, match="exit code 2"):
+        run_command(None, CommandRun("fewshot.distance", ("--nope",), log))
+    assert "unrecognized arguments: --nope" in log.read_text()
+    print("still here")  # the descriptors are back
+    assert "still here" in capfd.readouterr().out

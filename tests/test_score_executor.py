@@ -1,0 +1,88 @@
+"""``fewshot.score --executor ray``: the same CSV as the local executor; a shard that raises
+is named while the others are written; running again scores only the missing archs."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+import fewshot.score as score
+from fewshot.scoring import select_archs
+
+ARCHS = ["--num", "5", "--seed", "3"]
+TINY = ["--C", "4", "--N", "1", "--dataset", "synthetic", "--data-option", "image_size=8"]
+TINY += ["--batch-size", "8", "--batches", "1", "--no-progress", "--threads", "1"]
+TINY += ["--metrics", "params,synflow,grad_norm", *ARCHS]
+RAY = ["--executor", "ray", "--workers", "2"]
+
+
+def _score(out, *extra) -> int:
+    return score.main([*TINY, "--out", str(out), *extra])
+
+
+def _rows(out) -> list[dict[str, str]]:
+    """The CSV's rows without the timing column (the only cell that may differ)."""
+    with (out / "scores.csv").open(newline="") as f:
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in csv.DictReader(f)]
+
+
+@pytest.fixture(scope="module")
+def local_rows(tmp_path_factory) -> list[dict[str, str]]:
+    """The reference: the CSV the local executor writes."""
+    out = tmp_path_factory.mktemp("local")
+    assert _score(out) == 0
+    return _rows(out)
+
+
+def test_ray_writes_the_local_csv(tmp_path, ray_session, local_rows):
+    assert _score(tmp_path, *RAY) == 0
+    assert _rows(tmp_path) == local_rows
+    assert len(local_rows) == 5 and all(r["synflow"] and not r["error"] for r in local_rows)
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_failed_shard_is_named_and_a_rerun_scores_only_it(
+    tmp_path, monkeypatch, capsys, request, local_rows, executor
+):
+    if executor == "ray":
+        request.getfixturevalue("ray_session")
+    broken = local_rows[1]["arch"]
+    real = score.score_shard
+
+    def failing(context, archs):  # a local function: shipped to Ray workers by value
+        if any(a.to_string() == broken for a in archs):
+            raise RuntimeError("worker lost")
+        return real(context, archs)
+
+    monkeypatch.setattr(score, "score_shard", failing)
+    flags = ["--executor", executor, "--workers", "2"]
+    assert _score(tmp_path, *flags) == 1
+    err = capsys.readouterr().err
+    assert f"{broken}: RuntimeError: worker lost" in err and "run the command again" in err
+    assert [r["arch"] for r in _rows(tmp_path)] == [
+        r["arch"] for r in local_rows if r["arch"] != broken
+    ]
+    monkeypatch.setattr(score, "score_shard", real)
+    assert _score(tmp_path, *RAY) == 0  # resumed with the Ray executor whichever wrote it
+    err = capsys.readouterr().err
+    assert "scored 1 archs" in err and "4 already in" in err
+    rows = _rows(tmp_path)
+    assert rows[-1]["arch"] == broken
+    assert sorted(rows, key=lambda r: r["arch"]) == sorted(local_rows, key=lambda r: r["arch"])
+
+
+def test_shards_cover_the_archs_in_order():
+    archs = select_archs(num=23, seed=0)
+    assert score.make_shards(archs, 1) == [[a] for a in archs]  # local: one arch a task
+    shards = score.make_shards(archs, 2)
+    assert [a for s in shards for a in s] == archs and len(shards) == 8
+    assert score.shard_name(shards[0]) == ", ".join(a.to_string() for a in shards[0])
+    assert score.shard_name(archs).startswith("23 archs |")
+
+
+def test_ray_not_installed_is_one_clear_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)
+    assert _score(tmp_path, *RAY) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pip install 'fewshot[ray]'" in err
