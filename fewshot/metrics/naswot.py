@@ -52,6 +52,7 @@ def naswot_score(kernels: dict[str, np.ndarray]) -> float:
 def naswot(cache: ProbeCache) -> MetricResult:
     """log|det K| of the summed ReLU binary-code kernels over the main batch (higher is better)."""
     activations: ActivationPass = cache.get("activations")
-    value = naswot_score(activations.relu_kernels)
-    per_layer = {n: safe_logdet(k) for n, k in activations.relu_kernels.items()}
+    kernels = activations.kernels("relu_kernels", "naswot")
+    value = naswot_score(kernels)
+    per_layer = {n: safe_logdet(k) for n, k in kernels.items()}
     return MetricResult("naswot", value, per_layer)

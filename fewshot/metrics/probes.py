@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.hooks import RemovableHandle
 
 from fewshot.metrics.base import (
     MetricError,
@@ -42,31 +43,108 @@ class FirstBatchBackward:
     ``layers``: Conv2d/Linear weights, gradients and Fisher values (the ``grads`` probe);
     ``params``: the gradient of every parameter (batch 0 of ``batch_grads``); ``rng_state``:
     torch's RNG state after the pass, so a probe continuing with batch 1 draws exactly what it
-    would have drawn had it run batch 0 itself (single-path sampling).
+    would have drawn had it run batch 0 itself (single-path sampling). ``hessian_grad``: grasp's
+    ``H g`` per layer of ``layers`` when the cache was made for grasp; ``activations``: the
+    ``activations`` probe's value when the cache was made for a metric reading it (see
+    :func:`first_batch_backward`); else ``None``.
     """
 
     layers: dict[str, LayerGrad]
     params: dict[str, Tensor]
     rng_state: Tensor
+    hessian_grad: dict[str, Tensor] | None = None
+    activations: ActivationPass | None = None
+
+
+SECOND_ORDER_METRICS = frozenset({"grasp"})
+"""Metrics that need the Hessian-gradient product ``H g`` of the first backward's loss."""
+
+
+def wants_second_order(cache: ProbeCache) -> bool:
+    """Whether the first backward should also give ``H g``: only when the cache was made for a
+    metric that needs it (a cache serving any metric, ``metrics=None``, computes it on demand)."""
+    return cache.metrics is not None and bool(cache.metrics & SECOND_ORDER_METRICS)
 
 
 @register_probe("first_backward")
 def first_batch_backward(cache: ProbeCache) -> FirstBatchBackward:
-    """One cross-entropy forward/backward on the main batch (BN per ``settings.bn_mode``)."""
+    """One cross-entropy forward/backward on the main batch (BN per ``settings.bn_mode``).
+
+    The pass also serves the probes that would repeat its forward, with identical values (the
+    same weights, batch, BN mode and seeded draws give the same forward, and a gradient does
+    not depend on what else is differentiated from that forward):
+
+    - when the cache serves grasp, the backward keeps its graph (``create_graph``) and grasp's
+      ``H g`` is computed from it at once (:func:`hessian_gradient_product`): one forward and
+      one backward fewer than grasp's own pass;
+    - when it serves a metric reading the ``activations`` probe (and that probe has not run),
+      the input requires grad, the kernel hooks record during this forward and the input
+      Jacobian is a second backward of the same graph (:func:`shares_activation_pass`).
+
+    Together a third less time for the six zero-cost-nas proxies (docs/metrics/README.md).
+    """
     net = cache.working_copy()
     x, y = cache.batch(0)
+    second_order = wants_second_order(cache)
+    activations = shares_activation_pass(cache)
+    if activations:
+        x = x.detach().clone().requires_grad_(True)
     recording = record_fisher(net) if cache.wants("fisher") else nullcontext({})
-    with recording as fisher:  # Fisher hooks cost ~15% of the pass: only when asked for
-        loss = F.cross_entropy(net(x), y)
-        loss.backward()
+    kernels = record_kernels(net, cache) if activations else nullcontext((None, None))
+    with recording as fisher, kernels as (relu, layer_codes):  # Fisher: ~15% of the pass
+        logits = net(x)
+        loss = F.cross_entropy(logits, y)
+        grads = _loss_grads(net, loss, create_graph=second_order, retain_graph=activations)
+    shared = None
+    if activations:  # after the Fisher hooks are gone (they must see the loss gradient only)
+        shared = ActivationPass(relu, layer_codes, input_jacobian(logits, x, second_order))
     layers = {
-        name: LayerGrad(m.weight.detach().clone(), m.weight.grad.detach().clone(), fisher.get(name))
+        name: LayerGrad(m.weight.detach().clone(), grads[id(m.weight)].detach().clone(),
+                        fisher.get(name))
         for name, m in weight_layers(net)
-        if m.weight.grad is not None
-    }
-    params = {n: p.grad.detach().clone() for n, p in net.named_parameters() if p.grad is not None}
+        if id(m.weight) in grads
+    }  # fmt: skip
+    params = {n: grads[id(p)].detach().clone() for n, p in net.named_parameters() if id(p) in grads}
+    hessian = hessian_gradient_product(net, layers, grads) if second_order else None
+    del grads, loss, logits
     clear_grads(net)
-    return FirstBatchBackward(layers, params, torch.get_rng_state())
+    return FirstBatchBackward(layers, params, torch.get_rng_state(), hessian, shared)
+
+
+def _loss_grads(
+    net: nn.Module, loss: Tensor, *, create_graph: bool, retain_graph: bool
+) -> dict[int, Tensor]:
+    """``{id(parameter): dloss/dparameter}`` for every parameter the loss depends on.
+
+    ``create_graph``: gradients with a graph, for a second derivative; ``retain_graph``: keep
+    the forward's graph for another backward. Neither changes the values.
+    """
+    params = [p for p in net.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(
+        loss, params, create_graph=create_graph, retain_graph=create_graph or retain_graph,
+        allow_unused=True,
+    )  # fmt: skip
+    return {id(p): g for p, g in zip(params, grads, strict=True) if g is not None}
+
+
+def hessian_gradient_product(
+    net: nn.Module, layers: dict[str, LayerGrad], grads: dict[int, Tensor]
+) -> dict[str, Tensor]:
+    """grasp's ``H g`` for every layer of ``layers`` from the loss gradients ``grads`` (made
+    with ``create_graph``): the gradient of ``z = sum_l sum(g_l * grad_l)`` with ``g_l`` held
+    constant (zero-cost-nas's GraSP), summed in layer-name order. A weight with no
+    second-order path gets zeros (as in zero-cost-nas)."""
+    modules = dict(net.named_modules())
+    names = sorted(layers)
+    weights = [modules[n].weight for n in names]
+    z = sum((layers[n].grad * grads[id(w)]).sum() for n, w in zip(names, weights, strict=True))
+    if not isinstance(z, Tensor) or not z.requires_grad:  # piecewise linear: zero Hessian
+        return {n: torch.zeros_like(w) for n, w in zip(names, weights, strict=True)}
+    hg = torch.autograd.grad(z, weights, allow_unused=True)
+    return {
+        n: (h.detach() if h is not None else torch.zeros_like(w))
+        for n, w, h in zip(names, weights, hg, strict=True)
+    }
 
 
 @register_probe("grads")
@@ -102,15 +180,17 @@ def record_fisher(net: nn.Module) -> Iterator[dict[str, Tensor]]:
                 del_k = 0.5 * g_nk.pow(2).mean(0)
                 fisher[name] = fisher[name] + del_k if name in fisher else del_k
 
-            output.register_hook(on_grad)
+            grad_hooks.append(output.register_hook(on_grad))
 
         return hook
 
+    grad_hooks: list[RemovableHandle] = []  # removed on exit: a later backward through the
+    # same graph (grasp's second derivative) must not add to the Fisher values
     handles = [m.register_forward_hook(on_forward(n)) for n, m in weight_layers(net)]
     try:
         yield fisher
     finally:
-        for h in handles:
+        for h in [*handles, *grad_hooks]:
             h.remove()
 
 
@@ -182,11 +262,37 @@ class ActivationPass:
         layer_kernels: the same kernel for the codes ``output > 0`` of every Conv2d/Linear
             layer that ran (T-CET's layer-wise NASWOT), keyed by module name.
         input_jacobian: ``d(sum of logits)/d(input)`` per sample, flattened (B x D, float64).
+
+    The kernels cost a third of the pass (a B x D product per layer) and jacob_cov does not
+    read them: each set is only recorded when the cache serves a metric that reads it
+    (:data:`KERNEL_METRICS`), and :meth:`kernels` raises for one that was not recorded.
     """
 
-    relu_kernels: dict[str, np.ndarray]
-    layer_kernels: dict[str, np.ndarray]
+    relu_kernels: dict[str, np.ndarray] | None
+    layer_kernels: dict[str, np.ndarray] | None
     input_jacobian: np.ndarray
+
+    def kernels(self, which: str, metric: str) -> dict[str, np.ndarray]:
+        """``relu_kernels`` or ``layer_kernels`` (``which``) for ``metric``; raises
+        :class:`MetricError` when the cache was not made for a metric that reads them."""
+        found = getattr(self, which)
+        if found is None:
+            raise MetricError(
+                f"{metric}: the activation pass did not record {which}, since its ProbeCache "
+                f"was made for other metrics; add {metric!r} to them (or metrics=None)"
+            )
+        return found
+
+
+KERNEL_METRICS: dict[str, frozenset[str]] = {
+    "relu_kernels": frozenset({"naswot"}),
+    "layer_kernels": frozenset({"tcet", "tcet_log"}),
+}
+"""Which metrics read each kernel set of :class:`ActivationPass`."""
+
+
+def _records(cache: ProbeCache, which: str) -> bool:
+    return cache.metrics is None or bool(cache.metrics & KERNEL_METRICS[which])
 
 
 def binary_code_kernel(active: Tensor) -> np.ndarray:
@@ -207,37 +313,76 @@ def activation_pass(cache: ProbeCache) -> ActivationPass:
     NASWOT (Mellor et al.); Conv/Linear codes on each layer's own output, as in T-CET's
     layer-wise NASWOT. The input Jacobian is the one of zero-cost-nas's ``jacob_cov``.
     """
+    if cache.has("first_backward"):
+        shared = cache.get("first_backward").activations
+        if shared is not None:  # recorded during that pass's forward
+            return shared
     net = cache.working_copy()
-    relu: dict[str, np.ndarray] = {}
-    layers: dict[str, np.ndarray] = {}
-
-    def relu_hook(name: str):
-        def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
-            if name not in relu:
-                relu[name] = binary_code_kernel(inputs[0].detach() > 0)
-
-        return hook
-
-    def layer_hook(name: str):
-        def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
-            layers[name] = binary_code_kernel(output.detach() > 0)
-
-        return hook
-
-    handles = [m.register_forward_hook(relu_hook(n)) for n, m in _relus(net)]
-    handles += [m.register_forward_hook(layer_hook(n)) for n, m in weight_layers(net)]
     x = cache.batch(0)[0].detach().clone().requires_grad_(True)
-    try:
+    with record_kernels(net, cache) as (relu, layers):
         logits = net(x)
+    jacobian = input_jacobian(logits, x, retain_graph=False)
+    clear_grads(net)
+    return ActivationPass(relu, layers, jacobian)
+
+
+@contextmanager
+def record_kernels(
+    net: nn.Module, cache: ProbeCache
+) -> Iterator[tuple[dict[str, np.ndarray] | None, dict[str, np.ndarray] | None]]:
+    """Forward hooks recording the kernel sets of :class:`ActivationPass` that ``cache``'s
+    metrics read; yields ``(relu_kernels, layer_kernels)``, ``None`` for a set not recorded."""
+    relu: dict[str, np.ndarray] | None = {} if _records(cache, "relu_kernels") else None
+    layers: dict[str, np.ndarray] | None = {} if _records(cache, "layer_kernels") else None
+
+    def relu_hook(name: str, out: dict[str, np.ndarray]):
+        def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+            if name not in out:
+                out[name] = binary_code_kernel(inputs[0].detach() > 0)
+
+        return hook
+
+    def layer_hook(name: str, out: dict[str, np.ndarray]):
+        def hook(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
+            out[name] = binary_code_kernel(output.detach() > 0)
+
+        return hook
+
+    handles = []
+    if relu is not None:
+        handles += [m.register_forward_hook(relu_hook(n, relu)) for n, m in _relus(net)]
+    if layers is not None:
+        handles += [m.register_forward_hook(layer_hook(n, layers)) for n, m in weight_layers(net)]
+    try:
+        yield relu, layers
     finally:
         for h in handles:
             h.remove()
-    (jac,) = torch.autograd.grad(logits.sum(), x, allow_unused=True)
-    if jac is None:  # a network that ignores its input (all-'none' paths): zero Jacobian
+
+
+def input_jacobian(logits: Tensor, x: Tensor, retain_graph: bool) -> np.ndarray:
+    """``d(sum of logits)/dx`` per sample, flattened (B x D, float64); zeros for a network
+    that ignores its input (all-'none' paths)."""
+    (jac,) = torch.autograd.grad(logits.sum(), x, allow_unused=True, retain_graph=retain_graph)
+    if jac is None:
         jac = torch.zeros_like(x)
-    clear_grads(net)
-    jacobian = jac.reshape(jac.shape[0], -1).double().cpu().numpy()
-    return ActivationPass(relu, layers, jacobian)
+    return jac.reshape(jac.shape[0], -1).double().cpu().numpy()
+
+
+ACTIVATION_METRICS = frozenset({"jacob_cov", "naswot", "tcet", "tcet_log"})
+"""Metrics that read the ``activations`` probe (jacob_cov only in the ``layers`` layout)."""
+
+
+def shares_activation_pass(cache: ProbeCache) -> bool:
+    """Whether the first backward should also record the ``activations`` probe: the cache
+    was made for a metric reading it and that probe has not run yet. (A cache serving any
+    metric, ``metrics=None``, runs each pass on demand.)"""
+    if cache.metrics is None or cache.has("activations"):
+        return False
+    readers = cache.metrics & ACTIVATION_METRICS
+    if cache.settings.grad_layout == "channel_rows":  # jacob_cov reads weight_grads then
+        readers -= {"jacob_cov"}
+    return bool(readers)
 
 
 def _relus(net: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -245,20 +390,28 @@ def _relus(net: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 __all__ = [
+    "ACTIVATION_METRICS",
     "ActivationPass",
     "BatchGrads",
     "FirstBatchBackward",
+    "KERNEL_METRICS",
     "LayerGrad",
+    "SECOND_ORDER_METRICS",
     "WeightGradients",
     "activation_pass",
     "binary_code_kernel",
     "cross_entropy_grads",
     "first_batch_backward",
     "gradient_rows",
+    "hessian_gradient_product",
+    "input_jacobian",
     "per_batch_grads",
     "record_fisher",
+    "record_kernels",
+    "shares_activation_pass",
     "sum_over_layers",
     "weight_gradients",
+    "wants_second_order",
 ]
 
 

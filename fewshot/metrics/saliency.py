@@ -24,6 +24,7 @@ from fewshot.metrics.base import (
     register_probe,
     weight_layers,
 )
+from fewshot.metrics.probes import hessian_gradient_product as hessian_of_loss_grads
 from fewshot.metrics.probes import sum_over_layers
 
 
@@ -95,27 +96,25 @@ def hessian_gradient_product(cache: ProbeCache) -> dict[str, Tensor]:
 
     zero-cost-nas: a first pass gives ``g`` without a graph (here: the ``grads`` probe, the
     same forward/backward); a second forward builds ``grad_f`` with ``create_graph``, and
-    the gradient of ``z = sum(g * grad_f)`` (``g`` held constant) is ``H g``. Temperature 1,
+    the gradient of ``z = sum(g * grad_f)`` (``g`` held constant) is ``H g``. Both passes
+    compute the same forward and gradients, so a cache made for grasp takes ``H g`` from the
+    first pass's graph (:func:`~fewshot.metrics.probes.first_batch_backward`); this second
+    pass only runs for a cache serving any metric. Temperature 1,
     one split of the batch (their default ``split_data=1``). A weight with no second-order
     path gets zeros, as in zero-cost-nas.
     """
-    g = cache.get("grads")
+    first = cache.get("first_backward")
+    if first.hessian_grad is not None:  # computed from the first backward's graph
+        return first.hessian_grad
+    g = first.layers
     torch.manual_seed(cache.seed)  # same draws as the grads pass (single-path sampling)
     net = cache.working_copy()
     modules = dict(net.named_modules())
-    names = sorted(g)
-    weights = [modules[n].weight for n in names]
+    weights = [modules[n].weight for n in sorted(g)]
     x, y = cache.batch(0)
     loss = F.cross_entropy(net(x), y)
     grad_f = torch.autograd.grad(loss, weights, create_graph=True)
-    z = sum((g[n].grad * gf).sum() for n, gf in zip(names, grad_f, strict=True))
-    if not z.requires_grad:  # piecewise-linear in every weight: zero Hessian
-        return {n: torch.zeros_like(w) for n, w in zip(names, weights, strict=True)}
-    hg = torch.autograd.grad(z, weights, allow_unused=True)
-    return {
-        n: (h.detach() if h is not None else torch.zeros_like(w))
-        for n, w, h in zip(names, weights, hg, strict=True)
-    }
+    return hessian_of_loss_grads(net, g, {id(w): gf for w, gf in zip(weights, grad_f, strict=True)})
 
 
 @register_metric("grasp")

@@ -30,7 +30,7 @@ import torch
 
 from fewshot.metrics.base import MetricError, MetricResult, ProbeCache, register_metric
 from fewshot.metrics.naswot import safe_logdet
-from fewshot.metrics.probes import ActivationPass, LayerGrad, sum_over_layers
+from fewshot.metrics.probes import LayerGrad, sum_over_layers
 
 
 def snip_snr_per_layer(layers: dict[str, LayerGrad]) -> dict[str, float]:
@@ -52,14 +52,15 @@ def _safe_log(value: float) -> float:
 def tcet_terms(cache: ProbeCache, *, log_snr: bool) -> dict[str, float]:
     """Per-layer ``f(S_l / sigma_l) * log|K_l|`` with ``f`` identity or log, by layer name."""
     snr = snip_snr_per_layer(cache.get("grads"))
-    activations: ActivationPass = cache.get("activations")
-    common = sorted(set(snr) & set(activations.layer_kernels))
+    metric = "tcet_log" if log_snr else "tcet"
+    kernels = cache.get("activations").kernels("layer_kernels", metric)
+    common = sorted(set(snr) & set(kernels))
     if not common:
         raise MetricError("tcet needs Conv2d/Linear layers that ran and received a gradient")
     terms = {}
     for name in common:
         weight = _safe_log(snr[name]) if log_snr else snr[name]
-        terms[name] = weight * safe_logdet(activations.layer_kernels[name])
+        terms[name] = weight * safe_logdet(kernels[name])
     return terms
 
 
