@@ -12,7 +12,10 @@ fork per run, always from the main thread while no other thread exists (a ``mult
 ``Pool`` forks replacement workers from a handler thread, and such forks could deadlock on a
 lock held by another thread: seen as a sweep hanging in the test suite); ``--no-fork`` starts fresh
 ``python -m fewshot.split`` processes instead, ``--jobs`` at a time (a thread pool waiting on
-them). Options are the fields of :class:`SweepConfig` (``--config``/``--print-config`` work as
+them). ``--executor ray`` runs each split as a Ray task instead, ``--workers`` at a time (default
+``--jobs``) on an embedded Ray or the cluster at ``--ray-address``; a Ray worker runs its splits
+in-process (imports paid once per worker), output in the same logs, and the trees are the same
+as with the default executor. Options are the fields of :class:`SweepConfig` (``--config``/``--print-config`` work as
 for every command). Finished runs (``tree.json`` with
 ``complete: true``) are skipped, unfinished ones resumed with ``--resume``, so an interrupted
 sweep is continued by running the
@@ -41,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from fewshot import executor as fx  # noqa: E402
 from fewshot.cli import run_main  # noqa: E402
 from fewshot.config import CommonOptions, option, parse_config, save_config  # noqa: E402
 from fewshot.errors import UsageError  # noqa: E402
@@ -62,11 +66,12 @@ class Run:
 
 
 @dataclass(kw_only=True)
-class SweepConfig(CommonOptions):
+class SweepConfig(fx.ExecutorOptions, CommonOptions):
     """The paper's split-distance experiment: split with each metric over N seeds, then analyse.
 
     ``--threads`` is per split process (default 1); ``--device`` and ``--data-option`` are
-    passed to every split run when set.
+    passed to every split run when set. ``--executor ray`` runs each split as a Ray task
+    (``--workers`` at a time, default ``--jobs``) instead of forking.
     """
 
     metrics: list[str] = option(list(PAPER_METRICS), help="comma-separated metrics")
@@ -226,6 +231,9 @@ def run_process(task: Task) -> tuple[str, int, float]:
 
 def _results(args: SweepConfig, tasks: list[Task]) -> Iterator[tuple[str, int, float]]:
     """Run ``tasks`` ``--jobs`` at a time; yields each result as it finishes."""
+    if args.executor == "ray":
+        yield from _ray_results(args, tasks)
+        return
     if args.no_fork or not can_fork():
         with ThreadPoolExecutor(args.jobs) as pool:
             yield from pool.map(run_process, tasks)
@@ -252,6 +260,22 @@ def _forked_results(tasks: list[Task], jobs: int) -> Iterator[tuple[str, int, fl
             task, proc, start = running.pop(sentinel)
             proc.join()
             yield task.name, int(proc.exitcode or 0), time.perf_counter() - start
+
+
+def _ray_results(args: SweepConfig, tasks: list[Task]) -> Iterator[tuple[str, int, float]]:
+    """Each task a Ray task running the split in a Ray worker (``--workers`` at a time,
+    default ``--jobs``); yields (name, exit code, seconds) as each finishes."""
+    options = fx.ExecutorOptions(
+        executor="ray", workers=args.workers or args.jobs, ray_address=args.ray_address
+    )
+    runs = [fx.Task(t.name, fx.CommandRun(t.module, t.cmd[3:], t.log)) for t in tasks]
+    start = time.perf_counter()
+    with fx.open_executor(options) as executor:
+        for out in executor.map(fx.run_command, runs, cpus=args.threads, threads=args.threads):
+            if not out.ok:
+                print(f"{out.name}: {out.error}", file=sys.stderr, flush=True)
+            seconds = out.value if out.ok else time.perf_counter() - start
+            yield out.name, 0 if out.ok else 1, float(seconds or 0.0)
 
 
 def _forked_child(task: Task) -> None:

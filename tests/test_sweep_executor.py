@@ -1,0 +1,63 @@
+"""``tools/sweep.py --executor ray``: the same trees as the default (forking) executor; a run
+that fails is named while the others finish; finished runs are skipped when run again."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+TINY = ["--seeds", "2", "--C", "4", "--N", "1", "--depth", "1", "--dataset", "synthetic"]
+TINY += ["--data-option", "image_size=8", "--batch-size", "8", "--no-analysis"]
+
+
+def _sweep_module():
+    spec = importlib.util.spec_from_file_location("sweep", REPO_ROOT / "tools" / "sweep.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["sweep"] = module  # dataclasses look their module up while processing
+    spec.loader.exec_module(module)
+    return module
+
+
+def _tree(path) -> dict:
+    """A tree file without its timings and output folder (the parts that may differ)."""
+    tree = json.loads(path.read_text())
+    tree.pop("timings", None)
+    tree["config"].pop("out")  # the runs folder
+    return tree
+
+
+@pytest.fixture(scope="module")
+def local_runs(tmp_path_factory):
+    """The reference: snip x 2 seeds split by the default executor (forks, in a subprocess
+    so that no fork is made beside the test session's Ray threads)."""
+    runs = tmp_path_factory.mktemp("local") / "runs"
+    cmd = [sys.executable, str(REPO_ROOT / "tools" / "sweep.py"), "--metrics", "snip", *TINY]
+    done = subprocess.run(
+        [*cmd, "--runs", str(runs)], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    return runs
+
+
+def test_ray_sweep_writes_the_same_trees_and_names_a_failed_run(
+    tmp_path, ray_session, local_runs, capsys
+):
+    sweep = _sweep_module()
+    runs = tmp_path / "runs"
+    argv = ["--metrics", "snip,nope", *TINY, "--runs", str(runs), "--executor", "ray"]
+    assert sweep.main([*argv, "--workers", "2"]) == 1  # metric 'nope' does not exist
+    err = capsys.readouterr().err
+    assert "nope_s0: CommandFailed: exit code 2" in err and "2 runs failed: nope_s0, nope_s1" in err
+    assert "'nope'" in (runs / "logs" / "nope_s1.log").read_text()  # the split's own error
+    for seed in (0, 1):
+        name = f"snip_s{seed}/tree.json"
+        assert _tree(runs / name) == _tree(local_runs / name)
+    assert "2 leaves, 1 splits" in (runs / "logs" / "snip_s0.log").read_text()
+    assert sweep.main(argv) == 1  # run again: the finished splits are skipped
+    assert "4 runs: 2 finished, 2 to run" in capsys.readouterr().out
