@@ -81,6 +81,8 @@ REFERENCE_COLUMNS = {
 
 
 STAGES = ("score", "speed", "report")
+EXTRA_STAGES = ("proxies", "memory")  # run only when named
+SIX = ("grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov")  # zero-cost-nas's proxies
 
 
 @dataclass(kw_only=True)
@@ -91,8 +93,9 @@ class BenchmarkConfig(CommonOptions):
     """
 
     stages: list[str] = option(
-        list(STAGES), positional=True, choices=STAGES, help="stages to run, in this order"
-    )
+        list(STAGES), positional=True, choices=STAGES + EXTRA_STAGES,
+        help="stages to run, in this order (proxies, memory: only when named)",
+    )  # fmt: skip
     num: int = option(300, help="archs for the cheap metrics", minimum=1)
     expensive_num: int = option(100, help="archs for grasp, ntk, zico", minimum=1)
     speed_archs: int = option(10, help="archs timed (combined/separate)", minimum=1)
@@ -100,6 +103,16 @@ class BenchmarkConfig(CommonOptions):
     data: Path = option(SHARED, help="the offline data folder")
     out: Path = option(Path("runs/benchmark_metrics"), help="output folder")
     readme: Path = option(Path("docs/metrics/README.md"), help="Markdown report to update")
+    compare_rev: str | None = option(
+        None, help="proxies: also time this git revision, interleaved arch by arch"
+    )
+    proxy_metrics: str = option(",".join(SIX), help="proxies, memory: the metrics timed")
+    C: int = option(16, help="proxies, memory: channels of the first stage", minimum=1)
+    N: int = option(5, help="proxies, memory: cells per stage", minimum=1)
+    batch_size: int = option(64, help="proxies, memory: scoring batch", minimum=1)
+    memory_archs: list[int] = option(
+        [100, 1000], help="memory: arch counts, one process each (repeatable)", repeat=True
+    )
 
     def resolve(self) -> BenchmarkConfig:
         self.threads = self.threads or 1
@@ -187,6 +200,201 @@ def _load() -> str:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+
+
+# -- proxies: the six zero-cost-nas proxies, this tree vs another revision, per probe -----------
+
+WORKER = ROOT / "tools" / "benchmark_worker.py"
+
+
+def save_scoring_batch(args: BenchmarkConfig, path: Path) -> str:
+    """One batch of ``--batch-size`` CIFAR-10-subset images (random images when the subset is
+    absent) saved for the workers; returns what it is."""
+    from fewshot.metrics import ScoringData
+
+    root = args.data / "cifar10-subset"
+    if root.is_dir():
+        from fewshot.score import load_scoring_data
+
+        config = {"dataset": "folder", "data_root": root, "seed": args.seed, "batches": 1}
+        _, data = load_scoring_data(config | {"batch_size": args.batch_size, "data_option": {}})
+        what = f"CIFAR-10 subset ({root})"
+    else:
+        data = ScoringData.random(batch_size=args.batch_size, num_batches=1, seed=args.seed)
+        what = "random images (no CIFAR-10 subset found)"
+    torch.save({"batches": list(data.batches), "num_classes": data.num_classes}, path)
+    return what
+
+
+def extract_revision(rev: str, into: Path) -> Path:
+    """The ``fewshot`` package of git revision ``rev``, extracted under ``into``."""
+    into.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "fewshot"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+class Worker:
+    """A ``benchmark_worker.py proxies`` process: send an arch, read its JSON line."""
+
+    def __init__(self, name: str, src: Path, data: Path, args: BenchmarkConfig) -> None:
+        cmd = [sys.executable, str(WORKER), str(src), "proxies", str(data),
+               "--metrics", args.proxy_metrics, "--C", str(args.C), "--N", str(args.N),
+               "--seed", str(args.seed), "--threads", str(args.threads)]  # fmt: skip
+        self.name = name
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.module = json.loads(self._line())["fewshot"]
+
+    def _line(self) -> str:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise SystemExit(f"benchmark worker {self.name} died (exit {self.proc.wait()})")
+        return line
+
+    def score(self, arch: str) -> dict:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(arch + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self._line())
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait()
+
+
+def stage_proxies(args: BenchmarkConfig) -> None:
+    """Time the proxies per arch (and per metric) in this tree and, with ``--compare-rev``,
+    in that revision: one worker process each, the same archs and batch, alternating which
+    goes first, one warm-up arch each; values compared bitwise."""
+    import tempfile
+
+    archs = [a.to_string() for a in sample_archs(args.speed_archs, args.seed)]
+    with tempfile.TemporaryDirectory() as tmp:
+        data_path = Path(tmp) / "batch.pt"
+        data_what = save_scoring_batch(args, data_path)
+        workers = [Worker("current", ROOT, data_path, args)]
+        if args.compare_rev:
+            old = extract_revision(args.compare_rev, Path(tmp) / "old")
+            workers.append(Worker(args.compare_rev, old, data_path, args))
+        for w in workers:
+            w.score(archs[0])  # warm-up: first-call allocations and library set-up
+        rows: dict[str, list[dict]] = {w.name: [] for w in workers}
+        for i, arch in enumerate(archs):
+            for w in workers[::-1] if i % 2 else workers:
+                rows[w.name].append(w.score(arch))
+            print(f"{arch}: " + ", ".join(
+                f"{w.name} {sum(r[1] for r in rows[w.name][-1]['metrics'].values()):.2f}"
+                for w in workers) + " s (cpu)", flush=True)  # fmt: skip
+        for w in workers:
+            w.close()
+    summary = proxy_summary(rows, [w.name for w in workers])
+    summary |= {"archs": archs, "data": data_what, "C": args.C, "N": args.N,
+                "batch_size": args.batch_size, "threads": args.threads,
+                "modules": {w.name: w.module for w in workers}, "load": _load(), "when": _now()}  # fmt: skip
+    atomic_write_json(args.out / "proxies.json", {"summary": summary, "rows": rows})
+    print(proxy_table(summary))
+
+
+def _mean_pair(rows: list[dict], get) -> list[float]:
+    """Mean over ``rows`` of ``get(row)``, a ``[wall, cpu]`` pair."""
+    return [sum(get(r)[k] for r in rows) / len(rows) for k in (0, 1)]
+
+
+def _arch_seconds(row: dict) -> list[float]:
+    return [row["build"][k] + sum(t[k] for t in row["metrics"].values()) for k in (0, 1)]
+
+
+def version_summary(rs: list[dict]) -> dict:
+    """One version's mean seconds per arch ([wall, cpu]): total, build, per metric; and
+    each probe's mean wall seconds (inclusive of the probes it calls)."""
+    metrics = list(rs[0]["metrics"])
+    probes = sorted({p for r in rs for p in r["probes"]})
+    return {
+        "seconds_per_arch": _mean_pair(rs, _arch_seconds),
+        "build": _mean_pair(rs, lambda r: r["build"]),
+        "by_metric": {
+            m: _mean_pair(rs, lambda r, m=m: r["metrics"].get(m, [0.0, 0.0])) for m in metrics
+        },
+        "probes_wall": {p: sum(r["probes"].get(p, 0.0) for r in rs) / len(rs) for p in probes},
+    }
+
+
+def proxy_summary(rows: dict[str, list[dict]], names: list[str]) -> dict:
+    """Each version's :func:`version_summary`; with two, the ratio other/first (old/new) and
+    how many archs got identical values."""
+    out: dict = {"versions": {name: version_summary(rows[name]) for name in names}}
+    if len(names) == 2:
+        new, old = (out["versions"][n]["seconds_per_arch"] for n in names)
+        out["ratio_old_over_new"] = [old[k] / new[k] for k in (0, 1)]
+        out["time_saved"] = [1 - new[k] / old[k] for k in (0, 1)]
+        pairs = zip(rows[names[0]], rows[names[1]], strict=True)
+        same = [a["values"] == b["values"] for a, b in pairs]
+        out["identical_values"] = f"{sum(same)}/{len(same)} archs"
+    return out
+
+
+def proxy_table(summary: dict) -> str:
+    """Markdown: CPU seconds per arch by metric (in the order computed: a metric's time holds
+    the shared passes it is the first to need), then wall seconds per probe and per phase of
+    the shared pass, one column per version."""
+    vs = summary["versions"]
+    names = list(vs)
+    head = [f"| {{}} | {' | '.join(names)} |", "|---|" + "---:|" * len(names)]
+    lines = [head[0].format("CPU s per arch, by metric"), head[1]]
+    rows = [("build network", {n: vs[n]["build"][1] for n in names})]
+    rows += [(m, {n: vs[n]["by_metric"].get(m, [0, 0])[1] for n in names})
+             for m in vs[names[0]]["by_metric"]]  # fmt: skip
+    rows += [("**total**", {n: vs[n]["seconds_per_arch"][1] for n in names})]
+    lines += [f"| {label} | " + " | ".join(f"{v[n]:.3f}" for n in names) + " |"
+              for label, v in rows]  # fmt: skip
+    probes = sorted({p for n in names for p in vs[n]["probes_wall"]})
+    lines += ["", head[0].format("wall s per arch, by probe (phase)"), head[1]]
+    lines += [f"| {p} | " + " | ".join(f"{vs[n]['probes_wall'].get(p, 0.0):.3f}" for n in names)
+              + " |" for p in probes]  # fmt: skip
+    if "ratio_old_over_new" in summary:
+        r, saved = summary["ratio_old_over_new"], summary["time_saved"]
+        lines.append(f"\n{names[1]}/{names[0]}: {r[1]:.2f}x CPU, {r[0]:.2f}x wall ({saved[1]:.0%} "
+                     f"less CPU time per arch); identical values: {summary['identical_values']}")  # fmt: skip
+    return "\n".join(lines)
+
+
+# -- memory: peak RSS of one process scoring many archs -----------------------------------------
+
+
+def stage_memory(args: BenchmarkConfig) -> None:
+    """Score ``--memory-archs`` archs (each count in a fresh process, the bulk-scoring path
+    with its CSV) and record the RSS along the way and the peak; the last count's peak over
+    the first's is the growth."""
+    import tempfile
+
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        data_path = Path(tmp) / "batch.pt"
+        data_what = save_scoring_batch(args, data_path)
+        for num in args.memory_archs:
+            cmd = [sys.executable, str(WORKER), str(ROOT), "memory", str(data_path),
+                   "--metrics", args.proxy_metrics, "--C", str(args.C), "--N", str(args.N),
+                   "--seed", str(args.seed), "--threads", str(args.threads), "--num", str(num),
+                   "--every", str(max(1, min(100, num // 10))),
+                   "--csv", str(Path(tmp) / f"scores{num}.csv")]  # fmt: skip
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+            samples = [json.loads(line) for line in out.splitlines()[1:] if line.strip()]
+            results[str(num)] = samples
+            last = samples[-1]
+            print(f"{num} archs: peak RSS {last['peak_rss_mb']:.1f} MiB, "
+                  f"{last['seconds'] / num:.3f} s per arch", flush=True)  # fmt: skip
+    peaks = [results[str(n)][-1]["peak_rss_mb"] for n in args.memory_archs]
+    summary = {"archs": args.memory_archs, "peak_rss_mb": peaks,
+               "growth": peaks[-1] / peaks[0] - 1, "metrics": args.proxy_metrics,
+               "C": args.C, "N": args.N, "batch_size": args.batch_size, "data": data_what,
+               "threads": args.threads, "load": _load(), "when": _now()}  # fmt: skip
+    atomic_write_json(args.out / "memory.json", {"summary": summary, "samples": results})
+    print(f"peak RSS growth {args.memory_archs[0]} -> {args.memory_archs[-1]} archs: "
+          f"{summary['growth']:+.1%}")  # fmt: skip
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -370,9 +578,11 @@ def _main(argv: list[str] | None) -> int:
     args = parse_config(BenchmarkConfig, argv, prog="python tools/benchmark_metrics.py")
     torch.set_num_threads(int(args.threads or 1))
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
-    for stage in STAGES:
+    run = {"score": stage_score, "speed": stage_speed, "report": stage_report,
+           "proxies": stage_proxies, "memory": stage_memory}  # fmt: skip
+    for stage in STAGES + EXTRA_STAGES:
         if stage in args.stages:
-            {"score": stage_score, "speed": stage_speed, "report": stage_report}[stage](args)
+            run[stage](args)
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -91,13 +92,17 @@ def first_batch_backward(cache: ProbeCache) -> FirstBatchBackward:
         x = x.detach().clone().requires_grad_(True)
     recording = record_fisher(net) if cache.wants("fisher") else nullcontext({})
     kernels = record_kernels(net, cache) if activations else nullcontext((None, None))
+    clock = PhaseClock(cache, "first_backward")
     with recording as fisher, kernels as (relu, layer_codes):  # Fisher: ~15% of the pass
         logits = net(x)
         loss = F.cross_entropy(logits, y)
+        clock("forward")
         grads = _loss_grads(net, loss, create_graph=second_order, retain_graph=activations)
+        clock("loss_backward")
     shared = None
     if activations:  # after the Fisher hooks are gone (they must see the loss gradient only)
         shared = ActivationPass(relu, layer_codes, input_jacobian(logits, x, second_order))
+        clock("input_jacobian")
     layers = {
         name: LayerGrad(m.weight.detach().clone(), grads[id(m.weight)].detach().clone(),
                         fisher.get(name))
@@ -106,9 +111,26 @@ def first_batch_backward(cache: ProbeCache) -> FirstBatchBackward:
     }  # fmt: skip
     params = {n: grads[id(p)].detach().clone() for n, p in net.named_parameters() if id(p) in grads}
     hessian = hessian_gradient_product(net, layers, grads) if second_order else None
+    clock("hessian_gradient" if second_order else "copies")
     del grads, loss, logits
     clear_grads(net)
     return FirstBatchBackward(layers, params, torch.get_rng_state(), hessian, shared)
+
+
+class PhaseClock:
+    """Records the wall time of successive phases of a probe in ``cache.probe_seconds`` as
+    ``"<probe>.<phase>"`` (where a shared pass spends its time; see
+    ``tools/benchmark_metrics.py proxies``)."""
+
+    def __init__(self, cache: ProbeCache, probe: str) -> None:
+        self.seconds, self.probe = cache.probe_seconds, probe
+        self.last = time.perf_counter()
+
+    def __call__(self, phase: str) -> None:
+        now = time.perf_counter()
+        key = f"{self.probe}.{phase}"
+        self.seconds[key] = self.seconds.get(key, 0.0) + now - self.last
+        self.last = now
 
 
 def _loss_grads(
@@ -396,6 +418,7 @@ __all__ = [
     "FirstBatchBackward",
     "KERNEL_METRICS",
     "LayerGrad",
+    "PhaseClock",
     "SECOND_ORDER_METRICS",
     "WeightGradients",
     "activation_pass",
