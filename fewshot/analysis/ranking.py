@@ -1,0 +1,222 @@
+"""How well a supernet ranks architectures: the arch sample, ranking quality, intervals.
+
+Numpy/scipy only (figures live in :mod:`fewshot.plotting.ranking`). Used by the few-shot vs
+one-shot experiment (``tools/few_vs_one_shot.py``), but nothing here knows about training:
+a method is a vector of predicted scores for a fixed sample of archs, plus the leaf that
+scored each arch.
+
+Definitions (the experiment's README repeats them):
+
+- **pooled** Kendall tau-b / Spearman rho: over every sampled arch, whatever leaf scored it;
+- **per leaf**: the same within the archs of one leaf (``None`` with fewer than 3 archs);
+- **picked accuracy**: the true accuracy of the arch with the highest predicted score (first
+  in sample order on ties), i.e. the arch the method would return;
+- **top-k regret**: the best true accuracy in the sample minus the best true accuracy among the
+  method's top-k predicted archs (0 when the sample's best is in its top k).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+MIN_LEAF_ARCHS = 3
+
+
+def stratified_sample(accuracies: np.ndarray, n: int, seed: int) -> list[int]:
+    """``n`` indices into ``accuracies``, one drawn uniformly from each of ``n`` equal-count
+    strata of the sorted accuracies (so the sample spans the whole accuracy range).
+
+    Deterministic given ``(accuracies, n, seed)``; returned in ascending index order.
+    """
+    acc = np.asarray(accuracies, dtype=float)
+    if not 1 <= n <= acc.size:
+        raise ValueError(f"cannot draw {n} archs from {acc.size}: need 1 <= n <= {acc.size}")
+    if not np.all(np.isfinite(acc)):
+        raise ValueError("the benchmark accuracies contain NaN or inf; cannot stratify")
+    order = np.argsort(acc, kind="stable")
+    rng = np.random.default_rng(seed)
+    picks = [int(rng.choice(stratum)) for stratum in np.array_split(order, n)]
+    return sorted(picks)
+
+
+def _tau(predicted: np.ndarray, true: np.ndarray) -> float | None:
+    if predicted.size < 2 or np.ptp(predicted) == 0 or np.ptp(true) == 0:
+        return None
+    value = float(stats.kendalltau(predicted, true).statistic)
+    return value if np.isfinite(value) else None
+
+
+def _rho(predicted: np.ndarray, true: np.ndarray) -> float | None:
+    if predicted.size < 2 or np.ptp(predicted) == 0 or np.ptp(true) == 0:
+        return None
+    value = float(stats.spearmanr(predicted, true).statistic)
+    return value if np.isfinite(value) else None
+
+
+def picked_index(predicted: np.ndarray) -> int:
+    """Index of the highest predicted score (the first one on ties)."""
+    return int(np.argmax(predicted))
+
+
+def top_k_regret(predicted: np.ndarray, true: np.ndarray, k: int) -> float:
+    """Best true accuracy in the sample minus the best among the ``k`` top-predicted archs."""
+    top = np.argsort(-predicted, kind="stable")[:k]
+    return float(true.max() - true[top].max())
+
+
+@dataclass(frozen=True)
+class RankingQuality:
+    """Ranking quality of one method on one seed (see the module docstring)."""
+
+    kendall_tau: float | None
+    spearman: float | None
+    picked_arch: int
+    picked_accuracy: float
+    regret_top_k: float
+    top_k: int
+    per_leaf: dict[str, dict[str, float | int | None]]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "kendall_tau": self.kendall_tau,
+            "spearman": self.spearman,
+            "picked_arch": self.picked_arch,
+            "picked_accuracy": self.picked_accuracy,
+            f"regret_top{self.top_k}": self.regret_top_k,
+            "per_leaf": self.per_leaf,
+        }
+
+
+def ranking_quality(
+    predicted: Sequence[float],
+    true: Sequence[float],
+    leaves: Sequence[str],
+    *,
+    top_k: int = 10,
+) -> RankingQuality:
+    """Pooled and per-leaf rank correlations, the picked arch and its top-k regret.
+
+    ``predicted[i]`` is the score the method gave sampled arch ``i`` (with the leaf
+    ``leaves[i]`` that contains it), ``true[i]`` its benchmark accuracy. A non-finite
+    prediction is an error: a method that cannot score an arch must say so, not rank it.
+    """
+    pred = np.asarray(predicted, dtype=float)
+    acc = np.asarray(true, dtype=float)
+    if not pred.shape == acc.shape == (len(leaves),):
+        raise ValueError(
+            f"predicted ({pred.size}), true ({acc.size}) and leaves ({len(leaves)}) differ in length"
+        )
+    if pred.size == 0:
+        raise ValueError("no archs to rank")
+    if not np.all(np.isfinite(pred)):
+        raise ValueError(f"{int(np.sum(~np.isfinite(pred)))} predicted scores are NaN or inf")
+    per_leaf: dict[str, dict[str, float | int | None]] = {}
+    leaf_array = np.asarray(leaves)
+    for leaf in dict.fromkeys(leaves):
+        inside = leaf_array == leaf
+        enough = int(inside.sum()) >= MIN_LEAF_ARCHS
+        per_leaf[str(leaf)] = {
+            "archs": int(inside.sum()),
+            "kendall_tau": _tau(pred[inside], acc[inside]) if enough else None,
+            "spearman": _rho(pred[inside], acc[inside]) if enough else None,
+        }
+    picked = picked_index(pred)
+    return RankingQuality(
+        kendall_tau=_tau(pred, acc),
+        spearman=_rho(pred, acc),
+        picked_arch=picked,
+        picked_accuracy=float(acc[picked]),
+        regret_top_k=top_k_regret(pred, acc, top_k),
+        top_k=top_k,
+        per_leaf=per_leaf,
+    )
+
+
+def mean_tau_difference(
+    method: np.ndarray, baseline: np.ndarray, true: np.ndarray
+) -> Callable[[np.ndarray], float]:
+    """The statistic for :func:`tau_difference_interval`: given resampled arch indices, the
+    mean over seeds of ``tau(method) - tau(baseline)`` on those archs."""
+
+    def statistic(indices: np.ndarray) -> float:
+        idx = np.asarray(indices, dtype=int)
+        diffs = [
+            (_tau(m[idx], true[idx]) or 0.0) - (_tau(b[idx], true[idx]) or 0.0)
+            for m, b in zip(method, baseline, strict=True)
+        ]
+        return float(np.mean(diffs))
+
+    return statistic
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A point estimate with a bootstrap confidence interval."""
+
+    estimate: float
+    low: float
+    high: float
+    confidence: float
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "estimate": self.estimate,
+            "low": self.low,
+            "high": self.high,
+            "confidence": self.confidence,
+        }
+
+
+def tau_difference_interval(
+    method: Sequence[Sequence[float]],
+    baseline: Sequence[Sequence[float]],
+    true: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> Interval:
+    """Mean over seeds of Kendall tau(method) - tau(baseline), with a paired bootstrap over
+    the sampled archs (``scipy.stats.bootstrap``, percentile method).
+
+    ``method`` and ``baseline`` are ``(seeds, archs)`` predictions for the same archs; each
+    bootstrap replicate resamples the archs once and applies the same resample to both methods
+    and every seed, so the interval reflects which archs were sampled, paired across methods.
+    With 3 training seeds the seeds' spread is reported separately (it is too few to resample).
+    """
+    m = np.asarray(method, dtype=float)
+    b = np.asarray(baseline, dtype=float)
+    acc = np.asarray(true, dtype=float)
+    if m.shape != b.shape or m.ndim != 2 or m.shape[1] != acc.size:
+        raise ValueError(
+            f"method {m.shape} and baseline {b.shape} must both be (seeds, {acc.size} archs)"
+        )
+    statistic = mean_tau_difference(m, b, acc)
+    indices = np.arange(acc.size)
+    result = stats.bootstrap(
+        (indices,),
+        statistic,
+        vectorized=False,
+        n_resamples=n_resamples,
+        confidence_level=confidence,
+        method="percentile",
+        random_state=np.random.default_rng(seed),
+    )
+    ci = result.confidence_interval
+    return Interval(statistic(indices), float(ci.low), float(ci.high), confidence)
+
+
+__all__ = [
+    "Interval",
+    "RankingQuality",
+    "mean_tau_difference",
+    "picked_index",
+    "ranking_quality",
+    "stratified_sample",
+    "tau_difference_interval",
+    "top_k_regret",
+]

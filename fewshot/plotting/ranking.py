@@ -1,0 +1,70 @@
+"""The few-shot vs one-shot figure: pooled Kendall tau per method (one dot per seed, the mean as
+a bar), and the tau difference to the one-shot baseline with its bootstrap interval per budget.
+Everything plotted is read from the results document of ``tools/few_vs_one_shot.py``; nothing
+here computes statistics (see :mod:`fewshot.analysis.ranking`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+_BUDGET_STYLE = {"papers": ("tab:blue", -0.15), "equal-compute": ("tab:orange", 0.15)}
+
+
+def plot_few_vs_one_shot(result: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Two panels: tau per method and seed; tau difference to one-shot per budget. Writes PNG."""
+    methods = result["methods"]
+    names = list(methods)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6.0, 0.6 * len(names)), 7.0))
+    _tau_panel(top, methods, names)
+    _difference_panel(bottom, result["tau_difference"], names)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+def _tau_panel(ax: Any, methods: Mapping[str, Any], names: list[str]) -> None:
+    for x, name in enumerate(names):
+        taus = [q["kendall_tau"] for q in methods[name]["seeds"].values()]
+        taus = [t for t in taus if t is not None]
+        color = "grey" if methods[name]["family"] == "one-shot" else "tab:green"
+        if taus:
+            ax.bar(x, np.mean(taus), color=color, alpha=0.35, width=0.7)
+            ax.scatter([x] * len(taus), taus, color=color, s=14, zorder=3)
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("pooled Kendall tau")
+    ax.set_title("ranking quality per method (dots: seeds, bar: mean)")
+
+
+def _difference_panel(ax: Any, differences: Mapping[str, Any], names: list[str]) -> None:
+    for budget, diffs in differences.items():
+        color, shift = _BUDGET_STYLE.get(budget, ("black", 0.0))
+        xs = [names.index(n) + shift for n in diffs]
+        est = np.array([d["estimate"] for d in diffs.values()])
+        low = np.array([d["low"] for d in diffs.values()])
+        high = np.array([d["high"] for d in diffs.values()])
+        ax.errorbar(xs, est, yerr=[est - low, high - est], fmt="o", color=color, capsize=3,
+                    markersize=4, label=budget)  # fmt: skip
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
+    ax.set_xlim(-0.5, len(names) - 0.5)
+    ax.set_ylabel("tau - one-shot tau")
+    ax.set_title("difference to one-shot, mean over seeds, 95% bootstrap interval over archs")
+    ax.legend(fontsize=8)
+
+
+__all__ = ["plot_few_vs_one_shot"]

@@ -1,0 +1,212 @@
+"""Few-shot vs one-shot: which supernets to train, and scoring a fixed arch sample with them.
+
+A **method** is a way of predicting the accuracy of every arch in a fixed sample: one
+supernet for the whole space (one-shot), or the leaves of a splitting tree cut at a depth
+(few-shot), each arch predicted by the one leaf that contains it. Every supernet of a method is
+trained from scratch for the same number of epochs; a method's *compute* is that times its
+number of supernets. Two budgets make the comparison fair:
+
+- ``papers``: every supernet is trained for ``epochs`` (the few-shot NAS / GM-NAS protocol), so
+  a split into ``n`` leaves costs ``n`` times the one-shot supernet;
+- ``equal-compute``: the one-shot supernet is trained ``n`` times longer (``one-shot-xN``), so
+  both sides spend the same epochs.
+
+Supernets are keyed by ``(mask, epochs)``: two methods with a leaf of the same mask (two metrics
+that split alike, or a depth-1 leaf that a depth-2 tree did not split further) share one training
+run, which is exactly the run each would have made (same seed, same data order).
+The training itself is :func:`fewshot.training.runner.train_subsupernet` and the scoring
+:func:`fewshot.training.search.search_leaf` (BN recalibrated per arch, accuracy on held-out
+training data), so the experiment measures the library's own pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fewshot.space import NUM_EDGES, Arch, Mask
+from fewshot.tree import SplitTree
+
+log = logging.getLogger("fewshot")
+
+ONE_SHOT = "one-shot"
+EXHAUSTIVE = "exhaustive"
+BUDGETS = ("papers", "equal-compute")
+
+
+@dataclass(frozen=True)
+class Leaf:
+    """One supernet of a method: an id (the tree's node id, or the op for exhaustive) and its
+    mask."""
+
+    id: str
+    mask: Mask
+
+
+@dataclass(frozen=True)
+class Method:
+    """A way of predicting arch accuracies: its supernets, and how long each is trained.
+
+    ``family`` is the split metric (``snip``, ``random``, ...), ``one-shot`` or ``exhaustive``;
+    ``depth`` the tree depth the leaves were cut at (0 for one-shot).
+    """
+
+    name: str
+    family: str
+    depth: int
+    leaves: tuple[Leaf, ...]
+    epochs: int
+
+    @property
+    def compute_epochs(self) -> int:
+        """Supernet-epochs spent on training: epochs per supernet times supernets."""
+        return self.epochs * len(self.leaves)
+
+    def baseline(self, budget: str, base_epochs: int) -> str:
+        """The one-shot method this one is compared with under ``budget``."""
+        if budget not in BUDGETS:
+            raise ValueError(f"unknown budget {budget!r}; one of {', '.join(BUDGETS)}")
+        if budget == "papers":
+            return ONE_SHOT
+        return one_shot_name(self.compute_epochs // base_epochs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "family": self.family,
+            "depth": self.depth,
+            "epochs": self.epochs,
+            "compute_epochs": self.compute_epochs,
+            "leaves": {leaf.id: leaf.mask.to_op_lists() for leaf in self.leaves},
+        }
+
+
+def one_shot_name(multiple: int) -> str:
+    """``one-shot`` for the base budget, ``one-shot-xN`` for N times its epochs."""
+    return ONE_SHOT if multiple == 1 else f"{ONE_SHOT}-x{multiple}"
+
+
+def leaves_at_depth(tree: SplitTree, depth: int) -> tuple[Leaf, ...]:
+    """The tree cut at ``depth``: its nodes at that depth, plus leaves that end above it.
+
+    The first ``depth`` levels of a deeper tree are the tree a ``depth``-level run of the same
+    seed and recipe makes (a split never looks at deeper levels), so one depth-3 tree serves
+    the depth-1 and depth-2 methods.
+    """
+    if depth < 1:
+        raise ValueError(f"a split method needs depth >= 1, got {depth}")
+    if tree.depth < depth:
+        raise ValueError(
+            f"tree of {tree.metric} (seed {tree.seed}) has depth {tree.depth} < {depth}; "
+            "split it deeper or ask for a smaller depth"
+        )
+    parents = {n.parent for n in tree.nodes}
+    cut = [n for n in tree.nodes if n.depth == depth or (n.depth < depth and n.id not in parents)]
+    return tuple(Leaf(str(n.id), n.mask) for n in sorted(cut, key=lambda n: n.id))
+
+
+def exhaustive_leaves(edge: int, branch: int = 5) -> tuple[Leaf, ...]:
+    """Few-shot NAS's exhaustive split (Zhao et al.): one sub-supernet per op of ``edge``."""
+    if not 0 <= edge < NUM_EDGES:
+        raise ValueError(f"edge must lie in 0..{NUM_EDGES - 1}, got {edge}")
+    full = Mask.full()
+    ops = full.ops(edge)
+    if branch != len(ops):
+        raise ValueError(
+            f"the exhaustive split has one leaf per op: branch {len(ops)}, not {branch}"
+        )
+    return tuple(Leaf(op, full.restrict(edge, [op])) for op in ops)
+
+
+def plan_methods(
+    trees: Mapping[str, SplitTree],
+    *,
+    depths: Sequence[int],
+    epochs: int,
+    exhaustive_edge: int | None = 0,
+) -> list[Method]:
+    """Every method of one seed: the split methods of ``trees`` (metric -> tree) at each depth,
+    the exhaustive split, then one-shot at ``epochs`` and at every multiple the split methods
+    need for the equal-compute budget."""
+    methods = [
+        Method(f"{metric}-d{d}", metric, d, leaves_at_depth(tree, d), epochs)
+        for metric, tree in trees.items()
+        for d in depths
+    ]
+    if exhaustive_edge is not None:
+        leaves = exhaustive_leaves(exhaustive_edge)
+        methods.append(Method(f"{EXHAUSTIVE}-b{len(leaves)}", EXHAUSTIVE, 1, leaves, epochs))
+    multiples = sorted({1, *(len(m.leaves) for m in methods)})
+    root = (Leaf("root", Mask.full()),)
+    for k in multiples:
+        methods.append(Method(one_shot_name(k), ONE_SHOT, 0, root, epochs * k))
+    return methods
+
+
+def assign_leaves(archs: Sequence[Arch], leaves: Sequence[Leaf]) -> list[str]:
+    """The id of the one leaf that contains each arch (the leaf that scores it).
+
+    Leaves of a splitting tree partition the space; an arch in no leaf or in several means the
+    leaves are not a partition, which would silently change what is measured, so it raises.
+    """
+    owners = []
+    for arch in archs:
+        found = [leaf.id for leaf in leaves if arch in leaf.mask]
+        if len(found) != 1:
+            where = "no leaf" if not found else f"{len(found)} leaves ({', '.join(found)})"
+            raise ValueError(f"arch {arch} lies in {where}: the leaves must partition the space")
+        owners.append(found[0])
+    return owners
+
+
+def supernet_key(mask: Mask, epochs: int) -> str:
+    """A folder name for the supernet of ``mask`` trained for ``epochs`` (shared by methods)."""
+    digest = hashlib.sha1(str(mask.to_op_lists()).encode()).hexdigest()[:12]
+    return f"{mask.num_archs}archs-{digest}-e{epochs}"
+
+
+def supernets(methods: Iterable[Method]) -> dict[str, tuple[Mask, int]]:
+    """Every distinct supernet the methods need: key -> (mask, epochs), in first-use order."""
+    needed: dict[str, tuple[Mask, int]] = {}
+    for method in methods:
+        for leaf in method.leaves:
+            needed.setdefault(supernet_key(leaf.mask, method.epochs), (leaf.mask, method.epochs))
+    return needed
+
+
+def method_predictions(
+    method: Method, archs: Sequence[Arch], scores: Mapping[str, Mapping[str, float]]
+) -> tuple[list[float], list[str]]:
+    """Each sampled arch's predicted accuracy under ``method`` and the leaf that scored it.
+
+    ``scores`` maps a supernet key to ``{arch string: held-out accuracy}``.
+    """
+    owners = assign_leaves(archs, method.leaves)
+    by_id = {leaf.id: leaf for leaf in method.leaves}
+    predicted = []
+    for arch, owner in zip(archs, owners, strict=True):
+        key = supernet_key(by_id[owner].mask, method.epochs)
+        try:
+            predicted.append(float(scores[key][arch.to_string()]))
+        except KeyError:
+            raise KeyError(f"{method.name}: supernet {key} has no score for {arch}") from None
+    return predicted, owners
+
+
+__all__ = [
+    "BUDGETS",
+    "EXHAUSTIVE",
+    "ONE_SHOT",
+    "Leaf",
+    "Method",
+    "assign_leaves",
+    "exhaustive_leaves",
+    "leaves_at_depth",
+    "method_predictions",
+    "one_shot_name",
+    "plan_methods",
+    "supernet_key",
+    "supernets",
+]

@@ -1,0 +1,204 @@
+"""Few-shot vs one-shot: methods, leaf assignment, and the experiment command end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import sys
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fewshot.space import Arch, Mask, all_archs
+from fewshot.training.comparison import (
+    Leaf,
+    assign_leaves,
+    exhaustive_leaves,
+    leaves_at_depth,
+    method_predictions,
+    plan_methods,
+    supernet_key,
+    supernets,
+)
+from fewshot.tree import Split, SplitTree
+from tests.fakes import write_fake_benchmark
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _split(edge: int, first: int) -> Split:
+    """Split ``edge`` into its first ``first`` ops and the rest (distances irrelevant here)."""
+    ops = Mask.full().ops(edge)
+    zeros = tuple((0.0,) * len(ops) for _ in ops)
+    return Split(edge, ops, (ops[:first], ops[first:]), zeros, 0.0)
+
+
+def _tree(metric: str = "snip") -> SplitTree:
+    """Depth 2: edge 0 into {none, skip} | rest, then each child on edge 1."""
+    tree = SplitTree(metric=metric, seed=0, dataset="synthetic", complete=True)
+    tree.add_root()
+    a, b = tree.apply_split(0, _split(0, 2))
+    tree.apply_split(a.id, _split(1, 1))
+    tree.apply_split(b.id, _split(1, 3))
+    return tree
+
+
+def test_cut_leaves_partition_the_space_at_every_depth():
+    tree = _tree()
+    for depth, count in ((1, 2), (2, 4)):
+        leaves = leaves_at_depth(tree, depth)
+        assert len(leaves) == count
+        assert sum(leaf.mask.num_archs for leaf in leaves) == 15625
+        for x, y in combinations(leaves, 2):  # disjoint
+            sample = random.Random(0).sample(list(x.mask.archs()), 20)
+            assert not any(arch in y.mask for arch in sample)
+    with pytest.raises(ValueError, match="depth 2 < 3"):
+        leaves_at_depth(tree, 3)
+
+
+def test_exhaustive_split_is_one_leaf_per_op_of_the_edge():
+    leaves = exhaustive_leaves(edge=3)
+    assert [leaf.id for leaf in leaves] == list(Mask.full().ops(3))
+    assert all(leaf.mask.num_archs == 3125 and leaf.mask.ops(3) == (leaf.id,) for leaf in leaves)
+
+
+def test_each_arch_is_assigned_to_the_leaf_that_contains_it():
+    leaves = leaves_at_depth(_tree(), 2)
+    archs = random.Random(1).sample(list(all_archs()), 200)
+    owners = assign_leaves(archs, leaves)
+    by_id = {leaf.id: leaf for leaf in leaves}
+    assert all(arch in by_id[owner].mask for arch, owner in zip(archs, owners, strict=True))
+    assert len(set(owners)) == 4
+    overlapping = [Leaf("all", Mask.full()), leaves[0]]
+    with pytest.raises(ValueError, match="lies in 2 leaves"):
+        assign_leaves(archs, overlapping)
+    with pytest.raises(ValueError, match="lies in no leaf"):
+        assign_leaves(archs, leaves[:1])
+
+
+def test_methods_budgets_and_shared_supernets():
+    methods = {m.name: m for m in plan_methods({"snip": _tree()}, depths=[1, 2], epochs=3)}
+    assert list(methods) == ["snip-d1", "snip-d2", "exhaustive-b5", "one-shot", "one-shot-x2",
+                             "one-shot-x4", "one-shot-x5"]  # fmt: skip
+    assert methods["snip-d2"].compute_epochs == 12 == methods["one-shot-x4"].compute_epochs
+    assert methods["snip-d2"].baseline("papers", 3) == "one-shot"
+    assert methods["snip-d2"].baseline("equal-compute", 3) == "one-shot-x4"
+    assert methods["exhaustive-b5"].baseline("equal-compute", 3) == "one-shot-x5"
+    # the same mask at the same epochs is one supernet, whichever method needs it
+    twice = plan_methods({"a": _tree("a"), "b": _tree("b")}, depths=[1], epochs=3,
+                         exhaustive_edge=None)  # fmt: skip
+    assert len(supernets(twice)) == 2 + 2  # two shared leaves, one-shot, one-shot-x2
+
+
+def test_predictions_come_from_the_owning_leafs_supernet():
+    tree = _tree()
+    (method,) = [
+        m for m in plan_methods({"snip": tree}, depths=[2], epochs=1) if m.name == "snip-d2"
+    ]
+    archs = random.Random(2).sample(list(all_archs()), 50)
+    scores = {
+        supernet_key(leaf.mask, 1): {a.to_string(): float(i) for a in archs if a in leaf.mask}
+        for i, leaf in enumerate(method.leaves)
+    }
+    predicted, owners = method_predictions(method, archs, scores)
+    index = {leaf.id: i for i, leaf in enumerate(method.leaves)}
+    assert predicted == [float(index[o]) for o in owners]
+
+
+# -- the command, end to end on a tiny fake benchmark ---------------------------------------------
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location(
+        "few_vs_one_shot", ROOT / "tools" / "few_vs_one_shot.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["few_vs_one_shot"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _kendall_tau_b(x: list[float], y: list[float]) -> float:
+    """Tau-b counted pair by pair (an independent check of scipy's)."""
+    concordant = discordant = ties_x = ties_y = 0
+    for i, j in combinations(range(len(x)), 2):
+        dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
+        ties_x += dx == 0
+        ties_y += dy == 0
+        concordant += dx * dy > 0
+        discordant += dx * dy < 0
+    pairs = len(x) * (len(x) - 1) / 2
+    return (concordant - discordant) / np.sqrt((pairs - ties_x) * (pairs - ties_y))
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fvo")
+    rng = random.Random(0)
+    archs = rng.sample(list(all_archs()), 24)
+    entries = {a.to_string(): {"cifar10": [rng.uniform(10, 94)], "cifar100": [1.0],
+                               "ImageNet16-120": [1.0], "cifar10-valid": [1.0]}
+               for a in archs}  # fmt: skip
+    bench = write_fake_benchmark(tmp / "bench", entries)
+    argv = [
+        "--dataset", "synthetic", "--data-option", "num_train=128", "--data-option", "num_test=8",
+        "--val-fraction", "0.25", "--benchmark", str(bench), "--trees", str(tmp / "trees"),
+        "--out", str(tmp / "run"), "--C", "4", "--N", "1", "--epochs", "1", "--seeds", "1",
+        "--sample", "8", "--metrics", "random", "--depths", "1", "--exhaustive-edge", "2",
+        "--split-args", "--C 4 --N 1 --batch-size 8", "--threads", "1", "--no-progress",
+        "--resamples", "100", "--results", str(tmp / "docs" / "few_vs_one_shot.json"),
+    ]  # fmt: skip
+    assert _tool().main(argv) == 0
+    return tmp, argv
+
+
+def test_every_method_scores_the_same_arch_sample(experiment):
+    tmp, _ = experiment
+    result = json.loads((tmp / "run" / "results.json").read_text())
+    sample = result["sample"]["archs"]
+    assert len(sample) == 8 == len(set(sample))
+    predictions = result["predictions"]["0"]
+    assert set(predictions) == {"random-d1", "exhaustive-b5", "one-shot", "one-shot-x2",
+                                "one-shot-x5"}  # fmt: skip
+    for name, predicted in predictions.items():
+        assert len(predicted) == len(sample), name
+        leaves = result["methods"][name]["leaves"]
+        epochs = result["methods"][name]["epochs"]
+        for arch_str, value in zip(sample, predicted, strict=True):
+            arch = Arch.from_string(arch_str)
+            (owner,) = [
+                Mask.from_op_lists(m) for m in leaves.values() if arch in Mask.from_op_lists(m)
+            ]
+            scores = (
+                tmp / "run" / "seed0" / "supernets" / supernet_key(owner, epochs) / "scores.json"
+            )
+            assert json.loads(scores.read_text())[arch_str] == value
+
+
+def test_pooled_tau_matches_a_hand_count_on_the_fake_benchmark(experiment):
+    tmp, _ = experiment
+    result = json.loads((tmp / "docs" / "few_vs_one_shot.json").read_text())
+    true = result["sample"]["accuracy"]
+    for name, predicted in result["predictions"]["0"].items():
+        tau = result["methods"][name]["seeds"]["0"]["kendall_tau"]
+        if np.ptp(predicted) == 0:
+            assert tau is None
+        else:
+            assert tau == pytest.approx(_kendall_tau_b(predicted, true)), name
+    assert (tmp / "docs" / "few_vs_one_shot.png").stat().st_size > 0
+    assert "tau - baseline" in (tmp / "docs" / "few_vs_one_shot_table.md").read_text()
+
+
+def test_rerun_resumes_without_training_again(experiment, capsys):
+    tmp, argv = experiment
+    weights = sorted((tmp / "run").rglob("weights.pt"))
+    stamps = [w.stat().st_mtime_ns for w in weights]
+    assert _tool().main(argv) == 0
+    assert [w.stat().st_mtime_ns for w in weights] == stamps
+    changed = list(argv)
+    changed[changed.index("--epochs") + 1] = "2"
+    assert _tool().main(changed) == 2
+    assert "epochs" in capsys.readouterr().err

@@ -1,0 +1,463 @@
+"""Does splitting help? Few-shot vs one-shot ranking quality against NATS-Bench, in one command.
+
+    python tools/few_vs_one_shot.py --dataset folder --data-root ../shared/data/cifar10-subset \\
+        --trees runs/sweep-ly --epochs 4 --seeds 3 --out runs/few-vs-one-shot \\
+        --results docs/training/few_vs_one_shot.json
+
+For each training seed: the splitting trees ``TREES/METRIC_sSEED/tree.json`` (the layout
+``tools/sweep.py`` writes; a missing tree is made with ``fewshot.split --recipe RECIPE``) are cut
+at each ``--depths`` level; with the exhaustive split and one-shot at every budget this gives the
+methods of :mod:`fewshot.training.comparison`. Every distinct supernet is trained from scratch
+(``fewshot.training.runner``; resumable per epoch, finished ones skipped), then scores the
+sampled archs it contains (BN recalibrated per arch, accuracy on the held-out part of the
+training set). The arch sample (``--sample`` archs, stratified over NATS-Bench accuracy, seeded
+by ``--sample-seed``) is the same for every method and seed. The analysis
+(:mod:`fewshot.analysis.ranking`) gives per method and seed the pooled and per-leaf Kendall tau
+and Spearman rho, the picked arch's true accuracy and the top-10 regret, and per budget a paired
+bootstrap interval of the tau difference to the one-shot baseline. Outputs in ``--out``:
+``results.json``, ``table.md``, ``few_vs_one_shot.png``; ``--results PATH`` also writes the JSON
+(and the figure and table beside it) there. Run the same command again to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from fewshot.analysis.ranking import (  # noqa: E402
+    ranking_quality,
+    stratified_sample,
+    tau_difference_interval,
+)
+from fewshot.benchmark import Benchmark, default_benchmark_path  # noqa: E402
+from fewshot.cli import run_main  # noqa: E402
+from fewshot.config import (  # noqa: E402
+    CommonOptions,
+    apply_common,
+    dataset_names,
+    lightning_hardware,
+    load_saved_config,
+    option,
+    parse_config,
+    recipe_names,
+    refuse_changed,
+    resolve_device,
+    save_config,
+    to_dict,
+)
+from fewshot.errors import UsageError  # noqa: E402
+from fewshot.io import atomic_write_json, atomic_write_text, software_versions  # noqa: E402
+from fewshot.space import Arch, Mask  # noqa: E402
+from fewshot.tables import markdown_table  # noqa: E402
+from fewshot.training.comparison import (  # noqa: E402
+    BUDGETS,
+    ONE_SHOT,
+    Method,
+    method_predictions,
+    plan_methods,
+    supernets,
+)
+from fewshot.tree import SplitTree, TreeFileError, load_tree  # noqa: E402
+
+log = logging.getLogger("fewshot")
+
+FORMAT = "fewshot.few_vs_one_shot"
+VERSION = 1
+CONFIG_NAME = "few_vs_one_shot_config.yaml"
+_DATA = "model and data"
+_TREES = "splitting trees"
+_EVAL = "scoring and evaluation"
+
+
+@dataclass(kw_only=True)
+class FewVsOneShotConfig(CommonOptions):
+    """Few-shot vs one-shot ranking quality: train every method's supernets, score a fixed arch
+    sample, compare with NATS-Bench."""
+
+    out: Path = option(Path("runs/few-vs-one-shot"), help="experiment folder (resumable)")
+    results: Path | None = option(
+        None, help="also write the results JSON here (figure and table beside it)",
+        affects_results=False,
+    )  # fmt: skip
+    seeds: int = option(3, help="training seeds (0..SEEDS-1; tree seed = training seed)",
+                        minimum=1)  # fmt: skip
+    epochs: int = option(3, help="epochs per supernet (the papers' budget)", minimum=1)
+    only_seed: int | None = option(
+        None, help="train and score this seed only, no analysis (to run seeds in parallel "
+        "processes; then run without it to analyse)", affects_results=False,
+    )  # fmt: skip
+    trees: Path = option(Path("runs/sweep-ly"), help="folder of METRIC_sSEED/tree.json",
+                         group=_TREES)  # fmt: skip
+    metrics: list[str] = option(
+        ["snip", "synflow", "gm", "random"], help="split metrics (comma-separated)", group=_TREES
+    )
+    depths: list[int] = option([1, 2], help="tree depths to cut at (comma-separated)",
+                               group=_TREES)  # fmt: skip
+    recipe: str = option("ly-manson", help="recipe of trees made here (missing trees)",
+                         choices=recipe_names, group=_TREES)  # fmt: skip
+    split_args: str = option("", help="extra fewshot.split flags for missing trees (quoted)",
+                             group=_TREES)  # fmt: skip
+    exhaustive_edge: int | None = option(
+        0, help="edge of the exhaustive 5-way split (few-shot NAS); none: leave it out",
+        group=_TREES,
+    )  # fmt: skip
+    dataset: str = option("folder", help="training data set", choices=dataset_names, group=_DATA)
+    data_root: Path | None = option(None, help="data folder (e.g. the CIFAR-10 subset)",
+                                    group=_DATA)  # fmt: skip
+    C: int = option(8, help="channels of the first stage", minimum=1, group=_DATA)
+    N: int = option(1, help="cells per stage", minimum=1, group=_DATA)
+    batch_size: int = option(64, help="training batch size", minimum=1, group=_DATA)
+    val_fraction: float = option(0.05, help="training data held out for scoring", group=_DATA)
+    lr: float = option(0.025, help="cosine learning rate from lr (spec SGD)", group=_DATA)
+    sample: int = option(200, help="archs scored by every method", minimum=2, group=_EVAL)
+    sample_seed: int = option(0, help="seed of the stratified arch sample", group=_EVAL)
+    calib_batches: int = option(2, help="BN recalibration batches per arch", minimum=1,
+                                group=_EVAL)  # fmt: skip
+    top_k: int = option(10, help="top-k of the regret", minimum=1, group=_EVAL)
+    resamples: int = option(1000, help="bootstrap resamples", minimum=100, group=_EVAL,
+                            affects_results=False)  # fmt: skip
+    benchmark: Path | None = option(None, help="NATS-Bench tss directory", group=_EVAL,
+                                    affects_results=False)  # fmt: skip
+    benchmark_dataset: str = option("cifar10", help="benchmark accuracy column", group=_EVAL)
+
+    def resolve(self) -> FewVsOneShotConfig:
+        self.benchmark = self.benchmark or default_benchmark_path()
+        if not self.metrics and self.exhaustive_edge is None:
+            raise UsageError("nothing to compare: give --metrics or an --exhaustive-edge")
+        if any(d < 1 for d in self.depths) or not self.depths:
+            raise UsageError(f"--depths must be positive tree depths, got {self.depths}")
+        if self.only_seed is not None and not 0 <= self.only_seed < self.seeds:
+            raise UsageError(f"--only-seed must lie in 0..{self.seeds - 1}, got {self.only_seed}")
+        if not 0 < self.val_fraction < 1:
+            raise UsageError(f"scoring needs held-out data: 0 < --val-fraction < 1, got "
+                             f"{self.val_fraction}")  # fmt: skip
+        return self
+
+
+# -- trees ----------------------------------------------------------------------------------------
+
+
+def tree_path(config: FewVsOneShotConfig, metric: str, seed: int) -> Path:
+    return config.trees / f"{metric}_s{seed}" / "tree.json"
+
+
+def load_or_make_tree(config: FewVsOneShotConfig, metric: str, seed: int) -> SplitTree:
+    """The tree of ``metric`` and ``seed``; split it first (``fewshot.split``) when missing."""
+    path = tree_path(config, metric, seed)
+    if not path.is_file():
+        _make_tree(config, metric, seed)
+    try:
+        tree = load_tree(path)
+    except TreeFileError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    if not tree.complete:
+        raise UsageError(f"{path} is unfinished; resume it with fewshot.split --resume")
+    if tree.recipe_name not in (None, config.recipe):
+        raise UsageError(
+            f"{path} was split with recipe {tree.recipe_name!r}, not {config.recipe!r}; "
+            "use --recipe to match or another --trees folder"
+        )
+    return tree
+
+
+def _make_tree(config: FewVsOneShotConfig, metric: str, seed: int) -> None:
+    import shlex
+
+    from fewshot import split
+
+    argv = [
+        "--metric", metric, "--recipe", config.recipe, "--depth", str(max(config.depths)),
+        "--branch", "2", "--seed", str(seed), "--out", str(config.trees),
+        "--name", f"{metric}_s{seed}", "--dataset", config.dataset, "--no-progress",
+    ]  # fmt: skip
+    if config.data_root is not None:
+        argv += ["--data-root", str(config.data_root)]
+    argv += shlex.split(config.split_args)
+    log.info("no tree for %s seed %d: fewshot.split %s", metric, seed, shlex.join(argv))
+    if split.main(argv) != 0:
+        raise UsageError(f"fewshot.split failed for {metric} seed {seed}")
+
+
+# -- training and scoring -------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What every supernet of one seed shares: data, scoring batches, settings."""
+
+    config: FewVsOneShotConfig
+    seed: int
+    datamodule: Any
+    calib: list
+    held_out: list
+    device: Any
+
+
+def make_context(config: FewVsOneShotConfig, seed: int) -> Context:
+    """The data module (held-out part fixed across seeds: data seed 0) and scoring batches."""
+    from fewshot.data import make_datamodule
+    from fewshot.training.search import take_batches
+
+    dm = make_datamodule(
+        config.dataset, data_root=config.data_root, batch_size=config.batch_size, seed=0,
+        val_fraction=config.val_fraction, download=False, **config.data_option,
+    )  # fmt: skip
+    dm.setup("fit")
+    device = resolve_device(config.device)
+    calib = take_batches(dm.train_dataloader(), config.calib_batches, device)
+    held_out = take_batches(dm.val_dataloader(), None, device)
+    return Context(config, seed, dm, calib, held_out, device)
+
+
+def train_settings(config: FewVsOneShotConfig, num_classes: int, seed: int, epochs: int) -> Any:
+    from fewshot.training.runner import TrainSettings
+
+    return TrainSettings(
+        C=config.C, N=config.N, num_classes=num_classes, epochs=epochs, lr=config.lr, seed=seed
+    )
+
+
+def ensure_trained(ctx: Context, folder: Path, mask: Mask, epochs: int) -> float:
+    """Train the supernet of ``mask`` into ``folder`` unless done; the seconds it took."""
+    from fewshot.training.runner import TrainerSettings, train_subsupernet
+
+    timing = folder / "train_time.json"
+    if (folder / "done.json").is_file() and (folder / "weights.pt").is_file():
+        return float(json.loads(timing.read_text())["seconds"]) if timing.is_file() else 0.0
+    accelerator, devices = lightning_hardware(ctx.config.device)
+    hardware = TrainerSettings(
+        accelerator=accelerator, devices=devices, limit_val_batches=0,
+        progress_bar=not ctx.config.no_progress,
+    )  # fmt: skip
+    settings = train_settings(ctx.config, ctx.datamodule.num_classes, ctx.seed, epochs)
+    start = time.perf_counter()
+    train_subsupernet(mask, ctx.datamodule, folder, settings, hardware)
+    seconds = time.perf_counter() - start
+    atomic_write_json(timing, {"seconds": seconds, "epochs": epochs})
+    return seconds
+
+
+def ensure_scored(
+    ctx: Context, folder: Path, mask: Mask, epochs: int, archs: Sequence[Arch]
+) -> tuple[dict[str, float], float]:
+    """Held-out accuracy of every sampled arch inside ``mask`` (cached in ``scores.json``)."""
+    from fewshot.training.runner import load_trained
+    from fewshot.training.search import search_leaf
+
+    path, timing = folder / "scores.json", folder / "score_time.json"
+    scores: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}
+    spent = float(json.loads(timing.read_text())["seconds"]) if timing.is_file() else 0.0
+    todo = [a for a in archs if a in mask and a.to_string() not in scores]
+    if not todo:
+        return scores, spent
+    start = time.perf_counter()
+    settings = train_settings(ctx.config, ctx.datamodule.num_classes, ctx.seed, epochs)
+    model = load_trained(folder, settings, mask).to(ctx.device)
+    found = search_leaf(
+        model, todo, ctx.calib, ctx.held_out, leaf=folder.name,
+        progress=not ctx.config.no_progress,
+    )  # fmt: skip
+    scores.update({s.arch.to_string(): s.predicted for s in found.scored})
+    atomic_write_json(path, scores)
+    spent += time.perf_counter() - start
+    atomic_write_json(timing, {"seconds": spent, "archs": len(scores)})
+    return scores, spent
+
+
+def run_seed(
+    config: FewVsOneShotConfig, seed: int, archs: Sequence[Arch]
+) -> tuple[list[Method], dict[str, dict[str, float]], dict[str, float]]:
+    """Train and score every supernet of one seed; the methods, scores and timings."""
+    trees = {m: load_or_make_tree(config, m, seed) for m in config.metrics}
+    methods = plan_methods(
+        trees, depths=config.depths, epochs=config.epochs, exhaustive_edge=config.exhaustive_edge
+    )
+    needed = supernets(methods)
+    ctx = make_context(config, seed)
+    scores: dict[str, dict[str, float]] = {}
+    timings = {"train_s": 0.0, "score_s": 0.0}
+    for i, (key, (mask, epochs)) in enumerate(needed.items(), 1):
+        folder = config.out / f"seed{seed}" / "supernets" / key
+        log.info("seed %d: supernet %d/%d %s (%d archs, %d epochs)", seed, i, len(needed), key,
+                 mask.num_archs, epochs)  # fmt: skip
+        timings["train_s"] += ensure_trained(ctx, folder, mask, epochs)
+        scores[key], seconds = ensure_scored(ctx, folder, mask, epochs, archs)
+        timings["score_s"] += seconds
+    return methods, scores, timings
+
+
+# -- analysis -------------------------------------------------------------------------------------
+
+
+def evaluate_seed(
+    methods: Sequence[Method],
+    scores: dict[str, dict[str, float]],
+    archs: Sequence[Arch],
+    true: np.ndarray,
+    top_k: int,
+) -> dict[str, dict[str, Any]]:
+    """Per method: its predictions for the sample and their ranking quality."""
+    out = {}
+    for method in methods:
+        predicted, owners = method_predictions(method, archs, scores)
+        quality = ranking_quality(predicted, true, owners, top_k=top_k)
+        out[method.name] = {"predicted": predicted, "quality": quality.to_dict()}
+    return out
+
+
+def summarise(
+    config: FewVsOneShotConfig,
+    methods: Sequence[Method],
+    per_seed: dict[int, dict[str, dict[str, Any]]],
+    true: np.ndarray,
+) -> dict[str, Any]:
+    """Per method: per-seed quality, mean and std of tau; per budget: the tau difference to
+    the method's one-shot baseline with its bootstrap interval."""
+    seeds = sorted(per_seed)
+    summary: dict[str, Any] = {}
+    for method in methods:
+        taus = [per_seed[s][method.name]["quality"]["kendall_tau"] for s in seeds]
+        finite = [t for t in taus if t is not None]
+        summary[method.name] = {
+            **method.to_dict(),
+            "seeds": {str(s): per_seed[s][method.name]["quality"] for s in seeds},
+            "kendall_tau_mean": float(np.mean(finite)) if finite else None,
+            "kendall_tau_std": float(np.std(finite, ddof=1)) if len(finite) > 1 else None,
+        }
+    comparisons: dict[str, Any] = {b: {} for b in BUDGETS}
+    for method in methods:
+        if method.family == ONE_SHOT:
+            continue
+        for budget in BUDGETS:
+            base = method.baseline(budget, config.epochs)
+            interval = tau_difference_interval(
+                [per_seed[s][method.name]["predicted"] for s in seeds],
+                [per_seed[s][base]["predicted"] for s in seeds],
+                true, n_resamples=config.resamples, seed=config.sample_seed,
+            )  # fmt: skip
+            comparisons[budget][method.name] = {"baseline": base, **interval.to_dict()}
+    return {"methods": summary, "tau_difference": comparisons}
+
+
+def results_table(result: dict[str, Any]) -> str:
+    """Markdown: per split method and budget, mean tau, the difference to its one-shot
+    baseline with the 95% interval; then the one-shot baselines."""
+    methods = result["methods"]
+    rows = []
+    for budget, diffs in result["tau_difference"].items():
+        for name, d in diffs.items():
+            m, b = methods[name], methods[d["baseline"]]
+            rows.append([
+                name, budget, _f(m["kendall_tau_mean"]), _f(m["kendall_tau_std"]),
+                d["baseline"], _f(b["kendall_tau_mean"]),
+                f"{d['estimate']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]",
+                _f(_mean(m, "picked_accuracy"), 2), _f(_mean(m, f"regret_top{result['top_k']}"), 2),
+            ])  # fmt: skip
+    for name, m in methods.items():
+        if m["family"] == ONE_SHOT:
+            rows.append([name, "-", _f(m["kendall_tau_mean"]), _f(m["kendall_tau_std"]), "-", "-",
+                         "-", _f(_mean(m, "picked_accuracy"), 2),
+                         _f(_mean(m, f"regret_top{result['top_k']}"), 2)])  # fmt: skip
+    header = ["method", "budget", "tau", "tau sd", "baseline", "baseline tau",
+              "tau - baseline [95% CI]", "picked acc", f"regret@{result['top_k']}"]  # fmt: skip
+    return markdown_table(header, rows)
+
+
+def _mean(method: dict[str, Any], key: str) -> float | None:
+    values = [q[key] for q in method["seeds"].values() if q.get(key) is not None]
+    return float(np.mean(values)) if values else None
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+# -- command --------------------------------------------------------------------------------------
+
+
+def open_run(config: FewVsOneShotConfig) -> None:
+    """Refuse to resume a folder made with other result-affecting settings; save ours."""
+    saved = load_saved_config(config.out / CONFIG_NAME)
+    if saved is not None:
+        refuse_changed(saved, config, where=config.out,
+                       hint="use the original flags or another --out")  # fmt: skip
+    save_config(config.out, config, CONFIG_NAME)
+
+
+def arch_sample(config: FewVsOneShotConfig) -> tuple[list[Arch], np.ndarray, list[int]]:
+    """The stratified sample: archs, their benchmark accuracies, their benchmark indices."""
+    bench = Benchmark(config.benchmark)
+    accuracies = bench.accuracies(config.benchmark_dataset)
+    indices = stratified_sample(accuracies, config.sample, config.sample_seed)
+    return [bench.arch(i) for i in indices], accuracies[indices], indices
+
+
+def write_outputs(config: FewVsOneShotConfig, result: dict[str, Any]) -> None:
+    from fewshot.plotting.ranking import plot_few_vs_one_shot
+
+    places = [config.out / "results.json"]
+    if config.results is not None:
+        places.append(config.results)
+    for path in places:
+        atomic_write_json(path, result)
+        atomic_write_text(path.with_name("few_vs_one_shot_table.md"), results_table(result) + "\n")
+        plot_few_vs_one_shot(result, path.with_name("few_vs_one_shot.png"))
+        log.info("wrote %s (+ table, figure)", path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_main(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    config = parse_config(FewVsOneShotConfig, argv, prog="python tools/few_vs_one_shot.py")
+    apply_common(config)
+    if not config.verbose:  # one line per fit is enough: no Lightning banners and tips
+        logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    open_run(config)
+    archs, true, indices = arch_sample(config)
+    if config.only_seed is not None:
+        run_seed(config, config.only_seed, archs)
+        log.info("seed %d done; run without --only-seed to analyse", config.only_seed)
+        return 0
+    start = time.perf_counter()
+    per_seed, timings, methods = {}, {}, []
+    for seed in range(config.seeds):
+        methods, scores, timings[str(seed)] = run_seed(config, seed, archs)
+        per_seed[seed] = evaluate_seed(methods, scores, archs, true, config.top_k)
+    result = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": to_dict(config),
+        "versions": software_versions(),
+        "top_k": config.top_k,
+        "sample": {
+            "indices": indices,
+            "archs": [a.to_string() for a in archs],
+            "accuracy": [float(a) for a in true],
+        },  # fmt: skip
+        **summarise(config, methods, per_seed, true),
+        "predictions": {
+            str(s): {m: v["predicted"] for m, v in per_seed[s].items()} for s in per_seed
+        },  # fmt: skip
+        "timings": {"per_seed": timings, "wall_s": time.perf_counter() - start},
+    }
+    write_outputs(config, result)
+    print(results_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
