@@ -15,7 +15,9 @@
 :class:`TrainConfig` (the spec's values; ``configs/train.yaml`` restates them). The resolved
 configuration is saved as ``train_config.yaml``; re-running continues each leaf from its last
 checkpoint only with the same configuration (the differences are named otherwise), and
-``--force`` discards the run folder's training outputs and starts over.
+``--force`` discards the run folder's training outputs and starts over. ``--executor ray``
+trains one leaf per Ray task (``--gpus-per-task``, ``--workers``, ``--ray-address``;
+:mod:`fewshot.training.parallel`); a single job keeps Lightning's own devices and DDP.
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ from fewshot.config import (
     to_dict,
 )
 from fewshot.errors import UsageError
+from fewshot.executor import GpuTaskOptions, failure_report
 from fewshot.io import atomic_write_json
+from fewshot.training.parallel import LeafTraining, train_jobs
 from fewshot.training.pipeline import (
     ONE_SHOT,
     Job,
@@ -54,9 +58,8 @@ from fewshot.training.pipeline import (
     plan_jobs,
     search_jobs,
     strip_objects,
-    with_epochs,
 )
-from fewshot.training.runner import TrainerSettings, TrainSettings, train_subsupernet
+from fewshot.training.runner import TrainerSettings, TrainSettings
 from fewshot.tree import load_tree
 
 log = logging.getLogger("fewshot")
@@ -71,8 +74,12 @@ _SPEC = TrainSettings()  # the library's defaults: the spec's optimiser (SPEC_SG
 
 
 @dataclass(kw_only=True)
-class TrainConfig(CommonOptions):
-    """Train the leaves of a split tree, search inside them, evaluate against NATS-Bench."""
+class TrainConfig(GpuTaskOptions, CommonOptions):
+    """Train the leaves of a split tree, search inside them, evaluate against NATS-Bench.
+
+    ``--executor ray`` trains one leaf per Ray task (``--gpus-per-task``); see
+    :mod:`fewshot.training.parallel`.
+    """
 
     run_dir: Path | None = option(
         None, positional=True, help="run folder holding tree.json (outputs go here)"
@@ -206,13 +213,11 @@ def _main(argv: Sequence[str] | None) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     _open_run(config, jobs)
-    zero = True
-    for job in jobs:
-        log.info("training %s (%d archs) for %d epochs", job.id, job.mask.num_archs, job.epochs)
-        _, trainer = train_subsupernet(
-            job.mask, datamodule, job.out_dir, with_epochs(settings, job.epochs), _hardware(config)
-        )
-        zero = zero and trainer.is_global_zero
+    context = LeafTraining(_data_options(config), settings, _hardware(config), datamodule)
+    zero, failed = train_jobs(jobs, context, config, threads=config.threads)
+    if failed:
+        print(f"error: {failure_report(failed)}; run again to finish them", file=sys.stderr)
+        return 1
     if config.no_search or not zero:
         return 0
     search = SearchSettings(
@@ -275,18 +280,23 @@ def _discard_outputs(out: Path) -> None:
 # -- building blocks ------------------------------------------------------------------------------
 
 
+def _data_options(config: TrainConfig) -> dict[str, Any]:
+    """:func:`fewshot.data.make_datamodule`'s keyword arguments (a Ray task builds its own)."""
+    return {
+        "name": config.dataset,
+        "data_root": config.data_root,
+        "batch_size": config.batch_size,
+        "num_workers": config.num_workers,
+        "seed": config.seed,
+        "val_fraction": config.val_fraction,
+        **config.data_option,
+    }
+
+
 def _make_datamodule(config: TrainConfig) -> Any:
     from fewshot.data import make_datamodule
 
-    return make_datamodule(
-        config.dataset,
-        data_root=config.data_root,
-        batch_size=config.batch_size,
-        num_workers=config.num_workers,
-        seed=config.seed,
-        val_fraction=config.val_fraction,
-        **config.data_option,
-    )
+    return make_datamodule(**_data_options(config))
 
 
 def _train_settings(config: TrainConfig, num_classes: int) -> TrainSettings:

@@ -1,0 +1,117 @@
+"""Training the jobs of ``fewshot.train`` on an executor: one task per leaf (issue 14).
+
+With ``--executor ray`` every job (leaf, or the one-shot baseline) is a Ray task reserving
+``--gpus-per-task`` GPUs (none: a CPU task) and ``--threads`` CPUs; its Lightning ``Trainer``
+uses what Ray gave the task (one process, no DDP across tasks). A single job is trained in
+this process with Lightning's own devices and strategy, DDP included: Ray is for many leaves.
+The local executor trains the jobs here one after the other, as before. Either way each job
+writes only its own folder and resumes from its last checkpoint, so a failed or lost task is
+finished by running the command again; the search then runs here, on the trained weights.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from fewshot.errors import UsageError
+from fewshot.executor import GpuTaskOptions, Outcome, Task, open_executor
+from fewshot.training.pipeline import Job, with_epochs
+from fewshot.training.runner import TrainerSettings, TrainSettings, train_subsupernet
+
+log = logging.getLogger("fewshot")
+
+
+@dataclass(frozen=True)
+class LeafTraining:
+    """What every job needs besides its mask and folder (shipped to Ray workers once).
+
+    ``data``: :func:`fewshot.data.make_datamodule`'s keyword arguments, for a worker to build
+    its own data module; ``datamodule``: one already built (this process only).
+    """
+
+    data: dict[str, Any]
+    settings: TrainSettings
+    hardware: TrainerSettings
+    datamodule: Any = None
+
+
+def train_leaf(context: LeafTraining, job: Job) -> bool:
+    """Train one job here or in a Ray worker; True when this process is Lightning's global
+    rank 0 (always, outside DDP)."""
+    datamodule = context.datamodule
+    if datamodule is None:
+        from fewshot.data import make_datamodule
+
+        datamodule = make_datamodule(**context.data)
+    log.info("training %s (%d archs) for %d epochs", job.id, job.mask.num_archs, job.epochs)
+    settings = with_epochs(context.settings, job.epochs)
+    _, trainer = train_subsupernet(job.mask, datamodule, job.out_dir, settings, context.hardware)
+    return bool(trainer.is_global_zero)
+
+
+def task_hardware(hardware: TrainerSettings, gpus: float) -> TrainerSettings:
+    """A Ray task's ``Trainer`` hardware: the GPUs Ray made visible to it, or the CPU."""
+    accelerator = "gpu" if gpus > 0 else "cpu"
+    return replace(hardware, accelerator=accelerator, devices="auto", strategy="auto")
+
+
+def train_jobs(
+    jobs: Sequence[Job],
+    context: LeafTraining,
+    options: GpuTaskOptions,
+    *,
+    threads: int | None = None,
+) -> tuple[bool, list[Outcome[bool]]]:
+    """Train ``jobs`` (see the module docstring); returns (global rank 0 everywhere, the jobs
+    that failed). On Ray a job that raises is reported by its id while the others are trained;
+    here, an error stops the command as it always did (with its traceback)."""
+    if options.executor != "ray" or len(jobs) <= 1:
+        zero = True
+        for job in jobs:
+            zero = train_leaf(context, job) and zero
+        return zero, []
+    _check_one_process_per_task(context.hardware)
+    hardware = task_hardware(context.hardware, options.gpus_per_task)
+    context = replace(context, datamodule=None, hardware=hardware)
+    todo = [job for job in jobs if not finished(job, hardware)]
+    if len(todo) < len(jobs):
+        log.info("%d of %d jobs already trained: not sent to Ray", len(jobs) - len(todo), len(jobs))
+    tasks = [Task(f"leaf {job.id}", job) for job in todo]
+    failed = []
+    with open_executor(options) as executor:
+        outcomes = executor.map(
+            train_leaf, tasks, context, cpus=threads or 1, gpus=options.gpus_per_task,
+            threads=threads,
+        )  # fmt: skip
+        for outcome in outcomes:
+            if not outcome.ok:
+                log.error("%s failed: %s", outcome.name, outcome.error)
+                failed.append(outcome)
+    return True, failed
+
+
+def finished(job: Job, hardware: TrainerSettings) -> bool:
+    """Whether ``job`` has trained all its epochs (``done.json`` of a real run, and weights):
+    re-running a Ray training sends only the others (a resumed finished leaf would only
+    restore its checkpoint, and rewrite ``done.json`` without the final metrics)."""
+    done = job.out_dir / "done.json"
+    if hardware.fast_dev_run or not done.is_file() or not (job.out_dir / "weights.pt").is_file():
+        return False
+    record = json.loads(done.read_text(encoding="utf-8"))
+    return not record.get("fast_dev_run") and int(record.get("epochs", -1)) >= job.epochs
+
+
+def _check_one_process_per_task(hardware: TrainerSettings) -> None:
+    """Many leaves on Ray train one process each: DDP across nodes is for one big leaf."""
+    if hardware.num_nodes > 1 or hardware.strategy not in ("auto", "single_device"):
+        raise UsageError(
+            "--executor ray trains each leaf in one Ray task; --strategy/--num-nodes (Lightning "
+            "DDP) are for a single leaf: use --executor local, or --leaf to pick one"
+        )
+
+
+__all__ = ["LeafTraining", "finished", "task_hardware", "train_jobs", "train_leaf"]
