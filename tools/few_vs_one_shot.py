@@ -41,7 +41,7 @@ from fewshot.analysis.ranking import (  # noqa: E402
     stratified_sample,
     tau_difference_interval,
 )
-from fewshot.benchmark import Benchmark, default_benchmark_path  # noqa: E402
+from fewshot.benchmark import Benchmark, canonical_dataset, default_benchmark_path  # noqa: E402
 from fewshot.cli import run_main  # noqa: E402
 from fewshot.config import (  # noqa: E402
     CommonOptions,
@@ -63,6 +63,7 @@ from fewshot.space import Arch, Mask  # noqa: E402
 from fewshot.tables import markdown_table  # noqa: E402
 from fewshot.training.comparison import (  # noqa: E402
     BUDGETS,
+    EXHAUSTIVE,
     ONE_SHOT,
     Method,
     method_predictions,
@@ -109,16 +110,20 @@ class FewVsOneShotConfig(CommonOptions):
                          choices=recipe_names, group=_TREES)  # fmt: skip
     split_args: str = option("", help="extra fewshot.split flags for missing trees (quoted)",
                              group=_TREES)  # fmt: skip
-    exhaustive_edge: int | None = option(
-        0, help="edge of the exhaustive 5-way split (few-shot NAS); none: leave it out",
-        group=_TREES,
-    )  # fmt: skip
+    exhaustive_edge: int = option(
+        0, help="edge of the exhaustive 5-way split (few-shot NAS)", minimum=0, group=_TREES
+    )
+    no_exhaustive: bool = option(False, help="leave the exhaustive split out", group=_TREES)
     dataset: str = option("folder", help="training data set", choices=dataset_names, group=_DATA)
     data_root: Path | None = option(None, help="data folder (e.g. the CIFAR-10 subset)",
                                     group=_DATA)  # fmt: skip
     C: int = option(8, help="channels of the first stage", minimum=1, group=_DATA)
     N: int = option(1, help="cells per stage", minimum=1, group=_DATA)
     batch_size: int = option(64, help="training batch size", minimum=1, group=_DATA)
+    num_workers: int = option(
+        0, help="data loader workers (a GPU needs several to be fed)", minimum=0, group=_DATA,
+        affects_results=False,
+    )  # fmt: skip
     val_fraction: float = option(0.05, help="training data held out for scoring", group=_DATA)
     lr: float = option(0.025, help="cosine learning rate from lr (spec SGD)", group=_DATA)
     sample: int = option(200, help="archs scored by every method", minimum=2, group=_EVAL)
@@ -128,13 +133,14 @@ class FewVsOneShotConfig(CommonOptions):
     top_k: int = option(10, help="top-k of the regret", minimum=1, group=_EVAL)
     resamples: int = option(1000, help="bootstrap resamples", minimum=100, group=_EVAL,
                             affects_results=False)  # fmt: skip
-    benchmark: Path | None = option(None, help="NATS-Bench tss directory", group=_EVAL,
+    benchmark: Path | None = option(None, help="NATS-Bench tss directory (or an accuracy CSV)",
+                                    group=_EVAL,
                                     affects_results=False)  # fmt: skip
     benchmark_dataset: str = option("cifar10", help="benchmark accuracy column", group=_EVAL)
 
     def resolve(self) -> FewVsOneShotConfig:
         self.benchmark = self.benchmark or default_benchmark_path()
-        if not self.metrics and self.exhaustive_edge is None:
+        if not self.metrics and self.no_exhaustive:
             raise UsageError("nothing to compare: give --metrics or an --exhaustive-edge")
         if any(d < 1 for d in self.depths) or not self.depths:
             raise UsageError(f"--depths must be positive tree depths, got {self.depths}")
@@ -212,6 +218,7 @@ def make_context(config: FewVsOneShotConfig, seed: int) -> Context:
 
     dm = make_datamodule(
         config.dataset, data_root=config.data_root, batch_size=config.batch_size, seed=0,
+        num_workers=config.num_workers,
         val_fraction=config.val_fraction, download=False, **config.data_option,
     )  # fmt: skip
     dm.setup("fit")
@@ -282,7 +289,10 @@ def run_seed(
     """Train and score every supernet of one seed; the methods, scores and timings."""
     trees = {m: load_or_make_tree(config, m, seed) for m in config.metrics}
     methods = plan_methods(
-        trees, depths=config.depths, epochs=config.epochs, exhaustive_edge=config.exhaustive_edge
+        trees,
+        depths=config.depths,
+        epochs=config.epochs,
+        exhaustive_edge=None if config.no_exhaustive else config.exhaustive_edge,
     )
     needed = supernets(methods)
     ctx = make_context(config, seed)
@@ -317,14 +327,28 @@ def evaluate_seed(
     return out
 
 
+def comparison_pairs(methods: Sequence[Method], epochs: int) -> list[tuple[str, str, str]]:
+    """``(comparison, method, baseline)``: every split method against its one-shot baseline
+    under each budget, then every metric split against the random split of the same depth
+    (the authors' question: does the metric beat chance?)."""
+    names = {m.name for m in methods}
+    splits = [m for m in methods if m.family != ONE_SHOT]
+    pairs = [(b, m.name, m.baseline(b, epochs)) for b in BUDGETS for m in splits]
+    for m in splits:
+        random_split = f"random-d{m.depth}"
+        if m.family not in ("random", EXHAUSTIVE) and random_split in names:
+            pairs.append(("vs-random", m.name, random_split))
+    return pairs
+
+
 def summarise(
     config: FewVsOneShotConfig,
     methods: Sequence[Method],
     per_seed: dict[int, dict[str, dict[str, Any]]],
     true: np.ndarray,
 ) -> dict[str, Any]:
-    """Per method: per-seed quality, mean and std of tau; per budget: the tau difference to
-    the method's one-shot baseline with its bootstrap interval."""
+    """Per method: per-seed quality, mean and std of tau; per comparison
+    (:func:`comparison_pairs`): the tau difference with its bootstrap interval."""
     seeds = sorted(per_seed)
     summary: dict[str, Any] = {}
     for method in methods:
@@ -336,24 +360,20 @@ def summarise(
             "kendall_tau_mean": float(np.mean(finite)) if finite else None,
             "kendall_tau_std": float(np.std(finite, ddof=1)) if len(finite) > 1 else None,
         }
-    comparisons: dict[str, Any] = {b: {} for b in BUDGETS}
-    for method in methods:
-        if method.family == ONE_SHOT:
-            continue
-        for budget in BUDGETS:
-            base = method.baseline(budget, config.epochs)
-            interval = tau_difference_interval(
-                [per_seed[s][method.name]["predicted"] for s in seeds],
-                [per_seed[s][base]["predicted"] for s in seeds],
-                true, n_resamples=config.resamples, seed=config.sample_seed,
-            )  # fmt: skip
-            comparisons[budget][method.name] = {"baseline": base, **interval.to_dict()}
+    comparisons: dict[str, Any] = {}
+    for group, name, base in comparison_pairs(methods, config.epochs):
+        interval = tau_difference_interval(
+            [per_seed[s][name]["predicted"] for s in seeds],
+            [per_seed[s][base]["predicted"] for s in seeds],
+            true, n_resamples=config.resamples, seed=config.sample_seed,
+        )  # fmt: skip
+        comparisons.setdefault(group, {})[name] = {"baseline": base, **interval.to_dict()}
     return {"methods": summary, "tau_difference": comparisons}
 
 
 def results_table(result: dict[str, Any]) -> str:
-    """Markdown: per split method and budget, mean tau, the difference to its one-shot
-    baseline with the 95% interval; then the one-shot baselines."""
+    """Markdown: per comparison (budget, or vs-random) and split method, mean tau, the
+    difference to its baseline with the 95% interval; then the one-shot baselines."""
     methods = result["methods"]
     rows = []
     for budget, diffs in result["tau_difference"].items():
@@ -370,7 +390,7 @@ def results_table(result: dict[str, Any]) -> str:
             rows.append([name, "-", _f(m["kendall_tau_mean"]), _f(m["kendall_tau_std"]), "-", "-",
                          "-", _f(_mean(m, "picked_accuracy"), 2),
                          _f(_mean(m, f"regret_top{result['top_k']}"), 2)])  # fmt: skip
-    header = ["method", "budget", "tau", "tau sd", "baseline", "baseline tau",
+    header = ["method", "compared", "tau", "tau sd", "baseline", "baseline tau",
               "tau - baseline [95% CI]", "picked acc", f"regret@{result['top_k']}"]  # fmt: skip
     return markdown_table(header, rows)
 
@@ -396,12 +416,33 @@ def open_run(config: FewVsOneShotConfig) -> None:
     save_config(config.out, config, CONFIG_NAME)
 
 
+def benchmark_table(path: Path, dataset: str) -> tuple[list[str], np.ndarray]:
+    """Every arch string and its accuracy, in benchmark index order, from a NATS-Bench
+    directory or from a CSV table with ``arch_str`` and ``<dataset>_test`` columns in index
+    order (the layout of ``reference/nb201_accuracies.csv``; a machine without the
+    benchmark, such as a GPU node, needs only that file)."""
+    if path.suffix != ".csv":
+        bench = Benchmark(path)
+        return [a.to_string() for a in bench.archs()], bench.accuracies(dataset)
+    import csv
+
+    column = f"{canonical_dataset(dataset).replace('-', '_')}_test"
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        return [r["arch_str"] for r in rows], np.array([float(r[column]) for r in rows])
+    except (OSError, KeyError, ValueError) as exc:
+        raise UsageError(
+            f"{path}: not an accuracy table with arch_str and {column} ({exc})"
+        ) from None
+
+
 def arch_sample(config: FewVsOneShotConfig) -> tuple[list[Arch], np.ndarray, list[int]]:
     """The stratified sample: archs, their benchmark accuracies, their benchmark indices."""
-    bench = Benchmark(config.benchmark)
-    accuracies = bench.accuracies(config.benchmark_dataset)
+    assert config.benchmark is not None
+    arch_strings, accuracies = benchmark_table(config.benchmark, config.benchmark_dataset)
     indices = stratified_sample(accuracies, config.sample, config.sample_seed)
-    return [bench.arch(i) for i in indices], accuracies[indices], indices
+    return [Arch.from_string(arch_strings[i]) for i in indices], accuracies[indices], indices
 
 
 def write_outputs(config: FewVsOneShotConfig, result: dict[str, Any]) -> None:

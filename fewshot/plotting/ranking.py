@@ -18,7 +18,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-_BUDGET_STYLE = {"papers": ("tab:blue", -0.15), "equal-compute": ("tab:orange", 0.15)}
+_STYLE = {  # comparison -> colour, x offset
+    "papers": ("tab:blue", -0.2),
+    "equal-compute": ("tab:orange", 0.0),
+    "vs-random": ("tab:green", 0.2),
+}
+
+
+_LABEL = {
+    "papers": "- one-shot (same epochs per supernet)",
+    "equal-compute": "- one-shot (same total epochs)",
+    "vs-random": "- random split (same depth)",
+}
 
 
 def plot_few_vs_one_shot(result: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
@@ -51,19 +62,19 @@ def _tau_panel(ax: Any, methods: Mapping[str, Any], names: list[str]) -> None:
 
 
 def _difference_panel(ax: Any, differences: Mapping[str, Any], names: list[str]) -> None:
-    for budget, diffs in differences.items():
-        color, shift = _BUDGET_STYLE.get(budget, ("black", 0.0))
+    for comparison, diffs in differences.items():
+        color, shift = _STYLE.get(comparison, ("black", 0.0))
         xs = [names.index(n) + shift for n in diffs]
         est = np.array([d["estimate"] for d in diffs.values()])
         low = np.array([d["low"] for d in diffs.values()])
         high = np.array([d["high"] for d in diffs.values()])
         ax.errorbar(xs, est, yerr=[est - low, high - est], fmt="o", color=color, capsize=3,
-                    markersize=4, label=budget)  # fmt: skip
+                    markersize=4, label=_LABEL.get(comparison, comparison))  # fmt: skip
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
     ax.set_xlim(-0.5, len(names) - 0.5)
-    ax.set_ylabel("tau - one-shot tau")
-    ax.set_title("difference to one-shot, mean over seeds, 95% bootstrap interval over archs")
+    ax.set_ylabel("tau difference")
+    ax.set_title("tau difference to the baseline: mean over seeds, 95% bootstrap interval")
     ax.legend(fontsize=8)
 
 

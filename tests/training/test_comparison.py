@@ -202,3 +202,18 @@ def test_rerun_resumes_without_training_again(experiment, capsys):
     changed[changed.index("--epochs") + 1] = "2"
     assert _tool().main(changed) == 2
     assert "epochs" in capsys.readouterr().err
+
+
+def test_each_split_is_compared_with_one_shot_per_budget_and_metrics_with_random():
+    methods = plan_methods({"snip": _tree("snip"), "random": _tree("random")}, depths=[1, 2],
+                           epochs=2)  # fmt: skip
+    pairs = _tool().comparison_pairs(methods, 2)
+    assert ("papers", "snip-d2", "one-shot") in pairs
+    assert ("equal-compute", "snip-d2", "one-shot-x4") in pairs
+    assert ("equal-compute", "exhaustive-b5", "one-shot-x5") in pairs
+    vs_random = [p for p in pairs if p[0] == "vs-random"]
+    assert vs_random == [
+        ("vs-random", "snip-d1", "random-d1"),
+        ("vs-random", "snip-d2", "random-d2"),
+    ]
+    assert len(pairs) == 2 * 5 + 2  # 5 split methods x 2 budgets, 2 metric-vs-random
