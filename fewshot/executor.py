@@ -126,6 +126,14 @@ def failure_report(failed: Sequence[Outcome[Any]]) -> str:
     return f"{len(failed)} task(s) failed: {items}"
 
 
+class TasksFailed(RuntimeError):
+    """Raised where a command needs every task's result and some failed; names them all."""
+
+    def __init__(self, failed: Sequence[Outcome[Any]]) -> None:
+        super().__init__(failure_report(failed))
+        self.failed = list(failed)
+
+
 def _short(exc: BaseException) -> str:
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
     return text if len(text) <= ERROR_CHARS else text[: ERROR_CHARS - 3] + "..."
@@ -358,6 +366,7 @@ __all__ = [
     "Outcome",
     "RayExecutor",
     "Task",
+    "TasksFailed",
     "call_task",
     "failure_report",
     "import_ray",

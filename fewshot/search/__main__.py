@@ -39,6 +39,7 @@ from fewshot.config import (
     to_dict,
 )
 from fewshot.errors import UsageError
+from fewshot.executor import ExecutorOptions, TasksFailed, open_executor
 
 log = logging.getLogger("fewshot")
 
@@ -46,7 +47,7 @@ BENCH_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 
 
 @dataclass(kw_only=True)
-class SearchConfig(CommonOptions):
+class SearchConfig(ExecutorOptions, CommonOptions):
     """Zero-cost-guided NAS on NAS-Bench-201: RAND, AE, RL, BP with proxy warmup and move
     proposal, search across few-shot leaves, and the proxy-filtered pipeline."""
 
@@ -196,11 +197,13 @@ def _search(cfg: SearchConfig, oracle, proxies: dict[str, Any]) -> None:
     )  # fmt: skip
     proxy = proxies[cfg.proxy[0]] if cfg.proxy else None
     split = (cfg.random_split, cfg.branch) if cfg.random_split is not None else None
-    result = run_search(
-        cfg.algo, oracle, settings, budget=cfg.budget, repeats=cfg.repeats, seed=cfg.seed,
-        proxy=proxy, tree=cfg.tree, random_split=split, leaf_choice=cfg.leaf_choice,
-        leaf_stat=cfg.leaf_stat,
-    )  # fmt: skip
+    _check_ray_proxy(cfg, proxy)
+    with open_executor(cfg) as executor:
+        result = run_search(
+            cfg.algo, oracle, settings, budget=cfg.budget, repeats=cfg.repeats, seed=cfg.seed,
+            proxy=proxy, tree=cfg.tree, random_split=split, leaf_choice=cfg.leaf_choice,
+            leaf_stat=cfg.leaf_stat, executor=executor if cfg.executor == "ray" else None,
+        )  # fmt: skip
     summary = summary_dict(result, oracle, cfg.target, to_dict(cfg))
     if proxy is not None:
         summary["proxy_values_computed"] = proxy.computed
@@ -214,6 +217,16 @@ def _search(cfg: SearchConfig, oracle, proxies: dict[str, Any]) -> None:
         f"{cfg.target:g}%: {summary['models_to_target']['median_text']}; "
         f"{cfg.repeats} repeats in {result.seconds:.1f} s -> {cfg.out / 'summary.json'}"
     )
+
+
+def _check_ray_proxy(cfg: SearchConfig, proxy: Any) -> None:
+    """Ray repeats need every proxy value beforehand: a worker must not compute missing
+    values into the shared cache file (one writer per file)."""
+    if cfg.executor == "ray" and proxy is not None and not proxy.complete:
+        raise UsageError(
+            f"--executor ray needs the {proxy.name} table for every arch (workers must not "
+            "write its cache): give a complete --proxy-table, or run with --executor local"
+        )
 
 
 def _filter(cfg: SearchConfig, oracle, proxies: dict[str, Any]) -> None:
@@ -262,7 +275,11 @@ def _main(argv: Sequence[str] | None) -> int:
     oracle = load_oracle(cfg.benchmark, cfg.dataset, cfg.select)
     proxies = _proxies(cfg, oracle)
     save_config(cfg.out, cfg)
-    (_filter if cfg.filter else _search)(cfg, oracle, proxies)
+    try:
+        (_filter if cfg.filter else _search)(cfg, oracle, proxies)
+    except TasksFailed as exc:  # repeats that failed on Ray: named, no summary written
+        print(f"error: {exc}; nothing written, run again", file=sys.stderr)
+        return 1
     return 0
 
 

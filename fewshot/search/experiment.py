@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from fewshot.errors import UsageError
+from fewshot.executor import Executor
 from fewshot.io import atomic_write_json
 from fewshot.search.algorithms import AlgoSettings, check_search, make_searcher
 from fewshot.search.leaves import LeafSearch, leaf_masks, random_tree_masks
@@ -105,17 +106,20 @@ def run_search(
     random_split: tuple[int, int] | None = None,
     leaf_choice: str = "results",
     leaf_stat: str = "median",
+    executor: Executor | None = None,
 ) -> SearchResult:
     """``repeats`` runs of ``algo`` on the whole space, or across a tree's leaves (AE only);
-    ``random_split=(depth, branch)`` draws a new random tree per repeat."""
+    ``random_split=(depth, branch)`` draws a new random tree per repeat. ``executor``: run
+    the repeats as its tasks (:func:`~fewshot.search.run.run_repeats`)."""
     if budget < 1:
         raise UsageError(f"the budget (trained models) must be >= 1, got {budget}")
     if tree is None and random_split is None:
         space = SearchSpace(oracle, None, proxy)
         check_search(algo, space, settings)
         return run_repeats(
-            lambda rng: make_searcher(algo, space, rng, settings), oracle, budget, repeats, seed
-        )
+            lambda rng: make_searcher(algo, space, rng, settings), oracle, budget, repeats, seed,
+            executor,
+        )  # fmt: skip
     if algo != "ae":
         raise UsageError(f"search across leaves runs aging evolution; got --algo {algo}")
     masks = leaf_masks(tree) if tree is not None else None
@@ -126,7 +130,7 @@ def run_search(
             oracle, leaves, rng, settings, choice=leaf_choice, proxy=proxy, stat=leaf_stat
         )
 
-    return run_repeats(factory, oracle, budget, repeats, seed)
+    return run_repeats(factory, oracle, budget, repeats, seed, executor)
 
 
 def summary_dict(

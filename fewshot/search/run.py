@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from fewshot.errors import UsageError
 from fewshot.search.algorithms import AlgoSettings, Searcher, check_search, make_searcher
 from fewshot.search.oracle import Oracle
 from fewshot.search.space import SearchSpace
+
+if TYPE_CHECKING:
+    from fewshot.executor import Executor
 
 SearcherFactory = Callable[[np.random.Generator], Searcher]
 
@@ -57,20 +61,56 @@ class SearchResult:
     seconds: float
 
 
+@dataclass(frozen=True)
+class RepeatJob:
+    """What every repeat needs besides its number (shipped to Ray workers once)."""
+
+    factory: SearcherFactory
+    oracle: Oracle
+    budget: int
+    seed: int
+
+
+def run_repeat(job: RepeatJob, repeat: int) -> np.ndarray:
+    """One repeat's trained archs; a function of ``(seed, repeat)`` only, wherever it runs."""
+    return run_searcher(job.factory(repeat_rng(job.seed, repeat)), job.oracle, job.budget)
+
+
 def run_repeats(
-    factory: SearcherFactory, oracle: Oracle, budget: int, repeats: int, seed: int
+    factory: SearcherFactory,
+    oracle: Oracle,
+    budget: int,
+    repeats: int,
+    seed: int,
+    executor: Executor | None = None,
 ) -> SearchResult:
-    """``repeats`` independent runs, repeat ``r`` driven by :func:`repeat_rng` ``(seed, r)``."""
+    """``repeats`` independent runs, repeat ``r`` driven by :func:`repeat_rng` ``(seed, r)``;
+    one after the other here, or one task each on ``executor`` (the same result)."""
     if budget < 1:
         raise UsageError(f"the budget (trained models) must be >= 1, got {budget}")
     if repeats < 1:
         raise UsageError(f"repeats must be >= 1, got {repeats}")
     start = time.perf_counter()
-    trained = np.stack(
-        [run_searcher(factory(repeat_rng(seed, r)), oracle, budget) for r in range(repeats)]
-    )
+    job = RepeatJob(factory, oracle, budget, seed)
+    if executor is None:
+        trained = np.stack([run_repeat(job, r) for r in range(repeats)])
+    else:
+        trained = np.stack(_repeats_on(executor, job, repeats))
     curves = np.stack([curve(oracle, t) for t in trained])
     return SearchResult(trained, curves, time.perf_counter() - start)
+
+
+def _repeats_on(executor: Executor, job: RepeatJob, repeats: int) -> list[np.ndarray]:
+    """Every repeat as a task, in repeat order; :class:`~fewshot.executor.TasksFailed` names
+    the repeats that failed once all have finished."""
+    from fewshot.executor import Task, TasksFailed
+
+    tasks = [Task(f"repeat {r}", r) for r in range(repeats)]
+    outcomes = sorted(executor.map(run_repeat, tasks, job), key=lambda o: o.index)
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        raise TasksFailed(failed)
+    return [o.value for o in outcomes]
 
 
 def search(
@@ -132,6 +172,8 @@ __all__ = [
     "models_to_target",
     "quartiles",
     "repeat_rng",
+    "RepeatJob",
+    "run_repeat",
     "run_repeats",
     "run_searcher",
     "search",
