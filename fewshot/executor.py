@@ -31,7 +31,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, Literal, TypeVar
@@ -132,6 +132,44 @@ class TasksFailed(RuntimeError):
     def __init__(self, failed: Sequence[Outcome[Any]]) -> None:
         super().__init__(failure_report(failed))
         self.failed = list(failed)
+
+
+MAX_SHARD = 50
+"""Most items in one shard (a lost worker loses at most this many)."""
+SHARDS_PER_SLOT = 4
+"""Shards per concurrent task, so that fast workers take more shards than slow ones."""
+
+
+def make_shards(items: Sequence[I], slots: int) -> list[list[I]]:
+    """Consecutive shards of ``items``: one item each for one slot (a killed local run loses
+    at most the item in progress), else about ``SHARDS_PER_SLOT`` shards per slot."""
+    size = 1 if slots <= 1 else -(-len(items) // (SHARDS_PER_SLOT * slots))
+    size = max(1, min(MAX_SHARD, size))
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]
+
+
+def write_in_order(
+    outcomes: Iterable[Outcome[R]], write: Callable[[Outcome[R]], None]
+) -> list[Outcome[R]]:
+    """Consume ``outcomes`` and ``write`` each in task order, as soon as every earlier task
+    has finished (so a file is the same whatever order the tasks finish in); when interrupted,
+    the finished outcomes still waiting are written before leaving. Returns the failed ones."""
+    waiting: dict[int, Outcome[R]] = {}
+    failed: list[Outcome[R]] = []
+    upcoming = 0
+    try:
+        for outcome in outcomes:
+            if not outcome.ok:
+                log.error("%s failed: %s", outcome.name, outcome.error)
+                failed.append(outcome)
+            waiting[outcome.index] = outcome
+            while upcoming in waiting:
+                write(waiting.pop(upcoming))
+                upcoming += 1
+    finally:
+        for index in sorted(waiting):
+            write(waiting.pop(index))
+    return failed
 
 
 def _short(exc: BaseException) -> str:
@@ -370,6 +408,8 @@ __all__ = [
     "call_task",
     "failure_report",
     "import_ray",
+    "make_shards",
     "open_executor",
     "run_command",
+    "write_in_order",
 ]

@@ -23,7 +23,6 @@ are left out of the CSV (exit code 1): running the command again scores just the
 from __future__ import annotations
 
 import logging
-import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -51,7 +50,16 @@ from fewshot.config import (
     to_dict,
 )
 from fewshot.errors import UsageError
-from fewshot.executor import Executor, ExecutorOptions, Outcome, Task, failure_report, open_executor
+from fewshot.executor import (
+    Executor,
+    ExecutorOptions,
+    Outcome,
+    Task,
+    failure_report,
+    make_shards,
+    open_executor,
+    write_in_order,
+)
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.metrics import ScoringData
 from fewshot.metrics.settings import MetricSettings
@@ -265,11 +273,6 @@ def _index_lookup(benchmark: Path | None):
 
 # -- scoring shards of archs on an executor ------------------------------------------------------
 
-MAX_SHARD = 50
-"""Most archs in one Ray task (a lost worker loses at most this many)."""
-SHARDS_PER_SLOT = 4
-"""Shards per concurrent task, so that fast workers take more shards than slow ones."""
-
 
 @dataclass(frozen=True)
 class ShardContext:
@@ -305,14 +308,6 @@ def score_shard(context: ShardContext, archs: Sequence[Arch]) -> list[ScoreRow]:
     ]
 
 
-def make_shards(todo: Sequence[Arch], slots: int) -> list[list[Arch]]:
-    """Consecutive shards of ``todo``: one arch each for one slot (a killed local run loses at
-    most the arch in progress, as before), else about ``SHARDS_PER_SLOT`` shards per slot."""
-    size = 1 if slots <= 1 else math.ceil(len(todo) / (SHARDS_PER_SLOT * slots))
-    size = max(1, min(MAX_SHARD, size))
-    return [list(todo[i : i + size]) for i in range(0, len(todo), size)]
-
-
 def shard_name(archs: Sequence[Arch]) -> str:
     """How messages name a shard: its arch, or its archs (the first and last of a long one)."""
     names = [a.to_string() for a in archs]
@@ -321,37 +316,25 @@ def shard_name(archs: Sequence[Arch]) -> str:
     return f"{len(names)} archs {names[0]} ... {names[-1]}"
 
 
-class _OrderedWriter:
-    """Appends shards' rows to the CSV in shard order as they complete (the file is the same
-    whatever order the executor finishes them in); :meth:`flush` writes the rest on exit."""
+def _row_writer(
+    store: ScoreFile, summary: ScoringSummary, index_of: Callable[[Arch], Any] | None, bar: Any
+) -> Callable[[Outcome[list[ScoreRow]]], None]:
+    """Appends a finished shard's rows to the CSV (benchmark index filled in here), counts
+    them into ``summary`` and advances the progress bar."""
 
-    def __init__(
-        self, store: ScoreFile, summary: ScoringSummary, index_of: Callable[[Arch], Any] | None
-    ) -> None:
-        self.store, self.summary, self.index_of = store, summary, index_of
-        self.next = 0
-        self.waiting: dict[int, list[ScoreRow]] = {}
-
-    def add(self, shard: int, rows: list[ScoreRow]) -> None:
-        self.waiting[shard] = rows
-        while self.next in self.waiting:
-            self._write(self.waiting.pop(self.next))
-            self.next += 1
-
-    def flush(self) -> None:
-        """Write every finished shard still waiting (an interrupted run keeps them all)."""
-        for shard in sorted(self.waiting):
-            self._write(self.waiting.pop(shard))
-
-    def _write(self, rows: list[ScoreRow]) -> None:
-        for row in rows:
-            if self.index_of is not None:
-                row = replace(row, index=self.index_of(Arch.from_string(row.arch)))
-            self.store.append(row)
-            self.summary.scored += 1
-            self.summary.seconds += row.seconds
+    def write(outcome: Outcome[list[ScoreRow]]) -> None:
+        for row in outcome.value or []:
+            if index_of is not None:
+                row = replace(row, index=index_of(Arch.from_string(row.arch)))
+            store.append(row)
+            summary.scored += 1
+            summary.seconds += row.seconds
             if row.error:
-                self.summary.failed.append(row.arch)
+                summary.failed.append(row.arch)
+        bar.update(len(outcome.value or []))
+        bar.set_postfix(failed=len(summary.failed), refresh=False)
+
+    return write
 
 
 def score_with_executor(
@@ -373,20 +356,13 @@ def score_with_executor(
     summary = ScoringSummary(skipped=len(archs) - len(todo))
     shards = make_shards(todo, executor.slots)
     tasks = [Task(shard_name(s), s) for s in shards]
-    writer = _OrderedWriter(store, summary, index_of)
-    failed: list[Outcome[Any]] = []
     bar = tqdm(total=len(todo), unit="arch", disable=not progress, dynamic_ncols=True,
                desc="scoring")  # fmt: skip
+    write = _row_writer(store, summary, index_of, bar)
+    outcomes = executor.map(shard_fn, tasks, context, cpus=threads or 1, threads=threads)
     try:
-        for outcome in executor.map(shard_fn, tasks, context, cpus=threads or 1, threads=threads):
-            if not outcome.ok:
-                log.error("shard %s failed: %s", outcome.name, outcome.error)
-                failed.append(outcome)
-            writer.add(outcome.index, outcome.value or [])
-            bar.update(len(shards[outcome.index]))
-            bar.set_postfix(failed=len(summary.failed), refresh=False)
+        failed = write_in_order(outcomes, write)
     finally:
-        writer.flush()
         bar.close()
     return summary, failed
 

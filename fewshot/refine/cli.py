@@ -37,6 +37,7 @@ from fewshot.config import (
     save_config,
 )
 from fewshot.errors import UsageError
+from fewshot.executor import ExecutorOptions, TasksFailed, open_executor
 
 log = logging.getLogger("fewshot")
 
@@ -54,7 +55,7 @@ def predictor_choices() -> list[str]:
 
 
 @dataclass(kw_only=True)
-class RefineConfig(CommonOptions):
+class RefineConfig(ExecutorOptions, CommonOptions):
     """Refine a design space (AnyNet, or NB201's per-edge op sets) by a zero-cost predictor's
     bootstrap intervals (da Silva et al.)."""
 
@@ -128,6 +129,8 @@ class RefineConfig(CommonOptions):
             )
         if not 0 < self.fraction <= 1 or not 0 < self.level < 1:
             raise UsageError("need 0 < --fraction <= 1 and 0 < --level < 1")
+        if self.executor == "ray" and self.space != "anynet":
+            raise UsageError("--executor ray scores AnyNet samples; --space nb201 runs locally")
         self.initial_samples = self.initial_samples or self.samples
         if self.out is None:
             self.out = Path("runs/refine") / f"{self.space}-{self.predictor}-s{self.seed}"
@@ -195,15 +198,17 @@ def run_anynet(config: RefineConfig, out: Path) -> dict:
             raise UsageError(f"--initial-from {config.initial_from}: no {path}")
         _check_initial(config, load_saved_config(config.initial_from / "config.yaml") or {})
         initial = SampleFile(path).rows
-    return refine(
-        out,
-        settings,
-        load_data(config),
-        data_info=data_info(config),
-        initial_rows=initial,
-        device=str(resolve_device(config.device)),
-        progress=not config.no_progress,
-    )
+    with open_executor(config) as executor:
+        return refine(
+            out,
+            settings,
+            load_data(config),
+            data_info=data_info(config),
+            initial_rows=initial,
+            device=str(resolve_device(config.device)),
+            progress=not config.no_progress,
+            executor=executor if config.executor == "ray" else None,
+        )
 
 
 def _check_initial(config: RefineConfig, theirs: dict) -> None:
@@ -275,7 +280,11 @@ def _main(argv: Sequence[str] | None) -> int:
     config = parse_config(RefineConfig, argv, prog="python -m fewshot.refine")
     apply_common(config)
     out = _prepare_out(config)
-    record = run_anynet(config, out) if config.space == "anynet" else run_nb201(config, out)
+    try:
+        record = run_anynet(config, out) if config.space == "anynet" else run_nb201(config, out)
+    except TasksFailed as exc:  # shards that failed on Ray: named; the others are saved
+        print(f"error: {exc}; run the command again to score the rest", file=sys.stderr)
+        return 1
     if not config.no_plots:
         from fewshot.refine.figures import write_nb201_figures, write_run_figures
 

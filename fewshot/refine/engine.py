@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
@@ -47,6 +47,9 @@ from fewshot.spaces.anynet_sampling import (
     check_flops_range,
     sample_configs,
 )
+
+if TYPE_CHECKING:
+    from fewshot.executor import Executor
 
 log = logging.getLogger("fewshot")
 
@@ -171,13 +174,18 @@ def score_sample(
     progress: bool = True,
     desc: str = "scoring",
     scorer: Callable[[AnyNetConfig], Scored] | None = None,
+    executor: Executor | None = None,
 ) -> int:
     """Score every net of ``configs`` not yet in ``store``; returns how many were scored now.
 
     ``reuse`` (id -> row of another run) supplies rows for nets with the same
-    hyperparameters that hold every predictor (as a score or an error).
+    hyperparameters that hold every predictor (as a score or an error). ``executor``: score
+    shards of nets as its tasks (:func:`score_sample_on`).
     """
     todo = [i for i in range(len(configs)) if i not in store]
+    if executor is not None:
+        scoring = NetScoring(tuple(predictors), data, seed, image_size, device, scorer)
+        return score_sample_on(executor, configs, todo, store, scoring, reuse, progress)
     bar = tqdm(todo, unit="net", disable=not progress, dynamic_ncols=True, desc=desc)
     scored = 0
     for i in bar:
@@ -202,8 +210,88 @@ def score_sample(
     return scored
 
 
-def _holds(row: Mapping[str, Any], predictors: list[str]) -> bool:
+def _holds(row: Mapping[str, Any], predictors: Sequence[str]) -> bool:
     return all(p in row["scores"] or p in row["errors"] for p in predictors)
+
+
+@dataclass(frozen=True)
+class NetScoring:
+    """What every shard of nets needs besides the nets (shipped to Ray workers once)."""
+
+    predictors: tuple[str, ...]
+    data: ScoringData
+    seed: int
+    image_size: int
+    device: str
+    scorer: Callable[[AnyNetConfig], Scored] | None = None
+
+
+def score_nets(
+    scoring: NetScoring, nets: Sequence[tuple[int, AnyNetConfig]]
+) -> list[dict[str, Any]]:
+    """The rows of a shard of ``(id, config)`` nets, here or in a Ray worker."""
+    return [
+        net_row(
+            i,
+            config,
+            list(scoring.predictors),
+            scoring.data,
+            seed=scoring.seed,
+            image_size=scoring.image_size,
+            device=scoring.device,
+            scorer=scoring.scorer,
+        )  # fmt: skip
+        for i, config in nets
+    ]
+
+
+def _shard_name(ids: Sequence[int]) -> str:
+    return f"net {ids[0]}" if len(ids) == 1 else f"nets {ids[0]}-{ids[-1]}"
+
+
+def score_sample_on(
+    executor: Executor,
+    configs: tuple[AnyNetConfig, ...],
+    todo: list[int],
+    store: SampleFile,
+    scoring: NetScoring,
+    reuse: Mapping[int, dict[str, Any]] | None = None,
+    progress: bool = True,
+) -> int:
+    """:func:`score_sample` with shards of nets scored by ``executor``'s tasks; this process
+    alone appends the rows, in the order :func:`score_sample` does. A failed shard raises
+    :class:`~fewshot.executor.TasksFailed` once the others are written (the iteration is not
+    summarised; running again scores only the missing nets)."""
+    from fewshot.executor import Task, TasksFailed, make_shards, write_in_order
+
+    usable = {
+        i: {**row, "id": i}
+        for i, row in (reuse or {}).items()
+        if i in todo and row["hyperparameters"] == configs[i].hyperparameters()
+        and _holds(row, scoring.predictors)
+    }  # fmt: skip
+    shards = make_shards(todo, executor.slots)
+    tasks = [Task(_shard_name(s), [(i, configs[i]) for i in s if i not in usable]) for s in shards]
+    bar = tqdm(total=len(todo), unit="net", disable=not progress, dynamic_ncols=True)
+    scored = 0
+
+    def write(outcome: Any) -> None:
+        nonlocal scored
+        rows = {row["id"]: row for row in outcome.value or []}
+        for i in shards[outcome.index]:
+            if i in usable or i in rows:
+                store.append(usable.get(i) or rows[i])
+                scored += i in rows
+                bar.update()
+
+    outcomes = executor.map(score_nets, tasks, scoring)
+    try:
+        failed = write_in_order(outcomes, write)
+    finally:
+        bar.close()
+    if failed:
+        raise TasksFailed(failed)
+    return scored
 
 
 # -- summarising one iteration --------------------------------------------------------------
@@ -317,6 +405,7 @@ def refine(
     device: str = "cpu",
     progress: bool = True,
     scorer: Callable[[AnyNetConfig], Scored] | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) a refinement into ``out``; returns the record written there.
 
@@ -324,6 +413,7 @@ def refine(
     size) lets iteration 0 reuse nets scored elsewhere with identical hyperparameters.
     ``scorer`` replaces the metric library (tests, or a predictor defined elsewhere): it
     maps a config to its :class:`~fewshot.refine.predictors.Scored` under ``predictor``.
+    ``executor``: score each iteration's nets as its tasks (the same files).
     """
     if scorer is None and settings.predictor not in PREDICTORS:
         raise UsageError(
@@ -361,6 +451,7 @@ def refine(
             scorer=scorer,
             progress=progress,
             desc=f"{settings.predictor} iteration {k}",
+            executor=executor,
         )
         summary = summarise_iteration(k, space, sample, store, settings)
         summary["seconds"] = round(time.perf_counter() - start, 2)
