@@ -274,8 +274,9 @@ class Executor:
         """``fn(context, task.item)`` for every task, one outcome each as it finishes.
 
         ``cpus``/``gpus``: what each Ray task reserves; ``threads``: torch threads inside a
-        Ray task (a local task uses this process's setting). ``fn`` must be a module-level
-        function (Ray workers import it by name).
+        Ray task (a local task uses this process's setting). Ray pickles ``fn`` with
+        cloudpickle: a module's function is imported by name in the workers, a local function
+        is shipped by value.
         """
         for index, task in enumerate(tasks):
             try:
@@ -384,8 +385,9 @@ def _connect(ray: Any, options: ExecutorOptions) -> bool:
     kwargs: dict[str, Any] = {"include_dashboard": False, "configure_logging": False}
     if options.ray_address:
         kwargs["address"] = options.ray_address
-    else:
+    else:  # Ray nices its workers (15); here they share the machine like local runs do
         kwargs["num_cpus"] = options.workers or os.cpu_count() or 1
+        kwargs["_system_config"] = {"worker_niceness": 0}
     try:
         ray.init(**kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -15,10 +15,13 @@ from fewshot.executor import (
     CommandRun,
     ExecutorOptions,
     GpuTaskOptions,
+    Outcome,
     Task,
     failure_report,
+    make_shards,
     open_executor,
     run_command,
+    write_in_order,
 )
 
 TASKS = [Task(f"task{i}", i) for i in range(5)]
@@ -102,3 +105,31 @@ def test_run_command_logs_output_and_raises_on_failure(tmp_path, capfd):
     assert "unrecognized arguments: --nope" in log.read_text()
     print("still here")  # the descriptors are back
     assert "still here" in capfd.readouterr().out
+
+
+def test_results_are_written_in_task_order_whatever_order_they_finish_in():
+    finished = [Outcome("c", 2, value="C"), Outcome("a", 0, value="A"),
+                Outcome("b", 1, error="boom"), Outcome("d", 3, value="D")]  # fmt: skip
+    written: list[str] = []
+    failed = write_in_order(finished, lambda o: written.append(o.name))
+    assert written == ["a", "b", "c", "d"] and [o.name for o in failed] == ["b"]
+
+
+def test_an_interruption_still_writes_every_finished_result():
+    def interrupted():
+        yield Outcome("c", 2, value="C")
+        yield Outcome("b", 1, value="B")
+        raise KeyboardInterrupt
+
+    written: list[str] = []
+    with pytest.raises(KeyboardInterrupt):
+        write_in_order(interrupted(), lambda o: written.append(o.name))
+    assert written == ["b", "c"]  # task 0 never finished: the others are kept anyway
+
+
+def test_shards_are_consecutive_and_sized_by_slots():
+    items = list(range(23))
+    assert make_shards(items, 1) == [[i] for i in items]
+    shards = make_shards(items, 2)
+    assert [i for s in shards for i in s] == items and len(shards) == 8
+    assert max(len(s) for s in make_shards(list(range(10_000)), 2)) == 50

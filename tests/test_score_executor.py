@@ -72,12 +72,9 @@ def test_failed_shard_is_named_and_a_rerun_scores_only_it(
     assert sorted(rows, key=lambda r: r["arch"]) == sorted(local_rows, key=lambda r: r["arch"])
 
 
-def test_shards_cover_the_archs_in_order():
+def test_shards_are_named_by_their_archs():
     archs = select_archs(num=23, seed=0)
-    assert score.make_shards(archs, 1) == [[a] for a in archs]  # local: one arch a task
-    shards = score.make_shards(archs, 2)
-    assert [a for s in shards for a in s] == archs and len(shards) == 8
-    assert score.shard_name(shards[0]) == ", ".join(a.to_string() for a in shards[0])
+    assert score.shard_name(archs[:2]) == ", ".join(a.to_string() for a in archs[:2])
     assert score.shard_name(archs).startswith("23 archs |")
 
 
