@@ -92,8 +92,10 @@ class FewVsOneShotConfig(CommonOptions):
         None, help="also write the results JSON here (figure and table beside it)",
         affects_results=False,
     )  # fmt: skip
-    seeds: int = option(3, help="training seeds (0..SEEDS-1; tree seed = training seed)",
-                        minimum=1)  # fmt: skip
+    seeds: int = option(  # per-seed work is independent: analysing fewer seeds is allowed
+        3, help="training seeds (0..SEEDS-1; tree seed = training seed)", minimum=1,
+        affects_results=False,
+    )  # fmt: skip
     epochs: int = option(3, help="epochs per supernet (the papers' budget)", minimum=1)
     only_seed: int | None = option(
         None, help="train and score this seed only, no analysis (to run seeds in parallel "
@@ -130,6 +132,11 @@ class FewVsOneShotConfig(CommonOptions):
     sample_seed: int = option(0, help="seed of the stratified arch sample", group=_EVAL)
     calib_batches: int = option(2, help="BN recalibration batches per arch", minimum=1,
                                 group=_EVAL)  # fmt: skip
+    held_out_batch: int | None = option(
+        None, help="held-out examples per scoring forward (default: --batch-size; eval mode, "
+        "so only speed changes: a GPU wants all at once)", minimum=1, group=_EVAL,
+        affects_results=False,
+    )  # fmt: skip
     top_k: int = option(10, help="top-k of the regret", minimum=1, group=_EVAL)
     resamples: int = option(1000, help="bootstrap resamples", minimum=100, group=_EVAL,
                             affects_results=False)  # fmt: skip
@@ -224,8 +231,19 @@ def make_context(config: FewVsOneShotConfig, seed: int) -> Context:
     dm.setup("fit")
     device = resolve_device(config.device)
     calib = take_batches(dm.train_dataloader(), config.calib_batches, device)
-    held_out = take_batches(dm.val_dataloader(), None, device)
+    held_out = rebatch(take_batches(dm.val_dataloader(), None, device), config.held_out_batch)
     return Context(config, seed, dm, calib, held_out, device)
+
+
+def rebatch(batches: list, size: int | None) -> list:
+    """The same examples, in the same order, in batches of ``size`` (None: unchanged)."""
+    if size is None:
+        return batches
+    import torch
+
+    x = torch.cat([b[0] for b in batches])
+    y = torch.cat([b[1] for b in batches])
+    return list(zip(x.split(size), y.split(size), strict=True))
 
 
 def train_settings(config: FewVsOneShotConfig, num_classes: int, seed: int, epochs: int) -> Any:
