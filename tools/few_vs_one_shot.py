@@ -37,6 +37,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 from fewshot.analysis.ranking import (  # noqa: E402
+    kendall_tau,
     ranking_quality,
     stratified_sample,
     tau_difference_interval,
@@ -336,12 +337,18 @@ def evaluate_seed(
     true: np.ndarray,
     top_k: int,
 ) -> dict[str, dict[str, Any]]:
-    """Per method: its predictions for the sample and their ranking quality."""
+    """Per method: its predictions for the sample and their ranking quality, with one bias
+    diagnostic: Kendall tau of the predictions against the number of convolutions in the arch
+    (a briefly trained supernet tends to favour parameter-free paths, while the benchmark's
+    accuracy rises with convolutions; ``tau_true_vs_convs`` is that benchmark reference)."""
+    convs = np.array([sum(op.startswith("nor_conv") for op in a.ops) for a in archs])
     out = {}
     for method in methods:
         predicted, owners = method_predictions(method, archs, scores)
-        quality = ranking_quality(predicted, true, owners, top_k=top_k)
-        out[method.name] = {"predicted": predicted, "quality": quality.to_dict()}
+        quality = ranking_quality(predicted, true, owners, top_k=top_k).to_dict()
+        quality["tau_vs_convs"] = kendall_tau(predicted, convs)
+        quality["tau_true_vs_convs"] = kendall_tau(true, convs)
+        out[method.name] = {"predicted": predicted, "quality": quality}
     return out
 
 

@@ -43,6 +43,11 @@ def stratified_sample(accuracies: np.ndarray, n: int, seed: int) -> list[int]:
     return sorted(picks)
 
 
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Kendall tau-b of two sequences; ``None`` when undefined (constant input, < 2 values)."""
+    return _tau(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+
+
 def _tau(predicted: np.ndarray, true: np.ndarray) -> float | None:
     if predicted.size < 2 or np.ptp(predicted) == 0 or np.ptp(true) == 0:
         return None
@@ -213,6 +218,7 @@ def tau_difference_interval(
 __all__ = [
     "Interval",
     "RankingQuality",
+    "kendall_tau",
     "mean_tau_difference",
     "picked_index",
     "ranking_quality",

@@ -188,6 +188,10 @@ def test_pooled_tau_matches_a_hand_count_on_the_fake_benchmark(experiment):
             assert tau is None
         else:
             assert tau == pytest.approx(_kendall_tau_b(predicted, true)), name
+    convs = [sum(op.startswith("nor_conv") for op in Arch.from_string(a).ops)
+             for a in result["sample"]["archs"]]  # fmt: skip
+    quality = result["methods"]["one-shot"]["seeds"]["0"]
+    assert quality["tau_true_vs_convs"] == pytest.approx(_kendall_tau_b(true, convs))
     assert (tmp / "docs" / "few_vs_one_shot.png").stat().st_size > 0
     assert "tau - baseline" in (tmp / "docs" / "few_vs_one_shot_table.md").read_text()
 
