@@ -4,15 +4,29 @@ and the optional offline data in ``../shared/data`` are used only when present (
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from tests.fakes import FAKE_ENTRIES, write_fake_benchmark
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_tool(name: str) -> ModuleType:
+    """Import the script ``tools/<name>.py`` as the module ``name`` (tools are scripts, not a
+    package); registered in ``sys.modules`` because dataclasses look their module up."""
+    spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "tools" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import importlib.util
-import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -18,17 +17,13 @@ from fewshot.distance import DistanceConfig
 from fewshot.refine.evaluate import EvaluateConfig
 from fewshot.score import ScoreConfig
 from fewshot.train import TrainConfig
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, load_tool
 
 COMMON = ["--device", "cpu", "--threads", "1", "--no-progress", "--data-option", "k=1", "-v"]
 
 
 def _sweep_config() -> type:
-    spec = importlib.util.spec_from_file_location("sweep", REPO_ROOT / "tools" / "sweep.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sweep"] = module  # dataclasses look their module up while processing
-    spec.loader.exec_module(module)
-    return module.SweepConfig
+    return load_tool("sweep").SweepConfig
 
 
 CONFIGS = {"score": ScoreConfig, "train": TrainConfig, "distance": DistanceConfig}

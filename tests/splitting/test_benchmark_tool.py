@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import load_tool
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_split", REPO_ROOT / "tools" / "benchmark_split.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["benchmark_split"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("benchmark_split")
 
 
 def test_default_cases_are_the_main_command_gm_and_score(bench):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
-import sys
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,9 +21,8 @@ from fewshot.training.comparison import (
     supernets,
 )
 from fewshot.tree import Split, SplitTree
+from tests.conftest import load_tool
 from tests.fakes import write_fake_benchmark
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _split(edge: int, first: int) -> Split:
@@ -112,13 +108,7 @@ def test_predictions_come_from_the_owning_leafs_supernet():
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location(
-        "few_vs_one_shot", ROOT / "tools" / "few_vs_one_shot.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["few_vs_one_shot"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("few_vs_one_shot")
 
 
 def _kendall_tau_b(x: list[float], y: list[float]) -> float:
