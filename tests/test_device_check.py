@@ -118,7 +118,16 @@ def test_phases_run_in_order_within_the_budget_and_the_json_is_kept(dc, tmp_path
     report = {"phases": {}, "ratios": {}}
     dc.run_phases(ctx, report)
     assert [(s, p) for s, p, _ in calls] == [("gpu", "split"), ("gpu", "score")]
-    assert calls[0][2] == pytest.approx(30.0, abs=0.5)  # 0.10 of 300 s
+    assert calls[0][2] == pytest.approx(36.0, abs=0.5)  # 0.12 of 300 s
     saved = json.loads(Path(out).read_text())
     assert saved["phases"]["gpu"]["split"]["ok"]
     assert "skipped" in saved["phases"]["cpu"]["train"]
+
+
+def test_leaf_ids_are_the_nodes_no_node_points_to(dc, tmp_path):
+    """A depth-2 tree's leaves are 3-6, not 1: training asks for the first of them."""
+    nodes = [{"id": 0, "parent": None}, {"id": 1, "parent": 0}, {"id": 2, "parent": 0}]
+    nodes += [{"id": i, "parent": 1 + (i - 3) // 2} for i in range(3, 7)]
+    path = tmp_path / "tree.json"
+    path.write_text(json.dumps({"nodes": nodes}))
+    assert sorted(dc.leaf_ids(path)) == [3, 4, 5, 6]

@@ -10,7 +10,7 @@ get less than :data:`MIN_PHASE_S` is skipped and says so):
 - ``score``: the six zero-cost-nas proxies at batch 64 through ``python -m fewshot.score``:
   1,000 archs on the GPU, ``--cpu-score-archs`` on the CPU (reported per arch; a phase cut
   short reports the archs it finished, from its CSV);
-- ``train``: one epoch of one leaf of that tree (``python -m fewshot.train --leaf 1
+- ``train``: one epoch of the first leaf of that tree (``python -m fewshot.train --leaf ID
   --epochs 1 --no-search``) on the CIFAR-10 subset; on the CPU ``--cpu-train-batches``
   batches of it (reported as images per second of training, from ``metrics.jsonl``).
 
@@ -18,7 +18,7 @@ The GPU phases run first, then the CPU ones (``--threads``, default every core),
 ratios CPU/GPU. The JSON is rewritten after every phase (a run cut short keeps what it did).
 ``--data-root`` names the CIFAR-10 ImageFolder tree; when it is absent the script uses the
 synthetic data set (same image count) and says so under ``data``. ``--quick`` runs every
-phase at a tiny size (C=4, N=1, depth 1, a few archs and batches) to check the script on a
+phase at a tiny size (C=4, N=1, depth 2, a few archs and batches) to check the script on a
 CPU-only machine.
 
 Example (the GPU machine, the subset carried in as ``runs/cifar10-subset``)::
@@ -55,8 +55,8 @@ MIN_PHASE_S = 15.0
 # A phase gets its share of what is left over the phases still to run, so time a phase does
 # not use goes to the next ones.
 SHARES = {
-    ("gpu", "split"): 0.10, ("gpu", "score"): 0.40, ("gpu", "train"): 0.20,
-    ("cpu", "split"): 0.08, ("cpu", "score"): 0.12, ("cpu", "train"): 0.10,
+    ("gpu", "split"): 0.12, ("gpu", "score"): 0.40, ("gpu", "train"): 0.18,
+    ("cpu", "split"): 0.10, ("cpu", "score"): 0.12, ("cpu", "train"): 0.08,
 }  # fmt: skip
 
 
@@ -100,7 +100,7 @@ class Size:
 
     @classmethod
     def of(cls, quick: bool) -> Size:
-        return cls(4, 1, 1, 8, 2) if quick else cls(16, 5, 3, 64, None)
+        return cls(4, 1, 2, 8, 2) if quick else cls(16, 5, 3, 64, None)
 
 
 # -- running one phase --------------------------------------------------------------------------
@@ -170,9 +170,7 @@ def phase_split(ctx: Context, side: str, timeout: float) -> dict[str, Any]:
         doc = json.loads(tree.read_text())
         result["split_s"] = doc.get("timings", {}).get("total_seconds")
         result["complete"] = doc.get("complete")
-        nodes = doc.get("nodes", [])
-        parents = {n.get("parent") for n in nodes}
-        result["leaves"] = sum(1 for n in nodes if n["id"] not in parents)
+        result["leaves"] = len(leaf_ids(tree))
     return result
 
 
@@ -206,7 +204,9 @@ def score_rows(path: Path) -> dict[str, Any]:
 
 
 def phase_train(ctx: Context, side: str, timeout: float) -> dict[str, Any]:
-    """One epoch of leaf 1 (the CPU: ``--cpu-train-batches`` batches of it), no search."""
+    """One epoch of the tree's first leaf (the CPU: ``--cpu-train-batches`` batches of it),
+    no search. A split cut short leaves a partial tree: its first leaf then (the root when
+    nothing was split: single-path training costs the same per step), said in the JSON."""
     tree = split_dir(ctx, "gpu") / "tree.json"
     if not tree.is_file():
         tree = split_dir(ctx, "cpu") / "tree.json"
@@ -214,14 +214,24 @@ def phase_train(ctx: Context, side: str, timeout: float) -> dict[str, Any]:
         return {"skipped": "no tree: the split phases did not finish"}
     limit = ctx.size.train_limit if side == "gpu" else ctx.config.cpu_train_batches
     run = ctx.work / f"train-{side}"
-    argv = ["fewshot.train", str(run), "--tree", str(tree), "--leaf", "1", "--epochs", "1",
+    leaf = str(min(leaf_ids(tree)))
+    argv = ["fewshot.train", str(run), "--tree", str(tree), "--leaf", leaf, "--epochs", "1",
             "--no-search", "--force", *ctx.data_flags, "--batch-size", str(ctx.size.batch_size),
             "--num-workers", str(ctx.config.num_workers), "--limit-val-batches", "2",
             *common_flags(ctx, side)]  # fmt: skip
     if limit is not None:
         argv += ["--limit-train-batches", str(limit)]
+    complete = bool(json.loads(tree.read_text()).get("complete"))
     result = run_command(argv, timeout, ctx.cpu_threads)
-    return result | epoch_rows(run / "leaves" / "1" / "metrics.jsonl", ctx.size.batch_size)
+    result |= {"leaf": int(leaf), "tree": str(tree), "tree_complete": complete}
+    return result | epoch_rows(run / "leaves" / leaf / "metrics.jsonl", ctx.size.batch_size)
+
+
+def leaf_ids(tree: Path) -> list[int]:
+    """The ids of the leaves of a tree file (nodes that are no node's parent)."""
+    nodes = json.loads(tree.read_text()).get("nodes", [])
+    parents = {n.get("parent") for n in nodes}
+    return [int(n["id"]) for n in nodes if n["id"] not in parents]
 
 
 def epoch_rows(path: Path, batch_size: int) -> dict[str, Any]:
