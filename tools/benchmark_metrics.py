@@ -13,9 +13,21 @@ Stages (default: all three, in this order; each can be run alone and resumes):
   Spearman of our per-arch values vs NAS-Bench-Suite-Zero's table, the speed numbers; writes
   ``--readme`` (Markdown) and ``report.json``.
 
+Two more stages run only when named:
+
+- ``proxies``: the six zero-cost-nas proxies (``--proxy-metrics``) per arch at ``--C``/``--N``,
+  batch ``--batch-size``, timed per metric and per probe (phase) in a worker process
+  (``tools/benchmark_worker.py``); with ``--compare-rev REV`` also in that revision's code (a
+  second worker), the same archs and batch, alternating which goes first: the before/after
+  ratio in one run, and whether the values are identical;
+- ``memory``: peak RSS of one process scoring ``--memory-archs`` archs (e.g. 100 and 1000)
+  through ``fewshot.scoring.score_archs``, one fresh process per count.
+
 Example (the numbers in docs/metrics/README.md)::
 
     OMP_NUM_THREADS=1 python tools/benchmark_metrics.py --num 300 --expensive-num 100
+    python tools/benchmark_metrics.py proxies --speed-archs 10 --compare-rev 1cfa745
+    python tools/benchmark_metrics.py memory --C 8 --N 1 --memory-archs 100 --memory-archs 1000
 """
 
 from __future__ import annotations
