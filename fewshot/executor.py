@@ -1,8 +1,10 @@
 """Where independent tasks run: in this process one after the other (``local``), or as Ray tasks.
 
-fewshot's bulk jobs are many independent runs: shards of archs to score, (metric, seed) splits
-of the sweep, leaves to train. Rather than grow a home-made pool, they run on Ray
-(https://docs.ray.io) when asked, and in-process otherwise (issue 14):
+fewshot's bulk jobs are many independent runs: shards of archs to score (``fewshot.score``),
+(metric, seed) splits (``tools/sweep.py``), leaves to train (``fewshot.train``), search repeats
+(``fewshot.search``), shards of AnyNets to score (``fewshot.refine``). Rather than grow a
+home-made pool, they run on Ray (https://docs.ray.io) when asked, and in-process otherwise
+(issue 14):
 
 - :class:`ExecutorOptions` (``--executor local|ray``, ``--workers N``, ``--ray-address ADDR``)
   and :class:`GpuTaskOptions` (adds ``--gpus-per-task``) are mixed into a command's
@@ -12,7 +14,10 @@ of the sweep, leaves to train. Rather than grow a home-made pool, they run on Ra
   ``fn(context, item)`` for every :class:`Task` and yields an :class:`Outcome` per task as it
   finishes. A task that raises (or whose Ray worker dies) becomes a failed outcome carrying
   the task's name; the other tasks go on. The caller (one process: the driver) writes every
-  result, so files have one writer, and :func:`failure_report` names what failed.
+  result (:func:`write_in_order`: in task order), so files have one writer, and
+  :func:`failure_report` names what failed. Only ``fewshot.score`` runs its local
+  tasks through :class:`Executor`; train, search, refine and the sweep keep their own local
+  path, unchanged (in train, search and refine an error there stops the command, as before).
 - Ray is imported only for ``--executor ray`` (a clear error says how to install it). An empty
   ``--ray-address`` starts an embedded Ray with ``--workers`` CPUs for this command and stops
   it at the end; ``auto`` or ``HOST:6379`` joins a running cluster, which is left running. A

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
 import sys
 
 import pytest
@@ -34,14 +33,16 @@ def _tree(path) -> dict:
 
 @pytest.fixture(scope="module")
 def local_runs(tmp_path_factory):
-    """The reference: snip x 2 seeds split by the default executor (forks, in a subprocess
-    so that no fork is made beside the test session's Ray threads)."""
+    """The reference: snip x 2 seeds split by the commands the default executor runs (each
+    fork calls ``fewshot.split``'s ``main`` with them); here in-process, so that no fork is
+    made beside the test session's Ray threads."""
+    from fewshot.split import main as split_main
+
+    sweep = _sweep_module()
     runs = tmp_path_factory.mktemp("local") / "runs"
-    cmd = [sys.executable, str(REPO_ROOT / "tools" / "sweep.py"), "--metrics", "snip", *TINY]
-    done = subprocess.run(
-        [*cmd, "--runs", str(runs)], capture_output=True, text=True, cwd=REPO_ROOT, timeout=300
-    )
-    assert done.returncode == 0, done.stderr
+    args = sweep.parse_config(sweep.SweepConfig, ["--metrics", "snip", *TINY, "--runs", str(runs)])
+    for run in sweep.plan(args):
+        assert split_main(sweep.split_command(args, run)[3:]) == 0
     return runs
 
 
