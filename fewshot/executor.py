@@ -318,7 +318,13 @@ class RayExecutor(Executor):
         gpus: float = 0,
         threads: int | None = None,
     ) -> Iterator[Outcome[R]]:
-        """Submit up to ``--workers`` tasks at a time; yield each outcome as it finishes."""
+        """Submit up to ``--workers`` tasks at a time; yield each outcome as it finishes.
+
+        A task never reserves more CPUs than the cluster has (it would wait forever: with
+        ``--threads`` above an embedded Ray's ``--workers`` CPUs, tasks run one at a time),
+        and GPUs the cluster lacks are a :class:`UsageError`.
+        """
+        cpus = self._fitting(cpus, gpus)
         remote = self.ray.remote(call_task)
         resources = {"num_cpus": cpus, "num_gpus": gpus, "max_retries": MAX_RETRIES}
         shared = self.ray.put(context)  # shipped once, not once per task
@@ -340,6 +346,16 @@ class RayExecutor(Executor):
             for ref in pending:  # interrupted: do not leave work running on the cluster
                 with contextlib.suppress(Exception):
                     self.ray.cancel(ref, force=True)
+
+    def _fitting(self, cpus: float, gpus: float) -> float:
+        """``cpus`` capped at the cluster's CPUs; an error if it has fewer than ``gpus`` GPUs."""
+        total = self.ray.cluster_resources()
+        if gpus > total.get("GPU", 0):
+            raise UsageError(
+                f"--gpus-per-task {gpus:g}: the Ray cluster has {total.get('GPU', 0):g} GPUs "
+                "(start Ray on GPU nodes, or use --gpus-per-task 0)"
+            )
+        return min(cpus, total.get("CPU", cpus))
 
     def _outcome(self, ref: Any, index: int, task: Task[Any]) -> Outcome[Any]:
         try:

@@ -133,3 +133,13 @@ def test_shards_are_consecutive_and_sized_by_slots():
     shards = make_shards(items, 2)
     assert [i for s in shards for i in s] == items and len(shards) == 8
     assert max(len(s) for s in make_shards(list(range(10_000)), 2)) == 50
+
+
+def test_ray_tasks_fit_the_cluster(ray_session):
+    def double(context, item):
+        return 2 * item
+
+    with open_executor(_options("ray")) as ex:  # 8 CPUs a task on a 2-CPU cluster: capped
+        assert [o.value for o in ex.map(double, TASKS[:2], cpus=8)] in ([0, 2], [2, 0])
+        with pytest.raises(UsageError, match="--gpus-per-task 1: the Ray cluster has 0 GPUs"):
+            next(ex.map(double, TASKS[:1], gpus=1))
