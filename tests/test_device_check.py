@@ -131,3 +131,17 @@ def test_leaf_ids_are_the_nodes_no_node_points_to(dc, tmp_path):
     path = tmp_path / "tree.json"
     path.write_text(json.dumps({"nodes": nodes}))
     assert sorted(dc.leaf_ids(path)) == [3, 4, 5, 6]
+
+
+def test_a_missing_dependency_is_named_before_any_phase(dc, monkeypatch):
+    import importlib
+
+    real = importlib.import_module
+
+    def fake(name, *args):
+        if name == "torchvision":
+            raise ImportError("No module named 'torchvision'")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", fake)
+    assert dc.missing_modules() == ["torchvision: ImportError: No module named 'torchvision'"]

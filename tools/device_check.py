@@ -282,6 +282,20 @@ def environment(gpu: str, threads: int) -> dict[str, Any]:
     return env
 
 
+def missing_modules() -> list[str]:
+    """The modules the commands need that do not import here (a note, before any phase)."""
+    import importlib
+
+    missing = []
+    for name in ("torchvision", "pytorch_lightning", "fewshot.split", "fewshot.score",
+                 "fewshot.train"):  # fmt: skip
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # an incomplete install: every phase would fail alike
+            missing.append(f"{name}: {type(exc).__name__}: {exc}")
+    return missing
+
+
 def resolve_gpu(device: str) -> tuple[str, str | None]:
     """The accelerator's ``--device`` and a note when there is none (phases then run on cpu)."""
     import torch
@@ -343,7 +357,7 @@ def _main(argv: list[str] | None) -> int:
     report: dict[str, Any] = {
         "format": "fewshot.device-check", "quick": config.quick, "budget_s": config.budget,
         "environment": environment(gpu, threads), "data": data, "size": size.__dict__,
-        "notes": [n for n in [gpu_note] if n], "phases": {}, "ratios": {},
+        "notes": [n for n in [gpu_note, *missing_modules()] if n], "phases": {}, "ratios": {},
         "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="device_check_") as tmp:
