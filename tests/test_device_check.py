@@ -138,10 +138,10 @@ def test_a_missing_dependency_is_named_before_any_phase(dc, monkeypatch):
 
     real = importlib.import_module
 
-    def fake(name, *args):
+    def fake(name, *args, **kwargs):
         if name == "torchvision":
             raise ImportError("No module named 'torchvision'")
-        return real(name, *args)
+        return real(name, *args, **kwargs)
 
     monkeypatch.setattr(importlib, "import_module", fake)
     assert dc.missing_modules() == ["torchvision: ImportError: No module named 'torchvision'"]
