@@ -3,24 +3,14 @@ that fails is named while the others finish; finished runs are skipped when run 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import load_tool
 
 TINY = ["--seeds", "2", "--C", "4", "--N", "1", "--depth", "1", "--dataset", "synthetic"]
 TINY += ["--data-option", "image_size=8", "--batch-size", "8", "--no-analysis"]
-
-
-def _sweep_module():
-    spec = importlib.util.spec_from_file_location("sweep", REPO_ROOT / "tools" / "sweep.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["sweep"] = module  # dataclasses look their module up while processing
-    spec.loader.exec_module(module)
-    return module
 
 
 def _tree(path) -> dict:
@@ -38,7 +28,7 @@ def local_runs(tmp_path_factory):
     made beside the test session's Ray threads."""
     from fewshot.split import main as split_main
 
-    sweep = _sweep_module()
+    sweep = load_tool("sweep")
     runs = tmp_path_factory.mktemp("local") / "runs"
     args = sweep.parse_config(sweep.SweepConfig, ["--metrics", "snip", *TINY, "--runs", str(runs)])
     for run in sweep.plan(args):
@@ -49,7 +39,7 @@ def local_runs(tmp_path_factory):
 def test_ray_sweep_writes_the_same_trees_and_names_a_failed_run(
     tmp_path, ray_session, local_runs, capsys
 ):
-    sweep = _sweep_module()
+    sweep = load_tool("sweep")
     runs = tmp_path / "runs"
     argv = ["--metrics", "snip,nope", *TINY, "--runs", str(runs), "--executor", "ray"]
     assert sweep.main([*argv, "--workers", "2"]) == 1  # metric 'nope' does not exist
