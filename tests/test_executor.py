@@ -143,3 +143,51 @@ def test_ray_tasks_fit_the_cluster(ray_session):
         assert [o.value for o in ex.map(double, TASKS[:2], cpus=8)] in ([0, 2], [2, 0])
         with pytest.raises(UsageError, match="--gpus-per-task 1: the Ray cluster has 0 GPUs"):
             next(ex.map(double, TASKS[:1], gpus=1))
+
+
+class _FakeRay:
+    """Stands in for the ``ray`` module: records how fewshot starts and stops it."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.calls: list[tuple[str, dict]] = []
+        self.fail = fail
+
+    def is_initialized(self) -> bool:
+        return False
+
+    def init(self, **kwargs) -> None:
+        self.calls.append(("init", kwargs))
+        if self.fail:
+            raise ConnectionError("no cluster there")
+
+    def cluster_resources(self) -> dict:
+        return {"CPU": 3.0}
+
+    def shutdown(self) -> None:
+        self.calls.append(("shutdown", {}))
+
+
+def test_embedded_ray_is_started_for_the_command_and_stopped(monkeypatch):
+    fake = _FakeRay()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    with open_executor(ExecutorOptions(executor="ray", workers=3)) as ex:
+        assert ex.name == "ray" and ex.slots == 3
+    (name, kwargs), last = fake.calls
+    assert name == "init" and last[0] == "shutdown"
+    assert kwargs["num_cpus"] == 3 and not kwargs["include_dashboard"]
+    assert kwargs["_system_config"] == {"worker_niceness": 0} and "address" not in kwargs
+
+
+def test_a_cluster_address_is_joined_and_left_running(monkeypatch):
+    fake = _FakeRay()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    with open_executor(ExecutorOptions(executor="ray", ray_address="head:6379")) as ex:
+        assert ex.slots == 3  # the cluster's CPUs
+    assert [c[0] for c in fake.calls] == ["init", "shutdown"]  # this process's connection
+    assert fake.calls[0][1]["address"] == "head:6379" and "num_cpus" not in fake.calls[0][1]
+    monkeypatch.setitem(sys.modules, "ray", _FakeRay(fail=True))
+    with (
+        pytest.raises(UsageError, match="cannot start or reach head:6379"),
+        open_executor(ExecutorOptions(executor="ray", ray_address="head:6379")),
+    ):
+        pass
