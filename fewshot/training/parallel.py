@@ -72,6 +72,9 @@ def train_jobs(
     if options.executor != "ray" or len(jobs) <= 1:
         zero = True
         for job in jobs:
+            if finished(job, context.hardware):  # resuming it would rewrite done.json, emptier
+                log.info("%s: already trained for %d epochs", job.id, job.epochs)
+                continue
             zero = train_leaf(context, job) and zero
         return zero, []
     _check_one_process_per_task(context.hardware)
@@ -96,8 +99,8 @@ def train_jobs(
 
 def finished(job: Job, hardware: TrainerSettings) -> bool:
     """Whether ``job`` has trained all its epochs (``done.json`` of a real run, and weights):
-    re-running a Ray training sends only the others (a resumed finished leaf would only
-    restore its checkpoint, and rewrite ``done.json`` without the final metrics)."""
+    re-running a training trains only the others, locally or on Ray (a resumed finished leaf
+    would only restore its checkpoint, and rewrite ``done.json`` without the final metrics)."""
     done = job.out_dir / "done.json"
     if hardware.fast_dev_run or not done.is_file() or not (job.out_dir / "weights.pt").is_file():
         return False
