@@ -6,26 +6,18 @@ run by hand (docs/metrics/README.md). These tests check its parts quickly.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.tool_modules import load_tool
 
 
 @pytest.fixture(scope="module")
 def dc():
-    spec = importlib.util.spec_from_file_location(
-        "device_check", REPO_ROOT / "tools" / "device_check.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["device_check"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("device_check")
 
 
 def test_shares_cover_every_phase_on_both_sides_gpu_first(dc):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,17 +11,12 @@ import torch
 
 from fewshot.metrics import ScoringData
 from tests.conftest import REPO_ROOT
+from tests.tool_modules import load_tool
 
 
 @pytest.fixture(scope="module")
 def bm():
-    spec = importlib.util.spec_from_file_location(
-        "benchmark_metrics", REPO_ROOT / "tools" / "benchmark_metrics.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["benchmark_metrics"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("benchmark_metrics")
 
 
 def row(arch: str, build: float, metrics: dict[str, float], values: dict[str, float]) -> dict:
