@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tool_modules import load_tool
+from tests.conftest import load_tool
 
 
 @pytest.fixture(scope="module")

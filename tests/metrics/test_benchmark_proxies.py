@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from fewshot.metrics import ScoringData
-from tests.conftest import REPO_ROOT
-from tests.tool_modules import load_tool
+from tests.conftest import REPO_ROOT, load_tool
 
 
 @pytest.fixture(scope="module")
