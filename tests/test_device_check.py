@@ -110,7 +110,8 @@ def test_phases_run_in_order_within_the_budget_and_the_json_is_kept(dc, tmp_path
     report = {"phases": {}, "ratios": {}}
     dc.run_phases(ctx, report)
     assert [(s, p) for s, p, _ in calls] == [("gpu", "split"), ("gpu", "score")]
-    assert calls[0][2] == pytest.approx(36.0, abs=0.5)  # 0.12 of 300 s
+    assert calls[1][2] == pytest.approx(0.70 / 0.92 * 300, abs=1.0)  # unused time passed on
+    assert calls[0][2] == pytest.approx(24.0, abs=0.5)  # 0.08 of 300 s
     saved = json.loads(Path(out).read_text())
     assert saved["phases"]["gpu"]["split"]["ok"]
     assert "skipped" in saved["phases"]["cpu"]["train"]
