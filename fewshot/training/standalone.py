@@ -13,10 +13,11 @@ with the same folder skips the archs already in it (resumable).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -76,6 +77,31 @@ def train_arch(
         seed=settings.seed,
         val_bn="running",
     )
+    with _deterministic_algorithms():
+        _fit(module, datamodule, settings)
+    return {
+        "arch": arch.to_string(),
+        "val_acc": accuracy(net, datamodule.val_dataloader()),
+        "test_acc": accuracy(net, datamodule.test_dataloader()),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+@contextlib.contextmanager
+def _deterministic_algorithms() -> Iterator[None]:
+    """Lightning's ``deterministic=True`` switches torch's deterministic algorithms on for the
+    whole process and leaves them on; restore the caller's setting afterwards."""
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
+
+def _fit(
+    module: LeafModule, datamodule: pl.LightningDataModule, settings: StandaloneSettings
+) -> None:
     trainer = pl.Trainer(
         max_epochs=settings.epochs,
         accelerator="cpu",
@@ -90,12 +116,6 @@ def train_arch(
         deterministic=True,
     )
     trainer.fit(module, train_dataloaders=datamodule.train_dataloader())
-    return {
-        "arch": arch.to_string(),
-        "val_acc": accuracy(net, datamodule.val_dataloader()),
-        "test_acc": accuracy(net, datamodule.test_dataloader()),
-        "seconds": time.perf_counter() - start,
-    }
 
 
 def train_archs(
