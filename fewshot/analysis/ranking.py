@@ -209,7 +209,7 @@ def tau_difference_interval(
         n_resamples=n_resamples,
         confidence_level=confidence,
         method="percentile",
-        random_state=np.random.default_rng(seed),
+        rng=np.random.default_rng(seed),
     )
     ci = result.confidence_interval
     return Interval(statistic(indices), float(ci.low), float(ci.high), confidence)
