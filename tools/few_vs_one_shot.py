@@ -36,8 +36,8 @@ if str(ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 
+from fewshot.analysis.correlation import kendall_tau  # noqa: E402
 from fewshot.analysis.ranking import (  # noqa: E402
-    kendall_tau,
     ranking_quality,
     stratified_sample,
     tau_difference_interval,

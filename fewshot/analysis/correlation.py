@@ -41,18 +41,43 @@ def _defined(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
+def _undefined(x: np.ndarray, y: np.ndarray) -> bool:
+    """A rank correlation needs two values and neither side constant."""
+    return x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0
+
+
+def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Kendall tau-b of ``x`` vs ``y``; ``None`` when undefined (fewer than 2 values, a
+    constant side)."""
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    return None if _undefined(a, b) else _defined(stats.kendalltau(a, b).statistic)
+
+
+def spearman_rho(x: Sequence[float], y: Sequence[float]) -> float | None:
+    """Spearman rho of ``x`` vs ``y``; ``None`` when undefined (as :func:`kendall_tau`)."""
+    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    return None if _undefined(a, b) else _defined(stats.spearmanr(a, b).statistic)
+
+
+def tau_and_rho(predicted: Sequence[float], true: Sequence[float]) -> dict[str, float | None]:
+    """``{"kendall_tau": ..., "spearman": ...}`` of ``predicted`` vs ``true`` (``None`` if
+    undefined); unequal lengths raise."""
+    if len(predicted) != len(true):
+        raise ValueError(f"{len(predicted)} predictions but {len(true)} true values")
+    return {"kendall_tau": kendall_tau(predicted, true), "spearman": spearman_rho(predicted, true)}
+
+
 def rank_correlation(scores: Sequence[float], truth: Sequence[float], metric: str) -> Correlation:
     """Spearman and Kendall of ``scores`` vs ``truth`` over the finite entries of ``scores``."""
     x, y = np.asarray(scores, dtype=float), np.asarray(truth, dtype=float)
     if x.shape != y.shape:
         raise ValueError(f"{metric}: {x.shape[0]} scores but {y.shape[0]} ground-truth values")
     keep = np.isfinite(x) & np.isfinite(y)
-    n = int(keep.sum())
-    if n < 3 or np.ptp(x[keep]) == 0 or np.ptp(y[keep]) == 0:
-        return Correlation(metric, n, int(x.size - n), None, None)
-    rho = stats.spearmanr(x[keep], y[keep]).statistic
-    tau = stats.kendalltau(x[keep], y[keep]).statistic
-    return Correlation(metric, n, int(x.size - n), _defined(rho), _defined(tau))
+    n, dropped = int(keep.sum()), int(x.size - keep.sum())
+    if n < 3:
+        return Correlation(metric, n, dropped, None, None)
+    x, y = x[keep], y[keep]
+    return Correlation(metric, n, dropped, spearman_rho(x, y), kendall_tau(x, y))
 
 
 def spearman_interval(
@@ -123,7 +148,10 @@ def format_correlations(rows: Sequence[Correlation], *, truth: str = "test accur
 __all__ = [
     "Correlation",
     "format_correlations",
+    "kendall_tau",
     "rank_correlation",
     "rank_correlations",
     "spearman_interval",
+    "spearman_rho",
+    "tau_and_rho",
 ]

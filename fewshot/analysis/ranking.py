@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from fewshot.analysis.correlation import kendall_tau, spearman_rho
+
 MIN_LEAF_ARCHS = 3
 
 
@@ -41,25 +43,6 @@ def stratified_sample(accuracies: np.ndarray, n: int, seed: int) -> list[int]:
     rng = np.random.default_rng(seed)
     picks = [int(rng.choice(stratum)) for stratum in np.array_split(order, n)]
     return sorted(picks)
-
-
-def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float | None:
-    """Kendall tau-b of two sequences; ``None`` when undefined (constant input, < 2 values)."""
-    return _tau(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
-
-
-def _tau(predicted: np.ndarray, true: np.ndarray) -> float | None:
-    if predicted.size < 2 or np.ptp(predicted) == 0 or np.ptp(true) == 0:
-        return None
-    value = float(stats.kendalltau(predicted, true).statistic)
-    return value if np.isfinite(value) else None
-
-
-def _rho(predicted: np.ndarray, true: np.ndarray) -> float | None:
-    if predicted.size < 2 or np.ptp(predicted) == 0 or np.ptp(true) == 0:
-        return None
-    value = float(stats.spearmanr(predicted, true).statistic)
-    return value if np.isfinite(value) else None
 
 
 def picked_index(predicted: np.ndarray) -> int:
@@ -126,13 +109,13 @@ def ranking_quality(
         enough = int(inside.sum()) >= MIN_LEAF_ARCHS
         per_leaf[str(leaf)] = {
             "archs": int(inside.sum()),
-            "kendall_tau": _tau(pred[inside], acc[inside]) if enough else None,
-            "spearman": _rho(pred[inside], acc[inside]) if enough else None,
+            "kendall_tau": kendall_tau(pred[inside], acc[inside]) if enough else None,
+            "spearman": spearman_rho(pred[inside], acc[inside]) if enough else None,
         }
     picked = picked_index(pred)
     return RankingQuality(
-        kendall_tau=_tau(pred, acc),
-        spearman=_rho(pred, acc),
+        kendall_tau=kendall_tau(pred, acc),
+        spearman=spearman_rho(pred, acc),
         picked_arch=picked,
         picked_accuracy=float(acc[picked]),
         regret_top_k=top_k_regret(pred, acc, top_k),
@@ -150,7 +133,7 @@ def mean_tau_difference(
     def statistic(indices: np.ndarray) -> float:
         idx = np.asarray(indices, dtype=int)
         diffs = [
-            (_tau(m[idx], true[idx]) or 0.0) - (_tau(b[idx], true[idx]) or 0.0)
+            (kendall_tau(m[idx], true[idx]) or 0.0) - (kendall_tau(b[idx], true[idx]) or 0.0)
             for m, b in zip(method, baseline, strict=True)
         ]
         return float(np.mean(diffs))
@@ -218,7 +201,6 @@ def tau_difference_interval(
 __all__ = [
     "Interval",
     "RankingQuality",
-    "kendall_tau",
     "mean_tau_difference",
     "picked_index",
     "ranking_quality",

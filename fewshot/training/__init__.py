@@ -1,6 +1,6 @@
 """Leaf training (Lightning), search inside leaves, evaluation against a benchmark."""
 
-from fewshot.training.evaluate import evaluate_search, rank_correlations
+from fewshot.training.evaluate import evaluate_search
 from fewshot.training.module import LeafModule
 from fewshot.training.search import LeafSearch, ScoredArch, candidate_archs, search_leaf
 
@@ -10,6 +10,5 @@ __all__ = [
     "ScoredArch",
     "candidate_archs",
     "evaluate_search",
-    "rank_correlations",
     "search_leaf",
 ]

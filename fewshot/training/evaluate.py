@@ -14,13 +14,10 @@ without scanning all 15,625 archs here.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-import numpy as np
-from scipy import stats
-
+from fewshot.analysis.correlation import tau_and_rho
 from fewshot.space import Arch, Mask, all_archs
 from fewshot.tables import markdown_table
 from fewshot.training.search import LeafSearch, ScoredArch
@@ -30,22 +27,6 @@ class AccuracyTable(Protocol):
     """What evaluation needs from a benchmark."""
 
     def accuracy(self, arch: Arch, dataset: str = "cifar10") -> float: ...
-
-
-def rank_correlations(predicted: Sequence[float], true: Sequence[float]) -> dict[str, float | None]:
-    """Kendall tau-b and Spearman rho of ``predicted`` vs ``true`` (``None`` if undefined)."""
-    if len(predicted) != len(true):
-        raise ValueError(f"{len(predicted)} predictions but {len(true)} true values")
-    if len(predicted) < 2 or np.ptp(predicted) == 0 or np.ptp(true) == 0:
-        return {"kendall_tau": None, "spearman": None}
-    tau = stats.kendalltau(predicted, true).statistic
-    rho = stats.spearmanr(predicted, true).statistic
-    return {"kendall_tau": _finite_or_none(tau), "spearman": _finite_or_none(rho)}
-
-
-def _finite_or_none(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 def optimum(bench: AccuracyTable, archs: Iterable[Arch], dataset: str) -> tuple[Arch, float]:
@@ -83,7 +64,7 @@ def evaluate_scored(
             {"arch": s.arch.to_string(), "predicted": s.predicted, "true": t}
             for s, t in zip(scored, true, strict=True)
         ],
-        **rank_correlations([s.predicted for s in scored], true),
+        **tau_and_rho([s.predicted for s in scored], true),
     }
 
 
@@ -180,6 +161,5 @@ __all__ = [
     "evaluate_search",
     "leaf_optimum",
     "optimum",
-    "rank_correlations",
     "space_optimum",
 ]

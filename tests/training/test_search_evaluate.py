@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from fewshot.analysis.correlation import tau_and_rho
 from fewshot.models.supernet import Supernet
 from fewshot.space import Arch, Mask
-from fewshot.training.evaluate import evaluate_search, rank_correlations
+from fewshot.training.evaluate import evaluate_search
 from fewshot.training.search import (
     LeafSearch,
     ScoredArch,
@@ -79,15 +80,15 @@ def test_scores_do_not_depend_on_other_archs_and_model_is_untouched():
     assert all(0.0 <= p <= 100.0 for p in predicted) and full.leaf == "7" and full.mask == MASK
 
 
-def test_rank_correlations_by_hand():
-    res = rank_correlations([1, 2, 3, 4], [1, 3, 2, 4])
+def test_tau_and_rho_by_hand():
+    res = tau_and_rho([1, 2, 3, 4], [1, 3, 2, 4])
     assert res["kendall_tau"] == pytest.approx(4 / 6)  # 5 concordant, 1 discordant pair
     assert res["spearman"] == pytest.approx(0.8)  # 1 - 6 * 2 / (4 * 15)
-    assert rank_correlations([1, 2], [2, 1])["kendall_tau"] == pytest.approx(-1)
-    assert rank_correlations([5, 5, 5], [1, 2, 3]) == {"kendall_tau": None, "spearman": None}
-    assert rank_correlations([1], [1]) == {"kendall_tau": None, "spearman": None}
+    assert tau_and_rho([1, 2], [2, 1])["kendall_tau"] == pytest.approx(-1)
+    assert tau_and_rho([5, 5, 5], [1, 2, 3]) == {"kendall_tau": None, "spearman": None}
+    assert tau_and_rho([1], [1]) == {"kendall_tau": None, "spearman": None}
     with pytest.raises(ValueError):
-        rank_correlations([1, 2], [1])
+        tau_and_rho([1, 2], [1])
 
 
 class _Table:
