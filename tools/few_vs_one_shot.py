@@ -257,10 +257,10 @@ def train_settings(config: FewVsOneShotConfig, num_classes: int, seed: int, epoc
 
 def ensure_trained(ctx: Context, folder: Path, mask: Mask, epochs: int) -> float:
     """Train the supernet of ``mask`` into ``folder`` unless done; the seconds it took."""
-    from fewshot.training.runner import TrainerSettings, train_subsupernet
+    from fewshot.training.runner import TrainerSettings, is_trained, train_subsupernet
 
     timing = folder / "train_time.json"
-    if (folder / "done.json").is_file() and (folder / "weights.pt").is_file():
+    if is_trained(folder, epochs):
         return float(json.loads(timing.read_text())["seconds"]) if timing.is_file() else 0.0
     accelerator, devices = lightning_hardware(ctx.config.device)
     hardware = TrainerSettings(

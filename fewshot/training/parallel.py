@@ -11,7 +11,6 @@ finished by running the command again; the search then runs here, on the trained
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -20,7 +19,12 @@ from typing import Any
 from fewshot.errors import UsageError
 from fewshot.executor import GpuTaskOptions, Outcome, Task, open_executor
 from fewshot.training.pipeline import Job, with_epochs
-from fewshot.training.runner import TrainerSettings, TrainSettings, train_subsupernet
+from fewshot.training.runner import (
+    TrainerSettings,
+    TrainSettings,
+    is_trained,
+    train_subsupernet,
+)
 
 log = logging.getLogger("fewshot")
 
@@ -98,14 +102,10 @@ def train_jobs(
 
 
 def finished(job: Job, hardware: TrainerSettings) -> bool:
-    """Whether ``job`` has trained all its epochs (``done.json`` of a real run, and weights):
-    re-running a training trains only the others, locally or on Ray (a resumed finished leaf
-    would only restore its checkpoint, and rewrite ``done.json`` without the final metrics)."""
-    done = job.out_dir / "done.json"
-    if hardware.fast_dev_run or not done.is_file() or not (job.out_dir / "weights.pt").is_file():
-        return False
-    record = json.loads(done.read_text(encoding="utf-8"))
-    return not record.get("fast_dev_run") and int(record.get("epochs", -1)) >= job.epochs
+    """Whether ``job`` has trained all its epochs: re-running a training trains only the
+    others, locally or on Ray (a resumed finished leaf would only restore its checkpoint, and
+    rewrite ``done.json`` without the final metrics). A fast dev run always runs."""
+    return not hardware.fast_dev_run and is_trained(job.out_dir, job.epochs)
 
 
 def _check_one_process_per_task(hardware: TrainerSettings) -> None:

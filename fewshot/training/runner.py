@@ -273,6 +273,16 @@ class SaveResults(Callback):
         )
 
 
+def is_trained(out_dir: Path, epochs: int) -> bool:
+    """Whether :func:`train_subsupernet` finished a real run of ``epochs`` epochs in
+    ``out_dir``: its weights, and a ``done.json`` that is not a fast dev run's."""
+    done = out_dir / "done.json"
+    if not done.is_file() or not (out_dir / "weights.pt").is_file():
+        return False
+    record = json.loads(done.read_text(encoding="utf-8"))
+    return not record.get("fast_dev_run") and int(record.get("epochs", -1)) >= epochs
+
+
 def load_trained(out_dir: Path, settings: TrainSettings, mask: Mask) -> Supernet:
     """The trained supernet saved by :func:`train_subsupernet` in ``out_dir``."""
     path = out_dir / "weights.pt"
@@ -292,6 +302,7 @@ __all__ = [
     "SaveResults",
     "TrainSettings",
     "TrainerSettings",
+    "is_trained",
     "load_trained",
     "make_loggers",
     "parse_devices",
