@@ -701,6 +701,19 @@ def refuse_changed(
         )
 
 
+def keep_run_config(
+    out: Path,
+    config: CommonOptions,
+    name: str = "config.yaml",
+    *,
+    hint: str = "use the original flags, or --force to start over",
+) -> None:
+    """Resume-or-start a run folder: refuse one saved with other result-affecting settings
+    (:func:`refuse_changed`), then save ``config`` there as ``name`` (the folder is made)."""
+    refuse_changed(load_saved_config(Path(out) / name), config, where=out, hint=hint)
+    save_config(out, config, name)
+
+
 # -- applying the common options --------------------------------------------------------------------
 
 

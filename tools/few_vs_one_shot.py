@@ -48,14 +48,12 @@ from fewshot.config import (  # noqa: E402
     CommonOptions,
     apply_common,
     dataset_names,
+    keep_run_config,
     lightning_hardware,
-    load_saved_config,
     option,
     parse_config,
     recipe_names,
-    refuse_changed,
     resolve_device,
-    save_config,
     to_dict,
 )
 from fewshot.errors import UsageError  # noqa: E402
@@ -432,15 +430,6 @@ def _f(value: float | None, digits: int = 3) -> str:
 # -- command --------------------------------------------------------------------------------------
 
 
-def open_run(config: FewVsOneShotConfig) -> None:
-    """Refuse to resume a folder made with other result-affecting settings; save ours."""
-    saved = load_saved_config(config.out / CONFIG_NAME)
-    if saved is not None:
-        refuse_changed(saved, config, where=config.out,
-                       hint="use the original flags or another --out")  # fmt: skip
-    save_config(config.out, config, CONFIG_NAME)
-
-
 def benchmark_table(path: Path, dataset: str) -> tuple[list[str], np.ndarray]:
     """Every arch string and its accuracy, in benchmark index order, from a NATS-Bench
     directory or from a CSV table with ``arch_str`` and ``<dataset>_test`` columns in index
@@ -492,7 +481,7 @@ def _main(argv: Sequence[str] | None) -> int:
     apply_common(config)
     if not config.verbose:  # one line per fit is enough: no Lightning banners and tips
         logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    open_run(config)
+    keep_run_config(config.out, config, CONFIG_NAME, hint="use the original flags or another --out")
     archs, true, indices = arch_sample(config)
     if config.only_seed is not None:
         run_seed(config, config.only_seed, archs)

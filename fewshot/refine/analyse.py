@@ -29,11 +29,9 @@ from fewshot.config import (
     CommonOptions,
     apply_common,
     dataset_names,
-    load_saved_config,
+    keep_run_config,
     option,
     parse_config,
-    refuse_changed,
-    save_config,
 )
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text
@@ -138,9 +136,7 @@ def _main(argv: Sequence[str] | None) -> int:
     config = parse_config(AnalyseConfig, argv, prog="python -m fewshot.refine.analyse")
     apply_common(config)
     out = config.out
-    refuse_changed(load_saved_config(out / "config.yaml"), config, where=out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(out, config)
+    keep_run_config(out, config)
     flops = (int(config.flops_range[0]), int(config.flops_range[1]))
     settings = RefineSettings(
         "synflow", samples=config.samples, initial_samples=config.samples, seed=config.seed,

@@ -29,12 +29,11 @@ from fewshot.config import (
     CommonOptions,
     apply_common,
     dataset_names,
+    keep_run_config,
     load_saved_config,
     option,
     parse_config,
-    refuse_changed,
     resolve_device,
-    save_config,
 )
 from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, TasksFailed, open_executor
@@ -168,11 +167,7 @@ def _prepare_out(config: RefineConfig) -> Path:
     out = Path(config.out)
     if config.overwrite and out.exists():
         shutil.rmtree(out)
-    refuse_changed(
-        load_saved_config(out / "config.yaml"), config, where=out, hint="use --overwrite"
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    save_config(out, config)
+    keep_run_config(out, config, hint="use --overwrite")
     return out
 
 
