@@ -147,7 +147,7 @@ class FewVsOneShotConfig(CommonOptions):
     def resolve(self) -> FewVsOneShotConfig:
         self.benchmark = self.benchmark or default_benchmark_path()
         if not self.metrics and self.no_exhaustive:
-            raise UsageError("nothing to compare: give --metrics or an --exhaustive-edge")
+            raise UsageError("nothing to compare: give --metrics, or drop --no-exhaustive")
         if any(d < 1 for d in self.depths) or not self.depths:
             raise UsageError(f"--depths must be positive tree depths, got {self.depths}")
         if self.only_seed is not None and not 0 <= self.only_seed < self.seeds:
@@ -340,12 +340,13 @@ def evaluate_seed(
     (a briefly trained supernet tends to favour parameter-free paths, while the benchmark's
     accuracy rises with convolutions; ``tau_true_vs_convs`` is that benchmark reference)."""
     convs = np.array([sum(op.startswith("nor_conv") for op in a.ops) for a in archs])
+    true_vs_convs = kendall_tau(true, convs)
     out = {}
     for method in methods:
         predicted, owners = method_predictions(method, archs, scores)
         quality = ranking_quality(predicted, true, owners, top_k=top_k).to_dict()
         quality["tau_vs_convs"] = kendall_tau(predicted, convs)
-        quality["tau_true_vs_convs"] = kendall_tau(true, convs)
+        quality["tau_true_vs_convs"] = true_vs_convs
         out[method.name] = {"predicted": predicted, "quality": quality}
     return out
 
