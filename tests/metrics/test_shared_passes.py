@@ -99,7 +99,9 @@ def test_grasp_equals_a_direct_two_pass_computation(data):
     grad_f = torch.autograd.grad(F.cross_entropy(work(x), y), weights, create_graph=True)
     z = sum((g[n] * gf).sum() for n, gf in zip(names, grad_f, strict=True))
     hg = torch.autograd.grad(z, weights)
-    per_layer = {n: float((-w.detach() * h).sum()) for n, w, h in zip(names, weights, hg)}
+    per_layer = {
+        n: float((-w.detach() * h).sum()) for n, w, h in zip(names, weights, hg, strict=True)
+    }
     expected = float(sum(per_layer[n] for n in sorted(per_layer)))
     shared, _ = values(net, data, SIX, serve=SIX)
     assert shared["grasp"] == (expected, per_layer)
