@@ -8,6 +8,11 @@ Data sets: ``cifar10``, ``cifar100`` (torchvision, downloaded into ``$FEWSHOT_DA
 ``~/.cache/fewshot/data``), ``imagenet16-120`` (NB201's pickles), ``folder`` (an ImageFolder
 tree with ``train/`` and ``test/``), ``digits`` (scikit-learn, offline), ``synthetic``.
 Set ``FEWSHOT_OFFLINE=1`` to never attempt a download.
+
+Every data set also takes ``image_size`` (resize; default its own) and ``data_path``
+(``auto``/``tensor``/``loader``: decoded tensors with batch augmentation, or the per-image
+loader; see :mod:`fewshot.data.base`). Imports: torch, the data modules, fewshot.errors and
+fewshot.metrics.base (``ScoringData``).
 """
 
 from __future__ import annotations
@@ -54,12 +59,18 @@ def _check_name(name: str) -> type[FewshotDataModule]:
         raise UsageError(f"unknown data set {name!r}; known: {', '.join(DATASETS)}") from None
 
 
+COMMON_OPTIONS: tuple[str, ...] = ("image_size", "data_path")
+"""Data options every data set accepts (``--data-option image_size=16``)."""
+
+
 def dataset_options(name: str) -> list[str]:
-    """The extra keyword options data set ``name`` accepts (beyond the common ones)."""
+    """The keyword options data set ``name`` accepts as data options: its own, then
+    :data:`COMMON_OPTIONS`."""
     cls = _check_name(name)
     common = inspect.signature(FewshotDataModule.__init__).parameters
     params = inspect.signature(cls.__init__).parameters
-    return [p for p, v in params.items() if v.kind is v.KEYWORD_ONLY and p not in common]
+    own = [p for p, v in params.items() if v.kind is v.KEYWORD_ONLY and p not in common]
+    return own + [p for p in COMMON_OPTIONS if p not in own]
 
 
 def make_datamodule(
@@ -76,7 +87,8 @@ def make_datamodule(
     """Build the data module ``name``; unknown names or options raise ``UsageError``.
 
     ``options`` are data-set specific (e.g. ``synthetic``: ``num_classes``, ``image_size``;
-    ``folder``: ``image_size``, ``mean``, ``std``); :func:`dataset_options` lists them.
+    ``folder``: ``image_size``, ``mean``, ``std``) or common (``image_size``, ``data_path``);
+    :func:`dataset_options` lists them.
     Nothing is read or downloaded here: that happens in ``prepare_data``/``setup`` (or
     lazily in the loaders).
     """

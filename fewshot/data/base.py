@@ -7,8 +7,24 @@ A :class:`FewshotDataModule` is a ``LightningDataModule`` with three splits:
   without augmentation: the leaf search scores archs on it;
 - ``test``: the data set's own test split, without augmentation.
 
-Subclasses only say how to read their data (:meth:`FewshotDataModule.load_datasets`); the
-split, the loaders and the validation of arguments live here.
+Two data paths (the ``data_path`` option, recorded with the other data options):
+
+- ``tensor``: the data set is decoded once into uint8 tensors (cached on disk, see
+  :mod:`fewshot.data.cache`), held whole in memory (or on the training device), and augmented
+  and normalised a batch at a time (:mod:`fewshot.data.tensor`); held-out, test and scoring
+  examples come from the same tensors, normalised;
+- ``loader``: per-image PIL transforms in a ``DataLoader`` (worker processes optional), for
+  data sets too large for memory;
+- ``auto`` (default): ``tensor`` when the decoded data set fits in ``TENSOR_PATH_MAX_BYTES``.
+
+Both paths draw the batch order from ``(seed, epoch)`` and the augmentation from
+``(seed, epoch, index)`` (see :mod:`fewshot.data.tensor`), so a resumed run sees the batches an
+uninterrupted run sees. ``image_size`` resizes any data set (at decode time on the tensor path).
+
+Subclasses only say how to read their data (:meth:`FewshotDataModule.load_datasets` for the
+loader path, :meth:`FewshotDataModule.decode_tensors` for the tensor path, and
+:meth:`FewshotDataModule.augmentation`); the split, the loaders and the validation of arguments
+live here. Imports: torch, torchvision, Lightning, fewshot.errors and this package's modules.
 """
 
 from __future__ import annotations
@@ -24,6 +40,15 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 from torchvision import transforms as T
 
+from fewshot.data.tensor import (
+    Augmentation,
+    EpochSampler,
+    SeededItems,
+    TensorItems,
+    TensorSet,
+    TrainBatches,
+    check_data_path,
+)
 from fewshot.errors import UsageError
 
 Stats = tuple[float, float, float]
@@ -35,6 +60,9 @@ CIFAR100_MEAN: Stats = (129.3 / 255, 124.1 / 255, 112.4 / 255)
 CIFAR100_STD: Stats = (68.2 / 255, 65.4 / 255, 70.4 / 255)
 IMAGENET16_MEAN: Stats = (122.68 / 255, 116.66 / 255, 104.01 / 255)
 IMAGENET16_STD: Stats = (63.22 / 255, 61.26 / 255, 65.09 / 255)
+
+TENSOR_PATH_MAX_BYTES = 2 * 1024**3
+"""``data_path=auto`` decodes a data set into memory when its uint8 tensors fit in this."""
 
 
 class DataNotFoundError(FileNotFoundError):
@@ -120,10 +148,12 @@ class FewshotDataModule(pl.LightningDataModule):
         seed: chooses the held-out validation part and the training shuffle order.
         val_fraction: share of the training set held out as ``val`` (0 <= f < 1).
         download: allow downloads in :meth:`prepare_data` (data sets that can be downloaded).
+        image_size: side of the images trained and scored on (default: the data set's own).
+        data_path: ``auto``, ``tensor`` or ``loader`` (see the module docstring).
     """
 
     name: ClassVar[str] = ""
-    image_size: int = 32
+    native_size: ClassVar[int] = 32
 
     def __init__(
         self,
@@ -134,6 +164,8 @@ class FewshotDataModule(pl.LightningDataModule):
         seed: int = 0,
         val_fraction: float = 0.1,
         download: bool = True,
+        image_size: int | None = None,
+        data_path: str = "auto",
     ) -> None:
         super().__init__()
         _check_positive("batch_size", batch_size)
@@ -144,7 +176,13 @@ class FewshotDataModule(pl.LightningDataModule):
         self.data_root = Path(data_root).expanduser() if data_root is not None else None
         self.batch_size, self.num_workers = batch_size, num_workers
         self.seed, self.val_fraction, self.download = seed, val_fraction, download
+        if image_size is not None and (not isinstance(image_size, int) or image_size < 4):
+            raise UsageError(f"image_size must be an integer >= 4, got {image_size!r}")
+        self.image_size = image_size if image_size is not None else self.native_size
+        self.data_path = check_data_path(data_path)
+        self.data_device = torch.device("cpu")
         self._datasets: tuple[Dataset, Dataset, Dataset] | None = None
+        self._tensors: tuple[TensorSet, TensorSet] | None = None
         self.train_indices: list[int] = []
         self.val_indices: list[int] = []
 
@@ -161,29 +199,80 @@ class FewshotDataModule(pl.LightningDataModule):
         """
         raise NotImplementedError
 
+    def decode_tensors(self) -> dict[str, Tensor]:
+        """The whole data set at :attr:`image_size`: ``train_images``, ``test_images``
+        (N, 3, H, W) uint8 (or float for in-memory data sets) and ``train_labels``,
+        ``test_labels`` (N,) int64, in the order of :meth:`load_datasets`'s examples."""
+        raise NotImplementedError
+
+    def augmentation(self) -> Augmentation:
+        """Normalisation and training augmentation of the tensor path (same as the loader's)."""
+        raise NotImplementedError
+
+    def decoded_bytes(self) -> int | None:
+        """Size of the decoded uint8 tensors, for ``data_path=auto`` (None: unknown, small)."""
+        return None
+
+    def resolved_data_path(self) -> str:
+        """``tensor`` or ``loader``: the option, or for ``auto`` whether the data set fits."""
+        if self.data_path != "auto":
+            return self.data_path
+        size = self.decoded_bytes()
+        return "tensor" if size is None or size <= TENSOR_PATH_MAX_BYTES else "loader"
+
+    def to_device(self, device: torch.device | str) -> None:
+        """Hold the tensor path's training tensors on ``device`` (augmentation runs there)."""
+        self.data_device = torch.device(device)
+
     # -- Lightning hooks ----------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         """Read the data and split the training set (once; later calls do nothing)."""
         if self._datasets is not None:
             return
-        datasets = self.load_datasets()
+        datasets = self._tensor_datasets() if self.resolved_data_path() == "tensor" else None
+        datasets = datasets or self.load_datasets()
         self.train_indices, self.val_indices = split_indices(
             len(datasets[1]), self.val_fraction, self.seed
         )
         self._datasets = datasets
 
+    def _tensor_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
+        t = self.decode_tensors()
+        train = TensorSet(t["train_images"], t["train_labels"])
+        test = TensorSet(t["test_images"], t["test_labels"])
+        self._tensors, aug = (train, test), self.augmentation()
+        return (
+            TensorItems(train, aug, augment=True),
+            TensorItems(train, aug),
+            TensorItems(test, aug),
+        )
+
     def train_dataloader(self) -> DataLoader:
-        """Shuffled, augmented batches of the training part (order fixed by ``seed``)."""
-        g = torch.Generator().manual_seed(self.seed)
-        return self._loader(self.train_dataset(), shuffle=True, generator=g)
+        """Shuffled, augmented batches of the training part: order by ``(seed, epoch)``,
+        augmentation by ``(seed, epoch, index)`` on either path (Lightning sets the epoch)."""
+        self.setup()
+        if self._tensors is not None:
+            data = self._tensors[0].to(self._device())
+            batches = TrainBatches(
+                data, self.train_indices, self.batch_size, self.seed, self.augmentation()
+            )
+            sampler = EpochSampler(len(batches), self.seed, shuffle=False)
+            return DataLoader(batches, batch_size=None, sampler=sampler)
+        dataset = SeededItems(self.train_dataset(), self.seed)
+        return self._loader(dataset, sampler=EpochSampler(len(dataset), self.seed))
+
+    def _device(self) -> torch.device:
+        """The training device: the attached Trainer's, else :attr:`data_device`."""
+        trainer = getattr(self, "trainer", None)
+        return trainer.strategy.root_device if trainer is not None else self.data_device
 
     def val_dataloader(self) -> DataLoader:
         """The held-out part of the training set, unaugmented, in a fixed order."""
-        return self._loader(self.val_dataset(), shuffle=False)
+        return self._loader(self.val_dataset())
 
     def test_dataloader(self) -> DataLoader:
         """The test split, unaugmented, in a fixed order."""
-        return self._loader(self.test_dataset(), shuffle=False)
+        return self._loader(self.test_dataset())
 
     # -- datasets -----------------------------------------------------------------------
     def train_dataset(self, *, augment: bool = True) -> Dataset:
@@ -207,12 +296,11 @@ class FewshotDataModule(pl.LightningDataModule):
         assert self._datasets is not None
         return self._datasets
 
-    def _loader(self, dataset: Dataset, *, shuffle: bool, generator=None) -> DataLoader:
+    def _loader(self, dataset: Dataset, *, sampler: EpochSampler | None = None) -> DataLoader:
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
-            shuffle=shuffle,
-            generator=generator,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )
@@ -220,7 +308,8 @@ class FewshotDataModule(pl.LightningDataModule):
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(data_root={self.data_root}, batch_size={self.batch_size}, "
-            f"seed={self.seed}, val_fraction={self.val_fraction})"
+            f"seed={self.seed}, val_fraction={self.val_fraction}, image_size={self.image_size}, "
+            f"data_path={self.data_path})"
         )
 
 

@@ -3,6 +3,10 @@
 Offline, a download fails fast (a short reachability probe runs first, so nothing hangs) and
 becomes a :class:`~fewshot.data.base.DataNotFoundError` saying where the data were looked for
 and how to provide them.
+
+The tensor path takes torchvision's decoded arrays as they are (at 32 pixels), or resized
+image by image as the loader resizes them and cached (:mod:`fewshot.data.cache`) at other
+sizes. Imports: the data package's base, cache and tensor modules, torch, torchvision.
 """
 
 from __future__ import annotations
@@ -14,8 +18,12 @@ from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlparse
 
+import numpy as np
+import torch
+from torch import Tensor
 from torch.utils.data import Dataset
 from torchvision import datasets as tvd
+from torchvision import transforms as T
 
 from fewshot.data.base import (
     CIFAR10_MEAN,
@@ -28,6 +36,8 @@ from fewshot.data.base import (
     image_transforms,
     offline,
 )
+from fewshot.data.cache import cached_tensors
+from fewshot.data.tensor import Augmentation
 
 log = logging.getLogger("fewshot")
 
@@ -57,6 +67,17 @@ def url_reachable(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
     thread.start()
     thread.join(timeout)
     return bool(ok)
+
+
+def resize_hwc(images: np.ndarray, size: int) -> Tensor:
+    """(N, H, W, 3) uint8 -> (N, 3, size, size) uint8, each image resized as the loader resizes
+    (PIL, ``Resize((size, size))``); no resize when the size is already ``size``."""
+    from PIL import Image
+
+    if images.shape[1:3] != (size, size):
+        resize = T.Resize((size, size))
+        images = np.stack([np.asarray(resize(Image.fromarray(im))) for im in images])
+    return torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
 
 
 class _TorchvisionCifar(FewshotDataModule):
@@ -100,9 +121,38 @@ class _TorchvisionCifar(FewshotDataModule):
         except (OSError, RuntimeError) as exc:
             raise DataNotFoundError(self._missing_message(f"download failed: {exc}")) from exc
 
+    def augmentation(self) -> Augmentation:
+        return Augmentation(self.mean, self.std, self.image_size // 8, True)
+
+    def decoded_bytes(self) -> int:
+        return 60_000 * 3 * self.image_size**2
+
+    def decode_tensors(self) -> dict[str, Tensor]:
+        self.prepare_data()
+        if self.image_size == self.native_size:
+            return self._decode()
+        key = {"dataset": self.name, "image_size": self.image_size}
+        source = self.root / self.dataset_cls.base_folder
+        return cached_tensors(source, f"{self.name}-{self.image_size}px.pt", key, self._decode)
+
+    def _decode(self) -> dict[str, Tensor]:
+        out: dict[str, Tensor] = {}
+        for split in ("train", "test"):
+            try:
+                ds = self.dataset_cls(str(self.root), train=split == "train")
+            except (OSError, RuntimeError, EOFError, ValueError) as exc:
+                raise DataNotFoundError(self._missing_message(f"unreadable: {exc}")) from exc
+            out[f"{split}_images"] = resize_hwc(ds.data, self.image_size)
+            out[f"{split}_labels"] = torch.tensor(ds.targets, dtype=torch.long)
+        return out
+
     def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
         self.prepare_data()
-        train, test = (image_transforms(self.mean, self.std, train=t) for t in (True, False))
+        size, resize = self.image_size, self.image_size != self.native_size
+        train, test = (
+            image_transforms(self.mean, self.std, train=t, size=size, pad=size // 8, resize=resize)
+            for t in (True, False)
+        )
         try:
             return (
                 self.dataset_cls(str(self.root), train=True, transform=train),

@@ -6,6 +6,10 @@ pickle of a dict with ``data`` (N x 768 uint8, channel-planar: 256 red, 256 gree
 values of a 16x16 image) and ``labels`` (N ints, 1-based). Only labels 1..120 are kept, and
 shifted to 0..119. ``val_data`` is the test split. The data cannot be downloaded
 automatically (ImageNet's terms); the error message says where to put them.
+
+The tensor path holds the pickles' arrays (resized as the loader resizes them, and cached,
+at sizes other than 16). Imports: the data package's base, cache, cifar (``resize_hwc``) and
+tensor modules, numpy, PIL, torch.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import re
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
+from torch import Tensor
 from torch.utils.data import Dataset
 
 from fewshot.data.base import (
@@ -26,6 +32,9 @@ from fewshot.data.base import (
     default_data_root,
     image_transforms,
 )
+from fewshot.data.cache import cached_tensors
+from fewshot.data.cifar import resize_hwc
+from fewshot.data.tensor import Augmentation
 
 FOLDER = "ImageNet16"
 TRAIN_PATTERN = re.compile(r"^train_data_batch_(\d+)$")
@@ -81,7 +90,7 @@ class ImageNet16DataModule(FewshotDataModule):
     """
 
     name = "imagenet16-120"
-    image_size = SIDE
+    native_size = SIDE
     keep_classes = 120
 
     @property
@@ -111,15 +120,40 @@ class ImageNet16DataModule(FewshotDataModule):
             )
         return train, test
 
-    def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
+    def augmentation(self) -> Augmentation:
+        return Augmentation(IMAGENET16_MEAN, IMAGENET16_STD, self.image_size // 8, True)
+
+    def decoded_bytes(self) -> int:
+        return 160_000 * 3 * self.image_size**2
+
+    def _arrays(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
         train_files, test_file = self.files()
-        mean, std = IMAGENET16_MEAN, IMAGENET16_STD
-        aug = image_transforms(mean, std, train=True, size=SIDE, pad=2)
-        plain = image_transforms(mean, std, train=False, size=SIDE)
         images, labels = read_batches(train_files, self.keep_classes)
         if len(labels) == 0:
             raise DataNotFoundError(
                 f"no training image with a label in 1..{self.keep_classes} in {self.folder}"
             )
-        test = ArrayImages(*read_batches([test_file], self.keep_classes), plain)
+        return (images, labels), read_batches([test_file], self.keep_classes)
+
+    def decode_tensors(self) -> dict[str, Tensor]:
+        if self.image_size == SIDE:
+            return self._decode()
+        key = {"dataset": self.name, "image_size": self.image_size}
+        name = f"{self.name}-{self.image_size}px.pt"
+        return cached_tensors(self.folder, name, key, self._decode)
+
+    def _decode(self) -> dict[str, Tensor]:
+        out: dict[str, Tensor] = {}
+        for split, (images, labels) in zip(("train", "test"), self._arrays(), strict=True):
+            out[f"{split}_images"] = resize_hwc(images, self.image_size)
+            out[f"{split}_labels"] = torch.from_numpy(labels.astype(np.int64))
+        return out
+
+    def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
+        mean, std, size = IMAGENET16_MEAN, IMAGENET16_STD, self.image_size
+        common = {"size": size, "resize": size != SIDE}
+        aug = image_transforms(mean, std, train=True, pad=size // 8, **common)
+        plain = image_transforms(mean, std, train=False, **common)
+        (images, labels), test_arrays = self._arrays()
+        test = ArrayImages(*test_arrays, plain)
         return ArrayImages(images, labels, aug), ArrayImages(images, labels, plain), test

@@ -4,6 +4,9 @@
   RGB. A real, learnable, offline data set: the fallback when CIFAR-10 cannot be had.
 - ``synthetic``: Gaussian class prototypes plus noise, of any size and class count: for
   smoke tests (fast, and learnable, so a training loop can be seen to work).
+
+Both are float tensors in memory; the tensor path uses them as they are (batch augmentation).
+Imports: the data package's base and tensor modules, torch, scikit-learn (digits, lazily).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from fewshot.data.base import FewshotDataModule, TensorImages, image_transforms
+from fewshot.data.tensor import Augmentation
 from fewshot.errors import UsageError
 
 DIGITS_TEST_FRACTION = 0.2
@@ -29,18 +33,19 @@ class DigitsDataModule(FewshotDataModule):
     """
 
     name = "digits"
-    image_size = 32
+    native_size = 32
 
     @property
     def num_classes(self) -> int:
         return 10
 
-    def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
+    def decode_tensors(self) -> dict[str, Tensor]:
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 
         bunch = load_digits()
-        images = _upscale(torch.as_tensor(bunch.images, dtype=torch.float32) / 16.0)
+        images = torch.as_tensor(bunch.images, dtype=torch.float32) / 16.0
+        images = _upscale(images, self.image_size)
         labels = torch.as_tensor(bunch.target, dtype=torch.long)
         tr, te = train_test_split(
             range(len(labels)),
@@ -48,14 +53,32 @@ class DigitsDataModule(FewshotDataModule):
             random_state=DIGITS_SPLIT_SEED,
             stratify=bunch.target,
         )
-        x_train, y_train, x_test, y_test = images[tr], labels[tr], images[te], labels[te]
-        mean, std = (float(x_train.mean()),) * 3, (float(x_train.std()),) * 3
-        aug = image_transforms(mean, std, train=True, flip=False, to_tensor=False)
-        plain = image_transforms(mean, std, train=False, to_tensor=False)
+        return {
+            "train_images": images[tr],
+            "train_labels": labels[tr],
+            "test_images": images[te],
+            "test_labels": labels[te],
+        }
+
+    def augmentation(self) -> Augmentation:
+        """The training split's mean and std; crop padding ``image_size // 8``, no flip."""
+        if self._tensors is not None:
+            x = self._tensors[0].images
+        else:
+            x = self.decode_tensors()["train_images"]
+        mean, std = (float(x.mean()),) * 3, (float(x.std()),) * 3
+        return Augmentation(mean, std, self.image_size // 8, False)
+
+    def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
+        t = self.decode_tensors()
+        aug = self.augmentation()
+        common = {"size": self.image_size, "to_tensor": False}
+        train = image_transforms(aug.mean, aug.std, train=True, flip=False, pad=aug.pad, **common)
+        plain = image_transforms(aug.mean, aug.std, train=False, **common)
         return (
-            TensorImages(x_train, y_train, aug),
-            TensorImages(x_train, y_train, plain),
-            TensorImages(x_test, y_test, plain),
+            TensorImages(t["train_images"], t["train_labels"], train),
+            TensorImages(t["train_images"], t["train_labels"], plain),
+            TensorImages(t["test_images"], t["test_labels"], plain),
         )
 
 
@@ -97,16 +120,24 @@ class SyntheticDataModule(FewshotDataModule):
     def num_classes(self) -> int:
         return self._num_classes
 
-    def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
+    def decode_tensors(self) -> dict[str, Tensor]:
         g = torch.Generator().manual_seed(self.data_seed)
         shape = (3, self.image_size, self.image_size)
         prototypes = torch.randn(self.num_classes, *shape, generator=g)
-
-        def draw(n: int) -> TensorImages:
+        out: dict[str, Tensor] = {}
+        for split, n in (("train", self.num_train), ("test", self.num_test)):
             labels = torch.arange(n) % self.num_classes
             labels = labels[torch.randperm(n, generator=g)]
             noise = torch.randn(n, *shape, generator=g)
-            return TensorImages((prototypes[labels] + noise) / 2**0.5, labels)
+            out[f"{split}_images"] = (prototypes[labels] + noise) / 2**0.5
+            out[f"{split}_labels"] = labels
+        return out
 
-        train = draw(self.num_train)
-        return train, train, draw(self.num_test)
+    def augmentation(self) -> Augmentation:
+        """None: the images are used as drawn (already centred, unit variance)."""
+        return Augmentation()
+
+    def load_datasets(self) -> tuple[Dataset, Dataset, Dataset]:
+        t = self.decode_tensors()
+        train = TensorImages(t["train_images"], t["train_labels"])
+        return train, train, TensorImages(t["test_images"], t["test_labels"])

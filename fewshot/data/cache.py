@@ -1,0 +1,112 @@
+"""The on-disk cache of decoded data sets: one file per (data set, source, image size).
+
+A decoded data set (uint8 tensors and labels of its training and test splits) is saved as one
+``torch.save`` file, written atomically, and reused while the source is unchanged: the file
+records a fingerprint of the source (number of files, total bytes, newest modification time)
+and the key (data set, absolute source path, image size, format version); any difference
+rebuilds it. An unreadable cache file is rebuilt too (with a warning).
+
+Where: ``<source>/.fewshot-cache/`` when the source folder is writable (its permission bits
+allow writing: a folder marked read-only is respected even by root), else
+``$FEWSHOT_CACHE/tensors/<hash of the absolute source path>/`` (default ``~/.cache/fewshot``).
+
+Imports: torch and the standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+log = logging.getLogger("fewshot")
+
+FORMAT = 1
+CACHE_FOLDER = ".fewshot-cache"
+
+
+def default_cache_root() -> Path:
+    """``$FEWSHOT_CACHE`` or ``~/.cache/fewshot``."""
+    env = os.environ.get("FEWSHOT_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "fewshot"
+
+
+def source_fingerprint(source: Path) -> dict[str, int]:
+    """Number of files, total bytes and newest ``mtime_ns`` under ``source`` (cache excluded)."""
+    count = size = newest = 0
+    for dirpath, dirnames, filenames in os.walk(source):
+        dirnames[:] = sorted(d for d in dirnames if d != CACHE_FOLDER)
+        for name in filenames:
+            st = os.stat(os.path.join(dirpath, name))
+            count, size, newest = count + 1, size + st.st_size, max(newest, st.st_mtime_ns)
+    return {"files": count, "bytes": size, "newest_mtime_ns": newest}
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        mode = folder.stat().st_mode
+    except OSError:
+        return False
+    return bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)) and os.access(folder, os.W_OK)
+
+
+def cache_path(source: Path, name: str) -> Path:
+    """Where the cache file ``name`` of ``source`` lives (see the module docstring)."""
+    source = source.resolve()
+    if _writable(source):
+        return source / CACHE_FOLDER / name
+    digest = hashlib.sha1(str(source).encode()).hexdigest()[:16]
+    return default_cache_root() / "tensors" / digest / name
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is rebuilt, never trusted
+        log.warning("%s is not a readable data cache (%s): rebuilding it", path, exc)
+        return None
+    return blob if isinstance(blob, dict) else None
+
+
+def cached_tensors(
+    source: Path, name: str, key: dict[str, Any], build: Callable[[], dict[str, Tensor]]
+) -> dict[str, Tensor]:
+    """The tensors ``build()`` returns for ``source``, from the cache file ``name`` when its
+    key and the source's fingerprint match, else built now and saved (atomically)."""
+    path = cache_path(source, name)
+    key = {"format": FORMAT, "source": str(source.resolve()), **key}
+    fingerprint = source_fingerprint(source)
+    if path.is_file():
+        blob = _read(path)
+        if blob and blob.get("key") == key and blob.get("fingerprint") == fingerprint:
+            return blob["tensors"]
+        log.info("%s is stale (the source or the settings changed): rebuilding it", path)
+    tensors = build()
+    try:
+        _save_atomic({"key": key, "fingerprint": fingerprint, "tensors": tensors}, path)
+        log.info("cached the decoded data set in %s", path)
+    except OSError as exc:
+        log.warning("could not write the data cache %s (%s); decoding again next time", path, exc)
+    return tensors

@@ -1,0 +1,234 @@
+"""The decoded-tensor data path, and the seeded order and augmentation of both data paths.
+
+What lives here:
+
+- :class:`TensorSet`: a data set held whole as one tensor ``(N, 3, H, W)`` (uint8 pixels, or
+  float values for the in-memory data sets) with int64 labels, in memory or on a device;
+- :func:`normalise` and :func:`augment_batch`: normalisation and NB201's augmentation (random
+  crop with zero padding, horizontal flip) on whole batches, on the tensors' device;
+- :class:`TrainBatches` + :class:`EpochSampler`: the training batches of the tensor path;
+- :class:`SeededItems`: the kept per-image (PIL) loader's augmentation made reproducible.
+
+Randomness, for a resumed run to see the same batches as an uninterrupted one: every draw is a
+pure function of ``(seed, epoch, batch or example index)``, never of a global generator.
+
+- Batch order: a permutation seeded by ``(seed, epoch)`` (both paths; the epoch comes from
+  Lightning, which calls ``set_epoch`` on the loader's sampler at each epoch start, a restored
+  epoch counter included, like ``DistributedSampler``).
+- Tensor path augmentation: crop offsets and flips of batch ``b`` from a generator seeded by
+  ``(seed, epoch, b)``.
+- Loader path augmentation: example ``i`` of epoch ``e`` is transformed with torch's global
+  generator forked and seeded by ``(seed, e, i)`` (torchvision's transforms draw from it), so
+  worker processes and restarts change nothing.
+- Path draws (``fewshot.training.module.path_generator(seed, step)``) are functions of
+  ``(seed, global step)`` already; the supernet has no dropout.
+
+Imports: torch and fewshot.errors only (the data layer's bottom).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset, Sampler
+
+from fewshot.errors import UsageError
+
+
+def derive_seed(*parts: int) -> int:
+    """A 63-bit seed that depends only on ``parts`` (stable across runs and platforms)."""
+    digest = hashlib.blake2b(",".join(str(int(p)) for p in parts).encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "little") >> 1
+
+
+def seeded_generator(*parts: int) -> torch.Generator:
+    """A CPU generator seeded by :func:`derive_seed` of ``parts``."""
+    return torch.Generator().manual_seed(derive_seed(*parts))
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> Tensor:
+    """The order of ``n`` examples in ``epoch``: a function of ``(seed, epoch)`` only."""
+    return torch.randperm(n, generator=seeded_generator(seed, epoch))
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Per-data-set normalisation and augmentation: ``mean``/``std`` per channel (of values
+    in [0, 1] for uint8 pixels), crop ``pad`` (0: none) and horizontal ``flip``."""
+
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    pad: int = 0
+    flip: bool = False
+
+
+@dataclass
+class TensorSet:
+    """A whole data set: ``images`` (N, 3, H, W) uint8 or float, ``labels`` (N,) int64."""
+
+    images: Tensor
+    labels: Tensor
+
+    def __post_init__(self) -> None:
+        if self.images.ndim != 4 or self.images.shape[1] != 3:
+            raise ValueError(f"images must be (N, 3, H, W), got {tuple(self.images.shape)}")
+        if self.labels.shape != (self.images.shape[0],):
+            raise ValueError(f"{self.images.shape[0]} images but labels {self.labels.shape}")
+        self.labels = self.labels.long()
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def to(self, device: torch.device | str) -> TensorSet:
+        """This set on ``device`` (the same object when already there)."""
+        if self.images.device == torch.device(device):
+            return self
+        return TensorSet(self.images.to(device), self.labels.to(device))
+
+
+def normalise(images: Tensor, aug: Augmentation) -> Tensor:
+    """Float32 ``(x - mean) / std``; uint8 pixels are first scaled to [0, 1] (as ``ToTensor``),
+    so the values are bitwise those of torchvision's ``ToTensor`` + ``Normalize``."""
+    x = images.float().div(255) if images.dtype == torch.uint8 else images.float()
+    mean = torch.as_tensor(aug.mean, dtype=torch.float32, device=x.device).view(-1, 1, 1)
+    std = torch.as_tensor(aug.std, dtype=torch.float32, device=x.device).view(-1, 1, 1)
+    return x.sub(mean).div(std)
+
+
+def draw_augmentation(n: int, pad: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Crop offsets ``(n, 2)`` (row, column) in ``[0, 2 * pad]`` and flips ``(n,)`` (bool)."""
+    offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
+    flips = torch.rand(n, generator=generator) < 0.5
+    return offsets, flips
+
+
+def augment_batch(images: Tensor, offsets: Tensor, flips: Tensor, pad: int) -> Tensor:
+    """Crop each image at ``offsets`` from it zero-padded by ``pad``, then mirror where
+    ``flips``: for image ``i``, ``hflip(crop(pad(x, pad), dy, dx, H, W))`` if ``flips[i]``.
+
+    Works on whole batches on the images' device (one gather), any dtype.
+    """
+    n, _, h, w = images.shape
+    dev = images.device
+    offsets, flips = offsets.to(dev), flips.to(dev)
+    if pad > 0:
+        images = torch.nn.functional.pad(images, (pad, pad, pad, pad))
+    rows = offsets[:, 0, None] + torch.arange(h, device=dev)  # (n, h)
+    cols = offsets[:, 1, None] + torch.arange(w, device=dev)  # (n, w)
+    cols = torch.where(flips[:, None], cols.flip(1), cols)
+    batch = torch.arange(n, device=dev)[:, None, None]
+    out = images.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (n, h, w, 3)
+    return out.permute(0, 3, 1, 2).contiguous()
+
+
+class EpochSampler(Sampler[tuple[int, int]]):
+    """Yields ``(epoch, i)`` keys for ``i`` in ``range(n)``, shuffled by ``(seed, epoch)`` when
+    ``shuffle``; ``set_epoch`` (called by Lightning at every epoch start) picks the epoch."""
+
+    def __init__(self, n: int, seed: int, *, shuffle: bool = True) -> None:
+        self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch = self.epoch
+        order = epoch_permutation(self.n, self.seed, epoch) if self.shuffle else range(self.n)
+        return iter([(epoch, int(i)) for i in order])
+
+
+class TrainBatches(Dataset):
+    """Batch ``(epoch, b)`` of the training part: examples ``perm[b*B:(b+1)*B]`` of the
+    ``(seed, epoch)`` permutation, augmented with draws seeded by ``(seed, epoch, b)`` and
+    normalised, on ``data``'s device. The last batch may be smaller (as a ``DataLoader``'s)."""
+
+    def __init__(
+        self, data: TensorSet, indices: Sequence[int], batch_size: int, seed: int, aug: Augmentation
+    ) -> None:
+        self.data, self.batch_size, self.seed, self.aug = data, batch_size, seed, aug
+        self.indices = torch.as_tensor(list(indices), dtype=torch.long)
+        self._perm: tuple[int, Tensor] | None = None
+
+    def __len__(self) -> int:
+        return -(-len(self.indices) // self.batch_size)
+
+    def batch_indices(self, epoch: int, b: int) -> Tensor:
+        """Indices (into ``data``) of batch ``b`` of ``epoch``."""
+        if self._perm is None or self._perm[0] != epoch:
+            order = epoch_permutation(len(self.indices), self.seed, epoch)
+            self._perm = (epoch, self.indices[order])
+        return self._perm[1][b * self.batch_size : (b + 1) * self.batch_size]
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        epoch, b = key
+        idx = self.batch_indices(epoch, b).to(self.data.images.device)
+        x = self.data.images[idx]
+        if self.aug.pad > 0 or self.aug.flip:
+            g = seeded_generator(self.seed, epoch, b)
+            offsets, flips = draw_augmentation(len(idx), self.aug.pad, g)
+            x = augment_batch(x, offsets, flips & self.aug.flip, self.aug.pad)
+        return normalise(x, self.aug), self.data.labels[idx]
+
+
+class TensorItems(Dataset):
+    """Examples of a :class:`TensorSet` one by one, normalised; augmented (global generator,
+    like torchvision's transforms) when ``augment``. The per-image view of the tensor path
+    (held-out and scoring batches, the ``*_dataset()`` API)."""
+
+    def __init__(self, data: TensorSet, aug: Augmentation, *, augment: bool = False) -> None:
+        self.data, self.aug, self.augment = data, aug, augment
+
+    @property
+    def images(self) -> Tensor:
+        return self.data.images
+
+    @property
+    def labels(self) -> Tensor:
+        return self.data.labels
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        x = self.data.images[i : i + 1]
+        if self.augment and (self.aug.pad > 0 or self.aug.flip):
+            offsets, flips = draw_augmentation(1, self.aug.pad, torch.default_generator)
+            flips &= self.aug.flip
+            x = augment_batch(x, offsets, flips, self.aug.pad)
+        return normalise(x, self.aug)[0], int(self.data.labels[i])
+
+
+class SeededItems(Dataset):
+    """``dataset`` indexed by ``(epoch, i)`` keys (from :class:`EpochSampler`): item ``i``
+    transformed with torch's global generator seeded by ``(seed, epoch, i)`` inside a fork,
+    so per-image augmentation is reproducible (and the caller's generator is untouched)."""
+
+    def __init__(self, dataset: Dataset, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, i = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(derive_seed(self.seed, epoch, i))
+            return self.dataset[i]
+
+
+DATA_PATHS = ("auto", "tensor", "loader")
+"""Values of the ``data_path`` data option."""
+
+
+def check_data_path(value: str) -> str:
+    """``value`` if it names a data path, else ``UsageError``."""
+    if value not in DATA_PATHS:
+        raise UsageError(f"data_path must be one of {', '.join(DATA_PATHS)}, got {value!r}")
+    return value
