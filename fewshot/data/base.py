@@ -32,7 +32,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytorch_lightning as pl
 import torch
@@ -183,6 +183,7 @@ class FewshotDataModule(pl.LightningDataModule):
         self.data_device = torch.device("cpu")
         self._datasets: tuple[Dataset, Dataset, Dataset] | None = None
         self._tensors: tuple[TensorSet, TensorSet] | None = None
+        self._resume_epoch: int | None = None
         self.train_indices: list[int] = []
         self.val_indices: list[int] = []
 
@@ -257,9 +258,38 @@ class FewshotDataModule(pl.LightningDataModule):
                 data, self.train_indices, self.batch_size, self.seed, self.augmentation()
             )
             sampler = EpochSampler(len(batches), self.seed, shuffle=False)
+            sampler.set_epoch(self._epoch())
             return DataLoader(batches, batch_size=None, sampler=sampler)
         dataset = SeededItems(self.train_dataset(), self.seed)
-        return self._loader(dataset, sampler=EpochSampler(len(dataset), self.seed))
+        sampler = EpochSampler(len(dataset), self.seed)
+        sampler.set_epoch(self._epoch())
+        return self._loader(dataset, sampler=sampler)
+
+    def _epoch(self) -> int:
+        """The epoch the next training loader starts at: a resumed fit's (from the checkpoint),
+        else the attached Trainer's, else 0.
+
+        A resumed fit creates its loader, and prefetches its first batch, before it restores
+        its loops and calls ``set_epoch`` (``configure_optimizers`` asks for the number of
+        steps), but after it has called :meth:`load_state_dict`: so the epoch comes from there.
+        """
+        if self._resume_epoch is not None:
+            epoch, self._resume_epoch = self._resume_epoch, None
+            return epoch
+        trainer = getattr(self, "trainer", None)
+        return trainer.fit_loop.epoch_progress.current.processed if trainer is not None else 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """Saved in Lightning checkpoints: the epoch a fit resumed from it starts at."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return {}
+        return {"data_epoch": trainer.current_epoch + int(trainer.fit_loop.epoch_loop.done)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restored from a checkpoint before the training loader is made (see :meth:`_epoch`)."""
+        epoch = state_dict.get("data_epoch")
+        self._resume_epoch = int(epoch) if epoch is not None else None
 
     def _device(self) -> torch.device:
         """The training device: the attached Trainer's, else :attr:`data_device`."""

@@ -132,7 +132,15 @@ class MixedValidation(pl.LightningDataModule):
         self.inner.setup(stage)
 
     def train_dataloader(self) -> DataLoader:
+        self.inner.trainer = self.trainer  # its epoch and device (fewshot.data.base)
         return self.inner.train_dataloader()
+
+    def state_dict(self) -> dict[str, Any]:
+        self.inner.trainer = self.trainer
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.inner.load_state_dict(state_dict)
 
     def val_dataloader(self) -> DataLoader:
         data: Dataset = self.inner.val_dataset()
