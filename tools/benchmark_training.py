@@ -9,6 +9,19 @@ and after the timing is in the output, since a busy CPU slows it down.
     .venv/bin/python tools/benchmark_training.py                      # C=16, N=5, batch 64
     .venv/bin/python tools/benchmark_training.py --threads 1 --steps 10
     .venv/bin/python tools/benchmark_training.py --device cuda --C 16 --N 5
+
+``--data-paths``: the data path benchmark (issue 20). In one run, interleaved (a repeat times
+every mode of every point once, the best repeat kept, so a shared machine's load hits all
+modes alike): training images/s end to end with the per-image PIL loader (``loader``), with the
+decoded-tensor path (``tensor``), and of the bare step on random tensors (``random``), at each
+``--points`` C x N x image size; held-out scoring archs/s (BN recalibration + accuracy per
+arch); with ``--train-epoch``, one full epoch of ``fewshot.train`` on the data (wall seconds
+and peak RSS, the tensor path from a warm cache, the decode time of a cold one), also with
+the code in ``--before-code`` (an older checkout) for a before/after::
+
+    .venv/bin/python tools/benchmark_training.py --data-paths --threads 2 \
+        --data-root ../shared/data/cifar10-subset --train-epoch --before-code /path/to/old \
+        --out docs/training/data_path_benchmark.json
 """
 
 from __future__ import annotations
@@ -17,28 +30,37 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import torch
 
-from fewshot.models.supernet import Supernet
-from fewshot.space import Mask
-from fewshot.training.module import LeafModule, path_generator
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from fewshot.io import atomic_write_json  # noqa: E402
+from fewshot.models.supernet import Supernet  # noqa: E402
+from fewshot.space import Mask  # noqa: E402
+from fewshot.training.module import LeafModule, path_generator  # noqa: E402
+
+Step = Callable[[torch.Tensor, torch.Tensor, int], None]
 
 
-def measure(
-    *, C: int, N: int, batch_size: int, steps: int, warmup: int, device: str, seed: int = 0
-) -> dict[str, float | int | str]:
-    """Time ``steps`` training steps of the full-space supernet; returns images/s and more."""
+def make_step(C: int, N: int, device: str, seed: int = 0) -> tuple[Supernet, Step]:
+    """A full-space supernet and the Lightning loop's training step on a batch ``(x, y)``:
+    single path drawn for step ``i``, forward, cross-entropy, backward, clipping at 5, SGD."""
     net = Supernet(C=C, N=N, num_classes=10, candidates=Mask.full())
     module = LeafModule(net, seed=seed).to(device)
     optimizer = torch.optim.SGD(
         module.parameters(), lr=0.025, momentum=0.9, weight_decay=5e-4, nesterov=True
     )
-    x = torch.randn(batch_size, 3, 32, 32, device=device)
-    y = torch.randint(0, 10, (batch_size,), device=device)
 
-    def step(i: int) -> None:
+    def step(x: torch.Tensor, y: torch.Tensor, i: int) -> None:
         arch = net.sample_arch(path_generator(seed, i))
         loss = torch.nn.functional.cross_entropy(net(x, arch), y)
         optimizer.zero_grad(set_to_none=True)
@@ -47,6 +69,20 @@ def measure(
         optimizer.step()
 
     module.train()
+    return net, step
+
+
+def measure(
+    *, C: int, N: int, batch_size: int, steps: int, warmup: int, device: str, seed: int = 0
+) -> dict[str, float | int | str]:
+    """Time ``steps`` training steps of the full-space supernet; returns images/s and more."""
+    _, train_step = make_step(C, N, device, seed)
+    x = torch.randn(batch_size, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (batch_size,), device=device)
+
+    def step(i: int) -> None:
+        train_step(x, y, i)
+
     for i in range(warmup):
         step(i)
     _sync(device)
@@ -85,6 +121,204 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+# -- the data path benchmark (--data-paths) -----------------------------------------------------
+
+MODES = ("random", "loader", "tensor")
+
+
+def parse_point(text: str) -> tuple[int, int, int]:
+    """``"8x1x32"`` -> (C, N, image size)."""
+    try:
+        C, N, size = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a point is CxNxSIZE (8x1x32), got {text!r}") from None
+    return C, N, size
+
+
+def data_module(args: argparse.Namespace, size: int, path: str):
+    """The benchmark's data module: the folder at ``--data-root`` (else synthetic images)."""
+    from fewshot.data import make_datamodule
+
+    common = {"batch_size": args.batch_size, "image_size": size, "data_path": path}
+    if args.data_root is not None:
+        return make_datamodule("folder", data_root=args.data_root, **common)
+    return make_datamodule("synthetic", num_train=10_000, num_test=2_000, **common)
+
+
+def endless(dm) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The data module's training batches, epoch after epoch."""
+    loader, epoch = dm.train_dataloader(), 0
+    while True:
+        loader.sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def time_steps(batches: Iterator, step: Step, device: str, steps: int, warmup: int) -> float:
+    """Images/s of ``steps`` training steps, each on the next batch (moved to ``device``)."""
+    images = 0
+    for i in range(warmup + steps):
+        if i == warmup:
+            _sync(device)
+            start = time.perf_counter()
+        x, y = next(batches)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        step(x, y, i)
+        images += len(y) if i >= warmup else 0
+    _sync(device)
+    return images / (time.perf_counter() - start)
+
+
+def bench_point(args: argparse.Namespace, C: int, N: int, size: int) -> dict[str, Any]:
+    """Best-of-``--repeats`` images/s of every mode at one point, interleaved."""
+    dms = {m: data_module(args, size, m) for m in ("loader", "tensor")}
+    dms["tensor"].to_device(args.device)
+    for dm in dms.values():
+        dm.setup()
+    x = torch.randn(args.batch_size, 3, size, size, device=args.device)
+    y = torch.randint(0, 10, (args.batch_size,), device=args.device)
+    sources = {"random": iter(lambda: (x, y), None)}
+    sources |= {m: endless(dm) for m, dm in dms.items()}
+    best: dict[str, float] = {}
+    for _ in range(args.repeats):
+        for mode in MODES:
+            _, step = make_step(C, N, args.device)
+            rate = time_steps(sources[mode], step, args.device, args.steps, args.warmup)
+            best[mode] = max(best.get(mode, 0.0), rate)
+    row: dict[str, Any] = {"C": C, "N": N, "image_size": size}
+    row |= {f"{m}_images_per_s": round(best[m], 1) for m in MODES}
+    row |= {f"{m}_over_random": round(best[m] / best["random"], 3) for m in MODES[1:]}
+    return row
+
+
+def bench_scoring(args: argparse.Namespace, C: int, N: int, size: int) -> dict[str, Any]:
+    """Held-out scoring archs/s: per arch, BN recalibration on ``--calib-batches`` training
+    batches and accuracy on ``--held-out`` examples, all from the tensor path on the device."""
+    from fewshot.training.search import accuracy, recalibrate_bn, take_batches
+
+    dm = data_module(args, size, "tensor")
+    dm.batch_size = args.score_batch_size
+    device = torch.device(args.device)
+    calib = take_batches(dm.train_dataloader(), args.calib_batches, device)
+    held = take_batches(dm._loader(dm.val_dataset()), None, device)
+    held = [(x, y) for x, y in held][: -(-args.held_out // args.score_batch_size)]
+    net = Supernet(C=C, N=N, num_classes=dm.num_classes, candidates=Mask.full()).to(device)
+    archs = [net.sample_arch(path_generator(1, i)) for i in range(args.score_archs + 1)]
+    recalibrate_bn(net, archs[0], calib)  # warm-up
+    accuracy(net, archs[0], held)
+    _sync(args.device)
+    start = time.perf_counter()
+    for arch in archs[1:]:
+        recalibrate_bn(net, arch, calib)
+        accuracy(net, arch, held)
+    _sync(args.device)
+    seconds = time.perf_counter() - start
+    return {"C": C, "N": N, "image_size": size, "archs": args.score_archs,
+            "calib_batches": args.calib_batches, "batch_size": args.score_batch_size,
+            "held_out": sum(len(y) for _, y in held),
+            "archs_per_s": round(args.score_archs / seconds, 2)}  # fmt: skip
+
+
+def train_epoch(args: argparse.Namespace, code: Path, path: str | None, work: Path) -> dict:
+    """One epoch of ``fewshot.train`` (leaf 1 of a one-split tree, no search) with the code in
+    ``code``, in a subprocess: wall seconds, peak RSS, the epoch's images/s."""
+    from fewshot.space import Mask as M
+    from fewshot.tree import Split, SplitTree
+
+    run = work / f"train-{code.name}-{path or 'default'}"
+    tree = SplitTree(metric="snip", seed=0, dataset="folder", config={"C": 8, "N": 1})
+    full = M.full()
+    tree.add_root(full)
+    ops = full.ops(0)
+    distances = tuple(tuple(float(i != j) for j in range(len(ops))) for i in range(len(ops)))
+    tree.apply_split(0, Split(0, ops, (ops[:2], ops[2:]), distances, cut=1.0))
+    tree.complete = True
+    tree.save(run / "tree.json")
+    data = (["--dataset", "folder", "--data-root", str(args.data_root)] if args.data_root
+            else ["--dataset", "synthetic", "--data-option", "num_train=10000"])  # fmt: skip
+    if path is not None:
+        data += ["--data-option", f"data_path={path}"]
+    argv = [sys.executable, "-m", "fewshot.train", str(run), "--leaf", "1", "--epochs", "1",
+            "--no-search", *data, "--C", "8", "--N", "1", "--batch-size", str(args.batch_size),
+            "--threads", str(args.threads or os.cpu_count()), "--accelerator", "cpu",
+            "--no-progress-bar"]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(code))
+    log = run / "train.log"
+    start = time.perf_counter()
+    with log.open("w") as f:
+        proc = subprocess.Popen(argv, cwd=work, env=env, stdout=f, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
+    wall, returncode = time.perf_counter() - start, os.waitstatus_to_exitcode(status)
+    out = log.read_text()
+    metrics = run / "leaves" / "1" / "metrics.jsonl"
+    row = json.loads(metrics.read_text().splitlines()[-1]) if metrics.is_file() else {}
+    return {"code": str(code), "data_path": path or "(default)", "returncode": returncode,
+            "wall_s": round(wall, 2), "epoch_s": row.get("seconds"),
+            "images_per_s": round(row["step"] * args.batch_size / row["seconds"], 1)
+            if row.get("seconds") else None, "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "output_tail": out[-800:] if returncode else ""}  # fmt: skip
+
+
+def decode_time(args: argparse.Namespace, cache: Path) -> dict[str, Any]:
+    """Seconds to decode the data set into the tensor cache from cold, and to load it warm."""
+    os.environ["FEWSHOT_CACHE"] = str(cache)
+    out: dict[str, Any] = {}
+    for when in ("cold", "warm"):
+        start = time.perf_counter()
+        data_module(args, 32, "tensor").setup()
+        out[f"{when}_s"] = round(time.perf_counter() - start, 2)
+    return out
+
+
+def data_paths(args: argparse.Namespace) -> dict[str, Any]:
+    """The whole data path benchmark; the JSON (``--out``) rewritten after every part."""
+    report: dict[str, Any] = {
+        "format": "fewshot.data-path-benchmark", "device": args.device,
+        "batch_size": args.batch_size, "threads": torch.get_num_threads(),
+        "data_root": str(args.data_root), "steps": args.steps, "repeats": args.repeats,
+        "cpus": os.cpu_count(), "load_1min_before": _load(), "torch": torch.__version__,
+        "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "points": [],
+    }  # fmt: skip
+    save = (lambda: atomic_write_json(args.out, report)) if args.out else (lambda: None)
+    with tempfile.TemporaryDirectory(prefix="bench_data_") as tmp:
+        os.environ.setdefault("FEWSHOT_CACHE", str(Path(tmp) / "cache"))
+        if args.data_root is not None:
+            report["decode"] = decode_time(args, Path(tmp) / "cold-cache")
+            save()
+        for C, N, size in args.points:
+            report["points"].append(bench_point(args, C, N, size))
+            print_table(report["points"][-1:], header=len(report["points"]) == 1)
+            save()
+        if args.score_archs:
+            report["scoring"] = [bench_scoring(args, C, N, 32) for C, N, _ in args.points[:1]]
+            save()
+        if args.train_epoch:
+            report["train_epoch"] = train_epochs(args, Path(tmp))
+            save()
+    report["load_1min_after"] = _load()
+    save()
+    return report
+
+
+def train_epochs(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
+    """Interleaved: the code before (its default path) and this code on both paths."""
+    runs: list[tuple[Path, str | None]] = [(ROOT, "tensor"), (ROOT, "loader")]
+    if args.before_code is not None:
+        runs.insert(0, (args.before_code, None))
+    return [train_epoch(args, code, path, work) for code, path in runs]
+
+
+def print_table(rows: list[dict[str, Any]], *, header: bool) -> None:
+    if header:
+        print(f"{'C':>3} {'N':>2} {'px':>3} | {'random':>8} {'loader':>8} {'tensor':>8} img/s"
+              f" | {'loader/rnd':>10} {'tensor/rnd':>10}", flush=True)  # fmt: skip
+    for r in rows:
+        print(f"{r['C']:>3} {r['N']:>2} {r['image_size']:>3} | "
+              f"{r['random_images_per_s']:>8.0f} {r['loader_images_per_s']:>8.0f} "
+              f"{r['tensor_images_per_s']:>8.0f}       | {r['loader_over_random']:>10.2f} "
+              f"{r['tensor_over_random']:>10.2f}", flush=True)  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--C", type=int, default=16)
@@ -94,6 +328,19 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    d = p.add_argument_group("data path benchmark")
+    d.add_argument("--data-paths", action="store_true", help="run the data path benchmark")
+    d.add_argument("--points", type=parse_point, nargs="+",
+                   default=[(8, 1, 32), (8, 1, 16), (16, 5, 32)], help="CxNxSIZE ...")
+    d.add_argument("--repeats", type=int, default=3, help="interleaved repeats (best kept)")
+    d.add_argument("--data-root", type=Path, help="ImageFolder tree (default: synthetic)")
+    d.add_argument("--score-archs", type=int, default=10, help="archs for scoring (0: none)")
+    d.add_argument("--score-batch-size", type=int, default=256)
+    d.add_argument("--calib-batches", type=int, default=4)
+    d.add_argument("--held-out", type=int, default=500, help="held-out examples per arch")
+    d.add_argument("--train-epoch", action="store_true", help="time a fewshot.train epoch")
+    d.add_argument("--before-code", type=Path, help="an older checkout for the epoch")
+    d.add_argument("--out", type=Path, help="JSON file (rewritten after every part)")
     args = p.parse_args()
     if min(args.C, args.N, args.batch_size, args.steps) < 1 or args.warmup < 0:
         p.error("--C, --N, --batch-size and --steps must be positive, --warmup >= 0")
@@ -101,6 +348,10 @@ def main() -> None:
         p.error(f"--device {args.device}: no CUDA device here; use --device cpu")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.data_paths:
+        report = data_paths(args)
+        print(json.dumps(report, indent=2) if not args.out else f"wrote {args.out}")
+        return
     result = measure(
         C=args.C,
         N=args.N,
