@@ -140,6 +140,7 @@ def data_module(args: argparse.Namespace, size: int, path: str):
     from fewshot.data import make_datamodule
 
     common = {"batch_size": args.batch_size, "image_size": size, "data_path": path}
+    common["num_workers"] = args.num_workers if path == "loader" else 0
     if args.data_root is not None:
         return make_datamodule("folder", data_root=args.data_root, **common)
     return make_datamodule("synthetic", num_train=10_000, num_test=2_000, **common)
@@ -330,9 +331,15 @@ def main() -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     d = p.add_argument_group("data path benchmark")
     d.add_argument("--data-paths", action="store_true", help="run the data path benchmark")
-    d.add_argument("--points", type=parse_point, nargs="+",
-                   default=[(8, 1, 32), (8, 1, 16), (16, 5, 32)], help="CxNxSIZE ...")
+    d.add_argument(
+        "--points",
+        type=parse_point,
+        nargs="+",
+        default=[(8, 1, 32), (8, 1, 16), (16, 5, 32)],
+        help="CxNxSIZE ...",
+    )
     d.add_argument("--repeats", type=int, default=3, help="interleaved repeats (best kept)")
+    d.add_argument("--num-workers", type=int, default=0, help="the loader's worker processes")
     d.add_argument("--data-root", type=Path, help="ImageFolder tree (default: synthetic)")
     d.add_argument("--score-archs", type=int, default=10, help="archs for scoring (0: none)")
     d.add_argument("--score-batch-size", type=int, default=256)

@@ -12,7 +12,11 @@ get less than :data:`MIN_PHASE_S` is skipped and says so):
   short reports the archs it finished, from its CSV, and the time projected for all);
 - ``train``: one epoch of the first leaf of that tree (``python -m fewshot.train --leaf ID
   --epochs 1 --no-search``) on the CIFAR-10 subset; on the CPU ``--cpu-train-batches``
-  batches of it (reported as images per second of training, from ``metrics.jsonl``).
+  batches of it (reported as images per second of training, from ``metrics.jsonl``);
+- ``data`` (GPU side): ``tools/benchmark_training.py --data-paths`` on the accelerator:
+  training images/s at C=16, N=5 and C=8, N=1 (32 px) with the old per-image loader
+  (``--num-workers`` workers), the decoded-tensor path (data on the device) and random
+  tensors, and held-out scoring archs/s (BN recalibration + accuracy per arch).
 
 The GPU phases run first, then the CPU ones (``--threads``, default every core), then the
 ratios CPU/GPU. The JSON is rewritten after every phase (a run cut short keeps what it did).
@@ -58,7 +62,8 @@ MIN_PHASE_S = 15.0
 # 450 s once the split (~25 s) is done; the CPU phases are scaled down to fit the rest.
 SHARES = {
     ("gpu", "split"): 0.08, ("gpu", "score"): 0.70, ("gpu", "train"): 0.07,
-    ("cpu", "split"): 0.06, ("cpu", "score"): 0.05, ("cpu", "train"): 0.04,
+    ("gpu", "data"): 0.04,
+    ("cpu", "split"): 0.04, ("cpu", "score"): 0.04, ("cpu", "train"): 0.03,
 }  # fmt: skip
 
 
@@ -80,6 +85,7 @@ class DeviceCheckConfig(CommonOptions):
     score_archs: int = option(1000, help="archs scored on the GPU", minimum=1)
     cpu_score_archs: int = option(20, help="archs scored on the CPU", minimum=1)
     cpu_train_batches: int = option(30, help="training batches on the CPU", minimum=1)
+    data_score_archs: int = option(50, help="archs scored in the data phase", minimum=1)
     num_workers: int = option(4, help="data loader workers for training", minimum=0)
     work: Path | None = option(None, help="folder for the runs (default: a temporary one)")
 
@@ -249,10 +255,30 @@ def epoch_rows(path: Path, batch_size: int) -> dict[str, Any]:
             "images_per_s": images / row["seconds"] if row["seconds"] else None}  # fmt: skip
 
 
+def phase_data(ctx: Context, side: str, timeout: float) -> dict[str, Any]:
+    """The data path benchmark on this side's device (see the module docstring)."""
+    out = ctx.work / f"data-{side}.json"
+    points, steps, archs = (["4x1x16"], 2, 2) if ctx.config.quick else (
+        ["16x5x32", "8x1x32"], 30, ctx.config.data_score_archs)  # fmt: skip
+    argv = ["tools.benchmark_training", "--data-paths", "--device",
+            ctx.gpu if side == "gpu" else "cpu", "--threads", str(ctx.cpu_threads),
+            "--points", *points, "--steps", str(steps), "--warmup", "3", "--repeats", "1",
+            "--batch-size", str(ctx.size.batch_size), "--score-archs", str(archs),
+            "--num-workers", str(ctx.config.num_workers), "--out", str(out)]  # fmt: skip
+    if "--data-root" in ctx.data_flags:
+        argv += ["--data-root", ctx.data_flags[ctx.data_flags.index("--data-root") + 1]]
+    result = run_command(argv, timeout, ctx.cpu_threads)
+    if out.is_file():
+        report = json.loads(out.read_text())
+        result |= {k: report[k] for k in ("points", "scoring", "decode") if k in report}
+    return result
+
+
 PHASES: dict[str, Callable[[Context, str, float], dict[str, Any]]] = {
     "split": phase_split,
     "score": phase_score,
     "train": phase_train,
+    "data": phase_data,
 }
 
 

@@ -207,8 +207,8 @@ class TensorItems(Dataset):
 
 class SeededItems(Dataset):
     """``dataset`` indexed by ``(epoch, i)`` keys (from :class:`EpochSampler`): item ``i``
-    transformed with torch's global generator seeded by ``(seed, epoch, i)`` inside a fork,
-    so per-image augmentation is reproducible (and the caller's generator is untouched)."""
+    transformed with torch's global CPU generator seeded by ``(seed, epoch, i)`` and restored
+    after, so per-image augmentation is reproducible (and the caller's generator untouched)."""
 
     def __init__(self, dataset: Dataset, seed: int) -> None:
         self.dataset, self.seed = dataset, seed
@@ -218,9 +218,13 @@ class SeededItems(Dataset):
 
     def __getitem__(self, key: tuple[int, int]):
         epoch, i = key
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(derive_seed(self.seed, epoch, i))
+        cpu = torch.default_generator  # CPU only: torch.manual_seed also seeds every device
+        state = cpu.get_state()
+        try:
+            cpu.manual_seed(derive_seed(self.seed, epoch, i))
             return self.dataset[i]
+        finally:
+            cpu.set_state(state)
 
 
 DATA_PATHS = ("auto", "tensor", "loader")
