@@ -29,6 +29,7 @@ live here. Imports: torch, torchvision, Lightning, fewshot.errors and this packa
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -50,6 +51,8 @@ from fewshot.data.tensor import (
     check_data_path,
 )
 from fewshot.errors import UsageError
+
+log = logging.getLogger("fewshot")
 
 Stats = tuple[float, float, float]
 
@@ -257,12 +260,16 @@ class FewshotDataModule(pl.LightningDataModule):
             batches = TrainBatches(
                 data, self.train_indices, self.batch_size, self.seed, self.augmentation()
             )
-            sampler = EpochSampler(len(batches), self.seed, shuffle=False)
+            sampler = EpochSampler(
+                len(batches), self.seed, shuffle=False, epoch_source=self._trainer_epoch
+            )
             sampler.set_epoch(self._epoch())
+            log.info("data: %s on the tensor path (%s)", self.name, data.images.device)
             return DataLoader(batches, batch_size=None, sampler=sampler)
         dataset = SeededItems(self.train_dataset(), self.seed)
-        sampler = EpochSampler(len(dataset), self.seed)
+        sampler = EpochSampler(len(dataset), self.seed, epoch_source=self._trainer_epoch)
         sampler.set_epoch(self._epoch())
+        log.info("data: %s on the loader path (%d workers)", self.name, self.num_workers)
         return self._loader(dataset, sampler=sampler)
 
     def _epoch(self) -> int:
@@ -276,8 +283,15 @@ class FewshotDataModule(pl.LightningDataModule):
         if self._resume_epoch is not None:
             epoch, self._resume_epoch = self._resume_epoch, None
             return epoch
+        return self._trainer_epoch()
+
+    def _trainer_epoch(self) -> int:
+        """The epoch of the fit the attached Trainer is running (0 outside a running fit, so
+        batches taken before or after training are those of epoch 0)."""
         trainer = getattr(self, "trainer", None)
-        return trainer.fit_loop.epoch_progress.current.processed if trainer is not None else 0
+        if trainer is None or trainer.state.fn != "fit" or trainer.state.status != "running":
+            return 0
+        return trainer.fit_loop.epoch_progress.current.processed
 
     def state_dict(self) -> dict[str, Any]:
         """Saved in Lightning checkpoints: the epoch a fit resumed from it starts at."""

@@ -29,7 +29,7 @@ Imports: torch and fewshot.errors only (the data layer's bottom).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -127,10 +127,22 @@ def augment_batch(images: Tensor, offsets: Tensor, flips: Tensor, pad: int) -> T
 
 class EpochSampler(Sampler[tuple[int, int]]):
     """Yields ``(epoch, i)`` keys for ``i`` in ``range(n)``, shuffled by ``(seed, epoch)`` when
-    ``shuffle``; ``set_epoch`` (called by Lightning at every epoch start) picks the epoch."""
+    ``shuffle``; ``set_epoch`` (called by Lightning at every epoch start) picks the epoch.
 
-    def __init__(self, n: int, seed: int, *, shuffle: bool = True) -> None:
+    ``epoch_source`` (the Trainer's epoch) is read at every iteration and wins when larger:
+    under DDP Lightning wraps this sampler and sets the wrapper's epoch, not this one's.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        seed: int,
+        *,
+        shuffle: bool = True,
+        epoch_source: Callable[[], int] | None = None,
+    ) -> None:
         self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
+        self.epoch_source = epoch_source
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -139,7 +151,7 @@ class EpochSampler(Sampler[tuple[int, int]]):
         return self.n
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        epoch = self.epoch
+        epoch = max(self.epoch, self.epoch_source()) if self.epoch_source else self.epoch
         order = epoch_permutation(self.n, self.seed, epoch) if self.shuffle else range(self.n)
         return iter([(epoch, int(i)) for i in order])
 
