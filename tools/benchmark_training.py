@@ -220,6 +220,20 @@ def bench_scoring(args: argparse.Namespace, C: int, N: int, size: int) -> dict[s
             "archs_per_s": round(args.score_archs / seconds, 2)}  # fmt: skip
 
 
+# ``python -m MODULE ARGS`` that prints its peak RSS at exit (VmHWM: ``ru_maxrss`` of a
+# forked child starts at its parent's RSS, and survives exec).
+PEAK_RSS_WRAPPER = """
+import atexit, runpy, sys
+def peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            print("PEAK_RSS_KB", line.split()[1], file=sys.stderr, flush=True)
+atexit.register(peak)
+sys.argv = sys.argv[1:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
 def train_epoch(args: argparse.Namespace, code: Path, path: str | None, work: Path) -> dict:
     """One epoch of ``fewshot.train`` (leaf 1 of a one-split tree, no search) with the code in
     ``code``, in a subprocess: wall seconds, peak RSS, the epoch's images/s."""
@@ -239,7 +253,8 @@ def train_epoch(args: argparse.Namespace, code: Path, path: str | None, work: Pa
             else ["--dataset", "synthetic", "--data-option", "num_train=10000"])  # fmt: skip
     if path is not None:
         data += ["--data-option", f"data_path={path}"]
-    argv = [sys.executable, "-m", "fewshot.train", str(run), "--leaf", "1", "--epochs", "1",
+    argv = [sys.executable, "-c", PEAK_RSS_WRAPPER, "fewshot.train", str(run), "--leaf", "1",
+            "--epochs", "1",
             "--no-search", *data, "--C", "8", "--N", "1", "--batch-size", str(args.batch_size),
             "--threads", str(args.threads or os.cpu_count()), "--accelerator", "cpu",
             "--no-progress-bar"]  # fmt: skip
@@ -248,15 +263,16 @@ def train_epoch(args: argparse.Namespace, code: Path, path: str | None, work: Pa
     start = time.perf_counter()
     with log.open("w") as f:
         proc = subprocess.Popen(argv, cwd=work, env=env, stdout=f, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
+        _, status, _ = os.wait4(proc.pid, 0)
     wall, returncode = time.perf_counter() - start, os.waitstatus_to_exitcode(status)
     out = log.read_text()
+    peaks = [line.split()[1] for line in out.splitlines() if line.startswith("PEAK_RSS_KB ")]
     metrics = run / "leaves" / "1" / "metrics.jsonl"
     row = json.loads(metrics.read_text().splitlines()[-1]) if metrics.is_file() else {}
     return {"code": str(code), "data_path": path or "(default)", "returncode": returncode,
             "wall_s": round(wall, 2), "epoch_s": row.get("seconds"),
             "images_per_s": round(row["step"] * args.batch_size / row["seconds"], 1)
-            if row.get("seconds") else None, "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            if row.get("seconds") else None, "peak_rss_mb": round(int(peaks[-1]) / 1024, 1) if peaks else None,
             "output_tail": out[-800:] if returncode else ""}  # fmt: skip
 
 
