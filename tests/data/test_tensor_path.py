@@ -225,3 +225,21 @@ def test_shared_subset_cache_is_one_file(shared_data, tmp_path, monkeypatch):
     assert dm._tensors[0].images.shape == (10_000, 3, 16, 16)
     path = cache_path(root, "folder-16px.pt")
     assert path.is_file() and len(list(path.parent.iterdir())) == 1
+
+
+@pytest.mark.parametrize("data_path", ["tensor", "loader"])
+def test_a_tiny_training_run_is_deterministic_for_a_seed(tmp_path, data_path):
+    from fewshot.training.runner import TrainerSettings, TrainSettings, train_subsupernet
+
+    def train(seed: int, out: str) -> dict[str, torch.Tensor]:
+        dm = make_datamodule("digits", batch_size=32, image_size=8, seed=seed, data_path=data_path)
+        hw = TrainerSettings(accelerator="cpu", devices=1, progress_bar=False,
+                             limit_train_batches=3, limit_val_batches=1)  # fmt: skip
+        module, _ = train_subsupernet(
+            Mask.full(), dm, tmp_path / out, TrainSettings(C=4, N=1, epochs=2, seed=seed), hw
+        )
+        return {k: v.clone() for k, v in module.supernet.state_dict().items()}
+
+    a, b, c = train(0, "a"), train(0, "b"), train(1, "c")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
