@@ -22,6 +22,9 @@ pure function of ``(seed, epoch, batch or example index)``, never of a global ge
   worker processes and restarts change nothing.
 - Path draws (``fewshot.training.module.path_generator(seed, step)``) are functions of
   ``(seed, global step)`` already; the supernet has no dropout.
+- DDP: Lightning wraps the sampler and splits its keys over the ranks by ``(seed, epoch)``;
+  the keys still carry the epoch (read from the running fit). Ray: every task builds its own
+  data module from the same options, so the same draws.
 
 Imports: torch and fewshot.errors only (the data layer's bottom).
 """
