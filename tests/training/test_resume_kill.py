@@ -80,6 +80,7 @@ def kill_and_resume(args: list[str], full: Path, killed: Path, kill_at: int, cwd
     assert sum(r is not None for r in resumed) == 1  # the killed one resumed its checkpoint
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data_path", ["tensor", "loader"])
 def test_a_killed_leaf_resumes_to_identical_weights_and_metrics(tmp_path, data_path):
     tree = SplitTree(metric="snip", seed=0, dataset="synthetic", config={"C": 4, "N": 1})
@@ -101,6 +102,7 @@ def test_a_killed_leaf_resumes_to_identical_weights_and_metrics(tmp_path, data_p
     assert done["metrics"] == full["metrics"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("data_path", ["tensor", "loader"])
 def test_killed_few_vs_one_shot_supernets_resume_to_identical_weights(tmp_path, data_path):
     from fewshot.space import all_archs
