@@ -214,10 +214,19 @@ class TensorItems(Dataset):
     def __getitem__(self, i: int) -> tuple[Tensor, int]:
         x = self.data.images[i : i + 1]
         if self.augment and (self.aug.pad > 0 or self.aug.flip):
-            offsets, flips = draw_augmentation(1, self.aug.pad, torch.default_generator)
-            flips &= self.aug.flip
+            offsets, flips = self._draw_like_torchvision()
             x = augment_batch(x, offsets, flips, self.aug.pad)
         return normalise(x, self.aug)[0], int(self.data.labels[i])
+
+    def _draw_like_torchvision(self) -> tuple[Tensor, Tensor]:
+        """The draws of the loader's ``RandomHorizontalFlip`` then ``RandomCrop``, in their
+        order from the global generator, so both paths augment a seeded example alike."""
+        flip = bool(torch.rand(1) < 0.5) if self.aug.flip else False
+        span = 2 * self.aug.pad + 1
+        pad = self.aug.pad > 0  # no RandomCrop (no draws) without padding
+        row, col = (int(torch.randint(0, span, size=(1,))) if pad else 0 for _ in range(2))
+        col = span - 1 - col if flip else col  # flip-then-crop = crop the mirror column, flip
+        return torch.tensor([[row, col]]), torch.tensor([flip])
 
 
 class SeededItems(Dataset):

@@ -121,8 +121,10 @@ def test_held_out_and_scoring_batches_are_the_same_on_both_paths(tmp_path):
     for split in ("val", "test"):
         a, b = (next(iter(getattr(dm, f"{split}_dataloader")())) for dm in dms)
         assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    a, b = (scoring_data(dm, num_batches=1, batch_size=6, seed=2) for dm in dms)
-    assert torch.equal(a.inputs, b.inputs)
+    for augment in (False, True):
+        a, b = (scoring_data(dm, num_batches=1, batch_size=6, seed=2, augment=augment)
+                for dm in dms)  # fmt: skip
+        assert torch.equal(a.inputs, b.inputs), augment
 
 
 def test_cache_is_one_file_rebuilt_when_the_source_changes(tmp_path, caplog):
@@ -243,3 +245,14 @@ def test_a_tiny_training_run_is_deterministic_for_a_seed(tmp_path, data_path):
     a, b, c = train(0, "a"), train(0, "b"), train(1, "c")
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_augmented_scoring_batches_of_float_data_are_the_same_on_both_paths():
+    """digits: float images, crop with padding 4 and no flip (torchvision on tensors)."""
+    a, b = (
+        scoring_data(make_datamodule("digits", data_path=p), batch_size=16, seed=5, augment=True)
+        for p in ("tensor", "loader")
+    )
+    assert torch.equal(a.inputs, b.inputs)
+    plain = scoring_data(make_datamodule("digits"), batch_size=16, seed=5)
+    assert not torch.equal(a.inputs, plain.inputs)
