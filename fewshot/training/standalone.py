@@ -8,7 +8,12 @@ SGD + Nesterov, cosine schedule, the spec's defaults). BatchNorm running statist
 this one arch, so validation and test use them (``val_bn="running"``).
 
 :func:`train_archs` writes ``results.json`` (atomically) after every arch, and a second call
-with the same folder skips the archs already in it (resumable).
+with the same folder skips the archs already in it (resumable). Within an arch, training
+checkpoints ``archs/<op indices>/checkpoints/last.ckpt`` at every epoch end and a re-run resumes
+from it (a checkpoint of other settings is not resumed). The ``Trainer`` comes from
+:func:`fewshot.training.trainer.make_trainer` (the CPU unless ``hardware`` says otherwise).
+
+May import models, data values and the training layer; nothing from search, refine or commands.
 """
 
 from __future__ import annotations
@@ -20,15 +25,27 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
 
 from fewshot.io import atomic_write_json
 from fewshot.models.supernet import build_network
 from fewshot.space import Arch
 from fewshot.training.module import LeafModule
+from fewshot.training.trainer import (
+    CPU,
+    RecordSettings,
+    TrainerSettings,
+    accuracy,
+    eval_device,
+    last_checkpoint_callback,
+    make_trainer,
+    prepare_model,
+    result_settings,
+    resume_checkpoint,
+)
 
 log = logging.getLogger("fewshot")
 
@@ -50,21 +67,19 @@ class StandaloneSettings:
     limit_train_batches: int | float | None = None
 
 
-@torch.no_grad()
-def accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
-    """Top-1 accuracy (percent) in eval mode (running BatchNorm statistics)."""
-    model.eval()
-    correct = total = 0
-    for x, y in loader:
-        correct += int((model(x).argmax(1) == y).sum())
-        total += len(y)
-    return 100.0 * correct / max(total, 1)
-
-
 def train_arch(
-    arch: Arch, datamodule: pl.LightningDataModule, settings: StandaloneSettings
+    arch: Arch,
+    datamodule: pl.LightningDataModule,
+    settings: StandaloneSettings,
+    *,
+    hardware: TrainerSettings = CPU,
+    out_dir: Path | None = None,
 ) -> dict:
-    """Train ``arch`` from scratch; its validation and test accuracy (percent) and time."""
+    """Train ``arch`` from scratch; its validation and test accuracy (percent) and time.
+
+    With ``out_dir`` training checkpoints there at every epoch end and resumes from the last
+    checkpoint of the same settings (:func:`~fewshot.training.trainer.resume_checkpoint`).
+    """
     start = time.perf_counter()
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     datamodule.setup("fit")
@@ -77,8 +92,10 @@ def train_arch(
         seed=settings.seed,
         val_bn="running",
     )
+    record = {"arch": arch.to_string(), **asdict(settings), **result_settings(hardware)}
     with _deterministic_algorithms():
-        _fit(module, datamodule, settings)
+        _fit(module, datamodule, settings, hardware, out_dir, record)
+    net.to(eval_device(hardware))
     return {
         "arch": arch.to_string(),
         "val_acc": accuracy(net, datamodule.val_dataloader()),
@@ -100,22 +117,37 @@ def _deterministic_algorithms() -> Iterator[None]:
 
 
 def _fit(
-    module: LeafModule, datamodule: pl.LightningDataModule, settings: StandaloneSettings
+    module: LeafModule,
+    datamodule: pl.LightningDataModule,
+    settings: StandaloneSettings,
+    hardware: TrainerSettings,
+    out_dir: Path | None,
+    record: dict[str, Any],
 ) -> None:
-    trainer = pl.Trainer(
+    callbacks = (
+        [] if out_dir is None else [last_checkpoint_callback(out_dir), RecordSettings(record)]
+    )
+    trainer = make_trainer(
+        hardware,
         max_epochs=settings.epochs,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
+        out_dir=out_dir or Path.cwd(),
+        callbacks=callbacks,
         gradient_clip_val=settings.grad_clip,
         limit_train_batches=settings.limit_train_batches,
-        num_sanity_val_steps=0,
         limit_val_batches=0,
         deterministic=True,
     )
-    trainer.fit(module, train_dataloaders=datamodule.train_dataloader())
+    resume = None if out_dir is None else resume_checkpoint(out_dir, hardware, record)
+    trainer.fit(
+        prepare_model(module, hardware),
+        train_dataloaders=datamodule.train_dataloader(),
+        ckpt_path=resume,
+    )
+
+
+def arch_folder(out_dir: Path, arch: Arch) -> Path:
+    """Where :func:`train_archs` checkpoints ``arch``: ``out_dir/archs/<op indices>``."""
+    return Path(out_dir) / "archs" / "-".join(str(i) for i in arch.op_indices)
 
 
 def train_archs(
@@ -123,8 +155,11 @@ def train_archs(
     datamodule: pl.LightningDataModule,
     settings: StandaloneSettings,
     out_dir: str | Path,
+    *,
+    hardware: TrainerSettings = CPU,
 ) -> list[dict]:
-    """Train every arch not yet in ``out_dir/results.json``; all results, in ``archs`` order."""
+    """Train every arch not yet in ``out_dir/results.json`` (each resumable, in
+    :func:`arch_folder`); all results, in ``archs`` order."""
     path = Path(out_dir) / RESULTS_NAME
     done = {}
     if path.is_file():
@@ -138,9 +173,11 @@ def train_archs(
         if key in done:
             continue
         log.info("training %s (%d epochs)", key, settings.epochs)
-        done[key] = train_arch(arch, datamodule, settings)
+        done[key] = train_arch(
+            arch, datamodule, settings, hardware=hardware, out_dir=arch_folder(path.parent, arch)
+        )
         atomic_write_json(path, {"settings": asdict(settings), "results": list(done.values())})
     return [done[a.to_string()] for a in archs]
 
 
-__all__ = ["StandaloneSettings", "accuracy", "train_arch", "train_archs"]
+__all__ = ["StandaloneSettings", "accuracy", "arch_folder", "train_arch", "train_archs"]
