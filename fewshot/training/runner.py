@@ -183,7 +183,7 @@ def _make_trainer(
         []
         if hw.fast_dev_run
         else [
-            last_checkpoint_callback(out_dir, every_epoch_file=True),
+            last_checkpoint_callback(out_dir),
             EpochMetricsWriter(out_dir / "metrics.jsonl"),
         ]
     )

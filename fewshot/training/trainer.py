@@ -176,15 +176,15 @@ def scaled_lr(lr: float, batch_size: int, rule: LrScaling = "none") -> float:
 # -- checkpoints and resuming --------------------------------------------------------------------
 
 
-def last_checkpoint_callback(out_dir: Path, *, every_epoch_file: bool = False) -> ModelCheckpoint:
-    """Save ``out_dir/checkpoints/last.ckpt`` at every epoch end (and, with
-    ``every_epoch_file``, also the latest ``epochNNN.ckpt``)."""
+def last_checkpoint_callback(out_dir: Path) -> ModelCheckpoint:
+    """Save ``out_dir/checkpoints/last.ckpt`` and the latest ``epochNNN.ckpt`` at every epoch
+    end (Lightning writes ``last.ckpt`` only beside a saved top-k checkpoint)."""
     return ModelCheckpoint(
         dirpath=Path(out_dir) / CHECKPOINTS,
         filename="epoch{epoch:03d}",
         auto_insert_metric_name=False,
         save_last=True,
-        save_top_k=1 if every_epoch_file else 0,
+        save_top_k=1,
     )
 
 
