@@ -8,6 +8,10 @@ Layout of a trained sub-supernet's folder (``runs/<name>/leaves/<id>/`` or ``...
     metrics.jsonl             one JSON line per finished epoch (train loss/acc, val acc, lr)
     weights.pt                the trained supernet's state_dict (what the search reads)
     done.json                 written when training finished: epochs, final metrics
+
+The ``Trainer`` is :func:`fewshot.training.trainer.make_trainer`'s; :class:`TrainerSettings`,
+:func:`parse_devices` and :func:`resolve_strategy` are re-exported from there. May import
+models, the training layer and :mod:`fewshot.io`; never a command module.
 """
 
 from __future__ import annotations
