@@ -59,7 +59,7 @@ from fewshot.training.pipeline import (
     strip_objects,
 )
 from fewshot.training.runner import TrainerSettings, TrainSettings
-from fewshot.training.trainer import scaled_lr
+from fewshot.training.trainer import scaled_lr, trainer_option
 from fewshot.tree import load_tree
 
 log = logging.getLogger("fewshot")
@@ -115,10 +115,7 @@ class TrainConfig(GpuTaskOptions, CommonOptions):
     lr_min: float = option(_SPEC.lr_min, help="... down to lr_min, stepped per batch", group=_OPT)
     momentum: float = option(_SPEC.momentum, help="SGD Nesterov momentum", group=_OPT)
     weight_decay: float = option(_SPEC.weight_decay, help="weight decay", group=_OPT)
-    lr_scaling: Literal["none", "linear"] = option(
-        "none", help="learning rate for --batch-size: none (--lr and --lr-min as given) or "
-        "linear (both times batch_size / 64, the batch of the spec's lr)", group=_OPT,
-    )  # fmt: skip
+    lr_scaling: Literal["none", "linear"] = trainer_option("lr_scaling", group=_OPT)
     grad_clip: float = option(_SPEC.grad_clip, help="gradient norm clipping", group=_OPT)
     val_bn: Literal["batch", "running"] = option(
         _SPEC.val_bn, help="validation BN statistics (the search recalibrates BN)", group=_OPT
@@ -132,12 +129,9 @@ class TrainConfig(GpuTaskOptions, CommonOptions):
     )
     strategy: str = option("auto", help="auto, ddp, ddp_spawn, ...", group=_HW)
     num_nodes: int = option(1, help="machines (DDP)", minimum=1, group=_HW)
-    precision: str | None = option(
-        None, help="Lightning precision: 32-true (default), bf16-mixed (bf16 autocast), 16-mixed",
-        group=_HW,
-    )  # fmt: skip
-    channels_last: bool = option(False, help="channels-last memory format", group=_HW)
-    compile: bool = option(False, help="torch.compile the supernet before training", group=_HW)
+    precision: str | None = trainer_option("precision", group=_HW)
+    channels_last: bool = trainer_option("channels_last", group=_HW)
+    compile: bool = trainer_option("compile", group=_HW)
     fast_dev_run: bool = option(
         False, help="one batch of everything: per leaf one training batch (no checkpoint), a search "
         "of 2 archs with one calibration and one held-out batch (outputs under "

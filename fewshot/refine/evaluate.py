@@ -35,6 +35,7 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json
+from fewshot.training.trainer import trainer_option
 
 if TYPE_CHECKING:
     from fewshot.refine.evaluation import TrainingRecipe
@@ -62,10 +63,7 @@ class EvaluateConfig(CommonOptions):
     )
     gamma: float = option(0.1, help="lr step factor", group=_R)
     label_smoothing: float = option(0.1, help="label smoothing", group=_R)
-    lr_scaling: Literal["none", "linear"] = option(
-        "none", help="learning rate for --batch-size: none (--lr as given) or linear "
-        "(--lr * batch_size / 64)", group=_R,
-    )  # fmt: skip
+    lr_scaling: Literal["none", "linear"] = trainer_option("lr_scaling", group=_R)
     limit_train_batches: float = option(
         1.0, help="fraction (<= 1) or number (> 1) of training batches per epoch", group=_R
     )
@@ -73,12 +71,9 @@ class EvaluateConfig(CommonOptions):
     dataset: str | None = option(None, help="data set", choices=dataset_names, group=_D)
     data_root: Path | None = option(None, help="data folder", group=_D)
     score_batch_size: int = option(64, help="scoring batch size", minimum=1, group=_D)
-    precision: str | None = option(
-        None, help="Lightning precision, e.g. 32-true (default), bf16-mixed (bf16 autocast)",
-        group=_HW,
-    )  # fmt: skip
-    channels_last: bool = option(False, help="channels-last memory format", group=_HW)
-    compile: bool = option(False, help="torch.compile the network before training", group=_HW)
+    precision: str | None = trainer_option("precision", group=_HW)
+    channels_last: bool = trainer_option("channels_last", group=_HW)
+    compile: bool = trainer_option("compile", group=_HW)
     out: Path | None = option(None, help="output folder (default: RUN_DIR/eval)")
 
     def resolve(self) -> EvaluateConfig:

@@ -40,15 +40,10 @@ from fewshot.spaces.anynet import AnyNetConfig
 from fewshot.spaces.anynet_sampling import DesignSpace, sample_configs
 from fewshot.training.trainer import (
     CPU,
-    RecordSettings,
     TrainerSettings,
     accuracy,
     eval_device,
-    last_checkpoint_callback,
-    make_trainer,
-    prepare_model,
-    result_settings,
-    resume_checkpoint,
+    fit_resumable,
     save_weights,
     top1,
 )
@@ -174,17 +169,13 @@ def train_and_test(
     """
     pl.seed_everything(seed, workers=True, verbose=False)
     model = ClassifierModule(config.build(num_classes=datamodule.num_classes), recipe)
-    record = {
-        "net": config.hyperparameters(), "recipe": asdict(recipe), "seed": seed,
-        "limit_train_batches": limit_train_batches, **result_settings(hardware),
-    }  # fmt: skip
-    trainer = make_trainer(
-        hardware, max_epochs=recipe.epochs, out_dir=out_dir,
-        callbacks=[last_checkpoint_callback(out_dir), RecordSettings(record), *callbacks],
+    fit_resumable(
+        model, hardware, max_epochs=recipe.epochs, out_dir=out_dir,
+        settings={"net": config.hyperparameters(), "recipe": asdict(recipe), "seed": seed,
+                  "limit_train_batches": limit_train_batches},
+        data={"datamodule": datamodule}, callbacks=callbacks,
         limit_train_batches=limit_train_batches,
     )  # fmt: skip
-    resume = resume_checkpoint(out_dir, hardware, record)
-    trainer.fit(prepare_model(model, hardware), datamodule=datamodule, ckpt_path=resume)
     save_weights(model.model, Path(out_dir) / "weights.pt")
     model.model.to(eval_device(hardware))
     return {

@@ -25,7 +25,6 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import pytorch_lightning as pl
 import torch
@@ -34,18 +33,7 @@ from fewshot.io import atomic_write_json
 from fewshot.models.supernet import build_network
 from fewshot.space import Arch
 from fewshot.training.module import LeafModule
-from fewshot.training.trainer import (
-    CPU,
-    RecordSettings,
-    TrainerSettings,
-    accuracy,
-    eval_device,
-    last_checkpoint_callback,
-    make_trainer,
-    prepare_model,
-    result_settings,
-    resume_checkpoint,
-)
+from fewshot.training.trainer import CPU, TrainerSettings, accuracy, eval_device, fit_resumable
 
 log = logging.getLogger("fewshot")
 
@@ -92,9 +80,14 @@ def train_arch(
         seed=settings.seed,
         val_bn="running",
     )
-    record = {"arch": arch.to_string(), **asdict(settings), **result_settings(hardware)}
     with _deterministic_algorithms():
-        _fit(module, datamodule, settings, hardware, out_dir, record)
+        fit_resumable(
+            module, hardware, max_epochs=settings.epochs, out_dir=out_dir,
+            settings={"arch": arch.to_string(), **asdict(settings)},
+            data={"train_dataloaders": datamodule.train_dataloader()},
+            gradient_clip_val=settings.grad_clip, limit_train_batches=settings.limit_train_batches,
+            limit_val_batches=0, deterministic=True,
+        )  # fmt: skip
     net.to(eval_device(hardware))
     return {
         "arch": arch.to_string(),
@@ -114,35 +107,6 @@ def _deterministic_algorithms() -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
-
-
-def _fit(
-    module: LeafModule,
-    datamodule: pl.LightningDataModule,
-    settings: StandaloneSettings,
-    hardware: TrainerSettings,
-    out_dir: Path | None,
-    record: dict[str, Any],
-) -> None:
-    callbacks = (
-        [] if out_dir is None else [last_checkpoint_callback(out_dir), RecordSettings(record)]
-    )
-    trainer = make_trainer(
-        hardware,
-        max_epochs=settings.epochs,
-        out_dir=out_dir or Path.cwd(),
-        callbacks=callbacks,
-        gradient_clip_val=settings.grad_clip,
-        limit_train_batches=settings.limit_train_batches,
-        limit_val_batches=0,
-        deterministic=True,
-    )
-    resume = None if out_dir is None else resume_checkpoint(out_dir, hardware, record)
-    trainer.fit(
-        prepare_model(module, hardware),
-        train_dataloaders=datamodule.train_dataloader(),
-        ckpt_path=resume,
-    )
 
 
 def arch_folder(out_dir: Path, arch: Arch) -> Path:

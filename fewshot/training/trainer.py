@@ -173,6 +173,26 @@ def scaled_lr(lr: float, batch_size: int, rule: LrScaling = "none") -> float:
     raise ValueError(f"unknown learning-rate scaling rule {rule!r}; known: none, linear")
 
 
+_OPTION_HELP = {
+    "precision": "Lightning precision: 32-true (default), bf16-mixed (bf16 autocast), 16-mixed",
+    "channels_last": "channels-last memory format",
+    "compile": "torch.compile the network before training",
+    "lr_scaling": "learning rate for --batch-size: none (the rate as given) or linear (times "
+    "batch_size / 64, the batch of the spec's rate)",
+}
+
+
+def trainer_option(name: str, *, group: str) -> Any:
+    """The command-line field of a training option (``precision``, ``channels_last``,
+    ``compile``, ``lr_scaling``): one default (:class:`TrainerSettings`'s, or ``"none"``) and
+    one help text for every command that trains."""
+    from fewshot.config import option  # the command edge declares fields; imported on use
+
+    fields = TrainerSettings.__dataclass_fields__
+    default = fields[name].default if name in fields else "none"
+    return option(default, help=_OPTION_HELP[name], group=group)
+
+
 # -- checkpoints and resuming --------------------------------------------------------------------
 
 
@@ -226,6 +246,37 @@ def save_weights(model: nn.Module, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     torch.save(model.state_dict(), tmp)
     os.replace(tmp, path)
+
+
+def fit_resumable(
+    module: pl.LightningModule,
+    hardware: TrainerSettings,
+    *,
+    max_epochs: int,
+    out_dir: Path | None,
+    settings: Mapping[str, Any],
+    data: Mapping[str, Any],
+    callbacks: Sequence[Callback] = (),
+    **options: Any,
+) -> pl.Trainer:
+    """Fit ``module`` (``data``: ``trainer.fit``'s data arguments) with :func:`make_trainer`.
+
+    With ``out_dir``: checkpoint ``out_dir/checkpoints/last.ckpt`` at every epoch end, and
+    first resume from it when it was saved with the same ``settings`` (and the same
+    :func:`result_settings` of ``hardware``), so a killed run continues where it stopped.
+    """
+    record = {**settings, **result_settings(hardware)}
+    own = [] if out_dir is None else [last_checkpoint_callback(out_dir), RecordSettings(record)]
+    trainer = make_trainer(
+        hardware,
+        max_epochs=max_epochs,
+        out_dir=out_dir if out_dir is not None else Path.cwd(),
+        callbacks=[*own, *callbacks],
+        **options,
+    )
+    resume = None if out_dir is None else resume_checkpoint(out_dir, hardware, record)
+    trainer.fit(prepare_model(module, hardware), ckpt_path=resume, **data)
+    return trainer
 
 
 # -- accuracy -------------------------------------------------------------------------------------
@@ -288,6 +339,7 @@ __all__ = [
     "accuracy",
     "apply_threads",
     "eval_device",
+    "fit_resumable",
     "last_checkpoint_callback",
     "make_trainer",
     "parse_devices",
@@ -299,4 +351,5 @@ __all__ = [
     "save_weights",
     "scaled_lr",
     "top1",
+    "trainer_option",
 ]

@@ -3,7 +3,7 @@
 Usage: ``kill_resume_driver.py COUNT_FILE [--kill] library OUT`` or
 ``kill_resume_driver.py COUNT_FILE [--kill] cli ARGV...``.
 
-Every ``Trainer`` that :mod:`fewshot.refine.evaluation` makes gets two more callbacks: one
+Every ``Trainer`` that :func:`fewshot.training.trainer.make_trainer` makes gets two more callbacks: one
 that counts the epochs this process trains (written to ``COUNT_FILE`` as they start) and, with
 ``--kill``, one that SIGKILLs the process when the second epoch starts (after the first
 epoch's checkpoint was saved). ``library`` trains a tiny AnyNet net on fixed-order data with
@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from fewshot.refine import evaluation
 from fewshot.spaces.anynet import AnyNetConfig
+from fewshot.training import trainer
 from fewshot.training.trainer import TrainerSettings
 
 TINY = AnyNetConfig(
@@ -74,13 +75,13 @@ class FixedOrderData(pl.LightningDataModule):
 
 
 def _instrument(count_file: Path, kill: bool) -> None:
-    make = evaluation.make_trainer
+    make = trainer.make_trainer
 
     def make_trainer(*args, callbacks=(), **kwargs):
         extra = [EpochCounter(count_file)] + ([KillAtSecondEpoch()] if kill else [])
         return make(*args, callbacks=[*callbacks, *extra], **kwargs)
 
-    evaluation.make_trainer = make_trainer
+    trainer.make_trainer = make_trainer
 
 
 def _library(out: Path) -> int:
