@@ -13,14 +13,10 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from fewshot.metrics import ScoringData
-from fewshot.refine.engine import RefineSettings, refine
 from fewshot.refine.evaluate import main as evaluate_main
-from fewshot.refine.predictors import Scored
 from tests.conftest import REPO_ROOT
 
 DRIVER = Path(__file__).with_name("kill_resume_driver.py")
-SMALL_NETS = (2_000_000, 12_000_000)
 EVALUATE = ["--candidates", "2", "--batch-size", "16", "--milestones", "1",
             "--dataset", "synthetic", "--data-option", "num_train=64",
             "--data-option", "num_test=16", "--score-batch-size", "8", "--threads", "1",
@@ -28,17 +24,8 @@ EVALUATE = ["--candidates", "2", "--batch-size", "16", "--milestones", "1",
 
 
 @pytest.fixture
-def run_dir(tmp_path: Path) -> Path:
-    """A finished one-iteration refinement run (synflow faked by the depth)."""
-    run = tmp_path / "run"
-    settings = RefineSettings(
-        "synflow", samples=6, initial_samples=6, iterations=1, flops_range=SMALL_NETS, draws=200
-    )
-    data = ScoringData.random(batch_size=4, num_batches=1)
-    refine(
-        run, settings, data, scorer=lambda c: Scored({"synflow": -sum(c.depths)}), progress=False
-    )
-    return run
+def run_dir(refined_run: Path) -> Path:
+    return refined_run
 
 
 class TrainerAsked(Exception):
