@@ -132,13 +132,15 @@ def training_recipe(config: EvaluateConfig) -> TrainingRecipe:
 
 
 def trainer_settings(config: EvaluateConfig) -> TrainerSettings:
-    """The ``Trainer`` hardware of ``config``: ``--device`` as Lightning's accelerator and
-    devices, ``--threads``, precision, channels-last, compile, progress."""
+    """The ``Trainer`` hardware of ``config``: ``--device`` as Lightning's accelerator on one
+    device (``cuda``: one GPU, not DDP over all; ``cuda:N``: GPU N), ``--threads``, precision,
+    channels-last, compile, progress."""
     from fewshot.training.trainer import TrainerSettings
 
     accelerator, devices = lightning_hardware(config.device)
     return TrainerSettings(
-        accelerator=accelerator, devices=devices, precision=config.precision,
+        accelerator=accelerator, devices=1 if devices == "auto" else devices,
+        precision=config.precision,
         progress_bar=not config.no_progress, threads=config.threads,
         channels_last=config.channels_last, compile=config.compile,
     )  # fmt: skip

@@ -136,7 +136,7 @@ def make_trainer(
         "strategy": resolve_strategy(hardware.strategy),
         "num_nodes": hardware.num_nodes,
         "fast_dev_run": hardware.fast_dev_run,
-        "logger": logger if isinstance(logger, bool) else list(logger),
+        "logger": logger if isinstance(logger, bool | Logger) else list(logger),
         "callbacks": list(callbacks),
         "enable_checkpointing": any(isinstance(c, ModelCheckpoint) for c in callbacks),
         "enable_progress_bar": hardware.progress_bar,

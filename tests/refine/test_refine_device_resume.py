@@ -45,7 +45,7 @@ def trainer_kwargs(monkeypatch: pytest.MonkeyPatch) -> dict:
     return captured
 
 
-@pytest.mark.parametrize(("device", "devices"), [("cuda", "auto"), ("cuda:1", [1])])
+@pytest.mark.parametrize(("device", "devices"), [("cuda", 1), ("cuda:1", [1])])
 def test_evaluate_on_a_cuda_device_asks_lightning_for_the_gpu(
     run_dir, trainer_kwargs, monkeypatch, device, devices
 ):
