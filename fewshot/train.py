@@ -11,7 +11,10 @@
 
 ``--device`` (cpu, cuda, cuda:N, auto) picks Lightning's accelerator and devices;
 ``--accelerator/--devices/--strategy/--num-nodes`` override them and go to the Lightning
-``Trainer``: the same command trains on CPU, one GPU or with DDP. Every default is a field of
+``Trainer`` (built by :func:`fewshot.training.trainer.make_trainer`, as every training is):
+the same command trains on CPU, one GPU or with DDP; ``--precision bf16-mixed``,
+``--channels-last``, ``--compile`` and ``--lr-scaling linear`` (lr and lr_min times
+batch_size / 64) are the GPU options, off by default. Every default is a field of
 :class:`TrainConfig` (the spec's values; ``configs/train.yaml`` restates them). The resolved
 configuration is saved as ``train_config.yaml``; re-running continues each leaf from its last
 checkpoint only with the same configuration (the differences are named otherwise), and

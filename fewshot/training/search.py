@@ -156,7 +156,6 @@ def best_overall(searches: Sequence[LeafSearch]) -> tuple[str, ScoredArch]:
 __all__ = [
     "LeafSearch",
     "ScoredArch",
-    "accuracy",
     "best_overall",
     "candidate_archs",
     "recalibrate_bn",

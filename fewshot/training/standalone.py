@@ -144,4 +144,4 @@ def train_archs(
     return [done[a.to_string()] for a in archs]
 
 
-__all__ = ["StandaloneSettings", "accuracy", "arch_folder", "train_arch", "train_archs"]
+__all__ = ["StandaloneSettings", "arch_folder", "train_arch", "train_archs"]
