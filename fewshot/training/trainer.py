@@ -4,12 +4,14 @@ Leaf training (:mod:`fewshot.training.runner`), standalone arch training
 (:mod:`fewshot.training.standalone`) and refine's evaluation (:mod:`fewshot.refine.evaluation`)
 build their trainers with :func:`make_trainer` from one hardware value, :class:`TrainerSettings`
 (accelerator and devices from ``--device``, ``--threads``, precision, progress, channels-last,
-``torch.compile``). Also here: resuming from ``checkpoints/last.ckpt`` (:func:`resume_checkpoint`,
-which refuses a checkpoint written with other settings), the learning-rate scaling rule for
-larger batches (:func:`scaled_lr`) and the one top-1 accuracy (:func:`top1` per batch,
-:func:`accuracy` over batches).
+``torch.compile``). Also here: :func:`fit_resumable` (checkpoint ``checkpoints/last.ckpt``
+every epoch, resume from it only when it was saved with the same settings), the learning-rate
+scaling rule for larger batches (:func:`scaled_lr`), the command-line fields of these options
+(:func:`trainer_option`, one default and help for every command) and the one top-1 accuracy
+(:func:`top1` per batch, :func:`accuracy` over batches).
 
-May import torch, Lightning and :mod:`fewshot.io`; nothing from the commands, search or refine.
+May import torch and Lightning, and :mod:`fewshot.config` inside :func:`trainer_option` (the
+field declarations); nothing from data, search, refine, experiments or the commands.
 """
 
 from __future__ import annotations
