@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 import pytorch_lightning as pl
@@ -20,6 +21,7 @@ from fewshot.training.trainer import (
     RecordSettings,
     TrainerSettings,
     accuracy,
+    eval_device,
     last_checkpoint_callback,
     make_trainer,
     prepare_model,
@@ -65,16 +67,27 @@ def _fit_probe(tmp_path, precision: str | None) -> AutocastProbe:
     return probe
 
 
-def test_make_trainer_maps_the_hardware_and_stays_quiet(tmp_path):
-    hardware = TrainerSettings(accelerator="cpu", devices="1", progress_bar=False, threads=1)
+def test_make_trainer_maps_the_hardware_and_stays_quiet(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # restored after the test, as the threads are
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: threads.append(n))
+    threads: list[int] = []
+    hardware = TrainerSettings(accelerator="cpu", devices="1", progress_bar=False, threads=3)
     trainer = make_trainer(hardware, max_epochs=2, out_dir=tmp_path, gradient_clip_val=5.0)
+    assert threads == [3] and os.environ["OMP_NUM_THREADS"] == "3"
     assert trainer.max_epochs == 2 and trainer.gradient_clip_val == 5.0
     assert trainer.num_devices == 1 and trainer.precision == "32-true"
     assert trainer.progress_bar_callback is None
     assert not any(isinstance(c, pl.callbacks.ModelSummary) for c in trainer.callbacks)
     assert trainer.checkpoint_callback is None  # none asked for: none written
     assert not logging.getLogger("pytorch_lightning.utilities.rank_zero").isEnabledFor(logging.INFO)
-    assert torch.get_num_threads() == 1
+
+
+def test_accuracy_is_measured_where_the_training_ran(monkeypatch):
+    assert eval_device(QUIET_CPU) == torch.device("cpu")
+    assert eval_device(TrainerSettings(accelerator="gpu", devices="[1]")) == torch.device("cuda", 1)
+    assert eval_device(TrainerSettings(accelerator="gpu", devices=1)) == torch.device("cuda", 0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert eval_device(TrainerSettings()) == torch.device("cpu")  # auto without CUDA
 
 
 def test_bf16_flag_reaches_the_trainer_and_autocasts_the_forward(tmp_path):
