@@ -11,7 +11,10 @@
 
 ``--device`` (cpu, cuda, cuda:N, auto) picks Lightning's accelerator and devices;
 ``--accelerator/--devices/--strategy/--num-nodes`` override them and go to the Lightning
-``Trainer``: the same command trains on CPU, one GPU or with DDP. Every default is a field of
+``Trainer`` (built by :func:`fewshot.training.trainer.make_trainer`, as every training is):
+the same command trains on CPU, one GPU or with DDP; ``--precision bf16-mixed``,
+``--channels-last``, ``--compile`` and ``--lr-scaling linear`` (lr and lr_min times
+batch_size / 64) are the GPU options, off by default. Every default is a field of
 :class:`TrainConfig` (the spec's values; ``configs/train.yaml`` restates them). The resolved
 configuration is saved as ``train_config.yaml``; re-running continues each leaf from its last
 checkpoint only with the same configuration (the differences are named otherwise), and
@@ -23,7 +26,6 @@ trains one leaf per Ray task (``--gpus-per-task``, ``--workers``, ``--ray-addres
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -60,6 +62,7 @@ from fewshot.training.pipeline import (
     strip_objects,
 )
 from fewshot.training.runner import TrainerSettings, TrainSettings
+from fewshot.training.trainer import scaled_lr, trainer_option
 from fewshot.tree import load_tree
 
 log = logging.getLogger("fewshot")
@@ -115,6 +118,7 @@ class TrainConfig(GpuTaskOptions, CommonOptions):
     lr_min: float = option(_SPEC.lr_min, help="... down to lr_min, stepped per batch", group=_OPT)
     momentum: float = option(_SPEC.momentum, help="SGD Nesterov momentum", group=_OPT)
     weight_decay: float = option(_SPEC.weight_decay, help="weight decay", group=_OPT)
+    lr_scaling: Literal["none", "linear"] = trainer_option("lr_scaling", group=_OPT)
     grad_clip: float = option(_SPEC.grad_clip, help="gradient norm clipping", group=_OPT)
     val_bn: Literal["batch", "running"] = option(
         _SPEC.val_bn, help="validation BN statistics (the search recalibrates BN)", group=_OPT
@@ -128,7 +132,9 @@ class TrainConfig(GpuTaskOptions, CommonOptions):
     )
     strategy: str = option("auto", help="auto, ddp, ddp_spawn, ...", group=_HW)
     num_nodes: int = option(1, help="machines (DDP)", minimum=1, group=_HW)
-    precision: str | None = option(None, help="e.g. 32-true, bf16-mixed, 16-mixed", group=_HW)
+    precision: str | None = trainer_option("precision", group=_HW)
+    channels_last: bool = trainer_option("channels_last", group=_HW)
+    compile: bool = trainer_option("compile", group=_HW)
     fast_dev_run: bool = option(
         False, help="one batch of everything: per leaf one training batch (no checkpoint), a search "
         "of 2 archs with one calibration and one held-out batch (outputs under "
@@ -199,8 +205,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     config = parse_config(TrainConfig, argv, prog="python -m fewshot.train")
     apply_common(config)
-    if config.threads is not None:  # for the processes Lightning launches (DDP, spawn)
-        os.environ["OMP_NUM_THREADS"] = str(config.threads)
     tree = load_tree(config.tree)
     datamodule = _make_datamodule(config)
     settings = _train_settings(config, datamodule.num_classes)
@@ -305,8 +309,8 @@ def _train_settings(config: TrainConfig, num_classes: int) -> TrainSettings:
         N=int(config.N or 5),
         num_classes=num_classes,
         epochs=config.epochs,
-        lr=config.lr,
-        lr_min=config.lr_min,
+        lr=scaled_lr(config.lr, config.batch_size, config.lr_scaling),
+        lr_min=scaled_lr(config.lr_min, config.batch_size, config.lr_scaling),
         momentum=config.momentum,
         weight_decay=config.weight_decay,
         grad_clip=config.grad_clip,
@@ -330,6 +334,9 @@ def _hardware(config: TrainConfig) -> TrainerSettings:
         limit_train_batches=_limit(config.limit_train_batches),
         limit_val_batches=_limit(config.limit_val_batches),
         progress_bar=not config.no_progress,
+        threads=config.threads,
+        channels_last=config.channels_last,
+        compile=config.compile,
     )
 
 

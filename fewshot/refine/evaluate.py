@@ -9,7 +9,10 @@ Examples::
 
 Draws ``--candidates`` nets from the run's final ranges, scores them with the run's
 predictor, trains the best and (unless ``--no-baseline``) the ResNet-like baseline of the same
-space, and writes ``<out>/evaluation.json``.
+space, and writes ``<out>/evaluation.json``. Each net trains in ``<out>/top/`` or
+``<out>/baseline/`` on ``--device`` (with ``--threads``, ``--precision``, ``--channels-last``,
+``--compile``), checkpointing every epoch: re-running the command resumes a killed training.
+``--lr-scaling linear`` trains with ``lr * batch_size / 64`` (recorded in the recipe).
 """
 
 from __future__ import annotations
@@ -18,14 +21,29 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 from fewshot.cli import run_main
-from fewshot.config import CommonOptions, apply_common, dataset_names, option, parse_config
+from fewshot.config import (
+    CommonOptions,
+    apply_common,
+    dataset_names,
+    lightning_hardware,
+    option,
+    parse_config,
+    resolve_device,
+)
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json
+from fewshot.training.trainer import trainer_option
+
+if TYPE_CHECKING:
+    from fewshot.refine.evaluation import TrainingRecipe
+    from fewshot.training.trainer import TrainerSettings
 
 _R = "recipe (defaults: da Silva et al.)"
 _D = "data"
+_HW = "hardware"
 
 
 @dataclass(kw_only=True)
@@ -45,6 +63,7 @@ class EvaluateConfig(CommonOptions):
     )
     gamma: float = option(0.1, help="lr step factor", group=_R)
     label_smoothing: float = option(0.1, help="label smoothing", group=_R)
+    lr_scaling: Literal["none", "linear"] = trainer_option("lr_scaling", group=_R)
     limit_train_batches: float = option(
         1.0, help="fraction (<= 1) or number (> 1) of training batches per epoch", group=_R
     )
@@ -52,6 +71,9 @@ class EvaluateConfig(CommonOptions):
     dataset: str | None = option(None, help="data set", choices=dataset_names, group=_D)
     data_root: Path | None = option(None, help="data folder", group=_D)
     score_batch_size: int = option(64, help="scoring batch size", minimum=1, group=_D)
+    precision: str | None = trainer_option("precision", group=_HW)
+    channels_last: bool = trainer_option("channels_last", group=_HW)
+    compile: bool = trainer_option("compile", group=_HW)
     out: Path | None = option(None, help="output folder (default: RUN_DIR/eval)")
 
     def resolve(self) -> EvaluateConfig:
@@ -66,16 +88,11 @@ class EvaluateConfig(CommonOptions):
 
 def _main(argv: Sequence[str] | None) -> int:
     from fewshot.data import make_datamodule, scoring_data
-    from fewshot.refine.evaluation import (
-        RESNET_LIKE,
-        Recipe,
-        final_space,
-        top_candidate,
-        train_and_test,
-    )
+    from fewshot.refine.evaluation import RESNET_LIKE, final_space, top_candidate, train_and_test
 
     config = parse_config(EvaluateConfig, argv, prog="python -m fewshot.refine.evaluate")
     apply_common(config)
+    resolve_device(config.device)  # a device that does not exist: one clear line, now
     record, space = final_space(config.run_dir)
     limit = config.limit_train_batches
     limit = int(limit) if limit > 1 else limit
@@ -86,23 +103,47 @@ def _main(argv: Sequence[str] | None) -> int:
     dm.setup("fit")
     data = scoring_data(dm, num_batches=1, batch_size=config.score_batch_size, seed=config.seed)
     top, rows = top_candidate(record, space, data, candidates=config.candidates)
-    recipe = Recipe(
-        epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-        momentum=config.momentum, weight_decay=config.weight_decay,
-        milestones=tuple(config.milestones), gamma=config.gamma,
-        label_smoothing=config.label_smoothing,
-    )  # fmt: skip
+    recipe = training_recipe(config)
     result = {"predictor": record["predictor"], "recipe": recipe.__dict__, "candidates": rows}
     nets = {"top": top} | ({} if config.no_baseline else {"baseline": RESNET_LIKE})
     for name, net in nets.items():
         trained = train_and_test(
-            net, dm, recipe, seed=config.seed, out_dir=config.out, limit_train_batches=limit,
-            progress=not config.no_progress,
+            net, dm, recipe, seed=config.seed, out_dir=Path(config.out) / name,
+            hardware=trainer_settings(config), limit_train_batches=limit,
         )  # fmt: skip
         result[name] = {"hyperparameters": net.hyperparameters(), **net.complexity(), **trained}
         print(f"{name}: {net} test accuracy {trained['test_acc']:.4f}")
     atomic_write_json(Path(config.out) / "evaluation.json", result)
     return 0
+
+
+def training_recipe(config: EvaluateConfig) -> TrainingRecipe:
+    """The recipe of ``config``, its learning rate scaled for the batch (``--lr-scaling``)."""
+    from fewshot.refine.evaluation import TrainingRecipe
+    from fewshot.training.trainer import scaled_lr
+
+    return TrainingRecipe(
+        epochs=config.epochs, batch_size=config.batch_size,
+        lr=scaled_lr(config.lr, config.batch_size, config.lr_scaling),
+        momentum=config.momentum, weight_decay=config.weight_decay,
+        milestones=tuple(config.milestones), gamma=config.gamma,
+        label_smoothing=config.label_smoothing,
+    )  # fmt: skip
+
+
+def trainer_settings(config: EvaluateConfig) -> TrainerSettings:
+    """The ``Trainer`` hardware of ``config``: ``--device`` as Lightning's accelerator on one
+    device (``cuda``: one GPU, not DDP over all; ``cuda:N``: GPU N), ``--threads``, precision,
+    channels-last, compile, progress."""
+    from fewshot.training.trainer import TrainerSettings
+
+    accelerator, devices = lightning_hardware(config.device)
+    return TrainerSettings(
+        accelerator=accelerator, devices=1 if devices == "auto" else devices,
+        precision=config.precision,
+        progress_bar=not config.no_progress, threads=config.threads,
+        channels_last=config.channels_last, compile=config.compile,
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

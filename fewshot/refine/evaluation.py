@@ -8,18 +8,27 @@ A ResNet-like net of the same space (:data:`RESNET_LIKE`: bottleneck ratio 1, on
 widths doubling per stage) is the baseline.
 
 :class:`ClassifierModule` is the Lightning system for any plain classifier ``nn.Module``
-(the model is built by the caller; the module only trains it).
+(the model is built by the caller; the module only trains it) with a :class:`TrainingRecipe`.
+:func:`train_and_test` trains a net with the trainer of
+:func:`fewshot.training.trainer.make_trainer` (``--device``, threads, precision, channels-last,
+compile), checkpoints ``<out>/checkpoints/last.ckpt`` at every epoch end and resumes from it
+(a checkpoint of other settings is not resumed), and writes ``<out>/weights.pt``.
+
+May import spaces, metrics, the training layer and refine's engine and predictors; never a
+command module.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import Callback
 from torch import Tensor, nn
 from torch.nn.functional import cross_entropy
 
@@ -29,6 +38,15 @@ from fewshot.refine.engine import RECORD_NAME, iteration_seed
 from fewshot.refine.predictors import score_network
 from fewshot.spaces.anynet import AnyNetConfig
 from fewshot.spaces.anynet_sampling import DesignSpace, sample_configs
+from fewshot.training.trainer import (
+    CPU,
+    TrainerSettings,
+    accuracy,
+    eval_device,
+    fit_resumable,
+    save_weights,
+    top1,
+)
 
 RESNET_LIKE = AnyNetConfig(
     depths=(2, 2, 2), widths=(16, 32, 64), bottleneck_ratios=(1, 1, 1), group_widths=(16, 32, 64)
@@ -38,8 +56,9 @@ per stage, widths doubling 16/32/64, ordinary 3x3 convs (one group), no bottlene
 
 
 @dataclass(frozen=True)
-class Recipe:
-    """Training hyperparameters (defaults: da Silva et al.'s recipe)."""
+class TrainingRecipe:
+    """How the evaluated nets are trained (defaults: da Silva et al.'s recipe); its field
+    names are the ``configs/refine-eval-*.yaml`` keys."""
 
     epochs: int = 300
     batch_size: int = 32
@@ -55,7 +74,7 @@ class Recipe:
 class ClassifierModule(pl.LightningModule):
     """Train a plain classifier with SGD, a step schedule (per epoch) and label smoothing."""
 
-    def __init__(self, model: nn.Module, recipe: Recipe) -> None:
+    def __init__(self, model: nn.Module, recipe: TrainingRecipe) -> None:
         super().__init__()
         self.model = model
         self.recipe = recipe
@@ -71,7 +90,7 @@ class ClassifierModule(pl.LightningModule):
 
     def _accuracy(self, batch: tuple[Tensor, Tensor], name: str) -> None:
         x, y = batch
-        acc = (self.model(x).argmax(1) == y).float().mean()
+        acc = top1(self.model(x), y)
         self.log(name, acc, prog_bar=True, batch_size=len(y))
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
@@ -134,44 +153,46 @@ def top_candidate(
 def train_and_test(
     config: AnyNetConfig,
     datamodule: pl.LightningDataModule,
-    recipe: Recipe,
+    recipe: TrainingRecipe,
     *,
     seed: int,
     out_dir: Path,
+    hardware: TrainerSettings = CPU,
     limit_train_batches: int | float = 1.0,
-    progress: bool = False,
+    callbacks: Sequence[Callback] = (),
 ) -> dict[str, float]:
-    """Train ``config``'s net from scratch (seeded) and return its test accuracy (and params)."""
+    """Train ``config``'s net from scratch (seeded) in ``out_dir`` and return its test accuracy
+    (a fraction) and parameter count; ``callbacks`` are added to the trainer's.
+
+    Resumes from ``out_dir/checkpoints/last.ckpt`` when it holds the same settings (recipe,
+    net, seed, batches, precision, ...); writes the trained weights to ``out_dir/weights.pt``.
+    """
     pl.seed_everything(seed, workers=True, verbose=False)
     model = ClassifierModule(config.build(num_classes=datamodule.num_classes), recipe)
-    trainer = pl.Trainer(
-        default_root_dir=out_dir,
-        max_epochs=recipe.epochs,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=progress,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
+    fit_resumable(
+        model, hardware, max_epochs=recipe.epochs, out_dir=out_dir,
+        settings={"net": config.hyperparameters(), "recipe": asdict(recipe), "seed": seed,
+                  "limit_train_batches": limit_train_batches},
+        data={"datamodule": datamodule}, callbacks=callbacks,
         limit_train_batches=limit_train_batches,
-    )
-    trainer.fit(model, datamodule=datamodule)
-    (result,) = trainer.test(model, datamodule=datamodule, verbose=False)
+    )  # fmt: skip
+    save_weights(model.model, Path(out_dir) / "weights.pt")
+    model.model.to(eval_device(hardware))
     return {
-        "test_acc": float(result["test_acc"]),
+        "test_acc": accuracy(model.model, datamodule.test_dataloader()) / 100.0,
         "params": sum(p.numel() for p in model.model.parameters()),
         "epochs": recipe.epochs,
     }
 
 
-def recipe_from(values: dict[str, Any]) -> Recipe:
-    """A :class:`Recipe` from a mapping of its fields (unknown keys raise ``UsageError``)."""
-    known = set(Recipe.__dataclass_fields__)
+def recipe_from(values: dict[str, Any]) -> TrainingRecipe:
+    """A :class:`TrainingRecipe` from a mapping of its fields (unknown keys raise
+    ``UsageError``)."""
+    known = set(TrainingRecipe.__dataclass_fields__)
     unknown = sorted(set(values) - known)
     if unknown:
         raise UsageError(f"unknown recipe keys {unknown}; known: {sorted(known)}")
     v = dict(values)
     if "milestones" in v:
         v["milestones"] = tuple(int(m) for m in v["milestones"])
-    return Recipe(**v)
+    return TrainingRecipe(**v)

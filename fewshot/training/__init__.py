@@ -1,4 +1,14 @@
-"""Leaf training (Lightning), search inside leaves, evaluation against a benchmark."""
+"""Training with Lightning: sub-supernets (leaves), standalone archs, search inside leaves.
+
+Here live the one ``Trainer`` factory and hardware value (:mod:`~fewshot.training.trainer`,
+also the one accuracy function and the resume helpers), the leaf system
+(:mod:`~fewshot.training.module`), leaf training in run folders
+(:mod:`~fewshot.training.runner`, :mod:`~fewshot.training.parallel`), standalone arch training
+(:mod:`~fewshot.training.standalone`), the search inside leaves and its evaluation. May import
+values and spaces, models, data, the split tree format, the benchmark, the executor (and, for
+the evaluation's correlations, :mod:`fewshot.analysis.correlation`); never search, refine,
+experiments or a command module.
+"""
 
 from fewshot.training.evaluate import evaluate_search
 from fewshot.training.module import LeafModule

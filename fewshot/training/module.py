@@ -35,6 +35,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from fewshot.models.supernet import Supernet
 from fewshot.space import Arch, Mask
+from fewshot.training.trainer import top1
 
 ValBN = Literal["batch", "running"]
 _VAL_SEED_OFFSET = 1_000_003
@@ -157,7 +158,7 @@ class LeafModule(pl.LightningModule):
         arch = self.supernet.sample_arch(path_generator(self.hparams.seed, self.global_step))
         logits = self.supernet(x, arch)
         loss = cross_entropy(logits, y)
-        acc = (logits.argmax(1) == y).float().mean()
+        acc = top1(logits, y)
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, sync_dist=True)
         self.log("train_acc", acc, on_step=False, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
@@ -176,7 +177,7 @@ class LeafModule(pl.LightningModule):
         with bn:
             logits = self.supernet(x, arch)
         loss = cross_entropy(logits, y)
-        acc = (logits.argmax(1) == y).float().mean()
+        acc = top1(logits, y)
         self.log("val_loss", loss, on_epoch=True, sync_dist=True)
         self.log("val_acc", acc, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss

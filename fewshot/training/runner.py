@@ -8,12 +8,15 @@ Layout of a trained sub-supernet's folder (``runs/<name>/leaves/<id>/`` or ``...
     metrics.jsonl             one JSON line per finished epoch (train loss/acc, val acc, lr)
     weights.pt                the trained supernet's state_dict (what the search reads)
     done.json                 written when training finished: epochs, final metrics
+
+The ``Trainer`` is :func:`fewshot.training.trainer.make_trainer`'s; :class:`TrainerSettings`,
+:func:`parse_devices` and :func:`resolve_strategy` are re-exported from there. May import
+models, the training layer and :mod:`fewshot.io`; never a command module.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +25,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import CSVLogger, Logger
 from torch.utils.data import DataLoader, Dataset, Subset
 
@@ -30,8 +33,16 @@ from fewshot.io import atomic_write_json
 from fewshot.models.supernet import Supernet
 from fewshot.space import Mask
 from fewshot.training.module import SPEC_SGD, LeafModule
-
-_DDP_NEEDING_UNUSED = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
+from fewshot.training.trainer import (
+    TrainerSettings,
+    last_checkpoint_callback,
+    make_trainer,
+    parse_devices,
+    prepare_model,
+    resolve_strategy,
+    resume_checkpoint,
+    save_weights,
+)
 
 
 @dataclass(frozen=True)
@@ -49,41 +60,6 @@ class TrainSettings:
     grad_clip: float = SPEC_SGD.grad_clip
     seed: int = 0
     val_bn: str = "batch"
-
-
-@dataclass(frozen=True)
-class TrainerSettings:
-    """Pass-through ``Trainer`` options (hardware, debugging, output)."""
-
-    accelerator: str = "auto"
-    devices: str | int = "auto"
-    strategy: str = "auto"
-    num_nodes: int = 1
-    precision: str | None = None
-    fast_dev_run: bool = False
-    limit_train_batches: float | int | None = None
-    limit_val_batches: float | int | None = None
-    progress_bar: bool = True
-
-
-def resolve_strategy(strategy: str) -> str:
-    """DDP strategies with ``find_unused_parameters`` on: a single path leaves ops unused."""
-    return (
-        f"{strategy}_find_unused_parameters_true" if strategy in _DDP_NEEDING_UNUSED else strategy
-    )
-
-
-def parse_devices(devices: str | int) -> str | int | list[int]:
-    """``"auto"``, a count (``"2"``) or a list of ids (``"0,1"`` or ``"[1]"``), as the Trainer
-    wants them."""
-    if isinstance(devices, int):
-        return devices
-    text = str(devices).strip()
-    if text.isdigit():
-        return int(text)
-    if "," in text or text.startswith("["):
-        return [int(d) for d in text.strip("[]").split(",") if d.strip()]
-    return text
 
 
 class EpochMetricsWriter(Callback):
@@ -199,56 +175,38 @@ def train_subsupernet(
         val_bn=settings.val_bn,  # type: ignore[arg-type]
     )
     trainer = _make_trainer(out_dir, settings, hardware, list(callbacks))
-    last = out_dir / "checkpoints" / "last.ckpt"
-    resume = last if last.is_file() and not hardware.fast_dev_run else None
+    resume = resume_checkpoint(out_dir, hardware)
     trainer.callbacks.append(SaveResults(out_dir, resumed_from=resume))
     data = (
         MixedValidation(datamodule, settings.seed)
         if hasattr(datamodule, "val_dataset")
         else datamodule
     )
-    trainer.fit(module, datamodule=data, ckpt_path=resume)
+    trainer.fit(prepare_model(module, hardware), datamodule=data, ckpt_path=resume)
     return module, trainer
 
 
 def _make_trainer(
     out_dir: Path, settings: TrainSettings, hw: TrainerSettings, extra_callbacks: list[Callback]
 ) -> pl.Trainer:
-    checkpoint = ModelCheckpoint(
-        dirpath=out_dir / "checkpoints",
-        filename="epoch{epoch:03d}",
-        auto_insert_metric_name=False,
-        save_last=True,
-        save_top_k=1,
-    )
-    extra: dict[str, Any] = {}
-    if hw.precision is not None:
-        extra["precision"] = hw.precision
-    if hw.limit_train_batches is not None:
-        extra["limit_train_batches"] = hw.limit_train_batches
-    if hw.limit_val_batches is not None:
-        extra["limit_val_batches"] = hw.limit_val_batches
     # fast_dev_run must leave no checkpoint a real run would resume from (Lightning 2.6 still
     # writes last.ckpt in on_train_end), nor epoch lines in metrics.jsonl.
     callbacks = (
-        [] if hw.fast_dev_run else [checkpoint, EpochMetricsWriter(out_dir / "metrics.jsonl")]
+        []
+        if hw.fast_dev_run
+        else [
+            last_checkpoint_callback(out_dir),
+            EpochMetricsWriter(out_dir / "metrics.jsonl"),
+        ]
     )
-    return pl.Trainer(
-        default_root_dir=out_dir,
+    return make_trainer(
+        hw,
         max_epochs=settings.epochs,
-        gradient_clip_val=settings.grad_clip,
-        accelerator=hw.accelerator,
-        devices=parse_devices(hw.devices),
-        strategy=resolve_strategy(hw.strategy),
-        num_nodes=hw.num_nodes,
-        fast_dev_run=hw.fast_dev_run,
-        logger=make_loggers(out_dir),
+        out_dir=out_dir,
         callbacks=callbacks + extra_callbacks,
-        enable_progress_bar=hw.progress_bar,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
+        logger=make_loggers(out_dir),
+        gradient_clip_val=settings.grad_clip,
         log_every_n_steps=10,
-        **extra,
     )
 
 
@@ -262,10 +220,7 @@ class SaveResults(Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        weights = self.out_dir / "weights.pt"
-        tmp = weights.with_name(f".{weights.name}.{os.getpid()}.tmp")
-        torch.save(pl_module.supernet.state_dict(), tmp)
-        os.replace(tmp, weights)
+        save_weights(pl_module.supernet, self.out_dir / "weights.pt")
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
         atomic_write_json(
             self.out_dir / "done.json",

@@ -16,12 +16,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 from tqdm import tqdm
 
 from fewshot.models.supernet import Supernet
 from fewshot.space import NUM_EDGES, Arch, Mask
+from fewshot.training.trainer import accuracy
 
 Batch = tuple[Tensor, Tensor]
 
@@ -81,17 +82,6 @@ def recalibrate_bn(model: Supernet, arch: Arch, batches: Sequence[Batch]) -> Non
         model.train(was_training)
 
 
-@torch.no_grad()
-def accuracy(model: nn.Module, arch: Arch, batches: Sequence[Batch]) -> float:
-    """Top-1 accuracy (percent) of ``arch`` over ``batches``, model in eval mode."""
-    model.eval()
-    correct = total = 0
-    for x, y in batches:
-        correct += int((model(x, arch).argmax(1) == y).sum())
-        total += int(y.numel())
-    return 100.0 * correct / total
-
-
 @dataclass(frozen=True)
 class ScoredArch:
     """An arch with its supernet-predicted accuracy (percent, on held-out data)."""
@@ -147,7 +137,7 @@ def search_leaf(
     bar = tqdm(archs, desc=f"searching {leaf}", unit="arch", disable=not progress, leave=False)
     for arch in bar:
         recalibrate_bn(work, arch, calib_batches)
-        scored.append(ScoredArch(arch, accuracy(work, arch, val_batches)))
+        scored.append(ScoredArch(arch, accuracy(work, val_batches, arch=arch)))
     for s in scored:
         if not math.isfinite(s.predicted):
             raise ValueError(f"arch {s.arch} got a non-finite accuracy")
@@ -166,7 +156,6 @@ def best_overall(searches: Sequence[LeafSearch]) -> tuple[str, ScoredArch]:
 __all__ = [
     "LeafSearch",
     "ScoredArch",
-    "accuracy",
     "best_overall",
     "candidate_archs",
     "recalibrate_bn",

@@ -8,7 +8,12 @@ SGD + Nesterov, cosine schedule, the spec's defaults). BatchNorm running statist
 this one arch, so validation and test use them (``val_bn="running"``).
 
 :func:`train_archs` writes ``results.json`` (atomically) after every arch, and a second call
-with the same folder skips the archs already in it (resumable).
+with the same folder skips the archs already in it (resumable). Within an arch, training
+checkpoints ``archs/<op indices>/checkpoints/last.ckpt`` at every epoch end and a re-run resumes
+from it (a checkpoint of other settings is not resumed). The ``Trainer`` comes from
+:func:`fewshot.training.trainer.make_trainer` (the CPU unless ``hardware`` says otherwise).
+
+May import models, data values and the training layer; nothing from search, refine or commands.
 """
 
 from __future__ import annotations
@@ -23,12 +28,12 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
 
 from fewshot.io import atomic_write_json
 from fewshot.models.supernet import build_network
 from fewshot.space import Arch
 from fewshot.training.module import LeafModule
+from fewshot.training.trainer import CPU, TrainerSettings, accuracy, eval_device, fit_resumable
 
 log = logging.getLogger("fewshot")
 
@@ -50,21 +55,19 @@ class StandaloneSettings:
     limit_train_batches: int | float | None = None
 
 
-@torch.no_grad()
-def accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
-    """Top-1 accuracy (percent) in eval mode (running BatchNorm statistics)."""
-    model.eval()
-    correct = total = 0
-    for x, y in loader:
-        correct += int((model(x).argmax(1) == y).sum())
-        total += len(y)
-    return 100.0 * correct / max(total, 1)
-
-
 def train_arch(
-    arch: Arch, datamodule: pl.LightningDataModule, settings: StandaloneSettings
+    arch: Arch,
+    datamodule: pl.LightningDataModule,
+    settings: StandaloneSettings,
+    *,
+    hardware: TrainerSettings = CPU,
+    out_dir: Path | None = None,
 ) -> dict:
-    """Train ``arch`` from scratch; its validation and test accuracy (percent) and time."""
+    """Train ``arch`` from scratch; its validation and test accuracy (percent) and time.
+
+    With ``out_dir`` training checkpoints there at every epoch end and resumes from the last
+    checkpoint of the same settings (:func:`~fewshot.training.trainer.resume_checkpoint`).
+    """
     start = time.perf_counter()
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     datamodule.setup("fit")
@@ -78,7 +81,14 @@ def train_arch(
         val_bn="running",
     )
     with _deterministic_algorithms():
-        _fit(module, datamodule, settings)
+        fit_resumable(
+            module, hardware, max_epochs=settings.epochs, out_dir=out_dir,
+            settings={"arch": arch.to_string(), **asdict(settings)},
+            data={"train_dataloaders": datamodule.train_dataloader()},
+            gradient_clip_val=settings.grad_clip, limit_train_batches=settings.limit_train_batches,
+            limit_val_batches=0, deterministic=True,
+        )  # fmt: skip
+    net.to(eval_device(hardware))
     return {
         "arch": arch.to_string(),
         "val_acc": accuracy(net, datamodule.val_dataloader()),
@@ -99,23 +109,9 @@ def _deterministic_algorithms() -> Iterator[None]:
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
 
 
-def _fit(
-    module: LeafModule, datamodule: pl.LightningDataModule, settings: StandaloneSettings
-) -> None:
-    trainer = pl.Trainer(
-        max_epochs=settings.epochs,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        gradient_clip_val=settings.grad_clip,
-        limit_train_batches=settings.limit_train_batches,
-        num_sanity_val_steps=0,
-        limit_val_batches=0,
-        deterministic=True,
-    )
-    trainer.fit(module, train_dataloaders=datamodule.train_dataloader())
+def arch_folder(out_dir: Path, arch: Arch) -> Path:
+    """Where :func:`train_archs` checkpoints ``arch``: ``out_dir/archs/<op indices>``."""
+    return Path(out_dir) / "archs" / "-".join(str(i) for i in arch.op_indices)
 
 
 def train_archs(
@@ -123,8 +119,11 @@ def train_archs(
     datamodule: pl.LightningDataModule,
     settings: StandaloneSettings,
     out_dir: str | Path,
+    *,
+    hardware: TrainerSettings = CPU,
 ) -> list[dict]:
-    """Train every arch not yet in ``out_dir/results.json``; all results, in ``archs`` order."""
+    """Train every arch not yet in ``out_dir/results.json`` (each resumable, in
+    :func:`arch_folder`); all results, in ``archs`` order."""
     path = Path(out_dir) / RESULTS_NAME
     done = {}
     if path.is_file():
@@ -138,9 +137,11 @@ def train_archs(
         if key in done:
             continue
         log.info("training %s (%d epochs)", key, settings.epochs)
-        done[key] = train_arch(arch, datamodule, settings)
+        done[key] = train_arch(
+            arch, datamodule, settings, hardware=hardware, out_dir=arch_folder(path.parent, arch)
+        )
         atomic_write_json(path, {"settings": asdict(settings), "results": list(done.values())})
     return [done[a.to_string()] for a in archs]
 
 
-__all__ = ["StandaloneSettings", "accuracy", "train_arch", "train_archs"]
+__all__ = ["StandaloneSettings", "arch_folder", "train_arch", "train_archs"]

@@ -7,25 +7,13 @@ import json
 import numpy as np
 
 from fewshot.analysis.refinement import kendall_matrix, log_scores, tertile_labels, tertile_trees
-from fewshot.metrics import ScoringData
 from fewshot.refine.analyse import main as analyse_main
-from fewshot.refine.engine import RefineSettings, refine
 from fewshot.refine.evaluate import main as evaluate_main
-from fewshot.refine.predictors import Scored
 from fewshot.spaces.anynet import hyperparameter_names
 
-SMALL_NETS = (2_000_000, 12_000_000)  # small nets keep the training step fast
 
-
-def test_evaluate_trains_the_top_candidate_and_the_baseline(tmp_path):
-    run = tmp_path / "run"
-    settings = RefineSettings(
-        "synflow", samples=6, initial_samples=6, iterations=1, flops_range=SMALL_NETS, draws=200
-    )
-    data = ScoringData.random(batch_size=4, num_batches=1)
-    refine(
-        run, settings, data, scorer=lambda c: Scored({"synflow": -sum(c.depths)}), progress=False
-    )
+def test_evaluate_trains_the_top_candidate_and_the_baseline(refined_run):
+    run = refined_run
     argv = [str(run), "--candidates", "2", "--epochs", "1", "--batch-size", "16",
             "--limit-train-batches", "2", "--milestones", "1", "--dataset", "synthetic",
             "--data-option", "num_train=64", "--data-option", "num_test=32",

@@ -259,3 +259,27 @@ def test_device_maps_to_lightning_and_explicit_flags_win(run_dir):
     assert (gpu1.accelerator, parse_devices(gpu1.devices)) == ("gpu", [1])  # GPU 1, not 1 GPU
     cfg = resolved("--device", "cuda", "--accelerator", "cpu", "--devices", "2")
     assert (cfg.accelerator, cfg.devices) == ("cpu", "2")
+
+
+def test_gpu_options_are_flags_recorded_and_change_nothing_by_default(run_dir):
+    from fewshot.config import config_difference
+    from fewshot.train import _hardware, _train_settings
+
+    default = parse_config(TrainConfig, [str(run_dir), "--batch-size", "128"])
+    hw, settings = _hardware(default), _train_settings(default, 10)
+    assert (hw.precision, hw.channels_last, hw.compile) == (None, False, False)
+    assert (settings.lr, settings.lr_min) == (0.025, 0.001)  # no scaling unless asked
+    saved_before = {k: v for k, v in to_dict(default).items()
+                    if k not in ("channels_last", "compile", "lr_scaling")}  # fmt: skip
+    assert config_difference(saved_before, default) == []  # older run folders still resume
+
+    flags = ["--precision", "bf16-mixed", "--channels-last", "--compile", "--threads", "2",
+             "--lr-scaling", "linear", "--batch-size", "128"]  # fmt: skip
+    fast = parse_config(TrainConfig, [str(run_dir), *flags])
+    hw, settings = _hardware(fast), _train_settings(fast, 10)
+    assert (hw.precision, hw.channels_last, hw.compile, hw.threads) == ("bf16-mixed", True, True, 2)
+    assert (settings.lr, settings.lr_min) == (pytest.approx(0.05), pytest.approx(0.002))
+    saved = to_dict(fast)
+    assert saved["precision"] == "bf16-mixed" and saved["channels_last"] and saved["compile"]
+    assert saved["lr_scaling"] == "linear" and saved["lr"] == 0.025  # the rule and the base lr
+    assert "lr_scaling: 'none' -> 'linear'" in "; ".join(config_difference(to_dict(default), fast))

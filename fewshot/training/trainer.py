@@ -1,0 +1,357 @@
+"""The one Lightning ``Trainer`` factory, and what every training path shares with it.
+
+Leaf training (:mod:`fewshot.training.runner`), standalone arch training
+(:mod:`fewshot.training.standalone`) and refine's evaluation (:mod:`fewshot.refine.evaluation`)
+build their trainers with :func:`make_trainer` from one hardware value, :class:`TrainerSettings`
+(accelerator and devices from ``--device``, ``--threads``, precision, progress, channels-last,
+``torch.compile``). Also here: :func:`fit_resumable` (checkpoint ``checkpoints/last.ckpt``
+every epoch, resume from it only when it was saved with the same settings), the learning-rate
+scaling rule for larger batches (:func:`scaled_lr`), the command-line fields of these options
+(:func:`trainer_option`, one default and help for every command) and the one top-1 accuracy
+(:func:`top1` per batch, :func:`accuracy` over batches).
+
+May import torch and Lightning, and :mod:`fewshot.config` inside :func:`trainer_option` (the
+field declarations); nothing from data, search, refine, experiments or the commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, ModelCheckpoint
+from pytorch_lightning.loggers import Logger
+from torch import Tensor, nn
+
+log = logging.getLogger("fewshot")
+
+Batch = tuple[Tensor, Tensor]
+LrScaling = Literal["none", "linear"]
+LR_BASE_BATCH = 64
+"""The batch size the spec's learning rate belongs to (SPEC section 5: lr 0.025 at batch 64)."""
+
+CHECKPOINTS = "checkpoints"
+LAST_CHECKPOINT = "last.ckpt"
+SETTINGS_KEY = "fewshot_settings"
+_DDP_NEEDING_UNUSED = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
+_CHATTY_LOGGERS = (  # "GPU available", "TPU available", "LOCAL_RANK ... CUDA_VISIBLE_DEVICES", tips
+    "pytorch_lightning.utilities.rank_zero",
+    "pytorch_lightning.accelerators.cuda",
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.pytorch.accelerators.cuda",
+    "lightning_fabric.utilities.rank_zero",
+)
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """How and where a ``Trainer`` runs: hardware, precision, debugging and output options.
+
+    ``accelerator``/``devices`` are Lightning's (a command maps ``--device`` to them with
+    :func:`fewshot.config.lightning_hardware`). ``threads``: torch CPU threads (and
+    ``OMP_NUM_THREADS`` for the processes Lightning launches). ``precision``: Lightning's
+    (None: its default, ``32-true``; ``bf16-mixed`` is bf16 autocast). ``channels_last``:
+    the model's 4-D weights in channels-last memory format. ``compile``: ``torch.compile`` the
+    module before fitting. ``progress_bar`` False also silences Lightning's info banners.
+    """
+
+    accelerator: str = "auto"
+    devices: str | int = "auto"
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str | None = None
+    fast_dev_run: bool = False
+    limit_train_batches: float | int | None = None
+    limit_val_batches: float | int | None = None
+    progress_bar: bool = True
+    threads: int | None = None
+    channels_last: bool = False
+    compile: bool = False
+
+
+CPU = TrainerSettings(accelerator="cpu", devices=1, progress_bar=False)
+"""One CPU process, quiet: the default of library calls that are not given a device."""
+
+
+def resolve_strategy(strategy: str) -> str:
+    """DDP strategies with ``find_unused_parameters`` on: a single path leaves ops unused."""
+    return (
+        f"{strategy}_find_unused_parameters_true" if strategy in _DDP_NEEDING_UNUSED else strategy
+    )
+
+
+def parse_devices(devices: str | int) -> str | int | list[int]:
+    """``"auto"``, a count (``"2"``) or a list of ids (``"0,1"`` or ``"[1]"``), as the Trainer
+    wants them."""
+    if isinstance(devices, int):
+        return devices
+    text = str(devices).strip()
+    if text.isdigit():
+        return int(text)
+    if "," in text or text.startswith("["):
+        return [int(d) for d in text.strip("[]").split(",") if d.strip()]
+    return text
+
+
+def quiet_lightning(quiet: bool = True) -> None:
+    """Silence (or restore) Lightning's info lines at their loggers: "GPU available ...",
+    "TPU available ...", "LOCAL_RANK ...", the logging tips. Warnings still show."""
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.NOTSET)
+
+
+def apply_threads(threads: int | None) -> None:
+    """torch CPU threads here, and ``OMP_NUM_THREADS`` for processes Lightning launches."""
+    if threads is not None:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        torch.set_num_threads(threads)
+
+
+def make_trainer(
+    hardware: TrainerSettings,
+    *,
+    max_epochs: int,
+    out_dir: Path,
+    callbacks: Sequence[Callback] = (),
+    logger: Logger | Sequence[Logger] | bool = False,
+    **options: Any,
+) -> pl.Trainer:
+    """A ``Trainer`` for ``hardware`` writing under ``out_dir``; ``options`` are further
+    ``Trainer`` arguments of the caller's (gradient clipping, validation batches, ...).
+
+    No model summary, no sanity validation; with ``progress_bar`` off no progress bar and no
+    Lightning banners. ``limit_*_batches`` of ``hardware`` apply unless ``options`` set them.
+    """
+    apply_threads(hardware.threads)
+    quiet_lightning(not hardware.progress_bar)
+    kwargs: dict[str, Any] = {
+        "default_root_dir": out_dir,
+        "max_epochs": max_epochs,
+        "accelerator": hardware.accelerator,
+        "devices": parse_devices(hardware.devices),
+        "strategy": resolve_strategy(hardware.strategy),
+        "num_nodes": hardware.num_nodes,
+        "fast_dev_run": hardware.fast_dev_run,
+        "logger": logger if isinstance(logger, bool | Logger) else list(logger),
+        "callbacks": list(callbacks),
+        "enable_checkpointing": any(isinstance(c, ModelCheckpoint) for c in callbacks),
+        "enable_progress_bar": hardware.progress_bar,
+        "enable_model_summary": False,
+        "num_sanity_val_steps": 0,
+    }
+    for key in ("precision", "limit_train_batches", "limit_val_batches"):
+        if getattr(hardware, key) is not None:
+            kwargs[key] = getattr(hardware, key)
+    return pl.Trainer(**(kwargs | options))
+
+
+def prepare_model(module: pl.LightningModule, hardware: TrainerSettings) -> pl.LightningModule:
+    """``module`` in channels-last memory format and/or compiled, as ``hardware`` asks.
+
+    Fit the returned module; ``module`` itself holds the trained weights afterwards (a
+    compiled module shares them, and Lightning saves the original's state in checkpoints).
+    """
+    if hardware.channels_last:
+        module = module.to(memory_format=torch.channels_last)
+    if hardware.compile:
+        return torch.compile(module)  # type: ignore[return-value]
+    return module
+
+
+def scaled_lr(lr: float, batch_size: int, rule: LrScaling = "none") -> float:
+    """The learning rate for ``batch_size``: ``lr`` itself (``"none"``), or linear scaling
+    (``"linear"``: ``lr * batch_size / 64``, Goyal et al.; ``lr`` is the rate of batch 64,
+    :data:`LR_BASE_BATCH`, so batch 64 keeps ``lr`` exactly)."""
+    if rule == "none":
+        return lr
+    if rule == "linear":
+        return lr * batch_size / LR_BASE_BATCH
+    raise ValueError(f"unknown learning-rate scaling rule {rule!r}; known: none, linear")
+
+
+_OPTION_HELP = {
+    "precision": "Lightning precision: 32-true (default), bf16-mixed (bf16 autocast), 16-mixed",
+    "channels_last": "channels-last memory format",
+    "compile": "torch.compile the network before training",
+    "lr_scaling": "learning rate for --batch-size: none (the rate as given) or linear (times "
+    "batch_size / 64, the batch of the spec's rate)",
+}
+
+
+def trainer_option(name: str, *, group: str) -> Any:
+    """The command-line field of a training option (``precision``, ``channels_last``,
+    ``compile``, ``lr_scaling``): one default (:class:`TrainerSettings`'s, or ``"none"``) and
+    one help text for every command that trains."""
+    from fewshot.config import option  # the command edge declares fields; imported on use
+
+    fields = TrainerSettings.__dataclass_fields__
+    default = fields[name].default if name in fields else "none"
+    return option(default, help=_OPTION_HELP[name], group=group)
+
+
+# -- checkpoints and resuming --------------------------------------------------------------------
+
+
+def last_checkpoint_callback(out_dir: Path) -> ModelCheckpoint:
+    """Save ``out_dir/checkpoints/last.ckpt`` and the latest ``epochNNN.ckpt`` at every epoch
+    end (Lightning writes ``last.ckpt`` only beside a saved top-k checkpoint)."""
+    return ModelCheckpoint(
+        dirpath=Path(out_dir) / CHECKPOINTS,
+        filename="epoch{epoch:03d}",
+        auto_insert_metric_name=False,
+        save_last=True,
+        save_top_k=1,
+    )
+
+
+class RecordSettings(Callback):
+    """Store ``settings`` (a JSON-like mapping) in every checkpoint, for
+    :func:`resume_checkpoint` to compare with the settings of the run that resumes."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.settings = dict(settings)
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint[SETTINGS_KEY] = self.settings
+
+
+def resume_checkpoint(
+    out_dir: Path, hardware: TrainerSettings, settings: Mapping[str, Any] | None = None
+) -> Path | None:
+    """``out_dir/checkpoints/last.ckpt`` when a run should resume from it: it exists, this is
+    not a fast dev run, and (when ``settings`` are given) it was saved with the same settings
+    (:class:`RecordSettings`); a checkpoint of other settings is named and not resumed."""
+    last = Path(out_dir) / CHECKPOINTS / LAST_CHECKPOINT
+    if hardware.fast_dev_run or not last.is_file():
+        return None
+    if settings is None:
+        return last
+    saved = torch.load(last, map_location="cpu", weights_only=False).get(SETTINGS_KEY)
+    if saved != dict(settings):
+        log.warning("%s was saved with other settings: training from scratch", last)
+        return None
+    return last
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    """Write ``model``'s ``state_dict`` to ``path`` atomically (a temporary file, then a rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(model.state_dict(), tmp)
+    os.replace(tmp, path)
+
+
+def fit_resumable(
+    module: pl.LightningModule,
+    hardware: TrainerSettings,
+    *,
+    max_epochs: int,
+    out_dir: Path | None,
+    settings: Mapping[str, Any],
+    data: Mapping[str, Any],
+    callbacks: Sequence[Callback] = (),
+    **options: Any,
+) -> pl.Trainer:
+    """Fit ``module`` (``data``: ``trainer.fit``'s data arguments) with :func:`make_trainer`.
+
+    With ``out_dir``: checkpoint ``out_dir/checkpoints/last.ckpt`` at every epoch end, and
+    first resume from it when it was saved with the same ``settings`` (and the same
+    :func:`result_settings` of ``hardware``), so a killed run continues where it stopped.
+    """
+    record = {**settings, **result_settings(hardware)}
+    own = [] if out_dir is None else [last_checkpoint_callback(out_dir), RecordSettings(record)]
+    trainer = make_trainer(
+        hardware,
+        max_epochs=max_epochs,
+        out_dir=out_dir if out_dir is not None else Path.cwd(),
+        callbacks=[*own, *callbacks],
+        **options,
+    )
+    resume = None if out_dir is None else resume_checkpoint(out_dir, hardware, record)
+    trainer.fit(prepare_model(module, hardware), ckpt_path=resume, **data)
+    return trainer
+
+
+# -- accuracy -------------------------------------------------------------------------------------
+
+
+def top1(logits: Tensor, labels: Tensor) -> Tensor:
+    """The fraction of ``labels`` that are the top-scoring class of ``logits`` (a 0-d tensor)."""
+    return (logits.argmax(1) == labels).float().mean()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, batches: Iterable[Batch], *, arch: Any = None) -> float:
+    """Top-1 accuracy (percent) of ``model`` over ``batches``, in eval mode (running BatchNorm
+    statistics), without gradients; batches are moved to the device of the model's weights.
+
+    ``arch``: passed as ``model(x, arch)`` (a supernet's path); None calls ``model(x)``.
+    """
+    model.eval()
+    first = next(model.parameters(), None)
+    device = first.device if first is not None else torch.device("cpu")
+    correct = total = 0
+    for x, y in batches:
+        x, y = x.to(device), y.to(device)
+        logits = model(x) if arch is None else model(x, arch)
+        correct += int((logits.argmax(1) == y).sum())
+        total += int(y.numel())
+    if total == 0:
+        raise ValueError("no batches to measure accuracy on")
+    return 100.0 * correct / total
+
+
+def result_settings(hardware: TrainerSettings) -> dict[str, Any]:
+    """The options of ``hardware`` that change what training computes (for
+    :class:`RecordSettings`): precision, memory format, compilation."""
+    return {
+        "precision": hardware.precision,
+        "channels_last": hardware.channels_last,
+        "compile": hardware.compile,
+    }
+
+
+def eval_device(hardware: TrainerSettings) -> torch.device:
+    """The torch device of ``hardware``'s first training device (where to measure accuracy
+    after fitting: Lightning moves the module back to the CPU at the end of ``fit``)."""
+    accelerator = hardware.accelerator
+    if accelerator == "auto":
+        accelerator = "gpu" if torch.cuda.is_available() else "cpu"
+    if accelerator in ("gpu", "cuda"):
+        devices = parse_devices(hardware.devices)
+        index = devices[0] if isinstance(devices, list) and devices else 0
+        return torch.device("cuda", index)
+    return torch.device("mps" if accelerator == "mps" else "cpu")
+
+
+__all__ = [
+    "CPU",
+    "LR_BASE_BATCH",
+    "RecordSettings",
+    "TrainerSettings",
+    "accuracy",
+    "apply_threads",
+    "eval_device",
+    "fit_resumable",
+    "last_checkpoint_callback",
+    "make_trainer",
+    "parse_devices",
+    "prepare_model",
+    "quiet_lightning",
+    "resolve_strategy",
+    "result_settings",
+    "resume_checkpoint",
+    "save_weights",
+    "scaled_lr",
+    "top1",
+    "trainer_option",
+]
