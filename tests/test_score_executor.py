@@ -8,7 +8,7 @@ import csv
 import pytest
 
 import fewshot.score as score
-from fewshot.scoring import select_archs
+from fewshot.scoring import select_archs, shard_name
 
 ARCHS = ["--num", "5", "--seed", "3"]
 TINY = ["--C", "4", "--N", "1", "--dataset", "synthetic", "--data-option", "image_size=8"]
@@ -74,8 +74,8 @@ def test_failed_shard_is_named_and_a_rerun_scores_only_it(
 
 def test_shards_are_named_by_their_archs():
     archs = select_archs(num=23, seed=0)
-    assert score.shard_name(archs[:2]) == ", ".join(a.to_string() for a in archs[:2])
-    assert score.shard_name(archs).startswith("23 archs |")
+    assert shard_name(archs[:2]) == ", ".join(a.to_string() for a in archs[:2])
+    assert shard_name(archs).startswith("23 archs |")
 
 
 def test_ray_not_installed_is_one_clear_line(tmp_path, monkeypatch, capsys):

@@ -50,3 +50,17 @@ def vote_accuracy(
     if total == 0:
         raise ValueError("vote_accuracy needs at least two archs with different accuracies")
     return correct / total
+
+
+def finite_vote(
+    scores: Mapping[str, Sequence[float] | np.ndarray],
+    accuracy: Sequence[float] | np.ndarray,
+) -> tuple[int, float | None]:
+    """(archs used, :func:`vote_accuracy`) over the archs where every metric is finite;
+    ``None`` when fewer than two are."""
+    columns = {m: np.asarray(v, dtype=float) for m, v in scores.items()}
+    finite = np.logical_and.reduce([np.isfinite(v) for v in columns.values()])
+    if finite.sum() < 2:
+        return int(finite.sum()), None
+    kept = {m: v[finite] for m, v in columns.items()}
+    return int(finite.sum()), vote_accuracy(kept, np.asarray(accuracy, dtype=float)[finite])
