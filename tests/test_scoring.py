@@ -68,3 +68,24 @@ def test_spec_record_round_trip(tmp_path):
     assert (tmp_path / "scores.spec.json").is_file()
     assert read_spec_record(tmp_path / "scores.csv") == spec
     assert read_spec_record(tmp_path / "other.csv") is None
+
+
+def test_the_score_command_scores_data_free_metrics_without_the_data_set(
+    tmp_path, offline, monkeypatch, capsys
+):
+    import json
+
+    from fewshot.score import main
+
+    monkeypatch.setenv("FEWSHOT_DATA", str(tmp_path / "nothing"))
+    argv = ["--num", "2", "--metrics", "synflow,params", "--C", "4", "--N", "1", "--dataset",
+            "cifar100", "--no-progress", "--out", str(tmp_path / "out")]  # fmt: skip
+    assert main(argv) == 0
+    record = json.loads((tmp_path / "out" / "scores.spec.json").read_text())
+    assert record["data"] == "none (data-free metrics)" and record["spec"]["dataset"] == "cifar100"
+    capsys.readouterr()
+    argv = [*argv[:3], "synflow,snip", *argv[4:-1], str(tmp_path / "other")]
+    assert main(argv) == 2  # snip needs CIFAR-100's images
+    err = capsys.readouterr().err
+    assert "CIFAR-100" in err or "cifar100" in err.lower()
+    assert "another configuration" not in err

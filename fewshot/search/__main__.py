@@ -15,7 +15,10 @@ Writes ``summary.json`` (``acc_at_50``, ``models_to_target``, every repeat's cur
 archs, the selection accuracy used, the configuration), ``curves.png`` and ``config.yaml``
 into ``--out``; the filter mode writes ``filter.json`` (and ``trained/results.json`` with
 ``--train-epochs``). Proxy values missing from the tables are computed on demand (the same
-network, batches and seed as ``python -m fewshot.score``) and cached in ``--proxy-cache``.
+network, batches and seed as ``python -m fewshot.score`` with its defaults: one
+:class:`~fewshot.scoring.ScoringSpec`) and cached in ``--proxy-cache``; a table scored with
+another spec (e.g. ``fewshot.score --recipe ly-manson``) is refused, naming both. A data-free
+proxy (synflow, params, flops) is scored without reading any image of the data set.
 """
 
 from __future__ import annotations
