@@ -239,7 +239,8 @@ def _prepare(config: ScoreConfig) -> tuple[ScoreFile, ShardContext]:
     check_resume(config.out, config)
     store = ScoreFile(config.out / SCORES_NAME, config.metrics)
     save_config(config.out, config, CONFIG_NAME)
-    write_spec_record(store.path, spec, data_free=data_free(config.metrics))
+    free = data_free(config.metrics)
+    write_spec_record(store.path, spec, data_free=free, data_root=config.data_root)
     return store, ShardContext(data, tuple(config.metrics), spec, config.device)
 
 

@@ -17,7 +17,12 @@ May import: spaces/values, models, data, metrics, :mod:`fewshot.executor`, :mod:
 Correlating a CSV with the benchmark is analysis (:mod:`fewshot.analysis.scores`).
 """
 
-from fewshot.scoring.data import data_free_input, load_scoring_data
+from fewshot.scoring.data import (
+    data_free_input,
+    input_size,
+    load_scoring_data,
+    scoring_difference,
+)
 from fewshot.scoring.engine import (
     ScoringSummary,
     ShardContext,
@@ -31,8 +36,10 @@ from fewshot.scoring.engine import (
 )
 from fewshot.scoring.select import parse_archs, resolve_metrics, sample_archs, select_archs
 from fewshot.scoring.spec import (
+    DATA_FIELDS,
     DATA_FREE,
     ScoringSpec,
+    read_record_root,
     read_spec_record,
     spec_difference,
     spec_record_path,
@@ -41,6 +48,7 @@ from fewshot.scoring.spec import (
 from fewshot.scoring.store import ScoreFile, ScoreRow, columns_for, read_score_metrics
 
 __all__ = [
+    "DATA_FIELDS",
     "DATA_FREE",
     "ScoreFile",
     "ScoreRow",
@@ -50,8 +58,10 @@ __all__ = [
     "build_scored",
     "columns_for",
     "data_free_input",
+    "input_size",
     "load_scoring_data",
     "parse_archs",
+    "read_record_root",
     "read_score_metrics",
     "read_spec_record",
     "resolve_metrics",
@@ -61,6 +71,7 @@ __all__ = [
     "score_network",
     "score_shard",
     "score_with_executor",
+    "scoring_difference",
     "select_archs",
     "shard_name",
     "spec_difference",

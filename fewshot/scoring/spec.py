@@ -19,7 +19,7 @@ May import: :mod:`fewshot.metrics` (settings), :mod:`fewshot.io`, :mod:`fewshot.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -106,10 +106,14 @@ class ScoringSpec:
         )
 
 
-def spec_difference(a: ScoringSpec, b: ScoringSpec) -> list[str]:
-    """The keys where two specs differ (metric settings as ``settings.<name>``)."""
+DATA_FIELDS = ("dataset", "data_option", "batch_size", "batches")
+"""The fields of the images a spec draws (data-free metrics see only their class count and size)."""
+
+
+def spec_difference(a: ScoringSpec, b: ScoringSpec, *, ignore: Collection[str] = ()) -> list[str]:
+    """The keys where two specs differ (metric settings as ``settings.<name>``), but ``ignore``."""
     da, db = a.to_dict(), b.to_dict()
-    keys = [k for k in da if k != "settings" and da[k] != db[k]]
+    keys = [k for k in da if k not in ("settings", *ignore) and da[k] != db[k]]
     sa, sb = da["settings"], db["settings"]
     return keys + [f"settings.{k}" for k in sa if sa[k] != sb[k]]
 
@@ -120,32 +124,54 @@ def spec_record_path(csv_path: str | Path) -> Path:
     return path.with_name(path.stem + SPEC_SUFFIX)
 
 
-def write_spec_record(csv_path: str | Path, spec: ScoringSpec, *, data_free: bool) -> Path:
-    """Record beside a scores CSV the spec its values were scored with, and what data it read."""
+def write_spec_record(
+    csv_path: str | Path,
+    spec: ScoringSpec,
+    *,
+    data_free: bool,
+    data_root: str | Path | None = None,
+) -> Path:
+    """Record beside a scores CSV the spec its values were scored with, what data it read and
+    where the data set lies (``data_root``: where a folder data set's classes are listed)."""
     record = {
         "version": SPEC_VERSION,
         "spec": spec.to_dict(),
         "data": DATA_FREE if data_free else IMAGES,
+        "data_root": None if data_root is None else str(data_root),
     }
     return atomic_write_json(spec_record_path(csv_path), record)
 
 
 def read_spec_record(csv_path: str | Path) -> ScoringSpec | None:
     """The spec recorded beside a scores CSV; ``None`` when it has no record (older tables)."""
+    record = _read_record(csv_path)
+    return None if record is None else ScoringSpec.from_dict(record["spec"])
+
+
+def read_record_root(csv_path: str | Path) -> str | None:
+    """The ``data_root`` recorded beside a scores CSV (``None``: none, or no record)."""
+    record = _read_record(csv_path)
+    return None if record is None else record.get("data_root")
+
+
+def _read_record(csv_path: str | Path) -> dict[str, Any] | None:
     path = spec_record_path(csv_path)
     if not path.is_file():
         return None
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-        return ScoringSpec.from_dict(record["spec"])
+        ScoringSpec.from_dict(record["spec"])
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{path}: not a readable scoring spec record ({exc})") from None
+    return record
 
 
 __all__ = [
+    "DATA_FIELDS",
     "DATA_FREE",
     "IMAGES",
     "ScoringSpec",
+    "read_record_root",
     "read_spec_record",
     "spec_difference",
     "spec_record_path",

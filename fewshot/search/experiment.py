@@ -56,7 +56,7 @@ def load_proxy(
     scored as it says (cached in ``cache``) and every table must have been scored with it;
     without, the tables must agree with each other (:class:`ProxyTable`)."""
     check_proxy(name)
-    table = ProxyTable(name, oracle, cache=cache, spec=spec)
+    table = ProxyTable(name, oracle, cache=cache, spec=spec, data_root=data_root)
     for path in tables:
         table.load_csv(path)
     if spec is not None and not table.complete:

@@ -30,10 +30,11 @@ from fewshot.scoring import (
     ScoreFile,
     ScoreRow,
     ScoringSpec,
+    read_record_root,
     read_score_metrics,
     read_spec_record,
     score_arch,
-    spec_difference,
+    scoring_difference,
     write_spec_record,
 )
 from fewshot.search.oracle import Oracle
@@ -65,6 +66,7 @@ class ProxyTable:
         cache: a scores CSV the scorer's values are appended to (and read back next time).
         spec: the spec the values must have been scored with (the scorer's); ``None``: the
             first table loaded with a known spec sets it.
+        data_root: the data folder of ``spec`` (where a folder data set's classes are listed).
     """
 
     def __init__(
@@ -75,8 +77,10 @@ class ProxyTable:
         scorer: Scorer | None = None,
         cache: str | Path | None = None,
         spec: ScoringSpec | None = None,
+        data_root: str | Path | None = None,
     ) -> None:
         self.name, self.oracle, self.scorer, self.spec = name, oracle, scorer, spec
+        self.data_root = data_root
         self.values = np.full(len(oracle), np.nan)
         self.known = np.zeros(len(oracle), dtype=bool)
         self.computed = 0
@@ -120,14 +124,14 @@ class ProxyTable:
 
     def _check_spec(self, path: Path) -> None:
         """Refuse a table scored with another spec than this table's (naming both)."""
-        spec, origin = table_spec(path)
+        spec, origin, root = table_spec(path)
         if spec is None:
             log.warning("%s: %s", path, origin)
             return
         if self.spec is None:
-            self.spec = spec
+            self.spec, self.data_root = spec, root
             return
-        diff = spec_difference(spec, self.spec)
+        diff = scoring_difference(spec, self.spec, [self.name], (root, self.data_root))
         if diff:
             raise UsageError(
                 f"proxy table {path} was scored with {spec.describe()} ({origin}), but this "
@@ -174,7 +178,8 @@ class ProxyTable:
         if self._store is None:
             self._store = ScoreFile(self.cache, [self.name])
             if self.spec is not None:
-                write_spec_record(self.cache, self.spec, data_free=data_free([self.name]))
+                free = data_free([self.name])
+                write_spec_record(self.cache, self.spec, data_free=free, data_root=self.data_root)
         for i, v in zip(indices, values, strict=True):
             arch = self.oracle.arch(i).to_string()
             vals = {self.name: float(v)} if np.isfinite(v) else {}
@@ -195,23 +200,28 @@ def metric_scorer(
     return score
 
 
-def table_spec(path: str | Path) -> tuple[ScoringSpec | None, str]:
-    """(the spec a scores CSV was scored with, where that comes from): its spec record; for
-    older tables the ``config.yaml`` ``fewshot.score`` saved beside its ``scores.csv``;
-    ``None`` (and what is assumed) when neither exists."""
+def table_spec(path: str | Path) -> tuple[ScoringSpec | None, str, str | None]:
+    """(the spec a scores CSV was scored with, where that comes from, its data folder): its
+    spec record; for older tables the ``config.yaml`` ``fewshot.score`` saved beside its
+    ``scores.csv``; no spec (and what is assumed) when neither exists."""
     path = Path(path)
     spec = read_spec_record(path)
     if spec is not None:
-        return spec, "its spec record"
-    config = path.with_name("config.yaml")
-    if path.name == "scores.csv" and config.is_file():
+        return spec, "its spec record", read_record_root(path)
+    config_path = path.with_name("config.yaml")
+    if path.name == "scores.csv" and config_path.is_file():
         from fewshot.config import load_saved_config
         from fewshot.recipes import scoring_spec
 
-        return scoring_spec(load_saved_config(config)), f"from {config}"
-    return None, (
-        "no spec record and no fewshot.score config.yaml beside it: assumed to be scored with "
-        "the search's spec"
+        config = load_saved_config(config_path)
+        return scoring_spec(config), f"from {config_path}", config.get("data_root")
+    return (
+        None,
+        (
+            "no spec record and no fewshot.score config.yaml beside it: assumed to be scored with "
+            "the search's spec"
+        ),
+        None,
     )
 
 

@@ -12,6 +12,7 @@ from fewshot.errors import UsageError
 from fewshot.score import main as score_main
 from fewshot.scoring import DATA_FREE, ScoringSpec, read_spec_record, spec_record_path
 from fewshot.search.__main__ import main as search_main
+from fewshot.search.experiment import proxy_spec
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable, table_spec
 
@@ -61,7 +62,7 @@ def test_an_older_table_without_record_is_judged_by_its_config_yaml(
     old.mkdir()
     for name in ("scores.csv", "config.yaml"):  # a table written before spec records
         (old / name).write_bytes((ly_manson_table.parent / name).read_bytes())
-    spec, origin = table_spec(old / "scores.csv")
+    spec, origin, _ = table_spec(old / "scores.csv")
     assert spec == read_spec_record(ly_manson_table) and "config.yaml" in origin
     oracle = Oracle.from_benchmark(small_benchmark, "cifar10")
     with pytest.raises(UsageError, match="differ in .*recipe.*init"):
@@ -80,6 +81,27 @@ def test_tables_of_one_spec_agree_and_two_specs_do_not(tmp_path, small_benchmark
     assert score_main([*TINY_SCORE, "--out", str(other)]) == 0
     with pytest.raises(UsageError, match="recipe zero-cost-nas .* recipe ly-manson"):
         same.load_csv(other / "scores.csv")
+
+
+@pytest.mark.parametrize("classes", [100, 10])
+def test_a_data_free_table_is_judged_by_its_class_count_and_image_size(
+    tmp_path, small_benchmark, offline, classes
+):
+    """The published synflow tables were scored on a synthetic data set of CIFAR-100's shape
+    (before spec records): a CIFAR-100 search takes them, one of 10 classes it refuses."""
+    out = tmp_path / "table"
+    argv = ["--num", "1", "--metrics", "synflow", "--dataset", "synthetic", "--data-option",
+            f"num_classes={classes}", "--data-option", "image_size=32", "--no-progress",
+            "--out", str(out)]  # fmt: skip
+    assert score_main(argv) == 0
+    spec_record_path(out / "scores.csv").unlink()  # as the tables written before records
+    oracle = Oracle.from_benchmark(small_benchmark, "cifar100")
+    table = ProxyTable("synflow", oracle, spec=proxy_spec("cifar100"))
+    if classes == 100:
+        assert table.load_csv(out / "scores.csv") == 0  # its arch is not in the tiny benchmark
+    else:
+        with pytest.raises(UsageError, match=r"\(classes, image size\) \(10, 32\) vs \(100, 32\)"):
+            table.load_csv(out / "scores.csv")
 
 
 def test_synflow_search_on_cifar100_needs_no_cifar100_images(
