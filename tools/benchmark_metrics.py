@@ -42,6 +42,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +53,12 @@ from fewshot.cli import run_main  # noqa: E402
 from fewshot.config import CommonOptions, option, parse_config  # noqa: E402
 from fewshot.io import atomic_write_json  # noqa: E402
 from fewshot.metrics import compute_metrics, list_metrics  # noqa: E402
-from fewshot.metrics.vote import VOTE_METRICS, finite_vote, vote_accuracy  # noqa: E402
+from fewshot.metrics.vote import (  # noqa: E402
+    VOTE_METRICS,
+    finite_rows,
+    finite_vote,
+    vote_accuracy,
+)
 from fewshot.models.supernet import build_network  # noqa: E402
 from fewshot.scoring import (  # noqa: E402
     ScoreFile,
@@ -511,17 +517,13 @@ def reference_rows(scores, ref, ref_acc) -> list[dict]:
 
 
 def vote_row(scores, acc) -> dict:
-    """Abdelfattah et al.'s vote over the archs with all three voters finite."""
+    """Abdelfattah et al.'s vote (and each voter alone) over the archs with all three finite."""
     archs = sorted(scores)
-    table = {m: [scores[a].get(m, math.nan) for a in archs] for m in VOTE_METRICS}
-    truth = [acc[a] for a in archs]
+    table = {m: np.array([scores[a].get(m, math.nan) for a in archs]) for m in VOTE_METRICS}
+    truth = np.array([acc[a] for a in archs])
     n, voted = finite_vote(table, truth)
-    finite = [all(math.isfinite(table[m][i]) for m in VOTE_METRICS) for i in range(len(archs))]
-    kept = [t for t, f in zip(truth, finite, strict=True) if f]
-    singles = {
-        m: vote_accuracy({m: [v for v, f in zip(table[m], finite, strict=True) if f]}, kept)
-        for m in VOTE_METRICS
-    }
+    keep = finite_rows(table)
+    singles = {m: vote_accuracy({m: table[m][keep]}, truth[keep]) for m in VOTE_METRICS}
     return {"n": n, "vote": voted} | singles
 
 

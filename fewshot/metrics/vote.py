@@ -52,15 +52,19 @@ def vote_accuracy(
     return correct / total
 
 
+def finite_rows(scores: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarray:
+    """Mask of the archs where every metric of ``scores`` is finite (the ones a vote uses)."""
+    return np.logical_and.reduce([np.isfinite(np.asarray(v, dtype=float)) for v in scores.values()])
+
+
 def finite_vote(
     scores: Mapping[str, Sequence[float] | np.ndarray],
     accuracy: Sequence[float] | np.ndarray,
 ) -> tuple[int, float | None]:
-    """(archs used, :func:`vote_accuracy`) over the archs where every metric is finite;
-    ``None`` when fewer than two are."""
-    columns = {m: np.asarray(v, dtype=float) for m, v in scores.items()}
-    finite = np.logical_and.reduce([np.isfinite(v) for v in columns.values()])
-    if finite.sum() < 2:
-        return int(finite.sum()), None
-    kept = {m: v[finite] for m, v in columns.items()}
-    return int(finite.sum()), vote_accuracy(kept, np.asarray(accuracy, dtype=float)[finite])
+    """(archs used, :func:`vote_accuracy`) over the archs where every metric is finite
+    (:func:`finite_rows`); ``None`` when fewer than two are."""
+    keep = finite_rows(scores)
+    if keep.sum() < 2:
+        return int(keep.sum()), None
+    kept = {m: np.asarray(v, dtype=float)[keep] for m, v in scores.items()}
+    return int(keep.sum()), vote_accuracy(kept, np.asarray(accuracy, dtype=float)[keep])
