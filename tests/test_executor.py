@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 import time
 
@@ -217,3 +218,28 @@ def test_a_closed_port_is_one_line_within_seconds():
     with pytest.raises(UsageError, match="cannot start or reach ray://127.0.0.1"):
         executor_module.probe_address(f"ray://{address}")
     executor_module.probe_address("auto")  # addresses without a port are Ray's to resolve
+
+
+REAL_RAY_PROBE = """
+import sys, time
+from fewshot.errors import UsageError
+from fewshot.executor import ExecutorOptions, open_executor
+start = time.monotonic()
+try:
+    with open_executor(ExecutorOptions(executor="ray", ray_address=sys.argv[1])):
+        pass
+except UsageError as exc:
+    print(f"{time.monotonic() - start:.3f}")
+    print(exc)
+"""
+
+
+def test_the_real_ray_on_a_closed_port_is_a_usage_error_within_30_s():
+    """In a fresh process (no Ray session open), with the real Ray package imported: Ray
+    alone retried 127.0.0.1:<closed port> for more than 300 s."""
+    pytest.importorskip("ray")
+    address = f"127.0.0.1:{closed_port()}"
+    done = subprocess.run([sys.executable, "-c", REAL_RAY_PROBE, address], capture_output=True,
+                          text=True, timeout=120, env=os.environ.copy())  # fmt: skip
+    seconds, message = done.stdout.splitlines()
+    assert float(seconds) < 30 and f"cannot start or reach {address}" in message

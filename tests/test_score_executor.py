@@ -85,22 +85,20 @@ def test_ray_not_installed_is_one_clear_line(tmp_path, monkeypatch, capsys):
     assert err.count("\n") == 1 and "pip install 'fewshot[ray]'" in err
 
 
-def test_an_unreachable_ray_address_exits_2_with_one_line_within_30_s(tmp_path):
-    """``--ray-address`` of a closed port with the real Ray package: one line, exit 2, fast
-    (it used to hang for more than 300 s)."""
+def test_an_unreachable_ray_address_exits_2_with_one_line(tmp_path):
+    """``--ray-address`` of a closed port with the real Ray package: one line, exit 2, no hang
+    (it used to hang for more than 300 s; the 30 s bound on the connection itself is
+    tests/test_executor.py's, without this command's start-up)."""
     import os
     import subprocess
     import sys
-    import time
 
     from tests.test_executor import closed_port
 
     pytest.importorskip("ray")
     argv = [*TINY, "--out", str(tmp_path), "--executor", "ray",
             "--ray-address", f"127.0.0.1:{closed_port()}"]  # fmt: skip
-    start = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "fewshot.score", *argv], capture_output=True,
-                          text=True, timeout=120, env=os.environ.copy())  # fmt: skip
-    assert time.monotonic() - start < 30
+                          text=True, timeout=90, env=os.environ.copy())  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1 and "cannot start or reach 127.0.0.1:" in done.stderr
