@@ -33,6 +33,7 @@ import contextlib
 import importlib
 import logging
 import os
+import socket
 import sys
 import time
 import traceback
@@ -51,6 +52,8 @@ R = TypeVar("R")  # a task's result
 
 EXECUTOR_GROUP = "executor (independent runs: local, or Ray tasks)"
 RAY_INSTALL = "pip install 'fewshot[ray]'"
+PROBE_TIMEOUT_S = 5.0
+"""Seconds :func:`probe_address` waits for a TCP connection to a cluster address."""
 MAX_RETRIES = 1
 """Times Ray re-runs a task whose worker died (a task that raised is not re-run)."""
 ERROR_CHARS = 500
@@ -398,6 +401,28 @@ def open_executor(options: ExecutorOptions) -> Iterator[Executor]:
             ray.shutdown()
 
 
+def probe_address(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """Raise :class:`UsageError` when a ``HOST:PORT`` (or ``ray://HOST:PORT``) Ray address
+    accepts no TCP connection within ``timeout`` seconds.
+
+    Ray itself retries an unreachable cluster (a closed port, a host that does not resolve)
+    for minutes; a plain connect says at once that nothing listens there. ``auto`` and other
+    addresses without a port are left to Ray.
+    """
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not (sep and host and port.isdigit()):
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except (OSError, UnicodeError) as exc:
+        raise UsageError(
+            f"--executor ray: cannot start or reach {address} (nothing accepts connections "
+            f"there: {exc}); start the cluster (ray start --head) or drop --ray-address for an "
+            "embedded Ray"
+        ) from None
+
+
 def _connect(ray: Any, options: ExecutorOptions) -> bool:
     """Connect to Ray as ``options`` say; True when this call started a session to end."""
     if ray.is_initialized():
@@ -405,6 +430,7 @@ def _connect(ray: Any, options: ExecutorOptions) -> bool:
         return False
     kwargs: dict[str, Any] = {"include_dashboard": False, "configure_logging": False}
     if options.ray_address:
+        probe_address(options.ray_address)
         kwargs["address"] = options.ray_address
     else:  # Ray nices its workers (15); here they share the machine like local runs do
         kwargs["num_cpus"] = options.workers or os.cpu_count() or 1
@@ -433,6 +459,7 @@ __all__ = [
     "import_ray",
     "make_shards",
     "open_executor",
+    "probe_address",
     "run_command",
     "write_in_order",
 ]

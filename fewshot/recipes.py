@@ -28,6 +28,7 @@ Choices made where the spec is silent are written next to each field.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
@@ -35,6 +36,7 @@ from fewshot.errors import UsageError
 from fewshot.metrics.settings import MetricSettings
 from fewshot.models.init import INIT_SCHEMES
 from fewshot.registry import Registry
+from fewshot.scoring.spec import ScoringSpec
 from fewshot.splitting.candidates import CANDIDATE_MODES, SCALES
 from fewshot.splitting.partition import OBJECTIVES
 
@@ -219,6 +221,17 @@ register_recipe(
 )
 
 
+def scoring_spec(config: Mapping[str, Any] | None = None, **fields_: Any) -> ScoringSpec:
+    """The :class:`~fewshot.scoring.spec.ScoringSpec` of ``fewshot.score`` configuration keys
+    (``config.yaml``, or a command's resolved values; absent keys: the spec's defaults), with
+    the named recipe's init and metric settings. ``fields_`` set other spec fields."""
+    values = {**(config or {}), **fields_}
+    recipe = get_recipe(values.get("recipe") or ScoringSpec.recipe)
+    return ScoringSpec.from_mapping(
+        values, recipe=recipe.name, init=recipe.init, settings=recipe.metric_settings
+    )
+
+
 __all__ = [
     "DEFAULT_RECIPE",
     "RECIPES",
@@ -226,4 +239,5 @@ __all__ = [
     "get_recipe",
     "list_recipes",
     "register_recipe",
+    "scoring_spec",
 ]

@@ -18,22 +18,23 @@ configuration (the metrics ``all`` stands for, the data set actually used).
 ``--ray-address`` for a running cluster); this process alone appends the rows, in shard order,
 so the CSV is the one ``--executor local`` writes. A shard that fails is named and its archs
 are left out of the CSV (exit code 1): running the command again scores just them.
+
+The scoring itself is :mod:`fewshot.scoring` (from one :class:`~fewshot.scoring.ScoringSpec`,
+recorded beside the CSV as ``scores.spec.json``, which also says ``data: none (data-free
+metrics)`` when every metric read no image) and the evaluation :mod:`fewshot.analysis.scores`;
+this module parses flags and writes files.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-from tqdm import tqdm
-
-import fewshot.scoring as scoring
-from fewshot.analysis.correlation import Correlation, format_correlations, rank_correlations
+from fewshot.analysis.correlation import Correlation, format_correlations
+from fewshot.analysis.scores import correlate, vote
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
@@ -50,22 +51,21 @@ from fewshot.config import (
     to_dict,
 )
 from fewshot.errors import UsageError
-from fewshot.executor import (
-    Executor,
-    ExecutorOptions,
-    Outcome,
-    Task,
-    failure_report,
-    make_shards,
-    open_executor,
-    write_in_order,
-)
+from fewshot.executor import ExecutorOptions, failure_report, open_executor
 from fewshot.io import atomic_write_json, atomic_write_text
-from fewshot.metrics import ScoringData
-from fewshot.metrics.settings import MetricSettings
-from fewshot.recipes import get_recipe
-from fewshot.scoring import ScoreFile, ScoreRow, ScoringSummary, resolve_metrics, select_archs
-from fewshot.space import Arch
+from fewshot.metrics import data_free
+from fewshot.recipes import scoring_spec
+from fewshot.scoring import (
+    ScoreFile,
+    ScoringSpec,
+    ShardContext,
+    load_scoring_data,
+    resolve_metrics,
+    score_shard,
+    score_with_executor,
+    select_archs,
+    write_spec_record,
+)
 
 log = logging.getLogger("fewshot")
 
@@ -80,6 +80,8 @@ _ARCHS = "archs (one of; default --num 100)"
 _NET = "metrics and network"
 _DATA = "data"
 _OUT = "output and evaluation"
+_SPEC = ScoringSpec()
+"""The defaults of the scoring flags (one home: :class:`~fewshot.scoring.ScoringSpec`)."""
 
 
 def _scalar_metric_choices() -> list[str]:
@@ -110,11 +112,11 @@ class ScoreConfig(ExecutorOptions, CommonOptions):
         ["all"], help="comma list of scalar metrics, or 'all'", choices=_scalar_metric_choices,
         group=_NET,
     )  # fmt: skip
-    C: int = option(16, help="channels of the first stage (NB201: 16)", minimum=1, group=_NET)
-    N: int = option(5, help="cells per stage (NB201: 5)", minimum=1, group=_NET)
-    seed: int = option(0, help="sample, data batches, init and probes", group=_NET)
+    C: int = option(_SPEC.C, help="channels of the first stage (NB201: 16)", minimum=1, group=_NET)
+    N: int = option(_SPEC.N, help="cells per stage (NB201: 5)", minimum=1, group=_NET)
+    seed: int = option(_SPEC.seed, help="sample, data batches, init and probes", group=_NET)
     recipe: str = option(
-        "zero-cost-nas",
+        _SPEC.recipe,
         help="how networks are initialised and metrics computed (fewshot/recipes.py; the "
         "published correlation tables used zero-cost-nas's conventions); batch flags stay "
         "this command's",
@@ -126,8 +128,11 @@ class ScoreConfig(ExecutorOptions, CommonOptions):
         choices=dataset_names, group=_DATA,
     )  # fmt: skip
     data_root: Path | None = option(None, help="data folder (data sets that need one)", group=_DATA)
-    batch_size: int = option(64, help="scoring batch size (papers: 64)", minimum=1, group=_DATA)
-    batches: int = option(2, help="batches drawn (zico needs >= 2)", minimum=1, group=_DATA)
+    batch_size: int = option(
+        _SPEC.batch_size, help="scoring batch size (papers: 64)", minimum=1, group=_DATA
+    )
+    batches: int = option(_SPEC.batches, help="batches drawn (zico needs >= 2)", minimum=1,
+                          group=_DATA)  # fmt: skip
     out: Path = option(Path("runs/score"), help="output folder", group=_OUT, affects_results=False)
     resume: bool = option(
         False, help="require an existing CSV to continue", group=_OUT, affects_results=False
@@ -156,6 +161,10 @@ class ScoreConfig(ExecutorOptions, CommonOptions):
         self.metrics = resolve_metrics(self.metrics)
         self.dataset, _ = resolve_dataset(self.dataset, self.data_root)
         return self
+
+    def spec(self) -> ScoringSpec:
+        """How this configuration scores an arch."""
+        return scoring_spec(to_dict(self))
 
 
 # -- configuration and resume ---------------------------------------------------------------
@@ -186,57 +195,7 @@ def check_resume(out: Path, config: ScoreConfig) -> None:
     log.info("resuming %s", csv_path)
 
 
-def load_scoring_data(config: ScoreConfig | Mapping[str, Any]) -> tuple[str, ScoringData]:
-    """(data set actually used, the fixed scoring batches) of a configuration.
-
-    ``config`` is a :class:`ScoreConfig` or a mapping with its keys (``dataset``,
-    ``data_root``, ``data_option`` (or the older ``dataset_option``), ``batch_size``,
-    ``batches``, ``seed``), as other commands and tools pass it.
-    """
-    from fewshot.data import make_datamodule, resolve_dataset, scoring_data
-
-    c = to_dict(config) if isinstance(config, ScoreConfig) else dict(config)
-    options = c.get("data_option", c.get("dataset_option")) or {}
-    name, root = resolve_dataset(c.get("dataset"), c.get("data_root"))
-    dm = make_datamodule(
-        name, data_root=root, batch_size=c["batch_size"], seed=c["seed"], **options
-    )
-    data = scoring_data(dm, num_batches=c["batches"], batch_size=c["batch_size"], seed=c["seed"])
-    return name, data
-
-
 # -- evaluation -----------------------------------------------------------------------------
-
-
-def correlate(store: ScoreFile, benchmark_path: Path, dataset: str) -> tuple[list, list, list]:
-    """(correlations, accuracies, kept row numbers) of every metric column vs the benchmark."""
-    from fewshot.benchmark import Benchmark
-
-    bench = Benchmark(benchmark_path)
-    keep, acc = [], []
-    for i, arch in enumerate(store.archs()):
-        try:
-            acc.append(bench.accuracy(arch, dataset))
-            keep.append(i)
-        except ValueError:
-            log.warning("arch %s is not in the benchmark: left out of the correlations", arch)
-    columns = {m: store.column(m)[keep] for m in store.metrics}
-    return rank_correlations(columns, acc), acc, keep
-
-
-def vote(store: ScoreFile, acc: list, keep: list) -> float | None:
-    """Abdelfattah et al.'s vote (majority of synflow, jacob_cov, snip) as the fraction of arch
-    pairs ordered correctly, over the archs where all three are finite; ``None`` when one of
-    the three was not scored."""
-    from fewshot.metrics.vote import VOTE_METRICS, vote_accuracy
-
-    if not set(VOTE_METRICS) <= set(store.metrics):
-        return None
-    columns = {m: store.column(m)[keep] for m in VOTE_METRICS}
-    finite = np.logical_and.reduce([np.isfinite(v) for v in columns.values()])
-    if finite.sum() < 2:
-        return None
-    return vote_accuracy({m: v[finite] for m, v in columns.items()}, np.asarray(acc)[finite])
 
 
 def write_evaluation(
@@ -250,9 +209,6 @@ def write_evaluation(
         for r in rows:
             values = store.column(r.metric)[keep]
             plot_metric_scatter(values, acc, r, out / PLOTS_DIR / f"{r.metric}.png")
-
-
-# -- benchmark index ----------------------------------------------------------------------------
 
 
 def _index_lookup(benchmark: Path | None):
@@ -271,127 +227,33 @@ def _index_lookup(benchmark: Path | None):
     return index_of
 
 
-# -- scoring shards of archs on an executor ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ShardContext:
-    """What every shard needs besides its archs; shipped to Ray workers once."""
-
-    data: ScoringData
-    metrics: tuple[str, ...]
-    C: int
-    N: int
-    seed: int
-    device: str
-    settings: MetricSettings
-    init: str
-
-
-def score_shard(context: ShardContext, archs: Sequence[Arch]) -> list[ScoreRow]:
-    """Score one shard of archs, here or in a Ray worker (rows without benchmark index: the
-    driver, which holds the benchmark, fills it in)."""
-    device = resolve_device(context.device)
-    return [
-        scoring.score_arch(
-            arch,
-            context.data,
-            context.metrics,
-            C=context.C,
-            N=context.N,
-            seed=context.seed,
-            device=device,
-            settings=context.settings,
-            init=context.init,
-        )  # fmt: skip
-        for arch in archs
-    ]
-
-
-def shard_name(archs: Sequence[Arch]) -> str:
-    """How messages name a shard: its arch, or its archs (the first and last of a long one)."""
-    names = [a.to_string() for a in archs]
-    if len(names) <= 3:
-        return ", ".join(names)
-    return f"{len(names)} archs {names[0]} ... {names[-1]}"
-
-
-def _row_writer(
-    store: ScoreFile, summary: ScoringSummary, index_of: Callable[[Arch], Any] | None, bar: Any
-) -> Callable[[Outcome[list[ScoreRow]]], None]:
-    """Appends a finished shard's rows to the CSV (benchmark index filled in here), counts
-    them into ``summary`` and advances the progress bar."""
-
-    def write(outcome: Outcome[list[ScoreRow]]) -> None:
-        for row in outcome.value or []:
-            if index_of is not None:
-                row = replace(row, index=index_of(Arch.from_string(row.arch)))
-            store.append(row)
-            summary.scored += 1
-            summary.seconds += row.seconds
-            if row.error:
-                summary.failed.append(row.arch)
-        bar.update(len(outcome.value or []))
-        bar.set_postfix(failed=len(summary.failed), refresh=False)
-
-    return write
-
-
-def score_with_executor(
-    archs: Sequence[Arch],
-    store: ScoreFile,
-    context: ShardContext,
-    executor: Executor,
-    *,
-    index_of: Callable[[Arch], Any] | None = None,
-    progress: bool = True,
-    threads: int | None = None,
-    shard_fn: Callable[[ShardContext, Sequence[Arch]], list[ScoreRow]] = score_shard,
-) -> tuple[ScoringSummary, list[Outcome[Any]]]:
-    """Score the archs not yet in ``store``, shard by shard on ``executor``; the rows are
-    appended here (one writer). Returns the summary and the shards that failed as a whole
-    (their archs stay missing from the CSV: running again scores them)."""
-    done = store.done()
-    todo = [a for a in archs if a.to_string() not in done]
-    summary = ScoringSummary(skipped=len(archs) - len(todo))
-    shards = make_shards(todo, executor.slots)
-    tasks = [Task(shard_name(s), s) for s in shards]
-    bar = tqdm(total=len(todo), unit="arch", disable=not progress, dynamic_ncols=True,
-               desc="scoring")  # fmt: skip
-    write = _row_writer(store, summary, index_of, bar)
-    outcomes = executor.map(shard_fn, tasks, context, cpus=threads or 1, threads=threads)
-    try:
-        failed = write_in_order(outcomes, write)
-    finally:
-        bar.close()
-    return summary, failed
-
-
 # -- main -------------------------------------------------------------------------------------
 
 
-def _shard_context(config: ScoreConfig, data: ScoringData) -> ShardContext:
-    recipe = get_recipe(config.recipe)
-    return ShardContext(
-        data, tuple(config.metrics), config.C, config.N, config.seed, config.device,
-        recipe.metric_settings, recipe.init,
-    )  # fmt: skip
+def _prepare(config: ScoreConfig) -> tuple[ScoreFile, ShardContext]:
+    """The CSV to append to (resume checked, configuration and spec recorded) and what every
+    shard needs."""
+    spec = config.spec()
+    _, data = load_scoring_data(spec, data_root=config.data_root, metrics=config.metrics)
+    resolve_device(config.device)  # a device that does not exist: one clear error, now
+    check_resume(config.out, config)
+    store = ScoreFile(config.out / SCORES_NAME, config.metrics)
+    save_config(config.out, config, CONFIG_NAME)
+    free = data_free(config.metrics)
+    write_spec_record(store.path, spec, data_free=free, data_root=config.data_root)
+    return store, ShardContext(data, tuple(config.metrics), spec, config.device)
 
 
 def _main(argv: Sequence[str] | None) -> int:
     config = parse_config(ScoreConfig, argv, prog="python -m fewshot.score")
     apply_common(config)
     archs = select_archs(num=config.num, seed=config.seed, every=config.all, archs=config.archs)
-    _, data = load_scoring_data(config)
-    resolve_device(config.device)  # a device that does not exist: one clear error, now
-    check_resume(config.out, config)
-    store = ScoreFile(config.out / SCORES_NAME, config.metrics)
-    save_config(config.out, config, CONFIG_NAME)
+    store, context = _prepare(config)
     if config.retry_failed:
         log.info("retrying %d archs recorded with no value", len(store.drop_failed()))
     with open_executor(config) as executor:
         summary, failed = score_with_executor(
-            archs, store, _shard_context(config, data), executor,
+            archs, store, context, executor,
             index_of=_index_lookup(config.benchmark), progress=not config.no_progress,
             threads=config.threads, shard_fn=score_shard,
         )  # fmt: skip

@@ -4,10 +4,14 @@ whose Ray worker dies, is reported by name while the others finish; Ray is optio
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
+import time
 
 import pytest
 
+import fewshot.executor as executor_module
 from fewshot.config import result_fields
 from fewshot.errors import UsageError
 from fewshot.executor import (
@@ -181,6 +185,9 @@ def test_embedded_ray_is_started_for_the_command_and_stopped(monkeypatch):
 def test_a_cluster_address_is_joined_and_left_running(monkeypatch):
     fake = _FakeRay()
     monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setattr(
+        executor_module, "probe_address", lambda address: None
+    )  # no host 'head' here
     with open_executor(ExecutorOptions(executor="ray", ray_address="head:6379")) as ex:
         assert ex.slots == 3  # the cluster's CPUs
     assert [c[0] for c in fake.calls] == ["init", "shutdown"]  # this process's connection
@@ -191,3 +198,48 @@ def test_a_cluster_address_is_joined_and_left_running(monkeypatch):
         open_executor(ExecutorOptions(executor="ray", ray_address="head:6379")),
     ):
         pass
+
+
+def closed_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_closed_port_is_one_line_within_seconds():
+    """The real Ray retries a closed port for minutes; the address probe says so at once
+    (tests/test_score_executor.py runs the command against the real Ray package)."""
+    address = f"127.0.0.1:{closed_port()}"
+    start = time.monotonic()
+    with pytest.raises(UsageError, match=f"cannot start or reach {address}") as exc:
+        executor_module.probe_address(address)
+    assert time.monotonic() - start < 30 and "\n" not in str(exc.value)
+    with pytest.raises(UsageError, match="cannot start or reach ray://127.0.0.1"):
+        executor_module.probe_address(f"ray://{address}")
+    executor_module.probe_address("auto")  # addresses without a port are Ray's to resolve
+
+
+REAL_RAY_PROBE = """
+import sys, time
+from fewshot.errors import UsageError
+from fewshot.executor import ExecutorOptions, open_executor
+start = time.monotonic()
+try:
+    with open_executor(ExecutorOptions(executor="ray", ray_address=sys.argv[1])):
+        pass
+except UsageError as exc:
+    print(f"{time.monotonic() - start:.3f}")
+    print(exc)
+"""
+
+
+def test_the_real_ray_on_a_closed_port_is_a_usage_error_within_30_s():
+    """In a fresh process (no Ray session open), with the real Ray package imported: Ray
+    alone retried 127.0.0.1:<closed port> for more than 300 s."""
+    pytest.importorskip("ray")
+    address = f"127.0.0.1:{closed_port()}"
+    done = subprocess.run([sys.executable, "-c", REAL_RAY_PROBE, address], capture_output=True,
+                          text=True, timeout=120, env=os.environ.copy())  # fmt: skip
+    seconds, message = done.stdout.splitlines()
+    assert float(seconds) < 30 and f"cannot start or reach {address}" in message

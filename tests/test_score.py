@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-import fewshot.scoring as scoring
+import fewshot.scoring.engine as scoring
 from fewshot.analysis.correlation import rank_correlation, spearman_interval
 from fewshot.metrics import ScoringData, compute_metrics
 from fewshot.models.supernet import build_network
@@ -42,7 +42,7 @@ def run(tmp_path, archs, metrics="snip,naswot", *extra):
 
 @pytest.fixture
 def scored(monkeypatch):
-    """Counts the archs :func:`fewshot.scoring.score_arch` is called on."""
+    """Counts the archs :func:`fewshot.scoring.engine.score_arch` is called on."""
     calls: list[str] = []
     real = scoring.score_arch
 
@@ -69,7 +69,8 @@ def test_csv_columns_values_and_benchmark_index(tmp_path, fake_benchmark):
 def test_values_equal_a_direct_combined_pass(tmp_path):
     """The CSV holds what compute_metrics gives for the seeded standalone network."""
     from fewshot.config import make_config
-    from fewshot.score import ScoreConfig, load_scoring_data
+    from fewshot.score import ScoreConfig
+    from fewshot.scoring import load_scoring_data
 
     code, rows, _ = run(tmp_path, LIVE[:1], "snip,synflow")
     assert code == 0

@@ -8,7 +8,7 @@ import csv
 import pytest
 
 import fewshot.score as score
-from fewshot.scoring import select_archs
+from fewshot.scoring import select_archs, shard_name
 
 ARCHS = ["--num", "5", "--seed", "3"]
 TINY = ["--C", "4", "--N", "1", "--dataset", "synthetic", "--data-option", "image_size=8"]
@@ -74,8 +74,8 @@ def test_failed_shard_is_named_and_a_rerun_scores_only_it(
 
 def test_shards_are_named_by_their_archs():
     archs = select_archs(num=23, seed=0)
-    assert score.shard_name(archs[:2]) == ", ".join(a.to_string() for a in archs[:2])
-    assert score.shard_name(archs).startswith("23 archs |")
+    assert shard_name(archs[:2]) == ", ".join(a.to_string() for a in archs[:2])
+    assert shard_name(archs).startswith("23 archs |")
 
 
 def test_ray_not_installed_is_one_clear_line(tmp_path, monkeypatch, capsys):
@@ -83,3 +83,22 @@ def test_ray_not_installed_is_one_clear_line(tmp_path, monkeypatch, capsys):
     assert _score(tmp_path, *RAY) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install 'fewshot[ray]'" in err
+
+
+def test_an_unreachable_ray_address_exits_2_with_one_line(tmp_path):
+    """``--ray-address`` of a closed port with the real Ray package: one line, exit 2, no hang
+    (it used to hang for more than 300 s; the 30 s bound on the connection itself is
+    tests/test_executor.py's, without this command's start-up)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_executor import closed_port
+
+    pytest.importorskip("ray")
+    argv = [*TINY, "--out", str(tmp_path), "--executor", "ray",
+            "--ray-address", f"127.0.0.1:{closed_port()}"]  # fmt: skip
+    done = subprocess.run([sys.executable, "-m", "fewshot.score", *argv], capture_output=True,
+                          text=True, timeout=90, env=os.environ.copy())  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and "cannot start or reach 127.0.0.1:" in done.stderr

@@ -11,7 +11,7 @@ from fewshot.metrics import ScoringData, compute_metric
 from fewshot.models.init import initialize
 from fewshot.models.supernet import build_network
 from fewshot.recipes import get_recipe
-from fewshot.scoring import score_arch
+from fewshot.scoring import ScoringSpec, score_arch
 from fewshot.space import Arch
 
 ARCH = Arch.from_string(
@@ -23,8 +23,8 @@ ARCH = Arch.from_string(
 def test_score_arch_follows_the_recipe(recipe):
     r = get_recipe(recipe)
     data = ScoringData.random(batch_size=8, num_batches=1, image_size=8)
-    row = score_arch(ARCH, data, ["snip", "grad_norm"], C=4, N=1, seed=5,
-                     settings=r.metric_settings, init=r.init)  # fmt: skip
+    spec = ScoringSpec(C=4, N=1, seed=5, settings=r.metric_settings, init=r.init)
+    row = score_arch(ARCH, data, ["snip", "grad_norm"], spec)
     torch.manual_seed(5)
     net = initialize(build_network(ARCH, C=4, N=1), r.init)
     for name in ("snip", "grad_norm"):

@@ -42,6 +42,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,9 +53,20 @@ from fewshot.cli import run_main  # noqa: E402
 from fewshot.config import CommonOptions, option, parse_config  # noqa: E402
 from fewshot.io import atomic_write_json  # noqa: E402
 from fewshot.metrics import compute_metrics, list_metrics  # noqa: E402
-from fewshot.metrics.vote import VOTE_METRICS, vote_accuracy  # noqa: E402
+from fewshot.metrics.vote import (  # noqa: E402
+    VOTE_METRICS,
+    finite_rows,
+    finite_vote,
+    vote_accuracy,
+)
 from fewshot.models.supernet import build_network  # noqa: E402
-from fewshot.scoring import ScoreFile, read_score_metrics, sample_archs  # noqa: E402
+from fewshot.scoring import (  # noqa: E402
+    ScoreFile,
+    ScoringSpec,
+    load_scoring_data,
+    read_score_metrics,
+    sample_archs,
+)
 
 EXPENSIVE = ("grasp", "ntk", "zico")
 SHARED = Path("../shared/data")
@@ -179,10 +191,8 @@ def _cpu_timed(fn):
 
 
 def stage_speed(args: BenchmarkConfig) -> None:
-    from fewshot.score import load_scoring_data
-
-    config = {"dataset": "folder", "data_root": args.data / "cifar10-subset", "seed": args.seed}
-    _, data = load_scoring_data(config | {"batch_size": 64, "batches": 2, "dataset_option": {}})
+    spec = ScoringSpec(dataset="folder", seed=args.seed)
+    _, data = load_scoring_data(spec, data_root=args.data / "cifar10-subset")
     metrics = list_metrics(kind="scalar")
     rows = []
     for arch in sample_archs(args.speed_archs, args.seed):
@@ -226,10 +236,8 @@ def save_scoring_batch(args: BenchmarkConfig, path: Path) -> str:
 
     root = args.data / "cifar10-subset"
     if root.is_dir():
-        from fewshot.score import load_scoring_data
-
-        config = {"dataset": "folder", "data_root": root, "seed": args.seed, "batches": 1}
-        _, data = load_scoring_data(config | {"batch_size": args.batch_size, "data_option": {}})
+        spec = ScoringSpec(dataset="folder", seed=args.seed, batches=1, batch_size=args.batch_size)
+        _, data = load_scoring_data(spec, data_root=root)
         what = f"CIFAR-10 subset ({root})"
     else:
         data = ScoringData.random(batch_size=args.batch_size, num_batches=1, seed=args.seed)
@@ -509,14 +517,14 @@ def reference_rows(scores, ref, ref_acc) -> list[dict]:
 
 
 def vote_row(scores, acc) -> dict:
-    """Abdelfattah et al.'s vote over the archs with all three voters finite."""
-    archs = [
-        a for a in sorted(scores)
-        if all(math.isfinite(scores[a].get(m, math.nan)) for m in VOTE_METRICS)
-    ]  # fmt: skip
-    table = {m: [scores[a][m] for a in archs] for m in VOTE_METRICS}
-    singles = {m: vote_accuracy({m: table[m]}, [acc[a] for a in archs]) for m in VOTE_METRICS}
-    return {"n": len(archs), "vote": vote_accuracy(table, [acc[a] for a in archs])} | singles
+    """Abdelfattah et al.'s vote (and each voter alone) over the archs with all three finite."""
+    archs = sorted(scores)
+    table = {m: np.array([scores[a].get(m, math.nan) for a in archs]) for m in VOTE_METRICS}
+    truth = np.array([acc[a] for a in archs])
+    n, voted = finite_vote(table, truth)
+    keep = finite_rows(table)
+    singles = {m: vote_accuracy({m: table[m][keep]}, truth[keep]) for m in VOTE_METRICS}
+    return {"n": n, "vote": voted} | singles
 
 
 def speed_summary(args: BenchmarkConfig) -> dict | None:

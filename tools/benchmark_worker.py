@@ -98,16 +98,14 @@ def peak_rss_mb() -> float:
 
 def watch_memory(args: argparse.Namespace, data: Any) -> None:
     """Score ``--num`` archs in chunks of ``--every`` into one CSV; one JSON line per chunk."""
-    from fewshot.scoring import ScoreFile, sample_archs, score_archs
+    from fewshot.scoring import ScoreFile, ScoringSpec, sample_archs, score_archs
 
     archs = sample_archs(args.num, args.seed)
     store = ScoreFile(args.csv, args.metrics.split(","))
+    spec = ScoringSpec(C=args.C, N=args.N, seed=args.seed)
     start = time.perf_counter()
     for i in range(0, len(archs), args.every):
-        score_archs(
-            archs[i : i + args.every], data, store, C=args.C, N=args.N, seed=args.seed,
-            progress=False,
-        )  # fmt: skip
+        score_archs(archs[i : i + args.every], data, store, spec, progress=False)
         done = min(i + args.every, len(archs))
         row = {"archs": done, "rss_mb": rss_mb(), "peak_rss_mb": peak_rss_mb(),
                "seconds": time.perf_counter() - start}  # fmt: skip

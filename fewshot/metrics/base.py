@@ -124,6 +124,13 @@ class ScoringData:
         )
         return cls(batches, num_classes)
 
+    @classmethod
+    def placeholder(cls, *, num_classes: int, image_size: int, batch_size: int = 1) -> ScoringData:
+        """One batch of zero images with label 0: the input of data-free metrics, which read
+        only the image shape (:func:`data_free`); no data set is read to build it."""
+        x = torch.zeros(batch_size, 3, image_size, image_size)
+        return cls(((x, torch.zeros(batch_size, dtype=torch.long)),), num_classes)
+
 
 # -- registries ---------------------------------------------------------------------------
 
@@ -145,6 +152,7 @@ class MetricSpec:
     kind: MetricKind = "scalar"
     allow_nonfinite: bool = False
     description: str = ""
+    needs_data: bool = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -154,23 +162,35 @@ METRICS: Registry[MetricSpec] = Registry("metric")
 
 
 def register_metric(
-    name: str, *, kind: MetricKind = "scalar", allow_nonfinite: bool = False
+    name: str,
+    *,
+    kind: MetricKind = "scalar",
+    allow_nonfinite: bool = False,
+    needs_data: bool = True,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a metric under its literature name.
 
     A scalar metric is ``fn(cache: ProbeCache) -> MetricResult | float``. A pairwise metric is
     ``fn(caches: Sequence[ProbeCache]) -> np.ndarray`` (an n x n distance matrix).
+    ``needs_data=False`` declares a *data-free* metric: it reads only the shape of the main
+    batch's images (and the class count through the network), never their values or labels,
+    so it may be given :meth:`ScoringData.placeholder` instead of images.
     """
 
     def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
         doc = (fn.__doc__ or "").strip().splitlines()
         METRICS.register(
             name,
-            MetricSpec(name, fn, kind, allow_nonfinite, doc[0] if doc else ""),
+            MetricSpec(name, fn, kind, allow_nonfinite, doc[0] if doc else "", needs_data),
         )
         return fn
 
     return wrap
+
+
+def data_free(names: Collection[str]) -> bool:
+    """Whether every metric of ``names`` (at least one) is data-free (``needs_data=False``)."""
+    return bool(names) and not any(get_metric(n).needs_data for n in names)
 
 
 def list_metrics(pattern: str = "*", *, kind: MetricKind | None = None) -> list[str]:

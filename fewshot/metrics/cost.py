@@ -84,14 +84,14 @@ def modules_run(cache: ProbeCache) -> ModulesRun:
     return ModulesRun(sum(p.numel() for p in owned.values()), macs)
 
 
-@register_metric("params")
+@register_metric("params", needs_data=False)
 def params(cache: ProbeCache) -> MetricResult:
     """Parameters of the modules that ran in a forward, in millions (NB201's unit)."""
     count = cache.get("modules_run").params
     return MetricResult("params", count / 1e6, extras={"count": float(count)})
 
 
-@register_metric("flops")
+@register_metric("flops", needs_data=False)
 def flops(cache: ProbeCache) -> MetricResult:
     """Conv2d/Linear multiply-accumulates for one image, in millions (NB201's unit)."""
     macs = cache.get("modules_run").macs

@@ -280,7 +280,7 @@ def _exp(v: float) -> float:
     return math.exp(v) if v < math.log(torch.finfo(torch.float64).max) else math.inf
 
 
-@register_metric("synflow")
+@register_metric("synflow", needs_data=False)
 def synflow(cache: ProbeCache) -> MetricResult:
     """SynFlow: sum of ``|w * dR/dw|`` over Conv/Linear weights; ``extras["log"]`` its log.
 
@@ -297,7 +297,7 @@ def synflow(cache: ProbeCache) -> MetricResult:
     return MetricResult("synflow", total, sums, {"log": log_total})
 
 
-@register_metric("synflow_log")
+@register_metric("synflow_log", needs_data=False)
 def synflow_log(cache: ProbeCache) -> MetricResult:
     """Natural log of synflow (same ranking; finite where synflow overflows float64)."""
     _, _, logs, log_total = _synflow_sums(cache.get("synflow"))

@@ -50,3 +50,21 @@ def vote_accuracy(
     if total == 0:
         raise ValueError("vote_accuracy needs at least two archs with different accuracies")
     return correct / total
+
+
+def finite_rows(scores: Mapping[str, Sequence[float] | np.ndarray]) -> np.ndarray:
+    """Mask of the archs where every metric of ``scores`` is finite (the ones a vote uses)."""
+    return np.logical_and.reduce([np.isfinite(np.asarray(v, dtype=float)) for v in scores.values()])
+
+
+def finite_vote(
+    scores: Mapping[str, Sequence[float] | np.ndarray],
+    accuracy: Sequence[float] | np.ndarray,
+) -> tuple[int, float | None]:
+    """(archs used, :func:`vote_accuracy`) over the archs where every metric is finite
+    (:func:`finite_rows`); ``None`` when fewer than two are."""
+    keep = finite_rows(scores)
+    if keep.sum() < 2:
+        return int(keep.sum()), None
+    kept = {m: np.asarray(v, dtype=float)[keep] for m, v in scores.items()}
+    return int(keep.sum()), vote_accuracy(kept, np.asarray(accuracy, dtype=float)[keep])

@@ -37,12 +37,15 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, TasksFailed, open_executor
+from fewshot.scoring.spec import ScoringSpec
 
 log = logging.getLogger("fewshot")
 
 _RUN = "refinement"
 _DATA = "data (scoring batches)"
 _NB = "nb201 only"
+_SPEC = ScoringSpec()
+"""The defaults of the scoring flags (one home: :class:`~fewshot.scoring.ScoringSpec`)."""
 _OUT = "output"
 
 
@@ -82,13 +85,17 @@ class RefineConfig(ExecutorOptions, CommonOptions):
         choices=dataset_names, group=_DATA,
     )  # fmt: skip
     data_root: Path | None = option(None, help="data folder (data sets that need one)", group=_DATA)
-    batch_size: int = option(64, help="scoring batch size (papers: 64)", minimum=1, group=_DATA)
+    batch_size: int = option(
+        _SPEC.batch_size, help="scoring batch size (papers: 64)", minimum=1, group=_DATA
+    )
     scores_table: Path | None = option(
         None, help="per-arch CSV of predictor values (e.g. NAS-Bench-Suite-Zero) instead of "
         "computing them", group=_NB,
     )  # fmt: skip
-    C: int = option(16, help="NB201 channels when computing predictors", minimum=1, group=_NB)
-    N: int = option(5, help="NB201 cells per stage when computing predictors", minimum=1, group=_NB)
+    C: int = option(_SPEC.C, help="NB201 channels when computing predictors", minimum=1, group=_NB)
+    N: int = option(
+        _SPEC.N, help="NB201 cells per stage when computing predictors", minimum=1, group=_NB
+    )
     benchmark: Path | None = option(
         None, help="NATS-Bench tss directory: accuracy of each iteration's mask", group=_NB,
         affects_results=False,

@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
+import fewshot.scoring as scoring
 from fewshot.errors import UsageError
-from fewshot.metrics import ScoringData, compute_metrics
+from fewshot.metrics import ScoringData
+from fewshot.scoring import ScoringSpec
 
 PREDICTORS: dict[str, str] = {
     "grad_norm": "grad_norm",
@@ -60,27 +61,34 @@ class Scored:
     seconds: float = 0.0
 
 
+def predictor_spec(seed: int) -> ScoringSpec:
+    """How refine scores a net: the library's defaults (zero-cost-nas's settings, PyTorch's
+    init), the net built with torch seeded by ``seed`` inside ``fork_rng`` (the caller's RNG is
+    left as it was: refine's seeding, kept so its published numbers do not change)."""
+    return ScoringSpec(seed=seed, fork_rng=True)
+
+
 def score_network(
     build: Callable[[], nn.Module],
     predictors: Sequence[str],
     data: ScoringData,
     *,
-    seed: int = 0,
+    seed: int,
     device: str = "cpu",
 ) -> Scored:
-    """Build a net (torch seeded by ``seed`` first) and score it with every predictor at once.
+    """Build a net (torch seeded by ``seed`` first) and score it with every predictor at once
+    (:func:`fewshot.scoring.score_network` with :func:`predictor_spec`).
 
     Probes are shared between predictors (one cross-entropy backward for grad_norm, snip and
     fisher; one activation pass for jacob_cov and naswot). A predictor that fails on this net
     is recorded in ``errors`` and left out of ``scores``; nothing is raised.
     """
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        net = build().to(device)
     errors: dict[str, str] = {}
     metrics = [PREDICTORS[p] for p in predictors]
-    results = compute_metrics(net, data, metrics, seed=seed, errors=errors)
+    results = scoring.score_network(
+        build, data, metrics, predictor_spec(seed), device=device, errors=errors
+    )
     scores = {p: results[PREDICTORS[p]].value for p in predictors if PREDICTORS[p] in results}
     errs = {p: errors[PREDICTORS[p]] for p in predictors if PREDICTORS[p] in errors}
     for p, v in list(scores.items()):
@@ -95,7 +103,7 @@ def measure_cost(
     predictor: str,
     data: ScoringData,
     *,
-    seed: int = 0,
+    seed: int,
 ) -> float:
     """Seconds to build one net and score it with ``predictor`` alone (nothing shared)."""
     return score_network(build, [predictor], data, seed=seed).seconds

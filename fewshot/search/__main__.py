@@ -15,7 +15,10 @@ Writes ``summary.json`` (``acc_at_50``, ``models_to_target``, every repeat's cur
 archs, the selection accuracy used, the configuration), ``curves.png`` and ``config.yaml``
 into ``--out``; the filter mode writes ``filter.json`` (and ``trained/results.json`` with
 ``--train-epochs``). Proxy values missing from the tables are computed on demand (the same
-network, batches and seed as ``python -m fewshot.score``) and cached in ``--proxy-cache``.
+network, batches and seed as ``python -m fewshot.score`` with its defaults: one
+:class:`~fewshot.scoring.ScoringSpec`) and cached in ``--proxy-cache``; a table scored with
+another spec (e.g. ``fewshot.score --recipe ly-manson``) is refused, naming both. A data-free
+proxy (synflow, params, flops) is scored without reading any image of the data set.
 """
 
 from __future__ import annotations
@@ -169,21 +172,18 @@ class SearchConfig(ExecutorOptions, CommonOptions):
 
 
 def _proxies(cfg: SearchConfig, oracle) -> dict[str, Any]:
-    from fewshot.search.experiment import SCORING_DATASETS, load_proxy
+    from fewshot.search.experiment import load_proxy, proxy_spec
 
+    spec = None
+    if not cfg.no_scoring:
+        spec = proxy_spec(cfg.proxy_dataset or oracle.dataset,
+                          cfg.proxy_data_option or cfg.data_option)  # fmt: skip
+    device = "cpu" if cfg.device == "auto" else cfg.device
     tables = {}
     for name in cfg.proxy:
         cache = cfg.proxy_cache or cfg.out.parent / "proxy-cache" / f"{name}-{oracle.dataset}.csv"
-        scoring = None
-        if not cfg.no_scoring:
-            scoring = {
-                "dataset": cfg.proxy_dataset or SCORING_DATASETS[oracle.dataset],
-                "data_root": cfg.data_root,
-                "data_option": cfg.proxy_data_option or cfg.data_option,
-                "device": "cpu" if cfg.device == "auto" else cfg.device,
-            }  # fmt: skip
-        tables[name] = load_proxy(name, oracle, tables=cfg.proxy_table, cache=cache,
-                                  scoring=scoring)  # fmt: skip
+        tables[name] = load_proxy(name, oracle, tables=cfg.proxy_table, cache=cache, spec=spec,
+                                  data_root=cfg.data_root, device=device)  # fmt: skip
     return tables
 
 

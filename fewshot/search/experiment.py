@@ -15,6 +15,7 @@ import numpy as np
 from fewshot.errors import UsageError
 from fewshot.executor import Executor
 from fewshot.io import atomic_write_json
+from fewshot.scoring import ScoringSpec, load_scoring_data
 from fewshot.search.algorithms import AlgoSettings, check_search, make_searcher
 from fewshot.search.leaves import LeafSearch, leaf_masks, random_tree_masks
 from fewshot.search.oracle import Oracle
@@ -47,50 +48,46 @@ def load_proxy(
     *,
     tables: list[Path] = (),
     cache: Path | None = None,
-    scoring: dict[str, Any] | None = None,
+    spec: ScoringSpec | None = None,
+    data_root: Path | None = None,
+    device: str = "cpu",
 ) -> ProxyTable:
-    """A proxy table from scores CSVs, with on-demand scoring (cached in ``cache``) when
-    ``scoring`` gives the data set and network (keys of :func:`make_scorer`)."""
+    """A proxy table from scores CSVs. With ``spec`` (on-demand scoring), missing values are
+    scored as it says (cached in ``cache``) and every table must have been scored with it;
+    without, the tables must agree with each other (:class:`ProxyTable`)."""
     check_proxy(name)
-    table = ProxyTable(name, oracle, cache=cache)
+    table = ProxyTable(name, oracle, cache=cache, spec=spec, data_root=data_root)
     for path in tables:
         table.load_csv(path)
-    if scoring is not None and not table.complete:
-        table.scorer = make_scorer(name, **scoring)
+    if spec is not None and not table.complete:
+        table.scorer = make_scorer(name, spec, data_root=data_root, device=device)
     log.info("proxy %s: %d of %d archs known", name, int(table.known.sum()), len(oracle))
     return table
 
 
 def make_scorer(
-    name: str,
-    *,
-    dataset: str,
-    data_root: Path | None = None,
-    data_option: dict[str, Any] | None = None,
-    C: int = 16,
-    N: int = 5,
-    seed: int = 0,
-    batch_size: int = 64,
-    batches: int = 2,
-    device: str = "cpu",
+    name: str, spec: ScoringSpec, *, data_root: Path | None = None, device: str = "cpu"
 ):
-    """A scorer with the same data batches, network and seed as ``python -m fewshot.score``
-    (whose defaults these are), built lazily: the data are loaded on the first missing value."""
+    """A scorer with the batches, network and seed of ``spec`` (those of ``python -m
+    fewshot.score`` with the same spec), built lazily: the data are loaded on the first
+    missing value (none for a data-free metric)."""
     state: dict[str, Any] = {}
 
     def score(archs):
         if "fn" not in state:
-            from fewshot.score import load_scoring_data
-
-            config = {
-                "dataset": dataset, "data_root": data_root, "dataset_option": data_option or {},
-                "batch_size": batch_size, "batches": batches, "seed": seed,
-            }  # fmt: skip
-            _, data = load_scoring_data(config)
-            state["fn"] = metric_scorer(name, data, C=C, N=N, seed=seed, device=device)
+            _, data = load_scoring_data(spec, data_root=data_root, metrics=[name])
+            state["fn"] = metric_scorer(name, data, spec, device=device)
         return state["fn"](archs)
 
     return score
+
+
+def proxy_spec(dataset: str, data_option: dict[str, Any] | None = None) -> ScoringSpec:
+    """The spec a search scores proxy values with: ``fewshot.score``'s defaults on the data set
+    of the benchmark (:data:`SCORING_DATASETS`) or ``dataset`` when it is not a benchmark's."""
+    return ScoringSpec(
+        dataset=SCORING_DATASETS.get(dataset, dataset), data_option=dict(data_option or {})
+    )
 
 
 def run_search(
@@ -165,6 +162,7 @@ __all__ = [
     "load_oracle",
     "load_proxy",
     "make_scorer",
+    "proxy_spec",
     "run_search",
     "summary_dict",
     "write_summary",

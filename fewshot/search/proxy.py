@@ -8,6 +8,12 @@ demand and appends them to a cache CSV of the same format (so a second run reads
 
 Higher proxy values mean "predicted better", as for every zero-cost metric here; a failed value
 ranks below every finite one (:meth:`ProxyTable.rank_key`).
+
+Every table was scored with one :class:`~fewshot.scoring.ScoringSpec` (:func:`table_spec`: its
+spec record, else the ``config.yaml`` ``fewshot.score`` saved beside it, else unknown and
+assumed to match, with a warning). A :class:`ProxyTable` holds values of one spec only: a
+table of another spec than the search's (or than the tables loaded before it) is refused with
+a :class:`~fewshot.errors.UsageError` naming both.
 """
 
 from __future__ import annotations
@@ -19,6 +25,18 @@ from pathlib import Path
 import numpy as np
 
 from fewshot.errors import UsageError
+from fewshot.metrics import ScoringData, data_free
+from fewshot.scoring import (
+    ScoreFile,
+    ScoreRow,
+    ScoringSpec,
+    read_record_root,
+    read_score_metrics,
+    read_spec_record,
+    score_arch,
+    scoring_difference,
+    write_spec_record,
+)
 from fewshot.search.oracle import Oracle
 from fewshot.space import Arch
 
@@ -46,6 +64,9 @@ class ProxyTable:
         oracle: gives the arch <-> index mapping.
         scorer: computes missing values (``None``: a missing value is an error).
         cache: a scores CSV the scorer's values are appended to (and read back next time).
+        spec: the spec the values must have been scored with (the scorer's); ``None``: the
+            first table loaded with a known spec sets it.
+        data_root: the data folder of ``spec`` (where a folder data set's classes are listed).
     """
 
     def __init__(
@@ -55,8 +76,11 @@ class ProxyTable:
         *,
         scorer: Scorer | None = None,
         cache: str | Path | None = None,
+        spec: ScoringSpec | None = None,
+        data_root: str | Path | None = None,
     ) -> None:
-        self.name, self.oracle, self.scorer = name, oracle, scorer
+        self.name, self.oracle, self.scorer, self.spec = name, oracle, scorer, spec
+        self.data_root = data_root
         self.values = np.full(len(oracle), np.nan)
         self.known = np.zeros(len(oracle), dtype=bool)
         self.computed = 0
@@ -78,11 +102,10 @@ class ProxyTable:
     # -- loading --------------------------------------------------------------------------------
     def load_csv(self, path: str | Path) -> int:
         """Add the values of a scores CSV; returns how many benchmark archs it covered."""
-        from fewshot.scoring import ScoreFile, read_score_metrics
-
         path = Path(path)
         if not path.is_file():
             raise UsageError(f"proxy table {path} does not exist")
+        self._check_spec(path)
         metrics = read_score_metrics(path)
         if self.name not in metrics:
             raise UsageError(f"{path} has no {self.name!r} column (it has: {', '.join(metrics)})")
@@ -98,6 +121,24 @@ class ProxyTable:
             added += 1
         log.info("proxy %s: %d values from %s", self.name, added, path)
         return added
+
+    def _check_spec(self, path: Path) -> None:
+        """Refuse a table scored with another spec than this table's (naming both)."""
+        spec, origin, root = table_spec(path)
+        if spec is None:
+            log.warning("%s: %s", path, origin)
+            return
+        if self.spec is None:
+            self.spec, self.data_root = spec, root
+            return
+        diff = scoring_difference(spec, self.spec, [self.name], (root, self.data_root))
+        if diff:
+            raise UsageError(
+                f"proxy table {path} was scored with {spec.describe()} ({origin}), but this "
+                f"search's {self.name} values are scored with {self.spec.describe()}; they differ "
+                f"in {', '.join(diff)}: mixing them would rank archs on two scales; use a table "
+                "of the same spec (or one alone with --no-scoring)"
+            )
 
     @property
     def complete(self) -> bool:
@@ -134,10 +175,11 @@ class ProxyTable:
                 self._append(part, values)
 
     def _append(self, indices: np.ndarray, values: np.ndarray) -> None:
-        from fewshot.scoring import ScoreFile, ScoreRow
-
         if self._store is None:
             self._store = ScoreFile(self.cache, [self.name])
+            if self.spec is not None:
+                free = data_free([self.name])
+                write_spec_record(self.cache, self.spec, data_free=free, data_root=self.data_root)
         for i, v in zip(indices, values, strict=True):
             arch = self.oracle.arch(i).to_string()
             vals = {self.name: float(v)} if np.isfinite(v) else {}
@@ -145,17 +187,42 @@ class ProxyTable:
 
 
 def metric_scorer(
-    name: str, data, *, C: int = 16, N: int = 5, seed: int = 0, device: str = "cpu"
+    name: str, data: ScoringData, spec: ScoringSpec, *, device: str = "cpu"
 ) -> Scorer:
     """A :data:`Scorer` computing metric ``name`` with :func:`fewshot.scoring.score_arch`
-    (the same network, initialisation and batches as ``python -m fewshot.score``)."""
-    from fewshot.scoring import score_arch
+    as ``spec`` says (the network, initialisation and batches of ``python -m fewshot.score``
+    with the same spec)."""
 
     def score(archs: list[Arch]) -> list[float]:
-        rows = [score_arch(a, data, [name], C=C, N=N, seed=seed, device=device) for a in archs]
+        rows = [score_arch(a, data, [name], spec, device=device) for a in archs]
         return [row.values.get(name, np.nan) for row in rows]
 
     return score
 
 
-__all__ = ["ProxyTable", "Scorer", "check_proxy", "metric_scorer"]
+def table_spec(path: str | Path) -> tuple[ScoringSpec | None, str, str | None]:
+    """(the spec a scores CSV was scored with, where that comes from, its data folder): its
+    spec record; for older tables the ``config.yaml`` ``fewshot.score`` saved beside its
+    ``scores.csv``; no spec (and what is assumed) when neither exists."""
+    path = Path(path)
+    spec = read_spec_record(path)
+    if spec is not None:
+        return spec, "its spec record", read_record_root(path)
+    config_path = path.with_name("config.yaml")
+    if path.name == "scores.csv" and config_path.is_file():
+        from fewshot.config import load_saved_config
+        from fewshot.recipes import scoring_spec
+
+        config = load_saved_config(config_path)
+        return scoring_spec(config), f"from {config_path}", config.get("data_root")
+    return (
+        None,
+        (
+            "no spec record and no fewshot.score config.yaml beside it: assumed to be scored with "
+            "the search's spec"
+        ),
+        None,
+    )
+
+
+__all__ = ["ProxyTable", "Scorer", "check_proxy", "metric_scorer", "table_spec"]

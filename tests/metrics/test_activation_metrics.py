@@ -255,6 +255,17 @@ def test_vote_accuracy_hand_example():
         vote_accuracy({"a": [1, 2]}, acc)
 
 
+def test_finite_vote_drops_archs_where_a_voter_failed():
+    from fewshot.metrics.vote import finite_vote
+
+    nan = float("nan")
+    scores = {"a": [1, 2, nan, 3], "b": [3, 2, 1, 1], "c": [1, 3, 5, 2]}
+    kept = {"a": [1, 2, 3], "b": [3, 2, 1], "c": [1, 3, 2]}  # the hand example above
+    assert finite_vote(scores, [1.0, 2.0, 9.0, 3.0]) == (3, pytest.approx(2 / 3))
+    assert finite_vote(kept, [1.0, 2.0, 3.0])[1] == vote_accuracy(kept, [1.0, 2.0, 3.0])
+    assert finite_vote({"a": [nan, 1.0]}, [1.0, 2.0]) == (1, None)
+
+
 # -- dead networks ---------------------------------------------------------------------------
 
 
