@@ -16,7 +16,9 @@ results. This module derives everything else from the class:
   resolves to the same configuration (tested), and it is what a run folder saves
   (:func:`save_config`);
 - resume checks: :func:`config_difference` lists the fields that differ from a saved
-  configuration, ignoring fields declared ``affects_results=False`` (device, threads, ...).
+  configuration, ignoring fields declared ``affects_results=False`` (device, threads, ...)
+  and paths (:func:`result_fields`); :mod:`fewshot.run_folder` builds the run-folder
+  contract (file names, resume-or-refuse, old keys) on these.
 
 Every command shares the vocabulary of :class:`CommonOptions`: ``--device`` (cpu, cuda,
 cuda:N, auto), ``--threads``, ``--no-progress``, ``--data-option KEY=VALUE`` (repeatable),
@@ -656,12 +658,22 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any], *, resolve: bool = T
 
 
 def result_fields(cls: type) -> list[str]:
-    """Names of the fields that change results (compared when a run is resumed)."""
+    """Names of the fields that change results (compared when a run is resumed).
+
+    Derived from the dataclass: every field but those declared ``affects_results=False``
+    (device, threads, progress, executor, ...) and those that hold a path (``Path``,
+    ``Path | None``, ``list[Path]``: run folders, tree files, output and data folders), since
+    a folder moved to another disk or mounted elsewhere must resume (issue 23).
+    """
+    paths = set(path_fields(cls))
     return [
-        f.name
-        for f in dataclasses.fields(cls)
-        if f.init and f.metadata.get("affects_results", True)
+        s.name for s in _specs(cls) if s.meta.get("affects_results", True) and s.name not in paths
     ]
+
+
+def path_fields(cls: type) -> list[str]:
+    """Names of the fields that hold a path (``Path``, ``Path | None`` or ``list[Path]``)."""
+    return [s.name for s in _specs(cls) if s.base is Path]
 
 
 def config_difference(
@@ -699,19 +711,6 @@ def refuse_changed(
         raise UsageError(
             f"cannot resume {where} with a different configuration: {'; '.join(diff)} ({hint})"
         )
-
-
-def keep_run_config(
-    out: Path,
-    config: CommonOptions,
-    name: str = "config.yaml",
-    *,
-    hint: str = "use the original flags, or --force to start over",
-) -> None:
-    """Resume-or-start a run folder: refuse one saved with other result-affecting settings
-    (:func:`refuse_changed`), then save ``config`` there as ``name`` (the folder is made)."""
-    refuse_changed(load_saved_config(Path(out) / name), config, where=out, hint=hint)
-    save_config(out, config, name)
 
 
 # -- applying the common options --------------------------------------------------------------------
@@ -776,6 +775,7 @@ __all__ = [
     "make_config",
     "option",
     "parse_config",
+    "path_fields",
     "refuse_changed",
     "resolve_device",
     "result_fields",

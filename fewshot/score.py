@@ -39,14 +39,12 @@ from fewshot.config import (
     CommonOptions,
     apply_common,
     dataset_names,
-    load_saved_config,
     metric_names,
     option,
     parse_config,
     recipe_names,
     refuse_changed,
     resolve_device,
-    save_config,
     to_dict,
 )
 from fewshot.errors import UsageError
@@ -64,13 +62,14 @@ from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.metrics import ScoringData
 from fewshot.metrics.settings import MetricSettings
 from fewshot.recipes import get_recipe
+from fewshot.run_folder import CONFIG, load_run_config, save_run_config
 from fewshot.scoring import ScoreFile, ScoreRow, ScoringSummary, resolve_metrics, select_archs
 from fewshot.space import Arch
 
 log = logging.getLogger("fewshot")
 
 SCORES_NAME = "scores.csv"
-CONFIG_NAME = "config.yaml"
+CONFIG_NAME = CONFIG
 VOTE_JSON = "vote.json"
 CORRELATIONS_JSON = "correlations.json"
 CORRELATIONS_MD = "correlations.md"
@@ -171,11 +170,9 @@ def check_resume(out: Path, config: ScoreConfig) -> None:
         if config.resume:
             raise UsageError(f"--resume: {csv_path} does not exist; drop --resume to start")
         return
-    old = load_saved_config(out / CONFIG_NAME)
+    old = load_run_config(out, CONFIG_NAME)
     if old is None:
         raise UsageError(f"{csv_path} exists without {CONFIG_NAME}; use --overwrite or --out")
-    if "dataset_option" in old:  # saved before --data-option was the common name
-        old.setdefault("data_option", old.pop("dataset_option"))
     refuse_changed(
         old,
         config,
@@ -386,7 +383,7 @@ def _main(argv: Sequence[str] | None) -> int:
     resolve_device(config.device)  # a device that does not exist: one clear error, now
     check_resume(config.out, config)
     store = ScoreFile(config.out / SCORES_NAME, config.metrics)
-    save_config(config.out, config, CONFIG_NAME)
+    save_run_config(config.out, config, CONFIG_NAME)
     if config.retry_failed:
         log.info("retrying %d archs recorded with no value", len(store.drop_failed()))
     with open_executor(config) as executor:

@@ -9,7 +9,8 @@ Examples::
 
 Draws ``--candidates`` nets from the run's final ranges, scores them with the run's
 predictor, trains the best and (unless ``--no-baseline``) the ResNet-like baseline of the same
-space, and writes ``<out>/evaluation.json``.
+space, and writes ``<out>/evaluation.json`` (its resolved configuration beside it, as
+``evaluation_config.yaml``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fewshot.cli import run_main
 from fewshot.config import CommonOptions, apply_common, dataset_names, option, parse_config
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json
+from fewshot.run_folder import EVALUATION_CONFIG, save_run_config
 
 _R = "recipe (defaults: da Silva et al.)"
 _D = "data"
@@ -77,6 +79,7 @@ def _main(argv: Sequence[str] | None) -> int:
     config = parse_config(EvaluateConfig, argv, prog="python -m fewshot.refine.evaluate")
     apply_common(config)
     record, space = final_space(config.run_dir)
+    save_run_config(Path(config.out), config, EVALUATION_CONFIG)
     limit = config.limit_train_batches
     limit = int(limit) if limit > 1 else limit
     dm = make_datamodule(
