@@ -604,8 +604,26 @@ def parse_config(
     With ``--print-config`` the resolved configuration is printed as YAML and the process
     exits 0 (like ``--help``).
     """
-    parser = config_parser(cls, prog)
-    args = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
+    values, show = _argv_values(cls, sys.argv[1:] if argv is None else argv, prog)
+    config = make_config(cls, values, resolve=resolve)
+    if show:
+        print(dump_yaml(config), end="")
+        raise SystemExit(0)
+    return config
+
+
+def flag_values(cls: type[CommonOptions], argv: Sequence[str]) -> dict[str, Any]:
+    """The field values that the command-line flags ``argv`` set (``--config`` YAML first, then
+    the explicit flags), unresolved: for a library caller that takes extra flags of a command
+    as one string (e.g. ``--split-args``) and builds the configuration itself."""
+    return _argv_values(cls, argv, None)[0]
+
+
+def _argv_values(
+    cls: type[CommonOptions], argv: Sequence[str], prog: str | None
+) -> tuple[dict[str, Any], bool]:
+    """(values from ``--config`` YAML updated by the explicit flags, ``--print-config`` given)."""
+    args = vars(config_parser(cls, prog).parse_args(list(argv)))
     config_file, show = args.pop("config", None), args.pop("print_config", False)
     values: dict[str, Any] = {}
     if config_file is not None:
@@ -613,11 +631,7 @@ def parse_config(
             values_from_mapping(cls, load_yaml(config_file), f"config file {config_file}")
         )
     values.update(_merge_flags(cls, args))
-    config = make_config(cls, values, resolve=resolve)
-    if show:
-        print(dump_yaml(config), end="")
-        raise SystemExit(0)
-    return config
+    return values, show
 
 
 def _merge_flags(cls: type, args: dict[str, Any]) -> dict[str, Any]:
@@ -769,6 +783,7 @@ __all__ = [
     "config_difference",
     "config_from_dict",
     "dump_yaml",
+    "flag_values",
     "lightning_hardware",
     "load_saved_config",
     "load_yaml",

@@ -21,7 +21,6 @@ from fewshot.training.comparison import (
     supernets,
 )
 from fewshot.tree import Split, SplitTree
-from tests.conftest import load_tool
 from tests.fakes import write_fake_benchmark
 
 
@@ -108,7 +107,9 @@ def test_predictions_come_from_the_owning_leafs_supernet():
 
 
 def _tool():
-    return load_tool("few_vs_one_shot")
+    from fewshot.experiments import few_vs_one_shot
+
+    return few_vs_one_shot
 
 
 def _kendall_tau_b(x: list[float], y: list[float]) -> float:
