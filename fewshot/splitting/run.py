@@ -138,7 +138,7 @@ class SplitConfig(CommonOptions):
     out: Path = option(Path("runs"), help="parent of run folders", group="run folder")
     name: str | None = option(
         None, help="run folder name (default: <metric>-d<depth>-b<branch>-s<seed>)",
-        group="run folder",
+        group="run folder", affects_results=False,
     )  # fmt: skip
     resume: bool = option(False, help="continue an interrupted run", group="run folder",
                           affects_results=False)  # fmt: skip
