@@ -36,7 +36,7 @@ from fewshot.io import software_versions
 from fewshot.metrics.base import ScoringData
 from fewshot.metrics.settings import MetricSettings
 from fewshot.recipes import DEFAULT_RECIPE, Recipe, get_recipe
-from fewshot.run_folder import TREE, WEIGHT_CHECKPOINTS, save_run_config
+from fewshot.run_folder import TREE, WEIGHT_CHECKPOINTS, migrate, save_run_config
 from fewshot.splitting.candidates import CANDIDATE_MODES, RANDOM_BASELINE, SCALES, metric_kind
 from fewshot.splitting.edges import EDGE_POLICIES, default_edges
 from fewshot.splitting.engine import SplitEngine, SplitSettings, initial_supernet, validate_settings
@@ -334,7 +334,7 @@ def open_run(run_dir: Path, config: SplitConfig) -> SplitTree | None:
             f"{config.recipe!r} (resume with --recipe {old_recipe}, or --name NEW for a new run)"
         )
     refuse_changed(
-        tree.config, config, where=run_dir,
+        migrate(tree.config or {}), config, where=run_dir,
         hint="use the original flags, or --name NEW for a new run",
         ignore=["dataset"] if config.dataset is None else [],
     )  # fmt: skip
