@@ -166,15 +166,8 @@ PRELOAD = (
 """Modules ``fewshot.split`` imports lazily; preloaded once so forked runs skip their import."""
 
 
-@dataclass(frozen=True)
-class Task:
-    """What a worker needs to run one split: its name, command line, log file and threads."""
-
-    name: str
-    cmd: tuple[str, ...]
-    log: Path
-    threads: int
-    module: str
+SplitTask = fx.Task[fx.CommandRun]
+"""One split run: its name, and the split command (module, flags, log file) to run."""
 
 
 def can_fork() -> bool:
@@ -191,27 +184,27 @@ def preload(module: str) -> None:
                 importlib.import_module(name)
 
 
-def _task(args: SweepConfig, run: Run) -> Task:
+def _task(args: SweepConfig, run: Run) -> SplitTask:
     log = args.runs / LOGS / f"{run.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    cmd = tuple(split_command(args, run))
+    cmd = split_command(args, run)
     with log.open("a", encoding="utf-8") as f:
         f.write(f"$ {shlex.join(cmd)}\n")
-    return Task(run.name, cmd, log, int(args.threads or 1), args.split_module)
+    return fx.Task(run.name, fx.CommandRun(args.split_module, tuple(cmd[3:]), log))
 
 
-def run_forked(task: Task) -> tuple[str, int, float]:
+def run_forked(task: SplitTask, threads: int) -> tuple[str, int, float]:
     """In a fork of the sweep: stdout/stderr into the log, one thread budget,
     the split module's ``main``; returns (name, exit code, seconds)."""
-    start = time.perf_counter()
-    with task.log.open("a", encoding="utf-8") as log:
+    start, run = time.perf_counter(), task.item
+    with run.log.open("a", encoding="utf-8") as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         torch = sys.modules.get("torch")  # preloaded with the split module
         if torch is not None:
-            torch.set_num_threads(task.threads)
+            torch.set_num_threads(threads)
         try:
-            rc = importlib.import_module(task.module).main(list(task.cmd[3:])) or 0
+            rc = importlib.import_module(run.module).main(list(run.argv)) or 0
         except SystemExit as exc:  # argparse and sys.exit in the command
             rc = exc.code if isinstance(exc.code, int) else 1
         except Exception:  # a crash of one run must not stop the sweep: log it
@@ -223,41 +216,43 @@ def run_forked(task: Task) -> tuple[str, int, float]:
     return task.name, int(rc), time.perf_counter() - start
 
 
-def run_process(task: Task) -> tuple[str, int, float]:
+def run_process(task: SplitTask, threads: int) -> tuple[str, int, float]:
     """``python -m MODULE ...`` with its output in the log; returns (name, exit code, seconds)."""
-    start = time.perf_counter()
-    with task.log.open("a", encoding="utf-8") as log:
-        rc = subprocess.call(
-            list(task.cmd), stdout=log, stderr=subprocess.STDOUT, env=_env(task.threads)
-        )
+    start, run = time.perf_counter(), task.item
+    cmd = [sys.executable, "-m", run.module, *run.argv]
+    with run.log.open("a", encoding="utf-8") as log:
+        rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(threads))
     return task.name, rc, time.perf_counter() - start
 
 
-def _results(args: SweepConfig, tasks: list[Task]) -> Iterator[tuple[str, int, float]]:
+def _results(args: SweepConfig, tasks: list[SplitTask]) -> Iterator[tuple[str, int, float]]:
     """Run ``tasks`` ``--jobs`` at a time; yields each result as it finishes."""
+    threads = int(args.threads or 1)
     if args.executor == "ray":
         yield from _ray_results(args, tasks)
         return
     if args.no_fork or not can_fork():
         with ThreadPoolExecutor(args.jobs) as pool:
-            yield from pool.map(run_process, tasks)
+            yield from pool.map(lambda t: run_process(t, threads), tasks)
         return
     preload(args.split_module)
     sys.stdout.flush()
     sys.stderr.flush()
-    yield from _forked_results(tasks, args.jobs)
+    yield from _forked_results(tasks, args.jobs, threads)
 
 
-def _forked_results(tasks: list[Task], jobs: int) -> Iterator[tuple[str, int, float]]:
+def _forked_results(
+    tasks: list[SplitTask], jobs: int, threads: int
+) -> Iterator[tuple[str, int, float]]:
     """One fork per task, ``jobs`` at a time, each made from this (single-threaded) process;
     waits on their sentinels (``multiprocessing.connection.wait``); yields as each finishes."""
     ctx = mp.get_context("fork")
     queue = list(tasks)
-    running: dict[int, tuple[Task, mp.process.BaseProcess, float]] = {}
+    running: dict[int, tuple[SplitTask, mp.process.BaseProcess, float]] = {}
     while queue or running:
         while queue and len(running) < jobs:
             task = queue.pop(0)
-            proc = ctx.Process(target=_forked_child, args=(task,), name=task.name)
+            proc = ctx.Process(target=_forked_child, args=(task, threads), name=task.name)
             proc.start()
             running[proc.sentinel] = (task, proc, time.perf_counter())
         for sentinel in mp.connection.wait(list(running)):
@@ -266,25 +261,25 @@ def _forked_results(tasks: list[Task], jobs: int) -> Iterator[tuple[str, int, fl
             yield task.name, int(proc.exitcode or 0), time.perf_counter() - start
 
 
-def _ray_results(args: SweepConfig, tasks: list[Task]) -> Iterator[tuple[str, int, float]]:
-    """Each task a Ray task running the split in a Ray worker (``--workers`` at a time,
-    default ``--jobs``); yields (name, exit code, seconds) as each finishes."""
+def _ray_results(args: SweepConfig, tasks: list[SplitTask]) -> Iterator[tuple[str, int, float]]:
+    """Each task a Ray task running the split in a Ray worker (:func:`fewshot.executor.
+    run_command`, ``--workers`` at a time, default ``--jobs``); yields (name, exit code,
+    seconds) as each finishes."""
     options = fx.ExecutorOptions(
         executor="ray", workers=args.workers or args.jobs, ray_address=args.ray_address
     )
-    runs = [fx.Task(t.name, fx.CommandRun(t.module, t.cmd[3:], t.log)) for t in tasks]
     start = time.perf_counter()
     with fx.open_executor(options) as executor:
-        for out in executor.map(fx.run_command, runs, cpus=args.threads, threads=args.threads):
+        for out in executor.map(fx.run_command, tasks, cpus=args.threads, threads=args.threads):
             if not out.ok:
                 print(f"{out.name}: {out.error}", file=sys.stderr, flush=True)
             seconds = out.value if out.ok else time.perf_counter() - start
             yield out.name, 0 if out.ok else 1, float(seconds or 0.0)
 
 
-def _forked_child(task: Task) -> None:
+def _forked_child(task: SplitTask, threads: int) -> None:
     """Body of a forked run: its exit code is the split's."""
-    sys.exit(run_forked(task)[1])
+    sys.exit(run_forked(task, threads)[1])
 
 
 def run_all(args: SweepConfig, todo: Sequence[Run]) -> list[Run]:
