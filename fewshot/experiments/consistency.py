@@ -5,25 +5,25 @@ thin entry point) and ``python -m fewshot.distance`` (the report alone)::
     python tools/sweep.py --metrics grad_norm,snip,synflow,jacob_cov,ntk,lr,gm --seeds 10 \\
         --jobs 2 --C 8 --N 1 --batch-size 32 --runs runs/sweep --out runs/sweep/split_distance
 
-Each (metric, seed) is one ``fewshot.split ... --out RUNS --name METRIC_sSEED`` run
-(the split command by module name, ``--split-module``, so its log is the command's output)
-(``--jobs`` at a time, each limited to ``--threads`` CPU threads, its output in
-``RUNS/logs/NAME.log``). By default each run is a fork of this process, made after it has
+Each (metric, seed) is one ``fewshot.split ... --out RUNS --name METRIC_sSEED`` run: the split
+command by module name (``--split-module``) as a :class:`fewshot.executor.CommandRun` task, so
+that its log ``RUNS/logs/NAME.log`` is the command's output; ``--jobs`` at a time, each limited
+to ``--threads`` CPU threads. By default each run is a fork of this process, made after it has
 imported the split module once (the imports cost ~10 CPU-seconds a run otherwise), one fresh
 fork per run, always from the main thread while no other thread exists (a ``multiprocessing``
 ``Pool`` forks replacement workers from a handler thread, and such forks could deadlock on a
-lock held by another thread: seen as a sweep hanging in the test suite); ``--no-fork`` starts fresh
-``python -m fewshot.split`` processes instead, ``--jobs`` at a time (a thread pool waiting on
-them). ``--executor ray`` runs each split as a Ray task instead, ``--workers`` at a time (default
-``--jobs``) on an embedded Ray or the cluster at ``--ray-address``; a Ray worker runs its splits
-in-process (imports paid once per worker), output in the same logs, and the trees are the same
-as with the default executor. Options are the fields of :class:`SweepConfig` (``--config``/``--print-config`` work as
-for every command). Finished runs (``tree.json`` with
-``complete: true``) are skipped, unfinished ones resumed with ``--resume``, so an interrupted
-sweep is continued by running the
-same command again. Finally :func:`report_distance` (what ``fewshot.distance`` runs) writes the table, JSON and
-figures to ``--out`` from the finished trees. Exit code 1 if a run failed (the analysis still
-uses the others).
+lock held by another thread: seen as a sweep hanging in the test suite); ``--no-fork`` starts
+fresh ``python -m fewshot.split`` processes instead, ``--jobs`` at a time (a thread pool waiting
+on them). ``--executor ray`` runs each split as a Ray task on :mod:`fewshot.executor` instead,
+``--workers`` at a time (default ``--jobs``) on an embedded Ray or the cluster at
+``--ray-address``; a Ray worker runs its splits in-process (imports paid once per worker),
+output in the same logs, and the trees are the same as with the default executor. Options are
+the fields of :class:`SweepConfig` (``--config``/``--print-config`` work as for every command).
+Finished runs (``tree.json`` with ``complete: true``) are skipped, unfinished ones resumed with
+``--resume``, so an interrupted sweep is continued by running the same command again. Finally
+:func:`report_distance` (what ``fewshot.distance`` runs) writes the table, JSON and figures to
+``--out`` from the finished trees. Exit code 1 if a run failed (the analysis still uses the
+others).
 """
 
 from __future__ import annotations
