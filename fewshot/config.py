@@ -16,7 +16,9 @@ results. This module derives everything else from the class:
   resolves to the same configuration (tested), and it is what a run folder saves
   (:func:`save_config`);
 - resume checks: :func:`config_difference` lists the fields that differ from a saved
-  configuration, ignoring fields declared ``affects_results=False`` (device, threads, ...).
+  configuration, ignoring fields declared ``affects_results=False`` (device, threads, ...)
+  and paths (:func:`result_fields`); :mod:`fewshot.run_folder` builds the run-folder
+  contract (file names, resume-or-refuse, old keys) on these.
 
 Every command shares the vocabulary of :class:`CommonOptions`: ``--device`` (cpu, cuda,
 cuda:N, auto), ``--threads``, ``--no-progress``, ``--data-option KEY=VALUE`` (repeatable),
@@ -602,8 +604,26 @@ def parse_config(
     With ``--print-config`` the resolved configuration is printed as YAML and the process
     exits 0 (like ``--help``).
     """
-    parser = config_parser(cls, prog)
-    args = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
+    values, show = _argv_values(cls, sys.argv[1:] if argv is None else argv, prog)
+    config = make_config(cls, values, resolve=resolve)
+    if show:
+        print(dump_yaml(config), end="")
+        raise SystemExit(0)
+    return config
+
+
+def flag_values(cls: type[CommonOptions], argv: Sequence[str]) -> dict[str, Any]:
+    """The field values that the command-line flags ``argv`` set (``--config`` YAML first, then
+    the explicit flags), unresolved: for a library caller that takes extra flags of a command
+    as one string (e.g. ``--split-args``) and builds the configuration itself."""
+    return _argv_values(cls, argv, None)[0]
+
+
+def _argv_values(
+    cls: type[CommonOptions], argv: Sequence[str], prog: str | None
+) -> tuple[dict[str, Any], bool]:
+    """(values from ``--config`` YAML updated by the explicit flags, ``--print-config`` given)."""
+    args = vars(config_parser(cls, prog).parse_args(list(argv)))
     config_file, show = args.pop("config", None), args.pop("print_config", False)
     values: dict[str, Any] = {}
     if config_file is not None:
@@ -611,11 +631,7 @@ def parse_config(
             values_from_mapping(cls, load_yaml(config_file), f"config file {config_file}")
         )
     values.update(_merge_flags(cls, args))
-    config = make_config(cls, values, resolve=resolve)
-    if show:
-        print(dump_yaml(config), end="")
-        raise SystemExit(0)
-    return config
+    return values, show
 
 
 def _merge_flags(cls: type, args: dict[str, Any]) -> dict[str, Any]:
@@ -656,12 +672,22 @@ def config_from_dict(cls: type[C], data: Mapping[str, Any], *, resolve: bool = T
 
 
 def result_fields(cls: type) -> list[str]:
-    """Names of the fields that change results (compared when a run is resumed)."""
+    """Names of the fields that change results (compared when a run is resumed).
+
+    Derived from the dataclass: every field but those declared ``affects_results=False``
+    (device, threads, progress, executor, ...) and those that hold a path (``Path``,
+    ``Path | None``, ``list[Path]``: run folders, tree files, output and data folders), since
+    a folder moved to another disk or mounted elsewhere must resume (issue 23).
+    """
+    paths = set(path_fields(cls))
     return [
-        f.name
-        for f in dataclasses.fields(cls)
-        if f.init and f.metadata.get("affects_results", True)
+        s.name for s in _specs(cls) if s.meta.get("affects_results", True) and s.name not in paths
     ]
+
+
+def path_fields(cls: type) -> list[str]:
+    """Names of the fields that hold a path (``Path``, ``Path | None`` or ``list[Path]``)."""
+    return [s.name for s in _specs(cls) if s.base is Path]
 
 
 def config_difference(
@@ -699,19 +725,6 @@ def refuse_changed(
         raise UsageError(
             f"cannot resume {where} with a different configuration: {'; '.join(diff)} ({hint})"
         )
-
-
-def keep_run_config(
-    out: Path,
-    config: CommonOptions,
-    name: str = "config.yaml",
-    *,
-    hint: str = "use the original flags, or --force to start over",
-) -> None:
-    """Resume-or-start a run folder: refuse one saved with other result-affecting settings
-    (:func:`refuse_changed`), then save ``config`` there as ``name`` (the folder is made)."""
-    refuse_changed(load_saved_config(Path(out) / name), config, where=out, hint=hint)
-    save_config(out, config, name)
 
 
 # -- applying the common options --------------------------------------------------------------------
@@ -770,12 +783,14 @@ __all__ = [
     "config_difference",
     "config_from_dict",
     "dump_yaml",
+    "flag_values",
     "lightning_hardware",
     "load_saved_config",
     "load_yaml",
     "make_config",
     "option",
     "parse_config",
+    "path_fields",
     "refuse_changed",
     "resolve_device",
     "result_fields",

@@ -40,14 +40,12 @@ from fewshot.config import (
     CommonOptions,
     apply_common,
     dataset_names,
-    load_saved_config,
     metric_names,
     option,
     parse_config,
     recipe_names,
     refuse_changed,
     resolve_device,
-    save_config,
     to_dict,
 )
 from fewshot.errors import UsageError
@@ -55,6 +53,7 @@ from fewshot.executor import ExecutorOptions, failure_report, open_executor
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.metrics import data_free
 from fewshot.recipes import scoring_spec
+from fewshot.run_folder import CONFIG, load_run_config, save_run_config
 from fewshot.scoring import (
     ScoreFile,
     ScoringSpec,
@@ -70,7 +69,7 @@ from fewshot.scoring import (
 log = logging.getLogger("fewshot")
 
 SCORES_NAME = "scores.csv"
-CONFIG_NAME = "config.yaml"
+CONFIG_NAME = CONFIG
 VOTE_JSON = "vote.json"
 CORRELATIONS_JSON = "correlations.json"
 CORRELATIONS_MD = "correlations.md"
@@ -180,11 +179,9 @@ def check_resume(out: Path, config: ScoreConfig) -> None:
         if config.resume:
             raise UsageError(f"--resume: {csv_path} does not exist; drop --resume to start")
         return
-    old = load_saved_config(out / CONFIG_NAME)
+    old = load_run_config(out, CONFIG_NAME)
     if old is None:
         raise UsageError(f"{csv_path} exists without {CONFIG_NAME}; use --overwrite or --out")
-    if "dataset_option" in old:  # saved before --data-option was the common name
-        old.setdefault("data_option", old.pop("dataset_option"))
     refuse_changed(
         old,
         config,
@@ -238,7 +235,7 @@ def _prepare(config: ScoreConfig) -> tuple[ScoreFile, ShardContext]:
     resolve_device(config.device)  # a device that does not exist: one clear error, now
     check_resume(config.out, config)
     store = ScoreFile(config.out / SCORES_NAME, config.metrics)
-    save_config(config.out, config, CONFIG_NAME)
+    save_run_config(config.out, config, CONFIG_NAME)
     free = data_free(config.metrics)
     write_spec_record(store.path, spec, data_free=free, data_root=config.data_root)
     return store, ShardContext(data, tuple(config.metrics), spec, config.device)

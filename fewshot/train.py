@@ -40,20 +40,25 @@ from fewshot.config import (
     config_parser,
     dataset_names,
     lightning_hardware,
-    load_saved_config,
     option,
     parse_config,
     refuse_changed,
     resolve_device,
-    save_config,
-    to_dict,
 )
 from fewshot.errors import UsageError
 from fewshot.executor import GpuTaskOptions, failure_report
 from fewshot.io import atomic_write_json
+from fewshot.run_folder import (
+    LEAVES,
+    ONE_SHOT_DIR,
+    SEARCH,
+    TRAIN_CONFIG,
+    TREE,
+    load_run_config,
+    save_run_config,
+)
 from fewshot.training.parallel import LeafTraining, train_jobs
 from fewshot.training.pipeline import (
-    ONE_SHOT,
     Job,
     SearchSettings,
     evaluate_searches,
@@ -67,7 +72,7 @@ from fewshot.tree import load_tree
 
 log = logging.getLogger("fewshot")
 
-CONFIG_NAME = "train_config.yaml"
+CONFIG_NAME = TRAIN_CONFIG
 _JOBS = "jobs"
 _DATA = "model and data (default: the tree's)"
 _OPT = "optimisation (spec section 5)"
@@ -167,7 +172,7 @@ class TrainConfig(GpuTaskOptions, CommonOptions):
         the one-shot budget; cross-field checks."""
         if self.run_dir is None:
             raise UsageError("give the run folder holding tree.json (see --help)")
-        self.tree = self.tree or self.run_dir / "tree.json"
+        self.tree = self.tree or self.run_dir / TREE
         tree = load_tree(self.tree)
         saved = tree.config or {}
         self.dataset = self.dataset or tree.dataset
@@ -237,8 +242,8 @@ def _main(argv: Sequence[str] | None) -> int:
     if config.benchmark is not None:
         evaluate_searches(result, config.benchmark, config.benchmark_dataset)
         _print_evaluation(result)
-    atomic_write_json(out / "search.json", strip_objects(result))
-    log.info("wrote %s", out / "search.json")
+    atomic_write_json(out / SEARCH, strip_objects(result))
+    log.info("wrote %s", out / SEARCH)
     return 0
 
 
@@ -252,13 +257,11 @@ def _open_run(config: TrainConfig, jobs: list[Job]) -> None:
     ``--leaf 2``); ``--force`` discards the previous training outputs first.
     """
     out = config.output_dir
-    saved = load_saved_config(out / CONFIG_NAME)
+    saved = load_run_config(out, CONFIG_NAME)
     trained: list[str] = []
     if saved is not None and config.force:
         _discard_outputs(out)
     elif saved is not None:
-        if saved.get("data_option") is None:  # written before --data-option defaulted to {}
-            saved["data_option"] = {}
         refuse_changed(
             saved, config, where=out,
             hint="use the original flags, or --force to discard its training and start over",
@@ -267,12 +270,12 @@ def _open_run(config: TrainConfig, jobs: list[Job]) -> None:
     elif config.force:
         _discard_outputs(out)
     ids = list(dict.fromkeys([*trained, *(j.id for j in jobs)]))
-    save_config(out, {**to_dict(config), _JOBS: ids}, CONFIG_NAME)
+    save_run_config(out, config, CONFIG_NAME, extra={_JOBS: ids})
 
 
 def _discard_outputs(out: Path) -> None:
     """Remove the training outputs of a run folder (never its tree or split outputs)."""
-    for name in ("leaves", ONE_SHOT, "search.json", CONFIG_NAME):
+    for name in (LEAVES, ONE_SHOT_DIR, SEARCH, CONFIG_NAME):
         path = out / name
         if path.is_dir():
             shutil.rmtree(path)

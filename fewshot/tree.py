@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from fewshot.io import atomic_write_json
+from fewshot.run_folder import TREE
 from fewshot.space import OPS, Mask
 
 TREE_FORMAT = "fewshot.split-tree"
@@ -292,7 +293,7 @@ def load_tree(path: str | os.PathLike[str]) -> SplitTree:
     """Read and validate a tree file (a run folder is accepted: its ``tree.json``)."""
     path = Path(path)
     if path.is_dir():
-        path = path / "tree.json"
+        path = path / TREE
     if not path.is_file():
         raise TreeFileError(f"{path}: no such tree file (run `python -m fewshot.split` first)")
     try:

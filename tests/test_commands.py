@@ -17,13 +17,15 @@ from fewshot.distance import DistanceConfig
 from fewshot.refine.evaluate import EvaluateConfig
 from fewshot.score import ScoreConfig
 from fewshot.train import TrainConfig
-from tests.conftest import REPO_ROOT, load_tool
+from tests.conftest import REPO_ROOT
 
 COMMON = ["--device", "cpu", "--threads", "1", "--no-progress", "--data-option", "k=1", "-v"]
 
 
 def _sweep_config() -> type:
-    return load_tool("sweep").SweepConfig
+    from fewshot.experiments.consistency import SweepConfig
+
+    return SweepConfig
 
 
 CONFIGS = {"score": ScoreConfig, "train": TrainConfig, "distance": DistanceConfig}

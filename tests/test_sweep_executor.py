@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from tests.conftest import load_tool
+from fewshot.config import parse_config
+from fewshot.experiments import consistency as sweep
 
 TINY = ["--seeds", "2", "--C", "4", "--N", "1", "--depth", "1", "--dataset", "synthetic"]
 TINY += ["--data-option", "image_size=8", "--batch-size", "8", "--no-analysis"]
@@ -28,9 +29,8 @@ def local_runs(tmp_path_factory):
     made beside the test session's Ray threads."""
     from fewshot.split import main as split_main
 
-    sweep = load_tool("sweep")
     runs = tmp_path_factory.mktemp("local") / "runs"
-    args = sweep.parse_config(sweep.SweepConfig, ["--metrics", "snip", *TINY, "--runs", str(runs)])
+    args = parse_config(sweep.SweepConfig, ["--metrics", "snip", *TINY, "--runs", str(runs)])
     for run in sweep.plan(args):
         assert split_main(sweep.split_command(args, run)[3:]) == 0
     return runs
@@ -39,7 +39,6 @@ def local_runs(tmp_path_factory):
 def test_ray_sweep_writes_the_same_trees_and_names_a_failed_run(
     tmp_path, ray_session, local_runs, capsys
 ):
-    sweep = load_tool("sweep")
     runs = tmp_path / "runs"
     argv = ["--metrics", "snip,nope", *TINY, "--runs", str(runs), "--executor", "ray"]
     assert sweep.main([*argv, "--workers", "2"]) == 1  # metric 'nope' does not exist

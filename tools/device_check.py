@@ -52,6 +52,7 @@ sys.path.insert(0, str(ROOT))
 from fewshot.cli import run_main  # noqa: E402
 from fewshot.config import CommonOptions, option, parse_config  # noqa: E402
 from fewshot.io import atomic_write_json  # noqa: E402
+from fewshot.run_folder import TREE  # noqa: E402
 
 SIX = "grad_norm,snip,grasp,fisher,synflow,jacob_cov"
 MIN_PHASE_S = 15.0
@@ -173,7 +174,7 @@ def phase_split(ctx: Context, side: str, timeout: float) -> dict[str, Any]:
             "--C", str(s.C), "--N", str(s.N), *ctx.data_flags, "--out", str(ctx.work),
             "--name", split_dir(ctx, side).name, *common_flags(ctx, side)]  # fmt: skip
     result = run_command(argv, timeout, ctx.cpu_threads)
-    tree = split_dir(ctx, side) / "tree.json"
+    tree = split_dir(ctx, side) / TREE
     if tree.is_file():
         doc = json.loads(tree.read_text())
         result["split_s"] = doc.get("timings", {}).get("total_seconds")
@@ -218,9 +219,9 @@ def phase_train(ctx: Context, side: str, timeout: float) -> dict[str, Any]:
     """One epoch of the tree's first leaf (the CPU: ``--cpu-train-batches`` batches of it),
     no search. A split cut short leaves a partial tree: its first leaf then (the root when
     nothing was split: single-path training costs the same per step), said in the JSON."""
-    tree = split_dir(ctx, "gpu") / "tree.json"
+    tree = split_dir(ctx, "gpu") / TREE
     if not tree.is_file():
-        tree = split_dir(ctx, "cpu") / "tree.json"
+        tree = split_dir(ctx, "cpu") / TREE
     if not tree.is_file():
         return {"skipped": "no tree: the split phases did not finish"}
     limit = ctx.size.train_limit if side == "gpu" else ctx.config.cpu_train_batches

@@ -51,7 +51,6 @@ from fewshot.analysis.partition_distance import (
     split_distance,
 )
 from fewshot.analysis.tree_io import (
-    IGNORED_CONFIG_KEYS,
     MixedConfigError,
     MixedRecipeError,
     SourcedTree,
@@ -333,7 +332,6 @@ def format_table(report: DistanceReport) -> str:
 
 
 __all__ = [
-    "IGNORED_CONFIG_KEYS",
     "DistanceReport",
     "DistanceSummary",
     "MetricDistances",

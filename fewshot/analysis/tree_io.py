@@ -19,30 +19,22 @@ from typing import Any
 
 from tqdm import tqdm
 
+from fewshot.config import result_fields
 from fewshot.errors import UsageError
+from fewshot.run_folder import TREE, migrate
 from fewshot.tree import SplitTree, load_tree
 
-IGNORED_CONFIG_KEYS = frozenset(
-    {
-        "seed",
-        "metric",
-        "out",
-        "name",
-        "resume",
-        "max_splits",
-        "verbose",
-        "quiet",
-        "data_root",
-        "device",
-        "workers",
-        "num_workers",
-        "threads",
-        "config",
-        "print_config",
-        "no_progress",
-    }
-)
-"""Config keys that may differ between the trees of one metric (run bookkeeping, not setup)."""
+COMPARED_APART = ("metric", "seed")
+"""Result-affecting settings that do differ between the trees of one metric's group."""
+
+
+def compared_keys() -> list[str]:
+    """The split settings that must match for trees to be pooled: the result-affecting fields
+    of :class:`~fewshot.splitting.run.SplitConfig` (derived from the dataclass, so paths,
+    device, threads, progress, resume bookkeeping never count) but the metric and seed."""
+    from fewshot.splitting.run import SplitConfig  # here: reading trees needs no torch
+
+    return [k for k in result_fields(SplitConfig) if k not in COMPARED_APART]
 
 
 class MixedConfigError(UsageError):
@@ -70,10 +62,10 @@ def find_tree_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     for p in map(Path, paths):
         if p.is_file():
             found.append(p)
-        elif (p / "tree.json").is_file():
-            found.append(p / "tree.json")
+        elif (p / TREE).is_file():
+            found.append(p / TREE)
         elif p.is_dir():
-            nested = sorted(p.rglob("tree.json"))
+            nested = sorted(p.rglob(TREE))
             if not nested:
                 raise UsageError(f"{p}: no tree.json found in this folder or below it")
             found.extend(nested)
@@ -106,9 +98,11 @@ def load_trees(
 
 
 def config_signature(tree: SplitTree) -> dict[str, Any]:
-    """The settings that must match for trees to be compared: data set plus the run config
-    without the keys in :data:`IGNORED_CONFIG_KEYS`."""
-    sig = {k: v for k, v in tree.config.items() if k not in IGNORED_CONFIG_KEYS}
+    """The settings that must match for trees to be compared: data set plus the saved run
+    config's :func:`compared_keys` (old keys renamed; keys of settings that no longer exist,
+    such as ``workers`` or ``quiet``, are not compared)."""
+    saved, keys = migrate(tree.config or {}), set(compared_keys())
+    sig = {k: v for k, v in saved.items() if k in keys}
     sig["dataset"] = tree.dataset
     return dict(sorted(sig.items()))
 
@@ -184,10 +178,11 @@ def _check_distinct_seeds(metric: str, group: Sequence[SourcedTree]) -> None:
 
 
 __all__ = [
-    "IGNORED_CONFIG_KEYS",
+    "COMPARED_APART",
     "MixedConfigError",
     "MixedRecipeError",
     "SourcedTree",
+    "compared_keys",
     "config_signature",
     "find_tree_files",
     "group_by_metric",

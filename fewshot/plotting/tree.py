@@ -5,11 +5,15 @@ Drawing only; positions and labels come from :mod:`fewshot.plotting.tree_summary
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from fewshot.plotting.tree_summary import format_groups, tree_layout
+from fewshot.run_folder import TREE_FIGURE
 from fewshot.tree import Node, SplitTree
+
+log = logging.getLogger("fewshot")
 
 
 def node_label(node: Node) -> str:
@@ -58,4 +62,14 @@ def plot_tree(tree: SplitTree, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-__all__ = ["node_label", "plot_tree"]
+def save_tree_figure(tree: SplitTree, run_dir: Path) -> None:
+    """``RUN_DIR/tree.png``; a drawing problem is logged, never raised (it must not lose a
+    finished split)."""
+    path = Path(run_dir) / TREE_FIGURE
+    try:
+        plot_tree(tree, path)
+    except Exception as exc:
+        log.warning("could not draw %s: %s", path, exc)
+
+
+__all__ = ["node_label", "plot_tree", "save_tree_figure"]

@@ -29,12 +29,12 @@ from fewshot.config import (
     CommonOptions,
     apply_common,
     dataset_names,
-    keep_run_config,
     option,
     parse_config,
 )
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text
+from fewshot.run_folder import keep_run_config
 
 _RUN = "sample and predictors"
 _DATA = "data (scoring batches)"

@@ -29,14 +29,13 @@ from fewshot.config import (
     CommonOptions,
     apply_common,
     dataset_names,
-    keep_run_config,
-    load_saved_config,
     option,
     parse_config,
     resolve_device,
 )
 from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, TasksFailed, open_executor
+from fewshot.run_folder import CONFIG, keep_run_config, load_run_config
 from fewshot.scoring.spec import ScoringSpec
 
 log = logging.getLogger("fewshot")
@@ -198,7 +197,7 @@ def run_anynet(config: RefineConfig, out: Path) -> dict:
         path = config.initial_from / "samples" / "iter0.jsonl"
         if not path.is_file():
             raise UsageError(f"--initial-from {config.initial_from}: no {path}")
-        _check_initial(config, load_saved_config(config.initial_from / "config.yaml") or {})
+        _check_initial(config, load_run_config(config.initial_from, CONFIG) or {})
         initial = SampleFile(path).rows
     with open_executor(config) as executor:
         return refine(

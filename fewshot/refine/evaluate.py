@@ -13,6 +13,7 @@ space, and writes ``<out>/evaluation.json``. Each net trains in ``<out>/top/`` o
 ``<out>/baseline/`` on ``--device`` (with ``--threads``, ``--precision``, ``--channels-last``,
 ``--compile``), checkpointing every epoch: re-running the command resumes a killed training.
 ``--lr-scaling linear`` trains with ``lr * batch_size / 64`` (recorded in the recipe).
+Its resolved configuration is saved beside it, as ``evaluation_config.yaml``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from fewshot.training.trainer import trainer_option
 if TYPE_CHECKING:
     from fewshot.refine.evaluation import TrainingRecipe
     from fewshot.training.trainer import TrainerSettings
+from fewshot.run_folder import EVALUATION_CONFIG, save_run_config
 
 _R = "recipe (defaults: da Silva et al.)"
 _D = "data"
@@ -94,6 +96,7 @@ def _main(argv: Sequence[str] | None) -> int:
     apply_common(config)
     resolve_device(config.device)  # a device that does not exist: one clear line, now
     record, space = final_space(config.run_dir)
+    save_run_config(Path(config.out), config, EVALUATION_CONFIG)
     limit = config.limit_train_batches
     limit = int(limit) if limit > 1 else limit
     dm = make_datamodule(

@@ -33,6 +33,9 @@ from fewshot.tree import SplitTree
 log = logging.getLogger("fewshot")
 
 ONE_SHOT = "one-shot"
+"""The one-shot method's name in results (``search.json``, ``results.json``); its training
+folder in a split run is :data:`fewshot.run_folder.ONE_SHOT_DIR` (``oneshot``)."""
+FEW_SHOT = "few-shot"
 EXHAUSTIVE = "exhaustive"
 BUDGETS = ("papers", "equal-compute")
 
@@ -198,6 +201,7 @@ def method_predictions(
 __all__ = [
     "BUDGETS",
     "EXHAUSTIVE",
+    "FEW_SHOT",
     "ONE_SHOT",
     "Leaf",
     "Method",

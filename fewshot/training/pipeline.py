@@ -22,7 +22,9 @@ from typing import Any
 import torch
 
 from fewshot.io import software_versions
+from fewshot.run_folder import LEAVES, ONE_SHOT_DIR
 from fewshot.space import Arch, Mask
+from fewshot.training.comparison import FEW_SHOT, ONE_SHOT
 from fewshot.training.evaluate import comparison_table, evaluate_search, space_optimum
 from fewshot.training.runner import TrainSettings, load_trained
 from fewshot.training.search import Batch, LeafSearch, candidate_archs, search_leaf, take_batches
@@ -32,7 +34,6 @@ log = logging.getLogger("fewshot")
 
 SEARCH_FORMAT = "fewshot.search"
 SEARCH_VERSION = 1
-ONE_SHOT = "oneshot"
 FAST_DEV_ARCHS = 2  # archs per leaf a fast dev run scores (two, so a ranking still exists)
 
 
@@ -61,10 +62,10 @@ def plan_jobs(
     unknown = [i for i in wanted if i not in nodes]
     if unknown:
         raise ValueError(f"--leaf {unknown}: not leaves of the tree (leaves: {sorted(nodes)})")
-    jobs = [Job(str(i), nodes[i].mask, out_dir / "leaves" / str(i), epochs) for i in wanted]
+    jobs = [Job(str(i), nodes[i].mask, out_dir / LEAVES / str(i), epochs) for i in wanted]
     if one_shot_epochs is not None:
         root = tree.node(0).mask  # depth 0: the whole (searched) space as one supernet
-        jobs.append(Job(ONE_SHOT, root, out_dir / ONE_SHOT, one_shot_epochs))
+        jobs.append(Job(ONE_SHOT_DIR, root, out_dir / ONE_SHOT_DIR, one_shot_epochs))
     return jobs
 
 
@@ -107,7 +108,7 @@ def search_jobs(
     datamodule.setup("fit")
     calib = take_batches(datamodule.train_dataloader(), search.calib_batches, device)
     val = take_batches(datamodule.val_dataloader(), search.val_batches, device)
-    leaf_jobs = [j for j in jobs if j.id != ONE_SHOT]
+    leaf_jobs = [j for j in jobs if j.id != ONE_SHOT_DIR]
 
     def run(job: Job, archs: list[Arch] | None = None) -> LeafSearch:
         return search_job(job, settings, calib, val, device, search, archs=archs)
@@ -121,12 +122,12 @@ def search_jobs(
         "searches": {},
     }
     if leaf_jobs:
-        result["searches"]["few-shot"] = summary([run(j) for j in leaf_jobs])
-    one = [j for j in jobs if j.id == ONE_SHOT]
+        result["searches"][FEW_SHOT] = summary([run(j) for j in leaf_jobs])
+    one = [j for j in jobs if j.id == ONE_SHOT_DIR]
     if one:
         union = {a for j in leaf_jobs for a in candidate_archs(j.mask, search.k, seed=search.seed)}
         archs = sorted(union, key=str)
-        result["searches"]["one-shot"] = summary([run(one[0], archs or None)])
+        result["searches"][ONE_SHOT] = summary([run(one[0], archs or None)])
     return result
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import yaml
 
 from fewshot.analysis.refinement import kendall_matrix, log_scores, tertile_labels, tertile_trees
 from fewshot.refine.analyse import main as analyse_main
@@ -25,6 +26,8 @@ def test_evaluate_trains_the_top_candidate_and_the_baseline(refined_run):
     assert result["top"]["hyperparameters"] == best["hyperparameters"]
     for name in ("top", "baseline"):
         assert 0 <= result[name]["test_acc"] <= 1 and result[name]["epochs"] == 1
+    saved = yaml.safe_load((run / "eval" / "evaluation_config.yaml").read_text())
+    assert saved["epochs"] == 1 and saved["candidates"] == 2 and saved["out"] == "."
 
 
 def test_analyse_cli_scores_once_and_reports_correlations_and_trees(tmp_path):

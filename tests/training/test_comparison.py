@@ -9,6 +9,7 @@ from itertools import combinations
 import numpy as np
 import pytest
 
+from fewshot.analysis.few_vs_one_shot import comparison_pairs
 from fewshot.space import Arch, Mask, all_archs
 from fewshot.training.comparison import (
     Leaf,
@@ -21,7 +22,6 @@ from fewshot.training.comparison import (
     supernets,
 )
 from fewshot.tree import Split, SplitTree
-from tests.conftest import load_tool
 from tests.fakes import write_fake_benchmark
 
 
@@ -108,7 +108,9 @@ def test_predictions_come_from_the_owning_leafs_supernet():
 
 
 def _tool():
-    return load_tool("few_vs_one_shot")
+    from fewshot.experiments import few_vs_one_shot
+
+    return few_vs_one_shot
 
 
 def _kendall_tau_b(x: list[float], y: list[float]) -> float:
@@ -201,7 +203,7 @@ def test_rerun_resumes_without_training_again(experiment, capsys):
 def test_each_split_is_compared_with_one_shot_per_budget_and_metrics_with_random():
     methods = plan_methods({"snip": _tree("snip"), "random": _tree("random")}, depths=[1, 2],
                            epochs=2)  # fmt: skip
-    pairs = _tool().comparison_pairs(methods, 2)
+    pairs = comparison_pairs(methods, 2)
     assert ("papers", "snip-d2", "one-shot") in pairs
     assert ("equal-compute", "snip-d2", "one-shot-x4") in pairs
     assert ("equal-compute", "exhaustive-b5", "one-shot-x5") in pairs

@@ -47,6 +47,11 @@ def _true_accuracy(arch: Arch) -> float:
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
+    return write_run(tmp_path)
+
+
+def write_run(tmp_path: Path) -> Path:
+    """``tmp_path/run/tree.json``: :data:`ROOT` split on edge 0 into two leaves."""
     tree = SplitTree(metric="snip", seed=0, dataset="synthetic", config={"C": 4, "N": 1})
     tree.add_root(ROOT)
     ops = ROOT.ops(0)

@@ -1,0 +1,133 @@
+"""Few-shot vs one-shot, the numbers: ranking quality per method and seed, the comparisons
+with their bootstrap intervals, the results table.
+
+Computed from predictions only (:mod:`fewshot.experiments.few_vs_one_shot` trains and scores
+the supernets; :mod:`fewshot.plotting.ranking` draws the figure). May import the layers below
+analysis (the methods of :mod:`fewshot.training.comparison`) and the other analysis modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from fewshot.analysis.correlation import kendall_tau
+from fewshot.analysis.ranking import ranking_quality, tau_difference_interval
+from fewshot.space import Arch
+from fewshot.tables import markdown_table
+from fewshot.training.comparison import (
+    BUDGETS,
+    EXHAUSTIVE,
+    ONE_SHOT,
+    Method,
+    method_predictions,
+)
+
+
+def evaluate_seed(
+    methods: Sequence[Method],
+    scores: dict[str, dict[str, float]],
+    archs: Sequence[Arch],
+    true: np.ndarray,
+    top_k: int,
+) -> dict[str, dict[str, Any]]:
+    """Per method: its predictions for the sample and their ranking quality, with one bias
+    diagnostic: Kendall tau of the predictions against the number of convolutions in the arch
+    (a briefly trained supernet tends to favour parameter-free paths, while the benchmark's
+    accuracy rises with convolutions; ``tau_true_vs_convs`` is that benchmark reference)."""
+    convs = np.array([sum(op.startswith("nor_conv") for op in a.ops) for a in archs])
+    true_vs_convs = kendall_tau(true, convs)
+    out = {}
+    for method in methods:
+        predicted, owners = method_predictions(method, archs, scores)
+        quality = ranking_quality(predicted, true, owners, top_k=top_k).to_dict()
+        quality["tau_vs_convs"] = kendall_tau(predicted, convs)
+        quality["tau_true_vs_convs"] = true_vs_convs
+        out[method.name] = {"predicted": predicted, "quality": quality}
+    return out
+
+
+def comparison_pairs(methods: Sequence[Method], epochs: int) -> list[tuple[str, str, str]]:
+    """``(comparison, method, baseline)``: every split method against its one-shot baseline
+    under each budget, then every metric split against the random split of the same depth
+    (the authors' question: does the metric beat chance?)."""
+    names = {m.name for m in methods}
+    splits = [m for m in methods if m.family != ONE_SHOT]
+    pairs = [(b, m.name, m.baseline(b, epochs)) for b in BUDGETS for m in splits]
+    for m in splits:
+        random_split = f"random-d{m.depth}"
+        if m.family not in ("random", EXHAUSTIVE) and random_split in names:
+            pairs.append(("vs-random", m.name, random_split))
+    return pairs
+
+
+def summarise(
+    methods: Sequence[Method],
+    per_seed: dict[int, dict[str, dict[str, Any]]],
+    true: np.ndarray,
+    *,
+    epochs: int,
+    resamples: int,
+    seed: int,
+) -> dict[str, Any]:
+    """Per method: per-seed quality, mean and std of tau; per comparison
+    (:func:`comparison_pairs`, ``epochs`` the base budget): the tau difference with its
+    bootstrap interval (``resamples`` resamples drawn from ``seed``)."""
+    seeds = sorted(per_seed)
+    summary: dict[str, Any] = {}
+    for method in methods:
+        taus = [per_seed[s][method.name]["quality"]["kendall_tau"] for s in seeds]
+        finite = [t for t in taus if t is not None]
+        summary[method.name] = {
+            **method.to_dict(),
+            "seeds": {str(s): per_seed[s][method.name]["quality"] for s in seeds},
+            "kendall_tau_mean": float(np.mean(finite)) if finite else None,
+            "kendall_tau_std": float(np.std(finite, ddof=1)) if len(finite) > 1 else None,
+        }
+    comparisons: dict[str, Any] = {}
+    for group, name, base in comparison_pairs(methods, epochs):
+        interval = tau_difference_interval(
+            [per_seed[s][name]["predicted"] for s in seeds],
+            [per_seed[s][base]["predicted"] for s in seeds],
+            true, n_resamples=resamples, seed=seed,
+        )  # fmt: skip
+        comparisons.setdefault(group, {})[name] = {"baseline": base, **interval.to_dict()}
+    return {"methods": summary, "tau_difference": comparisons}
+
+
+def results_table(result: dict[str, Any]) -> str:
+    """Markdown: per comparison (budget, or vs-random) and split method, mean tau, the
+    difference to its baseline with the 95% interval; then the one-shot baselines."""
+    methods = result["methods"]
+    rows = []
+    for budget, diffs in result["tau_difference"].items():
+        for name, d in diffs.items():
+            m, b = methods[name], methods[d["baseline"]]
+            rows.append([
+                name, budget, _f(m["kendall_tau_mean"]), _f(m["kendall_tau_std"]),
+                d["baseline"], _f(b["kendall_tau_mean"]),
+                f"{d['estimate']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]",
+                _f(_mean(m, "picked_accuracy"), 2), _f(_mean(m, f"regret_top{result['top_k']}"), 2),
+            ])  # fmt: skip
+    for name, m in methods.items():
+        if m["family"] == ONE_SHOT:
+            rows.append([name, "-", _f(m["kendall_tau_mean"]), _f(m["kendall_tau_std"]), "-", "-",
+                         "-", _f(_mean(m, "picked_accuracy"), 2),
+                         _f(_mean(m, f"regret_top{result['top_k']}"), 2)])  # fmt: skip
+    header = ["method", "compared", "tau", "tau sd", "baseline", "baseline tau",
+              "tau - baseline [95% CI]", "picked acc", f"regret@{result['top_k']}"]  # fmt: skip
+    return markdown_table(header, rows)
+
+
+def _mean(method: dict[str, Any], key: str) -> float | None:
+    values = [q[key] for q in method["seeds"].values() if q.get(key) is not None]
+    return float(np.mean(values)) if values else None
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+__all__ = ["comparison_pairs", "evaluate_seed", "results_table", "summarise"]

@@ -1,0 +1,410 @@
+"""Does splitting help? Few-shot vs one-shot ranking quality against NATS-Bench, as a library.
+
+The experiment behind ``tools/few_vs_one_shot.py`` (its thin entry point; also
+``python -m fewshot.experiments.few_vs_one_shot``)::
+
+    python tools/few_vs_one_shot.py --dataset folder --data-root ../shared/data/cifar10-subset \\
+        --trees runs/sweep-ly --epochs 4 --seeds 3 --out runs/few-vs-one-shot \\
+        --results docs/training/few_vs_one_shot.json
+
+For each training seed: the splitting trees ``TREES/METRIC_sSEED/tree.json`` (the layout
+``tools/sweep.py`` writes; a missing tree is split here, :func:`fewshot.splitting.run.run_split`
+with ``--recipe RECIPE``) are cut
+at each ``--depths`` level; with the exhaustive split and one-shot at every budget this gives the
+methods of :mod:`fewshot.training.comparison`. Every distinct supernet is trained from scratch
+(``fewshot.training.runner``; resumable per epoch, finished ones skipped), then scores the
+sampled archs it contains (BN recalibrated per arch, accuracy on the held-out part of the
+training set). The arch sample (``--sample`` archs, stratified over NATS-Bench accuracy, seeded
+by ``--sample-seed``) is the same for every method and seed. The analysis
+(:mod:`fewshot.analysis.ranking`) gives per method and seed the pooled and per-leaf Kendall tau
+and Spearman rho, the picked arch's true accuracy and the top-10 regret, and per budget a paired
+bootstrap interval of the tau difference to the one-shot baseline. Outputs in ``--out``:
+``results.json``, ``table.md``, ``few_vs_one_shot.png``; ``--results PATH`` also writes the JSON
+(and the figure and table beside it) there. Run the same command again to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fewshot.analysis.few_vs_one_shot import evaluate_seed, results_table, summarise
+from fewshot.analysis.ranking import stratified_sample
+from fewshot.benchmark import Benchmark, canonical_dataset, default_benchmark_path
+from fewshot.cli import run_main
+from fewshot.config import (
+    CommonOptions,
+    apply_common,
+    dataset_names,
+    flag_values,
+    lightning_hardware,
+    make_config,
+    option,
+    parse_config,
+    recipe_names,
+    resolve_device,
+    to_dict,
+)
+from fewshot.errors import UsageError
+from fewshot.io import atomic_write_json, atomic_write_text, software_versions
+from fewshot.run_folder import FEW_VS_ONE_SHOT_CONFIG, SCORES, keep_run_config, tree_path
+from fewshot.space import Arch, Mask
+from fewshot.training.comparison import Method, plan_methods, supernets
+from fewshot.tree import SplitTree, TreeFileError, load_tree
+
+log = logging.getLogger("fewshot")
+
+FORMAT = "fewshot.few_vs_one_shot"
+VERSION = 1
+CONFIG_NAME = FEW_VS_ONE_SHOT_CONFIG
+_DATA = "model and data"
+_TREES = "splitting trees"
+_EVAL = "scoring and evaluation"
+
+
+@dataclass(kw_only=True)
+class FewVsOneShotConfig(CommonOptions):
+    """Few-shot vs one-shot ranking quality: train every method's supernets, score a fixed arch
+    sample, compare with NATS-Bench."""
+
+    out: Path = option(Path("runs/few-vs-one-shot"), help="experiment folder (resumable)")
+    results: Path | None = option(
+        None, help="also write the results JSON here (figure and table beside it)",
+        affects_results=False,
+    )  # fmt: skip
+    seeds: int = option(  # per-seed work is independent: analysing fewer seeds is allowed
+        3, help="training seeds (0..SEEDS-1; tree seed = training seed)", minimum=1,
+        affects_results=False,
+    )  # fmt: skip
+    epochs: int = option(3, help="epochs per supernet (the papers' budget)", minimum=1)
+    only_seed: int | None = option(
+        None, help="train and score this seed only, no analysis (to run seeds in parallel "
+        "processes; then run without it to analyse)", affects_results=False,
+    )  # fmt: skip
+    trees: Path = option(Path("runs/sweep-ly"), help="folder of METRIC_sSEED/tree.json",
+                         group=_TREES)  # fmt: skip
+    metrics: list[str] = option(
+        ["snip", "synflow", "gm", "random"], help="split metrics (comma-separated)", group=_TREES
+    )
+    depths: list[int] = option([1, 2], help="tree depths to cut at (comma-separated)",
+                               group=_TREES)  # fmt: skip
+    recipe: str = option("ly-manson", help="recipe of trees made here (missing trees)",
+                         choices=recipe_names, group=_TREES)  # fmt: skip
+    split_args: str = option("", help="extra fewshot.split flags for missing trees (quoted)",
+                             group=_TREES)  # fmt: skip
+    exhaustive_edge: int = option(
+        0, help="edge of the exhaustive 5-way split (few-shot NAS)", minimum=0, group=_TREES
+    )
+    no_exhaustive: bool = option(False, help="leave the exhaustive split out", group=_TREES)
+    dataset: str = option("folder", help="training data set", choices=dataset_names, group=_DATA)
+    data_root: Path | None = option(None, help="data folder (e.g. the CIFAR-10 subset)",
+                                    group=_DATA)  # fmt: skip
+    C: int = option(8, help="channels of the first stage", minimum=1, group=_DATA)
+    N: int = option(1, help="cells per stage", minimum=1, group=_DATA)
+    batch_size: int = option(64, help="training batch size", minimum=1, group=_DATA)
+    num_workers: int = option(
+        0, help="data loader workers (a GPU needs several to be fed)", minimum=0, group=_DATA,
+        affects_results=False,
+    )  # fmt: skip
+    val_fraction: float = option(0.05, help="training data held out for scoring", group=_DATA)
+    lr: float = option(0.025, help="cosine learning rate from lr (spec SGD)", group=_DATA)
+    sample: int = option(200, help="archs scored by every method", minimum=2, group=_EVAL)
+    sample_seed: int = option(0, help="seed of the stratified arch sample", group=_EVAL)
+    calib_batches: int = option(2, help="BN recalibration batches per arch", minimum=1,
+                                group=_EVAL)  # fmt: skip
+    held_out_batch: int | None = option(
+        None, help="held-out examples per scoring forward (default: --batch-size; eval mode, "
+        "so only speed changes: a GPU wants all at once)", minimum=1, group=_EVAL,
+        affects_results=False,
+    )  # fmt: skip
+    top_k: int = option(10, help="top-k of the regret", minimum=1, group=_EVAL)
+    resamples: int = option(1000, help="bootstrap resamples", minimum=100, group=_EVAL,
+                            affects_results=False)  # fmt: skip
+    benchmark: Path | None = option(None, help="NATS-Bench tss directory (or an accuracy CSV)",
+                                    group=_EVAL,
+                                    affects_results=False)  # fmt: skip
+    benchmark_dataset: str = option("cifar10", help="benchmark accuracy column", group=_EVAL)
+
+    def resolve(self) -> FewVsOneShotConfig:
+        self.benchmark = self.benchmark or default_benchmark_path()
+        if not self.metrics and self.no_exhaustive:
+            raise UsageError("nothing to compare: give --metrics, or drop --no-exhaustive")
+        if any(d < 1 for d in self.depths) or not self.depths:
+            raise UsageError(f"--depths must be positive tree depths, got {self.depths}")
+        if self.only_seed is not None and not 0 <= self.only_seed < self.seeds:
+            raise UsageError(f"--only-seed must lie in 0..{self.seeds - 1}, got {self.only_seed}")
+        if not 0 < self.val_fraction < 1:
+            raise UsageError(f"scoring needs held-out data: 0 < --val-fraction < 1, got "
+                             f"{self.val_fraction}")  # fmt: skip
+        return self
+
+
+# -- trees ----------------------------------------------------------------------------------------
+
+
+def load_or_make_tree(config: FewVsOneShotConfig, metric: str, seed: int) -> SplitTree:
+    """The tree of ``metric`` and ``seed``; split it first (``fewshot.split``) when missing."""
+    path = tree_path(config.trees, metric, seed)
+    if not path.is_file():
+        _make_tree(config, metric, seed)
+    try:
+        tree = load_tree(path)
+    except TreeFileError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    if not tree.complete:
+        raise UsageError(f"{path} is unfinished; resume it with fewshot.split --resume")
+    if tree.recipe_name not in (None, config.recipe):
+        raise UsageError(
+            f"{path} was split with recipe {tree.recipe_name!r}, not {config.recipe!r}; "
+            "use --recipe to match or another --trees folder"
+        )
+    return tree
+
+
+def _make_tree(config: FewVsOneShotConfig, metric: str, seed: int) -> None:
+    """Split ``metric`` with ``seed`` into ``TREES/METRIC_sSEED`` (the sweep's layout): the
+    experiment's recipe, depth and data, then ``--split-args``."""
+    import shlex
+
+    from fewshot.plotting.tree import save_tree_figure
+    from fewshot.splitting.run import SplitConfig, run_split
+
+    values: dict[str, Any] = {
+        "metric": metric, "recipe": config.recipe, "depth": max(config.depths), "branch": 2,
+        "seed": seed, "out": config.trees, "name": tree_path(config.trees, metric, seed).parent.name,
+        "dataset": config.dataset, "no_progress": True, "data_root": config.data_root,
+    }  # fmt: skip
+    values.update(flag_values(SplitConfig, shlex.split(config.split_args)))
+    split_config = make_config(SplitConfig, values)
+    log.info("no tree for %s seed %d: splitting into %s", metric, seed, split_config.name)
+    run_split(split_config, on_stop=save_tree_figure)
+
+
+# -- training and scoring -------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What every supernet of one seed shares: data, scoring batches, settings."""
+
+    config: FewVsOneShotConfig
+    seed: int
+    datamodule: Any
+    calib: list
+    held_out: list
+    device: Any
+
+
+def make_context(config: FewVsOneShotConfig, seed: int) -> Context:
+    """The data module (held-out part fixed across seeds: data seed 0) and scoring batches."""
+    from fewshot.data import make_datamodule
+    from fewshot.training.search import take_batches
+
+    dm = make_datamodule(
+        config.dataset, data_root=config.data_root, batch_size=config.batch_size, seed=0,
+        num_workers=config.num_workers,
+        val_fraction=config.val_fraction, download=False, **config.data_option,
+    )  # fmt: skip
+    dm.setup("fit")
+    device = resolve_device(config.device)
+    calib = take_batches(dm.train_dataloader(), config.calib_batches, device)
+    held_out = rebatch(take_batches(dm.val_dataloader(), None, device), config.held_out_batch)
+    return Context(config, seed, dm, calib, held_out, device)
+
+
+def rebatch(batches: list, size: int | None) -> list:
+    """The same examples, in the same order, in batches of ``size`` (None: unchanged)."""
+    if size is None:
+        return batches
+    import torch
+
+    x = torch.cat([b[0] for b in batches])
+    y = torch.cat([b[1] for b in batches])
+    return list(zip(x.split(size), y.split(size), strict=True))
+
+
+def train_settings(config: FewVsOneShotConfig, num_classes: int, seed: int, epochs: int) -> Any:
+    from fewshot.training.runner import TrainSettings
+
+    return TrainSettings(
+        C=config.C, N=config.N, num_classes=num_classes, epochs=epochs, lr=config.lr, seed=seed
+    )
+
+
+def ensure_trained(ctx: Context, folder: Path, mask: Mask, epochs: int) -> float:
+    """Train the supernet of ``mask`` into ``folder`` unless done; the seconds it took."""
+    from fewshot.training.runner import TrainerSettings, is_trained, train_subsupernet
+
+    timing = folder / "train_time.json"
+    if is_trained(folder, epochs):
+        return float(json.loads(timing.read_text())["seconds"]) if timing.is_file() else 0.0
+    accelerator, devices = lightning_hardware(ctx.config.device)
+    hardware = TrainerSettings(
+        accelerator=accelerator, devices=devices, limit_val_batches=0,
+        progress_bar=not ctx.config.no_progress,
+    )  # fmt: skip
+    settings = train_settings(ctx.config, ctx.datamodule.num_classes, ctx.seed, epochs)
+    start = time.perf_counter()
+    train_subsupernet(mask, ctx.datamodule, folder, settings, hardware)
+    seconds = time.perf_counter() - start
+    atomic_write_json(timing, {"seconds": seconds, "epochs": epochs})
+    return seconds
+
+
+def ensure_scored(
+    ctx: Context, folder: Path, mask: Mask, epochs: int, archs: Sequence[Arch]
+) -> tuple[dict[str, float], float]:
+    """Held-out accuracy of every sampled arch inside ``mask`` (cached in ``scores.json``)."""
+    from fewshot.training.runner import load_trained
+    from fewshot.training.search import search_leaf
+
+    path, timing = folder / SCORES, folder / "score_time.json"
+    scores: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}
+    spent = float(json.loads(timing.read_text())["seconds"]) if timing.is_file() else 0.0
+    todo = [a for a in archs if a in mask and a.to_string() not in scores]
+    if not todo:
+        return scores, spent
+    start = time.perf_counter()
+    settings = train_settings(ctx.config, ctx.datamodule.num_classes, ctx.seed, epochs)
+    model = load_trained(folder, settings, mask).to(ctx.device)
+    found = search_leaf(
+        model, todo, ctx.calib, ctx.held_out, leaf=folder.name,
+        progress=not ctx.config.no_progress,
+    )  # fmt: skip
+    scores.update({s.arch.to_string(): s.predicted for s in found.scored})
+    atomic_write_json(path, scores)
+    spent += time.perf_counter() - start
+    atomic_write_json(timing, {"seconds": spent, "archs": len(scores)})
+    return scores, spent
+
+
+def run_seed(
+    config: FewVsOneShotConfig, seed: int, archs: Sequence[Arch]
+) -> tuple[list[Method], dict[str, dict[str, float]], dict[str, float]]:
+    """Train and score every supernet of one seed; the methods, scores and timings."""
+    trees = {m: load_or_make_tree(config, m, seed) for m in config.metrics}
+    methods = plan_methods(
+        trees,
+        depths=config.depths,
+        epochs=config.epochs,
+        exhaustive_edge=None if config.no_exhaustive else config.exhaustive_edge,
+    )
+    needed = supernets(methods)
+    ctx = make_context(config, seed)
+    scores: dict[str, dict[str, float]] = {}
+    timings = {"train_s": 0.0, "score_s": 0.0}
+    for i, (key, (mask, epochs)) in enumerate(needed.items(), 1):
+        folder = config.out / f"seed{seed}" / "supernets" / key
+        log.info("seed %d: supernet %d/%d %s (%d archs, %d epochs)", seed, i, len(needed), key,
+                 mask.num_archs, epochs)  # fmt: skip
+        timings["train_s"] += ensure_trained(ctx, folder, mask, epochs)
+        scores[key], seconds = ensure_scored(ctx, folder, mask, epochs, archs)
+        timings["score_s"] += seconds
+    return methods, scores, timings
+
+
+# -- command --------------------------------------------------------------------------------------
+
+
+def benchmark_table(path: Path, dataset: str) -> tuple[list[str], np.ndarray]:
+    """Every arch string and its accuracy, in benchmark index order, from a NATS-Bench
+    directory or from a CSV table with ``arch_str`` and ``<dataset>_test`` columns in index
+    order (the layout of ``reference/nb201_accuracies.csv``; a machine without the
+    benchmark, such as a GPU node, needs only that file)."""
+    if path.suffix != ".csv":
+        bench = Benchmark(path)
+        return [a.to_string() for a in bench.archs()], bench.accuracies(dataset)
+    import csv
+
+    column = f"{canonical_dataset(dataset).replace('-', '_')}_test"
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.DictReader(f))
+        return [r["arch_str"] for r in rows], np.array([float(r[column]) for r in rows])
+    except (OSError, KeyError, ValueError) as exc:
+        raise UsageError(
+            f"{path}: not an accuracy table with arch_str and {column} ({exc})"
+        ) from None
+
+
+def arch_sample(config: FewVsOneShotConfig) -> tuple[list[Arch], np.ndarray, list[int]]:
+    """The stratified sample: archs, their benchmark accuracies, their benchmark indices."""
+    assert config.benchmark is not None
+    arch_strings, accuracies = benchmark_table(config.benchmark, config.benchmark_dataset)
+    indices = stratified_sample(accuracies, config.sample, config.sample_seed)
+    return [Arch.from_string(arch_strings[i]) for i in indices], accuracies[indices], indices
+
+
+def write_outputs(config: FewVsOneShotConfig, result: dict[str, Any]) -> None:
+    from fewshot.plotting.ranking import plot_few_vs_one_shot
+
+    places = [config.out / "results.json"]
+    if config.results is not None:
+        places.append(config.results)
+    for path in places:
+        atomic_write_json(path, result)
+        atomic_write_text(path.with_name("few_vs_one_shot_table.md"), results_table(result) + "\n")
+        plot_few_vs_one_shot(result, path.with_name("few_vs_one_shot.png"))
+        log.info("wrote %s (+ table, figure)", path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point (``tools/few_vs_one_shot.py``); user errors exit 2 with one line."""
+    return run_main(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    config = parse_config(FewVsOneShotConfig, argv, prog="python tools/few_vs_one_shot.py")
+    apply_common(config)
+    if not config.verbose:  # one line per fit is enough: no Lightning banners and tips
+        logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    keep_run_config(config.out, config, CONFIG_NAME, hint="use the original flags or another --out")
+    archs, true, indices = arch_sample(config)
+    if config.only_seed is not None:
+        run_seed(config, config.only_seed, archs)
+        log.info("seed %d done; run without --only-seed to analyse", config.only_seed)
+        return 0
+    start = time.perf_counter()
+    per_seed, timings, methods = {}, {}, []
+    for seed in range(config.seeds):
+        methods, scores, timings[str(seed)] = run_seed(config, seed, archs)
+        per_seed[seed] = evaluate_seed(methods, scores, archs, true, config.top_k)
+    result = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": to_dict(config),
+        "versions": software_versions(),
+        "top_k": config.top_k,
+        "sample": {
+            "indices": indices,
+            "archs": [a.to_string() for a in archs],
+            "accuracy": [float(a) for a in true],
+        },  # fmt: skip
+        **summarise(
+            methods,
+            per_seed,
+            true,
+            epochs=config.epochs,
+            resamples=config.resamples,
+            seed=config.sample_seed,
+        ),  # fmt: skip
+        "predictions": {
+            str(s): {m: v["predicted"] for m, v in per_seed[s].items()} for s in per_seed
+        },  # fmt: skip
+        "timings": {"per_seed": timings, "wall_s": time.perf_counter() - start},
+    }
+    write_outputs(config, result)
+    print(results_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,408 @@
+"""Splitting a supernet as a run: the split command's configuration and work, as a library.
+
+:class:`SplitConfig` is ``python -m fewshot.split``'s configuration (every default and flag);
+:func:`run_split` opens (or resumes) the run folder ``OUT/NAME``, splits, saves ``tree.json``
+after every split and returns the tree. The command (:mod:`fewshot.split`) only parses flags,
+prints the summary and draws the figure; experiments (:mod:`fewshot.experiments`) call
+:func:`run_split` directly.
+
+This module may import the layers below splitting (config, run folder, data, metrics, recipes,
+the tree format, the splitting engine); never plotting, analysis or a command module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fewshot.config import (
+    CommonOptions,
+    dataset_names,
+    make_config,
+    metric_names,
+    option,
+    recipe_names,
+    refuse_changed,
+    resolve_device,
+    to_dict,
+)
+from fewshot.errors import UsageError
+from fewshot.io import software_versions
+from fewshot.metrics.base import ScoringData
+from fewshot.metrics.settings import MetricSettings
+from fewshot.recipes import DEFAULT_RECIPE, Recipe, get_recipe
+from fewshot.run_folder import TREE, WEIGHT_CHECKPOINTS, migrate, save_run_config
+from fewshot.splitting.candidates import CANDIDATE_MODES, RANDOM_BASELINE, SCALES, metric_kind
+from fewshot.splitting.edges import EDGE_POLICIES, default_edges
+from fewshot.splitting.engine import SplitEngine, SplitSettings, initial_supernet, validate_settings
+from fewshot.splitting.partition import OBJECTIVES
+from fewshot.splitting.warmup import EpochBatches, WarmupSettings
+from fewshot.tree import SplitTree, load_tree
+
+log = logging.getLogger("fewshot")
+
+RECIPE_KEYS = ("C", "N", "batch_size", "batches", "init", "edge_policy", "edges", "balanced",
+               "warmup_epochs", "candidates", "scale", "objective")  # fmt: skip
+"""Fields of :class:`SplitConfig` that override the recipe's value of the same name."""
+
+
+def _split_metrics() -> list[str]:
+    return [*metric_names(), RANDOM_BASELINE]
+
+
+def _policies() -> list[str]:
+    return EDGE_POLICIES.names()
+
+
+@dataclass(kw_only=True)
+class SplitConfig(CommonOptions):
+    """Split the NAS-Bench-201 supernet into sub-supernets with a metric.
+
+    Every setting that changes a split comes from ``--recipe`` (default: ly-manson, the
+    framework paper's code); the flags of the ``recipe overrides`` group and
+    ``--recipe-option KEY=VALUE`` override it, and the resolved values are what the run saves.
+    """
+
+    metric: str | None = option(
+        None, help="metric (required), or 'random' for the random-partition baseline",
+        choices=_split_metrics,
+    )  # fmt: skip
+    recipe: str = option(
+        DEFAULT_RECIPE, help="named bundle of split settings (SPEC 4a)", choices=recipe_names
+    )
+    depth: int = option(3, help="levels of splits (branch**depth leaves)", minimum=1)
+    branch: int = option(2, help="children per split (groups of ops)", minimum=2)
+    seed: int = option(0, help="seeds initialisation, data, everything")
+    dataset: str | None = option(
+        None, help="data set (default: cifar10, else digits with a warning)",
+        choices=dataset_names, group="data",
+    )  # fmt: skip
+    data_root: Path | None = option(None, help="data folder (e.g. for --dataset folder)",
+                                    group="data")  # fmt: skip
+    batch_size: int | None = option(
+        None, help="examples per scoring batch (recipe)", minimum=1, group="recipe overrides"
+    )
+    batches: int | None = option(
+        None, help="scoring batches (recipe; default 1, 2 for pairwise metrics)", minimum=1,
+        group="recipe overrides",
+    )  # fmt: skip
+    C: int | None = option(None, help="channels of the first stage (recipe)", minimum=1,
+                           group="recipe overrides", flags=("--C",))  # fmt: skip
+    N: int | None = option(None, help="cells per stage (recipe)", minimum=1,
+                           group="recipe overrides", flags=("--N",))  # fmt: skip
+    init: str | None = option(
+        None,
+        help="weight initialisation (recipe)",
+        choices=("pytorch", "kaiming_fan_out"),
+        group="recipe overrides",
+    )
+    edge_policy: str | None = option(
+        None, help="which edge a node splits (recipe)", choices=_policies, group="recipe overrides"
+    )
+    edges: list[int] | None = option(
+        None, help="edge order, e.g. 0,1,2 (fixed: level l splits edges[l]; score: edges "
+        "considered)", group="recipe overrides",
+    )  # fmt: skip
+    balanced: bool | None = option(
+        None, help="equal-as-possible groups (GM-NAS)", group="recipe overrides"
+    )
+    warmup_epochs: int | None = option(
+        None, help="supernet training before each split", minimum=0, group="recipe overrides"
+    )
+    candidates: str | None = option(
+        None, help="candidate of op o: only o enabled on the edge, or o disabled (recipe)",
+        choices=CANDIDATE_MODES, group="recipe overrides",
+    )  # fmt: skip
+    scale: str | None = option(
+        None,
+        help="scalar distance |g(f_i) - g(f_j)| with g (recipe)",
+        choices=SCALES,
+        group="recipe overrides",
+    )
+    objective: str | None = option(
+        None, help="partition objective for this metric (recipe)", choices=OBJECTIVES,
+        group="recipe overrides",
+    )  # fmt: skip
+    recipe_option: dict[str, Any] = option(
+        default_factory=dict,
+        help="any other recipe or metric setting, e.g. bn_mode=train, synflow_dtype=float64, "
+        "keep_nonfinite=false, lr_samples=1000, augment=false (repeatable; see "
+        "fewshot/recipes.py and fewshot/metrics/settings.py)",
+        group="recipe overrides", metavar="KEY=VALUE",
+    )  # fmt: skip
+    out: Path = option(Path("runs"), help="parent of run folders", group="run folder")
+    name: str | None = option(
+        None, help="run folder name (default: <metric>-d<depth>-b<branch>-s<seed>)",
+        group="run folder", affects_results=False,
+    )  # fmt: skip
+    resume: bool = option(False, help="continue an interrupted run", group="run folder",
+                          affects_results=False)  # fmt: skip
+    max_splits: int | None = option(
+        None, help="stop after this many splits (resume later with --resume)", minimum=1,
+        group="run folder", affects_results=False,
+    )  # fmt: skip
+
+    def resolve(self) -> SplitConfig:
+        """Fill every recipe-controlled field with its effective value (idempotent)."""
+        if not self.metric:
+            raise UsageError("--metric is required (e.g. --metric snip); see --help")
+        recipe = effective_recipe(self)
+        kind = metric_kind(self.metric)
+        for key in RECIPE_KEYS:
+            if key == "objective":
+                self.objective = recipe.objective_for(kind)
+            else:
+                value = getattr(recipe, key)
+                setattr(self, key, list(value) if isinstance(value, tuple) else value)
+        if self.batches is None:
+            self.batches = 2 if kind == "pairwise" else 1
+        if self.edges is None:
+            self.edges = list(default_edges(self.edge_policy, self.depth))
+        extra = {f.name: getattr(recipe.metric_settings, f.name) for f in fields(MetricSettings)}
+        extra.update(augment=recipe.augment, batch_per_split=recipe.batch_per_split)
+        if kind == "pairwise":
+            extra["pairwise_objective"] = self.objective
+        self.recipe_option = extra
+        self.name = self.name or f"{self.metric}-d{self.depth}-b{self.branch}-s{self.seed}"
+        if self.dataset is None and not self.resume:  # a resumed run keeps its tree's data set
+            from fewshot.data import resolve_dataset
+
+            self.dataset, _ = resolve_dataset(None, self.data_root)
+        return self
+
+
+def effective_recipe(config: SplitConfig) -> Recipe:
+    """The recipe with the configuration's overrides applied (flags, then --recipe-option)."""
+    base = get_recipe(config.recipe)
+    overrides: dict[str, Any] = {}
+    for key in RECIPE_KEYS:
+        value = getattr(config, key)
+        if value is None:
+            continue
+        if key == "objective":
+            kind = metric_kind(config.metric)
+            overrides["pairwise_objective" if kind == "pairwise" else "objective"] = value
+        else:
+            overrides[key] = tuple(value) if key == "edges" else value
+    overrides.update(config.recipe_option)
+    return base.with_overrides(overrides)
+
+
+def recipe_overrides(config: SplitConfig) -> dict[str, list[Any]]:
+    """``{setting: [recipe's value, this run's value]}`` for every setting the run changed."""
+    plain = make_config(
+        SplitConfig,
+        {
+            "metric": config.metric,
+            "recipe": config.recipe,
+            "depth": config.depth,
+            "branch": config.branch,
+            "dataset": config.dataset or "synthetic",
+        },
+    )  # fmt: skip  (the data set does not change a recipe: named so it is not looked up again)
+    base = effective_recipe(plain).to_dict()  # the recipe as this metric and depth resolve it
+    mine = effective_recipe(config).to_dict()
+    diff = {k: [base[k], mine[k]] for k in mine if k != "metric_settings" and base[k] != mine[k]}
+    for k, v in mine["metric_settings"].items():
+        if base["metric_settings"][k] != v:
+            diff[k] = [base["metric_settings"][k], v]
+    return diff
+
+
+@dataclass(frozen=True)
+class SplitRun:
+    """What :func:`run_split` did: the run folder, its tree, and whether it was already
+    complete (nothing to do)."""
+
+    run_dir: Path
+    tree: SplitTree
+    already_complete: bool = False
+
+
+def run_split(
+    config: SplitConfig, *, on_stop: Callable[[SplitTree, Path], None] | None = None
+) -> SplitRun:
+    """Open (or ``--resume``) the run folder of a resolved ``config`` and split.
+
+    ``on_stop(tree, run_dir)`` runs when the splitting stops, finished or not (the command
+    draws the tree there). User mistakes raise :class:`UsageError`.
+    """
+    recipe = effective_recipe(config)
+    settings = settings_from_config(config, recipe)
+    validate_settings(settings)
+    run_dir = Path(config.out) / str(config.name)
+    tree = open_run(run_dir, config)
+    if tree is not None and tree.complete:
+        return SplitRun(run_dir, tree, already_complete=True)
+    device = resolve_device(config.device)
+    dataset, data, num_classes, epoch_batches = load_data(
+        config, recipe, settings, tree.dataset if tree else None
+    )
+    if tree is None:
+        tree = _new_tree(config, recipe, dataset, device)
+        tree.save(run_dir / TREE)
+        save_run_config(run_dir, config)
+    supernet = initial_supernet(
+        C=recipe.C, N=recipe.N, num_classes=num_classes, seed=config.seed,
+        device=device, init=recipe.init,
+    )  # fmt: skip
+    log.info(
+        "splitting into %s with %s (recipe %s) on %s (%s)",
+        run_dir, config.metric, config.recipe, dataset, device,
+    )  # fmt: skip
+    engine = SplitEngine(
+        settings, supernet, data, epoch_batches=epoch_batches,
+        save=lambda t: t.save(run_dir / TREE), checkpoint_dir=run_dir / WEIGHT_CHECKPOINTS,
+        progress=False if config.no_progress else None,
+    )  # fmt: skip
+    try:
+        engine.run(tree, max_splits=config.max_splits)
+    finally:
+        if on_stop is not None:
+            on_stop(tree, run_dir)
+    return SplitRun(run_dir, tree)
+
+
+def settings_from_config(config: SplitConfig, recipe: Recipe | None = None) -> SplitSettings:
+    """The engine's settings (what decides the splits) from a resolved configuration."""
+    recipe = recipe or effective_recipe(config)
+    return SplitSettings(
+        metric=str(config.metric),
+        depth=config.depth,
+        branch=config.branch,
+        seed=config.seed,
+        edge_policy=str(config.edge_policy),
+        edges=tuple(config.edges or ()),
+        balanced=bool(config.balanced),
+        warmup=WarmupSettings(epochs=int(config.warmup_epochs or 0)),
+        candidates=recipe.candidates,
+        scale=recipe.scale,
+        objective=recipe.objective,
+        pairwise_objective=recipe.pairwise_objective,
+        metric_settings=recipe.metric_settings,
+    )
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """Where and how the run computes: device, threads, determinism settings."""
+    env: dict[str, Any] = {
+        "device": str(device),
+        "torch_threads": torch.get_num_threads(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+    }
+    if device.type == "cuda":
+        env["gpu"] = torch.cuda.get_device_name(device)
+    return env
+
+
+def _new_tree(config: SplitConfig, recipe: Recipe, dataset: str, device: torch.device) -> SplitTree:
+    tree = SplitTree(str(config.metric), config.seed, dataset, to_dict(config), software_versions())
+    tree.recipe = {
+        "name": config.recipe,
+        "settings": recipe.to_dict(),
+        "overrides": recipe_overrides(config),
+    }
+    tree.environment = environment(device)
+    tree.add_root()
+    return tree
+
+
+def open_run(run_dir: Path, config: SplitConfig) -> SplitTree | None:
+    """The tree to continue (``--resume``), or None for a new run; refuses to overwrite."""
+    tree_file = run_dir / TREE
+    if not config.resume:
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise UsageError(
+                f"run folder {run_dir} already exists; pass --resume to continue it or "
+                "--name NEW to start another run"
+            )
+        return None
+    if not tree_file.is_file():
+        raise UsageError(f"nothing to resume: {tree_file} does not exist (drop --resume)")
+    tree = load_tree(tree_file)
+    old_recipe = tree.recipe_name
+    if old_recipe is not None and old_recipe != config.recipe:
+        raise UsageError(
+            f"cannot resume {run_dir}: it was made with recipe {old_recipe!r}, not "
+            f"{config.recipe!r} (resume with --recipe {old_recipe}, or --name NEW for a new run)"
+        )
+    refuse_changed(
+        migrate(tree.config or {}), config, where=run_dir,
+        hint="use the original flags, or --name NEW for a new run",
+        ignore=["dataset"] if config.dataset is None else [],
+    )  # fmt: skip
+    return tree
+
+
+def load_data(
+    config: SplitConfig, recipe: Recipe, settings: SplitSettings, dataset: str | None = None
+) -> tuple[str, ScoringData | Callable[[int], ScoringData], int, EpochBatches | None]:
+    """(data set used, scoring batches or a per-split maker, classes, warm-up batches or None).
+
+    ``dataset`` overrides the resolution (a resumed run keeps the data set it started with,
+    even when ``--dataset`` was left out and CIFAR-10 has become available since). With the
+    recipe's ``batch_per_split``, every split draws its own batch from its node's seed.
+    """
+    from torch.utils.data import DataLoader
+
+    from fewshot.data import make_datamodule, resolve_dataset, scoring_data
+
+    name, root = resolve_dataset(dataset or config.dataset, config.data_root)
+    batch_size, batches = int(config.batch_size or 64), int(config.batches or 1)
+    dm = make_datamodule(
+        name, data_root=root, batch_size=batch_size, seed=config.seed, **config.data_option
+    )
+
+    def draw(seed: int) -> ScoringData:
+        return scoring_data(
+            dm, num_batches=batches, batch_size=batch_size, seed=seed, augment=recipe.augment
+        )
+
+    first = draw(config.seed)  # per split too: fails now (missing data, too few examples)
+    data: ScoringData | Callable[[int], ScoringData] = draw if recipe.batch_per_split else first
+    epoch_batches = None
+    if settings.warmup.epochs > 0:
+        train = dm.train_dataset()
+
+        def epoch_batches(g: torch.Generator) -> DataLoader:
+            return DataLoader(train, batch_size=batch_size, shuffle=True, generator=g)
+
+    return name, data, first.num_classes, epoch_batches
+
+
+def decision_warnings(tree: SplitTree) -> list[str]:
+    """One line per kind of split that values did not decide (ties, non-finite values)."""
+    lines = []
+    for kind, why in (
+        ("nonfinite", "NaN or inf scores took part (kept by the recipe, as its source code did)"),
+        ("tie", "several partitions were equally good; the authors' order picked the first"),
+    ):
+        nodes = [n.id for n, s in tree.splits() if s.decided_by == kind]
+        if nodes:
+            lines.append(
+                f"{len(nodes)} of {sum(1 for _ in tree.splits())} splits decided by {kind} "
+                f"(nodes {', '.join(map(str, nodes))}): {why}; see decided_by in tree.json"
+            )
+    return lines
+
+
+__all__ = [
+    "RECIPE_KEYS",
+    "SplitConfig",
+    "SplitRun",
+    "decision_warnings",
+    "effective_recipe",
+    "environment",
+    "load_data",
+    "open_run",
+    "recipe_overrides",
+    "run_split",
+    "settings_from_config",
+]
