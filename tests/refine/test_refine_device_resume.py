@@ -118,7 +118,6 @@ def test_killed_training_resumes_to_the_same_weights(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="needs the data helper's seeded order")
 def test_killed_evaluate_resumes_to_the_same_result(run_dir, tmp_path):
     """``fewshot.refine.evaluate`` killed after its first checkpoint and re-run ends with the
     weights and evaluation.json of an uninterrupted run (the data module's shuffled order
