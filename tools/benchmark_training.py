@@ -195,7 +195,8 @@ def bench_point(args: argparse.Namespace, C: int, N: int, size: int) -> dict[str
 def bench_scoring(args: argparse.Namespace, C: int, N: int, size: int) -> dict[str, Any]:
     """Held-out scoring archs/s: per arch, BN recalibration on ``--calib-batches`` training
     batches and accuracy on ``--held-out`` examples, all from the tensor path on the device."""
-    from fewshot.training.search import accuracy, recalibrate_bn, take_batches
+    from fewshot.training.search import recalibrate_bn, take_batches
+    from fewshot.training.trainer import accuracy
 
     dm = data_module(args, size, "tensor")
     dm.batch_size = args.score_batch_size
@@ -206,12 +207,12 @@ def bench_scoring(args: argparse.Namespace, C: int, N: int, size: int) -> dict[s
     net = Supernet(C=C, N=N, num_classes=dm.num_classes, candidates=Mask.full()).to(device)
     archs = [net.sample_arch(path_generator(1, i)) for i in range(args.score_archs + 1)]
     recalibrate_bn(net, archs[0], calib)  # warm-up
-    accuracy(net, archs[0], held)
+    accuracy(net, held, arch=archs[0])
     _sync(args.device)
     start = time.perf_counter()
     for arch in archs[1:]:
         recalibrate_bn(net, arch, calib)
-        accuracy(net, arch, held)
+        accuracy(net, held, arch=arch)
     _sync(args.device)
     seconds = time.perf_counter() - start
     return {"C": C, "N": N, "image_size": size, "archs": args.score_archs,
