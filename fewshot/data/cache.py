@@ -19,13 +19,14 @@ import hashlib
 import logging
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
+
+from fewshot.io import atomic_write
 
 log = logging.getLogger("fewshot")
 
@@ -67,20 +68,6 @@ def cache_path(source: Path, name: str) -> Path:
     return default_cache_root() / "tensors" / digest / name
 
 
-def _save_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _read(path: Path) -> dict[str, Any] | None:
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -105,7 +92,8 @@ def cached_tensors(
         log.info("%s is stale (the source or the settings changed): rebuilding it", path)
     tensors = build()
     try:
-        _save_atomic({"key": key, "fingerprint": fingerprint, "tensors": tensors}, path)
+        blob = {"key": key, "fingerprint": fingerprint, "tensors": tensors}
+        atomic_write(path, lambda f: torch.save(blob, f))
         log.info("cached the decoded data set in %s", path)
     except OSError as exc:
         log.warning("could not write the data cache %s (%s); decoding again next time", path, exc)

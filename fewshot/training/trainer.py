@@ -10,8 +10,8 @@ scaling rule for larger batches (:func:`scaled_lr`), the command-line fields of 
 (:func:`trainer_option`, one default and help for every command) and the one top-1 accuracy
 (:func:`top1` per batch, :func:`accuracy` over batches).
 
-May import torch and Lightning, and :mod:`fewshot.config` inside :func:`trainer_option` (the
-field declarations); nothing from data, search, refine, experiments or the commands.
+May import torch, Lightning and :mod:`fewshot.io`, and :mod:`fewshot.config` inside
+:func:`trainer_option` (the field declarations); nothing from data, search, refine, experiments or the commands.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 from torch import Tensor, nn
+
+from fewshot.io import atomic_write
 
 log = logging.getLogger("fewshot")
 
@@ -243,11 +245,8 @@ def resume_checkpoint(
 
 def save_weights(model: nn.Module, path: Path) -> None:
     """Write ``model``'s ``state_dict`` to ``path`` atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)
+    state = model.state_dict()
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
 def fit_resumable(
