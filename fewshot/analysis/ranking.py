@@ -12,7 +12,9 @@ Definitions (the experiment's README repeats them):
 - **picked accuracy**: the true accuracy of the arch with the highest predicted score (first
   in sample order on ties), i.e. the arch the method would return;
 - **top-k regret**: the best true accuracy in the sample minus the best true accuracy among the
-  method's top-k predicted archs (0 when the sample's best is in its top k).
+  method's top-k predicted archs (0 when the sample's best is in its top k);
+- **top-10% tau**: Kendall tau among the archs whose true accuracy is in the sample's top 10%
+  (what a search that already found the good region still has to get right).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from scipy import stats
 from fewshot.analysis.correlation import kendall_tau, spearman_rho
 
 MIN_LEAF_ARCHS = 3
+TOP_FRACTION = 0.1
 
 
 def stratified_sample(accuracies: np.ndarray, n: int, seed: int) -> list[int]:
@@ -43,6 +46,19 @@ def stratified_sample(accuracies: np.ndarray, n: int, seed: int) -> list[int]:
     rng = np.random.default_rng(seed)
     picks = [int(rng.choice(stratum)) for stratum in np.array_split(order, n)]
     return sorted(picks)
+
+
+def top_fraction_tau(
+    predicted: Sequence[float], true: Sequence[float], fraction: float = TOP_FRACTION
+) -> float | None:
+    """Kendall tau among the archs whose true accuracy ranks in the top ``fraction`` of the
+    sample (at least 3 archs; ``None`` when fewer exist)."""
+    pred, acc = np.asarray(predicted, dtype=float), np.asarray(true, dtype=float)
+    n = max(MIN_LEAF_ARCHS, int(np.ceil(fraction * acc.size)))
+    if acc.size < n:
+        return None
+    top = np.argsort(-acc, kind="stable")[:n]
+    return kendall_tau(pred[top], acc[top])
 
 
 def picked_index(predicted: np.ndarray) -> int:
@@ -67,6 +83,7 @@ class RankingQuality:
     regret_top_k: float
     top_k: int
     per_leaf: dict[str, dict[str, float | int | None]]
+    kendall_tau_top: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -75,6 +92,7 @@ class RankingQuality:
             "picked_arch": self.picked_arch,
             "picked_accuracy": self.picked_accuracy,
             f"regret_top{self.top_k}": self.regret_top_k,
+            "kendall_tau_top10pct": self.kendall_tau_top,
             "per_leaf": self.per_leaf,
         }
 
@@ -121,6 +139,7 @@ def ranking_quality(
         regret_top_k=top_k_regret(pred, acc, top_k),
         top_k=top_k,
         per_leaf=per_leaf,
+        kendall_tau_top=top_fraction_tau(pred, acc),
     )
 
 
@@ -167,9 +186,14 @@ def tau_difference_interval(
     confidence: float = 0.95,
     n_resamples: int = 1000,
     seed: int = 0,
+    resample_seeds: bool = False,
 ) -> Interval:
     """Mean over seeds of Kendall tau(method) - tau(baseline), with a paired bootstrap over
     the sampled archs (``scipy.stats.bootstrap``, percentile method).
+
+    ``resample_seeds``: each replicate also draws the training seeds with replacement (a
+    two-level bootstrap over seeds and archs, paired: method and baseline share both draws), so
+    the interval includes the spread between training runs, not only the arch sample's.
 
     ``method`` and ``baseline`` are ``(seeds, archs)`` predictions for the same archs; each
     bootstrap replicate resamples the archs once and applies the same resample to both methods
@@ -185,6 +209,8 @@ def tau_difference_interval(
         )
     statistic = mean_tau_difference(m, b, acc)
     indices = np.arange(acc.size)
+    if resample_seeds:
+        return _seed_and_arch_bootstrap(m, b, acc, confidence, n_resamples, seed)
     result = stats.bootstrap(
         (indices,),
         statistic,
@@ -198,6 +224,28 @@ def tau_difference_interval(
     return Interval(statistic(indices), float(ci.low), float(ci.high), confidence)
 
 
+def _seed_and_arch_bootstrap(
+    method: np.ndarray,
+    baseline: np.ndarray,
+    true: np.ndarray,
+    confidence: float,
+    n_resamples: int,
+    seed: int,
+) -> Interval:
+    """Percentile interval of the mean tau difference, resampling seeds, then archs."""
+    rng = np.random.default_rng(seed)
+    n_seeds, n_archs = method.shape
+    replicates = np.empty(n_resamples)
+    for r in range(n_resamples):
+        seeds = rng.integers(0, n_seeds, n_seeds)
+        archs = rng.integers(0, n_archs, n_archs)
+        replicates[r] = mean_tau_difference(method[seeds], baseline[seeds], true)(archs)
+    alpha = (1.0 - confidence) / 2
+    low, high = np.quantile(replicates, [alpha, 1.0 - alpha])
+    estimate = mean_tau_difference(method, baseline, true)(np.arange(n_archs))
+    return Interval(estimate, float(low), float(high), confidence)
+
+
 __all__ = [
     "Interval",
     "RankingQuality",
@@ -206,5 +254,6 @@ __all__ = [
     "ranking_quality",
     "stratified_sample",
     "tau_difference_interval",
+    "top_fraction_tau",
     "top_k_regret",
 ]

@@ -78,4 +78,33 @@ def _difference_panel(ax: Any, differences: Mapping[str, Any], names: list[str])
     ax.legend(fontsize=8)
 
 
-__all__ = ["plot_few_vs_one_shot"]
+
+
+def plot_tau_vs_steps(result: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Kendall tau of the one-shot supernet against optimiser steps, one line per regime (mean
+    over seeds, seeds as dots), with the tau = 0.3 goal line. Reads the document of
+    :mod:`fewshot.experiments.ranking_budget`. Writes PNG."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for name, regime in result["regimes"].items():
+        steps = sorted(int(s) for s in regime["budgets"])
+        means = [regime["budgets"][str(s)]["kendall_tau_mean"] for s in steps]
+        (line,) = ax.plot(steps, means, marker="o", label=name)
+        for s in steps:
+            taus = [q["kendall_tau"] for q in regime["budgets"][str(s)]["seeds"].values()]
+            ax.scatter([s] * len(taus), taus, color=line.get_color(), s=10, alpha=0.5)
+    ax.axhline(0.3, color="grey", linestyle="--", linewidth=0.8, label="goal tau = 0.3")
+    ax.axhline(0, color="black", linewidth=0.6)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("optimiser steps (batch 64, one cosine schedule per budget)")
+    ax.set_ylabel("Kendall tau vs NATS-Bench CIFAR-10")
+    ax.set_title("one-shot supernet ranking quality against training budget")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out
+
+
+__all__ = ["plot_few_vs_one_shot", "plot_tau_vs_steps"]

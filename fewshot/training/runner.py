@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from fewshot.io import atomic_write_json
 from fewshot.models.supernet import Supernet
 from fewshot.space import Mask
+from fewshot.training.inherit import inherit_weights, load_parent_state
 from fewshot.training.module import SPEC_SGD, LeafModule
 from fewshot.training.trainer import (
     TrainerSettings,
@@ -60,6 +61,9 @@ class TrainSettings:
     grad_clip: float = SPEC_SGD.grad_clip
     seed: int = 0
     val_bn: str = "batch"
+    max_steps: int | None = None
+    """Stop after this many optimiser steps (the cosine schedule spans them); None: ``epochs``.
+    A budget in steps compares data sets of different sizes (and warm-up plus leaves)."""
 
 
 class EpochMetricsWriter(Callback):
@@ -152,8 +156,12 @@ def train_subsupernet(
     hardware: TrainerSettings,
     *,
     callbacks: Sequence[Callback] = (),
+    inherit_from: Path | None = None,
 ) -> tuple[LeafModule, pl.Trainer]:
     """Train a fresh supernet restricted to ``mask``, resuming from ``out_dir``'s last checkpoint.
+
+    ``inherit_from``: a parent supernet's ``weights.pt``; a fresh (not resumed) run starts from
+    its weights instead of a random initialisation (:mod:`fewshot.training.inherit`).
 
     Only the ops of ``mask`` are instantiated. Returns the module (trained weights, on global
     rank 0) and the trainer. ``callbacks`` are added to the trainer's. Python, numpy and torch
@@ -176,7 +184,9 @@ def train_subsupernet(
     )
     trainer = _make_trainer(out_dir, settings, hardware, list(callbacks))
     resume = resume_checkpoint(out_dir, hardware)
-    trainer.callbacks.append(SaveResults(out_dir, resumed_from=resume))
+    if inherit_from is not None and resume is None:
+        inherit_weights(supernet, load_parent_state(inherit_from))
+    trainer.callbacks.append(SaveResults(out_dir, resumed_from=resume, inherited_from=inherit_from))
     data = (
         MixedValidation(datamodule, settings.seed)
         if hasattr(datamodule, "val_dataset")
@@ -207,6 +217,7 @@ def _make_trainer(
         logger=make_loggers(out_dir),
         gradient_clip_val=settings.grad_clip,
         log_every_n_steps=10,
+        **({} if settings.max_steps is None else {"max_steps": settings.max_steps}),
     )
 
 
@@ -214,8 +225,11 @@ class SaveResults(Callback):
     """At the end of fit, on global rank 0 (inside the worker under ``ddp_spawn``), write
     ``weights.pt`` (the trained supernet) and ``done.json`` (epochs, steps, final metrics)."""
 
-    def __init__(self, out_dir: Path, *, resumed_from: Path | None) -> None:
+    def __init__(
+        self, out_dir: Path, *, resumed_from: Path | None, inherited_from: Path | None = None
+    ) -> None:
         self.out_dir, self.resumed_from = out_dir, resumed_from
+        self.inherited_from = inherited_from
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
@@ -230,20 +244,26 @@ class SaveResults(Callback):
                 "world_size": trainer.world_size,
                 "fast_dev_run": bool(trainer.fast_dev_run),
                 "resumed_from": str(self.resumed_from) if self.resumed_from else None,
+                "protocol": "inherited" if self.inherited_from else "scratch",
                 "mask": pl_module.mask.to_op_lists(),
                 "metrics": metrics,
             },
         )
 
 
-def is_trained(out_dir: Path, epochs: int) -> bool:
-    """Whether :func:`train_subsupernet` finished a real run of ``epochs`` epochs in
-    ``out_dir``: its weights, and a ``done.json`` that is not a fast dev run's."""
+def is_trained(out_dir: Path, epochs: int, steps: int | None = None) -> bool:
+    """Whether :func:`train_subsupernet` finished a real run of ``epochs`` epochs (or, given
+    ``steps``, of that many optimiser steps) in ``out_dir``: its weights, and a ``done.json``
+    that is not a fast dev run's."""
     done = out_dir / "done.json"
     if not done.is_file() or not (out_dir / "weights.pt").is_file():
         return False
     record = json.loads(done.read_text(encoding="utf-8"))
-    return not record.get("fast_dev_run") and int(record.get("epochs", -1)) >= epochs
+    if record.get("fast_dev_run"):
+        return False
+    if steps is not None:
+        return int(record.get("global_step", -1)) >= steps
+    return int(record.get("epochs", -1)) >= epochs
 
 
 def load_trained(out_dir: Path, settings: TrainSettings, mask: Mask) -> Supernet:

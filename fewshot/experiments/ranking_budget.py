@@ -1,0 +1,455 @@
+"""Where do trained supernets start to rank? One-shot Kendall tau against training budget.
+
+Few-shot NAS can only help where a supernet ranks architectures at all; at the budgets this
+project first ran, every supernet ranked them backwards. This experiment finds the regime:
+for each cheap **regime** (image size, width C, cells N, training images; EcoNAS-style,
+SPEC 5a) and each **budget** (optimiser steps, one full cosine schedule per budget, so every
+point is a finished training run, not a snapshot of a longer one) it trains the one-shot
+supernet (uniform single-path sampling, the spec's SGD) for 2+ seeds and scores a fixed,
+stratified sample of connected archs (BN recalibrated per arch, accuracy on held-out training
+images), against NATS-Bench CIFAR-10::
+
+    python -m fewshot.experiments.ranking_budget \\
+        --data-roots subset=../shared/data/cifar10-subset,full=../shared/data/cifar10-jpeg \\
+        --out runs/ranking-budget --results docs/training/ranking_budget.json
+
+**Evaluation settings first.** Before the curve, the largest budget of seed 0 is scored on a
+grid of recalibration batches x held-out images (the first h of the fixed held-out order; BN
+statistics as a cumulative average over the first c training batches); the settings used for
+the curve are the smallest grid point where doubling either moves tau by less than
+``--tolerance`` (0.02), or the largest point if none does. Reported per budget: global tau,
+tau within the top 10% of the sample, the true accuracy of the picked arch, training seconds.
+
+Everything is resumable (each supernet checkpoints per epoch; scores are cached beside it);
+``--results`` also writes the table and figure beside the JSON. The data module's held-out
+part is drawn with data seed 0 for every seed (the sample of held-out images is fixed); the
+training seed sets the initialisation, the sampled paths and the data order.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fewshot.analysis.correlation import kendall_tau
+from fewshot.analysis.ranking import ranking_quality
+from fewshot.benchmark import default_benchmark_path
+from fewshot.cli import run_main
+from fewshot.config import (
+    CommonOptions,
+    apply_common,
+    lightning_hardware,
+    option,
+    parse_config,
+    resolve_device,
+    to_dict,
+)
+from fewshot.errors import UsageError
+from fewshot.io import atomic_write_json, atomic_write_text, software_versions
+from fewshot.space import Arch, Mask
+from fewshot.tables import markdown_table
+
+log = logging.getLogger("fewshot")
+
+FORMAT = "fewshot.ranking_budget"
+VERSION = 1
+TAU_GOAL = 0.3
+_REGIME = re.compile(r"^px(\d+)-c(\d+)-n(\d+)-([A-Za-z0-9_]+)$")
+
+
+@dataclass(frozen=True)
+class Regime:
+    """A cheap training regime: ``px{image_size}-c{C}-n{N}-{data}`` (data: a --data-roots key)."""
+
+    name: str
+    image_size: int
+    C: int
+    N: int
+    data: str
+
+    @classmethod
+    def parse(cls, name: str) -> Regime:
+        match = _REGIME.match(name)
+        if not match:
+            raise UsageError(
+                f"regime {name!r} is not px<SIZE>-c<C>-n<N>-<DATA>, e.g. px16-c8-n1-subset"
+            )
+        size, C, N, data = match.groups()
+        return cls(name, int(size), int(C), int(N), data)
+
+
+@dataclass(kw_only=True)
+class RankingBudgetConfig(CommonOptions):
+    """One-shot ranking quality against training steps, per cheap regime."""
+
+    out: Path = option(Path("runs/ranking-budget"), help="experiment folder (resumable)")
+    results: Path | None = option(
+        None, help="also write the results JSON here (table and figure beside it)",
+        affects_results=False,
+    )  # fmt: skip
+    regimes: list[str] = option(
+        ["px8-c4-n1-full", "px16-c8-n1-subset", "px16-c8-n1-full", "px32-c8-n1-subset"],
+        help="regimes px<SIZE>-c<C>-n<N>-<DATA> (comma-separated)",
+    )
+    data_roots: list[str] = option(
+        [], help="DATA=FOLDER for every regime's DATA (ImageFolder trees, comma-separated)",
+        affects_results=False,
+    )  # fmt: skip
+    steps: list[int] = option([250, 500, 1000, 2000, 4000], help="budgets in optimiser steps")
+    seeds: int = option(2, help="training seeds 0..SEEDS-1", minimum=1, affects_results=False)
+    batch_size: int = option(64, help="training batch size", minimum=1)
+    lr: float = option(0.025, help="cosine learning rate from lr (spec SGD)")
+    val_fraction: float = option(0.1, help="training images held out for scoring")
+    sample: int = option(100, help="connected archs in the stratified sample", minimum=10)
+    sample_seed: int = option(0, help="seed of the stratified sample")
+    calib_grid: list[int] = option([2, 4, 8, 16], help="recalibration batches tried")
+    held_out_grid: list[int] = option([250, 500, 1000], help="held-out images tried")
+    tolerance: float = option(0.02, help="tau change allowed when doubling an eval setting")
+    benchmark: Path | None = option(None, help="NATS-Bench directory or accuracy CSV",
+                                    affects_results=False)  # fmt: skip
+    benchmark_dataset: str = option("cifar10", help="benchmark accuracy column")
+
+    def resolve(self) -> RankingBudgetConfig:
+        self.benchmark = self.benchmark or default_benchmark_path()
+        for name in self.regimes:
+            regime = Regime.parse(name)
+            if regime.data not in self.roots():
+                raise UsageError(f"regime {name} needs --data-roots {regime.data}=FOLDER")
+        if sorted(self.calib_grid) != self.calib_grid or sorted(self.held_out_grid) != (
+            self.held_out_grid
+        ):
+            raise UsageError("--calib-grid and --held-out-grid must be ascending")
+        return self
+
+    def roots(self) -> dict[str, Path]:
+        out = {}
+        for item in self.data_roots:
+            key, sep, value = item.partition("=")
+            if not sep or not key or not value:
+                raise UsageError(f"--data-roots wants DATA=FOLDER items, got {item!r}")
+            out[key] = Path(value)
+        return out
+
+
+# -- data and scoring ----------------------------------------------------------------------------
+
+
+@dataclass
+class RegimeData:
+    """One regime's data module and its fixed scoring tensors."""
+
+    regime: Regime
+    datamodule: Any
+    calib: list
+    held_x: Any
+    held_y: Any
+    steps_per_epoch: int
+
+
+def load_regime_data(config: RankingBudgetConfig, regime: Regime) -> RegimeData:
+    """The data module (data seed 0), the calibration batches and the held-out tensors."""
+    import torch
+
+    from fewshot.data import make_datamodule
+    from fewshot.training.search import take_batches
+
+    root = config.roots()[regime.data]
+    dm = make_datamodule(
+        "folder", data_root=root, batch_size=config.batch_size, seed=0, num_workers=0,
+        val_fraction=config.val_fraction, download=False,
+        **{**config.data_option, "image_size": regime.image_size},
+    )  # fmt: skip
+    dm.setup("fit")
+    device = resolve_device(config.device)
+    calib = take_batches(dm.train_dataloader(), max(config.calib_grid), device)
+    held = take_batches(dm.val_dataloader(), None, device)
+    x, y = torch.cat([b[0] for b in held]), torch.cat([b[1] for b in held])
+    if x.shape[0] < max(config.held_out_grid):
+        raise UsageError(
+            f"{root}: {x.shape[0]} held-out images < {max(config.held_out_grid)}; "
+            "raise --val-fraction or lower --held-out-grid"
+        )
+    spe = math.ceil(len(dm.train_dataset()) / config.batch_size)
+    return RegimeData(regime, dm, calib, x, y, spe)
+
+
+def correctness(model: Any, arch: Arch, x: Any, y: Any, batch: int = 1000) -> np.ndarray:
+    """Per held-out image, whether ``model`` on path ``arch`` (eval mode) classifies it right."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        hits = [model(xb, arch).argmax(1) == yb for xb, yb in zip(x.split(batch), y.split(batch))]
+    return torch.cat(hits).cpu().numpy()
+
+
+def score_grid(
+    model: Any, archs: Sequence[Arch], data: RegimeData, calib: Sequence[int], held: Sequence[int]
+) -> dict[str, list[float]]:
+    """Held-out accuracy (%) of every arch for every ``(c, h)``: BN recalibrated on the first
+    ``c`` calibration batches, accuracy on the first ``h`` held-out images. Key ``c{c}-h{h}``."""
+    from fewshot.training.search import recalibrate_bn
+
+    work = copy.deepcopy(model)
+    out: dict[str, list[float]] = {f"c{c}-h{h}": [] for c in calib for h in held}
+    x, y = data.held_x[: max(held)], data.held_y[: max(held)]
+    for arch in archs:
+        for c in calib:
+            recalibrate_bn(work, arch, data.calib[:c])
+            right = correctness(work, arch, x, y)
+            for h in held:
+                out[f"c{c}-h{h}"].append(100.0 * float(right[:h].mean()))
+    return out
+
+
+def choose_settings(
+    taus: dict[str, float], calib: Sequence[int], held: Sequence[int], tolerance: float
+) -> tuple[int, int]:
+    """The smallest ``(c, h)`` (by c, then h) whose tau moves by less than ``tolerance`` when
+    ``c`` or ``h`` doubles (the doubled point must be on the grid); else the largest point."""
+    for c in calib:
+        for h in held:
+            doubled = [f"c{2 * c}-h{h}", f"c{c}-h{2 * h}"]
+            if all(k in taus for k in doubled) and all(
+                abs(taus[k] - taus[f"c{c}-h{h}"]) < tolerance for k in doubled
+            ):
+                return c, h
+    return max(calib), max(held)
+
+
+# -- training -------------------------------------------------------------------------------------
+
+
+def ensure_one_shot(
+    config: RankingBudgetConfig, data: RegimeData, seed: int, steps: int
+) -> tuple[Path, float]:
+    """Train (or find) the one-shot supernet of ``data``'s regime for ``steps``; its folder and
+    training seconds."""
+    from fewshot.training.runner import (
+        TrainerSettings,
+        TrainSettings,
+        is_trained,
+        train_subsupernet,
+    )
+
+    folder = config.out / data.regime.name / f"seed{seed}" / f"steps{steps}"
+    timing = folder / "train_time.json"
+    if is_trained(folder, 0, steps=steps):
+        return folder, float(json.loads(timing.read_text())["seconds"])
+    log.info("%s seed %d: training one-shot for %d steps", data.regime.name, seed, steps)
+    accelerator, devices = lightning_hardware(config.device)
+    hardware = TrainerSettings(
+        accelerator=accelerator, devices=devices, limit_val_batches=0, threads=config.threads,
+        progress_bar=not config.no_progress,
+    )  # fmt: skip
+    start = time.perf_counter()
+    train_subsupernet(Mask.full(), data.datamodule, folder, settings(config, data, seed, steps),
+                      hardware)  # fmt: skip
+    seconds = time.perf_counter() - start
+    atomic_write_json(timing, {"seconds": seconds, "steps": steps})
+    return folder, seconds
+
+
+def settings(config: RankingBudgetConfig, data: RegimeData, seed: int, steps: int) -> Any:
+    from fewshot.training.runner import TrainSettings
+
+    return TrainSettings(
+        C=data.regime.C, N=data.regime.N, num_classes=data.datamodule.num_classes,
+        epochs=math.ceil(steps / data.steps_per_epoch), lr=config.lr, seed=seed, max_steps=steps,
+    )  # fmt: skip
+
+
+def ensure_scores(
+    config: RankingBudgetConfig, data: RegimeData, folder: Path, seed: int, steps: int,
+    archs: Sequence[Arch], calib: Sequence[int], held: Sequence[int],
+) -> dict[str, list[float]]:  # fmt: skip
+    """:func:`score_grid` of the supernet in ``folder``, cached in ``scores.json``."""
+    from fewshot.training.runner import load_trained
+
+    path = folder / "scores.json"
+    cached: dict[str, list[float]] = json.loads(path.read_text()) if path.is_file() else {}
+    keys = [f"c{c}-h{h}" for c in calib for h in held]
+    if all(k in cached for k in keys):
+        return cached
+    model = load_trained(folder, settings(config, data, seed, steps), Mask.full())
+    model = model.to(resolve_device(config.device))
+    start = time.perf_counter()
+    cached.update(score_grid(model, archs, data, calib, held))
+    log.info("%s seed %d steps %d: scored %d archs x %d settings in %.0f s", data.regime.name,
+             seed, steps, len(archs), len(keys), time.perf_counter() - start)  # fmt: skip
+    atomic_write_json(path, cached)
+    return cached
+
+
+# -- the study ------------------------------------------------------------------------------------
+
+
+def connected_sample(config: RankingBudgetConfig) -> tuple[list[Arch], np.ndarray, list[int]]:
+    """The stratified sample over connected archs only: archs, accuracies, benchmark indices."""
+    from fewshot.analysis.ranking import stratified_sample
+    from fewshot.experiments.few_vs_one_shot import benchmark_table
+
+    assert config.benchmark is not None
+    strings, accuracies = benchmark_table(config.benchmark, config.benchmark_dataset)
+    connected = [i for i, s in enumerate(strings) if Arch.from_string(s).is_connected]
+    picks = stratified_sample(accuracies[connected], config.sample, config.sample_seed)
+    indices = [connected[p] for p in picks]
+    return [Arch.from_string(strings[i]) for i in indices], accuracies[indices], indices
+
+
+def run_regime(
+    config: RankingBudgetConfig, regime: Regime, archs: Sequence[Arch], true: np.ndarray
+) -> dict[str, Any]:
+    """Sensitivity on seed 0's largest budget, then every seed x budget at the chosen settings."""
+    data = load_regime_data(config, regime)
+    top = max(config.steps)
+    folder, _ = ensure_one_shot(config, data, 0, top)
+    grid = ensure_scores(config, data, folder, 0, top, archs, config.calib_grid,
+                         config.held_out_grid)  # fmt: skip
+    taus = {k: kendall_tau(v, true) for k, v in grid.items()}
+    c, h = choose_settings(taus, config.calib_grid, config.held_out_grid, config.tolerance)
+    budgets: dict[str, Any] = {}
+    for steps in sorted(config.steps):
+        per_seed = {}
+        for seed in range(config.seeds):
+            folder, seconds = ensure_one_shot(config, data, seed, steps)
+            scores = ensure_scores(config, data, folder, seed, steps, archs, [c], [h])
+            quality = ranking_quality(scores[f"c{c}-h{h}"], true, ["root"] * len(archs))
+            done = json.loads((folder / "done.json").read_text())
+            per_seed[str(seed)] = {
+                **{k: v for k, v in quality.to_dict().items() if k != "per_leaf"},
+                "train_s": seconds, "global_step": done["global_step"],
+            }  # fmt: skip
+        budgets[str(steps)] = {"seeds": per_seed, **_means(per_seed)}
+    return {
+        "image_size": regime.image_size, "C": regime.C, "N": regime.N, "data": regime.data,
+        "train_images": len(data.datamodule.train_dataset()),
+        "steps_per_epoch": data.steps_per_epoch,
+        "sensitivity": {"steps": top, "seed": 0, "kendall_tau": taus, "tolerance": config.tolerance,
+                        "chosen": {"calib_batches": c, "held_out": h}},
+        "budgets": budgets,
+    }  # fmt: skip
+
+
+def _means(per_seed: dict[str, dict[str, Any]]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for key in ("kendall_tau", "kendall_tau_top10pct", "picked_accuracy", "train_s"):
+        values = [q[key] for q in per_seed.values() if q.get(key) is not None]
+        out[f"{key}_mean"] = float(np.mean(values)) if values else None
+        out[f"{key}_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else None
+    return out
+
+
+def cheapest_regime(regimes: dict[str, Any], goal: float = TAU_GOAL) -> dict[str, Any]:
+    """The regime and budget reaching mean tau >= ``goal`` with the fewest training seconds;
+    without one, the best mean tau seen (and where)."""
+    reached = [
+        (b["train_s_mean"], name, int(steps), b["kendall_tau_mean"])
+        for name, r in regimes.items()
+        for steps, b in r["budgets"].items()
+        if b["kendall_tau_mean"] is not None and b["kendall_tau_mean"] >= goal
+    ]
+    if reached:
+        seconds, name, steps, tau = min(reached)
+        return {"goal": goal, "reached": True, "regime": name, "steps": steps, "kendall_tau": tau,
+                "train_s": seconds}  # fmt: skip
+    best = max(
+        ((b["kendall_tau_mean"] or -1.0, name, int(s)) for name, r in regimes.items()
+         for s, b in r["budgets"].items()),
+    )  # fmt: skip
+    return {"goal": goal, "reached": False, "regime": best[1], "steps": best[2],
+            "kendall_tau": best[0]}  # fmt: skip
+
+
+def results_table(result: dict[str, Any]) -> str:
+    """Markdown: per regime and budget, mean tau (sd), top-10% tau, picked accuracy, seconds."""
+    rows = []
+    for name, r in result["regimes"].items():
+        chosen = r["sensitivity"]["chosen"]
+        for steps, b in r["budgets"].items():
+            rows.append([
+                name, steps, f"{int(steps) * result['config']['batch_size'] / r['train_images']:.1f}",
+                _f(b["kendall_tau_mean"]), _f(b["kendall_tau_sd"]), _f(b["kendall_tau_top10pct_mean"]),
+                _f(b["picked_accuracy_mean"], 2), _f(b["train_s_mean"], 0),
+                f"{chosen['calib_batches']} / {chosen['held_out']}",
+            ])  # fmt: skip
+    header = ["regime", "steps", "epochs", "tau", "tau sd", "tau top-10%", "picked acc",
+              "train s", "calib batches / held-out"]  # fmt: skip
+    return markdown_table(header, rows)
+
+
+def sensitivity_table(result: dict[str, Any]) -> str:
+    """Markdown: per regime, tau at every (calibration batches, held-out images) point."""
+    rows = []
+    for name, r in result["regimes"].items():
+        for key, tau in r["sensitivity"]["kendall_tau"].items():
+            c, h = key[1:].split("-h")
+            rows.append([name, r["sensitivity"]["steps"], c, h, _f(tau)])
+    return markdown_table(["regime", "steps", "calib batches", "held-out", "tau"], rows)
+
+
+def _f(value: float | None, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def write_outputs(config: RankingBudgetConfig, result: dict[str, Any]) -> None:
+    from fewshot.plotting.ranking import plot_tau_vs_steps
+
+    places = [config.out / "results.json"] + ([config.results] if config.results else [])
+    for path in places:
+        atomic_write_json(path, result)
+        text = (f"{results_table(result)}\n\nEvaluation-settings sensitivity (seed 0, largest "
+                f"budget):\n\n{sensitivity_table(result)}\n")  # fmt: skip
+        atomic_write_text(path.with_name(path.stem + "_table.md"), text)
+        plot_tau_vs_steps(result, path.with_name(path.stem + ".png"))
+        log.info("wrote %s (+ table, figure)", path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; user errors exit 2 with one line."""
+    return run_main(_main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    config = parse_config(RankingBudgetConfig, argv,
+                          prog="python -m fewshot.experiments.ranking_budget")  # fmt: skip
+    apply_common(config)
+    if not config.verbose:
+        logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    from fewshot.run_folder import keep_run_config
+
+    keep_run_config(config.out, config, "ranking_budget_config.yaml",
+                    hint="use the original flags or another --out")  # fmt: skip
+    archs, true, indices = connected_sample(config)
+    start = time.perf_counter()
+    regimes: dict[str, Any] = {}
+    result: dict[str, Any] = {}
+    for name in config.regimes:
+        regimes[name] = run_regime(config, Regime.parse(name), archs, true)
+        result = {
+            "format": FORMAT, "version": VERSION, "config": to_dict(config),
+            "versions": software_versions(),
+            "sample": {"indices": indices, "archs": [a.to_string() for a in archs],
+                       "accuracy": [float(a) for a in true]},
+            "regimes": regimes, "answer": cheapest_regime(regimes),
+            "wall_s": time.perf_counter() - start,
+        }  # fmt: skip
+        write_outputs(config, result)  # after every regime: partial results land early
+    print(results_table(result))
+    print(json.dumps(result["answer"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
