@@ -172,3 +172,24 @@ def test_benchmark_index_round_trip(shared_benchmark):
 
 def test_all_archs_cover_the_benchmark(shared_benchmark):
     assert set(all_archs()) == set(shared_benchmark.archs())
+
+
+def test_connectivity_follows_non_none_paths_from_input_to_output():
+    from fewshot.space import Arch
+
+    none = ("none",) * 6
+    assert not Arch(none).is_connected
+    direct = list(none)
+    direct[3] = "skip_connect"  # edge 3 is node 0 -> node 3
+    assert Arch(tuple(direct)).is_connected
+    dangling = list(none)
+    dangling[0] = dangling[2] = "nor_conv_3x3"  # 0 -> 1 -> 2, nothing into node 3
+    assert not Arch(tuple(dangling)).is_connected
+    dangling[5] = "avg_pool_3x3"  # 2 -> 3 closes the path
+    assert Arch(tuple(dangling)).is_connected
+    broken = list(none)
+    broken[4] = "nor_conv_1x1"  # 1 -> 3, but node 1 is unreachable
+    assert not Arch(tuple(broken)).is_connected
+    from fewshot.space import all_archs
+
+    assert sum(not a.is_connected for a in all_archs()) == 341

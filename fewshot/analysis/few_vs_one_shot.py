@@ -20,6 +20,7 @@ from fewshot.tables import markdown_table
 from fewshot.training.comparison import (
     BUDGETS,
     EXHAUSTIVE,
+    INHERITED_SUFFIX,
     ONE_SHOT,
     Method,
     method_predictions,
@@ -51,15 +52,21 @@ def evaluate_seed(
 
 def comparison_pairs(methods: Sequence[Method], epochs: int) -> list[tuple[str, str, str]]:
     """``(comparison, method, baseline)``: every split method against its one-shot baseline
-    under each budget, then every metric split against the random split of the same depth
-    (the authors' question: does the metric beat chance?)."""
+    under each budget, then every metric split against the random split of the same depth and
+    protocol (the authors' question: does the metric beat chance?), then every inherited split
+    against the same split from scratch."""
     names = {m.name for m in methods}
     splits = [m for m in methods if m.family != ONE_SHOT]
     pairs = [(b, m.name, m.baseline(b, epochs)) for b in BUDGETS for m in splits]
     for m in splits:
-        random_split = f"random-d{m.depth}"
+        suffix = INHERITED_SUFFIX if m.warmup else ""
+        random_split = f"random-d{m.depth}{suffix}"
         if m.family not in ("random", EXHAUSTIVE) and random_split in names:
             pairs.append(("vs-random", m.name, random_split))
+    for m in splits:
+        scratch = m.name.removesuffix(INHERITED_SUFFIX)
+        if m.warmup and scratch in names:
+            pairs.append(("inherited-vs-scratch", m.name, scratch))
     return pairs
 
 
@@ -71,10 +78,12 @@ def summarise(
     epochs: int,
     resamples: int,
     seed: int,
+    resample_seeds: bool = False,
 ) -> dict[str, Any]:
     """Per method: per-seed quality, mean and std of tau; per comparison
     (:func:`comparison_pairs`, ``epochs`` the base budget): the tau difference with its
-    bootstrap interval (``resamples`` resamples drawn from ``seed``)."""
+    bootstrap interval (``resamples`` resamples drawn from ``seed``; ``resample_seeds``: over
+    training seeds and archs, else over archs)."""
     seeds = sorted(per_seed)
     summary: dict[str, Any] = {}
     for method in methods:
@@ -91,7 +100,7 @@ def summarise(
         interval = tau_difference_interval(
             [per_seed[s][name]["predicted"] for s in seeds],
             [per_seed[s][base]["predicted"] for s in seeds],
-            true, n_resamples=resamples, seed=seed,
+            true, n_resamples=resamples, seed=seed, resample_seeds=resample_seeds,
         )  # fmt: skip
         comparisons.setdefault(group, {})[name] = {"baseline": base, **interval.to_dict()}
     return {"methods": summary, "tau_difference": comparisons}

@@ -57,7 +57,7 @@ from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
 from fewshot.run_folder import FEW_VS_ONE_SHOT_CONFIG, SCORES, keep_run_config, tree_path
 from fewshot.space import Arch, Mask
-from fewshot.training.comparison import Method, plan_methods, supernets
+from fewshot.training.comparison import PROTOCOLS, Method, TrainingRun, plan_methods, supernets
 from fewshot.tree import SplitTree, TreeFileError, load_tree
 
 log = logging.getLogger("fewshot")
@@ -104,6 +104,15 @@ class FewVsOneShotConfig(CommonOptions):
         0, help="edge of the exhaustive 5-way split (few-shot NAS)", minimum=0, group=_TREES
     )
     no_exhaustive: bool = option(False, help="leave the exhaustive split out", group=_TREES)
+    protocols: list[str] = option(
+        ["scratch"], help="how leaves start: scratch (random init), inherited (from the one-shot "
+        "supernet after --warmup-epochs; few-shot NAS); comma-separated", choices=PROTOCOLS,
+        group=_TREES,
+    )  # fmt: skip
+    warmup_epochs: int | None = option(
+        None, help="epochs of the one-shot supernet inherited leaves start from (default: "
+        "--epochs; counted in the method's compute)", minimum=1, group=_TREES,
+    )  # fmt: skip
     dataset: str = option("folder", help="training data set", choices=dataset_names, group=_DATA)
     data_root: Path | None = option(None, help="data folder (e.g. the CIFAR-10 subset)",
                                     group=_DATA)  # fmt: skip
@@ -118,6 +127,10 @@ class FewVsOneShotConfig(CommonOptions):
     lr: float = option(0.025, help="cosine learning rate from lr (spec SGD)", group=_DATA)
     sample: int = option(200, help="archs scored by every method", minimum=2, group=_EVAL)
     sample_seed: int = option(0, help="seed of the stratified arch sample", group=_EVAL)
+    connected_only: bool = option(
+        False, help="sample connected archs only (a disconnected cell outputs zeros; NATS-Bench "
+        "gives all 341 chance accuracy)", group=_EVAL,
+    )  # fmt: skip
     calib_batches: int = option(2, help="BN recalibration batches per arch", minimum=1,
                                 group=_EVAL)  # fmt: skip
     held_out_batch: int | None = option(
@@ -126,6 +139,10 @@ class FewVsOneShotConfig(CommonOptions):
         affects_results=False,
     )  # fmt: skip
     top_k: int = option(10, help="top-k of the regret", minimum=1, group=_EVAL)
+    bootstrap_seeds: bool = option(
+        False, help="bootstrap over training seeds as well as archs (paired; needs >= 3 seeds "
+        "to mean much)", group=_EVAL, affects_results=False,
+    )  # fmt: skip
     resamples: int = option(1000, help="bootstrap resamples", minimum=100, group=_EVAL,
                             affects_results=False)  # fmt: skip
     benchmark: Path | None = option(None, help="NATS-Bench tss directory (or an accuracy CSV)",
@@ -239,8 +256,11 @@ def train_settings(config: FewVsOneShotConfig, num_classes: int, seed: int, epoc
     )
 
 
-def ensure_trained(ctx: Context, folder: Path, mask: Mask, epochs: int) -> float:
-    """Train the supernet of ``mask`` into ``folder`` unless done; the seconds it took."""
+def ensure_trained(
+    ctx: Context, folder: Path, mask: Mask, epochs: int, inherit_from: Path | None = None
+) -> float:
+    """Train the supernet of ``mask`` into ``folder`` unless done (from ``inherit_from``'s
+    weights when given); the seconds it took."""
     from fewshot.training.runner import TrainerSettings, is_trained, train_subsupernet
 
     timing = folder / "train_time.json"
@@ -253,7 +273,7 @@ def ensure_trained(ctx: Context, folder: Path, mask: Mask, epochs: int) -> float
     )  # fmt: skip
     settings = train_settings(ctx.config, ctx.datamodule.num_classes, ctx.seed, epochs)
     start = time.perf_counter()
-    train_subsupernet(mask, ctx.datamodule, folder, settings, hardware)
+    train_subsupernet(mask, ctx.datamodule, folder, settings, hardware, inherit_from=inherit_from)
     seconds = time.perf_counter() - start
     atomic_write_json(timing, {"seconds": seconds, "epochs": epochs})
     return seconds
@@ -296,19 +316,27 @@ def run_seed(
         depths=config.depths,
         epochs=config.epochs,
         exhaustive_edge=None if config.no_exhaustive else config.exhaustive_edge,
+        protocols=config.protocols,
+        warmup=config.warmup_epochs,
     )
     needed = supernets(methods)
     ctx = make_context(config, seed)
     scores: dict[str, dict[str, float]] = {}
     timings = {"train_s": 0.0, "score_s": 0.0}
-    for i, (key, (mask, epochs)) in enumerate(needed.items(), 1):
-        folder = config.out / f"seed{seed}" / "supernets" / key
-        log.info("seed %d: supernet %d/%d %s (%d archs, %d epochs)", seed, i, len(needed), key,
-                 mask.num_archs, epochs)  # fmt: skip
-        timings["train_s"] += ensure_trained(ctx, folder, mask, epochs)
-        scores[key], seconds = ensure_scored(ctx, folder, mask, epochs, archs)
+    root = config.out / f"seed{seed}" / "supernets"
+    for i, (key, run) in enumerate(needed.items(), 1):
+        log.info("seed %d: supernet %d/%d %s (%d archs, %d epochs%s)", seed, i, len(needed), key,
+                 run.mask.num_archs, run.epochs,
+                 f", inheriting {run.parent}" if run.parent else "")  # fmt: skip
+        timings["train_s"] += _train(ctx, root, key, run)
+        scores[key], seconds = ensure_scored(ctx, root / key, run.mask, run.epochs, archs)
         timings["score_s"] += seconds
     return methods, scores, timings
+
+
+def _train(ctx: Context, root: Path, key: str, run: TrainingRun) -> float:
+    parent = None if run.parent is None else root / run.parent / "weights.pt"
+    return ensure_trained(ctx, root / key, run.mask, run.epochs, inherit_from=parent)
 
 
 # -- command --------------------------------------------------------------------------------------
@@ -339,7 +367,12 @@ def arch_sample(config: FewVsOneShotConfig) -> tuple[list[Arch], np.ndarray, lis
     """The stratified sample: archs, their benchmark accuracies, their benchmark indices."""
     assert config.benchmark is not None
     arch_strings, accuracies = benchmark_table(config.benchmark, config.benchmark_dataset)
-    indices = stratified_sample(accuracies, config.sample, config.sample_seed)
+    pool = [
+        i for i, s in enumerate(arch_strings)
+        if not config.connected_only or Arch.from_string(s).is_connected
+    ]  # fmt: skip
+    indices = [pool[p] for p in stratified_sample(accuracies[pool], config.sample,
+                                                   config.sample_seed)]  # fmt: skip
     return [Arch.from_string(arch_strings[i]) for i in indices], accuracies[indices], indices
 
 
@@ -395,6 +428,7 @@ def _main(argv: Sequence[str] | None) -> int:
             epochs=config.epochs,
             resamples=config.resamples,
             seed=config.sample_seed,
+            resample_seeds=config.bootstrap_seeds,
         ),  # fmt: skip
         "predictions": {
             str(s): {m: v["predicted"] for m, v in per_seed[s].items()} for s in per_seed

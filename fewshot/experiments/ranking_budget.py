@@ -330,6 +330,7 @@ def run_regime(
             per_seed[str(seed)] = {
                 **{k: v for k, v in quality.to_dict().items() if k != "per_leaf"},
                 "train_s": seconds, "global_step": done["global_step"],
+                "predicted": scores[f"c{c}-h{h}"],
             }  # fmt: skip
         budgets[str(steps)] = {"seeds": per_seed, **_means(per_seed)}
     return {

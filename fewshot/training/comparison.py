@@ -9,7 +9,16 @@ number of supernets. Two budgets make the comparison fair:
 - ``papers``: every supernet is trained for ``epochs`` (the few-shot NAS / GM-NAS protocol), so
   a split into ``n`` leaves costs ``n`` times the one-shot supernet;
 - ``equal-compute``: the one-shot supernet is trained ``n`` times longer (``one-shot-xN``), so
-  both sides spend the same epochs.
+  both sides spend the same epochs (the same optimiser steps: every supernet sees the same
+  training set with the same batch size).
+
+Two **protocols** for a split's leaves: ``scratch`` (the framework paper: every leaf from a
+random initialisation) and ``inherited`` (few-shot NAS; GM-NAS's warm-up): the one-shot
+supernet is trained for ``warmup`` epochs first (the same run the one-shot method of that
+many epochs makes) and every leaf starts from its weights (:mod:`fewshot.training.inherit`).
+The warm-up counts in the method's compute: ``warmup + epochs * leaves`` supernet-epochs, so
+its equal-compute baseline is the one-shot supernet trained that long. An inherited method is
+named ``<split>-inh``.
 
 Supernets are keyed by ``(mask, epochs)``: two methods with a leaf of the same mask (two metrics
 that split alike, or a depth-1 leaf that a depth-2 tree did not split further) share one training
@@ -24,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fewshot.space import NUM_EDGES, Arch, Mask
@@ -38,6 +47,8 @@ folder in a split run is :data:`fewshot.run_folder.ONE_SHOT_DIR` (``oneshot``)."
 FEW_SHOT = "few-shot"
 EXHAUSTIVE = "exhaustive"
 BUDGETS = ("papers", "equal-compute")
+PROTOCOLS = ("scratch", "inherited")
+INHERITED_SUFFIX = "-inh"
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,8 @@ class Method:
     """A way of predicting arch accuracies: its supernets, and how long each is trained.
 
     ``family`` is the split metric (``snip``, ``random``, ...), ``one-shot`` or ``exhaustive``;
-    ``depth`` the tree depth the leaves were cut at (0 for one-shot).
+    ``depth`` the tree depth the leaves were cut at (0 for one-shot); ``warmup`` the epochs of
+    the one-shot supernet every leaf inherits its weights from (0: leaves from scratch).
     """
 
     name: str
@@ -62,11 +74,17 @@ class Method:
     depth: int
     leaves: tuple[Leaf, ...]
     epochs: int
+    warmup: int = 0
+
+    @property
+    def protocol(self) -> str:
+        return "inherited" if self.warmup else "scratch"
 
     @property
     def compute_epochs(self) -> int:
-        """Supernet-epochs spent on training: epochs per supernet times supernets."""
-        return self.epochs * len(self.leaves)
+        """Supernet-epochs spent on training: the warm-up, then epochs per supernet times
+        supernets."""
+        return self.warmup + self.epochs * len(self.leaves)
 
     def baseline(self, budget: str, base_epochs: int) -> str:
         """The one-shot method this one is compared with under ``budget``."""
@@ -76,11 +94,17 @@ class Method:
             return ONE_SHOT
         return one_shot_name(self.compute_epochs // base_epochs)
 
+    def warmup_key(self) -> str | None:
+        """The supernet key of the one-shot run every leaf inherits from (None: scratch)."""
+        return supernet_key(Mask.full(), self.warmup) if self.warmup else None
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "family": self.family,
             "depth": self.depth,
             "epochs": self.epochs,
+            "protocol": self.protocol,
+            "warmup_epochs": self.warmup,
             "compute_epochs": self.compute_epochs,
             "leaves": {leaf.id: leaf.mask.to_op_lists() for leaf in self.leaves},
         }
@@ -129,19 +153,34 @@ def plan_methods(
     depths: Sequence[int],
     epochs: int,
     exhaustive_edge: int | None = 0,
+    protocols: Sequence[str] = ("scratch",),
+    warmup: int | None = None,
 ) -> list[Method]:
     """Every method of one seed: the split methods of ``trees`` (metric -> tree) at each depth,
-    the exhaustive split, then one-shot at ``epochs`` and at every multiple the split methods
-    need for the equal-compute budget."""
-    methods = [
+    the exhaustive split, each under every protocol (``inherited``: a warm-up of ``warmup``
+    epochs, default ``epochs``), then one-shot at ``epochs`` and at every multiple the split
+    methods need for the equal-compute budget."""
+    unknown = set(protocols) - set(PROTOCOLS)
+    if unknown or not protocols:
+        raise ValueError(f"protocols must be among {', '.join(PROTOCOLS)}, got {list(protocols)}")
+    splits = [
         Method(f"{metric}-d{d}", metric, d, leaves_at_depth(tree, d), epochs)
         for metric, tree in trees.items()
         for d in depths
     ]
     if exhaustive_edge is not None:
         leaves = exhaustive_leaves(exhaustive_edge)
-        methods.append(Method(f"{EXHAUSTIVE}-b{len(leaves)}", EXHAUSTIVE, 1, leaves, epochs))
-    multiples = sorted({1, *(len(m.leaves) for m in methods)})
+        splits.append(Method(f"{EXHAUSTIVE}-b{len(leaves)}", EXHAUSTIVE, 1, leaves, epochs))
+    methods = [m for m in splits if "scratch" in protocols]
+    if "inherited" in protocols:
+        w = epochs if warmup is None else warmup
+        if w < 1:
+            raise ValueError(f"the inherited protocol needs a warm-up of >= 1 epoch, got {w}")
+        methods += [replace(m, name=m.name + INHERITED_SUFFIX, warmup=w) for m in splits]
+    multiples = {1, *(m.compute_epochs / epochs for m in methods)}
+    if any(k != int(k) for k in multiples):
+        raise ValueError(f"warm-up {warmup} must be a multiple of {epochs} epochs (equal compute)")
+    multiples = sorted(int(k) for k in multiples)
     root = (Leaf("root", Mask.full()),)
     for k in multiples:
         methods.append(Method(one_shot_name(k), ONE_SHOT, 0, root, epochs * k))
@@ -164,18 +203,35 @@ def assign_leaves(archs: Sequence[Arch], leaves: Sequence[Leaf]) -> list[str]:
     return owners
 
 
-def supernet_key(mask: Mask, epochs: int) -> str:
-    """A folder name for the supernet of ``mask`` trained for ``epochs`` (shared by methods)."""
+def supernet_key(mask: Mask, epochs: int, warmup: int = 0) -> str:
+    """A folder name for the supernet of ``mask`` trained for ``epochs`` (shared by methods),
+    after inheriting a ``warmup``-epoch one-shot supernet's weights (``-wW``; none: scratch)."""
     digest = hashlib.sha1(str(mask.to_op_lists()).encode()).hexdigest()[:12]
-    return f"{mask.num_archs}archs-{digest}-e{epochs}"
+    return f"{mask.num_archs}archs-{digest}-e{epochs}" + (f"-w{warmup}" if warmup else "")
 
 
-def supernets(methods: Iterable[Method]) -> dict[str, tuple[Mask, int]]:
-    """Every distinct supernet the methods need: key -> (mask, epochs), in first-use order."""
-    needed: dict[str, tuple[Mask, int]] = {}
+@dataclass(frozen=True)
+class TrainingRun:
+    """One training run the methods need: its mask, epochs, and the key of the run it
+    inherits from (None: from scratch). Parents come before their children in
+    :func:`supernets`."""
+
+    mask: Mask
+    epochs: int
+    parent: str | None = None
+
+
+def supernets(methods: Iterable[Method]) -> dict[str, TrainingRun]:
+    """Every distinct supernet the methods need: key -> :class:`TrainingRun`, in first-use order,
+    a warm-up run before the leaves that inherit from it."""
+    needed: dict[str, TrainingRun] = {}
     for method in methods:
+        parent = method.warmup_key()
+        if parent is not None:
+            needed.setdefault(parent, TrainingRun(Mask.full(), method.warmup))
         for leaf in method.leaves:
-            needed.setdefault(supernet_key(leaf.mask, method.epochs), (leaf.mask, method.epochs))
+            key = supernet_key(leaf.mask, method.epochs, method.warmup)
+            needed.setdefault(key, TrainingRun(leaf.mask, method.epochs, parent))
     return needed
 
 
@@ -190,7 +246,7 @@ def method_predictions(
     by_id = {leaf.id: leaf for leaf in method.leaves}
     predicted = []
     for arch, owner in zip(archs, owners, strict=True):
-        key = supernet_key(by_id[owner].mask, method.epochs)
+        key = supernet_key(by_id[owner].mask, method.epochs, method.warmup)
         try:
             predicted.append(float(scores[key][arch.to_string()]))
         except KeyError:
@@ -202,13 +258,16 @@ __all__ = [
     "BUDGETS",
     "EXHAUSTIVE",
     "FEW_SHOT",
+    "INHERITED_SUFFIX",
     "ONE_SHOT",
+    "PROTOCOLS",
     "Leaf",
     "Method",
     "assign_leaves",
     "exhaustive_leaves",
     "leaves_at_depth",
     "method_predictions",
+    "TrainingRun",
     "one_shot_name",
     "plan_methods",
     "supernet_key",

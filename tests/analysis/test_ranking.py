@@ -71,3 +71,28 @@ def test_tau_difference_interval_is_paired_over_archs():
     assert 0 < mixed.low < mixed.estimate < mixed.high <= 2.0
     with pytest.raises(ValueError, match="seeds"):
         tau_difference_interval([true], [true, true], true)
+
+
+def test_top_fraction_tau_looks_only_at_the_truly_best_archs():
+    from fewshot.analysis.ranking import top_fraction_tau
+
+    true = np.arange(40, dtype=float)
+    predicted = true.copy()
+    predicted[-4:] = predicted[-4:][::-1]  # the top 10% (4 archs) ranked backwards
+    assert top_fraction_tau(predicted, true) == pytest.approx(-1.0)
+    assert ranking_quality(predicted, true, ["a"] * 40).kendall_tau > 0.9
+    assert top_fraction_tau(predicted[:2], true[:2]) is None
+
+
+def test_seed_and_arch_bootstrap_is_wider_when_seeds_disagree():
+    rng = np.random.default_rng(0)
+    true = rng.normal(size=60)
+    good, bad = true + rng.normal(scale=0.5, size=60), rng.normal(size=60)
+    method = np.stack([good, bad, good])  # one seed of the method fails
+    baseline = np.stack([bad, bad, bad])
+    archs_only = tau_difference_interval(method, baseline, true, n_resamples=300, seed=1)
+    both = tau_difference_interval(method, baseline, true, n_resamples=300, seed=1,
+                                   resample_seeds=True)  # fmt: skip
+    assert both.estimate == pytest.approx(archs_only.estimate)
+    assert both.high - both.low > archs_only.high - archs_only.low
+    assert both.low <= both.estimate <= both.high

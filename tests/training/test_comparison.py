@@ -213,3 +213,47 @@ def test_each_split_is_compared_with_one_shot_per_budget_and_metrics_with_random
         ("vs-random", "snip-d2", "random-d2"),
     ]
     assert len(pairs) == 2 * 5 + 2  # 5 split methods x 2 budgets, 2 metric-vs-random
+
+
+def test_inherited_methods_count_the_warmup_and_train_their_parent_first():
+    methods = {m.name: m for m in plan_methods({"snip": _tree()}, depths=[1], epochs=2,
+                                               exhaustive_edge=0,
+                                               protocols=["scratch", "inherited"])}  # fmt: skip
+    inh, scratch = methods["snip-d1-inh"], methods["snip-d1"]
+    assert (inh.protocol, scratch.protocol) == ("inherited", "scratch")
+    assert inh.compute_epochs == 2 + 2 * 2 == methods["one-shot-x3"].compute_epochs
+    assert methods["exhaustive-b5-inh"].compute_epochs == 2 + 5 * 2
+    assert inh.baseline("equal-compute", 2) == "one-shot-x3"
+    assert methods["exhaustive-b5-inh"].baseline("equal-compute", 2) == "one-shot-x6"
+    runs = supernets(methods.values())
+    keys = list(runs)
+    warm = supernet_key(Mask.full(), 2)  # the warm-up is the base one-shot run itself
+    for leaf in inh.leaves:
+        key = supernet_key(leaf.mask, 2, 2)
+        assert runs[key].parent == warm and keys.index(warm) < keys.index(key)
+        assert key != supernet_key(leaf.mask, 2)  # never shared with the scratch leaf
+    pairs = comparison_pairs(list(methods.values()), 2)
+    assert ("inherited-vs-scratch", "snip-d1-inh", "snip-d1") in pairs
+    with pytest.raises(ValueError, match="multiple"):
+        plan_methods({"snip": _tree()}, depths=[1], epochs=2, protocols=["inherited"], warmup=3)
+
+
+def test_connected_only_sample_excludes_disconnected_archs_and_ignores_seeds(tmp_path):
+    from fewshot.experiments.few_vs_one_shot import FewVsOneShotConfig, arch_sample
+
+    rng = random.Random(1)
+    archs = list(all_archs())
+    disconnected = [a for a in archs if not a.is_connected]
+    chosen = rng.sample([a for a in archs if a.is_connected], 30) + disconnected[:30]
+    entries = {a.to_string(): {"cifar10": [10.0 if not a.is_connected else rng.uniform(20, 94)],
+                               "cifar100": [1.0], "ImageNet16-120": [1.0],
+                               "cifar10-valid": [1.0]} for a in chosen}  # fmt: skip
+    bench = write_fake_benchmark(tmp_path / "bench", entries)
+    config = FewVsOneShotConfig(benchmark=bench, sample=20, connected_only=True)
+    sample, true, _ = arch_sample(config)
+    assert all(a.is_connected for a in sample) and min(true) > 10.0
+    again, _, _ = arch_sample(FewVsOneShotConfig(benchmark=bench, sample=20, connected_only=True,
+                                                 seeds=5, epochs=9))  # fmt: skip
+    assert again == sample  # the sample depends on the sample seed only
+    with_disconnected, _, _ = arch_sample(FewVsOneShotConfig(benchmark=bench, sample=20))
+    assert any(not a.is_connected for a in with_disconnected)

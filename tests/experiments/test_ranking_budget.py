@@ -1,0 +1,65 @@
+"""The one-shot tau-versus-budget experiment: regimes, evaluation settings, end to end."""
+
+from __future__ import annotations
+
+import json
+import pytest
+
+from fewshot.errors import UsageError
+from fewshot.experiments.ranking_budget import (
+    Regime,
+    cheapest_regime,
+    choose_settings,
+    main,
+)
+
+
+def test_regime_names_parse_and_bad_ones_say_the_format():
+    assert Regime.parse("px16-c8-n1-subset") == Regime("px16-c8-n1-subset", 16, 8, 1, "subset")
+    with pytest.raises(UsageError, match="px<SIZE>-c<C>-n<N>-<DATA>"):
+        Regime.parse("16px-c8")
+
+
+def test_chosen_settings_are_the_smallest_stable_under_doubling():
+    taus = {"c2-h250": 0.10, "c4-h250": 0.20, "c8-h250": 0.21,
+            "c2-h500": 0.12, "c4-h500": 0.205, "c8-h500": 0.21}  # fmt: skip
+    # c2 moves by 0.1 when doubled; c4-h250 -> c8-h250 moves 0.01 and -> c4-h500 0.005
+    assert choose_settings(taus, [2, 4, 8], [250, 500], 0.02) == (4, 250)
+    assert choose_settings(taus, [2, 4, 8], [250, 500], 0.001) == (8, 500)  # none: largest
+
+
+def test_cheapest_regime_reaching_the_goal_or_the_best_tau():
+    regimes = {
+        "a": {"budgets": {"100": {"kendall_tau_mean": 0.1, "train_s_mean": 5.0},
+                          "200": {"kendall_tau_mean": 0.35, "train_s_mean": 50.0}}},
+        "b": {"budgets": {"100": {"kendall_tau_mean": 0.31, "train_s_mean": 20.0}}},
+    }  # fmt: skip
+    assert cheapest_regime(regimes)["regime"] == "b"
+    best = cheapest_regime(regimes, goal=0.5)
+    assert not best["reached"] and (best["regime"], best["steps"]) == ("a", 200)
+
+
+def test_tiny_study_end_to_end_and_resume(tmp_path, shared_data):
+    subset, table = shared_data / "cifar10-subset", shared_data / "reference" / "nb201_accuracies.csv"
+    if not subset.is_dir() or not table.is_file():
+        pytest.skip("the CIFAR-10 subset or the reference table is absent")
+    argv = [
+        "--data-roots", f"subset={subset}", "--regimes", "px8-c2-n1-subset",
+        "--steps", "3,6", "--seeds", "2", "--sample", "10", "--calib-grid", "1,2",
+        "--held-out-grid", "50,100", "--out", str(tmp_path / "run"), "--threads", "1",
+        "--no-progress", "--benchmark", str(table),
+        "--results", str(tmp_path / "docs" / "budget.json"),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    result = json.loads((tmp_path / "docs" / "budget.json").read_text())
+    regime = result["regimes"]["px8-c2-n1-subset"]
+    assert set(regime["sensitivity"]["kendall_tau"]) == {"c1-h50", "c1-h100", "c2-h50", "c2-h100"}
+    for steps, budget in regime["budgets"].items():
+        assert {q["global_step"] for q in budget["seeds"].values()} == {int(steps)}
+    assert len(result["sample"]["archs"]) == 10
+    assert (tmp_path / "docs" / "budget.png").stat().st_size > 0
+    assert "tau top-10%" in (tmp_path / "docs" / "budget_table.md").read_text()
+    weights = sorted((tmp_path / "run").rglob("weights.pt"))
+    stamps = [w.stat().st_mtime_ns for w in weights]
+    assert main(argv) == 0  # resumes: nothing trained again
+    assert [w.stat().st_mtime_ns for w in weights] == stamps
