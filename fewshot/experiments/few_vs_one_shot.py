@@ -133,6 +133,10 @@ class FewVsOneShotConfig(CommonOptions):
     )  # fmt: skip
     calib_batches: int = option(2, help="BN recalibration batches per arch", minimum=1,
                                 group=_EVAL)  # fmt: skip
+    held_out: int | None = option(
+        None, help="score on the first N held-out images (default: all of --val-fraction)",
+        minimum=1, group=_EVAL,
+    )  # fmt: skip
     held_out_batch: int | None = option(
         None, help="held-out examples per scoring forward (default: --batch-size; eval mode, "
         "so only speed changes: a GPU wants all at once)", minimum=1, group=_EVAL,
@@ -233,8 +237,26 @@ def make_context(config: FewVsOneShotConfig, seed: int) -> Context:
     dm.setup("fit")
     device = resolve_device(config.device)
     calib = take_batches(dm.train_dataloader(), config.calib_batches, device)
-    held_out = rebatch(take_batches(dm.val_dataloader(), None, device), config.held_out_batch)
+    held_out = rebatch(first_examples(take_batches(dm.val_dataloader(), None, device),
+                                      config.held_out), config.held_out_batch)  # fmt: skip
     return Context(config, seed, dm, calib, held_out, device)
+
+
+def first_examples(batches: list, n: int | None) -> list:
+    """The first ``n`` examples of ``batches`` (all when None); too few is a usage error."""
+    if n is None:
+        return batches
+    total = sum(len(b[1]) for b in batches)
+    if total < n:
+        raise UsageError(f"--held-out {n} exceeds the {total} held-out images; raise "
+                         "--val-fraction or lower --held-out")  # fmt: skip
+    out, left = [], n
+    for x, y in batches:
+        if left <= 0:
+            break
+        out.append((x[:left], y[:left]))
+        left -= len(y[:left])
+    return out
 
 
 def rebatch(batches: list, size: int | None) -> list:

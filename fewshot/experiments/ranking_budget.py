@@ -98,15 +98,17 @@ class RankingBudgetConfig(CommonOptions):
         None, help="also write the results JSON here (table and figure beside it)",
         affects_results=False,
     )  # fmt: skip
-    regimes: list[str] = option(
-        ["px8-c4-n1-full", "px16-c8-n1-subset", "px16-c8-n1-full", "px32-c8-n1-subset"],
-        help="regimes px<SIZE>-c<C>-n<N>-<DATA> (comma-separated)",
+    regimes: list[str] = option(  # each regime's results are independent: adding one is fine
+        ["px8-c4-n1-full", "px8-c4-n1-subset", "px16-c8-n1-subset", "px32-c8-n1-subset"],
+        help="regimes px<SIZE>-c<C>-n<N>-<DATA> (comma-separated)", affects_results=False,
     )
     data_roots: list[str] = option(
         [], help="DATA=FOLDER for every regime's DATA (ImageFolder trees, comma-separated)",
         affects_results=False,
     )  # fmt: skip
-    steps: list[int] = option([250, 500, 1000, 2000, 4000], help="budgets in optimiser steps")
+    steps: list[int] = option(  # every budget is its own run: adding one changes no other
+        [250, 500, 1000, 2000, 4000], help="budgets in optimiser steps", affects_results=False
+    )
     seeds: int = option(2, help="training seeds 0..SEEDS-1", minimum=1, affects_results=False)
     batch_size: int = option(64, help="training batch size", minimum=1)
     lr: float = option(0.025, help="cosine learning rate from lr (spec SGD)")

@@ -257,3 +257,17 @@ def test_connected_only_sample_excludes_disconnected_archs_and_ignores_seeds(tmp
     assert again == sample  # the sample depends on the sample seed only
     with_disconnected, _, _ = arch_sample(FewVsOneShotConfig(benchmark=bench, sample=20))
     assert any(not a.is_connected for a in with_disconnected)
+
+
+def test_first_examples_keeps_order_and_refuses_too_many():
+    import torch
+
+    from fewshot.errors import UsageError
+    from fewshot.experiments.few_vs_one_shot import first_examples
+
+    batches = [(torch.arange(4), torch.arange(4)), (torch.arange(4, 8), torch.arange(4, 8))]
+    got = first_examples(batches, 6)
+    assert torch.cat([y for _, y in got]).tolist() == [0, 1, 2, 3, 4, 5]
+    assert first_examples(batches, None) is batches
+    with pytest.raises(UsageError, match="exceeds the 8"):
+        first_examples(batches, 9)
