@@ -15,7 +15,7 @@ from fewshot.scoring import (
     spec_difference,
     write_spec_record,
 )
-from fewshot.space import Arch
+from fewshot.spaces.nb201 import Arch
 
 ARCH = Arch.from_string(
     "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"

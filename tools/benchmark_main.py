@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from fewshot.models.supernet import Supernet
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
 
 
 def fwd_bwd_seconds(C: int, N: int, batch: int, repeats: int) -> tuple[float, float]:

@@ -19,7 +19,7 @@ SHORT_OPS = {
     "nor_conv_3x3": "c3x3",
     "avg_pool_3x3": "pool",
 }
-"""Display abbreviations of op names (labels only; op order lives in fewshot.space)."""
+"""Display abbreviations of op names (labels only; op order lives in fewshot.spaces.nb201)."""
 
 
 @dataclass(frozen=True)

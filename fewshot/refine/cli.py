@@ -269,7 +269,7 @@ def run_nb201(config: RefineConfig, out: Path) -> dict:
     if config.tree is not None:
         from fewshot.io import atomic_write_json
         from fewshot.refine.nb201 import compare_with_tree
-        from fewshot.space import Mask
+        from fewshot.spaces.nb201 import Mask
 
         final = Mask.from_op_lists(record["final_mask"])
         record["tree_comparison"] = compare_with_tree(config.tree, final, accuracy_of, top)

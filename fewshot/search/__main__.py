@@ -253,7 +253,7 @@ def _filter(cfg: SearchConfig, oracle, proxies: dict[str, Any]) -> None:
 
 def _train_kept(cfg: SearchConfig, oracle, kept: list[str]) -> list[dict]:
     from fewshot.data import make_datamodule
-    from fewshot.space import Arch
+    from fewshot.spaces.nb201 import Arch
     from fewshot.training.standalone import StandaloneSettings, train_archs
 
     dm = make_datamodule(cfg.train_dataset, data_root=cfg.data_root, seed=cfg.seed,

@@ -30,7 +30,7 @@ import numpy as np
 from fewshot.errors import UsageError
 from fewshot.registry import Registry
 from fewshot.search.space import SearchSpace
-from fewshot.space import NUM_EDGES, NUM_OPS
+from fewshot.spaces.nb201 import NUM_EDGES, NUM_OPS
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,6 @@
 - :mod:`fewshot.spaces.anynet_sampling`: the space's hyperparameter ranges, seeded sampling
   with FLOPs-range rejection, and subspace sizes.
 
-The NB201 space (op order, edges, ``Arch``, ``Mask``) still lives in :mod:`fewshot.space`, its
-one canonical module; it may move here later, but no code here re-encodes it.
+- :mod:`fewshot.spaces.nb201`: the NAS-Bench-201 space (op order, edges, ``Arch``, ``Mask``,
+  index conversion), its one canonical encoding.
 """

@@ -31,7 +31,7 @@ from fewshot.metrics.base import ScoringData
 from fewshot.metrics.settings import MetricSettings
 from fewshot.models.init import initialize
 from fewshot.models.supernet import Supernet
-from fewshot.space import NUM_EDGES, Mask
+from fewshot.spaces.nb201 import NUM_EDGES, Mask
 from fewshot.splitting.candidates import (
     CANDIDATE_MODES,
     SCALES,

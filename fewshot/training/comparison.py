@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fewshot.space import NUM_EDGES, Arch, Mask
+from fewshot.spaces.nb201 import NUM_EDGES, Arch, Mask
 from fewshot.tree import SplitTree
 
 log = logging.getLogger("fewshot")

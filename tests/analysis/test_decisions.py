@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fewshot.analysis.decisions import decision_counts, decision_shares
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
 from fewshot.tree import Split, SplitTree
 
 

@@ -26,7 +26,7 @@ from fewshot.metrics.settings import MetricSettings
 from fewshot.models.init import initialize
 from fewshot.models.supernet import Supernet
 from fewshot.recipes import get_recipe, list_recipes
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
 
 SCALAR = list_metrics(kind="scalar")
 LY = get_recipe("ly-manson").metric_settings

@@ -11,7 +11,7 @@ import pytest
 
 from fewshot.metrics.base import ScoringData
 from fewshot.recipes import get_recipe, list_recipes
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
 from fewshot.split import main
 from fewshot.splitting.candidates import candidate_masks, evaluate_edge
 from fewshot.splitting.engine import SplitEngine, SplitSettings, initial_supernet

@@ -55,7 +55,7 @@ def test_a_run_writes_the_tree_picture_and_config(reference, capsys):
 
 
 def _ops():
-    from fewshot.space import OPS
+    from fewshot.spaces.nb201 import OPS
 
     return OPS
 

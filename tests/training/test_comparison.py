@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fewshot.analysis.few_vs_one_shot import comparison_pairs
-from fewshot.space import Arch, Mask, all_archs
+from fewshot.spaces.nb201 import Arch, Mask, all_archs
 from fewshot.training.comparison import (
     Leaf,
     assign_leaves,

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from fewshot.config import parse_config, to_dict
-from fewshot.space import Arch, Mask
+from fewshot.spaces.nb201 import Arch, Mask
 from fewshot.train import TrainConfig, main
 from fewshot.training import pipeline
 from fewshot.training.pipeline import FAST_DEV_ARCHS

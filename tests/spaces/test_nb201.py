@@ -1,4 +1,4 @@
-"""fewshot.space: arch strings, encodings and masks of the NB201 space."""
+"""fewshot.spaces.nb201: arch strings, encodings and masks of the NB201 space."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fewshot.space import EDGES, NUM_ARCHS, OPS, Arch, Mask, all_archs, op_index
+from fewshot.spaces.nb201 import EDGES, NUM_ARCHS, OPS, Arch, Mask, all_archs, op_index
 
 ARCH = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
 
