@@ -2,7 +2,7 @@
 
 - :mod:`~fewshot.search.oracle`: the benchmark as in-memory arrays (select / report accuracy).
 - :mod:`~fewshot.search.proxy`: proxy tables from ``fewshot.score`` CSVs, computed on demand.
-- :mod:`~fewshot.search.space`: the searchable archs (whole space or a leaf's mask).
+- :mod:`~fewshot.search.searchable`: the searchable archs (whole space or a leaf's mask).
 - :mod:`~fewshot.search.algorithms`, :mod:`~fewshot.search.bp`: RAND, AE, RL, BP with
   zero-cost warmup and move proposal.
 - :mod:`~fewshot.search.run`: repeats, curves, ``acc_at_50`` / ``models_to_target``.
@@ -15,7 +15,7 @@ from fewshot.search.algorithms import ALGORITHMS, AlgoSettings, make_searcher
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable
 from fewshot.search.run import SearchResult, run_repeats, search, summarise
-from fewshot.search.space import SearchSpace
+from fewshot.search.searchable import SearchSpace
 
 
 def main(argv=None) -> int:

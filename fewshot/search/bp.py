@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from fewshot.search.algorithms import ALGORITHMS, AlgoSettings, Searcher
-from fewshot.search.space import SearchSpace
+from fewshot.search.searchable import SearchSpace
 from fewshot.spaces.nb201 import EDGES, NUM_EDGES, NUM_OPS
 
 NUM_NODES = NUM_EDGES + 2

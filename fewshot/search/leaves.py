@@ -27,7 +27,7 @@ from fewshot.errors import UsageError
 from fewshot.search.algorithms import AgingEvolution, AlgoSettings, Searcher
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable
-from fewshot.search.space import SearchSpace
+from fewshot.search.searchable import SearchSpace
 from fewshot.spaces.nb201 import Mask
 
 LEAF_CHOICES = ("proxy", "results", "uniform")

@@ -12,7 +12,7 @@ from fewshot.search.bp import PairTrainer
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable, check_proxy
 from fewshot.search.run import run_repeats, search
-from fewshot.search.space import SearchSpace
+from fewshot.search.searchable import SearchSpace
 from fewshot.spaces.nb201 import Arch, all_archs
 from tests.search.search_fakes import known_quality
 
