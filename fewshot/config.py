@@ -207,7 +207,7 @@ def metric_names(kind: str | None = None) -> list[str]:
 
 def recipe_names() -> list[str]:
     """Recipe names (for ``choices=``; imports the recipe registry when called)."""
-    from fewshot.recipes import list_recipes
+    from fewshot.splitting.recipes import list_recipes
 
     return list_recipes()
 

@@ -52,7 +52,7 @@ from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, failure_report, open_executor
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.metrics import data_free
-from fewshot.recipes import scoring_spec
+from fewshot.splitting.recipes import scoring_spec
 from fewshot.run_folder import CONFIG, load_run_config, save_run_config
 from fewshot.scoring import (
     ScoreFile,
@@ -116,7 +116,7 @@ class ScoreConfig(ExecutorOptions, CommonOptions):
     seed: int = option(_SPEC.seed, help="sample, data batches, init and probes", group=_NET)
     recipe: str = option(
         _SPEC.recipe,
-        help="how networks are initialised and metrics computed (fewshot/recipes.py; the "
+        help="how networks are initialised and metrics computed (fewshot/splitting/recipes.py; the "
         "published correlation tables used zero-cost-nas's conventions); batch flags stay "
         "this command's",
         choices=recipe_names,

@@ -68,7 +68,7 @@ from fewshot.training.pipeline import (
 )
 from fewshot.training.runner import TrainerSettings, TrainSettings
 from fewshot.training.trainer import scaled_lr, trainer_option
-from fewshot.tree import load_tree
+from fewshot.splitting.tree import load_tree
 
 log = logging.getLogger("fewshot")
 

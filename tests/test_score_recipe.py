@@ -10,7 +10,7 @@ import torch
 from fewshot.metrics import ScoringData, compute_metric
 from fewshot.models.init import initialize
 from fewshot.models.supernet import build_network
-from fewshot.recipes import get_recipe
+from fewshot.splitting.recipes import get_recipe
 from fewshot.scoring import ScoringSpec, score_arch
 from fewshot.spaces.nb201 import Arch
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fewshot.metrics import ScoringData, data_free, get_metric, list_metrics
-from fewshot.recipes import get_recipe, scoring_spec
+from fewshot.splitting.recipes import get_recipe, scoring_spec
 from fewshot.scoring import (
     ScoringSpec,
     load_scoring_data,

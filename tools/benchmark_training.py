@@ -239,7 +239,7 @@ def train_epoch(args: argparse.Namespace, code: Path, path: str | None, work: Pa
     """One epoch of ``fewshot.train`` (leaf 1 of a one-split tree, no search) with the code in
     ``code``, in a subprocess: wall seconds, peak RSS, the epoch's images/s."""
     from fewshot.spaces.nb201 import Mask as M
-    from fewshot.tree import Split, SplitTree
+    from fewshot.splitting.tree import Split, SplitTree
 
     run = work / f"train-{code.name}-{path or 'default'}"
     tree = SplitTree(metric="snip", seed=0, dataset="folder", config={"C": 8, "N": 1})

@@ -60,7 +60,7 @@ from fewshot.analysis.tree_groups import (
     load_trees,
 )
 from fewshot.tables import markdown_table
-from fewshot.tree import SplitTree
+from fewshot.splitting.tree import SplitTree
 
 
 # -- summaries -----------------------------------------------------------------------------

@@ -274,7 +274,7 @@ def compare_with_tree(
     """The leaves of a splitting tree beside a refined mask: each leaf's op sets, size, Jaccard
     overlap with the refined mask, whether it contains the refined mask, and (with a
     benchmark) its accuracy summary."""
-    from fewshot.tree import load_tree
+    from fewshot.splitting.tree import load_tree
 
     tree = load_tree(tree_path)
     leaves = []

@@ -35,8 +35,8 @@ LEAF_STATS = ("median", "mean", "max", "top10")
 
 
 def leaf_masks(tree_path) -> list[Mask]:
-    """The leaf masks of a ``tree.json`` (validated by :func:`fewshot.tree.load_tree`)."""
-    from fewshot.tree import load_tree
+    """The leaf masks of a ``tree.json`` (validated by :func:`fewshot.splitting.tree.load_tree`)."""
+    from fewshot.splitting.tree import load_tree
 
     return [node.mask for node in load_tree(tree_path).leaves()]
 

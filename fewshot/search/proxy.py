@@ -211,7 +211,7 @@ def table_spec(path: str | Path) -> tuple[ScoringSpec | None, str, str | None]:
     config_path = path.with_name("config.yaml")
     if path.name == "scores.csv" and config_path.is_file():
         from fewshot.config import load_saved_config
-        from fewshot.recipes import scoring_spec
+        from fewshot.splitting.recipes import scoring_spec
 
         config = load_saved_config(config_path)
         return scoring_spec(config), f"from {config_path}", config.get("data_root")

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fewshot.spaces.nb201 import NUM_EDGES, Arch, Mask
-from fewshot.tree import SplitTree
+from fewshot.splitting.tree import SplitTree
 
 log = logging.getLogger("fewshot")
 

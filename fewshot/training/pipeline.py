@@ -28,7 +28,7 @@ from fewshot.training.comparison import FEW_SHOT, ONE_SHOT
 from fewshot.training.evaluate import comparison_table, evaluate_search, space_optimum
 from fewshot.training.runner import TrainSettings, load_trained
 from fewshot.training.search import Batch, LeafSearch, candidate_archs, search_leaf, take_batches
-from fewshot.tree import SplitTree
+from fewshot.splitting.tree import SplitTree
 
 log = logging.getLogger("fewshot")
 

@@ -6,7 +6,7 @@ import pytest
 
 from fewshot.analysis.decisions import decision_counts, decision_shares
 from fewshot.spaces.nb201 import Mask
-from fewshot.tree import Split, SplitTree
+from fewshot.splitting.tree import Split, SplitTree
 
 
 def tree_with(metric: str, decisions: list[str]) -> SplitTree:

@@ -17,7 +17,7 @@ from fewshot.analysis.split_distance import (
     split_distance,
 )
 from fewshot.errors import UsageError
-from fewshot.tree import Split, SplitTree, TreeFileError
+from fewshot.splitting.tree import Split, SplitTree, TreeFileError
 
 # short names for the five NB201 ops, in NATS-Bench order
 N, S, C1, C3, P = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")

@@ -25,7 +25,7 @@ from fewshot.metrics.jacob_cov import jacob_cov_score
 from fewshot.metrics.settings import MetricSettings
 from fewshot.models.init import initialize
 from fewshot.models.supernet import Supernet
-from fewshot.recipes import get_recipe, list_recipes
+from fewshot.splitting.recipes import get_recipe, list_recipes
 from fewshot.spaces.nb201 import Mask
 
 SCALAR = list_metrics(kind="scalar")

@@ -70,7 +70,7 @@ def test_bad_settings():
 def test_compare_with_a_splitting_tree(tmp_path):
     from fewshot.refine.nb201 import compare_with_tree
     from fewshot.spaces.nb201 import OPS
-    from fewshot.tree import Split, SplitTree
+    from fewshot.splitting.tree import Split, SplitTree
 
     tree = SplitTree(metric="synflow", seed=0, dataset="synthetic")
     tree.add_root()

@@ -127,7 +127,7 @@ def test_leaf_choice_proxy_searches_the_best_leaf_only(full_oracle, full_proxy):
 
 def test_run_search_across_a_tree_file(tmp_path, full_oracle):
     from fewshot.spaces.nb201 import OPS
-    from fewshot.tree import Split, SplitTree
+    from fewshot.splitting.tree import Split, SplitTree
 
     tree = SplitTree(metric="snip", seed=0, dataset="synthetic")
     root = tree.add_root()

@@ -10,7 +10,7 @@ import torch
 from fewshot.metrics.base import ScoringData, list_metrics
 from fewshot.spaces.nb201 import Mask
 from fewshot.splitting.engine import SplitEngine, SplitSettings, initial_supernet
-from fewshot.tree import SplitTree
+from fewshot.splitting.tree import SplitTree
 
 SEED = 0
 

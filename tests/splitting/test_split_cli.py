@@ -10,7 +10,7 @@ import yaml
 
 from fewshot.metrics.base import list_metrics
 from fewshot.split import main
-from fewshot.tree import load_tree
+from fewshot.splitting.tree import load_tree
 
 TINY = ["--C", "4", "--N", "1", "--batch-size", "8"]
 

@@ -21,7 +21,7 @@ from fewshot.training.comparison import (
     supernet_key,
     supernets,
 )
-from fewshot.tree import Split, SplitTree
+from fewshot.splitting.tree import Split, SplitTree
 from tests.fakes import write_fake_benchmark
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from fewshot.spaces.nb201 import Mask
-from fewshot.tree import Split, SplitTree
+from fewshot.splitting.tree import Split, SplitTree
 from tests.conftest import REPO_ROOT
 from tests.fakes import write_fake_benchmark
 

@@ -15,7 +15,7 @@ from fewshot.train import TrainConfig, main
 from fewshot.training import pipeline
 from fewshot.training.pipeline import FAST_DEV_ARCHS
 from fewshot.training.runner import parse_devices
-from fewshot.tree import Split, SplitTree
+from fewshot.splitting.tree import Split, SplitTree
 from tests.conftest import REPO_ROOT
 from tests.fakes import write_fake_benchmark
 
