@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fewshot.analysis.correlation import Correlation, format_correlations
+from fewshot.correlation import Correlation, format_correlations
 from fewshot.analysis.scores import correlate, vote
 from fewshot.cli import run_main
 from fewshot.config import (

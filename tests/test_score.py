@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import fewshot.scoring.engine as scoring
-from fewshot.analysis.correlation import rank_correlation, spearman_interval
+from fewshot.correlation import rank_correlation, spearman_interval
 from fewshot.metrics import ScoringData, compute_metrics
 from fewshot.models.supernet import build_network
 from fewshot.score import main

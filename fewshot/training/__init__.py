@@ -6,7 +6,7 @@ also the one accuracy function and the resume helpers), the leaf system
 (:mod:`~fewshot.training.runner`, :mod:`~fewshot.training.parallel`), standalone arch training
 (:mod:`~fewshot.training.standalone`), the search inside leaves and its evaluation. May import
 values and spaces, models, data, the split tree format, the benchmark, the executor (and, for
-the evaluation's correlations, :mod:`fewshot.analysis.correlation`); never search, refine,
+the evaluation's correlations, :mod:`fewshot.correlation`); never search, refine,
 experiments or a command module.
 """
 

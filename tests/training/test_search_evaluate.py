@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fewshot.analysis.correlation import tau_and_rho
+from fewshot.correlation import tau_and_rho
 from fewshot.models.supernet import Supernet
 from fewshot.spaces.nb201 import Arch, Mask
 from fewshot.training.evaluate import evaluate_search
