@@ -33,7 +33,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fewshot.correlation import Correlation, format_correlations
 from fewshot.analysis.scores import correlate, vote
 from fewshot.cli import run_main
 from fewshot.config import (
@@ -48,11 +47,11 @@ from fewshot.config import (
     resolve_device,
     to_dict,
 )
+from fewshot.correlation import Correlation, format_correlations
 from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, failure_report, open_executor
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.metrics import data_free
-from fewshot.splitting.recipes import scoring_spec
 from fewshot.run_folder import CONFIG, load_run_config, save_run_config
 from fewshot.scoring import (
     ScoreFile,
@@ -65,6 +64,7 @@ from fewshot.scoring import (
     select_archs,
     write_spec_record,
 )
+from fewshot.splitting.recipes import scoring_spec
 
 log = logging.getLogger("fewshot")
 

@@ -57,6 +57,7 @@ from fewshot.run_folder import (
     load_run_config,
     save_run_config,
 )
+from fewshot.splitting.tree import load_tree
 from fewshot.training.parallel import LeafTraining, train_jobs
 from fewshot.training.pipeline import (
     Job,
@@ -68,7 +69,6 @@ from fewshot.training.pipeline import (
 )
 from fewshot.training.runner import TrainerSettings, TrainSettings
 from fewshot.training.trainer import scaled_lr, trainer_option
-from fewshot.splitting.tree import load_tree
 
 log = logging.getLogger("fewshot")
 

@@ -59,8 +59,8 @@ from fewshot.analysis.tree_groups import (
     group_by_metric,
     load_trees,
 )
-from fewshot.tables import markdown_table
 from fewshot.splitting.tree import SplitTree
+from fewshot.tables import markdown_table
 
 
 # -- summaries -----------------------------------------------------------------------------

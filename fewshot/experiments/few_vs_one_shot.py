@@ -57,8 +57,8 @@ from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
 from fewshot.run_folder import FEW_VS_ONE_SHOT_CONFIG, SCORES, keep_run_config, tree_path
 from fewshot.spaces.nb201 import Arch, Mask
-from fewshot.training.comparison import Method, plan_methods, supernets
 from fewshot.splitting.tree import SplitTree, TreeFileError, load_tree
+from fewshot.training.comparison import Method, plan_methods, supernets
 
 log = logging.getLogger("fewshot")
 

@@ -9,9 +9,9 @@ import logging
 import os
 from pathlib import Path
 
-from fewshot.splitting.tree_table import format_groups, tree_layout
 from fewshot.run_folder import TREE_FIGURE
 from fewshot.splitting.tree import Node, SplitTree
+from fewshot.splitting.tree_table import format_groups, tree_layout
 
 log = logging.getLogger("fewshot")
 

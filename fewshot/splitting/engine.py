@@ -49,8 +49,8 @@ from fewshot.splitting.partition import (
     partition_of,
     random_partition,
 )
-from fewshot.splitting.warmup import EpochBatches, WarmupSettings, warm_up
 from fewshot.splitting.tree import Node, Split, SplitTree
+from fewshot.splitting.warmup import EpochBatches, WarmupSettings, warm_up
 
 log = logging.getLogger("fewshot")
 

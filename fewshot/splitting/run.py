@@ -35,14 +35,14 @@ from fewshot.errors import UsageError
 from fewshot.io import software_versions
 from fewshot.metrics.base import ScoringData
 from fewshot.metrics.settings import MetricSettings
-from fewshot.splitting.recipes import DEFAULT_RECIPE, Recipe, get_recipe
 from fewshot.run_folder import TREE, WEIGHT_CHECKPOINTS, migrate, save_run_config
 from fewshot.splitting.candidates import CANDIDATE_MODES, RANDOM_BASELINE, SCALES, metric_kind
 from fewshot.splitting.edges import EDGE_POLICIES, default_edges
 from fewshot.splitting.engine import SplitEngine, SplitSettings, initial_supernet, validate_settings
 from fewshot.splitting.partition import OBJECTIVES
-from fewshot.splitting.warmup import EpochBatches, WarmupSettings
+from fewshot.splitting.recipes import DEFAULT_RECIPE, Recipe, get_recipe
 from fewshot.splitting.tree import SplitTree, load_tree
+from fewshot.splitting.warmup import EpochBatches, WarmupSettings
 
 log = logging.getLogger("fewshot")
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from fewshot.metrics.base import ScoringData
-from fewshot.splitting.recipes import get_recipe, list_recipes
 from fewshot.spaces.nb201 import Mask
 from fewshot.split import main
 from fewshot.splitting.candidates import candidate_masks, evaluate_edge
 from fewshot.splitting.engine import SplitEngine, SplitSettings, initial_supernet
+from fewshot.splitting.recipes import get_recipe, list_recipes
 from fewshot.splitting.tree import load_tree
 
 TINY = ["--C", "4", "--N", "1", "--batch-size", "8", "--dataset", "synthetic"]

@@ -11,6 +11,7 @@ import pytest
 
 from fewshot.analysis.few_vs_one_shot import comparison_pairs
 from fewshot.spaces.nb201 import Arch, Mask, all_archs
+from fewshot.splitting.tree import Split, SplitTree
 from fewshot.training.comparison import (
     Leaf,
     assign_leaves,
@@ -21,7 +22,6 @@ from fewshot.training.comparison import (
     supernet_key,
     supernets,
 )
-from fewshot.splitting.tree import Split, SplitTree
 from tests.fakes import write_fake_benchmark
 
 
