@@ -34,15 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fewshot.analysis.scores import correlate, vote
+from fewshot.choices import dataset_names, metric_names
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
     apply_common,
-    dataset_names,
-    metric_names,
     option,
     parse_config,
-    recipe_names,
     refuse_changed,
     resolve_device,
     to_dict,
@@ -64,7 +62,7 @@ from fewshot.scoring import (
     select_archs,
     write_spec_record,
 )
-from fewshot.splitting.recipes import scoring_spec
+from fewshot.splitting.recipes import list_recipes, scoring_spec
 
 log = logging.getLogger("fewshot")
 
@@ -119,7 +117,7 @@ class ScoreConfig(ExecutorOptions, CommonOptions):
         help="how networks are initialised and metrics computed (fewshot/splitting/recipes.py; the "
         "published correlation tables used zero-cost-nas's conventions); batch flags stay "
         "this command's",
-        choices=recipe_names,
+        choices=list_recipes,
         group=_NET,
     )
     dataset: str | None = option(

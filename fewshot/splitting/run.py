@@ -20,13 +20,11 @@ from typing import Any
 
 import torch
 
+from fewshot.choices import dataset_names, metric_names
 from fewshot.config import (
     CommonOptions,
-    dataset_names,
     make_config,
-    metric_names,
     option,
-    recipe_names,
     refuse_changed,
     resolve_device,
     to_dict,
@@ -40,7 +38,7 @@ from fewshot.splitting.candidates import CANDIDATE_MODES, RANDOM_BASELINE, SCALE
 from fewshot.splitting.edges import EDGE_POLICIES, default_edges
 from fewshot.splitting.engine import SplitEngine, SplitSettings, initial_supernet, validate_settings
 from fewshot.splitting.partition import OBJECTIVES
-from fewshot.splitting.recipes import DEFAULT_RECIPE, Recipe, get_recipe
+from fewshot.splitting.recipes import DEFAULT_RECIPE, Recipe, get_recipe, list_recipes
 from fewshot.splitting.tree import SplitTree, load_tree
 from fewshot.splitting.warmup import EpochBatches, WarmupSettings
 
@@ -73,7 +71,7 @@ class SplitConfig(CommonOptions):
         choices=_split_metrics,
     )  # fmt: skip
     recipe: str = option(
-        DEFAULT_RECIPE, help="named bundle of split settings (SPEC 4a)", choices=recipe_names
+        DEFAULT_RECIPE, help="named bundle of split settings (SPEC 4a)", choices=list_recipes
     )
     depth: int = option(3, help="levels of splits (branch**depth leaves)", minimum=1)
     branch: int = option(2, help="children per split (groups of ops)", minimum=2)
