@@ -9,6 +9,11 @@
 - :mod:`~fewshot.search.leaves`: search across the leaves of a splitting tree.
 - :mod:`~fewshot.search.pipeline`: the proxy-filtered pipeline (top-k / threshold, rank / vote).
 - :mod:`~fewshot.search.experiment`: one experiment from plain settings (used by the CLI).
+
+The command is :mod:`fewshot.search.__main__` (``python -m fewshot.search``). May import every
+layer below search and refine (scoring and splitting for proxy tables, recipes and leaves, the
+benchmark, plotting for an experiment's figures); never refine (its sibling), experiments or a
+top-level command.
 """
 
 from fewshot.search.algorithms import ALGORITHMS, AlgoSettings, make_searcher
