@@ -12,7 +12,7 @@ averaged over seeds (``hp="200", is_random=False``):
 - ``cifar10-valid``: validation accuracy after training on the train split.
 
 Benchmark indices come only from the benchmark's meta list (never from an enumeration of
-the space); :mod:`fewshot.space` owns the arch encoding.
+the space); :mod:`fewshot.spaces.nb201` owns the arch encoding.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fewshot.space import Arch
+from fewshot.spaces.nb201 import Arch
 
 BENCHMARK_DIRNAME = "NATS-tss-v1_0-3ffb9-simple"
 HP = "200"

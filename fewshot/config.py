@@ -198,27 +198,6 @@ class CommonOptions:
         return self
 
 
-def metric_names(kind: str | None = None) -> list[str]:
-    """Registered metric names (for ``choices=``; imports the metric registry when called)."""
-    from fewshot.metrics import list_metrics
-
-    return list_metrics(kind=kind) if kind is not None else list_metrics()
-
-
-def recipe_names() -> list[str]:
-    """Recipe names (for ``choices=``; imports the recipe registry when called)."""
-    from fewshot.recipes import list_recipes
-
-    return list_recipes()
-
-
-def dataset_names() -> list[str]:
-    """Data set names ``--dataset`` accepts (for ``choices=``; imports the data modules)."""
-    from fewshot.data import DATASETS
-
-    return list(DATASETS)
-
-
 # -- field introspection ----------------------------------------------------------------------
 
 
@@ -777,9 +756,6 @@ __all__ = [
     "check_values",
     "config_parser",
     "choices_of",
-    "dataset_names",
-    "metric_names",
-    "recipe_names",
     "config_difference",
     "config_from_dict",
     "dump_yaml",

@@ -3,7 +3,7 @@
 :class:`UsageError` (bad flags, bad values, a run folder that cannot be resumed) is defined
 here; library modules raise it with ``from fewshot.errors import UsageError`` and never import
 the command-line layer. The other user-facing errors stay next to the code that raises them
-(a corrupt tree file in :mod:`fewshot.tree`, an unknown registry name in
+(a corrupt tree file in :mod:`fewshot.splitting.tree`, an unknown registry name in
 :mod:`fewshot.registry`, ...) and are re-exported here lazily, so ``from fewshot.errors import
 TreeFileError`` works without this module importing torch.
 
@@ -25,7 +25,7 @@ class UsageError(ValueError):
 
 USER_ERRORS: dict[str, str] = {
     "UnknownNameError": "fewshot.registry",
-    "TreeFileError": "fewshot.tree",
+    "TreeFileError": "fewshot.splitting.tree",
     "MetricError": "fewshot.metrics.base",
     "BenchmarkNotFoundError": "fewshot.benchmark",
     "DataNotFoundError": "fewshot.data.base",
@@ -44,7 +44,7 @@ def is_user_error(exc: BaseException) -> bool:
 
 
 def __getattr__(name: str) -> Any:
-    """Lazy re-export: ``fewshot.errors.TreeFileError`` imports :mod:`fewshot.tree` on use."""
+    """Lazy re-export: ``fewshot.errors.TreeFileError`` imports :mod:`fewshot.splitting.tree` on use."""
     if name in USER_ERRORS:
         return getattr(importlib.import_module(USER_ERRORS[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

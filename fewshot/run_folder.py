@@ -36,7 +36,7 @@ from fewshot.config import (
 )
 
 TREE = "tree.json"
-"""The splitting tree of a split run (:mod:`fewshot.tree`)."""
+"""The splitting tree of a split run (:mod:`fewshot.splitting.tree`)."""
 TREE_FIGURE = "tree.png"
 CONFIG = "config.yaml"
 """The resolved configuration of the command that made the folder."""

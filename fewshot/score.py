@@ -33,26 +33,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from fewshot.analysis.correlation import Correlation, format_correlations
 from fewshot.analysis.scores import correlate, vote
+from fewshot.choices import dataset_names, metric_names
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
     apply_common,
-    dataset_names,
-    metric_names,
     option,
     parse_config,
-    recipe_names,
     refuse_changed,
     resolve_device,
     to_dict,
 )
+from fewshot.correlation import Correlation, format_correlations
 from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, failure_report, open_executor
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.metrics import data_free
-from fewshot.recipes import scoring_spec
 from fewshot.run_folder import CONFIG, load_run_config, save_run_config
 from fewshot.scoring import (
     ScoreFile,
@@ -65,6 +62,7 @@ from fewshot.scoring import (
     select_archs,
     write_spec_record,
 )
+from fewshot.splitting.recipes import list_recipes, scoring_spec
 
 log = logging.getLogger("fewshot")
 
@@ -116,10 +114,10 @@ class ScoreConfig(ExecutorOptions, CommonOptions):
     seed: int = option(_SPEC.seed, help="sample, data batches, init and probes", group=_NET)
     recipe: str = option(
         _SPEC.recipe,
-        help="how networks are initialised and metrics computed (fewshot/recipes.py; the "
+        help="how networks are initialised and metrics computed (fewshot/splitting/recipes.py; the "
         "published correlation tables used zero-cost-nas's conventions); batch flags stay "
         "this command's",
-        choices=recipe_names,
+        choices=list_recipes,
         group=_NET,
     )
     dataset: str | None = option(

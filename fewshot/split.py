@@ -21,7 +21,7 @@ from fewshot.cli import run_main
 from fewshot.config import apply_common, parse_config
 from fewshot.run_folder import TREE
 from fewshot.splitting.run import SplitConfig, decision_warnings, run_split
-from fewshot.tree import SplitTree
+from fewshot.splitting.tree import SplitTree
 
 log = logging.getLogger("fewshot")
 
@@ -49,7 +49,7 @@ def _draw(tree: SplitTree, run_dir: Path) -> None:
 
 def _finish(tree: SplitTree, run_dir: Path) -> int:
     """Print the summary table, timings, leaf notes and (if incomplete) how to resume."""
-    from fewshot.plotting.tree_summary import format_table
+    from fewshot.splitting.tree_table import format_table
 
     print(format_table(tree))
     t = tree.timings

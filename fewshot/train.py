@@ -33,12 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from fewshot.choices import dataset_names
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
     apply_common,
     config_parser,
-    dataset_names,
     lightning_hardware,
     option,
     parse_config,
@@ -57,6 +57,7 @@ from fewshot.run_folder import (
     load_run_config,
     save_run_config,
 )
+from fewshot.splitting.tree import load_tree
 from fewshot.training.parallel import LeafTraining, train_jobs
 from fewshot.training.pipeline import (
     Job,
@@ -68,7 +69,6 @@ from fewshot.training.pipeline import (
 )
 from fewshot.training.runner import TrainerSettings, TrainSettings
 from fewshot.training.trainer import scaled_lr, trainer_option
-from fewshot.tree import load_tree
 
 log = logging.getLogger("fewshot")
 

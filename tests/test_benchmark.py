@@ -14,7 +14,7 @@ from fewshot.benchmark import (
     canonical_dataset,
     default_benchmark_path,
 )
-from fewshot.space import Arch
+from fewshot.spaces.nb201 import Arch
 from tests.fakes import mean_accuracy, write_fake_benchmark
 
 ARCH_9391 = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"

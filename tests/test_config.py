@@ -192,7 +192,7 @@ def test_user_errors_by_name_without_imports():
 def test_errors_and_config_import_no_library():
     code = (
         "import sys, fewshot.errors, fewshot.config, fewshot.cli; "
-        "heavy = [m for m in ('torch', 'fewshot.tree', 'fewshot.metrics') if m in sys.modules]; "
+        "heavy = [m for m in ('torch', 'fewshot.splitting.tree', 'fewshot.metrics') if m in sys.modules]; "
         "print(heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from fewshot.distance import main
-from fewshot.tree import Split, SplitTree, load_tree
+from fewshot.splitting.tree import Split, SplitTree, load_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 OPS5 = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -82,7 +82,7 @@ FAKE_SPLIT = textwrap.dedent(
     import argparse, sys
     from pathlib import Path
     sys.path.insert(0, {root!r})
-    from fewshot.tree import Split, SplitTree
+    from fewshot.splitting.tree import Split, SplitTree
 
     def main(argv):
         p = argparse.ArgumentParser()

@@ -21,9 +21,9 @@ from fewshot.run_folder import (
     tree_path,
 )
 from fewshot.splitting.run import SplitConfig
+from fewshot.splitting.tree import load_tree
 from fewshot.train import TrainConfig
 from fewshot.train import main as train_main
-from fewshot.tree import load_tree
 from tests.splitting.test_split_cli import main as split_main
 from tests.splitting.test_split_cli import split_args
 from tests.training.test_train_cli import FAST, write_run

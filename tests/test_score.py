@@ -11,12 +11,12 @@ import pytest
 import yaml
 
 import fewshot.scoring.engine as scoring
-from fewshot.analysis.correlation import rank_correlation, spearman_interval
+from fewshot.correlation import rank_correlation, spearman_interval
 from fewshot.metrics import ScoringData, compute_metrics
 from fewshot.models.supernet import build_network
 from fewshot.score import main
 from fewshot.scoring import resolve_metrics, sample_archs, select_archs
-from fewshot.space import Arch
+from fewshot.spaces.nb201 import Arch
 from tests.fakes import FAKE_ENTRIES, mean_accuracy
 
 FAKE_ARCHS = list(FAKE_ENTRIES)

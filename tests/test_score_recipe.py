@@ -10,9 +10,9 @@ import torch
 from fewshot.metrics import ScoringData, compute_metric
 from fewshot.models.init import initialize
 from fewshot.models.supernet import build_network
-from fewshot.recipes import get_recipe
 from fewshot.scoring import ScoringSpec, score_arch
-from fewshot.space import Arch
+from fewshot.spaces.nb201 import Arch
+from fewshot.splitting.recipes import get_recipe
 
 ARCH = Arch.from_string(
     "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"

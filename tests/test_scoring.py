@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from fewshot.metrics import ScoringData, data_free, get_metric, list_metrics
-from fewshot.recipes import get_recipe, scoring_spec
 from fewshot.scoring import (
     ScoringSpec,
     load_scoring_data,
@@ -15,7 +14,8 @@ from fewshot.scoring import (
     spec_difference,
     write_spec_record,
 )
-from fewshot.space import Arch
+from fewshot.spaces.nb201 import Arch
+from fewshot.splitting.recipes import get_recipe, scoring_spec
 
 ARCH = Arch.from_string(
     "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|"

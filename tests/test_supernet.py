@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from fewshot.models import Supernet, build_network, load_shared_weights
-from fewshot.space import Arch, Mask, all_archs
+from fewshot.spaces.nb201 import Arch, Mask, all_archs
 
 ARCH = Arch.from_string(
     "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"

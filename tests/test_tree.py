@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from fewshot.space import Mask
-from fewshot.tree import Split, SplitTree, TreeFileError, load_tree
+from fewshot.spaces.nb201 import Mask
+from fewshot.splitting.tree import Split, SplitTree, TreeFileError, load_tree
 
 EDGE0_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 

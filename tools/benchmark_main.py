@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from fewshot.models.supernet import Supernet
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
 
 
 def fwd_bwd_seconds(C: int, N: int, batch: int, repeats: int) -> tuple[float, float]:
@@ -49,7 +49,7 @@ def fwd_bwd_seconds(C: int, N: int, batch: int, repeats: int) -> tuple[float, fl
 def split_seconds(flags: list[str], out: Path) -> tuple[float, float, dict]:
     """(wall, CPU) seconds of the main command's splitting, and its tree's timings."""
     from fewshot.split import main as split_main
-    from fewshot.tree import load_tree
+    from fewshot.splitting.tree import load_tree
 
     cpu0 = time.process_time()
     code = split_main([*flags, "--out", str(out), "--name", "bench", "--no-progress"])

@@ -48,9 +48,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fewshot.analysis.correlation import rank_correlation, spearman_interval  # noqa: E402
 from fewshot.cli import run_main  # noqa: E402
 from fewshot.config import CommonOptions, option, parse_config  # noqa: E402
+from fewshot.correlation import rank_correlation, spearman_interval  # noqa: E402
 from fewshot.io import atomic_write_json  # noqa: E402
 from fewshot.metrics import compute_metrics, list_metrics  # noqa: E402
 from fewshot.metrics.vote import (  # noqa: E402

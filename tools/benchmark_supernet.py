@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from fewshot.models.supernet import Supernet
-from fewshot.space import Arch, Mask
+from fewshot.spaces.nb201 import Arch, Mask
 
 
 def time_fwd_bwd(net: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int, **kw) -> float:

@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from fewshot.io import atomic_write_json  # noqa: E402
 from fewshot.models.supernet import Supernet  # noqa: E402
-from fewshot.space import Mask  # noqa: E402
+from fewshot.spaces.nb201 import Mask  # noqa: E402
 from fewshot.training.module import LeafModule, path_generator  # noqa: E402
 
 Step = Callable[[torch.Tensor, torch.Tensor, int], None]
@@ -238,8 +238,8 @@ runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 def train_epoch(args: argparse.Namespace, code: Path, path: str | None, work: Path) -> dict:
     """One epoch of ``fewshot.train`` (leaf 1 of a one-split tree, no search) with the code in
     ``code``, in a subprocess: wall seconds, peak RSS, the epoch's images/s."""
-    from fewshot.space import Mask as M
-    from fewshot.tree import Split, SplitTree
+    from fewshot.spaces.nb201 import Mask as M
+    from fewshot.splitting.tree import Split, SplitTree
 
     run = work / f"train-{code.name}-{path or 'default'}"
     tree = SplitTree(metric="snip", seed=0, dataset="folder", config={"C": 8, "N": 1})

@@ -15,8 +15,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from fewshot.analysis.decisions import decision_shares
+from fewshot.splitting.tree import SplitTree, load_tree
 from fewshot.tables import markdown_table
-from fewshot.tree import SplitTree, load_tree
 
 LETTER = {"none": "n", "skip_connect": "s", "nor_conv_1x1": "1", "nor_conv_3x3": "3",
           "avg_pool_3x3": "p"}  # fmt: skip

@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
 from fewshot.analysis.split_distance import split_distance  # noqa: E402
 from fewshot.data import make_datamodule, scoring_data  # noqa: E402
 from fewshot.metrics.base import get_metric  # noqa: E402
-from fewshot.space import Mask  # noqa: E402
+from fewshot.spaces.nb201 import Mask  # noqa: E402
 from fewshot.splitting.candidates import evaluate_edge  # noqa: E402
 from fewshot.splitting.engine import initial_supernet  # noqa: E402
 from fewshot.splitting.partition import best_partition  # noqa: E402

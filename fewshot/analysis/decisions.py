@@ -1,7 +1,7 @@
 """What decided the splits of a set of trees: values, ties, non-finite values, chance.
 
 Every split in a version-2 ``tree.json`` records ``decided_by`` (``value``, ``tie``,
-``nonfinite`` or ``random``; see :mod:`fewshot.tree`). A consistency study must say how many
+``nonfinite`` or ``random``; see :mod:`fewshot.splitting.tree`). A consistency study must say how many
 of its splits a metric's *values* decided: a split decided by a tie or by NaN/inf follows the
 authors' partition order, so two seeds agree on it whatever the metric measures.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from fewshot.tree import DECISIONS, SplitTree
+from fewshot.splitting.tree import DECISIONS, SplitTree
 
 
 def decision_counts(trees: Iterable[SplitTree]) -> dict[str, Counter[str]]:

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from fewshot.analysis.correlation import kendall_tau
 from fewshot.analysis.ranking import ranking_quality, tau_difference_interval
-from fewshot.space import Arch
+from fewshot.correlation import kendall_tau
+from fewshot.spaces.nb201 import Arch
 from fewshot.tables import markdown_table
 from fewshot.training.comparison import (
     BUDGETS,

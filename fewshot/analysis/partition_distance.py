@@ -13,7 +13,7 @@ pairs divided by n - 1. Example: {a,b}{c,d,e} vs {a,c}{b,d,e} over n = 5 ops dif
 Splits over different op sets are compared on their common ops (:func:`split_distance`): both
 partitions are restricted to them (empty groups dropped) and n is the number of common ops;
 fewer than 2 common ops give ``None``. Aggregation over trees is in
-:mod:`fewshot.analysis.split_distance`, loading trees in :mod:`fewshot.analysis.tree_io`.
+:mod:`fewshot.analysis.split_distance`, loading trees in :mod:`fewshot.analysis.tree_groups`.
 """
 
 from __future__ import annotations

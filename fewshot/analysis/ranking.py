@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from fewshot.analysis.correlation import kendall_tau, spearman_rho
+from fewshot.correlation import kendall_tau, spearman_rho
 
 MIN_LEAF_ARCHS = 3
 TOP_FRACTION = 0.1

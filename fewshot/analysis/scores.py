@@ -3,7 +3,7 @@
 Numbers only (the score command prints and writes them, :mod:`fewshot.plotting` draws them).
 
 May import: :mod:`fewshot.scoring` (the CSV), :mod:`fewshot.benchmark`, :mod:`fewshot.metrics`
-(the vote), :mod:`fewshot.analysis.correlation`.
+(the vote), :mod:`fewshot.correlation`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from fewshot.analysis.correlation import Correlation, rank_correlations
+from fewshot.correlation import Correlation, rank_correlations
 from fewshot.metrics.vote import VOTE_METRICS, finite_vote
 from fewshot.scoring.store import ScoreFile
 

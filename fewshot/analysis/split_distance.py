@@ -1,7 +1,7 @@
 """Split distance: how consistently a metric splits the supernet, within a tree and across seeds.
 
 The formula S(A, B) is in :mod:`fewshot.analysis.partition_distance` and reading the trees in
-:mod:`fewshot.analysis.tree_io` (both re-exported here); this module aggregates: pairs of
+:mod:`fewshot.analysis.tree_groups` (both re-exported here); this module aggregates: pairs of
 splits within a tree (internal) and across seeds (external), overall and by level.
 
 Definition (SPEC section 6). For two partitions A, B of the same op set O, n = |O|, and
@@ -50,7 +50,7 @@ from fewshot.analysis.partition_distance import (
     restrict,
     split_distance,
 )
-from fewshot.analysis.tree_io import (
+from fewshot.analysis.tree_groups import (
     MixedConfigError,
     MixedRecipeError,
     SourcedTree,
@@ -59,8 +59,8 @@ from fewshot.analysis.tree_io import (
     group_by_metric,
     load_trees,
 )
+from fewshot.splitting.tree import SplitTree
 from fewshot.tables import markdown_table
-from fewshot.tree import SplitTree
 
 
 # -- summaries -----------------------------------------------------------------------------

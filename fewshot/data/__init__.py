@@ -11,8 +11,9 @@ Set ``FEWSHOT_OFFLINE=1`` to never attempt a download.
 
 Every data set also takes ``image_size`` (resize; default its own) and ``data_path``
 (``auto``/``tensor``/``loader``: decoded tensors with batch augmentation, or the per-image
-loader; see :mod:`fewshot.data.base`). Imports: torch, the data modules, fewshot.errors and
-fewshot.metrics.base (``ScoringData``).
+loader; see :mod:`fewshot.data.base`). May import torch, Lightning, torchvision, the plumbing
+below (errors, io) and metrics (:class:`~fewshot.metrics.base.ScoringData`, the batches a metric
+sees); never scoring, splitting, training or anything above.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@
   :mod:`fewshot.training.runner`).
 
 ``tools/sweep.py`` and ``tools/few_vs_one_shot.py`` are their thin entry points. Modules here may
-import every library layer (splitting, training, analysis, and plotting for their figures),
+import every library layer (splitting, training, analysis, plotting for their figures, search
+and refine),
 never a command module (``fewshot/split.py``, ``train.py``, ``score.py``, ``distance.py``, ...)
 nor ``tools/``; the sweep starts the split *command* only by module name (``--split-module``),
 as a separate run with its own log.

@@ -50,7 +50,7 @@ from fewshot.config import CommonOptions, apply_common, make_config, option, par
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.run_folder import CONFIG, LOGS, SWEEP_CONFIG, run_name, save_run_config, tree_path
-from fewshot.tree import TreeFileError, load_tree
+from fewshot.splitting.tree import TreeFileError, load_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 """The folder holding the ``fewshot`` package (on a fresh split process's ``PYTHONPATH``)."""
@@ -161,7 +161,7 @@ PRELOAD = (
     "fewshot.data",
     "fewshot.metrics",
     "fewshot.plotting.tree",
-    "fewshot.plotting.tree_summary",
+    "fewshot.splitting.tree_table",
 )
 """Modules ``fewshot.split`` imports lazily; preloaded once so forked runs skip their import."""
 

@@ -39,26 +39,26 @@ import numpy as np
 from fewshot.analysis.few_vs_one_shot import evaluate_seed, results_table, summarise
 from fewshot.analysis.ranking import stratified_sample
 from fewshot.benchmark import Benchmark, canonical_dataset, default_benchmark_path
+from fewshot.choices import dataset_names
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
     apply_common,
-    dataset_names,
     flag_values,
     lightning_hardware,
     make_config,
     option,
     parse_config,
-    recipe_names,
     resolve_device,
     to_dict,
 )
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
 from fewshot.run_folder import FEW_VS_ONE_SHOT_CONFIG, SCORES, keep_run_config, tree_path
-from fewshot.space import Arch, Mask
+from fewshot.spaces.nb201 import Arch, Mask
+from fewshot.splitting.recipes import list_recipes
+from fewshot.splitting.tree import SplitTree, TreeFileError, load_tree
 from fewshot.training.comparison import PROTOCOLS, Method, TrainingRun, plan_methods, supernets
-from fewshot.tree import SplitTree, TreeFileError, load_tree
 
 log = logging.getLogger("fewshot")
 
@@ -97,7 +97,7 @@ class FewVsOneShotConfig(CommonOptions):
     depths: list[int] = option([1, 2], help="tree depths to cut at (comma-separated)",
                                group=_TREES)  # fmt: skip
     recipe: str = option("ly-manson", help="recipe of trees made here (missing trees)",
-                         choices=recipe_names, group=_TREES)  # fmt: skip
+                         choices=list_recipes, group=_TREES)  # fmt: skip
     split_args: str = option("", help="extra fewshot.split flags for missing trees (quoted)",
                              group=_TREES)  # fmt: skip
     exhaustive_edge: int = option(

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from fewshot.analysis.correlation import kendall_tau
+from fewshot.correlation import kendall_tau
 from fewshot.analysis.ranking import stratified_sample
 from fewshot.cli import run_main
 from fewshot.config import (
@@ -51,7 +51,7 @@ from fewshot.config import (
 from fewshot.errors import UsageError
 from fewshot.experiments.ranking_budget import Regime
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
-from fewshot.space import Arch
+from fewshot.spaces.nb201 import Arch
 from fewshot.tables import markdown_table
 
 log = logging.getLogger("fewshot")

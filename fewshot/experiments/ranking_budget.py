@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from fewshot.analysis.correlation import kendall_tau
+from fewshot.correlation import kendall_tau
 from fewshot.analysis.ranking import ranking_quality
 from fewshot.benchmark import default_benchmark_path
 from fewshot.cli import run_main
@@ -57,7 +57,7 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
-from fewshot.space import Arch, Mask
+from fewshot.spaces.nb201 import Arch, Mask
 from fewshot.tables import markdown_table
 
 log = logging.getLogger("fewshot")

@@ -1,7 +1,11 @@
 """The metric library: zero-cost proxies and gradient matching behind one registry.
 
 Each module below registers its metrics on import (one import line per module; a test checks
-that every module registered something). See :mod:`fewshot.metrics.base` for the API.
+that every module registered something). See :mod:`fewshot.metrics.base` for the API and
+:mod:`fewshot.metrics.settings` for how metrics are computed. May import torch, models (the
+networks a metric probes), spaces and the plumbing below (the registry); never data (a metric
+gets its batches as :class:`~fewshot.metrics.base.ScoringData`, defined here), scoring,
+splitting or anything above.
 """
 
 from fewshot.metrics import cost as cost  # noqa: F401

@@ -1,7 +1,7 @@
 """How metrics are computed: the options that change a metric's value (not its definition).
 
 Papers that use "the same" proxy differ in settings that change its value, and a split made
-with one setting can differ from a split made with another (see :mod:`fewshot.recipes`, which
+with one setting can differ from a split made with another (see :mod:`fewshot.splitting.recipes`, which
 bundles them per paper). :class:`MetricSettings` holds every such option in one frozen value;
 a :class:`~fewshot.metrics.base.ProbeCache` carries it and every probe and metric reads it
 there, so the same registry serves every recipe.

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from fewshot.space import OPS
+from fewshot.spaces.nb201 import OPS
 
 
 class ReLUConvBN(nn.Sequential):
@@ -77,7 +77,7 @@ OP_FACTORIES: dict[str, OpFactory] = {
         3, stride=1, padding=1, count_include_pad=False
     ),
 }
-assert tuple(OP_FACTORIES) == OPS, "OP_FACTORIES must follow fewshot.space.OPS"
+assert tuple(OP_FACTORIES) == OPS, "OP_FACTORIES must follow fewshot.spaces.nb201.OPS"
 
 
 def build_op(

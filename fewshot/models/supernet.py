@@ -1,6 +1,6 @@
 """The maskable NAS-Bench-201 supernet, and standalone networks as one-arch supernets.
 
-A sub-supernet is this module plus a :class:`~fewshot.space.Mask` of enabled ops (a buffer
+A sub-supernet is this module plus a :class:`~fewshot.spaces.nb201.Mask` of enabled ops (a buffer
 shared by every cell, saved with the weights). ``candidates`` fixes which ops are
 *instantiated*; the mask may be any sub-mask of it and can change at run time
 (:meth:`Supernet.set_mask`). A standalone network is a supernet whose candidates are a single
@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from fewshot.models.ops import ResNetBasicBlock, build_op
-from fewshot.space import EDGES, NUM_EDGES, NUM_NODES, OPS, Arch, Mask
+from fewshot.spaces.nb201 import EDGES, NUM_EDGES, NUM_NODES, OPS, Arch, Mask
 
 Mode = Literal["mixture", "single_path"]
 MODES: tuple[str, ...] = ("mixture", "single_path")

@@ -1,6 +1,6 @@
 """Scatter plots of a metric's scores against benchmark accuracy (one PNG per metric).
 
-The numbers in the title come from :mod:`fewshot.analysis.correlation`; nothing here computes
+The numbers in the title come from :mod:`fewshot.correlation`; nothing here computes
 a statistic.
 """
 
@@ -17,7 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fewshot.analysis.correlation import Correlation  # noqa: E402
+from fewshot.correlation import Correlation  # noqa: E402
 
 LOG_RANGE = 1e3
 """A positive metric spanning more than this ratio (e.g. synflow) is drawn on a log axis."""

@@ -1,6 +1,6 @@
 """A picture of a split tree (PNG): boxes per node, labelled with the split edge and groups.
 
-Drawing only; positions and labels come from :mod:`fewshot.plotting.tree_summary`.
+Drawing only; positions and labels come from :mod:`fewshot.splitting.tree_table`.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import logging
 import os
 from pathlib import Path
 
-from fewshot.plotting.tree_summary import format_groups, tree_layout
 from fewshot.run_folder import TREE_FIGURE
-from fewshot.tree import Node, SplitTree
+from fewshot.splitting.tree import Node, SplitTree
+from fewshot.splitting.tree_table import format_groups, tree_layout
 
 log = logging.getLogger("fewshot")
 

@@ -14,6 +14,11 @@ Commands: ``python -m fewshot.refine`` (:mod:`fewshot.refine.cli`; also ``fewsho
 ``python -m fewshot.refine.analyse`` (the initial sample scored by several predictors:
 Kendall correlations and tertile trees) and ``python -m fewshot.refine.evaluate`` (train the
 top net of a refined subspace).
+
+May import every layer below search and refine (plumbing, spaces, models, the benchmark,
+metrics, data, scoring, splitting, training, analysis, and plotting for its figures); never
+search (its sibling), experiments or a top-level command. No library module imports the three
+command modules here.
 """
 
 from __future__ import annotations

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
+from fewshot.choices import dataset_names
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
     apply_common,
-    dataset_names,
     option,
     parse_config,
 )

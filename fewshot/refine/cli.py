@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from fewshot.choices import dataset_names
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
     apply_common,
-    dataset_names,
     option,
     parse_config,
     resolve_device,
@@ -269,7 +269,7 @@ def run_nb201(config: RefineConfig, out: Path) -> dict:
     if config.tree is not None:
         from fewshot.io import atomic_write_json
         from fewshot.refine.nb201 import compare_with_tree
-        from fewshot.space import Mask
+        from fewshot.spaces.nb201 import Mask
 
         final = Mask.from_op_lists(record["final_mask"])
         record["tree_comparison"] = compare_with_tree(config.tree, final, accuracy_of, top)

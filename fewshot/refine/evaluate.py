@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from fewshot.choices import dataset_names
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
     apply_common,
-    dataset_names,
     lightning_hardware,
     option,
     parse_config,

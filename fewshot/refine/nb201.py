@@ -1,6 +1,6 @@
 """Design-space refinement on NAS-Bench-201: per-edge op sets narrowed by bootstrap winners.
 
-The future work of da Silva et al., on the space of :mod:`fewshot.space` (its op order and
+The future work of da Silva et al., on the space of :mod:`fewshot.spaces.nb201` (its op order and
 ``Mask``, no other encoding). Iteration ``k`` draws archs uniformly from the current mask (one
 enabled op per edge, uniformly), scores them with a predictor, and bootstraps the best arch
 10,000 times (25% with replacement). An edge's ops have no order, so the counterpart of a 95%
@@ -40,7 +40,7 @@ from fewshot.refine.bootstrap import (
 )
 from fewshot.refine.engine import iteration_seed, score_summary
 from fewshot.refine.samples import SampleFile
-from fewshot.space import NUM_EDGES, NUM_OPS, OPS, Arch, Mask
+from fewshot.spaces.nb201 import NUM_EDGES, NUM_OPS, OPS, Arch, Mask
 
 log = logging.getLogger("fewshot")
 
@@ -274,7 +274,7 @@ def compare_with_tree(
     """The leaves of a splitting tree beside a refined mask: each leaf's op sets, size, Jaccard
     overlap with the refined mask, whether it contains the refined mask, and (with a
     benchmark) its accuracy summary."""
-    from fewshot.tree import load_tree
+    from fewshot.splitting.tree import load_tree
 
     tree = load_tree(tree_path)
     leaves = []

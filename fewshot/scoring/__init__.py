@@ -12,8 +12,9 @@ and ``tools/benchmark_metrics.py``:
   shards of archs on an executor (one writer).
 - :mod:`~fewshot.scoring.store`: the scores CSV.
 
-May import: spaces/values, models, data, metrics, :mod:`fewshot.executor`, :mod:`fewshot.io`,
-:mod:`fewshot.config` (devices); never splitting, training, search, analysis or a command.
+May import: plumbing (errors, io, :mod:`fewshot.config` for devices, :mod:`fewshot.executor`),
+spaces, models, the benchmark, metrics and data; never :mod:`fewshot.choices` (its sibling),
+splitting, training, search, analysis or a command.
 Correlating a CSV with the benchmark is analysis (:mod:`fewshot.analysis.scores`).
 """
 

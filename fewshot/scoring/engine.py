@@ -11,7 +11,7 @@
   :class:`~fewshot.scoring.store.ScoreFile`, in this process or shard by shard on an
   executor (:mod:`fewshot.executor`); rows are appended by this process alone, in order.
 
-May import: :mod:`fewshot.models`, :mod:`fewshot.metrics`, :mod:`fewshot.space`,
+May import: :mod:`fewshot.models`, :mod:`fewshot.metrics`, :mod:`fewshot.spaces.nb201`,
 :mod:`fewshot.executor`, the other :mod:`fewshot.scoring` modules.
 """
 
@@ -35,7 +35,7 @@ from fewshot.models.init import initialize
 from fewshot.models.supernet import build_network
 from fewshot.scoring.spec import ScoringSpec
 from fewshot.scoring.store import ScoreFile, ScoreRow
-from fewshot.space import Arch
+from fewshot.spaces.nb201 import Arch
 
 log = logging.getLogger("fewshot")
 

@@ -1,7 +1,7 @@
 """What to score: metric names (``all`` scalar metrics) and archs (a list, a file, every arch,
 or a seeded sample).
 
-May import: :mod:`fewshot.metrics` (the registry), :mod:`fewshot.space`, :mod:`fewshot.errors`.
+May import: :mod:`fewshot.metrics` (the registry), :mod:`fewshot.spaces.nb201`, :mod:`fewshot.errors`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 from fewshot.errors import UsageError
 from fewshot.metrics import list_metrics
-from fewshot.space import Arch, all_archs
+from fewshot.spaces.nb201 import Arch, all_archs
 
 
 def resolve_metrics(spec: str | Sequence[str]) -> list[str]:

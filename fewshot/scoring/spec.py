@@ -43,7 +43,7 @@ class ScoringSpec:
         C, N: the standalone NB201 network's width and cells per stage (NB201: 16, 5).
         init: weight initialisation (:mod:`fewshot.models.init`).
         settings: how metrics are computed (:mod:`fewshot.metrics.settings`).
-        recipe: the recipe ``init`` and ``settings`` come from (:mod:`fewshot.recipes`).
+        recipe: the recipe ``init`` and ``settings`` come from (:mod:`fewshot.splitting.recipes`).
         dataset: the data set of the scoring batches (``None``: resolved when loading).
         data_option: data-set options (e.g. ``image_size``).
         batch_size, batches: the scoring batches (zico needs 2).

@@ -2,20 +2,25 @@
 
 - :mod:`~fewshot.search.oracle`: the benchmark as in-memory arrays (select / report accuracy).
 - :mod:`~fewshot.search.proxy`: proxy tables from ``fewshot.score`` CSVs, computed on demand.
-- :mod:`~fewshot.search.space`: the searchable archs (whole space or a leaf's mask).
+- :mod:`~fewshot.search.searchable`: the searchable archs (whole space or a leaf's mask).
 - :mod:`~fewshot.search.algorithms`, :mod:`~fewshot.search.bp`: RAND, AE, RL, BP with
   zero-cost warmup and move proposal.
 - :mod:`~fewshot.search.run`: repeats, curves, ``acc_at_50`` / ``models_to_target``.
 - :mod:`~fewshot.search.leaves`: search across the leaves of a splitting tree.
 - :mod:`~fewshot.search.pipeline`: the proxy-filtered pipeline (top-k / threshold, rank / vote).
 - :mod:`~fewshot.search.experiment`: one experiment from plain settings (used by the CLI).
+
+The command is :mod:`fewshot.search.__main__` (``python -m fewshot.search``). May import every
+layer below search and refine (scoring and splitting for proxy tables, recipes and leaves, the
+benchmark, plotting for an experiment's figures); never refine (its sibling), experiments or a
+top-level command.
 """
 
 from fewshot.search.algorithms import ALGORITHMS, AlgoSettings, make_searcher
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable
 from fewshot.search.run import SearchResult, run_repeats, search, summarise
-from fewshot.search.space import SearchSpace
+from fewshot.search.searchable import SearchSpace
 
 
 def main(argv=None) -> int:

@@ -30,12 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from fewshot.choices import dataset_names, metric_names
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
     apply_common,
-    dataset_names,
-    metric_names,
     option,
     parse_config,
     save_config,
@@ -253,7 +252,7 @@ def _filter(cfg: SearchConfig, oracle, proxies: dict[str, Any]) -> None:
 
 def _train_kept(cfg: SearchConfig, oracle, kept: list[str]) -> list[dict]:
     from fewshot.data import make_datamodule
-    from fewshot.space import Arch
+    from fewshot.spaces.nb201 import Arch
     from fewshot.training.standalone import StandaloneSettings, train_archs
 
     dm = make_datamodule(cfg.train_dataset, data_root=cfg.data_root, seed=cfg.seed,

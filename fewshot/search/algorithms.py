@@ -1,7 +1,7 @@
 """The search algorithms of SPEC 7 (RAND, AE, RL) with zero-cost warmup and move proposal.
 
 Every algorithm is a :class:`Searcher`: ``propose()`` names the next arch to train (a benchmark
-index inside the :class:`~fewshot.search.space.SearchSpace`), ``observe(index, accuracy)``
+index inside the :class:`~fewshot.search.searchable.SearchSpace`), ``observe(index, accuracy)``
 gives it the selection accuracy. One searcher is one repeat; all randomness comes from the
 ``numpy`` generator it is given, so a seed fixes the run. BP lives in :mod:`fewshot.search.bp`.
 
@@ -29,8 +29,8 @@ import numpy as np
 
 from fewshot.errors import UsageError
 from fewshot.registry import Registry
-from fewshot.search.space import SearchSpace
-from fewshot.space import NUM_EDGES, NUM_OPS
+from fewshot.search.searchable import SearchSpace
+from fewshot.spaces.nb201 import NUM_EDGES, NUM_OPS
 
 
 @dataclass(frozen=True)

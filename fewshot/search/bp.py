@@ -1,7 +1,7 @@
 """BP: the binary relation predictor (Dudziak et al., BRP-NAS, 2020) as a search algorithm.
 
 The cell is read as a graph with one node per operation (NB201's ops sit on edges): node 0 is
-the cell input, nodes 1..6 the ops of :data:`~fewshot.space.EDGES` in order, node 7 the
+the cell input, nodes 1..6 the ops of :data:`~fewshot.spaces.nb201.EDGES` in order, node 7 the
 output. The op on edge ``(j, i)`` feeds every op on an edge leaving node ``j`` (or the output
 when ``j == 3``); a ``none`` op sends nothing. Node features are one-hot (input, output, the
 five ops). A small GCN (three layers, symmetric normalisation, self loops) embeds the graph;
@@ -25,12 +25,12 @@ import torch
 from torch import Tensor, nn
 
 from fewshot.search.algorithms import ALGORITHMS, AlgoSettings, Searcher
-from fewshot.search.space import SearchSpace
-from fewshot.space import EDGES, NUM_EDGES, NUM_OPS
+from fewshot.search.searchable import SearchSpace
+from fewshot.spaces.nb201 import EDGES, NUM_EDGES, NUM_OPS
 
 NUM_NODES = NUM_EDGES + 2
 FEATURES = NUM_OPS + 2
-NONE_OP = 0  # fewshot.space.OPS[0] == "none"
+NONE_OP = 0  # fewshot.spaces.nb201.OPS[0] == "none"
 
 
 def _base_adjacency() -> np.ndarray:

@@ -21,7 +21,7 @@ from fewshot.search.leaves import LeafSearch, leaf_masks, random_tree_masks
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable, check_proxy, metric_scorer
 from fewshot.search.run import SearchResult, curve_bands, run_repeats, summarise
-from fewshot.search.space import SearchSpace
+from fewshot.search.searchable import SearchSpace
 
 log = logging.getLogger("fewshot")
 

@@ -1,6 +1,6 @@
 """Search across few-shot leaves: spend one budget of trained models over a tree's leaves.
 
-The framework paper leaves this open (SPEC 7). Each leaf (a :class:`~fewshot.space.Mask` of
+The framework paper leaves this open (SPEC 7). Each leaf (a :class:`~fewshot.spaces.nb201.Mask` of
 the splitting tree) runs its own aging evolution whose mutations stay inside the leaf's mask;
 a *leaf choice* decides which leaf trains the next model:
 
@@ -27,16 +27,16 @@ from fewshot.errors import UsageError
 from fewshot.search.algorithms import AgingEvolution, AlgoSettings, Searcher
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable
-from fewshot.search.space import SearchSpace
-from fewshot.space import Mask
+from fewshot.search.searchable import SearchSpace
+from fewshot.spaces.nb201 import Mask
 
 LEAF_CHOICES = ("proxy", "results", "uniform")
 LEAF_STATS = ("median", "mean", "max", "top10")
 
 
 def leaf_masks(tree_path) -> list[Mask]:
-    """The leaf masks of a ``tree.json`` (validated by :func:`fewshot.tree.load_tree`)."""
-    from fewshot.tree import load_tree
+    """The leaf masks of a ``tree.json`` (validated by :func:`fewshot.splitting.tree.load_tree`)."""
+    from fewshot.splitting.tree import load_tree
 
     return [node.mask for node in load_tree(tree_path).leaves()]
 

@@ -1,7 +1,7 @@
 """The benchmark as an in-memory oracle: "training a model" is an array look-up.
 
 :class:`Oracle` holds, for every arch of a NATS-Bench topology benchmark (in the benchmark's
-index order), its op indices (:mod:`fewshot.space` order), the accuracy the search *selects* on
+index order), its op indices (:mod:`fewshot.spaces.nb201` order), the accuracy the search *selects* on
 and the accuracy it *reports*. SPEC 7 (hp 200): select on validation accuracy, report test
 accuracy. The shared benchmark directory holds validation accuracy only for CIFAR-10
 (``cifar10-valid``: trained on the train split, scored on the valid split); CIFAR-100 and
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from fewshot.errors import UsageError
-from fewshot.space import NUM_ARCHS, NUM_EDGES, NUM_OPS, Arch, Mask
+from fewshot.spaces.nb201 import NUM_ARCHS, NUM_EDGES, NUM_OPS, Arch, Mask
 
 _PLACE = NUM_OPS ** np.arange(NUM_EDGES - 1, -1, -1)  # base-5 place value of each edge
 

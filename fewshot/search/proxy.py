@@ -38,7 +38,7 @@ from fewshot.scoring import (
     write_spec_record,
 )
 from fewshot.search.oracle import Oracle
-from fewshot.space import Arch
+from fewshot.spaces.nb201 import Arch
 
 log = logging.getLogger("fewshot")
 
@@ -211,7 +211,7 @@ def table_spec(path: str | Path) -> tuple[ScoringSpec | None, str, str | None]:
     config_path = path.with_name("config.yaml")
     if path.name == "scores.csv" and config_path.is_file():
         from fewshot.config import load_saved_config
-        from fewshot.recipes import scoring_spec
+        from fewshot.splitting.recipes import scoring_spec
 
         config = load_saved_config(config_path)
         return scoring_spec(config), f"from {config_path}", config.get("data_root")

@@ -20,7 +20,7 @@ import numpy as np
 from fewshot.errors import UsageError
 from fewshot.search.algorithms import AlgoSettings, Searcher, check_search, make_searcher
 from fewshot.search.oracle import Oracle
-from fewshot.search.space import SearchSpace
+from fewshot.search.searchable import SearchSpace
 
 if TYPE_CHECKING:
     from fewshot.executor import Executor

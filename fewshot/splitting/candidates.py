@@ -51,7 +51,7 @@ from fewshot.metrics.base import (
 )
 from fewshot.metrics.settings import DEFAULT_SETTINGS, MetricSettings
 from fewshot.models.supernet import Supernet
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
 
 CANDIDATE_MODES: tuple[str, ...] = ("only", "without")
 SCALES: tuple[str, ...] = ("raw", "log", "rank")

@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fewshot.registry import Registry
-from fewshot.space import NUM_EDGES, Mask
+from fewshot.spaces.nb201 import NUM_EDGES, Mask
 from fewshot.splitting.candidates import EdgeEvaluation
 from fewshot.splitting.partition import Partition, improves
 

@@ -31,7 +31,7 @@ from fewshot.metrics.base import ScoringData
 from fewshot.metrics.settings import MetricSettings
 from fewshot.models.init import initialize
 from fewshot.models.supernet import Supernet
-from fewshot.space import NUM_EDGES, Mask
+from fewshot.spaces.nb201 import NUM_EDGES, Mask
 from fewshot.splitting.candidates import (
     CANDIDATE_MODES,
     SCALES,
@@ -49,8 +49,8 @@ from fewshot.splitting.partition import (
     partition_of,
     random_partition,
 )
+from fewshot.splitting.tree import Node, Split, SplitTree
 from fewshot.splitting.warmup import EpochBatches, WarmupSettings, warm_up
-from fewshot.tree import Node, Split, SplitTree
 
 log = logging.getLogger("fewshot")
 
@@ -62,7 +62,7 @@ class SplitSettings:
     ``metric`` is a registered metric or ``random`` (the random-partition baseline).
     ``candidates``, ``scale``, ``objective`` (None: ``max-distance``; pairwise metrics may
     have their own, ``pairwise_objective``) and ``metric_settings`` are the split step's
-    options (:mod:`fewshot.recipes` bundles them per paper).
+    options (:mod:`fewshot.splitting.recipes` bundles them per paper).
     """
 
     metric: str

@@ -20,13 +20,11 @@ from typing import Any
 
 import torch
 
+from fewshot.choices import dataset_names, metric_names
 from fewshot.config import (
     CommonOptions,
-    dataset_names,
     make_config,
-    metric_names,
     option,
-    recipe_names,
     refuse_changed,
     resolve_device,
     to_dict,
@@ -35,14 +33,14 @@ from fewshot.errors import UsageError
 from fewshot.io import software_versions
 from fewshot.metrics.base import ScoringData
 from fewshot.metrics.settings import MetricSettings
-from fewshot.recipes import DEFAULT_RECIPE, Recipe, get_recipe
 from fewshot.run_folder import TREE, WEIGHT_CHECKPOINTS, migrate, save_run_config
 from fewshot.splitting.candidates import CANDIDATE_MODES, RANDOM_BASELINE, SCALES, metric_kind
 from fewshot.splitting.edges import EDGE_POLICIES, default_edges
 from fewshot.splitting.engine import SplitEngine, SplitSettings, initial_supernet, validate_settings
 from fewshot.splitting.partition import OBJECTIVES
+from fewshot.splitting.recipes import DEFAULT_RECIPE, Recipe, get_recipe, list_recipes
+from fewshot.splitting.tree import SplitTree, load_tree
 from fewshot.splitting.warmup import EpochBatches, WarmupSettings
-from fewshot.tree import SplitTree, load_tree
 
 log = logging.getLogger("fewshot")
 
@@ -73,7 +71,7 @@ class SplitConfig(CommonOptions):
         choices=_split_metrics,
     )  # fmt: skip
     recipe: str = option(
-        DEFAULT_RECIPE, help="named bundle of split settings (SPEC 4a)", choices=recipe_names
+        DEFAULT_RECIPE, help="named bundle of split settings (SPEC 4a)", choices=list_recipes
     )
     depth: int = option(3, help="levels of splits (branch**depth leaves)", minimum=1)
     branch: int = option(2, help="children per split (groups of ops)", minimum=2)
@@ -132,7 +130,7 @@ class SplitConfig(CommonOptions):
         default_factory=dict,
         help="any other recipe or metric setting, e.g. bn_mode=train, synflow_dtype=float64, "
         "keep_nonfinite=false, lr_samples=1000, augment=false (repeatable; see "
-        "fewshot/recipes.py and fewshot/metrics/settings.py)",
+        "fewshot/splitting/recipes.py and fewshot/metrics/settings.py)",
         group="recipe overrides", metavar="KEY=VALUE",
     )  # fmt: skip
     out: Path = option(Path("runs"), help="parent of run folders", group="run folder")

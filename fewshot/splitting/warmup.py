@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from fewshot.models.supernet import Supernet
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
 
 Batch = tuple[Tensor, Tensor]
 EpochBatches = Callable[[torch.Generator], Iterable[Batch]]

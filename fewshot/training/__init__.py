@@ -5,9 +5,9 @@ also the one accuracy function and the resume helpers), the leaf system
 (:mod:`~fewshot.training.module`), leaf training in run folders
 (:mod:`~fewshot.training.runner`, :mod:`~fewshot.training.parallel`), standalone arch training
 (:mod:`~fewshot.training.standalone`), the search inside leaves and its evaluation. May import
-values and spaces, models, data, the split tree format, the benchmark, the executor (and, for
-the evaluation's correlations, :mod:`fewshot.analysis.correlation`); never search, refine,
-experiments or a command module.
+plumbing (the executor, the run folder, and :mod:`fewshot.correlation` for the evaluation's
+correlations), spaces, models, the benchmark, metrics, data, scoring and splitting (the tree
+format); never analysis, plotting, search, refine, experiments or a command module.
 """
 
 from fewshot.training.evaluate import evaluate_search

@@ -36,8 +36,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fewshot.space import NUM_EDGES, Arch, Mask
-from fewshot.tree import SplitTree
+from fewshot.spaces.nb201 import NUM_EDGES, Arch, Mask
+from fewshot.splitting.tree import SplitTree
 
 log = logging.getLogger("fewshot")
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from fewshot.analysis.correlation import tau_and_rho
-from fewshot.space import Arch, Mask, all_archs
+from fewshot.correlation import tau_and_rho
+from fewshot.spaces.nb201 import Arch, Mask, all_archs
 from fewshot.tables import markdown_table
 from fewshot.training.search import LeafSearch, ScoredArch
 

@@ -23,12 +23,12 @@ import torch
 
 from fewshot.io import software_versions
 from fewshot.run_folder import LEAVES, ONE_SHOT_DIR
-from fewshot.space import Arch, Mask
+from fewshot.spaces.nb201 import Arch, Mask
+from fewshot.splitting.tree import SplitTree
 from fewshot.training.comparison import FEW_SHOT, ONE_SHOT
 from fewshot.training.evaluate import comparison_table, evaluate_search, space_optimum
 from fewshot.training.runner import TrainSettings, load_trained
 from fewshot.training.search import Batch, LeafSearch, candidate_archs, search_leaf, take_batches
-from fewshot.tree import SplitTree
 
 log = logging.getLogger("fewshot")
 

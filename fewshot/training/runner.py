@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from fewshot.io import atomic_write_json
 from fewshot.models.supernet import Supernet
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
 from fewshot.training.inherit import inherit_weights, load_parent_state
 from fewshot.training.module import SPEC_SGD, LeafModule
 from fewshot.training.trainer import (

@@ -21,7 +21,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from tqdm import tqdm
 
 from fewshot.models.supernet import Supernet
-from fewshot.space import NUM_EDGES, Arch, Mask
+from fewshot.spaces.nb201 import NUM_EDGES, Arch, Mask
 from fewshot.training.trainer import accuracy
 
 Batch = tuple[Tensor, Tensor]

@@ -31,7 +31,7 @@ import torch
 
 from fewshot.io import atomic_write_json
 from fewshot.models.supernet import build_network
-from fewshot.space import Arch
+from fewshot.spaces.nb201 import Arch
 from fewshot.training.module import LeafModule
 from fewshot.training.trainer import CPU, TrainerSettings, accuracy, eval_device, fit_resumable
 

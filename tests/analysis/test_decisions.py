@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from fewshot.analysis.decisions import decision_counts, decision_shares
-from fewshot.space import Mask
-from fewshot.tree import Split, SplitTree
+from fewshot.spaces.nb201 import Mask
+from fewshot.splitting.tree import Split, SplitTree
 
 
 def tree_with(metric: str, decisions: list[str]) -> SplitTree:

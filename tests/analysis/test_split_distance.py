@@ -17,7 +17,7 @@ from fewshot.analysis.split_distance import (
     split_distance,
 )
 from fewshot.errors import UsageError
-from fewshot.tree import Split, SplitTree, TreeFileError
+from fewshot.splitting.tree import Split, SplitTree, TreeFileError
 
 # short names for the five NB201 ops, in NATS-Bench order
 N, S, C1, C3, P = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -255,7 +255,7 @@ def _with_recipe(tree, recipe):
 
 
 def test_trees_of_different_recipes_are_refused_naming_both():
-    from fewshot.analysis.tree_io import MixedRecipeError
+    from fewshot.analysis.tree_groups import MixedRecipeError
 
     a = _with_recipe(_tree(0, R, A, R), "ly-manson")
     b = _with_recipe(_tree(1, R, A, R), "zero-cost-nas")
@@ -269,7 +269,7 @@ def test_trees_of_different_recipes_are_refused_naming_both():
 
 
 def test_same_recipe_with_other_settings_is_refused():
-    from fewshot.analysis.tree_io import MixedRecipeError, recipe_of
+    from fewshot.analysis.tree_groups import MixedRecipeError, recipe_of
 
     a, b = _tree(0, R, A, R), _tree(1, R, A, R)
     if not hasattr(a, "recipe"):

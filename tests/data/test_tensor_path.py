@@ -25,7 +25,7 @@ from fewshot.data.tensor import (
 )
 from fewshot.errors import UsageError
 from fewshot.models.supernet import Supernet
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
 from tests.fakes import write_image_folder
 
 

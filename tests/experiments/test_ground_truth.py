@@ -9,7 +9,7 @@ import pytest
 
 from fewshot.errors import UsageError
 from fewshot.experiments.ground_truth import main, sub_sample, summarise, supernet_predictions
-from fewshot.space import Arch, all_archs
+from fewshot.spaces.nb201 import Arch, all_archs
 
 
 def _budget(n: int = 12) -> dict:

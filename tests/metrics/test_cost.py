@@ -11,7 +11,7 @@ from torch import nn
 
 from fewshot.metrics import ScoringData, compute_metric, compute_metrics
 from fewshot.models.supernet import Supernet, build_network
-from fewshot.space import Arch, Mask
+from fewshot.spaces.nb201 import Arch, Mask
 
 ARCH = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|"
 

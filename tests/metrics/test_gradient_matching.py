@@ -12,7 +12,7 @@ from torch import nn
 
 from fewshot.metrics import MetricError, ScoringData, compute_pairwise
 from fewshot.models.supernet import Supernet
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
 
 OPS = ("nor_conv_3x3", "avg_pool_3x3", "skip_connect")
 

@@ -24,7 +24,7 @@ from fewshot.metrics import (
 )
 from fewshot.metrics.base import PROBES
 from fewshot.models.supernet import Supernet, build_network
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
 
 ARCH = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|"
 SCALAR = list_metrics(kind="scalar")

@@ -25,8 +25,8 @@ from fewshot.metrics.jacob_cov import jacob_cov_score
 from fewshot.metrics.settings import MetricSettings
 from fewshot.models.init import initialize
 from fewshot.models.supernet import Supernet
-from fewshot.recipes import get_recipe, list_recipes
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
+from fewshot.splitting.recipes import get_recipe, list_recipes
 
 SCALAR = list_metrics(kind="scalar")
 LY = get_recipe("ly-manson").metric_settings

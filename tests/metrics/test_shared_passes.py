@@ -21,8 +21,8 @@ from fewshot.metrics.base import ProbeCache
 from fewshot.metrics.jacob_cov import jacob_cov_score
 from fewshot.metrics.probes import shares_activation_pass, wants_second_order
 from fewshot.models.supernet import Supernet, build_network
-from fewshot.recipes import get_recipe
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
+from fewshot.splitting.recipes import get_recipe
 
 SIX = ["grad_norm", "snip", "grasp", "fisher", "synflow", "jacob_cov"]
 ARCHS = [  # every one with a path from input to output (jacob_cov is undefined otherwise)

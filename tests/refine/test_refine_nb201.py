@@ -15,7 +15,7 @@ from fewshot.refine.nb201 import (
     sample_archs,
     table_scorer,
 )
-from fewshot.space import Arch, Mask
+from fewshot.spaces.nb201 import Arch, Mask
 
 
 def conv3_count(arch: Arch) -> float:
@@ -69,8 +69,8 @@ def test_bad_settings():
 
 def test_compare_with_a_splitting_tree(tmp_path):
     from fewshot.refine.nb201 import compare_with_tree
-    from fewshot.space import OPS
-    from fewshot.tree import Split, SplitTree
+    from fewshot.spaces.nb201 import OPS
+    from fewshot.splitting.tree import Split, SplitTree
 
     tree = SplitTree(metric="synflow", seed=0, dataset="synthetic")
     tree.add_root()

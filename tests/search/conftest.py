@@ -10,7 +10,7 @@ import pytest
 
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable
-from fewshot.space import NUM_ARCHS, all_archs
+from fewshot.spaces.nb201 import NUM_ARCHS, all_archs
 from tests.fakes import write_fake_benchmark
 from tests.search.search_fakes import known_quality, small_entries
 

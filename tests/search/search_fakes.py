@@ -6,7 +6,7 @@ import itertools
 
 import numpy as np
 
-from fewshot.space import Arch
+from fewshot.spaces.nb201 import Arch
 
 SMALL_OPS = ("skip_connect", "nor_conv_3x3")
 """The tiny benchmark's space: these two ops on every edge (64 archs)."""

@@ -12,8 +12,8 @@ from fewshot.search.bp import PairTrainer
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable, check_proxy
 from fewshot.search.run import run_repeats, search
-from fewshot.search.space import SearchSpace
-from fewshot.space import Arch, all_archs
+from fewshot.search.searchable import SearchSpace
+from fewshot.spaces.nb201 import Arch, all_archs
 from tests.search.search_fakes import known_quality
 
 
@@ -96,7 +96,7 @@ def test_rl_warmup_moves_policy_towards_proxy_best_ops(full_oracle, full_proxy):
     space = SearchSpace(full_oracle, None, full_proxy)
     rl = Reinforce(space, np.random.default_rng(0), AlgoSettings(warmup=3000))
     probs = rl.probs()
-    conv3 = 3  # fewshot.space.OPS index of nor_conv_3x3, the best op of the known order
+    conv3 = 3  # fewshot.spaces.nb201.OPS index of nor_conv_3x3, the best op of the known order
     assert (probs.argmax(axis=1) == conv3).all()
     assert np.allclose(probs.sum(axis=1), 1.0)
 
@@ -167,7 +167,7 @@ def test_arch_round_trip(full_oracle):
 
 
 def test_rl_samples_stay_inside_a_mask(full_oracle):
-    from fewshot.space import Mask
+    from fewshot.spaces.nb201 import Mask
 
     mask = Mask.full().restrict(0, ["none", "skip_connect"]).restrict(5, ["nor_conv_3x3"])
     rl = Reinforce(SearchSpace(full_oracle, mask), np.random.default_rng(0), AlgoSettings())

@@ -15,7 +15,7 @@ from fewshot.search.oracle import Oracle
 from fewshot.search.pipeline import filter_candidates, filter_on_benchmark, percentiles
 from fewshot.search.proxy import ProxyTable
 from fewshot.search.run import curve, models_to_target, run_searcher, summarise
-from fewshot.space import Arch, Mask
+from fewshot.spaces.nb201 import Arch, Mask
 from tests.search.search_fakes import SMALL_OPS, known_quality
 
 
@@ -126,8 +126,8 @@ def test_leaf_choice_proxy_searches_the_best_leaf_only(full_oracle, full_proxy):
 
 
 def test_run_search_across_a_tree_file(tmp_path, full_oracle):
-    from fewshot.space import OPS
-    from fewshot.tree import Split, SplitTree
+    from fewshot.spaces.nb201 import OPS
+    from fewshot.splitting.tree import Split, SplitTree
 
     tree = SplitTree(metric="snip", seed=0, dataset="synthetic")
     root = tree.add_root()

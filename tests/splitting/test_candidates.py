@@ -14,7 +14,7 @@ from fewshot.metrics.base import (
     compute_pairwise,
     list_metrics,
 )
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
 from fewshot.splitting.candidates import (
     PassCounter,
     candidate_masks,
@@ -126,7 +126,7 @@ def test_mixed_edge_running_sum_has_the_bits_of_a_stacked_sum(n_ops):
     """The supernet's mixture adds op outputs one by one (faster than stacking them): the
     result must be bit-identical to ``torch.stack(outs).sum(0) / n`` and so must the grads."""
     from fewshot.models.supernet import MixedEdge
-    from fewshot.space import OPS
+    from fewshot.spaces.nb201 import OPS
 
     torch.manual_seed(n_ops)
     ops = OPS[len(OPS) - n_ops :]  # ends with the parametric convs and the pool

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from fewshot.metrics.base import ScoringData, list_metrics
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
 from fewshot.splitting.engine import SplitEngine, SplitSettings, initial_supernet
-from fewshot.tree import SplitTree
+from fewshot.splitting.tree import SplitTree
 
 SEED = 0
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from fewshot.metrics.base import ScoringData
-from fewshot.recipes import get_recipe, list_recipes
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
 from fewshot.split import main
 from fewshot.splitting.candidates import candidate_masks, evaluate_edge
 from fewshot.splitting.engine import SplitEngine, SplitSettings, initial_supernet
-from fewshot.tree import load_tree
+from fewshot.splitting.recipes import get_recipe, list_recipes
+from fewshot.splitting.tree import load_tree
 
 TINY = ["--C", "4", "--N", "1", "--batch-size", "8", "--dataset", "synthetic"]
 
@@ -105,7 +105,7 @@ def test_score_policy_never_resplits_an_edge_on_a_path(tmp_path, recipe):
 
 
 def _root_tree():
-    from fewshot.tree import SplitTree
+    from fewshot.splitting.tree import SplitTree
 
     tree = SplitTree("snip", 0, "random")
     tree.add_root()

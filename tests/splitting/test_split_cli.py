@@ -10,7 +10,7 @@ import yaml
 
 from fewshot.metrics.base import list_metrics
 from fewshot.split import main
-from fewshot.tree import load_tree
+from fewshot.splitting.tree import load_tree
 
 TINY = ["--C", "4", "--N", "1", "--batch-size", "8"]
 
@@ -55,7 +55,7 @@ def test_a_run_writes_the_tree_picture_and_config(reference, capsys):
 
 
 def _ops():
-    from fewshot.space import OPS
+    from fewshot.spaces.nb201 import OPS
 
     return OPS
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from fewshot.analysis.few_vs_one_shot import comparison_pairs
-from fewshot.space import Arch, Mask, all_archs
+from fewshot.spaces.nb201 import Arch, Mask, all_archs
+from fewshot.splitting.tree import Split, SplitTree
 from fewshot.training.comparison import (
     Leaf,
     assign_leaves,
@@ -21,7 +22,6 @@ from fewshot.training.comparison import (
     supernet_key,
     supernets,
 )
-from fewshot.tree import Split, SplitTree
 from tests.fakes import write_fake_benchmark
 
 

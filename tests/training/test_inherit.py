@@ -9,7 +9,7 @@ import torch
 
 from fewshot.data import make_datamodule
 from fewshot.models.supernet import Supernet
-from fewshot.space import Mask
+from fewshot.spaces.nb201 import Mask
 from fewshot.training.inherit import inherit_weights
 from fewshot.training.runner import TrainerSettings, TrainSettings, train_subsupernet
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from fewshot.space import Mask
-from fewshot.tree import Split, SplitTree
+from fewshot.spaces.nb201 import Mask
+from fewshot.splitting.tree import Split, SplitTree
 from tests.conftest import REPO_ROOT
 from tests.fakes import write_fake_benchmark
 
@@ -105,7 +105,7 @@ def test_a_killed_leaf_resumes_to_identical_weights_and_metrics(tmp_path, data_p
 @pytest.mark.slow
 @pytest.mark.parametrize("data_path", ["tensor", "loader"])
 def test_killed_few_vs_one_shot_supernets_resume_to_identical_weights(tmp_path, data_path):
-    from fewshot.space import all_archs
+    from fewshot.spaces.nb201 import all_archs
 
     archs = list(all_archs())[::997][:12]
     entries = {a.to_string(): {"cifar10": [float(i)], "cifar100": [1.0],

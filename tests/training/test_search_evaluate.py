@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fewshot.analysis.correlation import tau_and_rho
+from fewshot.correlation import tau_and_rho
 from fewshot.models.supernet import Supernet
-from fewshot.space import Arch, Mask
+from fewshot.spaces.nb201 import Arch, Mask
 from fewshot.training.evaluate import evaluate_search
 from fewshot.training.search import (
     LeafSearch,

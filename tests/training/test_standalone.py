@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from fewshot.data import make_datamodule
-from fewshot.space import Arch
+from fewshot.spaces.nb201 import Arch
 from fewshot.training.standalone import StandaloneSettings, train_arch, train_archs
 
 ARCH = Arch.from_string("|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|avg_pool_3x3~2|")

@@ -10,12 +10,12 @@ import pytest
 import yaml
 
 from fewshot.config import parse_config, to_dict
-from fewshot.space import Arch, Mask
+from fewshot.spaces.nb201 import Arch, Mask
+from fewshot.splitting.tree import Split, SplitTree
 from fewshot.train import TrainConfig, main
 from fewshot.training import pipeline
 from fewshot.training.pipeline import FAST_DEV_ARCHS
 from fewshot.training.runner import parse_devices
-from fewshot.tree import Split, SplitTree
 from tests.conftest import REPO_ROOT
 from tests.fakes import write_fake_benchmark
 

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from fewshot.data import make_datamodule
 from fewshot.models.supernet import build_network
-from fewshot.space import Arch
+from fewshot.spaces.nb201 import Arch
 from fewshot.training.module import LeafModule
 from fewshot.training.standalone import StandaloneSettings, arch_folder, train_arch
 from fewshot.training.trainer import (

@@ -12,7 +12,7 @@ from pytorch_lightning.callbacks import Callback
 from torch.utils.data import DataLoader, TensorDataset
 
 from fewshot.models.supernet import Supernet
-from fewshot.space import OPS, Mask
+from fewshot.spaces.nb201 import OPS, Mask
 from fewshot.training.module import LeafModule, batch_statistics_bn, path_generator
 from fewshot.training.runner import TrainerSettings, TrainSettings, train_subsupernet
 

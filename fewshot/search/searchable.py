@@ -12,7 +12,7 @@ import numpy as np
 from fewshot.errors import UsageError
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable
-from fewshot.space import NUM_EDGES, NUM_OPS, Mask
+from fewshot.spaces.nb201 import NUM_EDGES, NUM_OPS, Mask
 
 
 class SearchSpace:

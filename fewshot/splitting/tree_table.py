@@ -1,6 +1,6 @@
 """Presentation of a split tree as text: table rows, the printed table, a drawing layout.
 
-Everything here is computed from a :class:`~fewshot.tree.SplitTree` (no drawing: see
+Everything here is computed from a :class:`~fewshot.splitting.tree.SplitTree` (no drawing: see
 :mod:`fewshot.plotting.tree`); ``python -m fewshot.split`` prints :func:`format_table`.
 """
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fewshot.tree import Node, SplitTree
+from fewshot.splitting.tree import Node, SplitTree
 
 SHORT_OPS = {
     "none": "none",
@@ -19,7 +19,7 @@ SHORT_OPS = {
     "nor_conv_3x3": "c3x3",
     "avg_pool_3x3": "pool",
 }
-"""Display abbreviations of op names (labels only; op order lives in fewshot.space)."""
+"""Display abbreviations of op names (labels only; op order lives in fewshot.spaces.nb201)."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from fewshot.config import result_fields
 from fewshot.errors import UsageError
 from fewshot.run_folder import TREE, migrate
-from fewshot.tree import SplitTree, load_tree
+from fewshot.splitting.tree import SplitTree, load_tree
 
 COMPARED_APART = ("metric", "seed")
 """Result-affecting settings that do differ between the trees of one metric's group."""

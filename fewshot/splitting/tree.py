@@ -40,7 +40,7 @@ from typing import Any
 
 from fewshot.io import atomic_write_json
 from fewshot.run_folder import TREE
-from fewshot.space import OPS, Mask
+from fewshot.spaces.nb201 import OPS, Mask
 
 TREE_FORMAT = "fewshot.split-tree"
 TREE_VERSION = 2

@@ -1,4 +1,4 @@
-"""fewshot.space: arch strings, encodings and masks of the NB201 space."""
+"""fewshot.spaces.nb201: arch strings, encodings and masks of the NB201 space."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fewshot.space import EDGES, NUM_ARCHS, OPS, Arch, Mask, all_archs, op_index
+from fewshot.spaces.nb201 import EDGES, NUM_ARCHS, OPS, Arch, Mask, all_archs, op_index
 
 ARCH = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
 
@@ -175,7 +175,7 @@ def test_all_archs_cover_the_benchmark(shared_benchmark):
 
 
 def test_connectivity_follows_non_none_paths_from_input_to_output():
-    from fewshot.space import Arch
+    from fewshot.spaces.nb201 import Arch
 
     none = ("none",) * 6
     assert not Arch(none).is_connected
@@ -190,6 +190,6 @@ def test_connectivity_follows_non_none_paths_from_input_to_output():
     broken = list(none)
     broken[4] = "nor_conv_1x1"  # 1 -> 3, but node 1 is unreachable
     assert not Arch(tuple(broken)).is_connected
-    from fewshot.space import all_archs
+    from fewshot.spaces.nb201 import all_archs
 
     assert sum(not a.is_connected for a in all_archs()) == 341

@@ -1,5 +1,8 @@
 """Rank correlation of metric scores with benchmark accuracy (pure numpy/scipy).
 
+A low layer (it imports only :mod:`fewshot.tables`), so that training's evaluation, the
+analyses, the plots and ``fewshot.score`` share it without importing one another.
+
 Each metric is correlated over the archs where it has a finite value (pairwise-complete): a
 metric undefined on some archs (e.g. naswot on a network that ignores its input) drops those
 archs only, and the count of dropped archs is kept next to the coefficients so a reader can
