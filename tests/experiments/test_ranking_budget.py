@@ -20,12 +20,17 @@ def test_regime_names_parse_and_bad_ones_say_the_format():
         Regime.parse("16px-c8")
 
 
-def test_chosen_settings_are_the_smallest_stable_under_doubling():
+def test_chosen_settings_are_the_cheapest_stable_under_every_doubling():
     taus = {"c2-h250": 0.10, "c4-h250": 0.20, "c8-h250": 0.21,
-            "c2-h500": 0.12, "c4-h500": 0.205, "c8-h500": 0.21}  # fmt: skip
-    # c2 moves by 0.1 when doubled; c4-h250 -> c8-h250 moves 0.01 and -> c4-h500 0.005
-    assert choose_settings(taus, [2, 4, 8], [250, 500], 0.02) == (4, 250)
-    assert choose_settings(taus, [2, 4, 8], [250, 500], 0.001) == (8, 500)  # none: largest
+            "c2-h500": 0.12, "c4-h500": 0.205, "c8-h500": 0.21,
+            "c2-h1000": 0.12, "c4-h1000": 0.21, "c8-h1000": 0.215}  # fmt: skip
+    # c2 jumps by 0.1 when doubled; from c4-h250 every larger point is within 0.015
+    assert choose_settings(taus, [2, 4, 8], [250, 500, 1000], 0.02) == (4, 250)
+    assert choose_settings(taus, [2, 4, 8], [250, 500, 1000], 0.001) == (8, 1000)  # none
+    # still for one doubling, then a jump: the jump disqualifies the point below it
+    jump = {"c1-h250": 0.37, "c1-h500": 0.369, "c1-h1000": 0.5,
+            "c2-h250": 0.38, "c2-h500": 0.362, "c2-h1000": 0.507}  # fmt: skip
+    assert choose_settings(jump, [1, 2], [250, 500, 1000], 0.02) == (2, 1000)
 
 
 def test_cheapest_regime_reaching_the_goal_or_the_best_tau():
