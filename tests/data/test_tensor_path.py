@@ -4,6 +4,7 @@ batches, the on-disk cache, image sizes, and the loader path's seeded order."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -175,6 +176,17 @@ def test_read_only_source_caches_under_fewshot_cache(tmp_path, monkeypatch):
         assert path.is_file() and not (root / CACHE_FOLDER).exists()
     finally:
         root.chmod(0o755)
+
+
+def test_tests_never_cache_in_the_users_home(tmp_path_factory):
+    """tests/conftest.py points FEWSHOT_CACHE into the session's temporary folder, for this
+    process and the subprocesses the tests start."""
+    from fewshot.data.cache import default_cache_root
+
+    root = default_cache_root()
+    assert os.environ["FEWSHOT_CACHE"] == str(root)
+    assert root.is_relative_to(tmp_path_factory.getbasetemp())
+    assert not root.is_relative_to(Path.home() / ".cache")
 
 
 def test_data_path_option_is_checked_and_auto_resolves():
