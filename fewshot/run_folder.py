@@ -46,6 +46,9 @@ SWEEP_CONFIG = "sweep_config.yaml"
 FEW_VS_ONE_SHOT_CONFIG = "few_vs_one_shot_config.yaml"
 EVALUATION_CONFIG = "evaluation_config.yaml"
 """``fewshot.refine.evaluate``'s configuration, beside its ``evaluation.json``."""
+RESOLVED_DATA_PATH = "resolved_data_path"
+"""Key saved beside a command's configuration: the data path (``tensor`` or ``loader``) that
+``data_path`` (``auto`` by default: by the decoded size) resolved to for this run."""
 LEAVES = "leaves"
 """Trained leaves of a split run: ``leaves/<id>/``."""
 ONE_SHOT_DIR = "oneshot"
@@ -153,6 +156,7 @@ __all__ = [
     "SCORES",
     "SEARCH",
     "SWEEP_CONFIG",
+    "RESOLVED_DATA_PATH",
     "TRAIN_CONFIG",
     "TREE",
     "TREE_FIGURE",

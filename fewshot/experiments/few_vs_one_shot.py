@@ -42,6 +42,7 @@ from fewshot.benchmark import Benchmark, canonical_dataset, default_benchmark_pa
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
+    ImageOptions,
     apply_common,
     dataset_names,
     flag_values,
@@ -71,7 +72,7 @@ _EVAL = "scoring and evaluation"
 
 
 @dataclass(kw_only=True)
-class FewVsOneShotConfig(CommonOptions):
+class FewVsOneShotConfig(ImageOptions, CommonOptions):
     """Few-shot vs one-shot ranking quality: train every method's supernets, score a fixed arch
     sample, compare with NATS-Bench."""
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Literal
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
+    ImageOptions,
     apply_common,
     dataset_names,
     lightning_hardware,
@@ -49,7 +50,7 @@ _HW = "hardware"
 
 
 @dataclass(kw_only=True)
-class EvaluateConfig(CommonOptions):
+class EvaluateConfig(ImageOptions, CommonOptions):
     """Train the top-scoring net of a refined AnyNet subspace and a ResNet-like baseline."""
 
     run_dir: Path | None = option(None, positional=True, help="refinement run folder")

@@ -33,6 +33,7 @@ from typing import Any, Literal
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
+    ImageOptions,
     apply_common,
     dataset_names,
     metric_names,
@@ -50,7 +51,7 @@ BENCH_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 
 
 @dataclass(kw_only=True)
-class SearchConfig(ExecutorOptions, CommonOptions):
+class SearchConfig(ExecutorOptions, ImageOptions, CommonOptions):
     """Zero-cost-guided NAS on NAS-Bench-201: RAND, AE, RL, BP with proxy warmup and move
     proposal, search across few-shot leaves, and the proxy-filtered pipeline."""
 

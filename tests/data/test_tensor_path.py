@@ -25,7 +25,7 @@ from fewshot.data.tensor import (
     seeded_generator,
 )
 from fewshot.errors import UsageError
-from fewshot.models.supernet import Supernet
+from fewshot.models.supernet import Supernet, build_network
 from fewshot.space import Mask
 from tests.fakes import write_image_folder
 
@@ -217,6 +217,11 @@ def test_image_size_for_any_data_set_and_nb201_at_that_size(size):
     torch.nn.functional.cross_entropy(out, y).backward()
     assert out.shape == (4, 10) and torch.isfinite(out).all()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+    single = build_network(arch, C=4, N=1, num_classes=10)  # one arch's own network
+    out = single(x)
+    torch.nn.functional.cross_entropy(out, y).backward()
+    assert out.shape == (4, 10) and torch.isfinite(out).all()
+    assert all(p.grad is not None for p in single.parameters() if p.requires_grad)
 
 
 def test_device_placement_keeps_batches(tmp_path):

@@ -288,3 +288,38 @@ def test_gpu_options_are_flags_recorded_and_change_nothing_by_default(run_dir):
     assert saved["precision"] == "bf16-mixed" and saved["channels_last"] and saved["compile"]
     assert saved["lr_scaling"] == "linear" and saved["lr"] == 0.025  # the rule and the base lr
     assert "lr_scaling: 'none' -> 'linear'" in "; ".join(config_difference(to_dict(default), fast))
+
+
+def test_image_size_and_the_resolved_data_path_are_recorded(run_dir, capsys):
+    """``--image-size`` reaches the data and train_config.yaml, changing it refuses a resume
+    (the same size given as a data option resumes), and the data path ``auto`` chose is saved."""
+    from fewshot.train import _make_datamodule
+
+    data = [
+        "--dataset",
+        "synthetic",
+        "--data-option",
+        "num_train=40",
+        "--data-option",
+        "num_test=8",
+    ]
+    base = [str(run_dir), *data, *FAST[len(SYNTHETIC) :], "--leaf", "1", "--no-search",
+            "--limit-train-batches", "1", "--epochs", "1"]  # fmt: skip
+    assert main([*base, "--image-size", "16"]) == 0
+    saved = yaml.safe_load((run_dir / "train_config.yaml").read_text())
+    assert saved["image_size"] == 16 and saved["data_option"]["image_size"] == 16
+    assert saved["resolved_data_path"] == "tensor"
+    dm = _make_datamodule(parse_config(TrainConfig, [*base, "--image-size", "16"]))
+    assert next(iter(dm.train_dataloader()))[0].shape[-2:] == (16, 16)
+    capsys.readouterr()
+
+    assert main([*base, "--image-size", "8"]) == 2
+    assert "'image_size': 16" in capsys.readouterr().err
+    assert main([*base, "--data-option", "image_size=16"]) == 0  # one setting, two spellings
+    assert main([*base, "--image-size", "16", "--data-option", "image_size=8"]) == 2
+    assert "disagree" in capsys.readouterr().err
+
+    loader = [*base, "--image-size", "16", "--data-option", "data_path=loader", "--force"]
+    assert main(loader) == 0
+    saved = yaml.safe_load((run_dir / "train_config.yaml").read_text())
+    assert saved["resolved_data_path"] == "loader"
