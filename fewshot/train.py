@@ -162,6 +162,11 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         None, help="held-out batches (default: all)", minimum=1, group=_SEARCH,
         affects_results=False,
     )  # fmt: skip
+    held_out_batch: int | None = option(
+        None, help="held-out examples per scoring forward (default: --batch-size; eval mode, "
+        "so only speed changes: a GPU wants all at once)", minimum=1, group=_SEARCH,
+        affects_results=False,
+    )  # fmt: skip
     benchmark: Path | None = option(
         None, help="NATS-Bench tss directory (for evaluation)", group=_SEARCH,
         affects_results=False,
@@ -234,7 +239,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     search = SearchSettings(
         k=config.search_k, seed=config.seed, calib_batches=config.calib_batches,
-        val_batches=config.search_val_batches, progress=not config.no_progress,
+        val_batches=config.search_val_batches, held_out_batch=config.held_out_batch,
+        progress=not config.no_progress,
     )  # fmt: skip
     if config.fast_dev_run:
         search = search.fast_dev()

@@ -207,7 +207,7 @@ class Context:
 def make_context(config: FewVsOneShotConfig, seed: int) -> Context:
     """The data module (held-out part fixed across seeds: data seed 0) and scoring batches."""
     from fewshot.data import make_datamodule
-    from fewshot.training.search import take_batches
+    from fewshot.training.search import rebatch, take_batches
 
     dm = make_datamodule(
         config.dataset, data_root=config.data_root, batch_size=config.batch_size, seed=0,
@@ -219,17 +219,6 @@ def make_context(config: FewVsOneShotConfig, seed: int) -> Context:
     calib = take_batches(dm.train_dataloader(), config.calib_batches, device)
     held_out = rebatch(take_batches(dm.val_dataloader(), None, device), config.held_out_batch)
     return Context(config, seed, dm, calib, held_out, device)
-
-
-def rebatch(batches: list, size: int | None) -> list:
-    """The same examples, in the same order, in batches of ``size`` (None: unchanged)."""
-    if size is None:
-        return batches
-    import torch
-
-    x = torch.cat([b[0] for b in batches])
-    y = torch.cat([b[1] for b in batches])
-    return list(zip(x.split(size), y.split(size), strict=True))
 
 
 def train_settings(config: FewVsOneShotConfig, num_classes: int, seed: int, epochs: int) -> Any:

@@ -149,6 +149,26 @@ def test_fast_dev_run_searches_a_few_archs_with_one_batch_each(run_dir, monkeypa
     assert [s[:2] for s in seen] == [(4, 5), (4, 5)]  # 40 images / batch 8: 5 batches
 
 
+def test_held_out_batch_regroups_the_search_batches_and_changes_no_score(run_dir, monkeypatch):
+    """``--held-out-batch`` scores every arch on the whole held-out set in one forward (what a
+    GPU wants); eval mode, so search.json is the same as with the data module's batches."""
+    seen: list[list[int]] = []
+    real = pipeline.search_leaf
+
+    def spy(model, archs, calib, val, **kwargs):
+        seen.append([len(y) for _, y in val])
+        return real(model, archs, calib, val, **kwargs)
+
+    monkeypatch.setattr(pipeline, "search_leaf", spy)
+    flags = [*FAST, "--epochs", "1", "--limit-train-batches", "1", "--val-fraction", "0.5"]
+    assert main([str(run_dir), *flags]) == 0
+    first = json.loads((run_dir / "search.json").read_text())["searches"]
+    assert main([str(run_dir), *flags, "--held-out-batch", "1000"]) == 0  # resumes: speed only
+    again = json.loads((run_dir / "search.json").read_text())["searches"]
+    assert seen == [[8, 8, 4]] * 2 + [[20]] * 2  # 20 held out: batches of 8, then one forward
+    assert again == first
+
+
 def test_threads_option_sets_torch_and_child_process_threads(run_dir, monkeypatch):
     """``--threads`` pins torch's CPU threads, and OMP_NUM_THREADS for processes Lightning
     launches (its DDP launchers otherwise set one thread per core, oversubscribing)."""
