@@ -135,13 +135,15 @@ def keep_run_config(
     *,
     hint: str = "use the original flags, or --force to start over",
     ignore: Iterable[str] = (),
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Resume-or-start a run folder: refuse one saved with other result-affecting settings
-    (:func:`fewshot.config.refuse_changed`), then save ``config`` there as ``name`` (the folder
-    is made). Returns the configuration saved before, or None for a new folder."""
+    (:func:`fewshot.config.refuse_changed`), then save ``config`` (plus ``extra`` keys) there as
+    ``name`` (the folder is made). Returns the configuration saved before, or None for a new
+    folder."""
     saved = load_run_config(out, name)
     refuse_changed(saved, config, where=out, hint=hint, ignore=ignore)
-    save_run_config(out, config, name)
+    save_run_config(out, config, name, extra=extra)
     return saved
 
 

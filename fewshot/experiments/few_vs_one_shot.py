@@ -56,7 +56,13 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
-from fewshot.run_folder import FEW_VS_ONE_SHOT_CONFIG, SCORES, keep_run_config, tree_path
+from fewshot.run_folder import (
+    FEW_VS_ONE_SHOT_CONFIG,
+    RESOLVED_DATA_PATH,
+    SCORES,
+    keep_run_config,
+    tree_path,
+)
 from fewshot.space import Arch, Mask
 from fewshot.training.comparison import Method, plan_methods, supernets
 from fewshot.tree import SplitTree, TreeFileError, load_tree
@@ -202,6 +208,14 @@ class Context:
     calib: list
     held_out: list
     device: Any
+
+
+def _data_path(config: FewVsOneShotConfig) -> str:
+    """``tensor`` or ``loader``: the data path of the experiment's data (recorded in its
+    configuration file)."""
+    from fewshot.data import resolved_data_path
+
+    return resolved_data_path(config.dataset, data_root=config.data_root, **config.data_option)
 
 
 def make_context(config: FewVsOneShotConfig, seed: int) -> Context:
@@ -356,7 +370,10 @@ def _main(argv: Sequence[str] | None) -> int:
     apply_common(config)
     if not config.verbose:  # one line per fit is enough: no Lightning banners and tips
         logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    keep_run_config(config.out, config, CONFIG_NAME, hint="use the original flags or another --out")
+    keep_run_config(
+        config.out, config, CONFIG_NAME, hint="use the original flags or another --out",
+        extra={RESOLVED_DATA_PATH: _data_path(config)},
+    )  # fmt: skip
     archs, true, indices = arch_sample(config)
     if config.only_seed is not None:
         run_seed(config, config.only_seed, archs)
