@@ -198,6 +198,50 @@ class CommonOptions:
         return self
 
 
+IMAGE_SIZE_KEY = "image_size"
+"""The data option that ``--image-size`` sets (:class:`ImageOptions`)."""
+
+
+@dataclasses.dataclass(kw_only=True)
+class ImageOptions:
+    """``--image-size``, for the commands that train or score on images (a mixin beside
+    :class:`CommonOptions`): a first-class flag for the data option ``image_size``.
+
+    :func:`make_config` merges the two (:func:`merge_image_size`): either sets both fields, and
+    both given with different values is a :class:`UsageError`. So the saved configuration records
+    the size in ``image_size`` and in ``data_option``, and every consumer of ``data_option``
+    (the data modules, Ray workers, scoring specs) sees it. The size changes results through
+    ``data_option`` (compared on resume); the field itself is not compared again, so
+    configurations saved before it existed still resume and pool.
+    """
+
+    image_size: int | None = option(
+        None, help="side of the images trained and scored on, in pixels (default: the data "
+        "set's own; the same as --data-option image_size=N)", minimum=4, group="common",
+        metavar="PIXELS", affects_results=False,
+    )  # fmt: skip
+
+
+def merge_image_size(config: Any) -> None:
+    """Make ``config.image_size`` and ``config.data_option["image_size"]`` agree (see
+    :class:`ImageOptions`); a no-op for configurations without ``--image-size``."""
+    if not isinstance(config, ImageOptions):
+        return
+    options = getattr(config, "data_option", None) or {}
+    given = options.get(IMAGE_SIZE_KEY)
+    if given is not None and (isinstance(given, bool) or not isinstance(given, int) or given < 4):
+        raise UsageError(f"--data-option image_size must be an integer >= 4, got {given!r}")
+    flag = config.image_size
+    if flag is not None and given is not None and flag != given:
+        raise UsageError(
+            f"--image-size {flag} and --data-option image_size={given} disagree; give one of them"
+        )
+    size = flag if flag is not None else given
+    if size is not None:
+        config.image_size = size
+        config.data_option = {**options, IMAGE_SIZE_KEY: size}  # type: ignore[attr-defined]
+
+
 # -- field introspection ----------------------------------------------------------------------
 
 
@@ -636,6 +680,7 @@ def make_config(
     except TypeError as exc:  # a required field without a value
         raise UsageError(f"{cls.__name__}: {exc}") from None
     check_values(config)
+    merge_image_size(config)
     if resolve:
         config = config.resolve()
         check_values(config)
@@ -751,6 +796,7 @@ def lightning_hardware(device: str) -> tuple[str, str]:
 
 __all__ = [
     "CommonOptions",
+    "ImageOptions",
     "apply_common",
     "build_parser",
     "check_values",
@@ -764,6 +810,7 @@ __all__ = [
     "load_saved_config",
     "load_yaml",
     "make_config",
+    "merge_image_size",
     "option",
     "parse_config",
     "path_fields",

@@ -46,6 +46,9 @@ SWEEP_CONFIG = "sweep_config.yaml"
 FEW_VS_ONE_SHOT_CONFIG = "few_vs_one_shot_config.yaml"
 EVALUATION_CONFIG = "evaluation_config.yaml"
 """``fewshot.refine.evaluate``'s configuration, beside its ``evaluation.json``."""
+RESOLVED_DATA_PATH = "resolved_data_path"
+"""Key saved beside a command's configuration: the data path (``tensor`` or ``loader``) that
+``data_path`` (``auto`` by default: by the decoded size) resolved to for this run."""
 LEAVES = "leaves"
 """Trained leaves of a split run: ``leaves/<id>/``."""
 ONE_SHOT_DIR = "oneshot"
@@ -132,13 +135,15 @@ def keep_run_config(
     *,
     hint: str = "use the original flags, or --force to start over",
     ignore: Iterable[str] = (),
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Resume-or-start a run folder: refuse one saved with other result-affecting settings
-    (:func:`fewshot.config.refuse_changed`), then save ``config`` there as ``name`` (the folder
-    is made). Returns the configuration saved before, or None for a new folder."""
+    (:func:`fewshot.config.refuse_changed`), then save ``config`` (plus ``extra`` keys) there as
+    ``name`` (the folder is made). Returns the configuration saved before, or None for a new
+    folder."""
     saved = load_run_config(out, name)
     refuse_changed(saved, config, where=out, hint=hint, ignore=ignore)
-    save_run_config(out, config, name)
+    save_run_config(out, config, name, extra=extra)
     return saved
 
 
@@ -153,6 +158,7 @@ __all__ = [
     "SCORES",
     "SEARCH",
     "SWEEP_CONFIG",
+    "RESOLVED_DATA_PATH",
     "TRAIN_CONFIG",
     "TREE",
     "TREE_FIGURE",

@@ -38,6 +38,7 @@ from fewshot.choices import dataset_names, metric_names
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
+    ImageOptions,
     apply_common,
     option,
     parse_config,
@@ -50,7 +51,7 @@ from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, failure_report, open_executor
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.metrics import data_free
-from fewshot.run_folder import CONFIG, load_run_config, save_run_config
+from fewshot.run_folder import CONFIG, RESOLVED_DATA_PATH, load_run_config, save_run_config
 from fewshot.scoring import (
     ScoreFile,
     ScoringSpec,
@@ -59,6 +60,7 @@ from fewshot.scoring import (
     resolve_metrics,
     score_shard,
     score_with_executor,
+    scoring_data_path,
     select_archs,
     write_spec_record,
 )
@@ -86,7 +88,7 @@ def _scalar_metric_choices() -> list[str]:
 
 
 @dataclass(kw_only=True)
-class ScoreConfig(ExecutorOptions, CommonOptions):
+class ScoreConfig(ExecutorOptions, ImageOptions, CommonOptions):
     """Score NB201 archs with zero-cost metrics (resumable CSV) and correlate them with
     NATS-Bench accuracy.
 
@@ -229,11 +231,12 @@ def _prepare(config: ScoreConfig) -> tuple[ScoreFile, ShardContext]:
     """The CSV to append to (resume checked, configuration and spec recorded) and what every
     shard needs."""
     spec = config.spec()
-    _, data = load_scoring_data(spec, data_root=config.data_root, metrics=config.metrics)
+    dataset, data = load_scoring_data(spec, data_root=config.data_root, metrics=config.metrics)
     resolve_device(config.device)  # a device that does not exist: one clear error, now
     check_resume(config.out, config)
     store = ScoreFile(config.out / SCORES_NAME, config.metrics)
-    save_run_config(config.out, config, CONFIG_NAME)
+    data_path = scoring_data_path(spec, dataset, data_root=config.data_root)
+    save_run_config(config.out, config, CONFIG_NAME, extra={RESOLVED_DATA_PATH: data_path})
     free = data_free(config.metrics)
     write_spec_record(store.path, spec, data_free=free, data_root=config.data_root)
     return store, ShardContext(data, tuple(config.metrics), spec, config.device)

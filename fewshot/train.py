@@ -16,7 +16,8 @@ the same command trains on CPU, one GPU or with DDP; ``--precision bf16-mixed``,
 ``--channels-last``, ``--compile`` and ``--lr-scaling linear`` (lr and lr_min times
 batch_size / 64) are the GPU options, off by default. Every default is a field of
 :class:`TrainConfig` (the spec's values; ``configs/train.yaml`` restates them). The resolved
-configuration is saved as ``train_config.yaml``; re-running continues each leaf from its last
+configuration is saved as ``train_config.yaml`` (with ``resolved_data_path``: the data path,
+``tensor`` or ``loader``, that ``data_path=auto`` chose); re-running continues each leaf from its last
 checkpoint only with the same configuration (the differences are named otherwise), and
 ``--force`` discards the run folder's training outputs and starts over. ``--executor ray``
 trains one leaf per Ray task (``--gpus-per-task``, ``--workers``, ``--ray-address``;
@@ -37,6 +38,7 @@ from fewshot.choices import dataset_names
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
+    ImageOptions,
     apply_common,
     config_parser,
     lightning_hardware,
@@ -51,6 +53,7 @@ from fewshot.io import atomic_write_json
 from fewshot.run_folder import (
     LEAVES,
     ONE_SHOT_DIR,
+    RESOLVED_DATA_PATH,
     SEARCH,
     TRAIN_CONFIG,
     TREE,
@@ -82,7 +85,7 @@ _SPEC = TrainSettings()  # the library's defaults: the spec's optimiser (SPEC_SG
 
 
 @dataclass(kw_only=True)
-class TrainConfig(GpuTaskOptions, CommonOptions):
+class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
     """Train the leaves of a split tree, search inside them, evaluate against NATS-Bench.
 
     ``--executor ray`` trains one leaf per Ray task (``--gpus-per-task``); see
@@ -159,6 +162,11 @@ class TrainConfig(GpuTaskOptions, CommonOptions):
         None, help="held-out batches (default: all)", minimum=1, group=_SEARCH,
         affects_results=False,
     )  # fmt: skip
+    held_out_batch: int | None = option(
+        None, help="held-out examples per scoring forward (default: --batch-size; eval mode, "
+        "so only speed changes: a GPU wants all at once)", minimum=1, group=_SEARCH,
+        affects_results=False,
+    )  # fmt: skip
     benchmark: Path | None = option(
         None, help="NATS-Bench tss directory (for evaluation)", group=_SEARCH,
         affects_results=False,
@@ -221,7 +229,7 @@ def _main(argv: Sequence[str] | None) -> int:
         )  # fmt: skip
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    _open_run(config, jobs)
+    _open_run(config, jobs, datamodule.resolved_data_path())
     context = LeafTraining(_data_options(config), settings, _hardware(config), datamodule)
     zero, failed = train_jobs(jobs, context, config, threads=config.threads)
     if failed:
@@ -231,7 +239,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return 0
     search = SearchSettings(
         k=config.search_k, seed=config.seed, calib_batches=config.calib_batches,
-        val_batches=config.search_val_batches, progress=not config.no_progress,
+        val_batches=config.search_val_batches, held_out_batch=config.held_out_batch,
+        progress=not config.no_progress,
     )  # fmt: skip
     if config.fast_dev_run:
         search = search.fast_dev()
@@ -250,8 +259,9 @@ def _main(argv: Sequence[str] | None) -> int:
 # -- run folder ---------------------------------------------------------------------------------
 
 
-def _open_run(config: TrainConfig, jobs: list[Job]) -> None:
-    """Check a saved configuration (refuse a changed one unless ``--force``), then save ours.
+def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> None:
+    """Check a saved configuration (refuse a changed one unless ``--force``), then save ours
+    with the resolved ``data_path`` (``tensor`` or ``loader``).
 
     The saved ``jobs`` accumulate over runs of the same configuration (``--leaf 1`` then
     ``--leaf 2``); ``--force`` discards the previous training outputs first.
@@ -270,7 +280,7 @@ def _open_run(config: TrainConfig, jobs: list[Job]) -> None:
     elif config.force:
         _discard_outputs(out)
     ids = list(dict.fromkeys([*trained, *(j.id for j in jobs)]))
-    save_run_config(out, config, CONFIG_NAME, extra={_JOBS: ids})
+    save_run_config(out, config, CONFIG_NAME, extra={_JOBS: ids, RESOLVED_DATA_PATH: data_path})
 
 
 def _discard_outputs(out: Path) -> None:

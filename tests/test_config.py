@@ -14,6 +14,7 @@ import yaml
 
 from fewshot.config import (
     CommonOptions,
+    ImageOptions,
     build_parser,
     config_difference,
     config_from_dict,
@@ -203,3 +204,75 @@ def test_cli_reexports_usage_error():
     from fewshot.cli import UsageError as CliUsageError
 
     assert CliUsageError is UsageError
+
+
+# -- --image-size (issue 20 item 4) ---------------------------------------------------------------
+
+IMAGE_COMMANDS = [
+    ("fewshot.splitting.run", "SplitConfig"),
+    ("fewshot.score", "ScoreConfig"),
+    ("fewshot.train", "TrainConfig"),
+    ("fewshot.search.__main__", "SearchConfig"),
+    ("fewshot.refine.evaluate", "EvaluateConfig"),
+    ("fewshot.refine.cli", "RefineConfig"),
+    ("fewshot.experiments.few_vs_one_shot", "FewVsOneShotConfig"),
+    ("fewshot.experiments.consistency", "SweepConfig"),
+]
+
+
+def _command_config(module: str, name: str) -> type:
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+@pytest.mark.parametrize(("module", "name"), IMAGE_COMMANDS)
+def test_every_image_command_takes_image_size_into_its_data_options(module, name):
+    cls = _command_config(module, name)
+    assert issubclass(cls, ImageOptions)
+    cfg = parse_config(cls, ["--image-size", "16"], resolve=False)
+    assert cfg.image_size == 16 and cfg.data_option["image_size"] == 16
+    saved = to_dict(cfg)
+    assert saved["image_size"] == 16 and saved["data_option"]["image_size"] == 16
+    other = parse_config(cls, ["--image-size", "8"], resolve=False)
+    assert "data_option: {'image_size': 16} -> {'image_size': 8}" in config_difference(saved, other)
+
+
+@dataclass(kw_only=True)
+class ImageToy(ImageOptions, CommonOptions):
+    """A toy command on images."""
+
+    steps: int = option(1, help="steps")
+
+
+def test_image_size_and_the_data_option_are_one_setting(tmp_path):
+    toy = ImageToy
+    by_option = parse_config(toy, ["--data-option", "image_size=16", "--data-option", "k=1"])
+    assert by_option.image_size == 16 and by_option.data_option == {"image_size": 16, "k": 1}
+    both = parse_config(toy, ["--image-size", "16", "--data-option", "image_size=16"])
+    assert both.data_option == {"image_size": 16}
+    none = parse_config(toy, [])
+    assert none.image_size is None and none.data_option == {}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(to_dict(parse_config(toy, ["--image-size", "12"]))))
+    assert to_dict(parse_config(toy, ["--config", str(path)]))["image_size"] == 12  # round trip
+    # a configuration saved before --image-size existed resumes: the size is compared once
+    old = {k: v for k, v in to_dict(by_option).items() if k != "image_size"}
+    assert (
+        config_difference(old, parse_config(toy, ["--image-size", "16", "--data-option", "k=1"]))
+        == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--image-size", "16", "--data-option", "image_size=32"], "disagree; give one of them"),
+        (["--image-size", "2"], "--image-size must be >= 4"),
+        (["--data-option", "image_size=big"], "image_size must be an integer >= 4"),
+        (["--data-option", "image_size=3"], "image_size must be an integer >= 4"),
+    ],
+)
+def test_image_size_errors_are_usage_errors(argv, message):
+    with pytest.raises(UsageError, match=message):
+        parse_config(ImageToy, argv)

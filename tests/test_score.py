@@ -272,3 +272,25 @@ def test_spearman_interval_equals_a_plain_resampling_loop():
         rhos.append(stats.spearmanr(scores[i], truth[i]).statistic)
     expected = tuple(np.quantile(rhos, [0.025, 0.975]))
     assert spearman_interval(scores, truth, resamples=100) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize(("max_bytes", "expected"), [(None, "tensor"), (0, "loader")])
+def test_config_records_image_size_and_the_resolved_data_path(
+    tmp_path, monkeypatch, max_bytes, expected
+):
+    """``data_path=auto`` picks the tensor path when the decoded set fits, else the loader: the
+    choice is saved in config.yaml (issue 20 item 1), and so is ``--image-size`` (item 4)."""
+    from fewshot.data import base
+    from tests.fakes import write_image_folder
+
+    if max_bytes is not None:
+        monkeypatch.setattr(base, "TENSOR_PATH_MAX_BYTES", max_bytes)
+    root = write_image_folder(tmp_path / "imgs", per_class=4, size=8)
+    out = tmp_path / "out"
+    argv = ["--archs", LIVE[0], "--metrics", "snip", "--out", str(out), "--C", "4", "--N", "1",
+            "--dataset", "folder", "--data-root", str(root), "--image-size", "16",
+            "--batch-size", "4", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["image_size"] == 16 and saved["data_option"]["image_size"] == 16
+    assert saved["resolved_data_path"] == expected

@@ -109,6 +109,14 @@ def make_datamodule(
     )
 
 
+def resolved_data_path(name: str, *, data_root: str | Path | None = None, **options: Any) -> str:
+    """``tensor`` or ``loader``: the data path data set ``name`` takes with these data
+    ``options`` (``data_path=auto`` decides by the decoded size), reading no image: what a run
+    records as its ``resolved_data_path``."""
+    dm = make_datamodule(name, data_root=data_root, download=False, **options)
+    return dm.resolved_data_path()
+
+
 def resolve_dataset(
     name: str | None, data_root: str | Path | None, *, download: bool = True
 ) -> tuple[str, Path | None]:
@@ -191,5 +199,6 @@ __all__ = [
     "make_datamodule",
     "offline",
     "resolve_dataset",
+    "resolved_data_path",
     "scoring_data",
 ]

@@ -46,7 +46,14 @@ from pathlib import Path
 from fewshot import executor as fx
 from fewshot.analysis.split_distance import DistanceReport, analyse_paths, format_table
 from fewshot.cli import run_main
-from fewshot.config import CommonOptions, apply_common, make_config, option, parse_config
+from fewshot.config import (
+    CommonOptions,
+    ImageOptions,
+    apply_common,
+    make_config,
+    option,
+    parse_config,
+)
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.run_folder import CONFIG, LOGS, SWEEP_CONFIG, run_name, save_run_config, tree_path
@@ -71,7 +78,7 @@ class Run:
 
 
 @dataclass(kw_only=True)
-class SweepConfig(fx.ExecutorOptions, CommonOptions):
+class SweepConfig(fx.ExecutorOptions, ImageOptions, CommonOptions):
     """The paper's split-distance experiment: split with each metric over N seeds, then analyse.
 
     ``--threads`` is per split process (default 1); ``--device`` and ``--data-option`` are

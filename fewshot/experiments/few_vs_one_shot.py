@@ -43,6 +43,7 @@ from fewshot.choices import dataset_names
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
+    ImageOptions,
     apply_common,
     flag_values,
     lightning_hardware,
@@ -54,7 +55,13 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
-from fewshot.run_folder import FEW_VS_ONE_SHOT_CONFIG, SCORES, keep_run_config, tree_path
+from fewshot.run_folder import (
+    FEW_VS_ONE_SHOT_CONFIG,
+    RESOLVED_DATA_PATH,
+    SCORES,
+    keep_run_config,
+    tree_path,
+)
 from fewshot.spaces.nb201 import Arch, Mask
 from fewshot.splitting.recipes import list_recipes
 from fewshot.splitting.tree import SplitTree, TreeFileError, load_tree
@@ -71,7 +78,7 @@ _EVAL = "scoring and evaluation"
 
 
 @dataclass(kw_only=True)
-class FewVsOneShotConfig(CommonOptions):
+class FewVsOneShotConfig(ImageOptions, CommonOptions):
     """Few-shot vs one-shot ranking quality: train every method's supernets, score a fixed arch
     sample, compare with NATS-Bench."""
 
@@ -224,10 +231,18 @@ class Context:
     device: Any
 
 
+def _data_path(config: FewVsOneShotConfig) -> str:
+    """``tensor`` or ``loader``: the data path of the experiment's data (recorded in its
+    configuration file)."""
+    from fewshot.data import resolved_data_path
+
+    return resolved_data_path(config.dataset, data_root=config.data_root, **config.data_option)
+
+
 def make_context(config: FewVsOneShotConfig, seed: int) -> Context:
     """The data module (held-out part fixed across seeds: data seed 0) and scoring batches."""
     from fewshot.data import make_datamodule
-    from fewshot.training.search import take_batches
+    from fewshot.training.search import rebatch, take_batches
 
     dm = make_datamodule(
         config.dataset, data_root=config.data_root, batch_size=config.batch_size, seed=0,
@@ -257,17 +272,6 @@ def first_examples(batches: list, n: int | None) -> list:
         out.append((x[:left], y[:left]))
         left -= len(y[:left])
     return out
-
-
-def rebatch(batches: list, size: int | None) -> list:
-    """The same examples, in the same order, in batches of ``size`` (None: unchanged)."""
-    if size is None:
-        return batches
-    import torch
-
-    x = torch.cat([b[0] for b in batches])
-    y = torch.cat([b[1] for b in batches])
-    return list(zip(x.split(size), y.split(size), strict=True))
 
 
 def train_settings(config: FewVsOneShotConfig, num_classes: int, seed: int, epochs: int) -> Any:
@@ -421,7 +425,10 @@ def _main(argv: Sequence[str] | None) -> int:
     apply_common(config)
     if not config.verbose:  # one line per fit is enough: no Lightning banners and tips
         logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
-    keep_run_config(config.out, config, CONFIG_NAME, hint="use the original flags or another --out")
+    keep_run_config(
+        config.out, config, CONFIG_NAME, hint="use the original flags or another --out",
+        extra={RESOLVED_DATA_PATH: _data_path(config)},
+    )  # fmt: skip
     archs, true, indices = arch_sample(config)
     if config.only_seed is not None:
         run_seed(config, config.only_seed, archs)

@@ -28,6 +28,7 @@ from fewshot.choices import dataset_names
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
+    ImageOptions,
     apply_common,
     option,
     parse_config,
@@ -56,7 +57,7 @@ def predictor_choices() -> list[str]:
 
 
 @dataclass(kw_only=True)
-class RefineConfig(ExecutorOptions, CommonOptions):
+class RefineConfig(ExecutorOptions, ImageOptions, CommonOptions):
     """Refine a design space (AnyNet, or NB201's per-edge op sets) by a zero-cost predictor's
     bootstrap intervals (da Silva et al.)."""
 

@@ -13,7 +13,8 @@ space, and writes ``<out>/evaluation.json``. Each net trains in ``<out>/top/`` o
 ``<out>/baseline/`` on ``--device`` (with ``--threads``, ``--precision``, ``--channels-last``,
 ``--compile``), checkpointing every epoch: re-running the command resumes a killed training.
 ``--lr-scaling linear`` trains with ``lr * batch_size / 64`` (recorded in the recipe).
-Its resolved configuration is saved beside it, as ``evaluation_config.yaml``.
+Its resolved configuration is saved beside it, as ``evaluation_config.yaml`` (with
+``resolved_data_path``: the data path, ``tensor`` or ``loader``, the data module took).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from fewshot.choices import dataset_names
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
+    ImageOptions,
     apply_common,
     lightning_hardware,
     option,
@@ -41,7 +43,7 @@ from fewshot.training.trainer import trainer_option
 if TYPE_CHECKING:
     from fewshot.refine.evaluation import TrainingRecipe
     from fewshot.training.trainer import TrainerSettings
-from fewshot.run_folder import EVALUATION_CONFIG, save_run_config
+from fewshot.run_folder import EVALUATION_CONFIG, RESOLVED_DATA_PATH, save_run_config
 
 _R = "recipe (defaults: da Silva et al.)"
 _D = "data"
@@ -49,7 +51,7 @@ _HW = "hardware"
 
 
 @dataclass(kw_only=True)
-class EvaluateConfig(CommonOptions):
+class EvaluateConfig(ImageOptions, CommonOptions):
     """Train the top-scoring net of a refined AnyNet subspace and a ResNet-like baseline."""
 
     run_dir: Path | None = option(None, positional=True, help="refinement run folder")
@@ -96,13 +98,14 @@ def _main(argv: Sequence[str] | None) -> int:
     apply_common(config)
     resolve_device(config.device)  # a device that does not exist: one clear line, now
     record, space = final_space(config.run_dir)
-    save_run_config(Path(config.out), config, EVALUATION_CONFIG)
-    limit = config.limit_train_batches
-    limit = int(limit) if limit > 1 else limit
     dm = make_datamodule(
         config.dataset, data_root=config.data_root, batch_size=config.batch_size,
         seed=config.seed, **config.data_option,
     )  # fmt: skip
+    extra = {RESOLVED_DATA_PATH: dm.resolved_data_path()}
+    save_run_config(Path(config.out), config, EVALUATION_CONFIG, extra=extra)
+    limit = config.limit_train_batches
+    limit = int(limit) if limit > 1 else limit
     dm.setup("fit")
     data = scoring_data(dm, num_batches=1, batch_size=config.score_batch_size, seed=config.seed)
     top, rows = top_candidate(record, space, data, candidates=config.candidates)

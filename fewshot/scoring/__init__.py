@@ -22,6 +22,7 @@ from fewshot.scoring.data import (
     data_free_input,
     input_size,
     load_scoring_data,
+    scoring_data_path,
     scoring_difference,
 )
 from fewshot.scoring.engine import (
@@ -61,6 +62,7 @@ __all__ = [
     "data_free_input",
     "input_size",
     "load_scoring_data",
+    "scoring_data_path",
     "parse_archs",
     "read_record_root",
     "read_score_metrics",

@@ -56,6 +56,18 @@ def _datamodule(spec: ScoringSpec, data_root: str | Path | None) -> tuple[str, A
     return name, dm
 
 
+def scoring_data_path(
+    config: ScoringSpec | Mapping[str, Any] | Any, dataset: str, data_root: str | Path | None = None
+) -> str:
+    """``tensor`` or ``loader``: the data path of the spec's data module for ``dataset`` (the
+    data set :func:`load_scoring_data` used), reading no image; what ``fewshot.score`` records
+    as ``resolved_data_path``."""
+    from fewshot.data import resolved_data_path
+
+    spec, root = _spec_and_root(config, data_root)
+    return resolved_data_path(dataset, data_root=root, **spec.data_option)
+
+
 def input_size(spec: ScoringSpec, data_root: str | Path | None = None) -> tuple[int, int]:
     """(class count, image side) of the spec's data set: all a data-free metric sees of it."""
     _, dm = _datamodule(spec, data_root)
@@ -95,4 +107,10 @@ def _spec_and_root(config: Any, data_root: str | Path | None) -> tuple[ScoringSp
     return ScoringSpec.from_mapping(c), data_root if data_root is not None else c.get("data_root")
 
 
-__all__ = ["data_free_input", "input_size", "load_scoring_data", "scoring_difference"]
+__all__ = [
+    "data_free_input",
+    "input_size",
+    "load_scoring_data",
+    "scoring_data_path",
+    "scoring_difference",
+]

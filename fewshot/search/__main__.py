@@ -34,6 +34,7 @@ from fewshot.choices import dataset_names, metric_names
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
+    ImageOptions,
     apply_common,
     option,
     parse_config,
@@ -49,7 +50,7 @@ BENCH_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 
 
 @dataclass(kw_only=True)
-class SearchConfig(ExecutorOptions, CommonOptions):
+class SearchConfig(ExecutorOptions, ImageOptions, CommonOptions):
     """Zero-cost-guided NAS on NAS-Bench-201: RAND, AE, RL, BP with proxy warmup and move
     proposal, search across few-shot leaves, and the proxy-filtered pipeline."""
 

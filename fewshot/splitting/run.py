@@ -23,6 +23,7 @@ import torch
 from fewshot.choices import dataset_names, metric_names
 from fewshot.config import (
     CommonOptions,
+    ImageOptions,
     make_config,
     option,
     refuse_changed,
@@ -33,7 +34,13 @@ from fewshot.errors import UsageError
 from fewshot.io import software_versions
 from fewshot.metrics.base import ScoringData
 from fewshot.metrics.settings import MetricSettings
-from fewshot.run_folder import TREE, WEIGHT_CHECKPOINTS, migrate, save_run_config
+from fewshot.run_folder import (
+    RESOLVED_DATA_PATH,
+    TREE,
+    WEIGHT_CHECKPOINTS,
+    migrate,
+    save_run_config,
+)
 from fewshot.splitting.candidates import CANDIDATE_MODES, RANDOM_BASELINE, SCALES, metric_kind
 from fewshot.splitting.edges import EDGE_POLICIES, default_edges
 from fewshot.splitting.engine import SplitEngine, SplitSettings, initial_supernet, validate_settings
@@ -58,7 +65,7 @@ def _policies() -> list[str]:
 
 
 @dataclass(kw_only=True)
-class SplitConfig(CommonOptions):
+class SplitConfig(ImageOptions, CommonOptions):
     """Split the NAS-Bench-201 supernet into sub-supernets with a metric.
 
     Every setting that changes a split comes from ``--recipe`` (default: ly-manson, the
@@ -242,9 +249,10 @@ def run_split(
         config, recipe, settings, tree.dataset if tree else None
     )
     if tree is None:
-        tree = _new_tree(config, recipe, dataset, device)
+        extra = {RESOLVED_DATA_PATH: _data_path(config, dataset)}
+        tree = _new_tree(config, recipe, dataset, device, extra)
         tree.save(run_dir / TREE)
-        save_run_config(run_dir, config)
+        save_run_config(run_dir, config, extra=extra)
     supernet = initial_supernet(
         C=recipe.C, N=recipe.N, num_classes=num_classes, seed=config.seed,
         device=device, init=recipe.init,
@@ -300,8 +308,16 @@ def environment(device: torch.device) -> dict[str, Any]:
     return env
 
 
-def _new_tree(config: SplitConfig, recipe: Recipe, dataset: str, device: torch.device) -> SplitTree:
-    tree = SplitTree(str(config.metric), config.seed, dataset, to_dict(config), software_versions())
+def _new_tree(
+    config: SplitConfig,
+    recipe: Recipe,
+    dataset: str,
+    device: torch.device,
+    extra: dict[str, Any],
+) -> SplitTree:
+    """A tree with only its root, recording ``config`` plus ``extra`` (the resolved data path)."""
+    saved = {**to_dict(config), **extra}
+    tree = SplitTree(str(config.metric), config.seed, dataset, saved, software_versions())
     tree.recipe = {
         "name": config.recipe,
         "settings": recipe.to_dict(),
@@ -337,6 +353,13 @@ def open_run(run_dir: Path, config: SplitConfig) -> SplitTree | None:
         ignore=["dataset"] if config.dataset is None else [],
     )  # fmt: skip
     return tree
+
+
+def _data_path(config: SplitConfig, dataset: str) -> str:
+    """``tensor`` or ``loader``: the data path of ``dataset`` with the run's data options."""
+    from fewshot.data import resolved_data_path
+
+    return resolved_data_path(dataset, data_root=config.data_root, **config.data_option)
 
 
 def load_data(

@@ -28,7 +28,14 @@ from fewshot.splitting.tree import SplitTree
 from fewshot.training.comparison import FEW_SHOT, ONE_SHOT
 from fewshot.training.evaluate import comparison_table, evaluate_search, space_optimum
 from fewshot.training.runner import TrainSettings, load_trained
-from fewshot.training.search import Batch, LeafSearch, candidate_archs, search_leaf, take_batches
+from fewshot.training.search import (
+    Batch,
+    LeafSearch,
+    candidate_archs,
+    rebatch,
+    search_leaf,
+    take_batches,
+)
 
 log = logging.getLogger("fewshot")
 
@@ -75,12 +82,17 @@ def with_epochs(settings: TrainSettings, epochs: int) -> TrainSettings:
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """How leaves are searched: archs per leaf, BN calibration and held-out batches."""
+    """How leaves are searched: archs per leaf, BN calibration and held-out batches.
+
+    ``held_out_batch``: held-out examples per scoring forward (None: the data module's batch
+    size); eval mode, so only the speed changes (:func:`~fewshot.training.search.rebatch`).
+    """
 
     k: int = 100
     seed: int = 0
     calib_batches: int = 10
     val_batches: int | None = None
+    held_out_batch: int | None = None
     progress: bool = True
 
     def fast_dev(self) -> SearchSettings:
@@ -108,6 +120,7 @@ def search_jobs(
     datamodule.setup("fit")
     calib = take_batches(datamodule.train_dataloader(), search.calib_batches, device)
     val = take_batches(datamodule.val_dataloader(), search.val_batches, device)
+    val = rebatch(val, search.held_out_batch)
     leaf_jobs = [j for j in jobs if j.id != ONE_SHOT_DIR]
 
     def run(job: Job, archs: list[Arch] | None = None) -> LeafSearch:

@@ -9,6 +9,21 @@ Layout of a trained sub-supernet's folder (``runs/<name>/leaves/<id>/`` or ``...
     weights.pt                the trained supernet's state_dict (what the search reads)
     done.json                 written when training finished: epochs, final metrics
 
+Randomness, and why a killed-and-resumed run ends where an uninterrupted one ends (issue 23):
+
+- weight initialisation: :class:`~fewshot.training.module.LeafModule` re-initialises the
+  supernet from the run's seed (and :func:`train_subsupernet` seeds Python, numpy and torch with
+  it first, ``seed_everything``); a resumed run loads the weights from the checkpoint;
+- data order and augmentation: functions of ``(seed, epoch, index)`` on both data paths (tensor
+  and loader), see :mod:`fewshot.data.tensor`; the data module is fitted as a data module, so
+  its ``state_dict`` (the data epoch) is saved in the checkpoint and restored before the first
+  resumed loader is made (:meth:`fewshot.data.base.FewshotDataModule.load_state_dict`);
+- path draws: functions of ``(seed, global step)`` (training) and a fixed sequence per epoch
+  (validation), see :mod:`fewshot.training.module`; the networks have no dropout;
+- optimiser, learning-rate schedule, epoch and step counters: saved in the checkpoint;
+- DDP: every rank derives the same draws from the same seed; Ray: every task builds its own
+  data module from the same options (:mod:`fewshot.training.parallel`).
+
 The ``Trainer`` is :func:`fewshot.training.trainer.make_trainer`'s; :class:`TrainerSettings`,
 :func:`parse_devices` and :func:`resolve_strategy` are re-exported from there. May import
 models, the training layer and :mod:`fewshot.io`; never a command module.

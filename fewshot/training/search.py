@@ -5,6 +5,12 @@ split, never the test set) using the leaf's trained weights. BatchNorm running s
 supernet mix every path, so they are recalibrated per arch first (as in SPOS): reset, then
 forward some training batches in train mode with ``momentum=None`` (a cumulative average),
 then evaluate in eval mode. The trained model is never mutated: the search works on a copy.
+
+Many archs on a GPU: the calibration and held-out batches are taken once and kept on the
+device (:func:`take_batches`), and :func:`rebatch` regroups the held-out examples into larger
+batches (``fewshot.train --held-out-batch``, the few-vs-one-shot experiment's
+``--held-out-batch``), up to the whole held-out set in one forward per arch. The calibration
+batches keep the training batch size: BN statistics averaged over batches depend on it.
 """
 
 from __future__ import annotations
@@ -61,6 +67,20 @@ def take_batches(loader: Iterable[Batch], n: int | None, device: torch.device) -
     if not out:
         raise ValueError("the data loader yielded no batches")
     return out
+
+
+def rebatch(batches: Sequence[Batch], size: int | None) -> list[Batch]:
+    """The same examples, in the same order, in batches of ``size`` (None: unchanged), on
+    their device. Held-out accuracy is measured in eval mode, one example independent of the
+    others, so the batch size changes only the speed: a GPU scores many archs fastest with the
+    whole held-out set in one forward."""
+    if size is None:
+        return list(batches)
+    if size < 1:
+        raise ValueError(f"the held-out batch size must be positive, got {size}")
+    x = torch.cat([b[0] for b in batches])
+    y = torch.cat([b[1] for b in batches])
+    return list(zip(x.split(size), y.split(size), strict=True))
 
 
 @torch.no_grad()
@@ -158,6 +178,7 @@ __all__ = [
     "ScoredArch",
     "best_overall",
     "candidate_archs",
+    "rebatch",
     "recalibrate_bn",
     "search_leaf",
     "take_batches",

@@ -10,7 +10,11 @@ this one arch, so validation and test use them (``val_bn="running"``).
 :func:`train_archs` writes ``results.json`` (atomically) after every arch, and a second call
 with the same folder skips the archs already in it (resumable). Within an arch, training
 checkpoints ``archs/<op indices>/checkpoints/last.ckpt`` at every epoch end and a re-run resumes
-from it (a checkpoint of other settings is not resumed). The ``Trainer`` comes from
+from it (a checkpoint of other settings is not resumed). The data module itself is fitted (not its
+training loader), so Lightning saves its ``state_dict`` (the data epoch) in the checkpoint and a
+resumed run's first epoch draws the batch order and augmentation of that epoch, not epoch 0's
+(see :mod:`fewshot.data.tensor` for every source of randomness); validation is off
+(``limit_val_batches=0``: accuracy is measured after fitting). The ``Trainer`` comes from
 :func:`fewshot.training.trainer.make_trainer` (the CPU unless ``hardware`` says otherwise).
 
 May import models, data values and the training layer; nothing from search, refine or commands.
@@ -84,7 +88,7 @@ def train_arch(
         fit_resumable(
             module, hardware, max_epochs=settings.epochs, out_dir=out_dir,
             settings={"arch": arch.to_string(), **asdict(settings)},
-            data={"train_dataloaders": datamodule.train_dataloader()},
+            data={"datamodule": datamodule},
             gradient_clip_val=settings.grad_clip, limit_train_batches=settings.limit_train_batches,
             limit_val_batches=0, deterministic=True,
         )  # fmt: skip

@@ -4,6 +4,7 @@ batches, the on-disk cache, image sizes, and the loader path's seeded order."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -24,7 +25,7 @@ from fewshot.data.tensor import (
     seeded_generator,
 )
 from fewshot.errors import UsageError
-from fewshot.models.supernet import Supernet
+from fewshot.models.supernet import Supernet, build_network
 from fewshot.spaces.nb201 import Mask
 from tests.fakes import write_image_folder
 
@@ -177,6 +178,17 @@ def test_read_only_source_caches_under_fewshot_cache(tmp_path, monkeypatch):
         root.chmod(0o755)
 
 
+def test_tests_never_cache_in_the_users_home(tmp_path_factory):
+    """tests/conftest.py points FEWSHOT_CACHE into the session's temporary folder, for this
+    process and the subprocesses the tests start."""
+    from fewshot.data.cache import default_cache_root
+
+    root = default_cache_root()
+    assert os.environ["FEWSHOT_CACHE"] == str(root)
+    assert root.is_relative_to(tmp_path_factory.getbasetemp())
+    assert not root.is_relative_to(Path.home() / ".cache")
+
+
 def test_data_path_option_is_checked_and_auto_resolves():
     with pytest.raises(UsageError, match="data_path must be one of auto, tensor, loader"):
         make_datamodule("synthetic", data_path="gpu")
@@ -205,6 +217,11 @@ def test_image_size_for_any_data_set_and_nb201_at_that_size(size):
     torch.nn.functional.cross_entropy(out, y).backward()
     assert out.shape == (4, 10) and torch.isfinite(out).all()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.parameters())
+    single = build_network(arch, C=4, N=1, num_classes=10)  # one arch's own network
+    out = single(x)
+    torch.nn.functional.cross_entropy(out, y).backward()
+    assert out.shape == (4, 10) and torch.isfinite(out).all()
+    assert all(p.grad is not None for p in single.parameters() if p.requires_grad)
 
 
 def test_device_placement_keeps_batches(tmp_path):

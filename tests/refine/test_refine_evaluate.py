@@ -28,6 +28,7 @@ def test_evaluate_trains_the_top_candidate_and_the_baseline(refined_run):
         assert 0 <= result[name]["test_acc"] <= 1 and result[name]["epochs"] == 1
     saved = yaml.safe_load((run / "eval" / "evaluation_config.yaml").read_text())
     assert saved["epochs"] == 1 and saved["candidates"] == 2 and saved["out"] == "."
+    assert saved["resolved_data_path"] == "tensor"
 
 
 def test_analyse_cli_scores_once_and_reports_correlations_and_trees(tmp_path):

@@ -233,3 +233,22 @@ def test_bundled_configs_resolve(name, capsys):
     assert exc.value.code == 0
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["metric"] in list_metrics() and printed["depth"] >= 1
+
+
+def test_config_records_image_size_and_the_resolved_data_path(tmp_path, monkeypatch):
+    """The split's config.yaml records ``--image-size`` and the data path ``auto`` chose."""
+    from fewshot.data import base
+    from tests.fakes import write_image_folder
+
+    root = write_image_folder(tmp_path / "imgs", per_class=4, size=8)
+    folder = ["--dataset", "folder", "--data-root", str(root), "--depth", "1"]
+    argv = [*split_args(tmp_path / "a", dataset=""), *folder, "--image-size", "16"]
+    assert main(argv) == 0
+    (config,) = (tmp_path / "a").glob("*/config.yaml")
+    saved = yaml.safe_load(config.read_text())
+    assert saved["image_size"] == 16 and saved["data_option"] == {"image_size": 16}
+    assert saved["resolved_data_path"] == "tensor"
+    monkeypatch.setattr(base, "TENSOR_PATH_MAX_BYTES", 0)  # the decoded set no longer fits
+    assert main([*split_args(tmp_path / "b", dataset=""), *folder]) == 0
+    (config,) = (tmp_path / "b").glob("*/config.yaml")
+    assert yaml.safe_load(config.read_text())["resolved_data_path"] == "loader"

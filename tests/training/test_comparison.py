@@ -8,6 +8,7 @@ from itertools import combinations
 
 import numpy as np
 import pytest
+import yaml
 
 from fewshot.analysis.few_vs_one_shot import comparison_pairs
 from fewshot.spaces.nb201 import Arch, Mask, all_archs
@@ -190,6 +191,8 @@ def test_pooled_tau_matches_a_hand_count_on_the_fake_benchmark(experiment):
 
 def test_rerun_resumes_without_training_again(experiment, capsys):
     tmp, argv = experiment
+    saved = yaml.safe_load((tmp / "run" / "few_vs_one_shot_config.yaml").read_text())
+    assert saved["resolved_data_path"] == "tensor" and saved["image_size"] is None
     weights = sorted((tmp / "run").rglob("weights.pt"))
     stamps = [w.stat().st_mtime_ns for w in weights]
     assert _tool().main(argv) == 0

@@ -128,3 +128,34 @@ def test_killed_few_vs_one_shot_supernets_resume_to_identical_weights(tmp_path, 
         other = tmp_path / "killed" / scores.relative_to(tmp_path / "full")
         assert json.loads(scores.read_text()) == json.loads(other.read_text())
     shutil.rmtree(trees, ignore_errors=True)
+
+
+def _standalone_outcome(out: Path) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """The final weights (the last checkpoint's) and results of a standalone run, no timings."""
+    (ckpt,) = out.rglob("last.ckpt")
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    rows = json.loads((out / "results.json").read_text())["results"]
+    return state, [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data_path", ["tensor", "loader"])
+def test_killed_standalone_training_resumes_to_identical_weights(tmp_path, data_path):
+    """The standalone training of the search's ``--train-epochs`` (and of its library callers),
+    killed mid-way through its second epoch and re-run, ends bitwise where an uninterrupted run
+    ends: the resumed epochs see the batches of their own epoch (the data module's epoch is
+    saved in the checkpoint and restored), not epoch 0's."""
+    script = str(REPO_ROOT / "tests" / "training" / "standalone_script.py")
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    done = run([script, str(full), data_path], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # 36 training examples: 5 batches an epoch; step 7 is mid-way through the second epoch
+    first = run([script, str(killed), data_path], tmp_path, kill_at=7)
+    assert first.returncode == -signal.SIGKILL, first.stderr[-3000:]
+    assert list(killed.rglob("last.ckpt")) and not (killed / "results.json").exists()
+    again = run([script, str(killed), data_path], tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    (w_full, r_full), (w_killed, r_killed) = map(_standalone_outcome, (full, killed))
+    assert w_full.keys() == w_killed.keys()
+    assert all(torch.equal(w_full[k], w_killed[k]) for k in w_full)
+    assert r_full == r_killed

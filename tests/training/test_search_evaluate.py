@@ -14,8 +14,10 @@ from fewshot.training.search import (
     ScoredArch,
     _arch_at,
     candidate_archs,
+    rebatch,
     recalibrate_bn,
     search_leaf,
+    take_batches,
 )
 
 # 2 x 3 x 2 = 12 archs
@@ -78,6 +80,25 @@ def test_scores_do_not_depend_on_other_archs_and_model_is_untouched():
     predicted = [s.predicted for s in full.scored]
     assert predicted == sorted(predicted, reverse=True) and len(predicted) == 12
     assert all(0.0 <= p <= 100.0 for p in predicted) and full.leaf == "7" and full.mask == MASK
+
+
+def test_held_out_scoring_in_one_large_batch_on_the_device_path_gives_the_same_ranking():
+    """The GPU path (batches taken once onto the device, the held-out set regrouped into one
+    forward per arch) on CPU tensors: the same examples in the same order, the same scores."""
+    torch.manual_seed(0)
+    net = Supernet(C=4, N=1, candidates=MASK)
+    device = torch.device("cpu")
+    calib = take_batches(_batches(2), None, device)
+    val = take_batches(_batches(5, seed=1), None, device)  # 5 batches of 8
+    whole = rebatch(val, 1000)
+    assert len(whole) == 1 and whole[0][0].shape[0] == 40 and whole[0][0].device == device
+    assert torch.equal(whole[0][1], torch.cat([y for _, y in val]))
+    assert [len(y) for _, y in rebatch(val, 16)] == [16, 16, 8] and rebatch(val, None) == val
+    archs = list(MASK.archs())
+    small, large = search_leaf(net, archs, calib, val), search_leaf(net, archs, calib, whole)
+    assert [s.to_dict() for s in small.scored] == [s.to_dict() for s in large.scored]
+    with pytest.raises(ValueError, match="positive"):
+        rebatch(val, 0)
 
 
 def test_tau_and_rho_by_hand():

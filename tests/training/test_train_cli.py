@@ -149,6 +149,26 @@ def test_fast_dev_run_searches_a_few_archs_with_one_batch_each(run_dir, monkeypa
     assert [s[:2] for s in seen] == [(4, 5), (4, 5)]  # 40 images / batch 8: 5 batches
 
 
+def test_held_out_batch_regroups_the_search_batches_and_changes_no_score(run_dir, monkeypatch):
+    """``--held-out-batch`` scores every arch on the whole held-out set in one forward (what a
+    GPU wants); eval mode, so search.json is the same as with the data module's batches."""
+    seen: list[list[int]] = []
+    real = pipeline.search_leaf
+
+    def spy(model, archs, calib, val, **kwargs):
+        seen.append([len(y) for _, y in val])
+        return real(model, archs, calib, val, **kwargs)
+
+    monkeypatch.setattr(pipeline, "search_leaf", spy)
+    flags = [*FAST, "--epochs", "1", "--limit-train-batches", "1", "--val-fraction", "0.5"]
+    assert main([str(run_dir), *flags]) == 0
+    first = json.loads((run_dir / "search.json").read_text())["searches"]
+    assert main([str(run_dir), *flags, "--held-out-batch", "1000"]) == 0  # resumes: speed only
+    again = json.loads((run_dir / "search.json").read_text())["searches"]
+    assert seen == [[8, 8, 4]] * 2 + [[20]] * 2  # 20 held out: batches of 8, then one forward
+    assert again == first
+
+
 def test_threads_option_sets_torch_and_child_process_threads(run_dir, monkeypatch):
     """``--threads`` pins torch's CPU threads, and OMP_NUM_THREADS for processes Lightning
     launches (its DDP launchers otherwise set one thread per core, oversubscribing)."""
@@ -288,3 +308,38 @@ def test_gpu_options_are_flags_recorded_and_change_nothing_by_default(run_dir):
     assert saved["precision"] == "bf16-mixed" and saved["channels_last"] and saved["compile"]
     assert saved["lr_scaling"] == "linear" and saved["lr"] == 0.025  # the rule and the base lr
     assert "lr_scaling: 'none' -> 'linear'" in "; ".join(config_difference(to_dict(default), fast))
+
+
+def test_image_size_and_the_resolved_data_path_are_recorded(run_dir, capsys):
+    """``--image-size`` reaches the data and train_config.yaml, changing it refuses a resume
+    (the same size given as a data option resumes), and the data path ``auto`` chose is saved."""
+    from fewshot.train import _make_datamodule
+
+    data = [
+        "--dataset",
+        "synthetic",
+        "--data-option",
+        "num_train=40",
+        "--data-option",
+        "num_test=8",
+    ]
+    base = [str(run_dir), *data, *FAST[len(SYNTHETIC) :], "--leaf", "1", "--no-search",
+            "--limit-train-batches", "1", "--epochs", "1"]  # fmt: skip
+    assert main([*base, "--image-size", "16"]) == 0
+    saved = yaml.safe_load((run_dir / "train_config.yaml").read_text())
+    assert saved["image_size"] == 16 and saved["data_option"]["image_size"] == 16
+    assert saved["resolved_data_path"] == "tensor"
+    dm = _make_datamodule(parse_config(TrainConfig, [*base, "--image-size", "16"]))
+    assert next(iter(dm.train_dataloader()))[0].shape[-2:] == (16, 16)
+    capsys.readouterr()
+
+    assert main([*base, "--image-size", "8"]) == 2
+    assert "'image_size': 16" in capsys.readouterr().err
+    assert main([*base, "--data-option", "image_size=16"]) == 0  # one setting, two spellings
+    assert main([*base, "--image-size", "16", "--data-option", "image_size=8"]) == 2
+    assert "disagree" in capsys.readouterr().err
+
+    loader = [*base, "--image-size", "16", "--data-option", "data_path=loader", "--force"]
+    assert main(loader) == 0
+    saved = yaml.safe_load((run_dir / "train_config.yaml").read_text())
+    assert saved["resolved_data_path"] == "loader"
