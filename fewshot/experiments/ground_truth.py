@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 
-from fewshot.correlation import kendall_tau
 from fewshot.analysis.ranking import stratified_sample
 from fewshot.cli import run_main
 from fewshot.config import (
@@ -48,6 +47,7 @@ from fewshot.config import (
     parse_config,
     to_dict,
 )
+from fewshot.correlation import kendall_tau
 from fewshot.errors import UsageError
 from fewshot.experiments.ranking_budget import Regime
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
@@ -117,9 +117,7 @@ def supernet_predictions(
     return chosen, {s: [q["predicted"][p] for p in positions] for s, q in seeds.items()}
 
 
-def train_ground_truth(
-    config: GroundTruthConfig, archs: Sequence[Arch]
-) -> list[dict[str, Any]]:
+def train_ground_truth(config: GroundTruthConfig, archs: Sequence[Arch]) -> list[dict[str, Any]]:
     """Standalone training of ``archs`` in the regime (resumable)."""
     from fewshot.data import make_datamodule
     from fewshot.experiments.ranking_budget import RankingBudgetConfig

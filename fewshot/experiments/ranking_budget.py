@@ -43,7 +43,6 @@ from typing import Any
 
 import numpy as np
 
-from fewshot.correlation import kendall_tau
 from fewshot.analysis.ranking import ranking_quality
 from fewshot.benchmark import default_benchmark_path
 from fewshot.cli import run_main
@@ -56,6 +55,7 @@ from fewshot.config import (
     resolve_device,
     to_dict,
 )
+from fewshot.correlation import kendall_tau
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
 from fewshot.spaces.nb201 import Arch, Mask
@@ -101,7 +101,8 @@ class RankingBudgetConfig(CommonOptions):
     )  # fmt: skip
     regimes: list[str] = option(  # each regime's results are independent: adding one is fine
         ["px8-c4-n1-full", "px8-c4-n1-subset", "px16-c8-n1-subset", "px32-c8-n1-subset"],
-        help="regimes px<SIZE>-c<C>-n<N>-<DATA> (comma-separated)", affects_results=False,
+        help="regimes px<SIZE>-c<C>-n<N>-<DATA> (comma-separated)",
+        affects_results=False,
     )
     data_roots: list[str] = option(
         [], help="DATA=FOLDER for every regime's DATA (ImageFolder trees, comma-separated)",
@@ -247,7 +248,6 @@ def ensure_one_shot(
     training seconds."""
     from fewshot.training.runner import (
         TrainerSettings,
-        TrainSettings,
         is_trained,
         train_subsupernet,
     )

@@ -78,8 +78,6 @@ def _difference_panel(ax: Any, differences: Mapping[str, Any], names: list[str])
     ax.legend(fontsize=8)
 
 
-
-
 def plot_tau_vs_steps(result: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
     """Kendall tau of the one-shot supernet against optimiser steps, one line per regime (mean
     over seeds, seeds as dots), with the tau = 0.3 goal line. Reads the document of

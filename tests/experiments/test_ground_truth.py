@@ -15,7 +15,10 @@ from fewshot.spaces.nb201 import Arch, all_archs
 def _budget(n: int = 12) -> dict:
     archs = [a for a in list(all_archs())[::997] if a.is_connected][:n]
     accuracy = list(np.linspace(50, 90, len(archs)))
-    predicted = {"0": list(np.linspace(40, 60, len(archs))), "1": list(np.linspace(60, 40, len(archs)))}
+    predicted = {
+        "0": list(np.linspace(40, 60, len(archs))),
+        "1": list(np.linspace(60, 40, len(archs))),
+    }
     seeds = {s: {"kendall_tau": 0.0, "predicted": p} for s, p in predicted.items()}
     return {
         "sample": {"archs": [a.to_string() for a in archs], "accuracy": accuracy,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+
 import pytest
 
 from fewshot.errors import UsageError
@@ -45,7 +46,10 @@ def test_cheapest_regime_reaching_the_goal_or_the_best_tau():
 
 
 def test_tiny_study_end_to_end_and_resume(tmp_path, shared_data):
-    subset, table = shared_data / "cifar10-subset", shared_data / "reference" / "nb201_accuracies.csv"
+    subset, table = (
+        shared_data / "cifar10-subset",
+        shared_data / "reference" / "nb201_accuracies.csv",
+    )
     if not subset.is_dir() or not table.is_file():
         pytest.skip("the CIFAR-10 subset or the reference table is absent")
     argv = [
