@@ -284,3 +284,26 @@ def test_run_in_log_returns_exit_codes_and_logs_output(tmp_path, capfd):
     text = log.read_text()
     assert "hello" in text and "ZeroDivisionError" in text
     assert "hello" not in capfd.readouterr().out
+
+
+def test_log_records_follow_each_runs_redirected_stderr(tmp_path):
+    """A worker running several commands: each one's log records land in its own log, not in
+    the first one's (closed) file (fewshot.cli.StderrHandler, set up once)."""
+    import logging
+
+    from fewshot.cli import StderrHandler
+    from fewshot.executor import run_in_log
+
+    logger = logging.getLogger("fewshot.test_worker")
+    logger.propagate = False
+    handler = StderrHandler()
+    logger.addHandler(handler)
+    try:
+        for name in ("first", "second"):
+            assert (
+                run_in_log(lambda name=name: logger.warning("run %s", name), tmp_path / name) == 0
+            )
+    finally:
+        logger.removeHandler(handler)
+    assert "run first" in (tmp_path / "first").read_text()
+    assert "run second" in (tmp_path / "second").read_text()
