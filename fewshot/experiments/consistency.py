@@ -21,11 +21,11 @@ output in the same logs. The trees are the same whatever the executor. Another
 ``--split-module`` (a command module with ``main(argv)``) is run with the flags instead.
 
 Options are the fields of :class:`SweepConfig` (``--config``/``--print-config`` work as for
-every command). Finished runs (``tree.json`` with ``complete: true``) are skipped, unfinished ones resumed with
-``--resume``, so an interrupted sweep is continued by running the same command again. Finally
-:func:`report_distance` (what ``fewshot.distance`` runs) writes the table, JSON and figures to
-``--out`` from the finished trees. Exit code 1 if a run failed (the analysis still uses the
-others).
+every command). Finished runs (``tree.json`` with ``complete: true``) are skipped, unfinished
+ones resumed with ``--resume``, so an interrupted sweep is continued by running the same
+command again. Finally :func:`report_distance` (what ``fewshot.distance`` runs) writes the
+table, JSON and figures to ``--out`` from the finished trees. Exit code 1 if a run failed (the
+analysis still uses the others).
 """
 
 from __future__ import annotations
