@@ -19,12 +19,31 @@ from fewshot.errors import UsageError, is_user_error
 log = logging.getLogger("fewshot")
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler writing to ``sys.stderr`` as it is *now*, not as it was when logging was set
+    up: a worker that runs several commands, each with stderr redirected to its own log
+    (:func:`fewshot.executor.run_in_log`), logs each into its own file, never into an
+    earlier, closed one."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        """Ignored: the stream is always the current ``sys.stderr``."""
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Log ``fewshot`` messages to stderr (INFO, or DEBUG with ``verbose``)."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(message)s",
         datefmt="%H:%M:%S",
+        handlers=[StderrHandler()],
     )
 
 

@@ -15,9 +15,10 @@ home-made pool, they run on Ray (https://docs.ray.io) when asked, and in-process
   finishes. A task that raises (or whose Ray worker dies) becomes a failed outcome carrying
   the task's name; the other tasks go on. The caller (one process: the driver) writes every
   result (:func:`write_in_order`: in task order), so files have one writer, and
-  :func:`failure_report` names what failed. Only ``fewshot.score`` runs its local
-  tasks through :class:`Executor`; train, search, refine and the sweep keep their own local
-  path, unchanged (in train, search and refine an error there stops the command, as before).
+  :func:`failure_report` names what failed. ``fewshot.score`` runs its local
+  tasks through :class:`Executor`, the consistency sweep through :class:`ProcessExecutor`
+  (a child process per task, ``--jobs`` at a time); train, search and refine keep their own
+  local path, unchanged (an error there stops the command, as before).
 - Ray is imported only for ``--executor ray`` (a clear error says how to install it). An empty
   ``--ray-address`` starts an embedded Ray with ``--workers`` CPUs for this command and stops
   it at the end; ``auto`` or ``HOST:6379`` joins a running cluster, which is left running. A
@@ -32,6 +33,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import multiprocessing
+import multiprocessing.connection
 import os
 import socket
 import sys
@@ -216,17 +219,27 @@ def run_command(context: Any, run: CommandRun) -> float:
     The file descriptors are restored afterwards: the worker runs other tasks next.
     """
     start = time.perf_counter()
-    with _output_to(run.log):
-        try:
-            rc = importlib.import_module(run.module).main(list(run.argv)) or 0
-        except SystemExit as exc:  # argparse and sys.exit in the command
-            rc = exc.code if isinstance(exc.code, int) else 1
-        except Exception:
-            traceback.print_exc()  # into the run's log; the task reports the error itself
-            raise
+    rc = run_in_log(lambda: importlib.import_module(run.module).main(list(run.argv)), run.log)
     if rc != 0:
         raise CommandFailed(f"exit code {rc}, see {run.log}")
     return time.perf_counter() - start
+
+
+def run_in_log(main: Callable[[], int | None], log: Path) -> int:
+    """``main()``'s exit code (``None`` is 0, ``SystemExit`` gives its code), run with stdout
+    and stderr appended to ``log``; an exception is printed into the log and re-raised.
+
+    What a command's process would do with its output, done in this (worker) process: the
+    file descriptors are restored afterwards, as the worker runs other tasks next.
+    """
+    with _output_to(log):
+        try:
+            return int(main() or 0)
+        except SystemExit as exc:  # argparse and sys.exit in the command
+            return exc.code if isinstance(exc.code, int) else 1
+        except Exception:
+            traceback.print_exc()  # into the run's log; the task reports the error itself
+            raise
 
 
 @contextlib.contextmanager
@@ -370,6 +383,95 @@ class RayExecutor(Executor):
             return Outcome(task.name, index, error=_short(exc))
 
 
+class ProcessExecutor(Executor):
+    """Runs every task in a child process of its own, ``jobs`` at a time (the sweep's local
+    path): ``start_method`` ``fork`` (the child inherits this process's imports: torch and
+    the command's modules are not imported again per task) or ``spawn`` (a fresh
+    interpreter per task).
+
+    Children are started from the calling thread, which must be the process's only thread
+    for ``fork`` (a fork made while another thread holds a lock can deadlock: a
+    ``multiprocessing.Pool`` forks replacement workers from a handler thread, so no pool is
+    used). The parent waits on the children's result pipes; a child that dies without a
+    result (killed, ``os._exit``) is a failed outcome naming its exit code.
+    """
+
+    name = "process"
+
+    def __init__(self, options: ExecutorOptions, *, jobs: int, start_method: str) -> None:
+        super().__init__(options)
+        self.jobs = max(1, jobs)
+        self.context = multiprocessing.get_context(start_method)
+
+    @property
+    def slots(self) -> int:
+        return self.jobs
+
+    def map(
+        self,
+        fn: Callable[[Any, I], R],
+        tasks: Sequence[Task[I]],
+        context: Any = None,
+        *,
+        cpus: float = 1,
+        gpus: float = 0,
+        threads: int | None = None,
+    ) -> Iterator[Outcome[R]]:
+        """``fn(context, task.item)`` in a child process per task (torch threads ``threads``);
+        ``fn``, ``context`` and items must pickle for ``spawn``, as must every result."""
+        queue = list(enumerate(tasks))
+        running: dict[Any, tuple[int, Task[I], Any]] = {}
+        try:
+            while queue or running:
+                while queue and len(running) < self.jobs:
+                    index, task = queue.pop(0)
+                    receive, send = self.context.Pipe(duplex=False)
+                    proc = self.context.Process(
+                        target=_child, args=(send, fn, context, task.item, threads),
+                        name=_ray_name(task.name),
+                    )  # fmt: skip
+                    proc.start()
+                    send.close()  # the child holds the only sending end: EOF when it dies
+                    running[receive] = (index, task, proc)
+                for receive in multiprocessing.connection.wait(list(running)):
+                    index, task, proc = running.pop(receive)
+                    yield _child_outcome(receive, proc, index, task)
+        finally:
+            for _, _, proc in running.values():  # interrupted: stop the children still running
+                proc.terminate()
+                proc.join()
+
+
+def _child(send: Any, fn: Callable[[Any, Any], Any], context: Any, item: Any,
+           threads: int | None) -> None:  # fmt: skip
+    """Body of a :class:`ProcessExecutor` child: one task, its result sent to the parent."""
+    try:
+        result: tuple[str, Any] = ("ok", call_task(fn, context, item, threads))
+    except Exception as exc:  # reported as the task's failure, like a local task's
+        log.debug("task failed:\n%s", traceback.format_exc())
+        result = ("error", _short(exc))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    send.send(result)
+    send.close()
+
+
+def _child_outcome(receive: Any, proc: Any, index: int, task: Task[Any]) -> Outcome[Any]:
+    """The outcome a child sent, or a failure naming its exit code when it sent none."""
+    try:
+        kind, value = receive.recv()
+    except EOFError:
+        kind, value = "died", None
+    finally:
+        receive.close()
+    proc.join()
+    if kind == "ok":
+        return Outcome(task.name, index, value=value)
+    if kind == "error":
+        return Outcome(task.name, index, error=value)
+    return Outcome(task.name, index, error=f"its process exited with code {proc.exitcode}")
+
+
 def _ray_name(name: str) -> str:
     """A task name for Ray's dashboard (Ray names must be short plain text)."""
     return "".join(c if c.isalnum() or c in "-_.:" else "_" for c in name)[:100]
@@ -451,6 +553,7 @@ __all__ = [
     "ExecutorOptions",
     "GpuTaskOptions",
     "Outcome",
+    "ProcessExecutor",
     "RayExecutor",
     "Task",
     "TasksFailed",
@@ -461,5 +564,6 @@ __all__ = [
     "open_executor",
     "probe_address",
     "run_command",
+    "run_in_log",
     "write_in_order",
 ]

@@ -19,8 +19,7 @@ from pathlib import Path
 
 from fewshot.cli import run_main
 from fewshot.config import apply_common, parse_config
-from fewshot.run_folder import TREE
-from fewshot.splitting.run import SplitConfig, decision_warnings, run_split
+from fewshot.splitting.run import SplitConfig, run_split
 from fewshot.splitting.tree import SplitTree
 
 log = logging.getLogger("fewshot")
@@ -49,21 +48,9 @@ def _draw(tree: SplitTree, run_dir: Path) -> None:
 
 def _finish(tree: SplitTree, run_dir: Path) -> int:
     """Print the summary table, timings, leaf notes and (if incomplete) how to resume."""
-    from fewshot.splitting.tree_table import format_table
+    from fewshot.splitting.tree_table import print_split_report
 
-    print(format_table(tree))
-    t = tree.timings
-    print(
-        f"\n{run_dir / TREE}: {t.get('total_seconds', 0):.1f} s, "
-        f"{t.get('forward_passes', 0)} forward / {t.get('backward_passes', 0)} backward passes"
-    )
-    leaves_short = [n for n in tree.leaves() if n.note]
-    if leaves_short:
-        print(f"{len(leaves_short)} node(s) could not be split: see their notes above")
-    for line in decision_warnings(tree):
-        print(f"warning: {line}", file=sys.stderr)
-    if not tree.complete:
-        print("incomplete: continue with the same flags plus --resume", file=sys.stderr)
+    print_split_report(tree, run_dir)
     return 0
 
 

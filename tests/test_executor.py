@@ -243,3 +243,67 @@ def test_the_real_ray_on_a_closed_port_is_a_usage_error_within_30_s():
                           text=True, timeout=120, env=os.environ.copy())  # fmt: skip
     seconds, message = done.stdout.splitlines()
     assert float(seconds) < 30 and f"cannot start or reach {address}" in message
+
+
+# -- ProcessExecutor: a child process per task (the consistency sweep's local executor) ----------
+
+
+def _plus(context, item):
+    """A task for spawned children (imported there by name)."""
+    if item == 2:
+        raise ValueError(f"bad item {item}")
+    if item == 3:
+        os._exit(7)  # the child dies without a result
+    return item + context
+
+
+def test_process_executor_gives_values_names_failures_and_dead_children():
+    from fewshot.executor import ProcessExecutor
+
+    ex = ProcessExecutor(_options("local"), jobs=2, start_method="spawn")
+    assert ex.slots == 2
+    outcomes = sorted(ex.map(_plus, TASKS, 10, threads=1), key=lambda o: o.index)
+    assert [(o.name, o.value) for o in outcomes if o.ok] == [
+        ("task0", 10), ("task1", 11), ("task4", 14)
+    ]  # fmt: skip
+    errors = {o.name: o.error for o in outcomes if not o.ok}
+    assert errors == {
+        "task2": "ValueError: bad item 2",
+        "task3": "its process exited with code 7",
+    }
+
+
+def test_run_in_log_returns_exit_codes_and_logs_output(tmp_path, capfd):
+    from fewshot.executor import run_in_log
+
+    log = tmp_path / "logs" / "run.log"
+    assert run_in_log(lambda: print("hello") or 0, log) == 0
+    assert run_in_log(lambda: sys.exit(2), log) == 2
+    with pytest.raises(ZeroDivisionError):
+        run_in_log(lambda: 1 / 0, log)
+    text = log.read_text()
+    assert "hello" in text and "ZeroDivisionError" in text
+    assert "hello" not in capfd.readouterr().out
+
+
+def test_log_records_follow_each_runs_redirected_stderr(tmp_path):
+    """A worker running several commands: each one's log records land in its own log, not in
+    the first one's (closed) file (fewshot.cli.StderrHandler, set up once)."""
+    import logging
+
+    from fewshot.cli import StderrHandler
+    from fewshot.executor import run_in_log
+
+    logger = logging.getLogger("fewshot.test_worker")
+    logger.propagate = False
+    handler = StderrHandler()
+    logger.addHandler(handler)
+    try:
+        for name in ("first", "second"):
+            assert (
+                run_in_log(lambda name=name: logger.warning("run %s", name), tmp_path / name) == 0
+            )
+    finally:
+        logger.removeHandler(handler)
+    assert "run first" in (tmp_path / "first").read_text()
+    assert "run second" in (tmp_path / "second").read_text()

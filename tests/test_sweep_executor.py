@@ -51,3 +51,35 @@ def test_ray_sweep_writes_the_same_trees_and_names_a_failed_run(
     assert "2 leaves, 1 splits" in (runs / "logs" / "snip_s0.log").read_text()
     assert sweep.main(argv) == 1  # run again: the finished splits are skipped
     assert "4 runs: 2 finished, 2 to run" in capsys.readouterr().out
+
+
+def test_a_run_is_configured_by_values_as_its_command_line_would_be(tmp_path):
+    """The sweep builds each run's SplitConfig from values (no argv); it equals what the
+    split command parses from the run's command line, --split-args included."""
+    from fewshot.splitting.run import SplitConfig
+
+    extra = "--init kaiming_fan_out --data-option size=3 --recipe-option bn_mode=train"
+    argv = ["--metrics", "snip", *TINY, "--runs", str(tmp_path), "--split-args", extra]
+    args = parse_config(sweep.SweepConfig, [*argv, "--device", "cpu"])
+    for run in sweep.plan(args):
+        job = sweep._task(args, run).item
+        assert isinstance(job, sweep.SplitJob)
+        expected = parse_config(SplitConfig, sweep.split_command(args, run)[3:])
+        assert job.config() == expected
+        assert expected.data_option == {"image_size": 8, "size": 3}
+
+
+def test_the_default_sweep_writes_the_commands_trees(tmp_path, local_runs, capsys):
+    """Runs in fresh processes (--no-fork: spawn, safe beside the session's threads) calling
+    run_split with values: the same trees as the split command; a bad metric is exit 2."""
+    runs = tmp_path / "runs"
+    argv = ["--metrics", "snip,nope", *TINY, "--runs", str(runs), "--no-fork", "--jobs", "2"]
+    assert sweep.main(argv) == 1
+    out = capsys.readouterr()
+    assert "nope_s1 FAILED (exit 2, see" in out.out and "2 runs failed: nope_s0, nope_s1" in out.err
+    for seed in (0, 1):
+        name = f"snip_s{seed}/tree.json"
+        assert _tree(runs / name) == _tree(local_runs / name)
+        assert (runs / f"snip_s{seed}" / "tree.png").is_file()
+    log = (runs / "logs" / "snip_s0.log").read_text()
+    assert log.startswith("$ ") and "2 leaves, 1 splits" in log

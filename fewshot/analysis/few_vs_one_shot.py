@@ -46,7 +46,8 @@ def evaluate_seed(
         quality = ranking_quality(predicted, true, owners, top_k=top_k).to_dict()
         quality["tau_vs_convs"] = kendall_tau(predicted, convs)
         quality["tau_true_vs_convs"] = true_vs_convs
-        out[method.name] = {"predicted": predicted, "quality": quality}
+        leaves = {leaf.id: leaf.mask.to_op_lists() for leaf in method.leaves}
+        out[method.name] = {"predicted": predicted, "quality": quality, "leaves": leaves}
     return out
 
 
@@ -91,7 +92,8 @@ def summarise(
         finite = [t for t in taus if t is not None]
         summary[method.name] = {
             **method.to_dict(),
-            "seeds": {str(s): per_seed[s][method.name]["quality"] for s in seeds},
+            "leaves": _common_leaves(method, per_seed),
+            "seeds": {str(s): _seed_entry(per_seed[s][method.name]) for s in seeds},
             "kendall_tau_mean": float(np.mean(finite)) if finite else None,
             "kendall_tau_std": float(np.std(finite, ddof=1)) if len(finite) > 1 else None,
         }
@@ -104,6 +106,24 @@ def summarise(
         )  # fmt: skip
         comparisons.setdefault(group, {})[name] = {"baseline": base, **interval.to_dict()}
     return {"methods": summary, "tau_difference": comparisons}
+
+
+def _seed_entry(result: dict[str, Any]) -> dict[str, Any]:
+    """A method's entry for one seed: its ranking quality and the leaves that seed used
+    (a split method cuts each seed's own tree, so its leaves differ between seeds)."""
+    return {**result["quality"], **({"leaves": result["leaves"]} if "leaves" in result else {})}
+
+
+def _common_leaves(
+    method: Method, per_seed: dict[int, dict[str, dict[str, Any]]]
+) -> dict[str, Any] | None:
+    """The method's leaves when every seed used the same (one-shot, exhaustive), else ``None``
+    (see each seed's ``leaves``). Before, the last seed's leaves were written here for all."""
+    seen = [per_seed[s][method.name].get("leaves") for s in sorted(per_seed)]
+    known = [leaves for leaves in seen if leaves is not None]
+    if not known:
+        return method.to_dict()["leaves"]
+    return known[0] if all(leaves == known[0] for leaves in known) else None
 
 
 def results_table(result: dict[str, Any]) -> str:

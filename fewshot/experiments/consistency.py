@@ -5,25 +5,27 @@ thin entry point) and ``python -m fewshot.distance`` (the report alone)::
     python tools/sweep.py --metrics grad_norm,snip,synflow,jacob_cov,ntk,lr,gm --seeds 10 \\
         --jobs 2 --C 8 --N 1 --batch-size 32 --runs runs/sweep --out runs/sweep/split_distance
 
-Each (metric, seed) is one ``fewshot.split ... --out RUNS --name METRIC_sSEED`` run: the split
-command by module name (``--split-module``) as a :class:`fewshot.executor.CommandRun` task, so
-that its log ``RUNS/logs/NAME.log`` is the command's output; ``--jobs`` at a time, each limited
-to ``--threads`` CPU threads. By default each run is a fork of this process, made after it has
-imported the split module once (the imports cost ~10 CPU-seconds a run otherwise), one fresh
-fork per run, always from the main thread while no other thread exists (a ``multiprocessing``
-``Pool`` forks replacement workers from a handler thread, and such forks could deadlock on a
-lock held by another thread: seen as a sweep hanging in the test suite); ``--no-fork`` starts
-fresh ``python -m fewshot.split`` processes instead, ``--jobs`` at a time (a thread pool waiting
-on them). ``--executor ray`` runs each split as a Ray task on :mod:`fewshot.executor` instead,
+Each (metric, seed) is one split run ``RUNS/METRIC_sSEED``: a
+:class:`~fewshot.splitting.run.SplitConfig` built from the sweep's values (what ``fewshot.split
+--metric M --seed S --out RUNS --name M_sS ...`` would parse; ``--split-args`` are parsed as
+that command's flags) run by :func:`fewshot.splitting.run.run_split` in a worker, its output in
+``RUNS/logs/NAME.log`` (which starts with the equivalent command line), ``--jobs`` at a time,
+each limited to ``--threads`` CPU threads. The runs are tasks of :mod:`fewshot.executor`: by
+default :class:`~fewshot.executor.ProcessExecutor` forks this process once per run, after it
+has imported the split once (the imports cost ~10 CPU-seconds a run otherwise), always from
+the main thread while no other thread exists; ``--no-fork`` starts each run in a fresh
+interpreter (``spawn``) instead. ``--executor ray`` runs each split as a Ray task,
 ``--workers`` at a time (default ``--jobs``) on an embedded Ray or the cluster at
 ``--ray-address``; a Ray worker runs its splits in-process (imports paid once per worker),
-output in the same logs, and the trees are the same as with the default executor. Options are
-the fields of :class:`SweepConfig` (``--config``/``--print-config`` work as for every command).
-Finished runs (``tree.json`` with ``complete: true``) are skipped, unfinished ones resumed with
-``--resume``, so an interrupted sweep is continued by running the same command again. Finally
-:func:`report_distance` (what ``fewshot.distance`` runs) writes the table, JSON and figures to
-``--out`` from the finished trees. Exit code 1 if a run failed (the analysis still uses the
-others).
+output in the same logs. The trees are the same whatever the executor. Another
+``--split-module`` (a command module with ``main(argv)``) is run with the flags instead.
+
+Options are the fields of :class:`SweepConfig` (``--config``/``--print-config`` work as for
+every command). Finished runs (``tree.json`` with ``complete: true``) are skipped, unfinished
+ones resumed with ``--resume``, so an interrupted sweep is continued by running the same
+command again. Finally :func:`report_distance` (what ``fewshot.distance`` runs) writes the
+table, JSON and figures to ``--out`` from the finished trees. Exit code 1 if a run failed (the
+analysis still uses the others).
 """
 
 from __future__ import annotations
@@ -31,17 +33,14 @@ from __future__ import annotations
 import contextlib
 import importlib
 import multiprocessing as mp
-import multiprocessing.connection
 import os
 import shlex
-import subprocess
 import sys
 import time
-import traceback
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from fewshot import executor as fx
 from fewshot.analysis.split_distance import DistanceReport, analyse_paths, format_table
@@ -50,6 +49,7 @@ from fewshot.config import (
     CommonOptions,
     ImageOptions,
     apply_common,
+    flag_values,
     make_config,
     option,
     parse_config,
@@ -59,10 +59,13 @@ from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.run_folder import CONFIG, LOGS, SWEEP_CONFIG, run_name, save_run_config, tree_path
 from fewshot.splitting.tree import TreeFileError, load_tree
 
-ROOT = Path(__file__).resolve().parents[2]
-"""The folder holding the ``fewshot`` package (on a fresh split process's ``PYTHONPATH``)."""
+if TYPE_CHECKING:  # torch: imported by the runs, not by the distance report
+    from fewshot.splitting.run import SplitConfig
 
 PAPER_METRICS = ("grad_norm", "snip", "synflow", "jacob_cov", "ntk", "lr", "gm")
+DEFAULT_SPLIT = "fewshot.split"
+"""The split command's module: its runs call :data:`SPLIT_LIBRARY` directly, with values."""
+SPLIT_LIBRARY = "fewshot.splitting.run"
 PASS_THROUGH = ("C", "N", "batch_size", "depth", "branch", "dataset", "data_root")
 
 
@@ -100,11 +103,11 @@ class SweepConfig(fx.ExecutorOptions, ImageOptions, CommonOptions):
     dataset: str | None = option(None, help="data set (split's default)")
     data_root: Path | None = option(None, help="data folder")
     split_args: str = option("", help="extra flags for every split run (quoted)")
-    split_module: str = option("fewshot.split", help="the split command's module")
+    split_module: str = option(DEFAULT_SPLIT, help="the split command's module")
     no_fork: bool = option(
         False,
-        help="start each run as a fresh `python -m` process (default: fork this one after "
-        "importing the split module once, which skips ~10 CPU-s of imports per run)",
+        help="start each run in a fresh Python process (default: fork this one after "
+        "importing the split once, which skips ~10 CPU-s of imports per run)",
     )
     dry_run: bool = option(False, help="print the plan and exit")
     no_analysis: bool = option(False, help="run the splits only")
@@ -155,14 +158,6 @@ def split_command(args: SweepConfig, run: Run) -> list[str]:
     return cmd
 
 
-def _env(threads: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    for var in THREAD_VARS:
-        env[var] = str(threads)
-    return env
-
-
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 PRELOAD = (
     "fewshot.data",
@@ -170,11 +165,34 @@ PRELOAD = (
     "fewshot.plotting.tree",
     "fewshot.splitting.tree_table",
 )
-"""Modules ``fewshot.split`` imports lazily; preloaded once so forked runs skip their import."""
+"""Modules a split run imports lazily; preloaded once so forked runs skip their import."""
 
 
-SplitTask = fx.Task[fx.CommandRun]
-"""One split run: its name, and the split command (module, flags, log file) to run."""
+@dataclass(frozen=True)
+class SplitJob:
+    """One split of the sweep as values: the split configuration's values from the sweep, the
+    ``--split-args`` flags (parsed as ``fewshot.split``'s, in the worker) and the run's log."""
+
+    values: dict[str, Any]
+    flags: tuple[str, ...]
+    log: Path
+
+    def config(self) -> SplitConfig:
+        """The resolved split configuration (a :class:`UsageError` for a bad value or flag:
+        the run's failure, raised where the run is)."""
+        from fewshot.splitting.run import SplitConfig
+
+        values = dict(self.values)
+        for key, value in flag_values(SplitConfig, self.flags).items():
+            if isinstance(value, dict) and isinstance(values.get(key), dict):
+                value = {**values[key], **value}  # repeated KEY=VALUE flags add up
+            values[key] = value
+        return make_config(SplitConfig, values)
+
+
+SplitTask = fx.Task[SplitJob | fx.CommandRun]
+"""One split run: its name, and its split (a :class:`SplitJob` for ``fewshot.split``, else the
+``--split-module`` command to run, as a :class:`fewshot.executor.CommandRun`)."""
 
 
 def can_fork() -> bool:
@@ -182,111 +200,107 @@ def can_fork() -> bool:
 
 
 def preload(module: str) -> None:
-    """Import the split module (and its lazy imports) in this process, so that each forked run
+    """Import the split (and its lazy imports) in this process, so that each forked run
     inherits them: ~10 CPU-seconds of imports (torch, matplotlib) paid once, not per run."""
-    importlib.import_module(module)
-    if module == "fewshot.split":
+    importlib.import_module(SPLIT_LIBRARY if module == DEFAULT_SPLIT else module)
+    if module == DEFAULT_SPLIT:
         for name in PRELOAD:
             with contextlib.suppress(ImportError):  # moved: the run imports it itself
                 importlib.import_module(name)
 
 
+def split_values(args: SweepConfig, run: Run) -> dict[str, Any]:
+    """The split configuration's values of one run: those :func:`split_command` gives as
+    flags before ``--split-args``."""
+    values: dict[str, Any] = {
+        "metric": run.metric, "seed": run.seed, "out": args.runs, "name": run.name,
+        "data_option": dict(args.data_option), "resume": run.state == "resume",
+    }  # fmt: skip
+    given = {key: getattr(args, key) for key in PASS_THROUGH}
+    values.update({key: value for key, value in given.items() if value is not None})
+    if args.device != "auto":
+        values["device"] = args.device
+    return values
+
+
 def _task(args: SweepConfig, run: Run) -> SplitTask:
+    """The run as a task; the log starts with the equivalent command line (to redo it by
+    hand). A user error in the split's values (an unknown metric) is the run's failure, in
+    its log, as the command would have said it."""
     log = args.runs / LOGS / f"{run.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     cmd = split_command(args, run)
     with log.open("a", encoding="utf-8") as f:
         f.write(f"$ {shlex.join(cmd)}\n")
-    return fx.Task(run.name, fx.CommandRun(args.split_module, tuple(cmd[3:]), log))
+    if args.split_module != DEFAULT_SPLIT:  # another split command: only its flags are known
+        return fx.Task(run.name, fx.CommandRun(args.split_module, tuple(cmd[3:]), log))
+    job = SplitJob(split_values(args, run), tuple(shlex.split(args.split_args)), log)
+    return fx.Task(run.name, job)
 
 
-def run_forked(task: SplitTask, threads: int) -> tuple[str, int, float]:
-    """In a fork of the sweep: stdout/stderr into the log, one thread budget,
-    the split module's ``main``; returns (name, exit code, seconds)."""
-    start, run = time.perf_counter(), task.item
-    with run.log.open("a", encoding="utf-8") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        torch = sys.modules.get("torch")  # preloaded with the split module
-        if torch is not None:
-            torch.set_num_threads(threads)
-        try:
-            rc = importlib.import_module(run.module).main(list(run.argv)) or 0
-        except SystemExit as exc:  # argparse and sys.exit in the command
-            rc = exc.code if isinstance(exc.code, int) else 1
-        except Exception:  # a crash of one run must not stop the sweep: log it
-            traceback.print_exc()
-            rc = 1
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-    return task.name, int(rc), time.perf_counter() - start
+def run_task(context: Any, item: SplitJob | fx.CommandRun) -> tuple[int, float]:
+    """One split run in this (worker) process, its output appended to its log; returns (exit
+    code, seconds): 2 for a user error, as the split command exits."""
+    start = time.perf_counter()
+    if isinstance(item, SplitJob):
+        rc = fx.run_in_log(lambda: run_main(lambda _: split_and_report(item.config())), item.log)
+    else:
+        module = importlib.import_module(item.module)
+        rc = fx.run_in_log(lambda: module.main(list(item.argv)), item.log)
+    return rc, time.perf_counter() - start
 
 
-def run_process(task: SplitTask, threads: int) -> tuple[str, int, float]:
-    """``python -m MODULE ...`` with its output in the log; returns (name, exit code, seconds)."""
-    start, run = time.perf_counter(), task.item
-    cmd = [sys.executable, "-m", run.module, *run.argv]
-    with run.log.open("a", encoding="utf-8") as log:
-        rc = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(threads))
-    return task.name, rc, time.perf_counter() - start
+def split_and_report(config: SplitConfig) -> int:
+    """What ``python -m fewshot.split`` does with a parsed configuration: split
+    (:func:`fewshot.splitting.run.run_split`), draw ``tree.png``, print the summary."""
+    from fewshot.plotting.tree import save_tree_figure
+    from fewshot.splitting.run import run_split
+    from fewshot.splitting.tree_table import print_split_report
+
+    apply_common(config)
+    run = run_split(config, on_stop=save_tree_figure)
+    if run.already_complete:
+        print(f"{run.run_dir} is already complete\n")
+    print_split_report(run.tree, run.run_dir)
+    return 0
+
+
+def _executor(args: SweepConfig) -> contextlib.AbstractContextManager[fx.Executor]:
+    """Ray tasks (``--executor ray``, ``--workers`` at a time, default ``--jobs``), or a child
+    process per run, ``--jobs`` at a time: a fork of this process after the split's imports,
+    or with ``--no-fork`` (or where fork does not exist) a fresh interpreter (``spawn``)."""
+    if args.executor == "ray":
+        options = fx.ExecutorOptions(
+            executor="ray", workers=args.workers or args.jobs, ray_address=args.ray_address
+        )
+        return fx.open_executor(options)
+    fork = not args.no_fork and can_fork()
+    if fork:
+        preload(args.split_module)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    method = "fork" if fork else "spawn"
+    return contextlib.nullcontext(fx.ProcessExecutor(args, jobs=args.jobs, start_method=method))
 
 
 def _results(args: SweepConfig, tasks: list[SplitTask]) -> Iterator[tuple[str, int, float]]:
-    """Run ``tasks`` ``--jobs`` at a time; yields each result as it finishes."""
+    """Run ``tasks`` on the executor (see :func:`_executor`); yields (name, exit code,
+    seconds) as each finishes. A run whose process failed without an exit code (a crash in a
+    Ray worker, a killed child) is exit code 1, its error printed."""
     threads = int(args.threads or 1)
-    if args.executor == "ray":
-        yield from _ray_results(args, tasks)
-        return
-    if args.no_fork or not can_fork():
-        with ThreadPoolExecutor(args.jobs) as pool:
-            yield from pool.map(lambda t: run_process(t, threads), tasks)
-        return
-    preload(args.split_module)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    yield from _forked_results(tasks, args.jobs, threads)
-
-
-def _forked_results(
-    tasks: list[SplitTask], jobs: int, threads: int
-) -> Iterator[tuple[str, int, float]]:
-    """One fork per task, ``jobs`` at a time, each made from this (single-threaded) process;
-    waits on their sentinels (``multiprocessing.connection.wait``); yields as each finishes."""
-    ctx = mp.get_context("fork")
-    queue = list(tasks)
-    running: dict[int, tuple[SplitTask, mp.process.BaseProcess, float]] = {}
-    while queue or running:
-        while queue and len(running) < jobs:
-            task = queue.pop(0)
-            proc = ctx.Process(target=_forked_child, args=(task, threads), name=task.name)
-            proc.start()
-            running[proc.sentinel] = (task, proc, time.perf_counter())
-        for sentinel in mp.connection.wait(list(running)):
-            task, proc, start = running.pop(sentinel)
-            proc.join()
-            yield task.name, int(proc.exitcode or 0), time.perf_counter() - start
-
-
-def _ray_results(args: SweepConfig, tasks: list[SplitTask]) -> Iterator[tuple[str, int, float]]:
-    """Each task a Ray task running the split in a Ray worker (:func:`fewshot.executor.
-    run_command`, ``--workers`` at a time, default ``--jobs``); yields (name, exit code,
-    seconds) as each finishes."""
-    options = fx.ExecutorOptions(
-        executor="ray", workers=args.workers or args.jobs, ray_address=args.ray_address
-    )
     start = time.perf_counter()
-    with fx.open_executor(options) as executor:
-        for out in executor.map(fx.run_command, tasks, cpus=args.threads, threads=args.threads):
-            if not out.ok:
+    with _executor(args) as executor:
+        for out in executor.map(run_task, tasks, cpus=threads, threads=threads):
+            if out.ok and out.value is not None:
+                rc, seconds = out.value
+            else:
+                rc, seconds = 1, time.perf_counter() - start
                 print(f"{out.name}: {out.error}", file=sys.stderr, flush=True)
-            seconds = out.value if out.ok else time.perf_counter() - start
-            yield out.name, 0 if out.ok else 1, float(seconds or 0.0)
-
-
-def _forked_child(task: SplitTask, threads: int) -> None:
-    """Body of a forked run: its exit code is the split's."""
-    sys.exit(run_forked(task, threads)[1])
+            if out.ok and rc != 0:
+                log = args.runs / LOGS / f"{out.name}.log"
+                failed = fx.CommandFailed(f"exit code {rc}, see {log}")
+                print(f"{out.name}: {type(failed).__name__}: {failed}", file=sys.stderr, flush=True)
+            yield out.name, rc, seconds
 
 
 def run_all(args: SweepConfig, todo: Sequence[Run]) -> list[Run]:

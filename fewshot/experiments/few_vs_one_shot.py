@@ -19,7 +19,8 @@ by ``--sample-seed``) is the same for every method and seed. The analysis
 (:mod:`fewshot.analysis.ranking`) gives per method and seed the pooled and per-leaf Kendall tau
 and Spearman rho, the picked arch's true accuracy and the top-10 regret, and per budget a paired
 bootstrap interval of the tau difference to the one-shot baseline. Outputs in ``--out``:
-``results.json``, ``table.md``, ``few_vs_one_shot.png``; ``--results PATH`` also writes the JSON
+``results.json`` (per method and seed the quality and the seed's own leaves: a split method
+cuts each seed's tree), ``table.md``, ``few_vs_one_shot.png``; ``--results PATH`` also writes the JSON
 (and the figure and table beside it) there. Run the same command again to resume.
 """
 

@@ -31,13 +31,13 @@ from fewshot.config import (
     CommonOptions,
     ImageOptions,
     apply_common,
-    lightning_hardware,
     option,
     parse_config,
     resolve_device,
 )
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json
+from fewshot.scoring.spec import ScoringSpec
 from fewshot.training.trainer import trainer_option
 
 if TYPE_CHECKING:
@@ -74,7 +74,11 @@ class EvaluateConfig(ImageOptions, CommonOptions):
     seed: int = option(0, help="candidate scoring, init and data order")
     dataset: str | None = option(None, help="data set", choices=dataset_names, group=_D)
     data_root: Path | None = option(None, help="data folder", group=_D)
-    score_batch_size: int = option(64, help="scoring batch size", minimum=1, group=_D)
+    score_batch_size: int = option(
+        ScoringSpec.batch_size,  # the one scoring default, as refine's own --batch-size
+        help="scoring batch size (the candidates are scored as the refinement scored)",
+        minimum=1, group=_D,
+    )  # fmt: skip
     precision: str | None = trainer_option("precision", group=_HW)
     channels_last: bool = trainer_option("channels_last", group=_HW)
     compile: bool = trainer_option("compile", group=_HW)
@@ -141,14 +145,11 @@ def trainer_settings(config: EvaluateConfig) -> TrainerSettings:
     """The ``Trainer`` hardware of ``config``: ``--device`` as Lightning's accelerator on one
     device (``cuda``: one GPU, not DDP over all; ``cuda:N``: GPU N), ``--threads``, precision,
     channels-last, compile, progress."""
-    from fewshot.training.trainer import TrainerSettings
+    from fewshot.training.trainer import one_device
 
-    accelerator, devices = lightning_hardware(config.device)
-    return TrainerSettings(
-        accelerator=accelerator, devices=1 if devices == "auto" else devices,
-        precision=config.precision,
-        progress_bar=not config.no_progress, threads=config.threads,
-        channels_last=config.channels_last, compile=config.compile,
+    return one_device(
+        config.device, threads=config.threads, progress=not config.no_progress,
+        precision=config.precision, channels_last=config.channels_last, compile=config.compile,
     )  # fmt: skip
 
 

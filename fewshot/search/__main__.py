@@ -252,16 +252,20 @@ def _filter(cfg: SearchConfig, oracle, proxies: dict[str, Any]) -> None:
 
 
 def _train_kept(cfg: SearchConfig, oracle, kept: list[str]) -> list[dict]:
+    """Train the first repeat's kept archs from scratch (``--train-*``) on ``--device`` with
+    ``--threads``; each result with the benchmark's test accuracy of the arch."""
     from fewshot.data import make_datamodule
     from fewshot.spaces.nb201 import Arch
     from fewshot.training.standalone import StandaloneSettings, train_archs
+    from fewshot.training.trainer import one_device
 
     dm = make_datamodule(cfg.train_dataset, data_root=cfg.data_root, seed=cfg.seed,
                          **cfg.data_option)  # fmt: skip
     settings = StandaloneSettings(C=cfg.train_C, N=cfg.train_N, epochs=cfg.train_epochs,
                                   seed=cfg.seed)  # fmt: skip
     archs = [Arch.from_string(a) for a in kept[: cfg.train_max]]
-    results = train_archs(archs, dm, settings, cfg.out / "trained")
+    hardware = one_device(cfg.device, threads=cfg.threads, progress=not cfg.no_progress)
+    results = train_archs(archs, dm, settings, cfg.out / "trained", hardware=hardware)
     for r in results:
         r["benchmark_test_acc"] = float(oracle.report_acc[oracle.index(r["arch"])])
     return results

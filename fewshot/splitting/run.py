@@ -32,7 +32,7 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.io import software_versions
-from fewshot.metrics.base import ScoringData
+from fewshot.metrics.base import ScoringData, data_free
 from fewshot.metrics.settings import MetricSettings
 from fewshot.run_folder import (
     RESOLVED_DATA_PATH,
@@ -318,6 +318,7 @@ def _new_tree(
     """A tree with only its root, recording ``config`` plus ``extra`` (the resolved data path)."""
     saved = {**to_dict(config), **extra}
     tree = SplitTree(str(config.metric), config.seed, dataset, saved, software_versions())
+    tree.data_free = reads_no_images(settings_from_config(config, recipe))
     tree.recipe = {
         "name": config.recipe,
         "settings": recipe.to_dict(),
@@ -380,6 +381,12 @@ def load_data(
     dm = make_datamodule(
         name, data_root=root, batch_size=batch_size, seed=config.seed, **config.data_option
     )
+    if reads_no_images(settings):
+        from fewshot.scoring.data import data_free_input
+
+        log.info("data-free split (%s): no image of %s is read", settings.metric, name)
+        placeholder = data_free_input(dm, batch_size)
+        return name, placeholder, placeholder.num_classes, None
 
     def draw(seed: int) -> ScoringData:
         return scoring_data(
@@ -396,6 +403,16 @@ def load_data(
             return DataLoader(train, batch_size=batch_size, shuffle=True, generator=g)
 
     return name, data, first.num_classes, epoch_batches
+
+
+def reads_no_images(settings: SplitSettings) -> bool:
+    """True when a split needs only its data set's class count and image size: its metric is
+    data-free (:func:`fewshot.metrics.data_free`: synflow, params, flops) or the random
+    baseline, and no warm-up trains the supernet. Such a split loads no data set (so it runs
+    where the images are absent) and its tree says ``data_free: true``."""
+    if settings.warmup.epochs > 0:
+        return False
+    return settings.metric == RANDOM_BASELINE or data_free([settings.metric])
 
 
 def decision_warnings(tree: SplitTree) -> list[str]:
@@ -423,6 +440,7 @@ __all__ = [
     "environment",
     "load_data",
     "open_run",
+    "reads_no_images",
     "recipe_overrides",
     "run_split",
     "settings_from_config",

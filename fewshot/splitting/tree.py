@@ -26,6 +26,10 @@ Version 2 adds, per split: ``decided_by`` (``"value"``: a unique optimum of fini
 run, ``recipe`` (name and resolved settings) and ``environment`` (device, determinism). NaN and
 infinities are written as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (strict JSON).
 Version 1 files (without these fields) are still read.
+
+A split that read no image (a data-free metric such as synflow, params or flops, or the random
+baseline, without warm-up: only the data set's class count and image size) says
+``"data_free": true``; the key is absent otherwise (and in files written before it existed).
 """
 
 from __future__ import annotations
@@ -183,6 +187,8 @@ class SplitTree:
     complete: bool = False
     recipe: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
+    data_free: bool = False
+    """True when the split read no image (only the data set's class count and image size)."""
 
     @property
     def recipe_name(self) -> str | None:
@@ -242,6 +248,7 @@ class SplitTree:
             "metric": self.metric,
             "seed": self.seed,
             "dataset": self.dataset,
+            **({"data_free": True} if self.data_free else {}),  # absent: images were read
             "recipe": self.recipe,
             "environment": self.environment,
             "config": self.config,
@@ -269,6 +276,7 @@ class SplitTree:
             complete=bool(d.get("complete", False)),
             recipe=dict(d.get("recipe") or {}),
             environment=dict(d.get("environment") or {}),
+            data_free=bool(d.get("data_free", False)),
         )
         _check_structure(tree, source)
         return tree

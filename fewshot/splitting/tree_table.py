@@ -6,10 +6,13 @@ Everything here is computed from a :class:`~fewshot.splitting.tree.SplitTree` (n
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from fewshot.run_folder import TREE
 from fewshot.splitting.tree import Node, SplitTree
 
 SHORT_OPS = {
@@ -103,6 +106,27 @@ def format_table(tree: SplitTree) -> str:
     return "\n".join(out)
 
 
+def print_split_report(tree: SplitTree, run_dir: Path) -> None:
+    """What a split run prints when it stops (``python -m fewshot.split``, and each run of the
+    consistency sweep into its log): the table, timings and passes, leaf notes, the splits
+    that values did not decide (stderr) and, if unfinished, how to resume (stderr)."""
+    from fewshot.splitting.run import decision_warnings  # torch: only when a run reports
+
+    print(format_table(tree))
+    t = tree.timings
+    print(
+        f"\n{run_dir / TREE}: {t.get('total_seconds', 0):.1f} s, "
+        f"{t.get('forward_passes', 0)} forward / {t.get('backward_passes', 0)} backward passes"
+    )
+    leaves_short = [n for n in tree.leaves() if n.note]
+    if leaves_short:
+        print(f"{len(leaves_short)} node(s) could not be split: see their notes above")
+    for line in decision_warnings(tree):
+        print(f"warning: {line}", file=sys.stderr)
+    if not tree.complete:
+        print("incomplete: continue with the same flags plus --resume", file=sys.stderr)
+
+
 def tree_layout(tree: SplitTree) -> dict[int, tuple[float, float]]:
     """(x, y) per node: leaves evenly spaced on x in tree order, parents centred, y = -depth."""
     children: dict[int, list[int]] = {n.id: [] for n in tree.nodes}
@@ -128,6 +152,7 @@ def tree_layout(tree: SplitTree) -> dict[int, tuple[float, float]]:
 
 
 __all__ = [
+    "print_split_report",
     "SHORT_OPS",
     "NodeRow",
     "format_groups",

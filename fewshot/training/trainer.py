@@ -81,6 +81,28 @@ CPU = TrainerSettings(accelerator="cpu", devices=1, progress_bar=False)
 """One CPU process, quiet: the default of library calls that are not given a device."""
 
 
+def one_device(
+    device: str,
+    *,
+    threads: int | None = None,
+    progress: bool = True,
+    precision: str | None = None,
+    channels_last: bool = False,
+    compile: bool = False,
+) -> TrainerSettings:
+    """A command's ``--device`` (and ``--threads``, progress, precision) as the settings of a
+    ``Trainer`` on one device: ``cuda`` is one GPU (not DDP over all of them), ``cuda:N`` GPU
+    N, ``auto`` Lightning's choice of one device (:func:`fewshot.config.lightning_hardware`)."""
+    from fewshot.config import lightning_hardware
+
+    accelerator, devices = lightning_hardware(device)
+    return TrainerSettings(
+        accelerator=accelerator, devices=1 if devices == "auto" else devices,
+        precision=precision, progress_bar=progress, threads=threads,
+        channels_last=channels_last, compile=compile,
+    )  # fmt: skip
+
+
 def resolve_strategy(strategy: str) -> str:
     """DDP strategies with ``find_unused_parameters`` on: a single path leaves ops unused."""
     return (
@@ -343,6 +365,7 @@ __all__ = [
     "fit_resumable",
     "last_checkpoint_callback",
     "make_trainer",
+    "one_device",
     "parse_devices",
     "prepare_model",
     "quiet_lightning",

@@ -100,3 +100,35 @@ def test_print_config_round_trips_and_console_command(tmp_path, capsys):
         fewshot_main(["search", "--config", str(tmp_path / "c.yaml"), "--print-config"])
     assert capsys.readouterr().out == first
     assert "out: runs/search/rl-synflow-w100-cifar100" in first
+
+
+@pytest.mark.parametrize(("device", "accelerator", "devices"),
+                         [("cuda:1", "gpu", [1]), ("cpu", "cpu", 1)])  # fmt: skip
+def test_filter_mode_trains_on_the_device_asked_for(
+    tmp_path, small_benchmark, table, monkeypatch, device, accelerator, devices
+):
+    """--device reaches the trainer of the kept archs (a fake CUDA with 2 GPUs; the fake
+    Trainer stops the run once asked)."""
+    import pytorch_lightning as pl
+    import torch
+
+    class TrainerAsked(Exception):
+        pass
+
+    asked: dict = {}
+
+    def fake_trainer(**kwargs):
+        asked.update(kwargs)
+        raise TrainerAsked
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(pl, "Trainer", fake_trainer)
+    flags = ["--dataset", "cifar10", "--filter", "--proxy", "synflow", "--proxy-table",
+             str(table), "--no-scoring", "--candidates", "40", "--top-k", "4", "--repeats", "1",
+             "--train-epochs", "1", "--train-max", "1", "--train-C", "4", "--train-dataset",
+             "synthetic", "--data-option", "num_train=40", "--data-option", "num_test=16",
+             "--data-option", "image_size=8", "--device", device]  # fmt: skip
+    with pytest.raises(TrainerAsked):
+        main(_args(small_benchmark, tmp_path / "f", *flags))
+    assert asked["accelerator"] == accelerator and asked["devices"] == devices

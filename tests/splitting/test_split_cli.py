@@ -252,3 +252,39 @@ def test_config_records_image_size_and_the_resolved_data_path(tmp_path, monkeypa
     assert main([*split_args(tmp_path / "b", dataset=""), *folder]) == 0
     (config,) = (tmp_path / "b").glob("*/config.yaml")
     assert yaml.safe_load(config.read_text())["resolved_data_path"] == "loader"
+
+
+def test_a_data_free_split_reads_no_image_and_says_so(tmp_path, reference, monkeypatch):
+    """synflow (data-free) splits CIFAR-100 from a folder that does not exist: only the class
+    count and image size are used; the tree says data_free. A split that reads images (snip)
+    writes no data_free key, and an older tree without it loads as not data-free."""
+    import fewshot.data
+
+    def no_images(*args, **kwargs):
+        raise AssertionError("a data-free split drew scoring batches")
+
+    monkeypatch.setattr(fewshot.data, "scoring_data", no_images)
+    args = split_args(tmp_path, "--data-root", str(tmp_path / "absent"), metric="synflow",
+                      dataset="cifar100")  # fmt: skip
+    assert main([*args, "--depth", "1"]) == 0
+    tree = load_tree(tmp_path / "synflow-d1-b2-s0")
+    assert tree.data_free and tree.dataset == "cifar100" and tree.complete
+    raw = json.loads((tmp_path / "synflow-d1-b2-s0" / "tree.json").read_text())
+    assert raw["data_free"] is True
+    snip = json.loads((reference / "tree.json").read_text())
+    assert "data_free" not in snip and not load_tree(reference).data_free
+
+
+def test_a_data_free_split_gives_the_tree_of_real_images(tmp_path):
+    """The placeholder batch changes no value: synflow with the synthetic images read (the
+    data-free path turned off) and without them give the same splits."""
+    import fewshot.splitting.run as split_run
+
+    assert main(split_args(tmp_path / "free", metric="synflow")) == 0
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(split_run, "reads_no_images", lambda settings: False)
+        assert main(split_args(tmp_path / "images", metric="synflow")) == 0
+    free = load_tree(tmp_path / "free" / "synflow-d2-b2-s0")
+    images = load_tree(tmp_path / "images" / "synflow-d2-b2-s0")
+    assert free.data_free and not images.data_free
+    assert [n.to_dict() for n in free.nodes] == [n.to_dict() for n in images.nodes]

@@ -105,6 +105,46 @@ def test_predictions_come_from_the_owning_leafs_supernet():
     assert predicted == [float(index[o]) for o in owners]
 
 
+def test_each_seed_records_the_leaves_of_its_own_tree():
+    """A split method cuts each seed's own tree: seed 0 split edge 0 into {none, skip} | rest,
+    seed 1 into {none} | rest. The results give each seed's leaves (before, the last seed's
+    leaves were written as the method's, so a seed-0 arch looked scored by a supernet it was
+    not in); a method whose leaves are the same for every seed keeps them at method level.
+    Archs in a supernet shared with the exhaustive method get the same prediction."""
+    from fewshot.analysis.few_vs_one_shot import evaluate_seed, summarise
+
+    def tree(first: int) -> SplitTree:
+        t = SplitTree(metric="gm", seed=0, dataset="synthetic", complete=True)
+        t.add_root()
+        t.apply_split(0, _split(0, first))
+        return t
+
+    archs = random.Random(3).sample(list(all_archs()), 40)
+    true = np.array([float(i) for i in range(len(archs))])
+    per_seed, leaves = {}, {}
+    for seed, first in ((0, 2), (1, 1)):
+        methods = plan_methods({"gm": tree(first)}, depths=[1], epochs=1)
+        rng = random.Random(seed)
+        scores = {key: {a.to_string(): rng.random() for a in archs if a in mask}
+                  for key, (mask, _) in supernets(methods).items()}  # fmt: skip
+        per_seed[seed] = evaluate_seed(methods, scores, archs, true, top_k=3)
+        leaves[seed] = {leaf.id: leaf.mask.to_op_lists() for leaf in methods[0].leaves}
+        gm, exhaustive = per_seed[seed]["gm-d1"], per_seed[seed]["exhaustive-b5"]
+        alone = [i for i, a in enumerate(archs) if a.ops[0] == "none"]
+        if first == 1:  # {none} is a leaf of both methods: one supernet, one prediction
+            assert [gm["predicted"][i] for i in alone] == [
+                exhaustive["predicted"][i] for i in alone
+            ]
+    result = summarise(methods, per_seed, true, epochs=1, resamples=10, seed=0)["methods"]
+    assert leaves[0] != leaves[1]
+    assert result["gm-d1"]["leaves"] is None
+    assert {s: q["leaves"] for s, q in result["gm-d1"]["seeds"].items()} == {
+        "0": leaves[0], "1": leaves[1]
+    }  # fmt: skip
+    assert result["exhaustive-b5"]["leaves"] == result["exhaustive-b5"]["seeds"]["0"]["leaves"]
+    assert len(result["exhaustive-b5"]["leaves"]) == 5
+
+
 # -- the command, end to end on a tiny fake benchmark ---------------------------------------------
 
 
