@@ -139,14 +139,17 @@ def results_table(result: dict[str, Any]) -> str:
                 d["baseline"], _f(b["kendall_tau_mean"]),
                 f"{d['estimate']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]",
                 _f(_mean(m, "picked_accuracy"), 2), _f(_mean(m, f"regret_top{result['top_k']}"), 2),
+                _f(_mean(m, "kendall_tau_top10pct")), _f(_mean(m, "steps"), 0),
             ])  # fmt: skip
     for name, m in methods.items():
         if m["family"] == ONE_SHOT:
             rows.append([name, "-", _f(m["kendall_tau_mean"]), _f(m["kendall_tau_std"]), "-", "-",
                          "-", _f(_mean(m, "picked_accuracy"), 2),
-                         _f(_mean(m, f"regret_top{result['top_k']}"), 2)])  # fmt: skip
+                         _f(_mean(m, f"regret_top{result['top_k']}"), 2),
+                         _f(_mean(m, "kendall_tau_top10pct")), _f(_mean(m, "steps"), 0)])  # fmt: skip
     header = ["method", "compared", "tau", "tau sd", "baseline", "baseline tau",
-              "tau - baseline [95% CI]", "picked acc", f"regret@{result['top_k']}"]  # fmt: skip
+              "tau - baseline [95% CI]", "picked acc", f"regret@{result['top_k']}",
+              "tau top-10%", "steps"]  # fmt: skip
     return markdown_table(header, rows)
 
 

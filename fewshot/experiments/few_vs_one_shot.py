@@ -66,7 +66,14 @@ from fewshot.run_folder import (
 from fewshot.spaces.nb201 import Arch, Mask
 from fewshot.splitting.recipes import list_recipes
 from fewshot.splitting.tree import SplitTree, TreeFileError, load_tree
-from fewshot.training.comparison import PROTOCOLS, Method, TrainingRun, plan_methods, supernets
+from fewshot.training.comparison import (
+    PROTOCOLS,
+    Method,
+    TrainingRun,
+    plan_methods,
+    supernet_key,
+    supernets,
+)
 
 log = logging.getLogger("fewshot")
 
@@ -361,6 +368,16 @@ def run_seed(
     return methods, scores, timings
 
 
+def method_steps(config: FewVsOneShotConfig, seed: int, method: Method) -> int:
+    """Optimiser steps ``method`` spent in ``seed`` (its leaves' runs plus the warm-up run they
+    inherit from), read from each run's ``done.json``: the arm's real compute."""
+    root = config.out / f"seed{seed}" / "supernets"
+    keys = {supernet_key(leaf.mask, method.epochs, method.warmup) for leaf in method.leaves}
+    if method.warmup_key() is not None:
+        keys.add(method.warmup_key())
+    return sum(int(json.loads((root / k / "done.json").read_text())["global_step"]) for k in keys)
+
+
 def _train(ctx: Context, root: Path, key: str, run: TrainingRun) -> float:
     parent = None if run.parent is None else root / run.parent / "weights.pt"
     return ensure_trained(ctx, root / key, run.mask, run.epochs, inherit_from=parent)
@@ -440,6 +457,8 @@ def _main(argv: Sequence[str] | None) -> int:
     for seed in range(config.seeds):
         methods, scores, timings[str(seed)] = run_seed(config, seed, archs)
         per_seed[seed] = evaluate_seed(methods, scores, archs, true, config.top_k)
+        for method in methods:
+            per_seed[seed][method.name]["quality"]["steps"] = method_steps(config, seed, method)
     result = {
         "format": FORMAT,
         "version": VERSION,

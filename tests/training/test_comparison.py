@@ -314,3 +314,12 @@ def test_first_examples_keeps_order_and_refuses_too_many():
     assert first_examples(batches, None) is batches
     with pytest.raises(UsageError, match="exceeds the 8"):
         first_examples(batches, 9)
+
+
+def test_each_arm_records_the_optimiser_steps_it_spent(experiment):
+    tmp, _ = experiment
+    result = json.loads((tmp / "run" / "results.json").read_text())
+    per_epoch = 2  # 96 training examples in batches of 64
+    for name, method in result["methods"].items():
+        assert method["seeds"]["0"]["steps"] == method["compute_epochs"] * per_epoch, name
+    assert result["methods"]["exhaustive-b5"]["seeds"]["0"]["steps"] == 5 * per_epoch
