@@ -125,8 +125,8 @@ def test_each_seed_records_the_leaves_of_its_own_tree():
     for seed, first in ((0, 2), (1, 1)):
         methods = plan_methods({"gm": tree(first)}, depths=[1], epochs=1)
         rng = random.Random(seed)
-        scores = {key: {a.to_string(): rng.random() for a in archs if a in mask}
-                  for key, (mask, _) in supernets(methods).items()}  # fmt: skip
+        scores = {key: {a.to_string(): rng.random() for a in archs if a in run.mask}
+                  for key, run in supernets(methods).items()}  # fmt: skip
         per_seed[seed] = evaluate_seed(methods, scores, archs, true, top_k=3)
         leaves[seed] = {leaf.id: leaf.mask.to_op_lists() for leaf in methods[0].leaves}
         gm, exhaustive = per_seed[seed]["gm-d1"], per_seed[seed]["exhaustive-b5"]
