@@ -72,3 +72,17 @@ def test_tiny_study_end_to_end_and_resume(tmp_path, shared_data):
     stamps = [w.stat().st_mtime_ns for w in weights]
     assert main(argv) == 0  # resumes: nothing trained again
     assert [w.stat().st_mtime_ns for w in weights] == stamps
+
+
+def test_the_prepared_gpu_command_parses_to_the_papers_size(capsys):
+    from pathlib import Path
+
+    import yaml
+
+    from fewshot.experiments.few_vs_one_shot import main as few_vs_one_shot
+
+    config = Path(__file__).resolve().parents[2] / "docs" / "training" / "ranking_gpu.yaml"
+    assert few_vs_one_shot(["--config", str(config), "--print-config"]) == 0
+    resolved = yaml.safe_load(capsys.readouterr().out)
+    assert (resolved["C"], resolved["N"], resolved["device"]) == (16, 5, "cuda")
+    assert resolved["protocols"] == ["inherited"] and resolved["connected_only"]
