@@ -82,7 +82,9 @@ def test_the_prepared_gpu_command_parses_to_the_papers_size(capsys):
     from fewshot.experiments.few_vs_one_shot import main as few_vs_one_shot
 
     config = Path(__file__).resolve().parents[2] / "docs" / "training" / "ranking_gpu.yaml"
-    assert few_vs_one_shot(["--config", str(config), "--print-config"]) == 0
+    with pytest.raises(SystemExit) as stop:
+        few_vs_one_shot(["--config", str(config), "--print-config"])
+    assert stop.value.code == 0
     resolved = yaml.safe_load(capsys.readouterr().out)
     assert (resolved["C"], resolved["N"], resolved["device"]) == (16, 5, "cuda")
     assert resolved["protocols"] == ["inherited"] and resolved["connected_only"]
