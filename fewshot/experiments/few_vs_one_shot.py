@@ -20,8 +20,15 @@ by ``--sample-seed``) is the same for every method and seed. The analysis
 and Spearman rho, the picked arch's true accuracy and the top-10 regret, and per budget a paired
 bootstrap interval of the tau difference to the one-shot baseline. Outputs in ``--out``:
 ``results.json`` (per method and seed the quality and the seed's own leaves: a split method
-cuts each seed's tree), ``table.md``, ``few_vs_one_shot.png``; ``--results PATH`` also writes the JSON
-(and the figure and table beside it) there. Run the same command again to resume.
+cuts each seed's tree), ``few_vs_one_shot_table.md``, ``few_vs_one_shot.png``; ``--results
+DIR/NAME.json`` also writes the JSON there, with ``NAME_table.md`` and ``NAME.png`` beside it.
+Run the same command again to resume.
+
+For the ranking study (docs/training/ranking_study.md): ``--protocols scratch,inherited`` adds
+every split with its leaves inheriting the one-shot supernet of ``--warmup-epochs`` (few-shot
+NAS), ``--connected-only`` samples connected archs only, ``--held-out N`` scores on the first N
+held-out images, ``--bootstrap-seeds`` resamples training seeds as well as archs, and every
+arm records the optimiser steps it spent.
 """
 
 from __future__ import annotations
@@ -428,8 +435,11 @@ def write_outputs(config: FewVsOneShotConfig, result: dict[str, Any]) -> None:
         places.append(config.results)
     for path in places:
         atomic_write_json(path, result)
-        atomic_write_text(path.with_name("few_vs_one_shot_table.md"), results_table(result) + "\n")
-        plot_few_vs_one_shot(result, path.with_name("few_vs_one_shot.png"))
+        # --results X.json: X_table.md and X.png beside it, so two studies can share a docs
+        # folder; the run folder's results.json keeps few_vs_one_shot_table.md / .png
+        stem = "few_vs_one_shot" if path == places[0] else path.stem
+        atomic_write_text(path.with_name(f"{stem}_table.md"), results_table(result) + "\n")
+        plot_few_vs_one_shot(result, path.with_name(f"{stem}.png"))
         log.info("wrote %s (+ table, figure)", path)
 
 
