@@ -273,3 +273,16 @@ def test_augmented_scoring_batches_of_float_data_are_the_same_on_both_paths():
     assert torch.equal(a.inputs, b.inputs)
     plain = scoring_data(make_datamodule("digits"), batch_size=16, seed=5)
     assert not torch.equal(a.inputs, plain.inputs)
+
+
+def test_a_prefix_of_the_held_out_set_spans_the_classes(tmp_path):
+    """An image folder is sorted by class; the held-out set must not be, or its first images
+    (a search's first validation batches, the ranking study's first N images) are one class."""
+    from fewshot.data import make_datamodule
+
+    root = write_image_folder(tmp_path / "imgs", per_class=20, size=8)
+    dm = make_datamodule("folder", data_root=root, batch_size=8, seed=0, val_fraction=0.5,
+                         download=False)  # fmt: skip
+    dm.setup("fit")
+    labels = [int(dm.val_dataset()[i][1]) for i in range(10)]
+    assert len(set(labels)) > 1, labels
