@@ -7,7 +7,8 @@ Examples::
     python -m fewshot.score --archs archs.txt --metrics snip,synflow --out runs/mine
 
 Writes into ``--out``: ``scores.csv`` (``arch, index, <metric>..., seconds, error``; one row per
-arch, appended as it is scored), ``config.yaml``, and with ``--benchmark`` also
+arch, appended as it is scored), ``config.yaml``, and with a benchmark (``--benchmark``, ``$FEWSHOT_BENCHMARK`` or a default
+folder: :func:`fewshot.benchmark.find_benchmark`) also
 ``correlations.json``, ``correlations.md`` and ``plots/<metric>.png``. Running the same command
 again resumes: archs already in the CSV are not scored again. A CSV written with another
 configuration (metrics, data, network size, seed) is refused unless ``--overwrite``.
@@ -35,6 +36,7 @@ from pathlib import Path
 
 from fewshot.analysis.correlation import Correlation, format_correlations
 from fewshot.analysis.scores import correlate, vote
+from fewshot.benchmark import find_benchmark
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
@@ -144,8 +146,9 @@ class ScoreConfig(ExecutorOptions, CommonOptions):
         affects_results=False,
     )  # fmt: skip
     benchmark: Path | None = option(
-        None, help="NATS-Bench tss directory: correlate", group=_OUT, affects_results=False
-    )
+        None, help="NATS-Bench tss directory: correlate (default: $FEWSHOT_BENCHMARK, then the "
+        "default folders of fewshot.benchmark.find_benchmark)", group=_OUT, affects_results=False,
+    )  # fmt: skip
     benchmark_dataset: str = option(
         "cifar10", help="benchmark accuracy column", group=_OUT, affects_results=False
     )
@@ -159,6 +162,7 @@ class ScoreConfig(ExecutorOptions, CommonOptions):
             raise UsageError("choose one of --archs, --all and --num")
         self.metrics = resolve_metrics(self.metrics)
         self.dataset, _ = resolve_dataset(self.dataset, self.data_root)
+        self.benchmark = find_benchmark(self.benchmark, purpose="correlations with NATS-Bench")
         return self
 
     def spec(self) -> ScoringSpec:

@@ -38,7 +38,7 @@ import numpy as np
 
 from fewshot.analysis.few_vs_one_shot import evaluate_seed, results_table, summarise
 from fewshot.analysis.ranking import stratified_sample
-from fewshot.benchmark import Benchmark, canonical_dataset, default_benchmark_path
+from fewshot.benchmark import Benchmark, canonical_dataset, find_benchmark
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
@@ -134,7 +134,8 @@ class FewVsOneShotConfig(CommonOptions):
     benchmark_dataset: str = option("cifar10", help="benchmark accuracy column", group=_EVAL)
 
     def resolve(self) -> FewVsOneShotConfig:
-        self.benchmark = self.benchmark or default_benchmark_path()
+        if self.benchmark is None or self.benchmark.suffix != ".csv":  # a CSV is taken as given
+            self.benchmark = find_benchmark(self.benchmark, required=True)
         if not self.metrics and self.no_exhaustive:
             raise UsageError("nothing to compare: give --metrics, or drop --no-exhaustive")
         if any(d < 1 for d in self.depths) or not self.depths:

@@ -139,6 +139,12 @@ class RefineConfig(ExecutorOptions, CommonOptions):
         self.initial_samples = self.initial_samples or self.samples
         if self.out is None:
             self.out = Path("runs/refine") / f"{self.space}-{self.predictor}-s{self.seed}"
+        if self.space == "nb201":
+            from fewshot.benchmark import find_benchmark
+
+            self.benchmark = find_benchmark(
+                self.benchmark, purpose="the refined masks' benchmark accuracy"
+            )
         if self.space == "anynet" or self.scores_table is None:
             from fewshot.data import resolve_dataset
 

@@ -70,7 +70,8 @@ class SearchConfig(ExecutorOptions, CommonOptions):
         "cifar100", help="benchmark data set", group="benchmark"
     )
     benchmark: Path | None = option(
-        None, help="NATS-Bench tss directory (default: $TORCH_HOME/NATS-tss-v1_0-3ffb9-simple)",
+        None, help="NATS-Bench tss directory (default: $FEWSHOT_BENCHMARK, then $TORCH_HOME/ "
+        "and ~/.cache/fewshot/data/NATS-tss-v1_0-3ffb9-simple)",
         group="benchmark",
     )  # fmt: skip
     select: Literal["auto", "test"] = option(
@@ -148,6 +149,9 @@ class SearchConfig(ExecutorOptions, CommonOptions):
             raise UsageError("--warmup and --move need --proxy NAME")
         if self.tree is not None and self.random_split is not None:
             raise UsageError("give one of --tree and --random-split")
+        from fewshot.benchmark import find_benchmark
+
+        self.benchmark = find_benchmark(self.benchmark, required=True)
         if self.target is None:
             from fewshot.search.experiment import DEFAULT_TARGETS
 
