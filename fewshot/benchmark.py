@@ -96,7 +96,11 @@ _ANNOUNCED: set[str] = set()  # the "not found" notes already given in this proc
 
 
 def find_benchmark(
-    path: str | Path | None = None, *, required: bool = False, purpose: str = "evaluation"
+    path: str | Path | None = None,
+    *,
+    required: bool = False,
+    purpose: str = "evaluation",
+    note: bool = True,
 ) -> Path | None:
     """The benchmark directory a command should use: ``path`` (its ``--benchmark`` flag), else
     ``$FEWSHOT_BENCHMARK``, else the first of :func:`default_benchmark_paths` that holds one.
@@ -104,7 +108,9 @@ def find_benchmark(
     A ``path`` or variable that names no benchmark directory raises
     :class:`BenchmarkNotFoundError` (the user asked for it). When no default folder has one:
     ``required`` raises, naming every place looked in and how to get it; otherwise the same
-    note is logged once per process (``purpose`` says what is skipped) and None returned.
+    note is logged once per process (``purpose`` says what is skipped; ``note`` False: no
+    note, for a caller that raises later with :func:`find_benchmark` ``required``) and None
+    returned.
     """
     explicit = [("--benchmark", path), (f"${BENCHMARK_ENV}", os.environ.get(BENCHMARK_ENV))]
     for source, value in explicit:
@@ -121,12 +127,12 @@ def find_benchmark(
         if is_benchmark_dir(place):
             return place
     looked = ", ".join(str(p) for p in places)
-    note = f"no NATS-Bench benchmark found (looked in: {looked}); to enable {purpose}, {HOW_TO_GET}"
+    text = f"no NATS-Bench benchmark found (looked in: {looked}); to enable {purpose}, {HOW_TO_GET}"
     if required:
-        raise BenchmarkNotFoundError(note.replace(f"to enable {purpose}, ", ""))
-    if note not in _ANNOUNCED:
-        _ANNOUNCED.add(note)
-        log.warning("%s", note)
+        raise BenchmarkNotFoundError(text.replace(f"to enable {purpose}, ", ""))
+    if note and text not in _ANNOUNCED:
+        _ANNOUNCED.add(text)
+        log.warning("%s", text)
     return None
 
 

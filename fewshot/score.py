@@ -65,8 +65,10 @@ from fewshot.scoring import (
     score_shard,
     score_with_executor,
     select_archs,
+    spec_record_path,
     write_spec_record,
 )
+from fewshot.tables import outputs_block
 
 log = logging.getLogger("fewshot")
 
@@ -268,20 +270,33 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"error: {failure_report(failed)}; run the command again to score them",
               file=sys.stderr)  # fmt: skip
         return 1
+    files = [store.path, spec_record_path(store.path), config.out / CONFIG_NAME]
+    figures: list[Path] = []
     if config.benchmark is not None:
-        _evaluate(config, store)
+        files, figures = _evaluate(config, store, files)
+    else:
+        print("not correlated: no NATS-Bench benchmark found (see the note above)")
+    print(outputs_block(files, figures), end="")
     return 0
 
 
-def _evaluate(config: ScoreConfig, store: ScoreFile) -> None:
-    """Correlations, plots and the vote against the benchmark, printed and written."""
+def _evaluate(
+    config: ScoreConfig, store: ScoreFile, files: list[Path]
+) -> tuple[list[Path], list[Path]]:
+    """Correlations, plots and the vote against the benchmark, printed and written; the files
+    and figures written, after ``files``."""
     rows, acc, keep = correlate(store, config.benchmark, config.benchmark_dataset)
+    print(f"judged by {config.benchmark} ({config.benchmark_dataset} accuracy)")
     print(format_correlations(rows, truth=f"{config.benchmark_dataset} accuracy"), end="")
     write_evaluation(store, rows, acc, keep, config.out, plots=not config.no_plots)
+    files = [*files, config.out / CORRELATIONS_JSON, config.out / CORRELATIONS_MD]
+    figures = [] if config.no_plots else [config.out / PLOTS_DIR / f"{r.metric}.png" for r in rows]
     voted = vote(store, acc, keep)
     if voted is not None:
         print(f"vote (synflow, jacob_cov, snip): {voted:.3f} of arch pairs ordered correctly")
         atomic_write_json(config.out / VOTE_JSON, {"vote": voted})
+        files.append(config.out / VOTE_JSON)
+    return files, figures
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,8 +19,9 @@ from pathlib import Path
 
 from fewshot.cli import run_main
 from fewshot.config import apply_common, parse_config
-from fewshot.run_folder import TREE
+from fewshot.run_folder import CONFIG, TREE, TREE_FIGURE
 from fewshot.splitting.run import SplitConfig, decision_warnings, run_split
+from fewshot.tables import outputs_block
 from fewshot.tree import SplitTree
 
 log = logging.getLogger("fewshot")
@@ -48,7 +49,8 @@ def _draw(tree: SplitTree, run_dir: Path) -> None:
 
 
 def _finish(tree: SplitTree, run_dir: Path) -> int:
-    """Print the summary table, timings, leaf notes and (if incomplete) how to resume."""
+    """Print the summary table, timings, leaf notes, (if incomplete) how to resume, and the
+    paths of the files and figure the run folder holds."""
     from fewshot.plotting.tree_summary import format_table
 
     print(format_table(tree))
@@ -64,6 +66,9 @@ def _finish(tree: SplitTree, run_dir: Path) -> int:
         print(f"warning: {line}", file=sys.stderr)
     if not tree.complete:
         print("incomplete: continue with the same flags plus --resume", file=sys.stderr)
+    figure = run_dir / TREE_FIGURE
+    print(outputs_block([run_dir / TREE, run_dir / CONFIG], [figure] if figure.is_file() else []),
+          end="")  # fmt: skip
     return 0
 
 

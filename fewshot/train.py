@@ -404,8 +404,8 @@ def _summary(result: dict[str, Any], config: TrainConfig) -> str:
                 "leaf's)\n"
             )
     else:
-        text += "\nnot judged: no NATS-Bench benchmark found (true % and tau need one; see the "
-        text += "note above, or --benchmark DIR)\n"
+        text += "\nnot judged: true % and tau need a NATS-Bench benchmark (the note above says "
+        text += "where it was looked for and how to get it)\n"
     return text
 
 

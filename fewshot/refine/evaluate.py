@@ -36,6 +36,7 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json
+from fewshot.tables import outputs_block
 from fewshot.training.trainer import trainer_option
 
 if TYPE_CHECKING:
@@ -116,7 +117,10 @@ def _main(argv: Sequence[str] | None) -> int:
         )  # fmt: skip
         result[name] = {"hyperparameters": net.hyperparameters(), **net.complexity(), **trained}
         print(f"{name}: {net} test accuracy {trained['test_acc']:.4f}")
-    atomic_write_json(Path(config.out) / "evaluation.json", result)
+    out = Path(config.out)
+    atomic_write_json(out / "evaluation.json", result)
+    files = [out / "evaluation.json", out / EVALUATION_CONFIG, *(out / n for n in nets)]
+    print(outputs_block(files), end="")
     return 0
 
 

@@ -7,12 +7,13 @@ import json
 import pytest
 
 from fewshot.refine.cli import main
+from tests.outputs import assert_lists_outputs
 
 TINY = ["--dataset", "synthetic", "--batch-size", "4", "--draws", "300", "--no-progress",
         "--threads", "1"]  # fmt: skip
 
 
-def test_tiny_run_writes_record_samples_and_figures(tmp_path):
+def test_tiny_run_writes_record_samples_and_figures(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["--predictor", "synflow", "--samples", "6", "--initial-samples", "8",
             "--iterations", "2", "--out", str(out), *TINY]  # fmt: skip
@@ -26,6 +27,10 @@ def test_tiny_run_writes_record_samples_and_figures(tmp_path):
     assert {p.name for p in (out / "figures").iterdir()} >= {
         "score_edf.png", "subspace_size.png", "intervals_d.png", "complexities.png"
     }  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "final intervals:" in printed and "| d1 " in printed
+    figures = [out / "figures" / n for n in ("score_edf.png", "subspace_size.png")]
+    assert_lists_outputs(printed, [out / "refinement.json", out / "config.yaml"], figures)
     assert main(argv) == 0  # resumes: nothing to do
 
 
