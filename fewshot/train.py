@@ -399,7 +399,7 @@ def _summary(result: dict[str, Any], config: TrainConfig) -> str:
             o = ev["overall"]
             text += (
                 f"  {name}: Kendall tau {_fmt(o['kendall_tau'], 3)} over {o['num_scored']} archs;"
-                f" chose leaf {o['chosen']['leaf']} at {o['chosen']['true']:.2f}% (regret "
+                f" chose {_where(o['chosen']['leaf'])}{o['chosen']['true']:.2f}% (regret "
                 f"{o['regret_space']:.2f} to the space's best, {o['regret_leaf']:.2f} to its "
                 "leaf's)\n"
             )
@@ -407,6 +407,10 @@ def _summary(result: dict[str, Any], config: TrainConfig) -> str:
         text += "\nnot judged: true % and tau need a NATS-Bench benchmark (the note above says "
         text += "where it was looked for and how to get it)\n"
     return text
+
+
+def _where(leaf: str) -> str:
+    return "" if leaf == ONE_SHOT_DIR else f"leaf {leaf} at "
 
 
 def _outputs(
