@@ -112,7 +112,7 @@ def test_missing_arch_file(tmp_path, fake_benchmark):
         bench.accuracy(1)
 
 
-def test_default_path_follows_torch_home(monkeypatch, tmp_path, fake_benchmark):
+def test_default_path_follows_torch_home(no_default_benchmark, monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     assert default_benchmark_path() == tmp_path / "NATS-tss-v1_0-3ffb9-simple"
     with pytest.raises(BenchmarkNotFoundError, match=str(tmp_path)):
@@ -168,6 +168,8 @@ def no_default_benchmark(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("FEWSHOT_DATA", str(tmp_path / "data"))
     monkeypatch.setattr(benchmark_module, "_ANNOUNCED", set())
+    # the real default folders (conftest points them nowhere for every other test)
+    monkeypatch.setattr(benchmark_module, "default_benchmark_paths", default_benchmark_paths)
     return tmp_path
 
 
