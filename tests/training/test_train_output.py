@@ -19,7 +19,6 @@ BANNERS = (
     "GPU available",
     "TPU available",
     "Tip:",
-    "litlogger",
     "Loading `train_dataloader`",
     "`Trainer.fit` stopped",
     "LeafSpec",  # Lightning's own deprecated torch call
