@@ -135,7 +135,8 @@ class FewVsOneShotConfig(CommonOptions):
 
     def resolve(self) -> FewVsOneShotConfig:
         if self.benchmark is None or self.benchmark.suffix != ".csv":  # a CSV is taken as given
-            self.benchmark = find_benchmark(self.benchmark, required=True)
+            # found here to be recorded with the run; none: the experiment refuses to start
+            self.benchmark = find_benchmark(self.benchmark, note=False)
         if not self.metrics and self.no_exhaustive:
             raise UsageError("nothing to compare: give --metrics, or drop --no-exhaustive")
         if any(d < 1 for d in self.depths) or not self.depths:
@@ -338,8 +339,9 @@ def benchmark_table(path: Path, dataset: str) -> tuple[list[str], np.ndarray]:
 
 def arch_sample(config: FewVsOneShotConfig) -> tuple[list[Arch], np.ndarray, list[int]]:
     """The stratified sample: archs, their benchmark accuracies, their benchmark indices."""
-    assert config.benchmark is not None
-    arch_strings, accuracies = benchmark_table(config.benchmark, config.benchmark_dataset)
+    path = config.benchmark or find_benchmark(required=True)  # None: where it looked, how to get it
+    assert path is not None
+    arch_strings, accuracies = benchmark_table(path, config.benchmark_dataset)
     indices = stratified_sample(accuracies, config.sample, config.sample_seed)
     return [Arch.from_string(arch_strings[i]) for i in indices], accuracies[indices], indices
 
