@@ -114,6 +114,7 @@ def _no_user_benchmark(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> Non
     import fewshot.benchmark as benchmark
 
     monkeypatch.delenv(benchmark.BENCHMARK_ENV, raising=False)
+    monkeypatch.setattr(benchmark, "_ANNOUNCED", set())  # each test sees the note once
     nowhere = tmp_path_factory.getbasetemp() / "no-benchmark-here"
     monkeypatch.setattr(
         benchmark, "default_benchmark_paths", lambda: [nowhere / benchmark.BENCHMARK_DIRNAME]
