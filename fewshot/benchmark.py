@@ -121,11 +121,11 @@ def find_benchmark(
                 raise BenchmarkNotFoundError(
                     f"{source}: NATS-Bench topology benchmark {what} at {found}; {HOW_TO_GET}"
                 )
-            return found
+            return found.resolve()  # absolute: the run records which directory judged it
     places = default_benchmark_paths()
     for place in places:
         if is_benchmark_dir(place):
-            return place
+            return place.resolve()
     looked = ", ".join(str(p) for p in places)
     text = f"no NATS-Bench benchmark found (looked in: {looked}); to enable {purpose}, {HOW_TO_GET}"
     if required:
