@@ -13,10 +13,19 @@ averaged over seeds (``hp="200", is_random=False``):
 
 Benchmark indices come only from the benchmark's meta list (never from an enumeration of
 the space); :mod:`fewshot.spaces.nb201` owns the arch encoding.
+
+Finding it: every command that can use the benchmark calls :func:`find_benchmark`, which looks
+in the same places in the same order: the ``--benchmark`` flag, the ``FEWSHOT_BENCHMARK``
+environment variable, then the default folders ``$TORCH_HOME/NATS-tss-v1_0-3ffb9-simple``
+(nats_bench's own default; ``TORCH_HOME`` defaults to ``~/.torch``) and
+``$FEWSHOT_DATA/NATS-tss-v1_0-3ffb9-simple`` (``~/.cache/fewshot/data``, where fewshot keeps
+its data sets). A flag or variable that names no benchmark is an error; when none of the
+default folders has one, the command says once where it looked and how to get it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 from pathlib import Path
@@ -26,7 +35,16 @@ import numpy as np
 
 from fewshot.spaces.nb201 import Arch
 
+log = logging.getLogger("fewshot")
+
 BENCHMARK_DIRNAME = "NATS-tss-v1_0-3ffb9-simple"
+BENCHMARK_ENV = "FEWSHOT_BENCHMARK"
+"""The environment variable naming the benchmark directory (below ``--benchmark``)."""
+HOW_TO_GET = (
+    f"get NATS-Bench's topology benchmark '{BENCHMARK_DIRNAME}' (the NATS-tss-v1_0-3ffb9 "
+    "release, simple/fast-mode layout; see https://github.com/D-X-Y/NATS-Bench), extract it "
+    f"into one of these folders, or point --benchmark or ${BENCHMARK_ENV} at it"
+)
 HP = "200"
 META_FILE = "meta.pickle.pbz2"
 
@@ -62,6 +80,68 @@ def default_benchmark_path() -> Path:
     return Path(torch_home).expanduser() / BENCHMARK_DIRNAME
 
 
+def default_benchmark_paths() -> list[Path]:
+    """The default folders :func:`find_benchmark` looks in, in order: nats_bench's
+    (``$TORCH_HOME``), then fewshot's data cache (``$FEWSHOT_DATA``, ``~/.cache/fewshot/data``)."""
+    data = os.environ.get("FEWSHOT_DATA") or str(Path.home() / ".cache" / "fewshot" / "data")
+    return [default_benchmark_path(), Path(data).expanduser() / BENCHMARK_DIRNAME]
+
+
+def is_benchmark_dir(path: Path) -> bool:
+    """``path`` looks like a fast-mode benchmark directory (it holds the meta file)."""
+    return (Path(path) / META_FILE).is_file()
+
+
+_ANNOUNCED: set[str] = set()  # the "not found" notes already given in this process
+
+
+def find_benchmark(
+    path: str | Path | None = None,
+    *,
+    required: bool = False,
+    purpose: str = "evaluation",
+    note: bool = True,
+) -> Path | None:
+    """The benchmark directory a command should use: ``path`` (its ``--benchmark`` flag), else
+    ``$FEWSHOT_BENCHMARK``, else the first of :func:`default_benchmark_paths` that holds one.
+
+    A ``path`` or variable that names no benchmark directory raises
+    :class:`BenchmarkNotFoundError` (the user asked for it). When no default folder has one:
+    ``required`` raises, naming every place looked in and how to get it; otherwise the same
+    note is logged once per process (``purpose`` says what is skipped; ``note`` False: no
+    note, for a caller that raises later with :func:`find_benchmark` ``required``) and None
+    returned.
+    """
+    explicit = [("--benchmark", path), (f"${BENCHMARK_ENV}", os.environ.get(BENCHMARK_ENV))]
+    for source, value in explicit:
+        if value:
+            found = Path(value).expanduser()
+            if not is_benchmark_dir(found):
+                what = "directory not found" if not found.is_dir() else f"has no {META_FILE}"
+                raise BenchmarkNotFoundError(
+                    f"{source}: NATS-Bench topology benchmark {what} at {found}; {HOW_TO_GET}"
+                )
+            return found.resolve()  # absolute: the run records which directory judged it
+    places = default_benchmark_paths()
+    for place in places:
+        if is_benchmark_dir(place):
+            return place.resolve()
+    looked = ", ".join(str(p) for p in places)
+    text = f"no NATS-Bench benchmark found (looked in: {looked}); to enable {purpose}, {HOW_TO_GET}"
+    if required:
+        raise BenchmarkNotFoundError(text.replace(f"to enable {purpose}, ", ""))
+    if note and text not in _ANNOUNCED:
+        _ANNOUNCED.add(text)
+        log.warning("%s", text)
+    return None
+
+
+def _required_default() -> Path:
+    found = find_benchmark(required=True)
+    assert found is not None
+    return found
+
+
 def canonical_dataset(name: str) -> str:
     """The nats_bench name of a data set (case-insensitive; ``imagenet16-120`` accepted)."""
     try:
@@ -85,7 +165,7 @@ class Benchmark:
     """The NATS-Bench topology benchmark read from a fast-mode directory.
 
     Args:
-        path: the benchmark directory; ``None``: :func:`default_benchmark_path`.
+        path: the benchmark directory; ``None``: :func:`find_benchmark`'s (flag-less) choice.
 
     Raises:
         BenchmarkNotFoundError: the directory or its meta file is missing or unreadable.
@@ -94,7 +174,7 @@ class Benchmark:
     def __init__(self, path: str | Path | None = None) -> None:
         import nats_bench
 
-        self.path = Path(path).expanduser() if path is not None else default_benchmark_path()
+        self.path = Path(path).expanduser() if path is not None else _required_default()
         if not self.path.is_dir():
             raise _not_found(self.path, "directory not found")
         if not (self.path / META_FILE).is_file():

@@ -54,6 +54,8 @@ LEAVES = "leaves"
 ONE_SHOT_DIR = "oneshot"
 """The one-shot supernet trained beside the leaves (also its job id in ``train_config.yaml``)."""
 SEARCH = "search.json"
+SEARCH_FIGURE = "search.png"
+"""``fewshot.train``'s held-out vs benchmark accuracy of the searched archs (when judged)."""
 WEIGHT_CHECKPOINTS = "weights"
 """Split runs' warm-up checkpoints."""
 SCORES = "scores.json"
@@ -157,6 +159,7 @@ __all__ = [
     "ONE_SHOT_DIR",
     "SCORES",
     "SEARCH",
+    "SEARCH_FIGURE",
     "SWEEP_CONFIG",
     "RESOLVED_DATA_PATH",
     "TRAIN_CONFIG",

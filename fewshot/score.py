@@ -7,7 +7,8 @@ Examples::
     python -m fewshot.score --archs archs.txt --metrics snip,synflow --out runs/mine
 
 Writes into ``--out``: ``scores.csv`` (``arch, index, <metric>..., seconds, error``; one row per
-arch, appended as it is scored), ``config.yaml``, and with ``--benchmark`` also
+arch, appended as it is scored), ``config.yaml``, and with a benchmark (``--benchmark``, ``$FEWSHOT_BENCHMARK`` or a default
+folder: :func:`fewshot.benchmark.find_benchmark`) also
 ``correlations.json``, ``correlations.md`` and ``plots/<metric>.png``. Running the same command
 again resumes: archs already in the CSV are not scored again. A CSV written with another
 configuration (metrics, data, network size, seed) is refused unless ``--overwrite``.
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fewshot.analysis.scores import correlate, vote
+from fewshot.benchmark import find_benchmark
 from fewshot.choices import dataset_names, metric_names
 from fewshot.cli import run_main
 from fewshot.config import (
@@ -62,9 +64,11 @@ from fewshot.scoring import (
     score_with_executor,
     scoring_data_path,
     select_archs,
+    spec_record_path,
     write_spec_record,
 )
 from fewshot.splitting.recipes import list_recipes, scoring_spec
+from fewshot.tables import outputs_block
 
 log = logging.getLogger("fewshot")
 
@@ -144,8 +148,9 @@ class ScoreConfig(ExecutorOptions, ImageOptions, CommonOptions):
         affects_results=False,
     )  # fmt: skip
     benchmark: Path | None = option(
-        None, help="NATS-Bench tss directory: correlate", group=_OUT, affects_results=False
-    )
+        None, help="NATS-Bench tss directory: correlate (default: $FEWSHOT_BENCHMARK, then the "
+        "default folders of fewshot.benchmark.find_benchmark)", group=_OUT, affects_results=False,
+    )  # fmt: skip
     benchmark_dataset: str = option(
         "cifar10", help="benchmark accuracy column", group=_OUT, affects_results=False
     )
@@ -159,6 +164,7 @@ class ScoreConfig(ExecutorOptions, ImageOptions, CommonOptions):
             raise UsageError("choose one of --archs, --all and --num")
         self.metrics = resolve_metrics(self.metrics)
         self.dataset, _ = resolve_dataset(self.dataset, self.data_root)
+        self.benchmark = find_benchmark(self.benchmark, purpose="correlations with NATS-Bench")
         return self
 
     def spec(self) -> ScoringSpec:
@@ -265,20 +271,33 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"error: {failure_report(failed)}; run the command again to score them",
               file=sys.stderr)  # fmt: skip
         return 1
+    files = [store.path, spec_record_path(store.path), config.out / CONFIG_NAME]
+    figures: list[Path] = []
     if config.benchmark is not None:
-        _evaluate(config, store)
+        files, figures = _evaluate(config, store, files)
+    else:
+        print("not correlated: no NATS-Bench benchmark found (see the note above)")
+    print(outputs_block(files, figures), end="")
     return 0
 
 
-def _evaluate(config: ScoreConfig, store: ScoreFile) -> None:
-    """Correlations, plots and the vote against the benchmark, printed and written."""
+def _evaluate(
+    config: ScoreConfig, store: ScoreFile, files: list[Path]
+) -> tuple[list[Path], list[Path]]:
+    """Correlations, plots and the vote against the benchmark, printed and written; the files
+    and figures written, after ``files``."""
     rows, acc, keep = correlate(store, config.benchmark, config.benchmark_dataset)
+    print(f"judged by {config.benchmark} ({config.benchmark_dataset} accuracy)")
     print(format_correlations(rows, truth=f"{config.benchmark_dataset} accuracy"), end="")
     write_evaluation(store, rows, acc, keep, config.out, plots=not config.no_plots)
+    files = [*files, config.out / CORRELATIONS_JSON, config.out / CORRELATIONS_MD]
+    figures = [] if config.no_plots else [config.out / PLOTS_DIR / f"{r.metric}.png" for r in rows]
     voted = vote(store, acc, keep)
     if voted is not None:
         print(f"vote (synflow, jacob_cov, snip): {voted:.3f} of arch pairs ordered correctly")
         atomic_write_json(config.out / VOTE_JSON, {"vote": voted})
+        files.append(config.out / VOTE_JSON)
+    return files, figures
 
 
 def main(argv: Sequence[str] | None = None) -> int:

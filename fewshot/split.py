@@ -19,8 +19,10 @@ from pathlib import Path
 
 from fewshot.cli import run_main
 from fewshot.config import apply_common, parse_config
+from fewshot.run_folder import CONFIG, TREE, TREE_FIGURE
 from fewshot.splitting.run import SplitConfig, run_split
 from fewshot.splitting.tree import SplitTree
+from fewshot.tables import outputs_block
 
 log = logging.getLogger("fewshot")
 
@@ -47,10 +49,14 @@ def _draw(tree: SplitTree, run_dir: Path) -> None:
 
 
 def _finish(tree: SplitTree, run_dir: Path) -> int:
-    """Print the summary table, timings, leaf notes and (if incomplete) how to resume."""
+    """Print the summary table, timings, leaf notes, (if incomplete) how to resume, and the
+    paths of the files and figure the run folder holds."""
     from fewshot.splitting.tree_table import print_split_report
 
     print_split_report(tree, run_dir)
+    figure = run_dir / TREE_FIGURE
+    print(outputs_block([run_dir / TREE, run_dir / CONFIG], [figure] if figure.is_file() else []),
+          end="")  # fmt: skip
     return 0
 
 

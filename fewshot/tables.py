@@ -2,10 +2,12 @@
 
 Presentation only: callers format their numbers into strings and choose the alignment;
 :func:`markdown_table` lays them out (optionally padded so the table reads well as plain text).
+:func:`outputs_block` lists the files and figures a command wrote, the last lines it prints.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 _RULES = {"left": "---", "right": "---:", "center": ":---:"}
@@ -40,4 +42,16 @@ def markdown_table(
     return "\n".join("| " + " | ".join(line) + " |" for line in lines) + "\n"
 
 
-__all__ = ["markdown_table"]
+def outputs_block(
+    files: Sequence[str | os.PathLike[str]], figures: Sequence[str | os.PathLike[str]] = ()
+) -> str:
+    """The closing lines of a long command: the files it wrote and the figures it drew, one
+    path a line under ``files:`` and ``figures:`` (the latter only when there are figures),
+    so a user sees where everything landed without reading the log."""
+    lines = ["files:", *(f"  {p}" for p in files)]
+    if figures:
+        lines += ["figures:", *(f"  {p}" for p in figures)]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["markdown_table", "outputs_block"]

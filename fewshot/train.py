@@ -6,8 +6,12 @@
    space) as one supernet (``runs/<name>/oneshot/``), by default with the leaves' total budget.
 2. Search: score up to ``--search-k`` archs per leaf on held-out data (BN recalibrated per
    arch); the one-shot baseline scores the same archs (the union of the leaves').
-3. With ``--benchmark DIR``: true accuracies, Kendall tau / Spearman per leaf and overall,
-   regret; few-shot vs one-shot printed as one table. Everything goes to ``search.json``.
+3. With a benchmark (``--benchmark DIR``, ``$FEWSHOT_BENCHMARK`` or a default folder:
+   :func:`fewshot.benchmark.find_benchmark`): true accuracies, Kendall tau / Spearman per leaf and overall,
+   regret; few-shot vs one-shot printed as one table. Everything goes to ``search.json``
+   (with the path of the benchmark that judged it), the predicted-vs-true figure to
+   ``search.png``. The command ends with a table of what each leaf's search found and the
+   paths of the files and figures it wrote.
 
 ``--device`` (cpu, cuda, cuda:N, auto) picks Lightning's accelerator and devices;
 ``--accelerator/--devices/--strategy/--num-nodes`` override them and go to the Lightning
@@ -34,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from fewshot.benchmark import find_benchmark
 from fewshot.choices import dataset_names
 from fewshot.cli import run_main
 from fewshot.config import (
@@ -55,12 +60,14 @@ from fewshot.run_folder import (
     ONE_SHOT_DIR,
     RESOLVED_DATA_PATH,
     SEARCH,
+    SEARCH_FIGURE,
     TRAIN_CONFIG,
     TREE,
     load_run_config,
     save_run_config,
 )
 from fewshot.splitting.tree import load_tree
+from fewshot.tables import markdown_table, outputs_block
 from fewshot.training.parallel import LeafTraining, train_jobs
 from fewshot.training.pipeline import (
     Job,
@@ -168,7 +175,8 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         affects_results=False,
     )  # fmt: skip
     benchmark: Path | None = option(
-        None, help="NATS-Bench tss directory (for evaluation)", group=_SEARCH,
+        None, help="NATS-Bench tss directory judging the search (default: $FEWSHOT_BENCHMARK, "
+        "then $TORCH_HOME/ and ~/.cache/fewshot/data/NATS-tss-v1_0-3ffb9-simple)", group=_SEARCH,
         affects_results=False,
     )  # fmt: skip
     benchmark_dataset: str = option(
@@ -202,6 +210,10 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
             )
         if self.benchmark is not None and self.no_search:
             raise UsageError("--benchmark evaluates the search: drop --no-search")
+        if not self.no_search:
+            self.benchmark = find_benchmark(
+                self.benchmark, purpose="judging the search (true accuracy, Kendall tau)"
+            )
         return self
 
     @property
@@ -236,6 +248,7 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"error: {failure_report(failed)}; run again to finish them", file=sys.stderr)
         return 1
     if config.no_search or not zero:
+        print(_outputs(config, jobs, searched=False), end="")
         return 0
     search = SearchSettings(
         k=config.search_k, seed=config.seed, calib_batches=config.calib_batches,
@@ -248,11 +261,17 @@ def _main(argv: Sequence[str] | None) -> int:
     result = search_jobs(
         tree, jobs, datamodule, settings, search, device, dataset=str(config.dataset)
     )
+    result["benchmark"] = None  # which benchmark judged the search (None: not judged)
     if config.benchmark is not None:
         evaluate_searches(result, config.benchmark, config.benchmark_dataset)
-        _print_evaluation(result)
     atomic_write_json(out / SEARCH, strip_objects(result))
-    log.info("wrote %s", out / SEARCH)
+    figures = []
+    if "evaluation" in result:
+        from fewshot.plotting.leaf_search import plot_leaf_search
+
+        figures.append(plot_leaf_search(result["evaluation"], out / SEARCH_FIGURE))
+    print(_summary(result, config), end="")
+    print(_outputs(config, jobs, searched=True, figures=figures), end="")
     return 0
 
 
@@ -358,13 +377,62 @@ def _search_device(config: TrainConfig) -> Any:
     return resolve_device("cpu" if config.accelerator == "cpu" else config.device)
 
 
-def _print_evaluation(result: dict[str, Any]) -> None:
-    print(result["table"])
-    for name, ev in result["evaluation"].items():
-        for leaf, res in ev["leaves"].items():
-            print(
-                f"{name} leaf {leaf}: tau={res['kendall_tau']} chosen={res['chosen']['true']:.2f}"
+# -- the closing summary --------------------------------------------------------------------------
+
+
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _summary(result: dict[str, Any], config: TrainConfig) -> str:
+    """What the search found, per search and leaf: the best arch by held-out accuracy, that
+    accuracy, and (judged by a benchmark) its true accuracy and the leaf's Kendall tau; then
+    the overall comparison table and which benchmark judged it (or how to get one)."""
+    evaluation = result.get("evaluation", {})
+    rows = []
+    for name, search in result["searches"].items():
+        judged = evaluation.get(name, {}).get("leaves", {})
+        for leaf, found in search["leaves"].items():
+            ev = judged.get(leaf, {})
+            rows.append([
+                name, leaf, found["num_archs"], found["num_scored"],
+                _fmt(found["best"]["predicted"]), _fmt(ev.get("chosen", {}).get("true")),
+                _fmt(ev.get("kendall_tau")), found["best"]["arch"],
+            ])  # fmt: skip
+    header = ["search", "leaf", "archs", "scored", "held-out %", "true %", "tau", "best arch"]
+    align = ["left", "left", "right", "right", "right", "right", "right", "left"]
+    text = "\n" + markdown_table(header, rows, align=align, pad=True)
+    bench = result.get("benchmark")
+    if bench:
+        text += f"\njudged by {bench['path']} ({bench['dataset']} accuracy):\n"
+        for name, ev in evaluation.items():
+            o = ev["overall"]
+            text += (
+                f"  {name}: Kendall tau {_fmt(o['kendall_tau'], 3)} over {o['num_scored']} archs;"
+                f" chose {_where(o['chosen']['leaf'])}{o['chosen']['true']:.2f}% (regret "
+                f"{o['regret_space']:.2f} to the space's best, {o['regret_leaf']:.2f} to its "
+                "leaf's)\n"
             )
+    else:
+        text += "\nnot judged: true % and tau need a NATS-Bench benchmark (the note above says "
+        text += "where it was looked for and how to get it)\n"
+    return text
+
+
+def _where(leaf: str) -> str:
+    return "" if leaf == ONE_SHOT_DIR else f"leaf {leaf} at "
+
+
+def _outputs(
+    config: TrainConfig, jobs: list[Job], *, searched: bool, figures: Sequence[Path] = ()
+) -> str:
+    """The files and figures this run wrote (the last lines the command prints)."""
+    out = config.output_dir
+    files = [out / CONFIG_NAME]
+    files += [f"{job.out_dir}/ (weights.pt, metrics.jsonl, checkpoints/, logs/)" for job in jobs]
+    if searched:
+        files.append(out / SEARCH)
+    return outputs_block(files, figures)
 
 
 def build_parser() -> Any:

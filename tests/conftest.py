@@ -120,3 +120,17 @@ def ray_session():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _no_user_benchmark(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> None:
+    """Commands find NATS-Bench only where a test puts it: a benchmark in the developer's
+    ``$FEWSHOT_BENCHMARK`` or default folders would otherwise judge (and change) test runs."""
+    import fewshot.benchmark as benchmark
+
+    monkeypatch.delenv(benchmark.BENCHMARK_ENV, raising=False)
+    monkeypatch.setattr(benchmark, "_ANNOUNCED", set())  # each test sees the note once
+    nowhere = tmp_path_factory.getbasetemp() / "no-benchmark-here"
+    monkeypatch.setattr(
+        benchmark, "default_benchmark_paths", lambda: [nowhere / benchmark.BENCHMARK_DIRNAME]
+    )

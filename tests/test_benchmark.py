@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import csv
+import logging
 import shutil
 
 import numpy as np
 import pytest
 
+from fewshot import benchmark as benchmark_module
 from fewshot.benchmark import (
+    BENCHMARK_DIRNAME,
+    BENCHMARK_ENV,
     Benchmark,
     BenchmarkNotFoundError,
     canonical_dataset,
     default_benchmark_path,
+    default_benchmark_paths,
+    find_benchmark,
 )
 from fewshot.spaces.nb201 import Arch
 from tests.fakes import mean_accuracy, write_fake_benchmark
@@ -106,7 +112,7 @@ def test_missing_arch_file(tmp_path, fake_benchmark):
         bench.accuracy(1)
 
 
-def test_default_path_follows_torch_home(monkeypatch, tmp_path, fake_benchmark):
+def test_default_path_follows_torch_home(no_default_benchmark, monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     assert default_benchmark_path() == tmp_path / "NATS-tss-v1_0-3ffb9-simple"
     with pytest.raises(BenchmarkNotFoundError, match=str(tmp_path)):
@@ -150,3 +156,57 @@ def test_shared_matches_reference_table(shared_benchmark, reference_csv):
     for column, dataset in [("cifar10_test", "cifar10"), ("ImageNet16_120_test", "ImageNet16-120")]:
         reference = np.array([float(r[column]) for r in rows])
         np.testing.assert_allclose(shared_benchmark.accuracies(dataset), reference, atol=1e-6)
+
+
+# -- finding the benchmark: flag, $FEWSHOT_BENCHMARK, default folders -----------------------
+
+
+@pytest.fixture
+def no_default_benchmark(monkeypatch, tmp_path):
+    """Default folders that hold no benchmark, and no $FEWSHOT_BENCHMARK."""
+    monkeypatch.delenv(BENCHMARK_ENV, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("FEWSHOT_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(benchmark_module, "_ANNOUNCED", set())
+    # the real default folders (conftest points them nowhere for every other test)
+    monkeypatch.setattr(benchmark_module, "default_benchmark_paths", default_benchmark_paths)
+    return tmp_path
+
+
+def test_find_benchmark_order_flag_then_env_then_defaults(
+    no_default_benchmark, fake_benchmark, monkeypatch
+):
+    tmp = no_default_benchmark
+    data_default = write_fake_benchmark(tmp / "data" / BENCHMARK_DIRNAME)
+    assert default_benchmark_paths() == [tmp / "torch" / BENCHMARK_DIRNAME, data_default]
+    assert find_benchmark() == data_default  # the second default folder
+    torch_default = write_fake_benchmark(tmp / "torch" / BENCHMARK_DIRNAME)
+    assert find_benchmark() == torch_default  # nats_bench's own folder first
+    monkeypatch.setenv(BENCHMARK_ENV, str(fake_benchmark.path))
+    assert find_benchmark() == fake_benchmark.path
+    assert find_benchmark(data_default) == data_default  # the flag wins over everything
+
+
+def test_a_named_benchmark_that_is_missing_is_an_error(no_default_benchmark, monkeypatch):
+    with pytest.raises(BenchmarkNotFoundError, match="--benchmark: .*directory not found"):
+        find_benchmark(no_default_benchmark / "nowhere")
+    monkeypatch.setenv(BENCHMARK_ENV, str(no_default_benchmark))  # a folder, no meta file
+    with pytest.raises(BenchmarkNotFoundError, match=r"\$FEWSHOT_BENCHMARK: .*meta.pickle.pbz2"):
+        find_benchmark()
+
+
+def test_no_benchmark_anywhere_is_said_once_with_where_and_how(no_default_benchmark, caplog):
+    with caplog.at_level(logging.WARNING, logger="fewshot"):
+        assert find_benchmark(purpose="judging") is None
+        assert find_benchmark(purpose="judging") is None
+    notes = [r.getMessage() for r in caplog.records]
+    assert len(notes) == 1  # once per process
+    for place in default_benchmark_paths():
+        assert str(place) in notes[0]
+    assert "judging" in notes[0] and "NATS-tss-v1_0-3ffb9-simple" in notes[0]
+    assert BENCHMARK_ENV in notes[0] and "--benchmark" in notes[0]
+    with pytest.raises(BenchmarkNotFoundError, match="looked in") as info:
+        find_benchmark(required=True)
+    assert "github.com/D-X-Y/NATS-Bench" in str(info.value)
+    caplog.clear()
+    assert find_benchmark(note=False) is None and not caplog.records

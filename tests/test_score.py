@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from fewshot.score import main
 from fewshot.scoring import resolve_metrics, sample_archs, select_archs
 from fewshot.spaces.nb201 import Arch
 from tests.fakes import FAKE_ENTRIES, mean_accuracy
+from tests.outputs import assert_lists_outputs
 
 FAKE_ARCHS = list(FAKE_ENTRIES)
 DEAD = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"  # output ignores the input
@@ -156,7 +158,14 @@ def test_benchmark_correlations_and_plots(tmp_path, fake_benchmark, capsys):
         assert corr[metric]["spearman"] == pytest.approx(expected.spearman)
         assert corr[metric]["n"] == 4
         assert (out / "plots" / f"{metric}.png").stat().st_size > 0
-    assert "Spearman" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Spearman" in printed and str(fake_benchmark.path) in printed
+    files = [out / n for n in ("scores.csv", "scores.spec.json", "config.yaml",
+                               "correlations.json", "correlations.md")]  # fmt: skip
+    figures = [out / "plots" / "snip.png", out / "plots" / "synflow.png"]
+    assert_lists_outputs(printed, files, figures)
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert Path(saved["benchmark"]) == fake_benchmark.path  # which benchmark judged the run
 
 
 def test_vote_is_reported_when_its_three_metrics_are_scored(tmp_path, fake_benchmark, capsys):

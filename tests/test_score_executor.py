@@ -85,7 +85,7 @@ def test_ray_not_installed_is_one_clear_line(tmp_path, monkeypatch, capsys):
     assert err.count("\n") == 1 and "pip install 'fewshot[ray]'" in err
 
 
-def test_an_unreachable_ray_address_exits_2_with_one_line(tmp_path):
+def test_an_unreachable_ray_address_exits_2_with_one_line(tmp_path, fake_benchmark):
     """``--ray-address`` of a closed port with the real Ray package: one line, exit 2, no hang
     (it used to hang for more than 300 s; the 30 s bound on the connection itself is
     tests/test_executor.py's, without this command's start-up)."""
@@ -96,8 +96,10 @@ def test_an_unreachable_ray_address_exits_2_with_one_line(tmp_path):
     from tests.test_executor import closed_port
 
     pytest.importorskip("ray")
+    # a benchmark is given, so the one line is the error (no note on where one was looked for)
     argv = [*TINY, "--out", str(tmp_path), "--executor", "ray",
-            "--ray-address", f"127.0.0.1:{closed_port()}"]  # fmt: skip
+            "--ray-address", f"127.0.0.1:{closed_port()}",
+            "--benchmark", str(fake_benchmark.path)]  # fmt: skip
     done = subprocess.run([sys.executable, "-m", "fewshot.score", *argv], capture_output=True,
                           text=True, timeout=90, env=os.environ.copy())  # fmt: skip
     assert done.returncode == 2, done.stderr

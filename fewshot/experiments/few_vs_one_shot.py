@@ -46,7 +46,7 @@ import numpy as np
 
 from fewshot.analysis.few_vs_one_shot import evaluate_seed, results_table, summarise
 from fewshot.analysis.ranking import stratified_sample
-from fewshot.benchmark import Benchmark, canonical_dataset, default_benchmark_path
+from fewshot.benchmark import Benchmark, canonical_dataset, find_benchmark
 from fewshot.choices import dataset_names
 from fewshot.cli import run_main
 from fewshot.config import (
@@ -177,7 +177,9 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
     benchmark_dataset: str = option("cifar10", help="benchmark accuracy column", group=_EVAL)
 
     def resolve(self) -> FewVsOneShotConfig:
-        self.benchmark = self.benchmark or default_benchmark_path()
+        if self.benchmark is None or self.benchmark.suffix != ".csv":  # a CSV is taken as given
+            # found here to be recorded with the run; none: the experiment refuses to start
+            self.benchmark = find_benchmark(self.benchmark, note=False)
         if not self.metrics and self.no_exhaustive:
             raise UsageError("nothing to compare: give --metrics, or drop --no-exhaustive")
         if any(d < 1 for d in self.depths) or not self.depths:
@@ -416,8 +418,9 @@ def benchmark_table(path: Path, dataset: str) -> tuple[list[str], np.ndarray]:
 
 def arch_sample(config: FewVsOneShotConfig) -> tuple[list[Arch], np.ndarray, list[int]]:
     """The stratified sample: archs, their benchmark accuracies, their benchmark indices."""
-    assert config.benchmark is not None
-    arch_strings, accuracies = benchmark_table(config.benchmark, config.benchmark_dataset)
+    path = config.benchmark or find_benchmark(required=True)  # None: where it looked, how to get it
+    assert path is not None
+    arch_strings, accuracies = benchmark_table(path, config.benchmark_dataset)
     pool = [
         i for i, s in enumerate(arch_strings)
         if not config.connected_only or Arch.from_string(s).is_connected

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from fewshot.analysis.ranking import ranking_quality
-from fewshot.benchmark import default_benchmark_path
+from fewshot.benchmark import find_benchmark
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
@@ -127,7 +127,7 @@ class RankingBudgetConfig(CommonOptions):
     benchmark_dataset: str = option("cifar10", help="benchmark accuracy column")
 
     def resolve(self) -> RankingBudgetConfig:
-        self.benchmark = self.benchmark or default_benchmark_path()
+        self.benchmark = self.benchmark or find_benchmark(required=True)
         for name in self.regimes:
             regime = Regime.parse(name)
             if regime.data not in self.roots():

@@ -34,7 +34,8 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text
-from fewshot.run_folder import keep_run_config
+from fewshot.run_folder import CONFIG, keep_run_config
+from fewshot.tables import outputs_block
 
 _RUN = "sample and predictors"
 _DATA = "data (scoring batches)"
@@ -168,12 +169,18 @@ def _main(argv: Sequence[str] | None) -> int:
         )
     atomic_write_json(out / "analysis.json", result)
     atomic_write_text(out / "trees.txt", _trees_text(result))
+    figures: list[Path] = []
     if not config.no_plots:
         from fewshot.plotting.refinement import plot_kendall, plot_tree_importances
 
-        plot_kendall(np.array(result["kendall"]), result["predictors"], out / "figures/kendall.png")
-        plot_tree_importances(result["trees"], out / "figures/tree_importances.png")
+        figures = [
+            plot_kendall(np.array(result["kendall"]), result["predictors"],
+                         out / "figures/kendall.png"),
+            plot_tree_importances(result["trees"], out / "figures/tree_importances.png"),
+        ]  # fmt: skip
     print(_summary(result))
+    files = [out / "analysis.json", out / "trees.txt", store.path, out / CONFIG]
+    print(outputs_block(files, figures), end="")
     return 0
 
 

@@ -38,6 +38,7 @@ from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, TasksFailed, open_executor
 from fewshot.run_folder import CONFIG, keep_run_config, load_run_config
 from fewshot.scoring.spec import ScoringSpec
+from fewshot.tables import outputs_block
 
 log = logging.getLogger("fewshot")
 
@@ -140,6 +141,12 @@ class RefineConfig(ExecutorOptions, ImageOptions, CommonOptions):
         self.initial_samples = self.initial_samples or self.samples
         if self.out is None:
             self.out = Path("runs/refine") / f"{self.space}-{self.predictor}-s{self.seed}"
+        if self.space == "nb201":
+            from fewshot.benchmark import find_benchmark
+
+            self.benchmark = find_benchmark(
+                self.benchmark, purpose="the refined masks' benchmark accuracy"
+            )
         if self.space == "anynet" or self.scores_table is None:
             from fewshot.data import resolve_dataset
 
@@ -287,10 +294,11 @@ def _main(argv: Sequence[str] | None) -> int:
     except TasksFailed as exc:  # shards that failed on Ray: named; the others are saved
         print(f"error: {exc}; run the command again to score the rest", file=sys.stderr)
         return 1
+    figures: list[Path] = []
     if not config.no_plots:
         from fewshot.refine.figures import write_nb201_figures, write_run_figures
 
-        (write_run_figures if config.space == "anynet" else write_nb201_figures)(out)
+        figures = (write_run_figures if config.space == "anynet" else write_nb201_figures)(out)
     last = record["iterations"][-1] if record["iterations"] else None
     print(
         f"{config.space} {config.predictor}: {len(record['iterations'])} iterations, status "
@@ -298,7 +306,33 @@ def _main(argv: Sequence[str] | None) -> int:
         + (f", best score {last['best']['score']:.5g}" if last else "")
         + f"; wrote {out / 'refinement.json'}"
     )
+    print(final_table(record, config.space), end="")
+    files = [out / "refinement.json", out / "samples/", out / CONFIG]
+    print(outputs_block(files, figures), end="")
     return 0
+
+
+def final_table(record: dict, space: str) -> str:
+    """The refined space in one table: AnyNet's final 95% intervals (and medians) per
+    hyperparameter, or NB201's final ops per edge (with the mask's benchmark accuracy when a
+    benchmark judged it)."""
+    from fewshot.tables import markdown_table
+
+    if not record["iterations"]:
+        return ""
+    last = record["iterations"][-1]
+    if space == "anynet":
+        rows = [[name, iv["low"], iv["high"], f"{iv['median']:g}"]
+                for name, iv in last["intervals"].items()]  # fmt: skip
+        header = ["hyperparameter", "low", "high", "median"]
+        return "\nfinal intervals:\n" + markdown_table(header, rows, pad=True)
+    rows = [[edge, ", ".join(ops)] for edge, ops in enumerate(record["final_mask"])]
+    text = "\nfinal ops per edge:\n" + markdown_table(["edge", "ops"], rows, pad=True)
+    accuracy = last.get("accuracy")
+    if accuracy:
+        text += f"benchmark accuracy of the mask's archs: mean {accuracy['mean']:.2f}, "
+        text += f"max {accuracy['max']:.2f}\n"
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

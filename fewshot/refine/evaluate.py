@@ -38,6 +38,7 @@ from fewshot.config import (
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json
 from fewshot.scoring.spec import ScoringSpec
+from fewshot.tables import outputs_block
 from fewshot.training.trainer import trainer_option
 
 if TYPE_CHECKING:
@@ -123,7 +124,10 @@ def _main(argv: Sequence[str] | None) -> int:
         )  # fmt: skip
         result[name] = {"hyperparameters": net.hyperparameters(), **net.complexity(), **trained}
         print(f"{name}: {net} test accuracy {trained['test_acc']:.4f}")
-    atomic_write_json(Path(config.out) / "evaluation.json", result)
+    out = Path(config.out)
+    atomic_write_json(out / "evaluation.json", result)
+    files = [out / "evaluation.json", out / EVALUATION_CONFIG, *(out / n for n in nets)]
+    print(outputs_block(files), end="")
     return 0
 
 

@@ -43,6 +43,7 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, TasksFailed, open_executor
+from fewshot.tables import outputs_block
 
 log = logging.getLogger("fewshot")
 
@@ -70,7 +71,8 @@ class SearchConfig(ExecutorOptions, ImageOptions, CommonOptions):
         "cifar100", help="benchmark data set", group="benchmark"
     )
     benchmark: Path | None = option(
-        None, help="NATS-Bench tss directory (default: $TORCH_HOME/NATS-tss-v1_0-3ffb9-simple)",
+        None, help="NATS-Bench tss directory (default: $FEWSHOT_BENCHMARK, then $TORCH_HOME/ "
+        "and ~/.cache/fewshot/data/NATS-tss-v1_0-3ffb9-simple)",
         group="benchmark",
     )  # fmt: skip
     select: Literal["auto", "test"] = option(
@@ -148,6 +150,10 @@ class SearchConfig(ExecutorOptions, ImageOptions, CommonOptions):
             raise UsageError("--warmup and --move need --proxy NAME")
         if self.tree is not None and self.random_split is not None:
             raise UsageError("give one of --tree and --random-split")
+        from fewshot.benchmark import find_benchmark
+
+        # found here to be recorded in config.yaml and summary.json; none: the search refuses
+        self.benchmark = find_benchmark(self.benchmark, note=False)
         if self.target is None:
             from fewshot.search.experiment import DEFAULT_TARGETS
 
@@ -217,6 +223,16 @@ def _search(cfg: SearchConfig, oracle, proxies: dict[str, Any]) -> None:
         f"{cfg.target:g}%: {summary['models_to_target']['median_text']}; "
         f"{cfg.repeats} repeats in {result.seconds:.1f} s -> {cfg.out / 'summary.json'}"
     )
+    print(f"benchmark: {cfg.benchmark} ({oracle.dataset})")
+    print(outputs_block(_written(cfg, ["summary.json"], proxies), [cfg.out / "curves.png"]), end="")
+
+
+def _written(cfg: SearchConfig, names: list[str], proxies: dict[str, Any]) -> list[Path]:
+    """The files a search or filter run wrote: ``names`` and ``config.yaml`` in ``--out``, and
+    the proxy caches that on-demand scoring wrote to."""
+    files = [cfg.out / name for name in names] + [cfg.out / "config.yaml"]
+    caches = (getattr(p, "cache", None) for p in proxies.values())
+    return files + [c for c in caches if c is not None and Path(c).is_file()]
 
 
 def _check_ray_proxy(cfg: SearchConfig, proxy: Any) -> None:
@@ -249,6 +265,9 @@ def _filter(cfg: SearchConfig, oracle, proxies: dict[str, Any]) -> None:
         if kb
         else f"filter: nothing kept -> {cfg.out / 'filter.json'}"
     )
+    print(f"benchmark: {cfg.benchmark} ({oracle.dataset})")
+    names = ["filter.json"] + (["trained/results.json"] if cfg.train_epochs else [])
+    print(outputs_block(_written(cfg, names, proxies)), end="")
 
 
 def _train_kept(cfg: SearchConfig, oracle, kept: list[str]) -> list[dict]:

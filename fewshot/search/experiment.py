@@ -36,10 +36,12 @@ SCORING_DATASETS = {
 
 
 def load_oracle(benchmark: str | Path | None, dataset: str, select: str = "auto") -> Oracle:
-    """The benchmark as arrays (default directory: nats_bench's ``$TORCH_HOME`` one)."""
-    from fewshot.benchmark import default_benchmark_path
+    """The benchmark as arrays (``benchmark`` None: :func:`fewshot.benchmark.find_benchmark`'s)."""
+    from fewshot.benchmark import find_benchmark
 
-    return Oracle.from_benchmark(benchmark or default_benchmark_path(), dataset, select)
+    path = find_benchmark(benchmark, required=True)
+    assert path is not None
+    return Oracle.from_benchmark(path, dataset, select)
 
 
 def load_proxy(

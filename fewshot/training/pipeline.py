@@ -175,8 +175,9 @@ def summary(searches: list[LeafSearch]) -> dict[str, Any]:
 
 
 def evaluate_searches(result: dict[str, Any], benchmark: Path, dataset: str) -> None:
-    """Add ``evaluation`` (per search: true accuracies, correlations, regret) and ``table``
-    (the few-shot vs one-shot comparison) to ``result``."""
+    """Add ``evaluation`` (per search: true accuracies, correlations, regret), ``table``
+    (the few-shot vs one-shot comparison) and ``benchmark`` (the directory that judged it and
+    the accuracy column) to ``result``."""
     from fewshot.benchmark import Benchmark
 
     bench = Benchmark(benchmark)
@@ -187,6 +188,7 @@ def evaluate_searches(result: dict[str, Any], benchmark: Path, dataset: str) -> 
     }
     result["evaluation"] = evaluations
     result["table"] = comparison_table(evaluations)
+    result["benchmark"] = {"path": str(Path(benchmark).resolve()), "dataset": dataset}
 
 
 def strip_objects(result: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,9 +126,35 @@ def parse_devices(devices: str | int) -> str | int | list[int]:
 
 def quiet_lightning(quiet: bool = True) -> None:
     """Silence (or restore) Lightning's info lines at their loggers: "GPU available ...",
-    "TPU available ...", "LOCAL_RANK ...", the logging tips. Warnings still show."""
+    "TPU available ...", "LOCAL_RANK ...", the logging tips, "Loading `train_dataloader` to
+    estimate ...", "`Trainer.fit` stopped ...". Warnings still show."""
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.NOTSET)
+
+
+_UNACTIONABLE_WARNINGS = (
+    # Lightning's own call of a torch API it deprecated; nothing a fewshot user can change
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated",
+    # fewshot logs per epoch (metrics.jsonl); Lightning's step logging interval is not a flag
+    r"The number of training batches \(\d+\) is smaller than the logging interval",
+)
+_banners_shown = False  # Lightning's banners went out once in this process
+
+
+def silence_unactionable_warnings() -> None:
+    """Ignore the warnings Lightning gives that a fewshot user cannot act on (by message,
+    so every other warning still shows)."""
+    for message in _UNACTIONABLE_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+
+
+def announce_once(progress: bool) -> None:
+    """Lightning's banners (hardware, tips, summaries) at most once per process: shown by the
+    first trainer with ``progress`` on, then silenced; never shown with ``progress`` off
+    (``--no-progress``)."""
+    global _banners_shown
+    quiet_lightning(not progress or _banners_shown)
+    _banners_shown = _banners_shown or progress
 
 
 def apply_threads(threads: int | None) -> None:
@@ -149,11 +176,13 @@ def make_trainer(
     """A ``Trainer`` for ``hardware`` writing under ``out_dir``; ``options`` are further
     ``Trainer`` arguments of the caller's (gradient clipping, validation batches, ...).
 
-    No model summary, no sanity validation; with ``progress_bar`` off no progress bar and no
-    Lightning banners. ``limit_*_batches`` of ``hardware`` apply unless ``options`` set them.
+    No model summary, no sanity validation; Lightning's banners at most once per process
+    (:func:`announce_once`), none with ``progress_bar`` off, and no warnings a user cannot act
+    on (:func:`silence_unactionable_warnings`). ``limit_*_batches`` of ``hardware`` apply unless ``options`` set them.
     """
     apply_threads(hardware.threads)
-    quiet_lightning(not hardware.progress_bar)
+    announce_once(hardware.progress_bar)
+    silence_unactionable_warnings()
     kwargs: dict[str, Any] = {
         "default_root_dir": out_dir,
         "max_epochs": max_epochs,
@@ -360,6 +389,7 @@ __all__ = [
     "RecordSettings",
     "TrainerSettings",
     "accuracy",
+    "announce_once",
     "apply_threads",
     "eval_device",
     "fit_resumable",
@@ -374,6 +404,7 @@ __all__ = [
     "resume_checkpoint",
     "save_weights",
     "scaled_lr",
+    "silence_unactionable_warnings",
     "top1",
     "trainer_option",
 ]

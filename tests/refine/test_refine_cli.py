@@ -7,12 +7,13 @@ import json
 import pytest
 
 from fewshot.refine.cli import main
+from tests.outputs import assert_lists_outputs
 
 TINY = ["--dataset", "synthetic", "--batch-size", "4", "--draws", "300", "--no-progress",
         "--threads", "1"]  # fmt: skip
 
 
-def test_tiny_run_writes_record_samples_and_figures(tmp_path):
+def test_tiny_run_writes_record_samples_and_figures(tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["--predictor", "synflow", "--samples", "6", "--initial-samples", "8",
             "--iterations", "2", "--out", str(out), *TINY]  # fmt: skip
@@ -26,6 +27,10 @@ def test_tiny_run_writes_record_samples_and_figures(tmp_path):
     assert {p.name for p in (out / "figures").iterdir()} >= {
         "score_edf.png", "subspace_size.png", "intervals_d.png", "complexities.png"
     }  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "final intervals:" in printed and "| d1 " in printed
+    figures = [out / "figures" / n for n in ("score_edf.png", "subspace_size.png")]
+    assert_lists_outputs(printed, [out / "refinement.json", out / "config.yaml"], figures)
     assert main(argv) == 0  # resumes: nothing to do
 
 
@@ -77,3 +82,19 @@ def test_nb201_space_computes_predictors_on_tiny_networks(tmp_path):
     assert record["space"] == "nb201" and it["subspace_size"] == 15625 and it["sampled"] == 5
     assert len(it["next_mask"]) == 6 and it["scored"] + it["failed"] == 5
     assert (out / "figures" / "subspace_size.png").is_file()
+
+
+def test_final_table_shows_the_refined_space():
+    from fewshot.refine.cli import final_table
+
+    anynet = {"iterations": [{"intervals": {"d1": {"low": 1, "high": 4, "median": 2.0}}}]}
+    text = final_table(anynet, "anynet")
+    assert "final intervals:" in text and "| d1 " in text and "| 4 " in text
+    nb201 = {
+        "final_mask": [["nor_conv_3x3"], ["skip_connect", "nor_conv_1x1"]],
+        "iterations": [{"accuracy": {"mean": 90.123, "max": 94.0}}],
+    }
+    text = final_table(nb201, "nb201")
+    assert "| 1    | skip_connect, nor_conv_1x1 |" in text
+    assert "mean 90.12, max 94.00" in text
+    assert final_table({"iterations": []}, "nb201") == ""

@@ -11,9 +11,10 @@ from fewshot.analysis.refinement import kendall_matrix, log_scores, tertile_labe
 from fewshot.refine.analyse import main as analyse_main
 from fewshot.refine.evaluate import main as evaluate_main
 from fewshot.spaces.anynet import hyperparameter_names
+from tests.outputs import assert_lists_outputs
 
 
-def test_evaluate_trains_the_top_candidate_and_the_baseline(refined_run):
+def test_evaluate_trains_the_top_candidate_and_the_baseline(refined_run, capsys):
     run = refined_run
     argv = [str(run), "--candidates", "2", "--epochs", "1", "--batch-size", "16",
             "--limit-train-batches", "2", "--milestones", "1", "--dataset", "synthetic",
@@ -29,9 +30,11 @@ def test_evaluate_trains_the_top_candidate_and_the_baseline(refined_run):
     saved = yaml.safe_load((run / "eval" / "evaluation_config.yaml").read_text())
     assert saved["epochs"] == 1 and saved["candidates"] == 2 and saved["out"] == "."
     assert saved["resolved_data_path"] == "tensor"
+    files = [run / "eval" / "evaluation.json", run / "eval" / "evaluation_config.yaml"]
+    assert_lists_outputs(capsys.readouterr().out, files)
 
 
-def test_analyse_cli_scores_once_and_reports_correlations_and_trees(tmp_path):
+def test_analyse_cli_scores_once_and_reports_correlations_and_trees(tmp_path, capsys):
     out = tmp_path / "initial"
     argv = ["--predictors", "synflow,snip,jacov", "--samples", "9", "--dataset", "synthetic",
             "--batch-size", "4", "--flops-range", "2e6,12e6", "--threads", "1",
@@ -42,6 +45,8 @@ def test_analyse_cli_scores_once_and_reports_correlations_and_trees(tmp_path):
     tau = np.array(result["kendall"])
     assert tau.shape == (3, 3) and np.allclose(np.diag(tau), 1) and np.allclose(tau, tau.T)
     assert (out / "figures" / "kendall.png").is_file()
+    files = [out / "analysis.json", out / "trees.txt", out / "samples" / "iter0.jsonl"]
+    assert_lists_outputs(capsys.readouterr().out, files, [out / "figures" / "kendall.png"])
     rows = (out / "samples" / "iter0.jsonl").read_text().splitlines()
     assert len(rows) == 9 and all(len(json.loads(r)["scores"]) == 3 for r in rows)
 

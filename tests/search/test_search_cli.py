@@ -10,6 +10,7 @@ import pytest
 from fewshot.scoring import ScoreFile, ScoreRow
 from fewshot.search.__main__ import main
 from fewshot.search.oracle import Oracle
+from tests.outputs import assert_lists_outputs
 from tests.search.search_fakes import known_quality
 
 
@@ -29,7 +30,9 @@ def _args(bench, out, *extra):
     return ["--benchmark", str(bench), "--out", str(out), "--threads", "1", *extra]
 
 
-def test_search_writes_summary_and_figure_and_is_deterministic(tmp_path, small_benchmark, table):
+def test_search_writes_summary_and_figure_and_is_deterministic(
+    tmp_path, small_benchmark, table, capsys
+):
     flags = ["--dataset", "cifar10", "--algo", "ae", "--proxy", "synflow", "--warmup", "32",
              "--proxy-table", str(table), "--no-scoring", "--repeats", "3", "--budget", "40",
              "--population", "8", "--tournament", "3", "--target", "84"]  # fmt: skip
@@ -45,6 +48,12 @@ def test_search_writes_summary_and_figure_and_is_deterministic(tmp_path, small_b
     assert a["config"]["warmup"] == 32
     assert (tmp_path / "a" / "curves.png").is_file()
     assert (tmp_path / "a" / "config.yaml").is_file()
+    assert a["config"]["benchmark"] == str(small_benchmark)  # which benchmark judged the run
+    b_dir = tmp_path / "b"
+    printed = capsys.readouterr().out
+    assert f"benchmark: {small_benchmark}" in printed
+    assert_lists_outputs(printed, [b_dir / "summary.json", b_dir / "config.yaml"],
+                         [b_dir / "curves.png"])  # fmt: skip
 
 
 @pytest.mark.parametrize(

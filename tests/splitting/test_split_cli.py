@@ -11,6 +11,7 @@ import yaml
 from fewshot.metrics.base import list_metrics
 from fewshot.split import main
 from fewshot.splitting.tree import load_tree
+from tests.outputs import assert_lists_outputs
 
 TINY = ["--C", "4", "--N", "1", "--batch-size", "8"]
 
@@ -52,6 +53,13 @@ def test_a_run_writes_the_tree_picture_and_config(reference, capsys):
     assert (reference / "tree.png").stat().st_size > 1000
     config = yaml.safe_load((reference / "config.yaml").read_text())
     assert config["metric"] == "snip" and config["C"] == 4 and config["edges"] == [0, 1, 2]
+
+
+def test_the_summary_ends_with_the_run_folders_files(tmp_path, capsys):
+    assert main(split_args(tmp_path, "--depth", "1")) == 0
+    run = next(tmp_path.iterdir())
+    files = [run / "tree.json", run / "config.yaml"]
+    assert_lists_outputs(capsys.readouterr().out, files, [run / "tree.png"])
 
 
 def _ops():

@@ -18,6 +18,7 @@ from fewshot.training.pipeline import FAST_DEV_ARCHS
 from fewshot.training.runner import parse_devices
 from tests.conftest import REPO_ROOT
 from tests.fakes import write_fake_benchmark
+from tests.outputs import assert_lists_outputs
 
 # A root of 8 archs (edges 0, 1, 2 have two ops each) split on edge 0 into two 4-arch leaves.
 ROOT = Mask.from_op_lists(
@@ -118,7 +119,13 @@ def test_fast_dev_run_trains_every_leaf_and_one_shot_then_evaluates(run_dir, ben
             a["true"] == pytest.approx(_true_accuracy(Arch.from_string(a["arch"])))
             for a in leaf["archs"]
         )
-    assert "few-shot" in result["table"] and "one-shot" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "few-shot" in result["table"] and "one-shot" in printed
+    # which benchmark judged the run, the closing table and the paths of what was written
+    assert result["benchmark"] == {"path": str(bench_dir.resolve()), "dataset": "cifar10"}
+    assert f"judged by {bench_dir.resolve()}" in printed and "| held-out % |" in printed
+    files = [out / "train_config.yaml", out / "search.json", out / "leaves/1", out / "oneshot"]
+    assert_lists_outputs(printed, files, [out / "search.png"])
 
 
 def test_leaf_option_trains_only_that_leaf(run_dir):
