@@ -59,6 +59,7 @@ def comparison_pairs(methods: Sequence[Method], epochs: int) -> list[tuple[str, 
     names = {m.name for m in methods}
     splits = [m for m in methods if m.family != ONE_SHOT]
     pairs = [(b, m.name, m.baseline(b, epochs)) for b in BUDGETS for m in splits]
+    pairs = [p for p in pairs if p[2] in names]  # a one-shot multiple beyond --max-multiple
     for m in splits:
         suffix = INHERITED_SUFFIX if m.warmup else ""
         random_split = f"random-d{m.depth}{suffix}"

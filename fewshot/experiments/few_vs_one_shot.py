@@ -131,6 +131,11 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
         "supernet after --warmup-epochs; few-shot NAS); comma-separated", choices=PROTOCOLS,
         group=_TREES,
     )  # fmt: skip
+    max_multiple: int | None = option(
+        None, help="longest one-shot run for the equal-compute budget, in multiples of --epochs "
+        "(default: every multiple the splits need; comparisons needing more are left out)",
+        minimum=1, group=_TREES, affects_results=False,  # leaves out runs, changes none
+    )  # fmt: skip
     warmup_epochs: int | None = option(
         None, help="epochs of the one-shot supernet inherited leaves start from (default: "
         "--epochs; counted in the method's compute)", minimum=1, group=_TREES,
@@ -361,6 +366,7 @@ def run_seed(
         exhaustive_edge=None if config.no_exhaustive else config.exhaustive_edge,
         protocols=config.protocols,
         warmup=config.warmup_epochs,
+        max_multiple=config.max_multiple,
     )
     needed = supernets(methods)
     ctx = make_context(config, seed)

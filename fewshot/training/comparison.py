@@ -155,11 +155,13 @@ def plan_methods(
     exhaustive_edge: int | None = 0,
     protocols: Sequence[str] = ("scratch",),
     warmup: int | None = None,
+    max_multiple: int | None = None,
 ) -> list[Method]:
     """Every method of one seed: the split methods of ``trees`` (metric -> tree) at each depth,
     the exhaustive split, each under every protocol (``inherited``: a warm-up of ``warmup``
     epochs, default ``epochs``), then one-shot at ``epochs`` and at every multiple the split
-    methods need for the equal-compute budget."""
+    methods need for the equal-compute budget (up to ``max_multiple`` times ``epochs``: the
+    equal-compute comparisons that need a longer one-shot run are then left out, and say so)."""
     unknown = set(protocols) - set(PROTOCOLS)
     if unknown or not protocols:
         raise ValueError(f"protocols must be among {', '.join(PROTOCOLS)}, got {list(protocols)}")
@@ -180,7 +182,7 @@ def plan_methods(
     multiples = {1, *(m.compute_epochs / epochs for m in methods)}
     if any(k != int(k) for k in multiples):
         raise ValueError(f"warm-up {warmup} must be a multiple of {epochs} epochs (equal compute)")
-    multiples = sorted(int(k) for k in multiples)
+    multiples = sorted(int(k) for k in multiples if max_multiple is None or k <= max_multiple)
     root = (Leaf("root", Mask.full()),)
     for k in multiples:
         methods.append(Method(one_shot_name(k), ONE_SHOT, 0, root, epochs * k))

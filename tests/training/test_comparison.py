@@ -323,3 +323,15 @@ def test_each_arm_records_the_optimiser_steps_it_spent(experiment):
     for name, method in result["methods"].items():
         assert method["seeds"]["0"]["steps"] == method["compute_epochs"] * per_epoch, name
     assert result["methods"]["exhaustive-b5"]["seeds"]["0"]["steps"] == 5 * per_epoch
+
+
+def test_a_capped_multiple_leaves_out_only_the_comparisons_it_cannot_make():
+    methods = plan_methods({"snip": _tree()}, depths=[1], epochs=2, exhaustive_edge=0,
+                           protocols=["scratch", "inherited"], max_multiple=3)  # fmt: skip
+    names = {m.name for m in methods}
+    assert {"one-shot", "one-shot-x2", "one-shot-x3"} <= names
+    assert not {"one-shot-x5", "one-shot-x6"} & names
+    pairs = comparison_pairs(methods, 2)
+    assert ("equal-compute", "snip-d1-inh", "one-shot-x3") in pairs
+    assert not [p for p in pairs if p[0] == "equal-compute" and p[1].startswith("exhaustive")]
+    assert ("papers", "exhaustive-b5", "one-shot") in pairs
