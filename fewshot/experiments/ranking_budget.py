@@ -196,7 +196,10 @@ def correctness(model: Any, arch: Arch, x: Any, y: Any, batch: int = 1000) -> np
 
     model.eval()
     with torch.no_grad():
-        hits = [model(xb, arch).argmax(1) == yb for xb, yb in zip(x.split(batch), y.split(batch))]
+        hits = [
+            model(xb, arch).argmax(1) == yb
+            for xb, yb in zip(x.split(batch), y.split(batch), strict=True)
+        ]
     return torch.cat(hits).cpu().numpy()
 
 
