@@ -31,6 +31,7 @@ models, the training layer and :mod:`fewshot.io`; never a command module.
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from collections.abc import Sequence
@@ -150,9 +151,60 @@ class MixedValidation(pl.LightningDataModule):
         )
 
 
-def make_loggers(out_dir: Path) -> list[Logger]:
-    """CSV always; TensorBoard too when the ``tensorboard`` package is installed."""
-    loggers: list[Logger] = [CSVLogger(out_dir, name="logs", version="")]
+class ResumableCSVLogger(CSVLogger):
+    """Lightning's CSV logger (``logs/metrics.csv``), made safe to resume.
+
+    Lightning's own deletes ``metrics.csv`` when its folder is not empty, so a resumed run
+    kept only the epochs after the checkpoint. This one keeps the rows of the epochs up to
+    ``resume_epoch`` (the zero-based epoch of the checkpoint a run resumes from; ``None`` for a
+    fresh run, which starts a new file) and drops the rows of the epoch that was cut off, which
+    the resumed run logs again. Rows are flushed when an epoch starts (:class:`FlushLogs`), so
+    a run killed mid-epoch has the finished epochs on disk and resumes to the same file as an
+    uninterrupted run.
+    """
+
+    def __init__(self, out_dir: Path, *, resume_epoch: int | None = None) -> None:
+        super().__init__(out_dir, name="logs", version="")
+        self.resume_epoch = resume_epoch
+
+    @property
+    def experiment(self) -> Any:
+        if self._experiment is not None:
+            return self._experiment
+        path = Path(self.log_dir) / "metrics.csv"
+        kept = self._rows_before_resume(path)
+        writer = super().experiment  # deletes metrics.csv
+        if kept:
+            keys = sorted(set().union(*kept))
+            with path.open("w", newline="", encoding="utf-8") as f:
+                out = csv.DictWriter(f, fieldnames=keys)
+                out.writeheader()
+                out.writerows(kept)
+            writer.metrics_keys = keys
+        return writer
+
+    def _rows_before_resume(self, path: Path) -> list[dict[str, str]]:
+        if self.resume_epoch is None or not path.is_file():
+            return []
+        with path.open(newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        return [r for r in rows if r.get("epoch") and float(r["epoch"]) <= self.resume_epoch]
+
+
+class FlushLogs(Callback):
+    """Write the loggers' buffered rows to disk when a training epoch starts: by then the
+    previous epoch's rows (its epoch-level metrics are logged after its checkpoint) are all in,
+    and a run killed later finds them on resume (:class:`ResumableCSVLogger`)."""
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        for logger in trainer.loggers:
+            logger.save()
+
+
+def make_loggers(out_dir: Path, resume_epoch: int | None = None) -> list[Logger]:
+    """CSV always; TensorBoard too when the ``tensorboard`` package is installed.
+    ``resume_epoch``: the epoch of the checkpoint this run resumes from, if any."""
+    loggers: list[Logger] = [ResumableCSVLogger(out_dir, resume_epoch=resume_epoch)]
     try:
         import tensorboard  # noqa: F401
         from pytorch_lightning.loggers import TensorBoardLogger
@@ -197,8 +249,8 @@ def train_subsupernet(
         seed=settings.seed,
         val_bn=settings.val_bn,  # type: ignore[arg-type]
     )
-    trainer = _make_trainer(out_dir, settings, hardware, list(callbacks))
     resume = resume_checkpoint(out_dir, hardware)
+    trainer = _make_trainer(out_dir, settings, hardware, list(callbacks), checkpoint_epoch(resume))
     if inherit_from is not None and resume is None:
         inherit_weights(supernet, load_parent_state(inherit_from))
     trainer.callbacks.append(SaveResults(out_dir, resumed_from=resume, inherited_from=inherit_from))
@@ -211,8 +263,19 @@ def train_subsupernet(
     return module, trainer
 
 
+def checkpoint_epoch(checkpoint: Path | None) -> int | None:
+    """The (zero-based) epoch a Lightning checkpoint was saved in; ``None`` without one."""
+    if checkpoint is None:
+        return None
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["epoch"])
+
+
 def _make_trainer(
-    out_dir: Path, settings: TrainSettings, hw: TrainerSettings, extra_callbacks: list[Callback]
+    out_dir: Path,
+    settings: TrainSettings,
+    hw: TrainerSettings,
+    extra_callbacks: list[Callback],
+    resume_epoch: int | None = None,
 ) -> pl.Trainer:
     # fast_dev_run must leave no checkpoint a real run would resume from (Lightning 2.6 still
     # writes last.ckpt in on_train_end), nor epoch lines in metrics.jsonl.
@@ -222,6 +285,7 @@ def _make_trainer(
         else [
             last_checkpoint_callback(out_dir),
             EpochMetricsWriter(out_dir / "metrics.jsonl"),
+            FlushLogs(),
         ]
     )
     return make_trainer(
@@ -229,7 +293,7 @@ def _make_trainer(
         max_epochs=settings.epochs,
         out_dir=out_dir,
         callbacks=callbacks + extra_callbacks,
-        logger=make_loggers(out_dir),
+        logger=make_loggers(out_dir, resume_epoch),
         gradient_clip_val=settings.grad_clip,
         log_every_n_steps=10,
         **({} if settings.max_steps is None else {"max_steps": settings.max_steps}),
@@ -296,10 +360,13 @@ def load_trained(out_dir: Path, settings: TrainSettings, mask: Mask) -> Supernet
 
 __all__ = [
     "EpochMetricsWriter",
+    "FlushLogs",
     "MixedValidation",
+    "ResumableCSVLogger",
     "SaveResults",
     "TrainSettings",
     "TrainerSettings",
+    "checkpoint_epoch",
     "is_trained",
     "load_trained",
     "make_loggers",

@@ -137,6 +137,10 @@ _UNACTIONABLE_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\)` is deprecated",
     # fewshot logs per epoch (metrics.jsonl); Lightning's step logging interval is not a flag
     r"The number of training batches \(\d+\) is smaller than the logging interval",
+    # a resumed run reuses its folders on purpose; fewshot keeps the finished epochs' log rows
+    # (runner.ResumableCSVLogger) and resumes only checkpoints of the same settings
+    r"Experiment logs directory .* exists and is not empty",
+    r"Checkpoint directory .* exists and is not empty",
 )
 _banners_shown = False  # Lightning's banners went out once in this process
 

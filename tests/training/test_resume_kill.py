@@ -1,6 +1,6 @@
 """Kill-and-resume: a training job killed mid-epoch (SIGKILL, in a subprocess, after its first
-checkpoint) and re-run ends with bitwise-identical weights and metrics to an uninterrupted run,
-on both data paths: a leaf of ``fewshot.train`` and the few-shot vs one-shot supernets."""
+checkpoint) and re-run ends with bitwise-identical weights, metrics.jsonl and Lightning CSV logs
+to an uninterrupted run, on both data paths: a leaf of ``fewshot.train`` and the few-shot vs one-shot supernets."""
 
 from __future__ import annotations
 
@@ -62,6 +62,12 @@ def assert_identical(a: Path, b: Path) -> None:
         for key, value in wa[name].items():
             assert torch.equal(value, wb[name][key]), (name, key)
     assert epoch_lines(a) == epoch_lines(b) and epoch_lines(a)
+    assert csv_logs(a) == csv_logs(b) and csv_logs(a)
+
+
+def csv_logs(folder: Path) -> dict[str, str]:
+    """Every Lightning CSV log (``logs/metrics.csv``), as text."""
+    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("metrics.csv"))}
 
 
 def kill_and_resume(args: list[str], full: Path, killed: Path, kill_at: int, cwd: Path) -> None:
