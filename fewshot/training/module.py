@@ -102,6 +102,9 @@ class LeafModule(pl.LightningModule):
         seed: seeds the re-initialisation and the sequence of sampled paths.
         reinit: re-initialise the weights (leaves are trained from scratch).
         val_bn: ``"batch"`` (batch statistics) or ``"running"`` (running statistics).
+        total_steps: the optimiser steps the cosine schedule spans (a run stopped at a step
+            budget, :class:`fewshot.training.runner.StopAtStep`); ``None``: every step of
+            the trainer's epochs (``estimated_stepping_batches``).
     """
 
     def __init__(
@@ -117,12 +120,16 @@ class LeafModule(pl.LightningModule):
         seed: int = 0,
         reinit: bool = True,
         val_bn: ValBN = "batch",
+        total_steps: int | None = None,
     ) -> None:
         super().__init__()
         if not 0 < lr_min <= lr:
             raise ValueError(f"need 0 < lr_min <= lr, got lr={lr}, lr_min={lr_min}")
         if val_bn not in ("batch", "running"):
             raise ValueError(f"val_bn must be 'batch' or 'running', got {val_bn!r}")
+        if total_steps is not None and total_steps < 1:
+            raise ValueError(f"total_steps must be a positive step count, got {total_steps}")
+        self.total_steps = total_steps
         self.supernet = supernet
         if mask is not None:
             supernet.set_mask(mask)
@@ -204,7 +211,7 @@ class LeafModule(pl.LightningModule):
         )
         # Closed-form cosine over the current run's total steps, read at every step: resuming
         # with more epochs stretches the schedule instead of restarting a periodic cosine.
-        self._total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        self._total_steps = self.total_steps or max(1, int(self.trainer.estimated_stepping_batches))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor_fn())
         return {
             "optimizer": optimizer,

@@ -191,6 +191,25 @@ class ResumableCSVLogger(CSVLogger):
         return [r for r in rows if r.get("epoch") and float(r["epoch"]) <= self.resume_epoch]
 
 
+class StopAtStep(Callback):
+    """End training after ``max_steps`` optimiser steps (the epoch in progress ends there, with
+    its epoch-end hooks: checkpoint, metrics line).
+
+    Not Lightning's ``max_steps``: with it, Lightning 2.6 treats the run as iteration-based and
+    a run resumed from an epoch-end checkpoint replays one batch as a one-step "epoch" and then
+    stops an epoch early (measured: a 4,000-step run killed and resumed ended at 3,876 steps).
+    The epoch count stays the stop rule Lightning resumes from; this callback only cuts the
+    last epoch short. The cosine schedule spans ``max_steps`` (``LeafModule(total_steps=)``).
+    """
+
+    def __init__(self, max_steps: int) -> None:
+        self.max_steps = max_steps
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if trainer.global_step >= self.max_steps:
+            trainer.should_stop = True
+
+
 class FlushLogs(Callback):
     """Write the loggers' buffered rows to disk when a training epoch starts: by then the
     previous epoch's rows (its epoch-level metrics are logged after its checkpoint) are all in,
@@ -248,6 +267,7 @@ def train_subsupernet(
         weight_decay=settings.weight_decay,
         seed=settings.seed,
         val_bn=settings.val_bn,  # type: ignore[arg-type]
+        total_steps=settings.max_steps,
     )
     resume = resume_checkpoint(out_dir, hardware)
     trainer = _make_trainer(out_dir, settings, hardware, list(callbacks), checkpoint_epoch(resume))
@@ -287,7 +307,7 @@ def _make_trainer(
             EpochMetricsWriter(out_dir / "metrics.jsonl"),
             FlushLogs(),
         ]
-    )
+    ) + ([] if settings.max_steps is None else [StopAtStep(settings.max_steps)])
     return make_trainer(
         hw,
         max_epochs=settings.epochs,
@@ -296,7 +316,6 @@ def _make_trainer(
         logger=make_loggers(out_dir, resume_epoch),
         gradient_clip_val=settings.grad_clip,
         log_every_n_steps=10,
-        **({} if settings.max_steps is None else {"max_steps": settings.max_steps}),
     )
 
 
@@ -364,6 +383,7 @@ __all__ = [
     "MixedValidation",
     "ResumableCSVLogger",
     "SaveResults",
+    "StopAtStep",
     "TrainSettings",
     "TrainerSettings",
     "checkpoint_epoch",
