@@ -70,7 +70,9 @@ class GroundTruthConfig(CommonOptions):
     budget_results: Path = option(Path("docs/training/ranking_budget.json"),
                                   help="the budget study's results (its arch sample and the "
                                   "supernets' predictions)", affects_results=False)  # fmt: skip
-    steps: int | None = option(None, help="the supernets' budget compared (default: largest)")
+    steps: int | None = option(None, help="the supernets' budget compared (default: largest)",
+                               affects_results=False)  # fmt: skip
+    # ``steps`` picks the predictions compared, not the standalone training this folder holds
     archs: int = option(60, help="archs trained (stratified over the study's sample)", minimum=3)
     sample_seed: int = option(0, help="seed of the stratified sub-sample")
     epochs: int = option(10, help="standalone training epochs per arch", minimum=1)

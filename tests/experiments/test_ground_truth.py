@@ -64,3 +64,6 @@ def test_tiny_ground_truth_end_to_end(tmp_path, shared_data):
     assert len(result["archs"]) == 3 and result["supernet_steps"] == 10
     assert all(Arch.from_string(r["arch"]).is_connected for r in result["archs"])
     assert (tmp_path / "docs" / "gt.csv").read_text().count("\n") == 4
+    # another budget compared reuses the standalone runs in the same folder
+    assert main([*argv, "--steps", "5"]) == 0
+    assert json.loads((tmp_path / "docs" / "gt.json").read_text())["supernet_steps"] == 5
