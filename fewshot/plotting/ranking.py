@@ -74,7 +74,7 @@ def _difference_panel(ax: Any, differences: Mapping[str, Any], names: list[str])
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=8)
     ax.set_xlim(-0.5, len(names) - 0.5)
     ax.set_ylabel("tau difference")
-    ax.set_title("tau difference to the baseline: mean over seeds, 95% bootstrap interval")
+    ax.set_title("tau difference to the baseline\n(mean over seeds, 95% bootstrap interval)")
     ax.legend(fontsize=8)
 
 
