@@ -54,4 +54,9 @@ def outputs_block(
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["markdown_table", "outputs_block"]
+def format_number(value: float | None, digits: int = 3) -> str:
+    """A table cell for ``value``: ``digits`` decimals, ``-`` where there is none."""
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+__all__ = ["format_number", "markdown_table", "outputs_block"]

@@ -16,6 +16,7 @@ import numpy as np
 from fewshot.analysis.ranking import ranking_quality, tau_difference_interval
 from fewshot.correlation import kendall_tau
 from fewshot.spaces.nb201 import Arch
+from fewshot.tables import format_number as _f
 from fewshot.tables import markdown_table
 from fewshot.training.comparison import (
     BUDGETS,
@@ -157,10 +158,6 @@ def results_table(result: dict[str, Any]) -> str:
 def _mean(method: dict[str, Any], key: str) -> float | None:
     values = [q[key] for q in method["seeds"].values() if q.get(key) is not None]
     return float(np.mean(values)) if values else None
-
-
-def _f(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 __all__ = ["comparison_pairs", "evaluate_seed", "results_table", "summarise"]

@@ -52,6 +52,7 @@ from fewshot.errors import UsageError
 from fewshot.experiments.ranking_budget import Regime
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
 from fewshot.spaces.nb201 import Arch
+from fewshot.tables import format_number as _f
 from fewshot.tables import markdown_table
 
 log = logging.getLogger("fewshot")
@@ -189,10 +190,6 @@ def summary_table(result: dict[str, Any]) -> str:
             ["supernet vs NATS-Bench on these archs, mean over seeds",
              _f(s["tau_supernet_vs_nats_mean"])]]  # fmt: skip
     return markdown_table(["Kendall tau", "value"], rows)
-
-
-def _f(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

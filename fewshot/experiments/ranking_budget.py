@@ -59,6 +59,7 @@ from fewshot.correlation import kendall_tau
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
 from fewshot.spaces.nb201 import Arch, Mask
+from fewshot.tables import format_number as _f
 from fewshot.tables import markdown_table
 
 log = logging.getLogger("fewshot")
@@ -410,10 +411,6 @@ def sensitivity_table(result: dict[str, Any]) -> str:
             c, h = key[1:].split("-h")
             rows.append([name, r["sensitivity"]["steps"], c, h, _f(tau)])
     return markdown_table(["regime", "steps", "calib batches", "held-out", "tau"], rows)
-
-
-def _f(value: float | None, digits: int = 3) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def write_outputs(config: RankingBudgetConfig, result: dict[str, Any]) -> None:
