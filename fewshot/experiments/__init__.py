@@ -8,7 +8,9 @@
   NATS-Bench (trees from :func:`fewshot.splitting.run.run_split`, supernets from
   :mod:`fewshot.training.runner`).
 
-``tools/sweep.py`` and ``tools/few_vs_one_shot.py`` are their thin entry points. Modules here may
+:mod:`~fewshot.experiments.ranking_budget` and :mod:`~fewshot.experiments.ground_truth` are
+the ranking study's; :mod:`~fewshot.experiments.common` holds what each experiment command does
+first. ``tools/sweep.py`` and ``tools/few_vs_one_shot.py`` are thin entry points. Modules here may
 import every library layer (splitting, training, analysis, plotting for their figures, search
 and refine),
 never a command module (``fewshot/split.py``, ``train.py``, ``score.py``, ``distance.py``, ...)

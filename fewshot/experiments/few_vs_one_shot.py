@@ -52,16 +52,15 @@ from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
     ImageOptions,
-    apply_common,
     flag_values,
     lightning_hardware,
     make_config,
     option,
-    parse_config,
     resolve_device,
     to_dict,
 )
 from fewshot.errors import UsageError
+from fewshot.experiments.common import start_experiment
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
 from fewshot.run_folder import (
     FEW_VS_ONE_SHOT_CONFIG,
@@ -458,10 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    config = parse_config(FewVsOneShotConfig, argv, prog="python tools/few_vs_one_shot.py")
-    apply_common(config)
-    if not config.verbose:  # one line per fit is enough: no Lightning banners and tips
-        logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    config = start_experiment(FewVsOneShotConfig, argv, prog="python tools/few_vs_one_shot.py")
     keep_run_config(
         config.out, config, CONFIG_NAME, hint="use the original flags or another --out",
         extra={RESOLVED_DATA_PATH: _data_path(config)},

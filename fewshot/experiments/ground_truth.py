@@ -41,14 +41,13 @@ from fewshot.analysis.ranking import stratified_sample
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
-    apply_common,
     lightning_hardware,
     option,
-    parse_config,
     to_dict,
 )
 from fewshot.correlation import kendall_tau
 from fewshot.errors import UsageError
+from fewshot.experiments.common import start_experiment
 from fewshot.experiments.ranking_budget import Regime
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
 from fewshot.spaces.nb201 import Arch
@@ -198,11 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    config = parse_config(GroundTruthConfig, argv,
-                          prog="python -m fewshot.experiments.ground_truth")  # fmt: skip
-    apply_common(config)
-    if not config.verbose:
-        logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    config = start_experiment(GroundTruthConfig, argv,
+                              prog="python -m fewshot.experiments.ground_truth")  # fmt: skip
     from fewshot.run_folder import keep_run_config
 
     keep_run_config(config.out, config, "ground_truth_config.yaml",

@@ -48,15 +48,14 @@ from fewshot.benchmark import find_benchmark
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
-    apply_common,
     lightning_hardware,
     option,
-    parse_config,
     resolve_device,
     to_dict,
 )
 from fewshot.correlation import kendall_tau
 from fewshot.errors import UsageError
+from fewshot.experiments.common import start_experiment
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
 from fewshot.spaces.nb201 import Arch, Mask
 from fewshot.tables import format_number as _f
@@ -432,11 +431,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    config = parse_config(RankingBudgetConfig, argv,
-                          prog="python -m fewshot.experiments.ranking_budget")  # fmt: skip
-    apply_common(config)
-    if not config.verbose:
-        logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
+    config = start_experiment(RankingBudgetConfig, argv,
+                              prog="python -m fewshot.experiments.ranking_budget")  # fmt: skip
     from fewshot.run_folder import keep_run_config
 
     keep_run_config(config.out, config, "ranking_budget_config.yaml",
