@@ -18,6 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from fewshot.plotting.output import save_figure  # noqa: E402
+
 _STYLE = {  # comparison -> colour, x offset
     "papers": ("tab:blue", -0.2),
     "equal-compute": ("tab:orange", 0.0),
@@ -39,12 +41,7 @@ def plot_few_vs_one_shot(result: Mapping[str, Any], path: str | os.PathLike[str]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6.0, 0.6 * len(names)), 7.0))
     _tau_panel(top, methods, names)
     _difference_panel(bottom, result["tau_difference"], names)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)
 
 
 def _tau_panel(ax: Any, methods: Mapping[str, Any], names: list[str]) -> None:
@@ -97,12 +94,7 @@ def plot_tau_vs_steps(result: Mapping[str, Any], path: str | os.PathLike[str]) -
     ax.set_ylabel("Kendall tau vs NATS-Bench CIFAR-10")
     ax.set_title("one-shot supernet ranking quality against training budget")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)
 
 
 __all__ = ["plot_few_vs_one_shot", "plot_tau_vs_steps"]

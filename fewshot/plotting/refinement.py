@@ -24,18 +24,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from fewshot.plotting.output import save_figure  # noqa: E402
+
 LOG_RATIO = 100.0
 """A positive score range wider than this ratio is drawn on a log axis."""
 KIND_LABELS = {"d": "depth d", "w": "width w", "g": "group width g", "b": "bottleneck ratio b"}
-
-
-def _save(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 def plot_score_edf(
@@ -55,7 +48,7 @@ def plot_score_edf(
     ax.set_ylabel("EDF")
     ax.legend(title="iteration", fontsize=7)
     ax.set_title(f"{predictor}: scores per iteration")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_subspace_size(
@@ -68,7 +61,7 @@ def plot_subspace_size(
     ax.set_ylabel("subspace size (nets)")
     ax.set_xticks(range(len(sizes)))
     ax.set_title(f"{predictor}: subspace size")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_hyperparameter_intervals(
@@ -95,7 +88,7 @@ def plot_hyperparameter_intervals(
             ax.set_yscale("log", base=2)
     np.atleast_1d(axes)[0].set_ylabel(KIND_LABELS.get(kind, kind))
     fig.suptitle(f"{predictor}: 95% bootstrap interval and median of {KIND_LABELS.get(kind, kind)}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_complexities(
@@ -119,7 +112,7 @@ def plot_complexities(
     for ax in (a, b):
         ax.set_xlabel("iteration")
     fig.suptitle(f"{predictor}: complexity of the sampled nets")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_kendall(tau: np.ndarray, predictors: Sequence[str], path: str | os.PathLike[str]) -> Path:
@@ -134,7 +127,7 @@ def plot_kendall(tau: np.ndarray, predictors: Sequence[str], path: str | os.Path
             ax.text(j, i, f"{tau[i, j]:.2f}", ha="center", va="center", fontsize=7)
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title("Kendall tau between predictors")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_tree_importances(trees: Sequence[Mapping], path: str | os.PathLike[str]) -> Path:
@@ -147,7 +140,7 @@ def plot_tree_importances(trees: Sequence[Mapping], path: str | os.PathLike[str]
     ax.set_yticks(range(len(trees)), [t["predictor"] for t in trees])
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title("tertile trees: feature importance")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_mask_accuracy(
@@ -166,4 +159,4 @@ def plot_mask_accuracy(
         ax.set_xlabel("iteration")
         ax.set_xticks(it)
     fig.suptitle(f"NB201, {predictor}: accuracy of the sampled mask")
-    return _save(fig, path)
+    return save_figure(fig, path)

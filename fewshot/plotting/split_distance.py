@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fewshot.analysis.split_distance import DistanceReport, DistanceSummary  # noqa: E402
+from fewshot.plotting.output import save_figure  # noqa: E402
 
 INTERNAL_COLOR = "tab:blue"
 EXTERNAL_COLOR = "tab:orange"
@@ -62,7 +63,7 @@ def plot_internal_external(report: DistanceReport, path: str | os.PathLike[str])
     ax.set_ylim(bottom=0)
     ax.set_title("Split distance per metric (bars: mean ± std over pairs)", fontsize=10)
     ax.legend(frameon=False)
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=130)
 
 
 def plot_by_level(report: DistanceReport, path: str | os.PathLike[str]) -> Path:
@@ -87,13 +88,4 @@ def plot_by_level(report: DistanceReport, path: str | os.PathLike[str]) -> Path:
     axes[-1].set_xlabel("level (1 = root split)")
     axes[0].legend(frameon=False, fontsize=8, ncol=2)
     fig.suptitle("Split distance by level")
-    return _save(fig, path)
-
-
-def _save(fig: plt.Figure, path: str | os.PathLike[str]) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=130)
