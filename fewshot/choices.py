@@ -1,4 +1,4 @@
-"""The names a command's ``--metric`` and ``--dataset`` accept, for ``option(choices=...)``.
+"""The names a command's ``--metric``, ``--space`` and ``--dataset`` accept, for ``option(choices=...)``.
 
 Each function imports its registry only when called (:mod:`fewshot.config` calls a ``choices``
 callable only to show ``--help`` or to check a value), so declaring a command's configuration
@@ -17,6 +17,28 @@ def metric_names(kind: str | None = None) -> list[str]:
     return list_metrics(kind=kind) if kind is not None else list_metrics()
 
 
+def space_names() -> list[str]:
+    """Search space names ``--space`` accepts (for ``choices=``; imports the space registry)."""
+    from fewshot.spaces import space_names as names
+
+    return names()
+
+
+def space_option(**kwargs: object) -> object:
+    """The ``--space`` field every command declares: default ``nb201``, recorded in every run
+    folder and tree, and a result-affecting setting (a run resumed with another is refused)."""
+    from fewshot.config import option
+    from fewshot.spaces.base import DEFAULT_SPACE
+
+    return option(
+        DEFAULT_SPACE,
+        help="search space (fewshot.spaces registry): what a split cuts, the archs, the "
+        "networks and the benchmark",
+        choices=space_names,
+        **kwargs,
+    )
+
+
 def dataset_names() -> list[str]:
     """Data set names ``--dataset`` accepts (for ``choices=``; imports the data modules)."""
     from fewshot.data import DATASETS
@@ -24,4 +46,4 @@ def dataset_names() -> list[str]:
     return list(DATASETS)
 
 
-__all__ = ["dataset_names", "metric_names"]
+__all__ = ["dataset_names", "metric_names", "space_names", "space_option"]

@@ -1,7 +1,10 @@
-"""The maskable NAS-Bench-201 supernet, and standalone networks as one-arch supernets.
+"""The maskable cell supernet (NAS-Bench-201's network), and standalone networks as one-arch
+supernets.
 
-A sub-supernet is this module plus a :class:`~fewshot.spaces.nb201.Mask` of enabled ops (a buffer
-shared by every cell, saved with the weights). ``candidates`` fixes which ops are
+A sub-supernet is this module plus a :class:`~fewshot.spaces.base.Mask` of enabled ops (a buffer
+shared by every cell, saved with the weights). The cell's edges and ops come from the mask's
+space (a :class:`~fewshot.spaces.cell.CellSpace`: NB201, or TransNAS-Bench-101 micro's 4-op
+cell), so one module serves every cell space; ``space.build_supernet`` builds it. ``candidates`` fixes which ops are
 *instantiated*; the mask may be any sub-mask of it and can change at run time
 (:meth:`Supernet.set_mask`). A standalone network is a supernet whose candidates are a single
 arch (:func:`build_network`): its layers and parameter count equal the benchmark's model, and
@@ -24,7 +27,9 @@ import torch
 from torch import Tensor, nn
 
 from fewshot.models.ops import ResNetBasicBlock, build_op
-from fewshot.spaces.nb201 import EDGES, NUM_EDGES, NUM_NODES, OPS, Arch, Mask
+from fewshot.spaces.base import Arch, Mask, get_space
+from fewshot.spaces.cell import CellSpace
+from fewshot.spaces.nb201 import OPS
 
 Mode = Literal["mixture", "single_path"]
 MODES: tuple[str, ...] = ("mixture", "single_path")
@@ -57,23 +62,25 @@ class MixedEdge(nn.Module):
 
 
 class MaskedCell(nn.Module):
-    """An NB201 cell (4 nodes, 6 edges) whose edges run the ops they are told to."""
+    """A cell of a cell space (NB201: 4 nodes, 6 edges) whose edges run the ops they are told to."""
 
     def __init__(
         self, C: int, candidates: Mask, *, affine: bool, track_running_stats: bool
     ) -> None:
         super().__init__()
+        space = candidates.space
+        self.cell_edges, self.num_nodes = space.edges, space.num_nodes
         self.edges = nn.ModuleList(
             MixedEdge(C, candidates.ops(e), affine=affine, track_running_stats=track_running_stats)
-            for e in range(NUM_EDGES)
+            for e in range(space.num_positions)
         )
 
     def forward(self, x: Tensor, edge_ops: EdgeOps) -> Tensor:
         nodes = [x]
-        for to_node in range(1, NUM_NODES):
+        for to_node in range(1, self.num_nodes):
             parts = [
                 self.edges[e](nodes[src], edge_ops[e])
-                for e, (dst, src) in enumerate(EDGES)
+                for e, (dst, src) in enumerate(self.cell_edges)
                 if dst == to_node
             ]
             parts = [p for p in parts if p is not None]
@@ -82,13 +89,15 @@ class MaskedCell(nn.Module):
 
 
 class Supernet(nn.Module):
-    """NB201 supernet: stem, 3 stages of ``N`` cells (C, 2C, 4C), 2 reduction blocks, head.
+    """Cell supernet (NB201's network): stem, 3 stages of ``N`` cells (C, 2C, 4C), 2 reduction
+    blocks, head.
 
     Args:
         C: channels of the first stage (NB201: 16).
         N: cells per stage (NB201: 5).
         num_classes: classifier outputs.
-        candidates: ops to instantiate per edge (default: all). The initial mask.
+        candidates: ops to instantiate per edge (default: all of NB201). The initial mask; its
+            space (a cell space) gives the cell's edges.
         mode: ``"mixture"`` or ``"single_path"`` (see module docstring).
         affine, track_running_stats: BatchNorm options (the benchmark uses both).
     """
@@ -108,7 +117,10 @@ class Supernet(nn.Module):
         if C < 1 or N < 1 or num_classes < 1:
             raise ValueError(f"C, N and num_classes must be positive, got {C}, {N}, {num_classes}")
         self.C, self.N, self.num_classes = C, N, num_classes
-        self.candidates = candidates if candidates is not None else Mask.full()
+        self.candidates = candidates if candidates is not None else get_space("nb201").full_mask()
+        if not isinstance(self.candidates.space, CellSpace):
+            raise ValueError(f"Supernet builds cell spaces, not {self.candidates.space.name!r}")
+        self.space = self.candidates.space
         self.mode = mode
         bn = {"affine": affine, "track_running_stats": track_running_stats}
         self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
@@ -157,10 +169,10 @@ class Supernet(nn.Module):
     def sample_arch(self, generator: torch.Generator | None = None) -> Arch:
         """Draw an arch uniformly from the mask (one op per edge, independently)."""
         ops = []
-        for e in range(NUM_EDGES):
+        for e in range(self.space.num_positions):
             enabled = self._mask_value.ops(e)
             ops.append(enabled[int(torch.randint(len(enabled), (1,), generator=generator))])
-        return Arch(tuple(ops))
+        return self.space.arch(ops)
 
     def edge_ops(self, arch: Arch | None = None) -> EdgeOps:
         """The ops each edge runs in the next forward for ``arch`` (or the current mode)."""
@@ -168,7 +180,7 @@ class Supernet(nn.Module):
             arch = self.sample_arch()
         if arch is None:
             mask = self._mask_value
-            return tuple(mask.ops(e) for e in range(NUM_EDGES))
+            return tuple(mask.ops(e) for e in range(self.space.num_positions))
         if arch not in self._mask_value:
             raise ValueError(f"arch {arch} is outside the supernet's mask {self._mask_value}")
         return tuple((op,) for op in arch.ops)
@@ -187,7 +199,7 @@ class Supernet(nn.Module):
 
 
 def _refresh_mask_cache(module: nn.Module, incompatible_keys: object) -> None:
-    module._mask_value = Mask(module.mask.detach().cpu().numpy().astype(bool))
+    module._mask_value = module.space.mask_type(module.mask.detach().cpu().numpy().astype(bool))
 
 
 def build_network(
@@ -199,13 +211,14 @@ def build_network(
     affine: bool = True,
     track_running_stats: bool = True,
 ) -> Supernet:
-    """The standalone network of ``arch``: only its ops are instantiated (benchmark layout)."""
-    arch = Arch.from_string(arch) if isinstance(arch, str) else arch
+    """The standalone network of ``arch`` (an NB201 arch string, or an arch of any cell space):
+    only its ops are instantiated (benchmark layout)."""
+    arch = get_space("nb201").arch_type.from_string(arch) if isinstance(arch, str) else arch
     return Supernet(
         C=C,
         N=N,
         num_classes=num_classes,
-        candidates=Mask.from_arch(arch),
+        candidates=type(arch).space.mask_type.from_arch(arch),
         affine=affine,
         track_running_stats=track_running_stats,
     )
