@@ -139,6 +139,11 @@ class MacroSupernet(nn.Module):
             )
         self.C, self.num_classes, self.head_channels = C, num_classes, head
         self.candidates = candidates if candidates is not None else Mask.full()
+        if not isinstance(self.candidates, Mask):
+            raise ValueError(
+                f"MacroSupernet builds NAS-Bench-Macro masks, not {type(self.candidates).__name__} "
+                f"of {getattr(self.candidates, 'space', None)!r}"
+            )
         self.mode = mode
         bn = {"affine": affine, "track_running_stats": track_running_stats}
         self.stem = nn.Sequential(*conv_bn(3, C, 3), nn.ReLU(inplace=True))

@@ -14,6 +14,7 @@ from fewshot.models.macro import (
     count_params,
 )
 from fewshot.models.supernet import load_shared_weights
+from fewshot.spaces import get_space
 from fewshot.spaces.macro import Arch, Mask, all_archs
 
 # (arch, params, flops) copied from nas-bench-macro_cifar10.json, so these run without it
@@ -209,3 +210,10 @@ def test_bad_arguments():
         MacroSupernet(C=0)
     with pytest.raises(ValueError, match="NAS-Bench-Macro arch string"):
         build_macro_network("|nor_conv_3x3~0|")
+    with pytest.raises(ValueError, match="NAS-Bench-Macro masks"):
+        MacroSupernet(C=4, candidates=get_space("nb201").full_mask())
+    nb201_arch = get_space("nb201").Arch.from_string(
+        "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    )
+    with pytest.raises(ValueError, match="outside the supernet's mask"):
+        tiny()(images(), nb201_arch)
