@@ -4,10 +4,11 @@ The tree file (``runs/<name>/tree.json``) is the run's main artefact; analysis (
 leaf training) reads it instead of re-running. Format (``version`` 1)::
 
     {"format": "fewshot.split-tree", "version": 1, "complete": true,
-     "metric": "snip", "seed": 0, "dataset": "digits",
+     "space": "nb201", "metric": "snip", "seed": 0, "dataset": "digits",
      "config": {...}, "versions": {...}, "timings": {...},
      "nodes": [{"id": 0, "parent": null, "depth": 0,
-                "mask": [["none", ...], ... 6 lists of enabled op names, NATS-Bench order],
+                "mask": [["none", ...], ... one list of enabled op names per position,
+                         in the space's op order],
                 "split": {"edge": 0, "ops": [...], "groups": [[...], [...]],
                           "distance": [[...]], "scores": {"none": 1.0, ...} | null,
                           "cut": 3.2} | null,
@@ -27,6 +28,10 @@ run, ``recipe`` (name and resolved settings) and ``environment`` (device, determ
 infinities are written as the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (strict JSON).
 Version 1 files (without these fields) are still read.
 
+``space`` names the search space (:func:`fewshot.spaces.get_space`); ``"edge"`` in a split is
+the index of a position of that space (an edge of a cell, a layer of a chain). Files without it
+(written before spaces were plug-ins) are NB201 trees.
+
 A split that read no image (a data-free metric such as synflow, params or flops, or the random
 baseline, without warm-up: only the data set's class count and image size) says
 ``"data_free": true``; the key is absent otherwise (and in files written before it existed).
@@ -44,7 +49,7 @@ from typing import Any
 
 from fewshot.io import atomic_write_json
 from fewshot.run_folder import TREE
-from fewshot.spaces.nb201 import OPS, Mask
+from fewshot.spaces.base import DEFAULT_SPACE, Mask, SearchSpace, get_space
 
 TREE_FORMAT = "fewshot.split-tree"
 TREE_VERSION = 2
@@ -162,12 +167,12 @@ class Node:
         }
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Node:
+    def from_dict(cls, d: Mapping[str, Any], space: SearchSpace) -> Node:
         return cls(
             id=int(d["id"]),
             parent=None if d["parent"] is None else int(d["parent"]),
             depth=int(d["depth"]),
-            mask=Mask.from_op_lists(d["mask"]),
+            mask=space.mask_type.from_op_lists(d["mask"]),
             split=Split.from_dict(d["split"]) if d.get("split") else None,
             note=d.get("note"),
         )
@@ -189,6 +194,9 @@ class SplitTree:
     environment: dict[str, Any] = field(default_factory=dict)
     data_free: bool = False
     """True when the split read no image (only the data set's class count and image size)."""
+    space: SearchSpace = field(default_factory=get_space)
+    """The search space the tree splits (``"space"`` in the file; absent in files written
+    before spaces were plug-ins, which are NB201's)."""
 
     @property
     def recipe_name(self) -> str | None:
@@ -220,7 +228,12 @@ class SplitTree:
     def add_root(self, mask: Mask | None = None) -> Node:
         if self.nodes:
             raise ValueError("tree already has a root")
-        root = Node(0, None, 0, mask or Mask.full())
+        mask = mask if mask is not None else self.space.full_mask()
+        if type(mask) is not self.space.mask_type:
+            raise ValueError(
+                f"root mask {mask} is not a mask of the tree's space {self.space.name!r}"
+            )
+        root = Node(0, None, 0, mask)
         self.nodes.append(root)
         return root
 
@@ -245,6 +258,7 @@ class SplitTree:
             "format": TREE_FORMAT,
             "version": TREE_VERSION,
             "complete": self.complete,
+            "space": self.space.name,
             "metric": self.metric,
             "seed": self.seed,
             "dataset": self.dataset,
@@ -261,8 +275,9 @@ class SplitTree:
     def from_dict(cls, d: Mapping[str, Any], *, source: str = "<dict>") -> SplitTree:
         """Build and validate a tree; problems raise :class:`TreeFileError` naming ``source``."""
         _check_header(d, source)
+        space = _space_of(d, source)
         try:
-            nodes = [Node.from_dict(n) for n in d["nodes"]]
+            nodes = [Node.from_dict(n, space) for n in d["nodes"]]
         except (KeyError, TypeError, ValueError) as exc:
             raise TreeFileError(f"{source}: malformed node: {exc}") from exc
         tree = cls(
@@ -277,6 +292,7 @@ class SplitTree:
             recipe=dict(d.get("recipe") or {}),
             environment=dict(d.get("environment") or {}),
             data_free=bool(d.get("data_free", False)),
+            space=space,
         )
         _check_structure(tree, source)
         return tree
@@ -309,6 +325,14 @@ def load_tree(path: str | os.PathLike[str]) -> SplitTree:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TreeFileError(f"{path}: not valid JSON ({exc}); the file is corrupt") from exc
     return SplitTree.from_dict(data, source=str(path))
+
+
+def _space_of(d: Mapping[str, Any], source: str) -> SearchSpace:
+    """The tree's space; an unknown name is a :class:`TreeFileError` listing the known ones."""
+    try:
+        return get_space(str(d.get("space", DEFAULT_SPACE)))
+    except KeyError as exc:
+        raise TreeFileError(f"{source}: {exc}") from None
 
 
 def _check_header(d: Any, source: str) -> None:
@@ -364,7 +388,9 @@ def _check_split(node: Node, split: Split, source: str) -> None:
     if split.ops != node.mask.ops(split.edge):
         raise TreeFileError(f"{where}: split ops {split.ops} differ from the mask's")
     flat = [op for g in split.groups for op in g]
-    if sorted(flat, key=OPS.index) != list(split.ops) or any(not g for g in split.groups):
+    if sorted(flat, key=node.mask.space.op_index) != list(split.ops) or any(
+        not g for g in split.groups
+    ):
         raise TreeFileError(f"{where}: groups {split.groups} do not partition {split.ops}")
     n = len(split.ops)
     if len(split.distance) != n or any(len(r) != n for r in split.distance):
