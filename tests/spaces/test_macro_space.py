@@ -192,3 +192,19 @@ def test_real_benchmark(shared_data):
     runs = {a: bench.test_accuracies(a) for a in bench.archs()}
     assert all(runs[a] == runs[a.canonical()] for a in runs)  # copies of the trained entry
     assert len(set(runs.values())) == 3969
+
+
+def test_a_split_tree_of_the_space_round_trips(tmp_path):
+    """The splitting engine's tree file holds NAS-Bench-Macro masks (layers as positions)."""
+    from fewshot.splitting.tree import Split, SplitTree, load_tree
+
+    tree = SplitTree(metric="snip", seed=0, dataset="synthetic", space=MACRO)
+    tree.add_root()
+    groups = (("id",), ("ir_3x3_t3", "ir_5x5_t6"))
+    distance = ((0.0, 1.0, 2.0), (1.0, 0.0, 0.5), (2.0, 0.5, 0.0))
+    split = Split(edge=5, ops=MACRO.ops, groups=groups, distance=distance, cut=3.0)
+    children = tree.apply_split(0, split)
+    assert [c.mask.num_archs for c in children] == [2187, 4374]
+    loaded = load_tree(tree.save(tmp_path / "tree.json"))
+    assert loaded.space is MACRO
+    assert [n.mask for n in loaded.nodes] == [n.mask for n in tree.nodes]
