@@ -180,6 +180,19 @@ def default_benchmark_paths() -> list[Path]:
     return [Path(data).expanduser() / BENCHMARK_DIRNAME / BENCHMARK_FILE]
 
 
+def _missing(prefix: str, path: str | Path) -> FileNotFoundError:
+    """The one-line error for a benchmark path that holds no file (a folder without it, or
+    NATS-Bench's folder: another space's benchmark)."""
+    path = Path(path).expanduser()
+    if (path / "meta.pickle.pbz2").is_file():
+        what = f"{path} is NATS-Bench's folder (the nb201 space's benchmark), not NAS-Bench-Macro's"
+    elif path.is_dir():
+        what = f"folder {path} has no {BENCHMARK_FILE}"
+    else:
+        what = f"no NAS-Bench-Macro benchmark at {path}"
+    return FileNotFoundError(f"{prefix}{what}; {HOW_TO_GET}")
+
+
 def _as_file(path: str | Path) -> Path:
     """``path``, or the benchmark file inside it when ``path`` is a folder."""
     path = Path(path).expanduser()
@@ -198,9 +211,7 @@ def find_benchmark(path: str | Path | None = None, *, required: bool = False) ->
         if value:
             found = _as_file(value)
             if not found.is_file():
-                raise FileNotFoundError(
-                    f"{source}: no NAS-Bench-Macro benchmark at {found}; {HOW_TO_GET}"
-                )
+                raise _missing(f"{source}: ", value)
             return found.resolve()
     places = default_benchmark_paths()
     for place in places:
@@ -244,7 +255,7 @@ class MacroBenchmark:
         found = find_benchmark(required=True) if path is None else _as_file(path)
         assert found is not None
         if not found.is_file():
-            raise FileNotFoundError(f"no NAS-Bench-Macro benchmark at {found}; {HOW_TO_GET}")
+            raise _missing("", path if path is not None else found)
         self.path = found
         entries = _read_entries(found)
         self._archs = [Arch.from_string(key) for key in entries]

@@ -149,6 +149,16 @@ def test_missing_file_is_one_line(tmp_path):
     assert find_benchmark() is None
 
 
+def test_nats_bench_folder_is_named_as_another_spaces(tmp_path):
+    (tmp_path / "meta.pickle.pbz2").write_bytes(b"")
+    with pytest.raises(FileNotFoundError) as excinfo:
+        MacroBenchmark(tmp_path)
+    _one_line_user_error(excinfo, "NATS-Bench", "nb201")
+    with pytest.raises(FileNotFoundError) as excinfo:
+        find_benchmark(tmp_path / "empty-folder")
+    _one_line_user_error(excinfo, "--benchmark", "no NAS-Bench-Macro benchmark")
+
+
 def test_env_variable_names_the_file(fake_macro_benchmark, monkeypatch):
     monkeypatch.setenv("FEWSHOT_MACRO_BENCHMARK", str(fake_macro_benchmark))
     assert find_benchmark() == fake_macro_benchmark.resolve()
