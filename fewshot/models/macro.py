@@ -120,6 +120,10 @@ class MacroSupernet(nn.Module):
             head's BatchNorms are plain, as the NB201 supernet's stem and last BN).
     """
 
+    body_prefix = "layers."
+    """Name prefix of the searchable layers' parameters (between stem and head): what GM-NAS's
+    gradient matching compares (metric ``gm_cells``)."""
+
     def __init__(
         self,
         *,

@@ -85,6 +85,8 @@ class MacroSpace(SearchSpace):
     ops = OPS
     parametric_ops = frozenset({"ir_3x3_t3", "ir_5x5_t6"})
     """The inverted residuals (``id`` has a 1x1 conv only at the stride-2 layers, in every arch)."""
+    op_labels = {"id": "id", "ir_3x3_t3": "mb3k3", "ir_5x5_t6": "mb6k5"}
+    """Short labels for tables and tree figures (the paper's MB3_K3, MB6_K5)."""
     arch_type = Arch
     mask_type = Mask
     model_defaults = {"C": 32}

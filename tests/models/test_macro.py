@@ -100,6 +100,14 @@ def test_standalone_layout():
     assert net(images()).shape == (4, 10)
 
 
+def test_body_prefix_names_the_searchable_layers():
+    names = [n for n, _ in MacroSupernet(C=4).named_parameters()]
+    body = [n for n in names if n.startswith(MacroSupernet.body_prefix)]
+    assert body and all(
+        n.startswith(("stem.", "head.", "classifier.")) for n in names if n not in body
+    )
+
+
 def test_standalone_keys_are_a_subset_of_the_supernet():
     full = set(MacroSupernet(C=4).state_dict())
     for arch in SOME_ARCHS:
