@@ -148,6 +148,7 @@ class MacroSupernet(nn.Module):
                 f"MacroSupernet builds NAS-Bench-Macro masks, not {type(self.candidates).__name__} "
                 f"of {getattr(self.candidates, 'space', None)!r}"
             )
+        self.space = self.candidates.space
         self.mode = mode
         bn = {"affine": affine, "track_running_stats": track_running_stats}
         self.stem = nn.Sequential(*conv_bn(3, C, 3), nn.ReLU(inplace=True))

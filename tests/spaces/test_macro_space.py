@@ -86,6 +86,7 @@ def test_builders_through_the_space():
     assert sum(p.numel() for p in net.parameters()) == 1_985_514
     supernet = MACRO.build_supernet(C=4, mode="single_path")
     assert supernet.search_mask == MACRO.full_mask() and supernet.mode == "single_path"
+    assert supernet.space is MACRO and net.space is MACRO  # the engine reads the space here
     with pytest.raises(ValueError, match="no depth knob"):
         MACRO.build_supernet(C=4, N=5)
 
