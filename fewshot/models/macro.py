@@ -6,8 +6,10 @@ ReLU6) after the stem, the expansion and the depthwise conv, none after the proj
 hidden width is ``C_in * t`` with ``C_in`` the layer's input channels (also at the stride-2
 layers); a residual only where input and output shapes match; identity at a stride-2 layer is
 a 1x1 stride-2 conv + BN; head conv1x1 to 1,280 + BN + ReLU, global average pooling, a linear
-classifier (the one bias). With ``C=32`` the parameter count equals the benchmark's ``params``
-for every arch (:func:`count_params` gives it without building the net).
+classifier (the one bias). With ``C=32`` and ``N=1`` the parameter count equals the
+benchmark's ``params`` for every arch (:func:`count_params` gives it without building the net,
+:func:`count_flops` the ``flops`` field). ``C`` scales every width (head ``40 * C``); ``N``
+repeats each searchable layer (CPU experiments use narrow nets, ``C=8``).
 
 As with the NB201 supernet (:mod:`fewshot.models.supernet`): ``candidates`` fixes which blocks
 are instantiated, the mask (a buffer saved with the weights) any sub-mask of it; a standalone
@@ -78,13 +80,15 @@ def build_block(name: str, C_in: int, C_out: int, stride: int, **bn: bool) -> nn
     return InvertedResidual(C_in, C_out, stride, kernel, expansion, **bn)
 
 
-def layer_shapes(C: int) -> list[tuple[int, int, int]]:
-    """``(C_in, C_out, stride)`` of each of the 8 layers for base channels ``C``."""
+def layer_shapes(C: int, N: int = 1) -> list[tuple[int, int, int]]:
+    """``(C_in, C_out, stride)`` of each layer for base channels ``C``: the 8 searchable layers
+    in order, each repeated ``N`` times (the first copy of a stride-2 layer reduces)."""
     shapes, channels = [], C
     for layer in range(NUM_LAYERS):
-        stride = 2 if layer in REDUCTION_LAYERS else 1
-        shapes.append((channels, channels * stride, stride))
-        channels *= stride
+        for copy in range(N):
+            stride = 2 if layer in REDUCTION_LAYERS and copy == 0 else 1
+            shapes.append((channels, channels * stride, stride))
+            channels *= stride
     return shapes
 
 
@@ -112,6 +116,9 @@ class MacroSupernet(nn.Module):
 
     Args:
         C: stem channels (the benchmark's 32); the stages have 2C, 4C and 8C.
+        N: copies of each searchable layer, all running the layer's block (the benchmark's 1;
+            as NB201's cells per stage share one cell). The copies after the first keep the
+            shape, so an identity copy is a plain identity.
         num_classes: classifier outputs.
         head_channels: width of the 1x1 head conv (default ``40 * C``: 1,280 at ``C=32``).
         candidates: blocks to instantiate per layer (default: all). The initial mask.
@@ -128,6 +135,7 @@ class MacroSupernet(nn.Module):
         self,
         *,
         C: int = 32,
+        N: int = 1,
         num_classes: int = 10,
         head_channels: int | None = None,
         candidates: Mask | None = None,
@@ -137,11 +145,12 @@ class MacroSupernet(nn.Module):
     ) -> None:
         super().__init__()
         head = HEAD_PER_C * C if head_channels is None else head_channels
-        if min(C, num_classes, head) < 1:
+        if min(C, N, num_classes, head) < 1:
             raise ValueError(
-                f"C, num_classes and head_channels must be positive, got {C}, {num_classes}, {head}"
+                "C, N, num_classes and head_channels must be positive, got "
+                f"{C}, {N}, {num_classes}, {head}"
             )
-        self.C, self.num_classes, self.head_channels = C, num_classes, head
+        self.C, self.N, self.num_classes, self.head_channels = C, N, num_classes, head
         self.candidates = candidates if candidates is not None else Mask.full()
         if not isinstance(self.candidates, Mask):
             raise ValueError(
@@ -153,8 +162,8 @@ class MacroSupernet(nn.Module):
         bn = {"affine": affine, "track_running_stats": track_running_stats}
         self.stem = nn.Sequential(*conv_bn(3, C, 3), nn.ReLU(inplace=True))
         self.layers = nn.ModuleList(
-            MixedLayer(C_in, C_out, stride, self.candidates.ops(i), **bn)
-            for i, (C_in, C_out, stride) in enumerate(layer_shapes(C))
+            MixedLayer(C_in, C_out, stride, self.candidates.ops(k // N), **bn)
+            for k, (C_in, C_out, stride) in enumerate(layer_shapes(C, N))
         )
         self.head = nn.Sequential(*conv_bn(8 * C, head, 1), nn.ReLU(inplace=True))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
@@ -211,13 +220,13 @@ class MacroSupernet(nn.Module):
         """Logits for images ``x`` (N, 3, H, W); ``arch`` forces that single path."""
         layer_ops = self.layer_ops(arch)
         out = self.stem(x)
-        for layer, ops in zip(self.layers, layer_ops, strict=True):
-            out = layer(out, ops)
+        for k, layer in enumerate(self.layers):
+            out = layer(out, layer_ops[k // self.N])
         out = self.global_pooling(self.head(out)).flatten(1)
         return self.classifier(out)
 
     def extra_repr(self) -> str:
-        return f"C={self.C}, mode={self._mode}, mask={self._mask_value}"
+        return f"C={self.C}, N={self.N}, mode={self._mode}, mask={self._mask_value}"
 
 
 def _refresh_mask_cache(module: nn.Module, incompatible_keys: object) -> None:
@@ -228,6 +237,7 @@ def build_macro_network(
     arch: Arch | str,
     *,
     C: int = 32,
+    N: int = 1,
     num_classes: int = 10,
     head_channels: int | None = None,
     affine: bool = True,
@@ -237,6 +247,7 @@ def build_macro_network(
     arch = Arch.from_string(arch) if isinstance(arch, str) else arch
     return MacroSupernet(
         C=C,
+        N=N,
         num_classes=num_classes,
         head_channels=head_channels,
         candidates=Mask.from_arch(arch),
@@ -265,14 +276,18 @@ def block_params(name: str, C_in: int, C_out: int, stride: int) -> int:
 
 
 def count_params(
-    arch: Arch | str, *, C: int = 32, num_classes: int = 10, head_channels: int | None = None
+    arch: Arch | str,
+    *,
+    C: int = 32,
+    N: int = 1,
+    num_classes: int = 10,
+    head_channels: int | None = None,
 ) -> int:
     """Parameter count of :func:`build_macro_network` ``(arch)``; the benchmark's ``params``."""
     arch = Arch.from_string(arch) if isinstance(arch, str) else arch
     head = HEAD_PER_C * C if head_channels is None else head_channels
-    blocks = sum(
-        block_params(op, *shape) for op, shape in zip(arch.ops, layer_shapes(C), strict=True)
-    )
+    shapes = layer_shapes(C, N)
+    blocks = sum(block_params(arch.ops[k // N], *shape) for k, shape in enumerate(shapes))
     return _conv_params(3, C, 3) + blocks + _conv_params(8 * C, head, 1) + (head + 1) * num_classes
 
 
@@ -299,6 +314,7 @@ def count_flops(
     arch: Arch | str,
     *,
     C: int = 32,
+    N: int = 1,
     num_classes: int = 10,
     head_channels: int | None = None,
     resolution: int = 32,
@@ -308,8 +324,8 @@ def count_flops(
     arch = Arch.from_string(arch) if isinstance(arch, str) else arch
     head = HEAD_PER_C * C if head_channels is None else head_channels
     total, size = _conv_flops(3, C, 3, resolution), resolution
-    for op, (C_in, C_out, stride) in zip(arch.ops, layer_shapes(C), strict=True):
-        total += block_flops(op, C_in, C_out, stride, size)
+    for k, (C_in, C_out, stride) in enumerate(layer_shapes(C, N)):
+        total += block_flops(arch.ops[k // N], C_in, C_out, stride, size)
         size = (size - 1) // stride + 1
     return total + _conv_flops(8 * C, head, 1, size) + head * num_classes
 

@@ -77,7 +77,8 @@ class Mask(base.Mask):
 
 @register_space("nas-bench-macro")
 class MacroSpace(SearchSpace):
-    """NAS-Bench-Macro: a chain of 8 layers x 3 blocks, 6,561 archs; C=32 (no depth knob)."""
+    """NAS-Bench-Macro: a chain of 8 layers x 3 blocks, 6,561 archs; C=32, N=1 (copies of each
+    layer: the benchmark's networks have one)."""
 
     description = "NAS-Bench-Macro chain: 8 layers x 3 blocks (6,561 archs); CIFAR-10 ground truth"
     positions = tuple(f"layer{i}" for i in range(NUM_LAYERS))
@@ -89,7 +90,7 @@ class MacroSpace(SearchSpace):
     """Short labels for tables and tree figures (the paper's MB3_K3, MB6_K5)."""
     arch_type = Arch
     mask_type = Mask
-    model_defaults = {"C": 32}
+    model_defaults = {"C": 32, "N": 1}
     benchmark_datasets = ("cifar10",)
 
     def parse_arch(self, text: str) -> Arch:
@@ -106,15 +107,6 @@ class MacroSpace(SearchSpace):
         return "".join(str(i) for i in arch.op_indices)
 
     # -- builders -----------------------------------------------------------------------
-    def model_options(self, C: int | None = None, N: int | None = None) -> dict[str, int]:
-        """``C`` (default 32); ``N`` is refused: the depth is fixed (stages of 2, 3, 3)."""
-        if N is not None:
-            raise ValueError(
-                f"N={N}: NAS-Bench-Macro has no depth knob (8 layers in stages of 2, 3, 3); "
-                "leave N unset"
-            )
-        return super().model_options(C)
-
     def build_supernet(
         self,
         *,

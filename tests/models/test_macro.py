@@ -81,10 +81,22 @@ def test_counts_match_benchmark_for_every_arch(shared_data):
 
 
 @pytest.mark.parametrize("arch", SOME_ARCHS[:4], ids=str)
-@pytest.mark.parametrize(("C", "classes", "head"), [(4, 3, None), (8, 100, 64)])
-def test_count_params_equals_the_built_net_at_any_width(arch, C, classes, head):
-    net = build_macro_network(arch, C=C, num_classes=classes, head_channels=head)
-    assert n_params(net) == count_params(arch, C=C, num_classes=classes, head_channels=head)
+@pytest.mark.parametrize(("C", "N", "classes", "head"), [(4, 1, 3, None), (8, 2, 100, 64)])
+def test_count_params_equals_the_built_net_at_any_size(arch, C, N, classes, head):
+    net = build_macro_network(arch, C=C, N=N, num_classes=classes, head_channels=head)
+    size = {"C": C, "N": N, "num_classes": classes, "head_channels": head}
+    assert n_params(net) == count_params(arch, **size)
+
+
+def test_copies_of_a_layer_run_its_block():
+    net = build_macro_network("01200012", C=4, N=2)
+    assert len(net.layers) == 16
+    assert [next(iter(layer.ops)) for layer in net.layers][::2] == list(
+        Arch.from_string("01200012").ops
+    )
+    assert isinstance(net.layers[1].ops["id"], torch.nn.Identity)  # the copy keeps the shape
+    assert net.layers[5].ops["ir_5x5_t6"].residual  # likewise
+    assert net(images()).shape == (4, 10)
 
 
 def test_standalone_layout():
@@ -108,19 +120,21 @@ def test_body_prefix_names_the_searchable_layers():
     )
 
 
-def test_standalone_keys_are_a_subset_of_the_supernet():
-    full = set(MacroSupernet(C=4).state_dict())
+@pytest.mark.parametrize("N", [1, 2])
+def test_standalone_keys_are_a_subset_of_the_supernet(N):
+    full = set(MacroSupernet(C=4, N=N).state_dict())
     for arch in SOME_ARCHS:
-        assert set(build_macro_network(arch, C=4).state_dict()) <= full
+        assert set(build_macro_network(arch, C=4, N=N).state_dict()) <= full
 
 
 # -- forward modes -------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("N", [1, 2])
 @pytest.mark.parametrize("arch", SOME_ARCHS[::3], ids=str)
-def test_single_path_equals_standalone(arch):
-    supernet = tiny().eval()
-    standalone = build_macro_network(arch, C=4).eval()
+def test_single_path_equals_standalone(arch, N):
+    supernet = tiny(N=N).eval()
+    standalone = build_macro_network(arch, C=4, N=N).eval()
     load_shared_weights(standalone, supernet)
     x = images()
     with torch.no_grad():
@@ -216,6 +230,8 @@ def test_bad_arguments():
         MacroSupernet(C=4, mode="darts")
     with pytest.raises(ValueError, match="positive"):
         MacroSupernet(C=0)
+    with pytest.raises(ValueError, match="positive"):
+        MacroSupernet(C=4, N=0)
     with pytest.raises(ValueError, match="NAS-Bench-Macro arch string"):
         build_macro_network("|nor_conv_3x3~0|")
     with pytest.raises(ValueError, match="NAS-Bench-Macro masks"):

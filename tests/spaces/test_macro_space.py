@@ -87,8 +87,8 @@ def test_builders_through_the_space():
     supernet = MACRO.build_supernet(C=4, mode="single_path")
     assert supernet.search_mask == MACRO.full_mask() and supernet.mode == "single_path"
     assert supernet.space is MACRO and net.space is MACRO  # the engine reads the space here
-    with pytest.raises(ValueError, match="no depth knob"):
-        MACRO.build_supernet(C=4, N=5)
+    assert MACRO.model_options() == {"C": 32, "N": 1}
+    assert len(MACRO.build_supernet(C=4, N=2).layers) == 16
 
 
 # -- the benchmark adapter -----------------------------------------------------------------
