@@ -13,7 +13,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.fakes import FAKE_ENTRIES, write_fake_benchmark
+from tests.fakes import FAKE_ENTRIES, write_fake_benchmark, write_fake_macro_benchmark
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,6 +75,14 @@ def reference_csv(shared_data: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def fake_macro_benchmark(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A NAS-Bench-Macro file in the real format (see ``tests/fakes.py``)."""
+    return write_fake_macro_benchmark(
+        tmp_path_factory.mktemp("macro") / "nas-bench-macro_cifar10.json"
+    )
+
+
 @dataclass(frozen=True)
 class FakeBenchmark:
     """A tiny benchmark directory and what was written into it."""
@@ -134,3 +142,7 @@ def _no_user_benchmark(monkeypatch: pytest.MonkeyPatch, tmp_path_factory) -> Non
     monkeypatch.setattr(
         benchmark, "default_benchmark_paths", lambda: [nowhere / benchmark.BENCHMARK_DIRNAME]
     )
+    import fewshot.spaces.macro as macro  # NAS-Bench-Macro's file, likewise
+
+    monkeypatch.delenv(macro.BENCHMARK_ENV, raising=False)
+    monkeypatch.setattr(macro, "default_benchmark_paths", lambda: [nowhere / macro.BENCHMARK_FILE])

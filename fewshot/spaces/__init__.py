@@ -6,6 +6,8 @@
   :func:`space_names`). Everything above this package takes a space, never NB201 constants.
 - :mod:`fewshot.spaces.cell`: cell spaces (edges of a DAG cell are the positions).
 - :mod:`fewshot.spaces.nb201`: NAS-Bench-201 (``--space nb201``, the default).
+- :mod:`fewshot.spaces.macro`: NAS-Bench-Macro (``--space nas-bench-macro``): a chain of 8
+  layers x 3 MobileNetV2-style blocks, and its benchmark adapter (a JSON file read here).
 - :mod:`fewshot.spaces.anynet`: pycls's AnyNet for CIFAR (Radosavovic et al.), the design
   space that da Silva et al. refine with zero-cost predictors (SPEC section 8): the frozen
   :class:`~fewshot.spaces.anynet.AnyNetConfig` value and its stage specs (its ``nn.Module`` s
@@ -18,6 +20,7 @@ anything above, except the edges declared in ``.importlinter``: a space's builde
 benchmark adapter import :mod:`fewshot.models` / :mod:`fewshot.benchmark` when called.
 """
 
+from fewshot.spaces import macro as macro  # registers "nas-bench-macro"
 from fewshot.spaces import nb201 as nb201  # registers "nb201"
 from fewshot.spaces.base import (
     DEFAULT_SPACE,
