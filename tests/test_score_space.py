@@ -108,3 +108,15 @@ def test_score_arch_refuses_an_arch_of_another_space():
         score_arch(arch, data, ["params"], spec)
     row = score_arch(get_space().Arch.from_string(NB201_ARCH), data, ["params"], spec)
     assert row.values["params"] > 0 and not row.error
+
+
+def test_a_network_size_the_space_refuses_is_a_user_error(tmp_path, capsys, monkeypatch):
+    def no_depth(self, C=None, N=None):
+        if N is not None:
+            raise ValueError(f"N={N}: this space has no depth knob")
+        return {"C": C or 4}
+
+    monkeypatch.setattr(type(tiny_space.SPACE), "model_options", no_depth)
+    assert run(tmp_path / "x", "--space", tiny_space.NAME, "--N", "2", "--num", "1") == 2
+    assert "N=2: this space has no depth knob" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
