@@ -290,6 +290,12 @@ def _shape(tree: SplitTree, node_id: int = 0) -> _Shape | None:
     return _Shape(split.edge, tuple(_shape(tree, c.id) for c in tree.children(node_id)))
 
 
+def random_key(tree: SplitTree) -> tuple[Any, ...]:
+    """What :func:`expected_random` depends on in a tree (its space, root, split edges and
+    group counts, ``balanced``): trees with equal keys share one random baseline."""
+    return (tree.space.name, tree.node(0).mask, _shape(tree), bool(tree.config.get("balanced")))
+
+
 @functools.lru_cache(maxsize=64)
 def _partitions(n: int, b: int, balanced: bool) -> tuple[tuple[tuple[int, ...], ...], ...]:
     return tuple(authors_order(n, b, balanced=balanced)) if 2 <= b <= n else ()
@@ -498,6 +504,7 @@ __all__ = [
     "expected_random",
     "ground_truths",
     "leaf_assignment",
+    "random_key",
     "random_leaf_sets",
     "split_quality",
     "top_set",
