@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from fewshot.correlation import spearman_rho
-from fewshot.spaces.base import Arch, BenchmarkAdapter, Mask, SearchSpace
+from fewshot.spaces.base import Arch, BenchmarkAdapter, Mask, SearchSpace, space_of
 from fewshot.splitting.partition import authors_order
 from fewshot.splitting.tree import SplitTree
 
@@ -113,8 +113,9 @@ class GroundTruth:
     ) -> GroundTruth:
         """A benchmark adapter's accuracies on ``dataset`` (``valid_only``: invalid archs, e.g.
         NB201's disconnected cells, left out as NaN)."""
-        space = benchmark.space
-        codes = np.array([arch.code for arch in benchmark.archs()], dtype=np.int64)
+        archs = benchmark.archs()
+        space = type(archs[0]).space  # the adapter's archs say their space (NATS: no .space)
+        codes = np.array([arch.code for arch in archs], dtype=np.int64)
         out = np.full(space.num_archs, np.nan)
         out[codes] = np.asarray(benchmark.accuracies(dataset), dtype=float)
         if valid_only:
@@ -128,7 +129,11 @@ def ground_truths(
     benchmark: BenchmarkAdapter, datasets: Sequence[str] | None = None, *, valid_only: bool = False
 ) -> list[GroundTruth]:
     """:meth:`GroundTruth.from_benchmark` for each data set (default: all the benchmark's)."""
-    names = list(datasets) if datasets is not None else list(benchmark.datasets)
+    if datasets is None:
+        datasets = (
+            getattr(benchmark, "datasets", None) or space_of(benchmark.arch(0)).benchmark_datasets
+        )
+    names = list(datasets)
     return [GroundTruth.from_benchmark(benchmark, d, valid_only=valid_only) for d in names]
 
 

@@ -149,9 +149,8 @@ def load_truths(config: SplitQualityConfig, space: SearchSpace) -> tuple[Path, l
         bench = space.open_benchmark(path)
     except NotImplementedError as exc:
         raise UsageError(f"--space {space.name}: {exc}; split quality needs ground truth") from None
-    names = config.datasets or list(bench.datasets)
     try:
-        return Path(str(path)), ground_truths(bench, names, valid_only=config.valid_only)
+        return Path(str(path)), ground_truths(bench, config.datasets, valid_only=config.valid_only)
     except ValueError as exc:
         raise UsageError(f"--datasets: {exc}") from None
 

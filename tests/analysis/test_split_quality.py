@@ -256,3 +256,26 @@ def test_transfer_on_real_trees_uses_each_trees_own_leaves():
     assert result.leaf_transfer[0][1] == pytest.approx(0.0)
     with pytest.raises(ValueError, match="data sets"):
         transfer({"a": {"x": qualities["one"]["x"]}, "b": {"y": qualities["one"]["y"]}})
+
+
+def test_nb201_through_its_benchmark_adapter(fake_benchmark):
+    """The same measure on NB201 via fewshot.benchmark.Benchmark (a 4-arch NATS-Bench fake):
+    edge 0 split into {nor_conv_3x3} | the rest. cifar10's best arch (mean 94.37) has
+    nor_conv_3x3 on edge 0, in the leaf of mean (93.5 + 94.37) / 2; cifar100's best (73.0,
+    avg_pool on edge 0) is in the other leaf, of mean (1 + 73) / 2 = 37 < (70 + 72) / 2."""
+    from fewshot.benchmark import Benchmark
+
+    nb201 = base.get_space("nb201")
+    bench = Benchmark(fake_benchmark.path)
+    truths = ground_truths(bench, ["cifar10", "cifar100"])
+    assert [np.isfinite(t.values).sum() for t in truths] == [4, 4]
+    tree = SplitTree(metric="hand", seed=0, dataset="none", space=nb201)
+    root = tree.add_root()
+    rest = tuple(op for op in nb201.ops if op != "nor_conv_3x3")
+    tree.apply_split(0, make_split(root.mask, 0, (rest, ("nor_conv_3x3",))))
+    c10, c100 = (tree_quality(tree, t, top_fraction=0.25) for t in truths)
+    assert c10.best_leaf == 1 and c10.top_share == 1.0
+    assert c10.leaves[1].mean == pytest.approx((93.5 + (94.5 + 94.0 + 94.6) / 3) / 2)
+    assert c100.best_leaf == 1 and c100.leaves[0].mean == pytest.approx(37.0)
+    assert c100.top_share == 0.0 and c100.top_share_max == 1.0
+    assert [leaf.size for leaf in c10.leaves] == [4 * 5**5, 5**5]
