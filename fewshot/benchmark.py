@@ -12,7 +12,14 @@ averaged over seeds (``hp="200", is_random=False``):
 - ``cifar10-valid``: validation accuracy after training on the train split.
 
 Benchmark indices come only from the benchmark's meta list (never from an enumeration of
-the space); :mod:`fewshot.spaces.nb201` owns the arch encoding.
+the space); the search space (``get_space("nb201")``, :attr:`Benchmark.space`) owns the arch
+encoding: strings are parsed through it, and an arch of another space is refused.
+
+:class:`Benchmark` is NB201's :class:`~fewshot.spaces.BenchmarkAdapter` (``space``,
+``datasets``, ``index``, ``arch``, ``archs``, ``accuracy``, ``accuracies``, ``params``). The
+simple (fast-mode) files hold no parameter counts, so :meth:`Benchmark.params` counts the
+parameters of the benchmark's network as the space builds it (C=16, N=5, the data set's
+classes), which equal NAS-Bench-201's (the ``params`` metric's test checks one arch).
 
 Finding it: every command that can use the benchmark calls :func:`find_benchmark`, which looks
 in the same places in the same order: the ``--benchmark`` flag, the ``FEWSHOT_BENCHMARK``
@@ -33,7 +40,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from fewshot.spaces.nb201 import Arch
+from fewshot.spaces import Arch, SearchSpace, get_space, space_of
 
 log = logging.getLogger("fewshot")
 
@@ -50,6 +57,10 @@ META_FILE = "meta.pickle.pbz2"
 
 DATASETS: tuple[str, ...] = ("cifar10", "cifar100", "ImageNet16-120", "cifar10-valid")
 """Canonical (nats_bench) names of the benchmark's data sets."""
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "ImageNet16-120": 120, "cifar10-valid": 10}
+"""Classes of each data set: the width of the benchmark network's classifier."""
+SPACE_NAME = "nb201"
+"""The search space NATS-Bench's topology benchmark judges."""
 # The evaluation set behind each accuracy (as nats_bench's get_more_info reads it).
 _EVAL_SET = {
     "cifar10": "ori-test",
@@ -162,7 +173,8 @@ def _not_found(path: Path, what: str) -> BenchmarkNotFoundError:
 
 
 class Benchmark:
-    """The NATS-Bench topology benchmark read from a fast-mode directory.
+    """The NATS-Bench topology benchmark read from a fast-mode directory: NB201's benchmark
+    adapter (:class:`fewshot.spaces.BenchmarkAdapter`).
 
     Args:
         path: the benchmark directory; ``None``: :func:`find_benchmark`'s (flag-less) choice.
@@ -185,6 +197,12 @@ class Benchmark:
             raise _not_found(self.path, f"is unreadable ({META_FILE}: {exc})") from exc
         self._rows: dict[int, dict[str, float]] = {}
         self._columns: dict[str, np.ndarray] = {}
+        self._params: dict[tuple[int, str], float] = {}
+
+    space: SearchSpace = get_space(SPACE_NAME)
+    """The search space whose archs this benchmark judges."""
+    datasets: tuple[str, ...] = DATASETS
+    """The data sets with ground truth (the first is the default)."""
 
     def __len__(self) -> int:
         return len(self._api)
@@ -194,8 +212,9 @@ class Benchmark:
 
     # -- arch <-> index -----------------------------------------------------------------
     def index(self, arch: Arch | str) -> int:
-        """Benchmark index of ``arch``; ``ValueError`` for malformed or unknown archs."""
-        arch_str = (Arch.from_string(arch) if isinstance(arch, str) else arch).to_string()
+        """Benchmark index of ``arch``; ``ValueError`` for malformed or unknown archs, and for
+        an arch of another search space."""
+        arch_str = self._as_arch(arch).to_string()
         index = self._api.query_index_by_arch(arch_str)
         if index < 0:
             raise ValueError(f"arch {arch_str} is not in the benchmark at {self.path}")
@@ -203,11 +222,23 @@ class Benchmark:
 
     def arch(self, index: int) -> Arch:
         """The arch at benchmark ``index``; ``IndexError`` outside ``0..len-1``."""
-        return Arch.from_string(self._api.meta_archs[self._check_index(index)])
+        return self.space.Arch.from_string(self._api.meta_archs[self._check_index(index)])
 
     def archs(self) -> list[Arch]:
         """Every arch of the benchmark, in index order."""
-        return [Arch.from_string(s) for s in self._api.meta_archs]
+        return [self.space.Arch.from_string(s) for s in self._api.meta_archs]
+
+    def _as_arch(self, arch: Arch | str) -> Arch:
+        """``arch`` as an arch of :attr:`space` (strings parsed by it); ``ValueError`` for an
+        arch of another space."""
+        if isinstance(arch, str):
+            return self.space.Arch.from_string(arch)
+        if space_of(arch) is not self.space:
+            raise ValueError(
+                f"arch {arch} is of search space {space_of(arch).name!r}; the benchmark at "
+                f"{self.path} judges {self.space.name!r}"
+            )
+        return arch
 
     def _check_index(self, index: int) -> int:
         if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
@@ -238,6 +269,16 @@ class Benchmark:
         if name not in self._columns:
             self._columns[name] = np.array([self.accuracy(i, name) for i in range(len(self))])
         return self._columns[name]
+
+    def params(self, arch_or_index: Arch | str | int, dataset: str = "cifar10") -> float:
+        """Parameters (millions) of the benchmark's network for an arch on ``dataset``: the
+        simple files hold none, so the space's standalone network (C=16, N=5, the data set's
+        classes) is built and counted once per arch and data set (torch is imported here)."""
+        index, name = self._to_index(arch_or_index), canonical_dataset(dataset)
+        if (index, name) not in self._params:
+            net = self.space.build_network(self.arch(index), num_classes=NUM_CLASSES[name])
+            self._params[(index, name)] = sum(p.numel() for p in net.parameters()) / 1e6
+        return self._params[(index, name)]
 
     def best(self, dataset: str = "cifar10") -> BestArch:
         """The arch with the highest accuracy (the lowest index among ties)."""

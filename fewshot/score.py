@@ -1,4 +1,5 @@
-"""``python -m fewshot.score``: score NB201 archs with zero-cost metrics; correlate with NATS-Bench.
+"""``python -m fewshot.score``: score a search space's archs (``--space``, default NB201) with
+zero-cost metrics; correlate them with the space's benchmark (NB201: NATS-Bench).
 
 Examples::
 
@@ -35,8 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fewshot.analysis.scores import correlate, vote
-from fewshot.benchmark import find_benchmark
-from fewshot.choices import dataset_names, metric_names
+from fewshot.choices import dataset_names, metric_names, space_option
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
@@ -67,6 +67,7 @@ from fewshot.scoring import (
     spec_record_path,
     write_spec_record,
 )
+from fewshot.spaces import SearchSpace, get_space
 from fewshot.splitting.recipes import list_recipes, scoring_spec
 from fewshot.tables import outputs_block
 
@@ -93,8 +94,8 @@ def _scalar_metric_choices() -> list[str]:
 
 @dataclass(kw_only=True)
 class ScoreConfig(ExecutorOptions, ImageOptions, CommonOptions):
-    """Score NB201 archs with zero-cost metrics (resumable CSV) and correlate them with
-    NATS-Bench accuracy.
+    """Score a search space's archs with zero-cost metrics (resumable CSV) and correlate them
+    with its benchmark's accuracy (NB201: NATS-Bench).
 
     Fields marked ``affects_results=False`` (which archs, output, evaluation, the executor)
     may change when the same CSV is continued; every other field must match the CSV's
@@ -106,7 +107,7 @@ class ScoreConfig(ExecutorOptions, ImageOptions, CommonOptions):
         None, help="a random sample of this many archs (by --seed)", minimum=1, group=_ARCHS,
         affects_results=False,
     )  # fmt: skip
-    all: bool = option(False, help="all 15,625 archs", group=_ARCHS, affects_results=False)
+    all: bool = option(False, help="every arch of the space", group=_ARCHS, affects_results=False)
     archs: str | None = option(
         None, help="file with one arch string per line, or a comma list", group=_ARCHS,
         affects_results=False,
@@ -115,8 +116,15 @@ class ScoreConfig(ExecutorOptions, ImageOptions, CommonOptions):
         ["all"], help="comma list of scalar metrics, or 'all'", choices=_scalar_metric_choices,
         group=_NET,
     )  # fmt: skip
-    C: int = option(_SPEC.C, help="channels of the first stage (NB201: 16)", minimum=1, group=_NET)
-    N: int = option(_SPEC.N, help="cells per stage (NB201: 5)", minimum=1, group=_NET)
+    space: str = space_option(group=_NET)
+    C: int | None = option(
+        None, help="network width (NB201: channels of the first stage, 16; default: the "
+        "space's)", minimum=1, group=_NET,
+    )  # fmt: skip
+    N: int | None = option(
+        None, help="network depth (NB201: cells per stage, 5; default: the space's)", minimum=1,
+        group=_NET,
+    )  # fmt: skip
     seed: int = option(_SPEC.seed, help="sample, data batches, init and probes", group=_NET)
     recipe: str = option(
         _SPEC.recipe,
@@ -148,8 +156,9 @@ class ScoreConfig(ExecutorOptions, ImageOptions, CommonOptions):
         affects_results=False,
     )  # fmt: skip
     benchmark: Path | None = option(
-        None, help="NATS-Bench tss directory: correlate (default: $FEWSHOT_BENCHMARK, then the "
-        "default folders of fewshot.benchmark.find_benchmark)", group=_OUT, affects_results=False,
+        None, help="the space's benchmark (NB201: NATS-Bench tss directory): correlate "
+        "(default: where the space looks; NB201: $FEWSHOT_BENCHMARK, then the default folders "
+        "of fewshot.benchmark.find_benchmark)", group=_OUT, affects_results=False,
     )  # fmt: skip
     benchmark_dataset: str = option(
         "cifar10", help="benchmark accuracy column", group=_OUT, affects_results=False
@@ -157,19 +166,41 @@ class ScoreConfig(ExecutorOptions, ImageOptions, CommonOptions):
     no_plots: bool = option(False, help="no scatter plots", group=_OUT, affects_results=False)
 
     def resolve(self) -> ScoreConfig:
-        """The metric list ``all`` stands for, and the data set actually used."""
+        """The metric list ``all`` stands for, the network size the space gives (``C``, ``N``
+        left out), the data set actually used and the space's benchmark."""
         from fewshot.data import resolve_dataset
 
         if sum([self.archs is not None, self.all, self.num is not None]) > 1:
             raise UsageError("choose one of --archs, --all and --num")
+        space = self.search_space
+        self.C = self.C if self.C is not None else space.model_defaults.get("C")
+        self.N = self.N if self.N is not None else space.model_defaults.get("N")
         self.metrics = resolve_metrics(self.metrics)
         self.dataset, _ = resolve_dataset(self.dataset, self.data_root)
-        self.benchmark = find_benchmark(self.benchmark, purpose="correlations with NATS-Bench")
+        self.benchmark = _find_benchmark(space, self.benchmark)
         return self
+
+    @property
+    def search_space(self) -> SearchSpace:
+        return get_space(self.space)
 
     def spec(self) -> ScoringSpec:
         """How this configuration scores an arch."""
         return scoring_spec(to_dict(self))
+
+
+def _find_benchmark(space: SearchSpace, flag: Path | None) -> Path | None:
+    """Where ``space``'s benchmark is (``--benchmark``, else where the space looks), or None
+    (with a note) when it has none: the scores are then not correlated."""
+    try:
+        return space.find_benchmark(flag)
+    except NotImplementedError:
+        if flag is not None:
+            raise UsageError(
+                f"--benchmark {flag}: search space {space.name} has no benchmark adapter"
+            ) from None
+        log.warning("search space %s has no benchmark: the scores are not correlated", space.name)
+        return None
 
 
 # -- configuration and resume ---------------------------------------------------------------
@@ -214,12 +245,10 @@ def write_evaluation(
             plot_metric_scatter(values, acc, r, out / PLOTS_DIR / f"{r.metric}.png")
 
 
-def _index_lookup(benchmark: Path | None):
+def _index_lookup(space: SearchSpace, benchmark: Path | None):
     if benchmark is None:
         return None
-    from fewshot.benchmark import Benchmark
-
-    bench = Benchmark(benchmark)
+    bench = space.open_benchmark(benchmark)
 
     def index_of(arch):
         try:
@@ -251,14 +280,17 @@ def _prepare(config: ScoreConfig) -> tuple[ScoreFile, ShardContext]:
 def _main(argv: Sequence[str] | None) -> int:
     config = parse_config(ScoreConfig, argv, prog="python -m fewshot.score")
     apply_common(config)
-    archs = select_archs(num=config.num, seed=config.seed, every=config.all, archs=config.archs)
+    archs = select_archs(
+        num=config.num, seed=config.seed, every=config.all, archs=config.archs, space=config.space
+    )
     store, context = _prepare(config)
     if config.retry_failed:
         log.info("retrying %d archs recorded with no value", len(store.drop_failed()))
     with open_executor(config) as executor:
         summary, failed = score_with_executor(
             archs, store, context, executor,
-            index_of=_index_lookup(config.benchmark), progress=not config.no_progress,
+            index_of=_index_lookup(config.search_space, config.benchmark),
+            progress=not config.no_progress,
             threads=config.threads, shard_fn=score_shard,
         )  # fmt: skip
     rate = summary.scored / summary.seconds if summary.seconds else float("nan")
@@ -276,7 +308,8 @@ def _main(argv: Sequence[str] | None) -> int:
     if config.benchmark is not None:
         files, figures = _evaluate(config, store, files)
     else:
-        print("not correlated: no NATS-Bench benchmark found (see the note above)")
+        print(f"not correlated: no benchmark of search space {config.space} found (see the note "
+              "above)")  # fmt: skip
     print(outputs_block(files, figures), end="")
     return 0
 

@@ -1,4 +1,5 @@
-"""``python -m fewshot.split``: split the NB201 supernet with a metric (the main job).
+"""``python -m fewshot.split``: split a search space's supernet (``--space``, default NB201) with
+a metric (the main job).
 
 Example::
 

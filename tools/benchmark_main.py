@@ -10,6 +10,8 @@ loading). It reports wall seconds and, because a shared machine inflates wall ti
 seconds of this process too (``time.process_time``), and one JSON line.
 
     .venv/bin/python tools/benchmark_main.py --threads 2
+
+``--space NAME`` times another search space's supernet (its default size) and splits it.
 """
 
 from __future__ import annotations
@@ -26,14 +28,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from fewshot.models.supernet import Supernet
-from fewshot.spaces.nb201 import Mask
+from fewshot.spaces import SearchSpace, get_space, space_names
 
 
-def fwd_bwd_seconds(C: int, N: int, batch: int, repeats: int) -> tuple[float, float]:
-    """(median wall, median CPU) seconds of one CE forward+backward of the full supernet."""
+def fwd_bwd_seconds(space: SearchSpace, batch: int, repeats: int) -> tuple[float, float]:
+    """(median wall, median CPU) seconds of one CE forward+backward of the space's full
+    supernet at its default size (NB201: C=16, N=5)."""
     torch.manual_seed(0)
-    net = Supernet(C=C, N=N, num_classes=10, candidates=Mask.full()).train()
+    net = space.build_supernet(num_classes=10).train()
     x, y = torch.randn(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
     walls, cpus = [], []
     for i in range(repeats + 1):
@@ -65,15 +67,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--metric", default="snip")
+    p.add_argument("--space", default="nb201", choices=space_names())
     p.add_argument("--extra", default="", help="more fewshot.split flags, space separated")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    before = fwd_bwd_seconds(16, 5, 64, args.repeats)
+    space = get_space(args.space)
+    before = fwd_bwd_seconds(space, 64, args.repeats)
     flags = ["--metric", args.metric, "--depth", "3", "--branch", "2", "--threads",
              str(args.threads), *args.extra.split()]  # fmt: skip
+    if args.space != "nb201":
+        flags += ["--space", args.space]
     with tempfile.TemporaryDirectory() as tmp:
         split_wall, split_cpu_all, timings = split_seconds(flags, Path(tmp))
-    after = fwd_bwd_seconds(16, 5, 64, args.repeats)
+    after = fwd_bwd_seconds(space, 64, args.repeats)
     unit_wall = (before[0] + after[0]) / 2
     unit_cpu = (before[1] + after[1]) / 2
     result = {

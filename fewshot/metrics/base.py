@@ -326,7 +326,7 @@ def check_finite(
     if not allowed and not math.isfinite(result.value):
         raise MetricError(
             f"metric {spec.name!r} returned {result.value}; the network or batch makes it "
-            "undefined (check for dead networks, e.g. all-'none' paths, or diverging weights)"
+            "undefined (check for dead networks, e.g. paths of zero ops only, or diverging weights)"
         )
     return result
 

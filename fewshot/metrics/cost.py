@@ -12,7 +12,7 @@ but never run). Units follow NAS-Bench-201's ``params`` / ``flops`` columns: mil
   pooling and additions are not counted. The reference table's ``flops_M_c10`` (NASLib's
   count, CIFAR-10, C=16, N=5) also counts pooling (kernel^2 per output) and elementwise
   BN/ReLU work: on 150 random archs it equals exactly ``ours + 0.160832 + 0.43008 n_conv +
-  1.29024 n_avgpool`` (n_* = cell edges with a ``nor_conv_*`` / ``avg_pool_3x3`` op), 1% to
+  1.29024 n_avgpool`` (n_* = cell edges with a convolution / an average-pooling op), 1% to
   41% above ours, Spearman 0.996 (tests/metrics/test_cost.py checks the relation).
 """
 

@@ -14,7 +14,9 @@ Choices, checked against GM-NAS (``WS-GM/nasbench201``: ``split_supernet``,
   candidate under the same name and got a gradient in every candidate and batch. The split
   edge's ops run in one candidate only, so they drop out, as in ``get_split_gradients``.
   GM-NAS also leaves out the stem and the head (it reads ``model.cells`` only); ``gm_cells``
-  follows that exactly (parameters under ``cells.``).
+  follows that exactly: the parameters under the network's ``body_prefix``, the name prefix
+  a supernet declares for its body between stem and head (the cell supernet: ``cells.``, its
+  cells and the reduction blocks between them, as GM-NAS's ``model.cells``).
 - Exact cosine (no ``1e-6`` in the denominator, which GM-NAS adds): identical candidates are
   at distance 0. A candidate whose shared gradient is exactly zero has no direction: error.
 - BN in train mode, one forward/backward per batch and candidate (probe ``batch_grads``).
@@ -26,7 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from fewshot.metrics.base import MetricError, ProbeCache, register_metric
 from fewshot.metrics.probes import BatchGrads
@@ -104,7 +106,20 @@ def gm(caches: Sequence[ProbeCache]) -> np.ndarray:
     return gradient_matching_distance([c.get("batch_grads") for c in caches])
 
 
+def body_prefix(net: nn.Module) -> str:
+    """The name prefix of ``net``'s body (cells or searchable layers, no stem or head): the
+    ``body_prefix`` its supernet class declares; a network without one cannot say."""
+    prefix = getattr(net, "body_prefix", None)
+    if not isinstance(prefix, str) or not prefix:
+        raise MetricError(
+            f"gm_cells compares the body's weights, but {type(net).__name__} declares no "
+            "body_prefix (the name prefix of its cells or searchable layers); use gm"
+        )
+    return prefix
+
+
 @register_metric("gm_cells", kind="pairwise")
 def gm_cells(caches: Sequence[ProbeCache]) -> np.ndarray:
-    """Gradient matching on the cells' shared weights only (GM-NAS's exact set, no stem/head)."""
-    return gradient_matching_distance([c.get("batch_grads") for c in caches], prefix="cells.")
+    """Gradient matching on the body's shared weights only (GM-NAS's exact set, no stem/head)."""
+    prefix = body_prefix(caches[0].net) if caches else ""
+    return gradient_matching_distance([c.get("batch_grads") for c in caches], prefix=prefix)

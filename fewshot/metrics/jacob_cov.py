@@ -28,7 +28,7 @@ def jacob_cov_score(jacobian: np.ndarray, k: float = JACOB_COV_K) -> float:
     if np.any(np.ptp(jacobian, axis=1) == 0):
         raise MetricError(
             "jacob_cov: the input gradient of some sample is constant, so its correlation is "
-            "undefined (the network ignores its input: e.g. an all-'none' cell)"
+            "undefined (the network ignores its input: e.g. a cell of zero ops only)"
         )
     return correlation_eigen_score(np.corrcoef(jacobian), k)
 

@@ -384,7 +384,7 @@ def record_kernels(
 
 def input_jacobian(logits: Tensor, x: Tensor, retain_graph: bool) -> np.ndarray:
     """``d(sum of logits)/dx`` per sample, flattened (B x D, float64); zeros for a network
-    that ignores its input (all-'none' paths)."""
+    that ignores its input (paths of zero ops only)."""
     (jac,) = torch.autograd.grad(logits.sum(), x, allow_unused=True, retain_graph=retain_graph)
     if jac is None:
         jac = torch.zeros_like(x)

@@ -88,7 +88,7 @@ def zen_score(
     if not float(delta) > 0:
         raise MetricError(
             "zen: the perturbation does not reach the pre-pooling features (log 0); the "
-            "network ignores its input (e.g. all-'none' cells)"
+            "network ignores its input (e.g. cells of zero ops only)"
         )
     return math.log(float(delta)) + bn_scaling_term(work)
 

@@ -102,6 +102,10 @@ class Supernet(nn.Module):
         affine, track_running_stats: BatchNorm options (the benchmark uses both).
     """
 
+    body_prefix = "cells."
+    """Name prefix of the parameters between stem and head (cells and reduction blocks): what
+    GM-NAS's gradient matching compares (metric ``gm_cells``)."""
+
     def __init__(
         self,
         *,

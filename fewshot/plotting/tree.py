@@ -17,13 +17,14 @@ log = logging.getLogger("fewshot")
 
 
 def node_label(node: Node) -> str:
-    """``#3  edge 1`` / ``{c3x3} | {none,skip}`` / ``cut 2.1``; leaves show their arch count."""
+    """``#3  edge 1`` / ``{c3x3} | {none,skip}`` / ``cut 2.1`` (the position named as the
+    node's space names it: edge, layer); leaves show their arch count."""
     head = f"#{node.id}  ({node.mask.num_archs} archs)"
     if node.split is None:
         return head if node.note is None else f"{head}\n{node.note[:40]}"
     s = node.split
-    groups = format_groups(s.groups).replace(" | ", "\n| ")
-    return f"{head}\nedge {s.edge}: {groups}\ncut {s.cut:.3g}"
+    groups = format_groups(s.groups, space=node.mask.space).replace(" | ", "\n| ")
+    return f"{head}\n{node.mask.space.position_kind} {s.edge}: {groups}\ncut {s.cut:.3g}"
 
 
 def plot_tree(tree: SplitTree, path: str | os.PathLike[str]) -> Path:

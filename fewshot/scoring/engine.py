@@ -4,14 +4,14 @@
   says (seeded, initialised) and compute every asked metric in one combined pass
   (:func:`fewshot.metrics.compute_metrics`, shared probes). Refine's predictors and
   :func:`score_arch` both score through it.
-- :func:`score_arch`: an NB201 arch's standalone network. A metric undefined on this network
+- :func:`score_arch`: an arch's standalone network (the spec's space builds it). A metric undefined on this network
   leaves its cell empty and its message in ``error``; any other failure leaves every cell
   empty. Nothing is raised for one bad arch.
 - :func:`score_archs` / :func:`score_with_executor`: every arch not yet in a
   :class:`~fewshot.scoring.store.ScoreFile`, in this process or shard by shard on an
   executor (:mod:`fewshot.executor`); rows are appended by this process alone, in order.
 
-May import: :mod:`fewshot.models`, :mod:`fewshot.metrics`, :mod:`fewshot.spaces.nb201`,
+May import: :mod:`fewshot.models`, :mod:`fewshot.metrics`, :mod:`fewshot.spaces`,
 :mod:`fewshot.executor`, the other :mod:`fewshot.scoring` modules.
 """
 
@@ -32,10 +32,9 @@ from fewshot.config import resolve_device
 from fewshot.executor import Executor, Outcome, Task, make_shards, write_in_order
 from fewshot.metrics import MetricResult, ScoringData, compute_metrics
 from fewshot.models.init import initialize
-from fewshot.models.supernet import build_network
 from fewshot.scoring.spec import ScoringSpec
 from fewshot.scoring.store import ScoreFile, ScoreRow
-from fewshot.spaces.nb201 import Arch
+from fewshot.spaces import Arch, space_of
 
 log = logging.getLogger("fewshot")
 
@@ -94,11 +93,22 @@ def score_arch(
     index: int | None = None,
     device: str | torch.device = "cpu",
 ) -> ScoreRow:
-    """Every metric for ``arch``'s standalone network (``spec.C``, ``spec.N``), in one pass."""
+    """Every metric for ``arch``'s standalone network (``spec.C``, ``spec.N``), in one pass.
+
+    ``arch`` must be of the spec's search space (``ValueError`` otherwise: a caller's bug, not
+    an arch's failure)."""
+    space = spec.search_space
+    if space_of(arch) is not space:
+        raise ValueError(
+            f"arch {arch} is of search space {space_of(arch).name!r}, the scoring spec's is "
+            f"{space.name!r}"
+        )
     start = time.perf_counter()
     errors: dict[str, str] = {}
     try:
-        build = lambda: build_network(arch, C=spec.C, N=spec.N, num_classes=data.num_classes)  # noqa: E731
+        build = lambda: space.build_network(  # noqa: E731
+            arch, C=spec.C, N=spec.N, num_classes=data.num_classes
+        )
         results = score_network(build, data, metrics, spec, device=device, errors=errors)
         values = {name: r.value for name, r in results.items()}
         error = "; ".join(f"{name}: {' '.join(msg.split())}" for name, msg in errors.items())
@@ -195,15 +205,20 @@ def shard_name(archs: Sequence[Arch]) -> str:
 
 
 def _row_writer(
-    store: ScoreFile, summary: ScoringSummary, index_of: Callable[[Arch], Any] | None, bar: Any
+    store: ScoreFile,
+    summary: ScoringSummary,
+    index_of: Callable[[Arch], Any] | None,
+    bar: Any,
+    archs: Sequence[Arch],
 ) -> Callable[[Outcome[list[ScoreRow]]], None]:
-    """Appends a finished shard's rows to the CSV (benchmark index filled in here), counts
-    them into ``summary`` and advances the progress bar."""
+    """Appends a finished shard's rows to the CSV (benchmark index of the row's arch, one of
+    ``archs``, filled in here), counts them into ``summary`` and advances the progress bar."""
+    by_name = {a.to_string(): a for a in archs}
 
     def write(outcome: Outcome[list[ScoreRow]]) -> None:
         for row in outcome.value or []:
             if index_of is not None:
-                row = replace(row, index=index_of(Arch.from_string(row.arch)))
+                row = replace(row, index=index_of(by_name[row.arch]))
             store.append(row)
             summary.add(row)
         bar.update(len(outcome.value or []))
@@ -229,7 +244,7 @@ def score_with_executor(
     todo, summary = _todo(archs, store)
     tasks = [Task(shard_name(s), s) for s in make_shards(todo, executor.slots)]
     bar = _bar(len(todo), progress)
-    write = _row_writer(store, summary, index_of, bar)
+    write = _row_writer(store, summary, index_of, bar, todo)
     outcomes = executor.map(shard_fn, tasks, context, cpus=threads or 1, threads=threads)
     try:
         failed = write_in_order(outcomes, write)

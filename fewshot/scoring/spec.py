@@ -1,7 +1,8 @@
 """One value says how an arch is scored: :class:`ScoringSpec`, and the record a table keeps of it.
 
 Everything that changes a score's value lives in one frozen :class:`ScoringSpec`: the
-standalone network (width ``C``, cells per stage ``N``, ``init``), how metrics are computed
+search space (``space``, a registered name) and its standalone network (width ``C``, depth
+``N``: the space's ``model_defaults`` unless given; ``init``), how metrics are computed
 (``settings``, named by the ``recipe`` they come from), the data (``dataset``,
 ``data_option``, ``batch_size`` x ``batches`` drawn by ``seed``) and the seed of the
 network's initialisation and of the probes. ``fewshot.score``, the search's proxy tables, the
@@ -13,7 +14,8 @@ used). ``fork_rng`` is not a setting of the values: it keeps each path's histori
 A scores CSV records its spec beside it (:func:`write_spec_record`, ``<csv stem>.spec.json``)
 with what data it read (``data``: ``images``, or ``none (data-free metrics)``).
 
-May import: :mod:`fewshot.metrics` (settings), :mod:`fewshot.io`, :mod:`fewshot.errors`.
+May import: :mod:`fewshot.metrics` (settings), :mod:`fewshot.spaces` (the registry, for the
+space's default network size), :mod:`fewshot.io`, :mod:`fewshot.errors`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json
 from fewshot.metrics.settings import DEFAULT_SETTINGS, MetricSettings
+from fewshot.spaces import DEFAULT_SPACE, SearchSpace, get_space
 
 DATA_FREE = "none (data-free metrics)"
 """The ``data`` of a spec record whose metrics read no image."""
@@ -40,7 +43,11 @@ class ScoringSpec:
     """How an arch is scored (see the module docstring).
 
     Attributes:
-        C, N: the standalone NB201 network's width and cells per stage (NB201: 16, 5).
+        space: the search space of the archs (a registered name; records and CSVs written
+            before spaces were plug-ins are NB201's).
+        C, N: the standalone network's width and depth (NB201: channels of the first stage
+            and cells per stage); None: the space's ``model_defaults`` (NB201: 16, 5), filled
+            in on construction (a space without a depth knob keeps ``N`` None).
         init: weight initialisation (:mod:`fewshot.models.init`).
         settings: how metrics are computed (:mod:`fewshot.metrics.settings`).
         recipe: the recipe ``init`` and ``settings`` come from (:mod:`fewshot.splitting.recipes`).
@@ -54,8 +61,9 @@ class ScoringSpec:
             were made so). Each path keeps its own, so no published number changes.
     """
 
-    C: int = 16
-    N: int = 5
+    space: str = DEFAULT_SPACE
+    C: int | None = None
+    N: int | None = None
     init: str = "pytorch"
     settings: MetricSettings = DEFAULT_SETTINGS
     recipe: str = "zero-cost-nas"
@@ -65,6 +73,18 @@ class ScoringSpec:
     batches: int = 2
     seed: int = 0
     fork_rng: bool = False
+
+    def __post_init__(self) -> None:
+        space = self.search_space  # an unknown name raises, listing the known ones
+        object.__setattr__(self, "space", space.name)
+        for key in ("C", "N"):
+            if getattr(self, key) is None:
+                object.__setattr__(self, key, space.model_defaults.get(key))
+
+    @property
+    def search_space(self) -> SearchSpace:
+        """The registered space named by ``space``."""
+        return get_space(self.space)
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any], **overrides: Any) -> ScoringSpec:
@@ -95,13 +115,14 @@ class ScoringSpec:
         return cls(**d)
 
     def describe(self) -> str:
-        """One line naming the spec, e.g. ``recipe zero-cost-nas (init pytorch), C=16 N=5,
-        cifar100 batch 64x2, seed 0``."""
+        """One line naming the spec, e.g. ``recipe zero-cost-nas (init pytorch), nb201 C=16
+        N=5, cifar100 batch 64x2, seed 0``."""
         data = self.dataset or "default data"
         if self.data_option:
             data += " " + ",".join(f"{k}={v}" for k, v in sorted(self.data_option.items()))
+        size = " ".join(f"{k}={v}" for k, v in (("C", self.C), ("N", self.N)) if v is not None)
         return (
-            f"recipe {self.recipe} (init {self.init}), C={self.C} N={self.N}, {data} batch "
+            f"recipe {self.recipe} (init {self.init}), {self.space} {size}, {data} batch "
             f"{self.batch_size}x{self.batches}, seed {self.seed}"
         )
 

@@ -134,6 +134,8 @@ class SearchSpace(ABC):
     """Ops with weights (convolutions): their count per arch is a free ranking baseline."""
     zero_op: ClassVar[str | None] = None
     """An op whose output is zero (dropped from op graphs), or ``None``."""
+    op_labels: ClassVar[dict[str, str]] = {}
+    """Short display labels of ops (tables, tree figures); an op without one shows its name."""
     arch_type: ClassVar[type[Arch]]
     mask_type: ClassVar[type[Mask]]
     model_defaults: ClassVar[dict[str, int]] = {}
@@ -171,6 +173,10 @@ class SearchSpace(ABC):
         """Candidate ops of ``position``."""
         self.check_position(position)
         return self.ops
+
+    def op_label(self, op: str) -> str:
+        """How tables and figures show ``op``: its :attr:`op_labels` entry, else its name."""
+        return self.op_labels.get(op, op)
 
     def op_index(self, op: str) -> int:
         """Index of ``op`` in :attr:`ops`; an unknown name raises ``ValueError`` listing them."""

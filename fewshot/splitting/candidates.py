@@ -1,6 +1,7 @@
 """Candidates of an edge and their distance matrix (SPEC section 4, steps 1-2).
 
-For a sub-supernet (a :class:`~fewshot.models.supernet.Supernet` and a mask) and an edge, the
+For a sub-supernet (a space's supernet, :meth:`~fewshot.spaces.SearchSpace.build_supernet`,
+and a mask of that space) and an edge (a position of the space), the
 candidates are, per enabled op ``o`` on that edge, the mask with *only* ``o`` enabled there
 (``only``: what the framework paper's code does) or with ``o`` *disabled* (``without``: how
 its text defines gradient matching, on ``m_{Omega \\ o}``). They are evaluated on the *same*
@@ -50,8 +51,7 @@ from fewshot.metrics.base import (
     get_metric,
 )
 from fewshot.metrics.settings import DEFAULT_SETTINGS, MetricSettings
-from fewshot.models.supernet import Supernet
-from fewshot.spaces.nb201 import Mask
+from fewshot.spaces import Mask
 
 CANDIDATE_MODES: tuple[str, ...] = ("only", "without")
 SCALES: tuple[str, ...] = ("raw", "log", "rank")
@@ -154,7 +154,7 @@ def scalar_distance(scores: np.ndarray | list[float], scale: str = "raw") -> np.
 
 
 @contextmanager
-def _masked(supernet: Supernet, mask: Mask) -> Iterator[Supernet]:
+def _masked(supernet: nn.Module, mask: Mask) -> Iterator[nn.Module]:
     """Temporarily set the supernet's mask (and mixture mode); restore both after."""
     old_mask, old_mode = supernet.search_mask, supernet.mode
     supernet.set_mask(mask)
@@ -167,7 +167,7 @@ def _masked(supernet: Supernet, mask: Mask) -> Iterator[Supernet]:
 
 
 def evaluate_edge(
-    supernet: Supernet,
+    supernet: nn.Module,
     mask: Mask,
     edge: int,
     metric: str,
@@ -241,7 +241,7 @@ class ScratchProbeCache(ProbeCache):
         return self._copy
 
 
-def reset_scratch(scratch: Supernet, supernet: Supernet) -> None:
+def reset_scratch(scratch: nn.Module, supernet: nn.Module) -> None:
     """Make ``scratch`` (a deep copy of ``supernet``) equal to it again: state, mask, mode."""
     with torch.no_grad():
         own = scratch.state_dict()
@@ -260,7 +260,7 @@ def score_with_cache(spec: MetricSpec, cache: ProbeCache) -> float:
 
 
 def _scalar_scores(
-    supernet: Supernet,
+    supernet: nn.Module,
     masks: list[Mask],
     spec: MetricSpec,
     data: ScoringData,
@@ -284,7 +284,7 @@ def _scalar_scores(
 
 
 def _pairwise_distance(
-    supernet: Supernet,
+    supernet: nn.Module,
     masks: list[Mask],
     spec: MetricSpec,
     data: ScoringData,

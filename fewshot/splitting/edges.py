@@ -7,6 +7,9 @@ policy pays only for the edges it looks at. An edge with fewer than ``b`` enable
 split into ``b`` groups; when no allowed edge can, the node becomes a leaf and the choice
 carries a ``note`` saying why.
 
+Edges are positions of the node's search space (:attr:`SearchSpace.positions`, by index: the
+edges of a cell, or the layers of a chain); the space comes from the node's mask.
+
 - ``fixed`` (default, the paper's protocol): level ``l`` splits ``edges[l mod len(edges)]``.
   When that edge has fewer than ``b`` ops, the next splittable edge in the list (cyclically
   from position ``l``) is used instead and the choice's ``log`` says so.
@@ -26,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fewshot.registry import Registry
-from fewshot.spaces.nb201 import NUM_EDGES, Mask
+from fewshot.spaces import Mask, SearchSpace
 from fewshot.splitting.candidates import EdgeEvaluation
 from fewshot.splitting.partition import Partition, improves
 
@@ -66,7 +69,7 @@ class PolicyContext:
 
     def fully_enabled(self, edge: int) -> bool:
         """``edge`` still has all the root's ops (it was never split on this path)."""
-        root = self.root_mask or Mask.full()
+        root = self.root_mask or self.mask.space.full_mask()
         return self.mask.ops(edge) == root.ops(edge)
 
 
@@ -79,15 +82,18 @@ def register_edge_policy(name: str) -> Callable[[EdgePolicy], EdgePolicy]:
     return EDGE_POLICIES.decorator(name)
 
 
-def splittable_edges(mask: Mask, branch: int, edges: Sequence[int] = range(NUM_EDGES)) -> list[int]:
-    """Edges of ``edges`` with at least ``branch`` enabled ops, in the given order."""
-    return [e for e in edges if len(mask.ops(e)) >= branch]
+def splittable_edges(mask: Mask, branch: int, edges: Sequence[int] | None = None) -> list[int]:
+    """Edges of ``edges`` (default: every position of the mask's space) with at least
+    ``branch`` enabled ops, in the given order."""
+    order = range(mask.space.num_positions) if edges is None else edges
+    return [e for e in order if len(mask.ops(e)) >= branch]
 
 
 def leaf_note(mask: Mask, branch: int, edges: Sequence[int]) -> str:
-    """Why a node cannot be split."""
-    counts = ", ".join(f"edge {e}: {len(mask.ops(e))}" for e in dict.fromkeys(edges))
-    return f"leaf: no allowed edge has >= {branch} enabled ops ({counts})"
+    """Why a node cannot be split (positions named as the space names them: edge, layer)."""
+    kind = mask.space.position_kind
+    counts = ", ".join(f"{kind} {e}: {len(mask.ops(e))}" for e in dict.fromkeys(edges))
+    return f"leaf: no allowed {kind} has >= {branch} enabled ops ({counts})"
 
 
 def _choose(ctx: PolicyContext, edge: int, evaluated: int, log: str | None = None) -> EdgeChoice:
@@ -109,9 +115,10 @@ def fixed_policy(ctx: PolicyContext) -> EdgeChoice:
     edge = usable[0]
     log = None
     if edge != order[0]:
+        kind = ctx.mask.space.position_kind
         log = (
-            f"edge {order[0]} has {len(ctx.mask.ops(order[0]))} < {ctx.branch} ops; "
-            f"splitting edge {edge} instead"
+            f"{kind} {order[0]} has {len(ctx.mask.ops(order[0]))} < {ctx.branch} ops; "
+            f"splitting {kind} {edge} instead"
         )
     return _choose(ctx, edge, 1, log)
 
@@ -135,11 +142,19 @@ def score_policy(ctx: PolicyContext) -> EdgeChoice:
     return EdgeChoice(*best, edges_evaluated=len(usable), edge_cuts=values)
 
 
-def default_edges(policy: str, depth: int) -> tuple[int, ...]:
-    """``fixed``: 0, 1, 2 (cycling through 0..5 when depth > 3); ``score``: all six edges."""
+def default_edges(policy: str, depth: int, *, space: SearchSpace) -> tuple[int, ...]:
+    """The edges (positions of ``space``) a policy considers when none are given.
+
+    ``fixed``: the first three positions (the paper's NB201 protocol: edges 0, 1, 2; fewer
+    when the space has fewer), cycling through every position when ``depth`` > 3 (level
+    ``l`` splits position ``l mod n``); ``score``: every position.
+    """
+    n = space.num_positions
     if policy == "fixed":
-        return (0, 1, 2) if depth <= 3 else tuple(level % NUM_EDGES for level in range(depth))
-    return tuple(range(NUM_EDGES))
+        if depth <= 3:
+            return tuple(range(min(3, n)))
+        return tuple(level % n for level in range(depth))
+    return tuple(range(n))
 
 
 __all__ = [

@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
 from fewshot.errors import UsageError
 from fewshot.metrics.base import ScoringData
 from fewshot.metrics.settings import MetricSettings
 from fewshot.models.init import initialize
-from fewshot.models.supernet import Supernet
-from fewshot.spaces.nb201 import NUM_EDGES, Mask
+from fewshot.spaces import DEFAULT_SPACE, Mask, SearchSpace, get_space
 from fewshot.splitting.candidates import (
     CANDIDATE_MODES,
     SCALES,
@@ -62,7 +62,8 @@ class SplitSettings:
     ``metric`` is a registered metric or ``random`` (the random-partition baseline).
     ``candidates``, ``scale``, ``objective`` (None: ``max-distance``; pairwise metrics may
     have their own, ``pairwise_objective``) and ``metric_settings`` are the split step's
-    options (:mod:`fewshot.splitting.recipes` bundles them per paper).
+    options (:mod:`fewshot.splitting.recipes` bundles them per paper). ``edges`` are positions
+    of the search space (indices); the space itself is the supernet's (``supernet.space``).
     """
 
     metric: str
@@ -88,12 +89,11 @@ class SplitSettings:
     def partition_objective(self) -> str:
         return self.pairwise_objective if self.metric_kind == "pairwise" else self.objective
 
-    @property
-    def resolved_edges(self) -> tuple[int, ...]:
-        """``edges``, or the policy's default for this depth."""
+    def edges_in(self, space: SearchSpace) -> tuple[int, ...]:
+        """``edges``, or the policy's default for this depth in ``space``."""
         if self.edges is not None:
             return tuple(self.edges)
-        return default_edges(self.edge_policy, self.depth)
+        return default_edges(self.edge_policy, self.depth, space=space)
 
     @property
     def expected_splits(self) -> int:
@@ -101,8 +101,12 @@ class SplitSettings:
         return sum(self.branch**level for level in range(self.depth))
 
 
-def validate_settings(s: SplitSettings, mask: Mask | None = None) -> None:
-    """Raise :class:`UsageError` for settings that cannot produce a tree."""
+def validate_settings(
+    s: SplitSettings, mask: Mask | None = None, *, space: SearchSpace | str | None = None
+) -> None:
+    """Raise :class:`UsageError` for settings that cannot produce a tree in ``space`` (default:
+    ``mask``'s space, else NB201) from ``mask`` (default: the whole space)."""
+    space = mask.space if mask is not None else get_space(space or DEFAULT_SPACE)
     metric_kind(s.metric)  # unknown names list the known metrics
     EDGE_POLICIES.get(s.edge_policy)
     for key, value, valid in (
@@ -122,15 +126,19 @@ def validate_settings(s: SplitSettings, mask: Mask | None = None) -> None:
         raise UsageError(f"--depth must be a positive integer, got {s.depth}")
     if not isinstance(s.branch, int) or s.branch < 2:
         raise UsageError(f"--branch must be at least 2 (a split makes >= 2 groups), got {s.branch}")
-    edges = s.resolved_edges
-    if not edges or any(not 0 <= e < NUM_EDGES for e in edges):
-        raise UsageError(f"--edges must list edges in 0..{NUM_EDGES - 1}, got {list(edges)}")
-    mask = mask or Mask.full()
+    edges, kind, n = s.edges_in(space), space.position_kind, space.num_positions
+    if not edges or any(not 0 <= e < n for e in edges):
+        raise UsageError(
+            f"--edges must list {kind}s in 0..{n - 1} (search space {space.name}), "
+            f"got {list(edges)}"
+        )
+    mask = mask or space.full_mask()
     widest = max(edges, key=lambda e: len(mask.ops(e)))
     if len(mask.ops(widest)) < s.branch:
         raise UsageError(
-            f"branch {s.branch} > {len(mask.ops(widest))} ops on edge {widest}: no edge can be "
-            f"split into {s.branch} groups; use --branch 2..{len(mask.ops(widest))}"
+            f"branch {s.branch} > {len(mask.ops(widest))} ops on {kind} {widest}: no {kind} "
+            f"of search space {space.name} can be split into {s.branch} groups; use "
+            f"--branch 2..{len(mask.ops(widest))}"
         )
     if s.warmup.epochs < 0:
         raise UsageError(f"--warmup-epochs must be >= 0, got {s.warmup.epochs}")
@@ -150,16 +158,21 @@ def seed_everything(seed: int) -> None:
 
 def initial_supernet(
     *,
-    C: int,
-    N: int,
+    C: int | None,
+    N: int | None,
     num_classes: int,
     seed: int,
     device: str | torch.device = "cpu",
     init: str = "pytorch",
-) -> Supernet:
-    """The full supernet, initialised from ``seed`` with ``init`` (same weights for every node)."""
+    space: SearchSpace | str = DEFAULT_SPACE,
+) -> nn.Module:
+    """The full supernet of ``space`` (:meth:`SearchSpace.build_supernet`; ``C`` / ``N`` None:
+    the space's defaults), initialised from ``seed`` with ``init`` (same weights for every
+    node)."""
+    space = get_space(space)
     torch.manual_seed(seed)
-    return initialize(Supernet(C=C, N=N, num_classes=num_classes), init).to(device)
+    net = space.build_supernet(C=C, N=N, num_classes=num_classes)
+    return initialize(net, init).to(device)
 
 
 @dataclass
@@ -179,7 +192,7 @@ class SplitEngine:
     Args:
         settings: metric, depth, branch, seed, edge policy, warm-up.
         supernet: the initial full supernet (see :func:`initial_supernet`); never mutated
-            without warm-up.
+            without warm-up. Its search space (``supernet.space``) is the tree's.
         data: the scoring batches every candidate sees, or a function of the node's seed
             returning them (a fresh batch per split, the same for all its candidates).
         epoch_batches: training batches for warm-up (required when warm-up epochs > 0).
@@ -191,7 +204,7 @@ class SplitEngine:
     def __init__(
         self,
         settings: SplitSettings,
-        supernet: Supernet,
+        supernet: nn.Module,
         data: ScoringData | Callable[[int], ScoringData],
         *,
         epoch_batches: EpochBatches | None = None,
@@ -199,7 +212,8 @@ class SplitEngine:
         checkpoint_dir: Path | None = None,
         progress: bool | None = None,
     ) -> None:
-        validate_settings(settings)
+        self.space: SearchSpace = supernet.space
+        validate_settings(settings, space=self.space)
         if settings.warmup.epochs > 0 and epoch_batches is None:
             raise UsageError("warm-up needs training batches (epoch_batches)")
         self.settings = settings
@@ -221,6 +235,11 @@ class SplitEngine:
     # -- driving ------------------------------------------------------------------------
     def run(self, tree: SplitTree, *, max_splits: int | None = None) -> SplitTree:
         """Split every pending node (at most ``max_splits`` now); mark the tree complete."""
+        if tree.space is not self.space:
+            raise UsageError(
+                f"the tree splits search space {tree.space.name!r}, the supernet is of "
+                f"{self.space.name!r}"
+            )
         if not tree.nodes:
             tree.add_root()
         start = time.perf_counter()
@@ -273,7 +292,7 @@ class SplitEngine:
             mask=node.mask,
             level=node.depth,
             branch=self.settings.branch,
-            edges=self.settings.resolved_edges,
+            edges=self.settings.edges_in(self.space),
             evaluate=lambda edge: self._evaluate(node, edge, seed, data),
             partition=lambda ev: self._partition(ev, seed),
             root_mask=tree.nodes[0].mask,
@@ -356,7 +375,7 @@ class SplitEngine:
         t0 = time.perf_counter()
         start = self._initial_state if node.parent is None else self._load_warm(node.parent)
         self.supernet.load_state_dict(start)
-        self.supernet.set_mask(Mask.full())
+        self.supernet.set_mask(self.space.full_mask())
         assert self.epoch_batches is not None
         steps = warm_up(
             self.supernet, node.mask, self.epoch_batches, self.settings.warmup, seed=seed

@@ -37,6 +37,7 @@ from fewshot.metrics.settings import MetricSettings
 from fewshot.models.init import INIT_SCHEMES
 from fewshot.registry import Registry
 from fewshot.scoring.spec import ScoringSpec
+from fewshot.spaces import SearchSpace
 from fewshot.splitting.candidates import CANDIDATE_MODES, SCALES
 from fewshot.splitting.partition import OBJECTIVES
 
@@ -49,7 +50,9 @@ class Recipe:
         name, description, source: what it is and where it comes from.
         metric_settings: how metrics are computed (:mod:`fewshot.metrics.settings`).
         init: weight initialisation scheme (:mod:`fewshot.models.init`).
-        C, N: supernet width and cells per stage.
+        C, N: supernet width and depth (NB201: channels of the first stage and cells per
+            stage); None: the search space's ``model_defaults`` (:meth:`for_space` fills them
+            in, so a resolved recipe records the values used; NB201: 16 and 5).
         batch_size, batches: scoring batches (``batches`` None: 1, or 2 for pairwise
             metrics).
         augment: draw scoring batches with the training augmentation (crop, flip).
@@ -68,8 +71,8 @@ class Recipe:
     source: str
     metric_settings: MetricSettings = field(default_factory=MetricSettings)
     init: str = "pytorch"
-    C: int = 16
-    N: int = 5
+    C: int | None = None
+    N: int | None = None
     batch_size: int = 64
     batches: int | None = None
     augment: bool = False
@@ -120,6 +123,14 @@ class Recipe:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         return replace(self, metric_settings=settings, **recipe)
+
+    def for_space(self, space: SearchSpace) -> Recipe:
+        """This recipe with ``C`` and ``N`` left to the space (None) set to ``space``'s
+        defaults (a space without a depth knob keeps ``N`` None)."""
+        defaults = space.model_defaults
+        C = self.C if self.C is not None else defaults.get("C")
+        N = self.N if self.N is not None else defaults.get("N")
+        return replace(self, C=C, N=N)
 
     def objective_for(self, kind: str) -> str:
         """The partition objective for a metric of ``kind`` (scalar / pairwise / random)."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from fewshot.choices import dataset_names, metric_names
+from fewshot.choices import dataset_names, metric_names, space_option
 from fewshot.config import (
     CommonOptions,
     ImageOptions,
@@ -41,6 +41,7 @@ from fewshot.run_folder import (
     migrate,
     save_run_config,
 )
+from fewshot.spaces import SearchSpace, get_space
 from fewshot.splitting.candidates import CANDIDATE_MODES, RANDOM_BASELINE, SCALES, metric_kind
 from fewshot.splitting.edges import EDGE_POLICIES, default_edges
 from fewshot.splitting.engine import SplitEngine, SplitSettings, initial_supernet, validate_settings
@@ -66,7 +67,8 @@ def _policies() -> list[str]:
 
 @dataclass(kw_only=True)
 class SplitConfig(ImageOptions, CommonOptions):
-    """Split the NAS-Bench-201 supernet into sub-supernets with a metric.
+    """Split a search space's supernet (default: NAS-Bench-201) into sub-supernets with a
+    metric.
 
     Every setting that changes a split comes from ``--recipe`` (default: ly-manson, the
     framework paper's code); the flags of the ``recipe overrides`` group and
@@ -83,6 +85,7 @@ class SplitConfig(ImageOptions, CommonOptions):
     depth: int = option(3, help="levels of splits (branch**depth leaves)", minimum=1)
     branch: int = option(2, help="children per split (groups of ops)", minimum=2)
     seed: int = option(0, help="seeds initialisation, data, everything")
+    space: str = space_option()
     dataset: str | None = option(
         None, help="data set (default: cifar10, else digits with a warning)",
         choices=dataset_names, group="data",
@@ -96,10 +99,14 @@ class SplitConfig(ImageOptions, CommonOptions):
         None, help="scoring batches (recipe; default 1, 2 for pairwise metrics)", minimum=1,
         group="recipe overrides",
     )  # fmt: skip
-    C: int | None = option(None, help="channels of the first stage (recipe)", minimum=1,
-                           group="recipe overrides", flags=("--C",))  # fmt: skip
-    N: int | None = option(None, help="cells per stage (recipe)", minimum=1,
-                           group="recipe overrides", flags=("--N",))  # fmt: skip
+    C: int | None = option(
+        None, help="supernet width: channels of the first stage (recipe; default: the space's)",
+        minimum=1, group="recipe overrides", flags=("--C",),
+    )  # fmt: skip
+    N: int | None = option(
+        None, help="supernet depth: cells per stage (recipe; default: the space's)", minimum=1,
+        group="recipe overrides", flags=("--N",),
+    )  # fmt: skip
     init: str | None = option(
         None,
         help="weight initialisation (recipe)",
@@ -167,7 +174,8 @@ class SplitConfig(ImageOptions, CommonOptions):
         if self.batches is None:
             self.batches = 2 if kind == "pairwise" else 1
         if self.edges is None:
-            self.edges = list(default_edges(self.edge_policy, self.depth))
+            space = get_space(self.space)
+            self.edges = list(default_edges(self.edge_policy, self.depth, space=space))
         extra = {f.name: getattr(recipe.metric_settings, f.name) for f in fields(MetricSettings)}
         extra.update(augment=recipe.augment, batch_per_split=recipe.batch_per_split)
         if kind == "pairwise":
@@ -182,8 +190,9 @@ class SplitConfig(ImageOptions, CommonOptions):
 
 
 def effective_recipe(config: SplitConfig) -> Recipe:
-    """The recipe with the configuration's overrides applied (flags, then --recipe-option)."""
-    base = get_recipe(config.recipe)
+    """The recipe with the configuration's overrides applied (flags, then --recipe-option);
+    the network size it leaves to the space is the space's (:meth:`Recipe.for_space`)."""
+    base = get_recipe(config.recipe).for_space(get_space(config.space))
     overrides: dict[str, Any] = {}
     for key in RECIPE_KEYS:
         value = getattr(config, key)
@@ -207,6 +216,7 @@ def recipe_overrides(config: SplitConfig) -> dict[str, list[Any]]:
             "recipe": config.recipe,
             "depth": config.depth,
             "branch": config.branch,
+            "space": config.space,
             "dataset": config.dataset or "synthetic",
         },
     )  # fmt: skip  (the data set does not change a recipe: named so it is not looked up again)
@@ -237,9 +247,10 @@ def run_split(
     ``on_stop(tree, run_dir)`` runs when the splitting stops, finished or not (the command
     draws the tree there). User mistakes raise :class:`UsageError`.
     """
+    space = get_space(config.space)
     recipe = effective_recipe(config)
     settings = settings_from_config(config, recipe)
-    validate_settings(settings)
+    validate_settings(settings, space=space)
     run_dir = Path(config.out) / str(config.name)
     tree = open_run(run_dir, config)
     if tree is not None and tree.complete:
@@ -250,12 +261,12 @@ def run_split(
     )
     if tree is None:
         extra = {RESOLVED_DATA_PATH: _data_path(config, dataset)}
-        tree = _new_tree(config, recipe, dataset, device, extra)
+        tree = _new_tree(config, recipe, dataset, device, extra, space)
         tree.save(run_dir / TREE)
         save_run_config(run_dir, config, extra=extra)
     supernet = initial_supernet(
         C=recipe.C, N=recipe.N, num_classes=num_classes, seed=config.seed,
-        device=device, init=recipe.init,
+        device=device, init=recipe.init, space=space,
     )  # fmt: skip
     log.info(
         "splitting into %s with %s (recipe %s) on %s (%s)",
@@ -314,10 +325,14 @@ def _new_tree(
     dataset: str,
     device: torch.device,
     extra: dict[str, Any],
+    space: SearchSpace,
 ) -> SplitTree:
-    """A tree with only its root, recording ``config`` plus ``extra`` (the resolved data path)."""
+    """A tree of ``space`` with only its root, recording ``config`` plus ``extra`` (the
+    resolved data path)."""
     saved = {**to_dict(config), **extra}
-    tree = SplitTree(str(config.metric), config.seed, dataset, saved, software_versions())
+    tree = SplitTree(
+        str(config.metric), config.seed, dataset, saved, software_versions(), space=space
+    )
     tree.data_free = reads_no_images(settings_from_config(config, recipe))
     tree.recipe = {
         "name": config.recipe,
@@ -342,6 +357,12 @@ def open_run(run_dir: Path, config: SplitConfig) -> SplitTree | None:
     if not tree_file.is_file():
         raise UsageError(f"nothing to resume: {tree_file} does not exist (drop --resume)")
     tree = load_tree(tree_file)
+    if tree.space.name != config.space:
+        raise UsageError(
+            f"cannot resume {run_dir}: it splits search space {tree.space.name!r}, not "
+            f"{config.space!r} (resume with --space {tree.space.name}, or --name NEW for a "
+            "new run)"
+        )
     old_recipe = tree.recipe_name
     if old_recipe is not None and old_recipe != config.recipe:
         raise UsageError(

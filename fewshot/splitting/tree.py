@@ -7,10 +7,10 @@ leaf training) reads it instead of re-running. Format (``version`` 1)::
      "space": "nb201", "metric": "snip", "seed": 0, "dataset": "digits",
      "config": {...}, "versions": {...}, "timings": {...},
      "nodes": [{"id": 0, "parent": null, "depth": 0,
-                "mask": [["none", ...], ... one list of enabled op names per position,
+                "mask": [["<op>", ...], ... one list of enabled op names per position,
                          in the space's op order],
                 "split": {"edge": 0, "ops": [...], "groups": [[...], [...]],
-                          "distance": [[...]], "scores": {"none": 1.0, ...} | null,
+                          "distance": [[...]], "scores": {"<op>": 1.0, ...} | null,
                           "cut": 3.2} | null,
                 "note": null | "why this node is a leaf"}]}
 

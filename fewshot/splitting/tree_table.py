@@ -13,16 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from fewshot.run_folder import TREE
+from fewshot.spaces import SearchSpace
 from fewshot.splitting.tree import Node, SplitTree
-
-SHORT_OPS = {
-    "none": "none",
-    "skip_connect": "skip",
-    "nor_conv_1x1": "c1x1",
-    "nor_conv_3x3": "c3x3",
-    "avg_pool_3x3": "pool",
-}
-"""Display abbreviations of op names (labels only; op order lives in fewshot.spaces.nb201)."""
 
 
 @dataclass(frozen=True)
@@ -40,9 +32,9 @@ class NodeRow:
     note: str | None
 
 
-def format_groups(groups: tuple[tuple[str, ...], ...]) -> str:
-    """``{c3x3} | {none,skip,c1x1,pool}``."""
-    return " | ".join("{" + ",".join(SHORT_OPS.get(op, op) for op in g) + "}" for g in groups)
+def format_groups(groups: tuple[tuple[str, ...], ...], *, space: SearchSpace) -> str:
+    """``{c3x3} | {none,skip,c1x1,pool}``: op groups with the space's short op labels."""
+    return " | ".join("{" + ",".join(space.op_label(op) for op in g) + "}" for g in groups)
 
 
 def normalized_cut(node: Node) -> float | None:
@@ -64,7 +56,9 @@ def summary_rows(tree: SplitTree) -> list[NodeRow]:
                 parent=n.parent,
                 depth=n.depth,
                 edge=s.edge if s else None,
-                groups=format_groups(s.groups) if s else ("(leaf)" if n.note is None else "-"),
+                groups=format_groups(s.groups, space=tree.space)
+                if s
+                else ("(leaf)" if n.note is None else "-"),
                 cut=s.cut if s else None,
                 normalized_cut=normalized_cut(n),
                 archs=n.mask.num_archs,
@@ -79,8 +73,9 @@ def _fmt(value: float | None) -> str:
 
 
 def format_table(tree: SplitTree) -> str:
-    """A fixed-width table: node, depth, edge, groups, cut, normalised cut, archs in node."""
-    header = ("node", "depth", "edge", "groups", "cut", "ncut", "archs")
+    """A fixed-width table: node, depth, split position (the space's edge / layer), groups,
+    cut, normalised cut, archs in node."""
+    header = ("node", "depth", tree.space.position_kind, "groups", "cut", "ncut", "archs")
     lines = [header]
     for r in summary_rows(tree):
         groups = r.groups if r.note is None else f"{r.groups} ({r.note})"
@@ -101,7 +96,8 @@ def format_table(tree: SplitTree) -> str:
     leaves = tree.leaves()
     out.append(
         f"{len(leaves)} leaves, {sum(1 for _ in tree.splits())} splits, metric {tree.metric}, "
-        f"seed {tree.seed}, data {tree.dataset}{'' if tree.complete else ' (INCOMPLETE)'}"
+        f"seed {tree.seed}, data {tree.dataset}, space {tree.space.name}"
+        f"{'' if tree.complete else ' (INCOMPLETE)'}"
     )
     return "\n".join(out)
 
@@ -153,7 +149,6 @@ def tree_layout(tree: SplitTree) -> dict[int, tuple[float, float]]:
 
 __all__ = [
     "print_split_report",
-    "SHORT_OPS",
     "NodeRow",
     "format_groups",
     "format_table",

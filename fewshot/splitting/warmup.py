@@ -14,10 +14,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-from fewshot.models.supernet import Supernet
-from fewshot.spaces.nb201 import Mask
+from fewshot.spaces import Mask
 
 Batch = tuple[Tensor, Tensor]
 EpochBatches = Callable[[torch.Generator], Iterable[Batch]]
@@ -36,7 +35,7 @@ class WarmupSettings:
 
 
 def warm_up(
-    supernet: Supernet,
+    supernet: nn.Module,
     mask: Mask,
     epoch_batches: EpochBatches,
     settings: WarmupSettings,
