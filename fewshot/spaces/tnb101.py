@@ -90,6 +90,8 @@ class TNB101MicroSpace(CellSpace):
     num_nodes = NUM_NODES
     zero_op = "none"
     parametric_ops = frozenset({"nor_conv_1x1", "nor_conv_3x3"})
+    op_labels = {"none": "none", "skip_connect": "skip", "nor_conv_1x1": "c1x1",
+                 "nor_conv_3x3": "c3x3"}  # fmt: skip
     arch_type = Arch
     mask_type = Mask
     model_defaults = {"C": 16, "N": 5}

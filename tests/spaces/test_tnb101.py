@@ -87,6 +87,7 @@ def test_space_is_nb201s_cell_with_four_ops():
     assert SPACE.parametric_ops == {"nor_conv_1x1", "nor_conv_3x3"}
     assert SPACE.benchmark_datasets == TASKS and len(TASKS) == 7
     assert SPACE.model_options() == {"C": 16, "N": 5}
+    assert [SPACE.op_label(op) for op in OPS] == ["none", "skip", "c1x1", "c3x3"]
     assert SPACE.Arch is Arch and SPACE.Mask is Mask and space_of(SPACE.full_mask()) is SPACE
 
 
