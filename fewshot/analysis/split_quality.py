@@ -12,6 +12,9 @@ how good each arch is. For one data set (a benchmark task), :func:`split_quality
   ``top_share_max`` the largest fraction inside any one leaf (how concentrated the top set is,
   whichever leaf holds it). The best leaf is defined by the mean, not the maximum: with the
   maximum, the leaf holding the single best arch would always win, a tautology for the top set.
+  ``top_lift`` is ``top_share`` over the best leaf's share of the archs with ground truth: 1
+  when the best leaf holds top archs only in proportion to its size (a large leaf holds many
+  top archs without separating anything), above 1 when it concentrates them.
 - **spread** of the leaves' mean ground truth: population standard deviation (``mean_std``,
   unweighted over leaves with ground truth) and ``mean_range`` (max - min), in the task's units;
   and the scale-free ``variance_explained``: the between-leaf sum of squares over the total sum
@@ -54,7 +57,14 @@ from fewshot.splitting.tree import SplitTree
 
 TOP_FRACTION = 0.01
 """Default share of archs in the top set (the top 1%)."""
-MEASURES = ("top_share", "top_share_max", "mean_std", "mean_range", "variance_explained")
+MEASURES = (
+    "top_share",
+    "top_lift",
+    "top_share_max",
+    "mean_std",
+    "mean_range",
+    "variance_explained",
+)
 """The scalar measures of a :class:`SplitQuality` (the fields a baseline averages)."""
 
 
@@ -187,6 +197,7 @@ class SplitQuality:
     top_count: int
     best_leaf: int
     top_share: float
+    top_lift: float
     top_share_max: float
     mean_std: float
     mean_range: float
@@ -271,6 +282,7 @@ def _quality(
         top_count=top_count,
         best_leaf=best_leaf,
         top_share=float(tops[best_leaf] / top_count),
+        top_lift=float((tops[best_leaf] / top_count) / (known[best_leaf] / known.sum())),
         top_share_max=float(tops.max() / top_count),
         mean_std=float(np.std(means[has])),
         mean_range=float(np.ptp(means[has])),

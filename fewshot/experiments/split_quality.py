@@ -246,7 +246,9 @@ def analyse(
         key = random_key(r.tree)
         if key not in baselines:
             baselines[key] = expected_random(r.tree, truths, top_fraction=top_fraction)
-    distinct = list(baselines.values())
+    shapes = list(baselines.values())
+    distinct = distinct_trees(runs)
+    judged = {label: qualities[label] for label in distinct}
     return {
         "space": runs[0].tree.space.name,
         "datasets": [t.dataset for t in truths],
@@ -254,10 +256,22 @@ def analyse(
         "model": _model(runs),
         "trees": [_tree_entry(r, qualities[r.label]) for r in runs],
         "summary": summarise(runs, qualities),
-        "random_expected": [b.to_dict() for b in distinct],
-        "transfer": {m: transfer(qualities, measure=m).to_dict() for m in ("top_share",
+        "random_expected": [b.to_dict() for b in shapes],
+        "distinct_trees": distinct,
+        "transfer": {m: transfer(judged, measure=m).to_dict() for m in ("top_share",
                                                                            "variance_explained")},
     }  # fmt: skip
+
+
+def distinct_trees(runs: Sequence[TreeRun]) -> dict[str, list[str]]:
+    """Trees with the same leaves counted once (a metric that splits alike whatever the seed,
+    two metrics that agree): the first label of each set of identical trees -> all its labels.
+    Transfer correlates across these, so that copies do not weigh as separate evidence."""
+    groups: dict[tuple[Any, ...], list[str]] = {}
+    for r in runs:
+        key = (r.tree.space.name, *sorted(str(leaf.mask) for leaf in r.tree.leaves()))
+        groups.setdefault(key, []).append(r.label)
+    return {labels[0]: labels for labels in groups.values()}
 
 
 def _model(runs: Sequence[TreeRun]) -> dict[str, Any]:
@@ -309,6 +323,7 @@ def summarise(
 # -- the report ------------------------------------------------------------------------------
 MEASURE_TITLES = {
     "top_share": "Share of the top {pct} of archs in the best leaf (best = highest mean)",
+    "top_lift": "Top-{pct} share of the best leaf over its share of the archs (1: no concentration)",
     "top_share_max": "Largest share of the top {pct} of archs in any one leaf",
     "variance_explained": "Variance of the ground truth explained by the leaves (eta squared)",
     "mean_range": "Range of the leaves' mean ground truth (max - min, task units)",
@@ -360,7 +375,7 @@ def _cell(stats: dict[str, Any], digits: int) -> str:
 
 def _measure_table(report: dict[str, Any], measure: str) -> str:
     datasets = report["datasets"]
-    digits = 3 if measure in ("top_share", "top_share_max", "variance_explained") else 4
+    digits = 4 if measure in ("mean_std", "mean_range") else 3
     rows = []
     for metric, per_dataset in report["summary"].items():
         n = per_dataset[datasets[0]][measure]["n"]
@@ -403,10 +418,15 @@ def _transfer_section(report: dict[str, Any], pct: str) -> str:
         best = tr["best_on"][a]
         best_rows.append([a, best["label"], *(f"{best['ranks'][b]}" for b in datasets)])
     n = len(tr["labels"])
+    copies = [" = ".join(labels) for labels in report["distinct_trees"].values() if len(labels) > 1]
+    same = (
+        f" Identical trees count once (named by the first): {'; '.join(copies)}." if copies else ""
+    )
     return "\n".join([
         "## Transfer across data sets\n",
-        f"Spearman correlation, across the {n} trees, of the top-{pct} share on the row's data set"
-        " and on the column's (does a split that separates well on one do so on the other):\n",
+        f"Spearman correlation, across the {n} distinct trees, of the top-{pct} share on the row's"
+        f" data set and on the column's (does a split that separates well on one do so on the"
+        f" other).{same}\n",
         markdown_table(["", *datasets], corr_rows),
         f"Top-{pct} share on the column's data set of the leaf that is best (highest mean) on the"
         " row's, averaged over the trees (diagonal: the mean top share):\n",

@@ -115,6 +115,7 @@ def test_quality_by_hand():
     assert q.best_leaf == 2
     assert q.top_share == pytest.approx(1 / 3)  # best leaf by mean, not the leaf of the top archs
     assert q.top_share_max == pytest.approx(2 / 3)
+    assert q.top_lift == pytest.approx((1 / 3) / (2 / 9))  # the best leaf holds 2 of 9 archs
     mean = (2 + 6.625 + 7.25) / 3
     assert q.mean_std == pytest.approx(math.sqrt(((2 - mean) ** 2 + (6.625 - mean) ** 2
                                                   + (7.25 - mean) ** 2) / 3))  # fmt: skip
@@ -138,6 +139,7 @@ def test_unknown_archs_are_left_out_and_ties_join_the_top_set():
     assert [(leaf.size, leaf.known) for leaf in q.leaves] == [(3, 3), (4, 3), (2, 2)]
     assert q.leaves[1].mean == pytest.approx((4 + 5 + 8.5) / 3)
     assert q.best_leaf == 2 and q.top_share == 0.0 and q.top_share_max == 0.5
+    assert q.top_lift == 0.0
     assert top_set(np.array(values), 0.1).tolist() == [
         False, False, True, False, False, False, True, False, False,
     ]  # fmt: skip
@@ -219,7 +221,7 @@ def test_random_baseline_monte_carlo_beyond_the_limit():
 
 def quality(share: float, best_leaf: int, tops: list[int]) -> SplitQuality:
     leaves = tuple(LeafSummary(1, 1, 0.0, 0.0, t) for t in tops)
-    return SplitQuality("d", 0.01, sum(tops), best_leaf, share, share, 0.0, 0.0, 0.0, leaves)
+    return SplitQuality("d", 0.01, sum(tops), best_leaf, share, 1.0, share, 0.0, 0.0, 0.0, leaves)
 
 
 def test_transfer_by_hand():
@@ -274,7 +276,9 @@ def test_nb201_through_its_benchmark_adapter(fake_benchmark):
     rest = tuple(op for op in nb201.ops if op != "nor_conv_3x3")
     tree.apply_split(0, make_split(root.mask, 0, (rest, ("nor_conv_3x3",))))
     c10, c100 = (tree_quality(tree, t, top_fraction=0.25) for t in truths)
-    assert c10.best_leaf == 1 and c10.top_share == 1.0
+    assert (
+        c10.best_leaf == 1 and c10.top_share == 1.0 and c10.top_lift == 2.0
+    )  # 2 of the 4 known archs
     assert c10.leaves[1].mean == pytest.approx((93.5 + (94.5 + 94.0 + 94.6) / 3) / 2)
     assert c100.best_leaf == 1 and c100.leaves[0].mean == pytest.approx(37.0)
     assert c100.top_share == 0.0 and c100.top_share_max == 1.0

@@ -99,6 +99,10 @@ def test_table_from_trees_on_disk(tmp_path, bench_csv, capsys):
     # one shape (position 0, then position 1 in both children): 7 partitions of 4 ops at each
     assert len(baseline) == 1 and baseline[0]["exact"] and baseline[0]["trees"] == 7 * 7 * 7
     assert set(report["transfer"]) == {"top_share", "variance_explained"}
+    # save_tree's groups depend on the seed only: each seed's two trees are one distinct tree
+    assert report["distinct_trees"] == {"snip_s0": ["snip_s0", "random_s0"],
+                                        "snip_s1": ["snip_s1", "random_s1"]}  # fmt: skip
+    assert report["transfer"]["top_share"]["labels"] == ["snip_s0", "snip_s1"]
     table = out.read_text()
     assert "| snip (2) | 1.000 ± 0.000 |" in table
     assert "| random (expected) |" in table and "## Transfer across data sets" in table
