@@ -3,8 +3,9 @@ data sets (tasks), from ground truth alone, against the random split, and whethe
 separates well on one task does so on the others::
 
     python -m fewshot.experiments.split_quality --space tnb101-micro \\
-        --metrics snip,synflow,grad_norm,jacob_cov,random --seeds 3 --depth 2 --branch 2 \\
-        --C 8 --N 1 --out docs/spaces/tnb101_split_quality.md
+        --metrics snip,synflow,grad_norm,jacob_cov,naswot,zen,random --seeds 5 --depth 2 \\
+        --branch 2 --dataset folder --data-root ../shared/data/cifar10-subset --threads 1 \\
+        --out docs/spaces/tnb101_split_quality.md
 
 For each (metric, seed) the split run ``RUNS/METRIC_sSEED`` (the layout of ``tools/sweep.py``,
 so a sweep's trees are read as they are) is split with :func:`fewshot.splitting.run.run_split`
@@ -13,8 +14,12 @@ is; an interrupted one is resumed): running the same command again continues whe
 ``--no-split`` analyses the trees on disk only. Then the space's benchmark
 (``--benchmark``, or where the space finds it) judges every tree with
 :mod:`fewshot.analysis.split_quality` on each data set (default: all of the benchmark's), the
-random split's expected values are computed exactly for the trees' own edges, and the table
+random split's expected values are computed for the trees' own edges (exactly, or as a seeded
+Monte-Carlo mean beyond 20,000 combinations of partitions), and the table
 (Markdown, ``--out``) and every number (JSON beside it) are written atomically.
+
+With ``--datasets`` absent, every data set of the benchmark is judged (NB201: also
+cifar10-valid; pass ``--datasets cifar10,cifar100,ImageNet16-120`` for the three test sets).
 
 The splits score networks built by the space on the images of ``--dataset`` (CIFAR-10 by
 default): for a benchmark-only space such as TransNAS-Bench-101 micro they are proxies of the
@@ -27,7 +32,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -202,21 +207,13 @@ def split_values(
     config: SplitQualityConfig, space: SearchSpace, metric: str, seed: int, *, resume: bool
 ) -> dict[str, Any]:
     """The split configuration's values of one run (what ``fewshot.split`` would parse)."""
-    from fewshot.splitting.run import SplitConfig
-
     values: dict[str, Any] = {"metric": metric, "seed": seed, "out": config.runs,
                               "name": run_name(metric, seed), "resume": resume}  # fmt: skip
     for key in PASS_THROUGH:
         value = getattr(config, key)
         if value is not None:
             values[key] = value
-    if "space" in {f.name for f in fields(SplitConfig)}:
-        values["space"] = space.name
-    elif space.name != get_space().name:
-        raise UsageError(
-            f"this fewshot's splitting engine splits {get_space().name!r} only, not "
-            f"{space.name!r}; analyse existing trees with --no-split"
-        )
+    values["space"] = space.name
     return values
 
 
@@ -362,8 +359,8 @@ def _header(report: dict[str, Any]) -> str:
         + ", ".join(report["datasets"]) + (" (valid archs only)" if config.get("valid_only")
                                            else " (every arch of the benchmark)") + ".\n",
         "Cells: mean ± sample std over seeds (n seeds in the metric column). `random (expected)`"
-        " is the exact expectation of a random split on the same edges with the same group "
-        "counts (every combination of partitions, equally likely).\n",
+        " is the expectation of a random split on the same edges with the same group counts "
+        "(exact: every combination of partitions, equally likely, unless marked Monte Carlo).\n",
     ]  # fmt: skip
     return "\n".join(lines) + "\n"
 
@@ -384,7 +381,8 @@ def _measure_table(report: dict[str, Any], measure: str) -> str:
         )
     several = len(report["random_expected"]) > 1
     for i, baseline in enumerate(report["random_expected"]):
-        name = f"random (expected, shape {i})" if several else "random (expected)"
+        how = "" if baseline["exact"] else f", Monte Carlo over {baseline['trees']} trees"
+        name = f"random (expected{how}, shape {i})" if several else f"random (expected{how})"
         expected = baseline["expected"]
         rows.append([name, *(format_number(expected[d][measure], digits) for d in datasets)])
     return markdown_table(["metric", *datasets], rows, align=["left"] + ["right"] * len(datasets))

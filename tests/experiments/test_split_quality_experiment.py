@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -171,8 +170,27 @@ def test_split_values_are_a_split_configuration(tmp_path):
     assert (split.metric, split.seed, split.C, split.N, split.depth, split.branch) == (
         "snip", 2, 8, 1, 2, 2)  # fmt: skip
     assert Path(split.out) / str(split.name) == tree_path(tmp_path, "snip", 2).parent
-    if "space" in {f.name for f in fields(SplitConfig)}:
-        assert split_values(config, TNB, "snip", 0, resume=True)["space"] == "tnb101-micro"
-    else:  # the splitting engine before spaces: refuse, pointing at --no-split
-        with pytest.raises(ValueError, match="splits 'nb201' only.*--no-split"):
-            split_values(config, TNB, "snip", 0, resume=True)
+    assert split.space == "nb201"
+    tnb = make_config(SplitConfig, split_values(config, TNB, "snip", 0, resume=False))
+    assert tnb.space == "tnb101-micro" and tnb.C == 8
+
+
+@pytest.mark.slow
+def test_splits_the_space_then_reuses_the_trees(tmp_path, bench_csv):
+    """End to end on tnb101-micro: the trees are split (tiny network, synthetic images), judged,
+    and a second run reuses them instead of splitting again."""
+    runs, out = tmp_path / "runs", tmp_path / "q.md"
+    argv = ["--metrics", "synflow,random", "--seeds", "1", "--depth", "1", "--C", "2", "--N", "1",
+            "--batch-size", "2", "--dataset", "synthetic", "--threads", "1", "--runs", str(runs),
+            "--benchmark", str(bench_csv), "--out", str(out)]  # fmt: skip
+    assert run(*argv) == 0
+    from fewshot.splitting.tree import load_tree
+
+    trees = [load_tree(tree_path(runs, m, 0)) for m in ("synflow", "random")]
+    assert all(t.complete and t.space is TNB and t.config["C"] == 2 for t in trees)
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert [len(t["leaf_sizes"]) for t in report["trees"]] == [2, 2]
+    assert report["model"]["C"] == 2 and report["model"]["depth"] == 1
+    mtimes = [tree_path(runs, m, 0).stat().st_mtime_ns for m in ("synflow", "random")]
+    assert run(*argv) == 0
+    assert [tree_path(runs, m, 0).stat().st_mtime_ns for m in ("synflow", "random")] == mtimes
