@@ -160,7 +160,7 @@ def _valid_codes(space: SearchSpace) -> np.ndarray:
 
 
 def leaf_assignment(space: SearchSpace, masks: Sequence[Mask]) -> np.ndarray:
-    """Per arch code, the index of the mask holding it (-1: none); overlapping masks raise
+    """Per arch code, the index of the mask holding it (-1: in no mask); overlapping masks raise
     ``ValueError`` (a tree's leaves never overlap)."""
     digits = _digits(space)
     positions = np.arange(space.num_positions)
