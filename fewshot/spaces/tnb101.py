@@ -26,6 +26,7 @@ Reading it needs numpy and the standard library only.
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import os
 from collections.abc import Iterator
@@ -65,7 +66,8 @@ HOW_TO_GET = (
     f"op_indices, arch_str, {', '.join(TASKS)}) and point --benchmark or ${BENCHMARK_ENV} at "
     f"it, or put it in $FEWSHOT_DATA/{BENCHMARK_DIRNAME}/"
 )
-_TNB_PREFIX = "64-41414-"  # TransNAS-Bench's micro arch strings: 64-41414-a_bc_def
+_TNB_PREFIX = "64-41414-"
+log = logging.getLogger("fewshot")  # TransNAS-Bench's micro arch strings: 64-41414-a_bc_def
 
 
 class Arch(base.Arch):
@@ -138,6 +140,9 @@ def op_indices_string(arch: base.Arch) -> str:
 
 
 # -- finding the benchmark --------------------------------------------------------------
+_ANNOUNCED: set[str] = set()  # the "not found" notes already given in this process
+
+
 def default_benchmark_paths() -> list[Path]:
     """The default files :func:`find_benchmark` looks for, in order (as NATS-Bench's folders:
     ``$TORCH_HOME``, then fewshot's data cache ``$FEWSHOT_DATA``)."""
@@ -165,7 +170,7 @@ def find_benchmark(path: str | Path | None = None, *, required: bool = False) ->
     """The benchmark file: ``path`` (``--benchmark``, a file or its folder), else
     ``$FEWSHOT_TNB101``, else the first default file that exists. A flag or variable naming no
     file, or ``required`` with none found, raises ``FileNotFoundError`` saying where it looked;
-    otherwise ``None``."""
+    otherwise ``None``, with a note logged once per process (as NATS-Bench's)."""
     for source, value in (
         ("--benchmark", path),
         (f"${BENCHMARK_ENV}", os.environ.get(BENCHMARK_ENV)),
@@ -181,11 +186,13 @@ def find_benchmark(path: str | Path | None = None, *, required: bool = False) ->
     for place in places:
         if place.is_file():
             return place.resolve()
+    looked = ", ".join(str(p) for p in places)
+    text = f"no TransNAS-Bench-101 micro benchmark found (looked in: {looked}); {HOW_TO_GET}"
     if required:
-        looked = ", ".join(str(p) for p in places)
-        raise FileNotFoundError(
-            f"no TransNAS-Bench-101 micro benchmark found (looked in: {looked}); {HOW_TO_GET}"
-        )
+        raise FileNotFoundError(text)
+    if text not in _ANNOUNCED:
+        _ANNOUNCED.add(text)
+        log.warning("%s", text)
     return None
 
 

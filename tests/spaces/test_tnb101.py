@@ -190,8 +190,11 @@ def test_adapter_lookup_errors(csv_file: Path):
         bench.index(get_space("nb201").arch(("none",) * 6))
 
 
-def test_find_benchmark_flag_env_and_default_folders(csv_file, tmp_path, monkeypatch):
-    assert find_benchmark() is None
+def test_find_benchmark_flag_env_and_default_folders(csv_file, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("fewshot.spaces.tnb101._ANNOUNCED", set())
+    assert find_benchmark() is None and find_benchmark() is None
+    notes = [r for r in caplog.records if "no TransNAS-Bench-101 micro benchmark" in r.message]
+    assert len(notes) == 1  # once per process
     with pytest.raises(FileNotFoundError, match="looked in: .*torch-home"):
         find_benchmark(required=True)
     assert find_benchmark(csv_file.parent) == csv_file.resolve() == find_benchmark(csv_file)
