@@ -175,6 +175,10 @@ class ScoreConfig(ExecutorOptions, ImageOptions, CommonOptions):
         space = self.search_space
         self.C = self.C if self.C is not None else space.model_defaults.get("C")
         self.N = self.N if self.N is not None else space.model_defaults.get("N")
+        try:
+            space.model_options(self.C, self.N)
+        except ValueError as exc:
+            raise UsageError(f"search space {space.name}: {exc}") from None
         self.metrics = resolve_metrics(self.metrics)
         self.dataset, _ = resolve_dataset(self.dataset, self.data_root)
         self.benchmark = _find_benchmark(space, self.benchmark)

@@ -127,6 +127,33 @@ def test_entry_without_dataset(tmp_path):
         Benchmark(root).accuracy(0, "cifar100")
 
 
+def test_the_adapter_declares_its_space_and_refuses_another_spaces_arch(fake_benchmark):
+    from fewshot.spaces import get_space
+    from tests import tiny_space
+
+    bench = Benchmark(fake_benchmark.path)
+    assert bench.space is get_space("nb201") and bench.datasets[0] == "cifar10"
+    assert set(bench.datasets) == set(get_space("nb201").benchmark_datasets)
+    assert all(type(a).space is bench.space for a in bench.archs())
+    other = next(tiny_space.SPACE.all_archs())
+    with pytest.raises(ValueError, match="of search space 'test-tiny'"):
+        bench.index(other)
+    with pytest.raises(ValueError, match="of search space 'test-tiny'"):
+        bench.accuracy(other)
+    with pytest.raises(ValueError, match="expected 3 nodes|has 2 nodes"):
+        bench.index("|skip_connect~0|+|nor_conv_1x1~0|avg_pool_3x3~1|")
+
+
+def test_params_count_the_benchmark_network_per_data_set(fake_benchmark):
+    bench = Benchmark(fake_benchmark.path)
+    arch = bench.arch(0)
+    count = sum(
+        p.numel() for p in bench.space.build_network(arch, C=16, N=5, num_classes=100).parameters()
+    )
+    assert bench.params(0, "cifar100") == count / 1e6
+    assert bench.params(arch.to_string()) < bench.params(0, "cifar100")  # 10-class head
+
+
 # -- the real benchmark (skipped when ../shared/data is absent) ----------------------------
 
 
@@ -146,6 +173,16 @@ def test_shared_best(shared_benchmark):
     # NB201 optima quoted in the spec: 73.51 (CIFAR-100), 47.31 (ImageNet16-120).
     assert shared_benchmark.best("cifar100").accuracy == pytest.approx(73.51, abs=0.005)
     assert shared_benchmark.best("imagenet16-120").accuracy == pytest.approx(47.31, abs=0.005)
+
+
+def test_shared_params_equal_the_reference_table(shared_benchmark, reference_csv):
+    """The simple files hold no parameter counts; the space's networks give NB201's."""
+    with open(reference_csv, newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["params_M_c10"]]
+    for r in [rows[0], rows[1], rows[9000]]:
+        assert shared_benchmark.params(int(r["index"])) == pytest.approx(
+            float(r["params_M_c10"]), abs=1e-9
+        )
 
 
 @pytest.mark.slow

@@ -17,6 +17,7 @@ from fewshot.metrics import ScoringData, compute_metrics
 from fewshot.models.supernet import build_network
 from fewshot.score import main
 from fewshot.scoring import resolve_metrics, sample_archs, select_archs
+from fewshot.spaces import get_space
 from fewshot.spaces.nb201 import Arch
 from tests.fakes import FAKE_ENTRIES, mean_accuracy
 from tests.outputs import assert_lists_outputs
@@ -115,7 +116,8 @@ def test_resume_refuses_another_configuration(tmp_path, capsys):
 
 
 def test_failing_metric_and_failing_arch_are_recorded(tmp_path, monkeypatch):
-    real = scoring.build_network
+    space = get_space("nb201")  # the spec's space builds each arch's network
+    real = space.build_network
     broken = LIVE[1]
 
     def build(arch, **kwargs):
@@ -123,7 +125,7 @@ def test_failing_metric_and_failing_arch_are_recorded(tmp_path, monkeypatch):
             raise RuntimeError("boom")
         return real(arch, **kwargs)
 
-    monkeypatch.setattr(scoring, "build_network", build)
+    monkeypatch.setattr(type(space), "build_network", lambda self, arch, **kw: build(arch, **kw))
     code, rows, _ = run(tmp_path, [LIVE[0], DEAD, broken, LIVE[2]])
     assert code == 0
     by_arch = {r["arch"]: r for r in rows}
@@ -141,7 +143,7 @@ def test_unknown_metric_and_bad_arch_are_user_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "nope" in err and "synflow" in err and "Traceback" not in err
     assert run(tmp_path, ["|conv~0|+|"])[0] == 2
-    assert "not an NB201 arch string" in capsys.readouterr().err
+    assert "not an arch string of search space nb201" in capsys.readouterr().err
     assert run(tmp_path, LIVE[:1], "gm")[0] == 2  # pairwise: not scorable per arch
 
 
@@ -224,16 +226,17 @@ def test_compute_metrics_errors_dict_keeps_the_other_metrics():
 
 
 def test_retry_failed_rescores_only_archs_without_any_value(tmp_path, monkeypatch, scored):
-    real = scoring.build_network
+    space = get_space("nb201")
+    real = space.build_network
 
     def build(arch, **kwargs):
         if arch.to_string() == LIVE[1]:
             raise RuntimeError("boom")
         return real(arch, **kwargs)
 
-    monkeypatch.setattr(scoring, "build_network", build)
-    assert run(tmp_path, [LIVE[0], DEAD, LIVE[1]])[0] == 0
-    monkeypatch.setattr(scoring, "build_network", real)
+    with monkeypatch.context() as patched:
+        patched.setattr(type(space), "build_network", lambda self, arch, **kw: build(arch, **kw))
+        assert run(tmp_path, [LIVE[0], DEAD, LIVE[1]])[0] == 0
     code, rows, _ = run(tmp_path, [LIVE[0], DEAD, LIVE[1]], "snip,naswot", "--retry-failed")
     assert code == 0
     assert scored == [LIVE[0], DEAD, LIVE[1], LIVE[1]]  # DEAD has snip: kept, not retried

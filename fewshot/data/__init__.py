@@ -96,7 +96,7 @@ def make_datamodule(
     cls = _check_name(name)
     unknown = sorted(set(options) - set(dataset_options(name)))
     if unknown:
-        allowed = ", ".join(dataset_options(name)) or "none"
+        allowed = ", ".join(dataset_options(name)) or "it takes no option"
         raise UsageError(f"data set {name!r} has no option(s) {unknown}; its options: {allowed}")
     return cls(
         data_root=data_root,

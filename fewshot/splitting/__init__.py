@@ -12,6 +12,10 @@
 - :mod:`~fewshot.splitting.run`: the split as a run (``SplitConfig``, ``run_split``), what
   ``python -m fewshot.split`` calls.
 
+Nothing here knows a search space's constants: the space (``--space``, a
+:class:`~fewshot.spaces.SearchSpace`) comes from the supernet (``supernet.space``), the masks,
+the tree (``tree.space``) or an explicit ``space`` argument; edges are its positions by index.
+
 May import plumbing, spaces, models, metrics, data, scoring (a recipe's ``ScoringSpec``) and
 :mod:`fewshot.choices`; never training, analysis, plotting, search, refine, experiments or a
 command.

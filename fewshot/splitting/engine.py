@@ -313,9 +313,10 @@ class SplitEngine:
         )
         children = tree.apply_split(node.id, split)
         log.info(
-            "node %d (depth %d): edge %d -> %s, cut %.4g (normalised %.3f)%s",
+            "node %d (depth %d): %s %d -> %s, cut %.4g (normalised %.3f)%s",
             node.id,
             node.depth,
+            self.space.position_kind,
             split.edge,
             " | ".join("{" + ",".join(g) + "}" for g in split.groups),
             split.cut,
@@ -327,7 +328,7 @@ class SplitEngine:
     def _evaluate(self, node: Node, edge: int, seed: int, data: ScoringData) -> EdgeEvaluation:
         """Score ``edge``'s candidates under ``node``'s mask, counting passes."""
         n = len(node.mask.ops(edge))
-        desc = f"node {node.id} edge {edge}"
+        desc = f"node {node.id} {self.space.position_kind} {edge}"
         with (
             tqdm(total=n, desc=desc, leave=False, disable=self._bar_disabled()) as bar,
             counting_passes(self.supernet, self.stats.passes),
@@ -340,15 +341,16 @@ class SplitEngine:
         self.stats.candidates += n
         if ev.nonfinite_ops:
             log.warning(
-                "node %d edge %d: %s gave non-finite scores to %s (kept, as the recipe says; "
+                "node %d %s %d: %s gave non-finite scores to %s (kept, as the recipe says; "
                 "the split is flagged)",
-                node.id, edge, self.settings.metric, ", ".join(ev.nonfinite_ops),
+                node.id, self.space.position_kind, edge, self.settings.metric,
+                ", ".join(ev.nonfinite_ops),
             )  # fmt: skip
         elif self.settings.metric_kind != "random" and np.nanmax(ev.distance) == 0:
             log.warning(
-                "node %d edge %d: all %d candidates scored alike with %s; the groups come from "
+                "node %d %s %d: all %d candidates scored alike with %s; the groups come from "
                 "the deterministic tie-break",
-                node.id, edge, n, self.settings.metric,
+                node.id, self.space.position_kind, edge, n, self.settings.metric,
             )  # fmt: skip
         return ev
 

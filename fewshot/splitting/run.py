@@ -251,6 +251,7 @@ def run_split(
     recipe = effective_recipe(config)
     settings = settings_from_config(config, recipe)
     validate_settings(settings, space=space)
+    check_network_size(space, recipe.C, recipe.N)
     run_dir = Path(config.out) / str(config.name)
     tree = open_run(run_dir, config)
     if tree is not None and tree.complete:
@@ -283,6 +284,15 @@ def run_split(
         if on_stop is not None:
             on_stop(tree, run_dir)
     return SplitRun(run_dir, tree)
+
+
+def check_network_size(space: SearchSpace, C: int | None, N: int | None) -> None:
+    """Raise :class:`UsageError` when ``space`` refuses the network size (e.g. a depth ``N``
+    for a space without a depth knob), before any run folder is made."""
+    try:
+        space.model_options(C, N)
+    except ValueError as exc:
+        raise UsageError(f"search space {space.name}: {exc}") from None
 
 
 def settings_from_config(config: SplitConfig, recipe: Recipe | None = None) -> SplitSettings:
@@ -456,6 +466,7 @@ __all__ = [
     "RECIPE_KEYS",
     "SplitConfig",
     "SplitRun",
+    "check_network_size",
     "decision_warnings",
     "effective_recipe",
     "environment",

@@ -84,6 +84,38 @@ def test_gm_cells_uses_only_cell_weights(data: ScoringData):
     assert not np.allclose(cells, compute_pairwise(nets, data, "gm").distance)
 
 
+class Chain(nn.Module):
+    """A non-cell network: stem, a body under ``layers.``, head; ``body_prefix`` optional."""
+
+    def __init__(self, width: int, prefix: str | None) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.layers = nn.Sequential(nn.Conv2d(4, width, 3, padding=1), nn.ReLU())
+        self.head = nn.Linear(width, 10)
+        if prefix is not None:
+            self.body_prefix = prefix
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.layers(self.stem(x)).mean((2, 3)))
+
+
+def test_gm_cells_compares_the_body_the_network_declares(data: ScoringData):
+    torch.manual_seed(0)
+    base = Chain(4, "layers.")
+    nets = [copy.deepcopy(base) for _ in range(2)]
+    with torch.no_grad():
+        nets[1].layers[0].weight.mul_(-1.0)  # a different body, the same stem and head
+    body = compute_pairwise(nets, data, "gm_cells").distance
+    np.testing.assert_allclose(body, gm_by_hand(nets, data, prefix="layers."), atol=1e-9)
+    assert not np.allclose(body, gm_by_hand(nets, data))
+
+
+def test_gm_cells_of_a_network_without_a_body_prefix_is_a_metric_error(data: ScoringData):
+    nets = [Chain(4, None), Chain(4, None)]
+    with pytest.raises(MetricError, match="declares no body_prefix"):
+        compute_pairwise(nets, data, "gm_cells")
+
+
 def test_gm_of_a_network_with_itself_is_zero_and_symmetric(data: ScoringData):
     net = candidates()[0]
     dist = compute_pairwise([net, copy.deepcopy(net), net], data, "gm").distance

@@ -95,3 +95,16 @@ def test_default_edges_follow_the_space(policy, depth, expected):
     assert default_edges("fixed", 3, space=nb201) == (0, 1, 2)
     assert default_edges("fixed", 7, space=nb201) == (0, 1, 2, 3, 4, 5, 0)
     assert default_edges("score", 1, space=nb201) == tuple(range(6))
+
+
+def test_a_network_size_the_space_refuses_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    def no_depth(self, C=None, N=None):
+        if N is not None:
+            raise ValueError(f"N={N}: this space has no depth knob")
+        return {"C": C or 4}
+
+    monkeypatch.setattr(type(tiny_space.SPACE), "model_options", no_depth)
+    monkeypatch.setattr(type(tiny_space.SPACE), "model_defaults", {"C": 4})
+    err = user_error(capsys, args(tmp_path, "--N", "2"))
+    assert f"search space {tiny_space.NAME}: N=2: this space has no depth knob" in err
+    assert not any(tmp_path.iterdir())  # refused before the run folder is made
