@@ -161,14 +161,16 @@ def load_truths(config: SplitQualityConfig, space: SearchSpace) -> tuple[Path, l
 
 
 def collect_trees(config: SplitQualityConfig, space: SearchSpace) -> list[TreeRun]:
-    """Every (metric, seed) tree: reused when complete, else split (or skipped with
-    ``--no-split``); trees of another space or shape are refused."""
+    """Every (metric, seed) tree: reused when complete (the split command refuses one made with
+    other settings), else split or resumed; with ``--no-split``, read as it is (an incomplete or
+    missing one is left out). Trees of another space or shape are refused."""
     runs = []
     for seed in range(config.first_seed, config.first_seed + config.seeds):
         for metric in config.metrics:
             path = tree_path(config.runs, metric, seed)
-            tree = _existing(path)
-            if (tree is None or not tree.complete) and not config.no_split:
+            if config.no_split:
+                tree = _existing(path)
+            else:  # a complete tree comes back as it is, once its configuration is checked
                 tree = split_one(config, space, metric, seed, resume=path.is_file())
             if tree is None or not tree.complete:
                 log.warning("no complete tree at %s: left out", path)
@@ -220,7 +222,7 @@ def split_values(
 def split_one(
     config: SplitQualityConfig, space: SearchSpace, metric: str, seed: int, *, resume: bool
 ) -> SplitTree:
-    """Split (or resume) one run in this process and return its tree."""
+    """Split (or resume, or reuse when complete) one run in this process; its tree."""
     from fewshot.splitting.run import SplitConfig, run_split
 
     values = split_values(config, space, metric, seed, resume=resume)

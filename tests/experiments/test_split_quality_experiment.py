@@ -176,7 +176,7 @@ def test_split_values_are_a_split_configuration(tmp_path):
 
 
 @pytest.mark.slow
-def test_splits_the_space_then_reuses_the_trees(tmp_path, bench_csv):
+def test_splits_the_space_then_reuses_the_trees(tmp_path, bench_csv, capsys):
     """End to end on tnb101-micro: the trees are split (tiny network, synthetic images), judged,
     and a second run reuses them instead of splitting again."""
     runs, out = tmp_path / "runs", tmp_path / "q.md"
@@ -194,3 +194,8 @@ def test_splits_the_space_then_reuses_the_trees(tmp_path, bench_csv):
     mtimes = [tree_path(runs, m, 0).stat().st_mtime_ns for m in ("synflow", "random")]
     assert run(*argv) == 0
     assert [tree_path(runs, m, 0).stat().st_mtime_ns for m in ("synflow", "random")] == mtimes
+    # a complete tree made with other settings is not reused silently
+    changed = [a if a != "2" or argv[i - 1] != "--C" else "3" for i, a in enumerate(argv)]
+    assert run(*changed) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "with a different configuration" in err[0] and "C" in err[0]
