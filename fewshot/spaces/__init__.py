@@ -8,6 +8,8 @@
 - :mod:`fewshot.spaces.nb201`: NAS-Bench-201 (``--space nb201``, the default).
 - :mod:`fewshot.spaces.macro`: NAS-Bench-Macro (``--space nas-bench-macro``): a chain of 8
   layers x 3 MobileNetV2-style blocks, and its benchmark adapter (a JSON file read here).
+- :mod:`fewshot.spaces.tnb101`: TransNAS-Bench-101 micro (``--space tnb101-micro``): NB201's
+  cell with 4 ops, ground truth on 7 Taskonomy tasks (a CSV read here), CIFAR proxy networks.
 - :mod:`fewshot.spaces.anynet`: pycls's AnyNet for CIFAR (Radosavovic et al.), the design
   space that da Silva et al. refine with zero-cost predictors (SPEC section 8): the frozen
   :class:`~fewshot.spaces.anynet.AnyNetConfig` value and its stage specs (its ``nn.Module`` s
@@ -22,6 +24,7 @@ benchmark adapter import :mod:`fewshot.models` / :mod:`fewshot.benchmark` when c
 
 from fewshot.spaces import macro as macro  # registers "nas-bench-macro"
 from fewshot.spaces import nb201 as nb201  # registers "nb201"
+from fewshot.spaces import tnb101 as tnb101  # registers "tnb101-micro"
 from fewshot.spaces.base import (
     DEFAULT_SPACE,
     SPACES,
