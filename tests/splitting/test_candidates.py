@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import warnings
 
 import numpy as np
@@ -11,9 +12,11 @@ import torch
 
 from fewshot.metrics.base import (
     MetricError,
+    ProbeCache,
     ScoringData,
     compute_metrics,
     compute_pairwise,
+    get_metric,
     list_metrics,
 )
 from fewshot.metrics.settings import MetricSettings
@@ -165,7 +168,7 @@ def test_log_scale_of_zero_is_minus_inf_without_a_warning():
         warnings.simplefilter("error")
         assert scale_scores([0.0, np.e], "log").tolist() == [-np.inf, 1.0]
         D = scalar_distance([0.0, np.e, 1.0], "log")
-    assert D[1, 2] == D[2, 1] == 1.0 and np.isnan(D[0, 1]) is np.False_ and D[0, 1] == np.inf
+    assert D[1, 2] == D[2, 1] == 1.0 and D[0, 1] == np.inf
     assert (np.diag(D) == 0).all()
 
 
@@ -196,7 +199,7 @@ class Ticks:
 def test_random_baseline_scores_nothing_and_ticks_every_op(data):
     ticks = Ticks()
     ev = evaluate_edge(fresh_net(data), NODE, EDGE, "random", data, progress=ticks)
-    assert ev.ops == NODE.ops(EDGE) and ev.scores is None and ticks.n == 3
+    assert ev.edge == EDGE and ev.ops == NODE.ops(EDGE) and ev.scores is None and ticks.n == 3
     assert (ev.distance == np.zeros((3, 3))).all() and ev.similarity is None
 
 
@@ -231,3 +234,18 @@ def test_kept_nonfinite_scores_are_named_on_the_evaluation(data, monkeypatch):
         settings=MetricSettings(keep_nonfinite=True), scale="raw",
     )  # fmt: skip
     assert ev.nonfinite_ops == ("nor_conv_3x3",) and ev.distance[0, 2] == 2.0
+
+
+def test_an_evaluation_records_its_time_kind_and_default_seed(data):
+    net = fresh_net(data)
+    ev = evaluate_edge(net, NODE, EDGE, "zen", data)  # zen draws from the seeded generator
+    assert ev.seconds > 0 and ev.similarity is None and ev.nonfinite_ops == ()
+    assert ev.scores == evaluate_edge(net, NODE, EDGE, "zen", data, seed=0).scores
+    assert ev.scores != evaluate_edge(net, NODE, EDGE, "zen", data, seed=1).scores
+    gm = evaluate_edge(net, NODE, EDGE, "gm", data)
+    np.testing.assert_array_equal(gm.similarity, 1.0 - gm.distance)
+
+
+def test_a_metric_returning_a_plain_float_is_scored(data):
+    spec = dataclasses.replace(get_metric("snip"), fn=lambda cache: 2.5)
+    assert candidates_module.score_with_cache(spec, ProbeCache(fresh_net(data), data)) == 2.5
