@@ -459,3 +459,68 @@ def test_lr_on_a_supernet_counts_the_regions_of_its_thin_copy():
     expected = thin_copy_regions_by_hand(net, images, 3, samples=40, batches=2, crop=3)
     assert count == expected
     assert 1 < count < 80
+
+
+# -- edges and error texts (survivors of the mutation run, docs/metrics/mutation.md) ----------
+
+
+def test_tcet_snr_of_two_one_and_constant_weight_layers():
+    """sigma needs two saliencies: a 2-weight layer has one; 1 weight or sigma = 0 give S."""
+    from fewshot.metrics.probes import LayerGrad
+
+    two = LayerGrad(torch.tensor([1.0, -3.0]), torch.tensor([2.0, 1.0]))  # |w g| = 2, 3
+    one = LayerGrad(torch.tensor([2.0]), torch.tensor([-4.0]))
+    flat = LayerGrad(torch.tensor([1.0, 1.0]), torch.tensor([2.0, 2.0]))
+    snr = snip_snr_per_layer({"two": two, "one": one, "flat": flat})
+    assert snr == pytest.approx({"two": 5 / math.sqrt(0.5), "one": 8.0, "flat": 4.0})
+
+
+def test_ntk_singular_kernel_error_names_its_extreme_eigenvalues():
+    from fewshot.metrics.settings import MetricSettings
+    from fewshot.metrics.tenas import _matrix_condition
+
+    G = torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.0]])  # eigenvalues 0, 1, 4
+    with pytest.raises(MetricError, match=r"singular \(eigenvalues 0 \.\. 4\), so its cond"):
+        _matrix_condition(G, MetricSettings())
+
+
+def test_ntk_of_one_sample_raises_a_clear_error():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3, 2))
+    with pytest.raises(MetricError, match="^ntk needs a batch of at least 2 samples$"):
+        compute_metric(net, flat_data(torch.randn(1, 3)), "ntk")
+
+
+def test_lr_without_relu_raises_a_clear_error():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3, 2))
+    with pytest.raises(MetricError, match="^lr counts ReLU activation patterns; the network has"):
+        count_linear_regions(net, [torch.randn(4, 3)])
+
+
+def test_jacob_cov_of_a_dead_network_says_why():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3, 2))
+    with torch.no_grad():
+        net[1].weight.zero_()  # the output ignores the input: constant Jacobian rows
+    with pytest.raises(MetricError, match=r"undefined \(the network ignores its input: e\.g\."):
+        compute_metric(net, flat_data(torch.randn(4, 3)), "jacob_cov")
+
+
+def test_vote_accuracy_refuses_missing_or_nonfinite_values():
+    with pytest.raises(ValueError, match="^vote_accuracy needs the scores of at least one metric"):
+        vote_accuracy({}, [1.0, 2.0])
+    with pytest.raises(ValueError, match="^vote_accuracy needs finite scores and accuracies"):
+        vote_accuracy({"a": [1.0, float("nan")]}, [1.0, 2.0])
+    with pytest.raises(ValueError, match="^vote_accuracy needs finite scores and accuracies"):
+        vote_accuracy({"a": [1.0, 2.0]}, [1.0, float("inf")])
+
+
+@pytest.mark.parametrize("which", ["supernet", "one-arch network"])
+def test_lr_thin_copy_keeps_the_candidates_of_the_network(which):
+    """A one-arch network instantiates fewer ops: its thin copy must too (the seeded init
+    draws per instantiated layer), so its count is the hand count with its own candidates."""
+    torch.manual_seed(0)
+    net = Supernet(C=4, N=1, num_classes=10) if which == "supernet" else tiny_supernet()
+    images = torch.randn(5, 3, 6, 6, generator=torch.Generator().manual_seed(1))
+    count = supernet_linear_regions(
+        net, images, torch.Generator().manual_seed(5), samples=40, batches=2, crop=3
+    )
+    assert count == thin_copy_regions_by_hand(net, images, 5, samples=40, batches=2, crop=3)
