@@ -222,3 +222,15 @@ def test_placeholder_is_one_batch_of_zero_images_labelled_0():
     ((x, y),) = data.batches
     assert x.shape == (2, 3, 5, 5) and not x.any() and y.tolist() == [0, 0]
     assert data.num_classes == 7
+
+
+def test_scoring_data_checks_and_default_seed():
+    with pytest.raises(
+        ValueError, match="^ScoringData needs at least one \\(inputs, targets\\) batch"
+    ):
+        ScoringData((), 10)
+    a, b = ScoringData.random(), ScoringData.random(seed=0)
+    assert all(
+        torch.equal(x, u) and torch.equal(y, v)
+        for (x, y), (u, v) in zip(a.batches, b.batches, strict=True)
+    )
