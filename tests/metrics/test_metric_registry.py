@@ -234,3 +234,38 @@ def test_scoring_data_checks_and_default_seed():
         torch.equal(x, u) and torch.equal(y, v)
         for (x, y), (u, v) in zip(a.batches, b.batches, strict=True)
     )
+
+
+def test_a_metric_returning_a_plain_float_gives_a_result(monkeypatch):
+    from fewshot.metrics.base import register_metric
+
+    monkeypatch.setattr(METRICS, "_items", dict(METRICS._items))
+    register_metric("float_test_metric")(lambda cache: 2.5)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(2, 2))
+    data = ScoringData(((torch.randn(2, 2, 1, 1), torch.tensor([0, 1])),), 2)
+    result = compute_metric(net, data, "float_test_metric")
+    assert (result.name, result.value) == ("float_test_metric", 2.5)
+
+
+def test_probe_cache_seed_defaults_to_0():
+    from fewshot.metrics import ProbeCache
+
+    net = nn.Sequential(nn.Flatten(), nn.Linear(2, 2))
+    data = ScoringData(((torch.randn(2, 2, 1, 1), torch.tensor([0, 1])),), 2)
+    assert ProbeCache(net, data).seed == 0
+
+
+def test_phase_clock_adds_up_the_wall_time_of_each_phase(monkeypatch):
+    from types import SimpleNamespace
+
+    from fewshot.metrics import ProbeCache, probes
+
+    ticks = iter([1.0, 3.0, 4.5, 10.0])
+    monkeypatch.setattr(probes, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
+    net = nn.Sequential(nn.Flatten(), nn.Linear(2, 2))
+    cache = ProbeCache(net, ScoringData(((torch.randn(2, 2, 1, 1), torch.tensor([0, 1])),), 2))
+    clock = probes.PhaseClock(cache, "grads")
+    clock("forward")
+    clock("backward")
+    clock("forward")
+    assert cache.probe_seconds == {"grads.forward": 7.5, "grads.backward": 1.5}
