@@ -170,10 +170,17 @@ def summary(args: argparse.Namespace) -> dict:
         counts[s] = counts.get(s, 0) + 1
     tested = [n for n in names if status[n] != "not checked"]
     killed = sum(status[n] in KILLED for n in tested)
+    by_file: dict[str, list[int]] = {}  # module: [killed, tested]
+    for name in tested:
+        module = name.split(".x")[0]
+        entry = by_file.setdefault(module, [0, 0])
+        entry[0] += status[name] in KILLED
+        entry[1] += 1
     return {
         "scope": args.scope, "files": list(scope.mutate), "tests": list(scope.tests),
         "generated": len(codes), "chosen": len(names), "seed": args.seed, "counts": counts,
         "score": killed / len(tested) if tested else None,
+        "killed_of_tested_by_module": dict(sorted(by_file.items())),
         "not_killed": sorted(n for n in tested if status[n] not in KILLED),
         "status": {n: status[n] for n in tested if status[n] not in KILLED},
     }  # fmt: skip

@@ -189,7 +189,15 @@ def test_a_metric_is_described_by_its_docstring_first_line(monkeypatch):
     def undocumented(cache):
         return 1.0
 
+    @register_metric("documented_test_metric")
+    def documented(cache):
+        """First line.
+
+        More."""
+        return 1.0
+
     assert get_metric("undocumented_test_metric").description == ""
+    assert get_metric("documented_test_metric").description == "First line."
 
 
 def fake_pairwise(monkeypatch, name: str, matrix: list[list[float]], **options) -> None:
