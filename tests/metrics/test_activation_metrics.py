@@ -524,3 +524,12 @@ def test_lr_thin_copy_keeps_the_candidates_of_the_network(which):
         net, images, torch.Generator().manual_seed(5), samples=40, batches=2, crop=3
     )
     assert count == thin_copy_regions_by_hand(net, images, 5, samples=40, batches=2, crop=3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_zen_on_the_gpu_equals_zen_on_the_cpu():
+    """The Gaussian inputs follow the network to its device (drawn on the CPU generator)."""
+    net, shape = ConvBnNet(), (6, 3, 5, 5)
+    cpu = zen_score(net, shape, torch.Generator().manual_seed(7))
+    gpu = zen_score(net.cuda(), shape, torch.Generator().manual_seed(7))
+    assert gpu == pytest.approx(cpu, rel=1e-4)
