@@ -35,7 +35,9 @@ def test_ci_lints_and_checks_formatting():
 def test_package_files_a_researcher_expects():
     """LICENSE says what pyproject.toml declares; CITATION.cff names fewshot and its papers."""
     license_text = (ROOT / "LICENSE").read_text()
-    declared = re.search(r'license = \{ text = "(\w+)" \}', (ROOT / "pyproject.toml").read_text())[1]
+    declared = re.search(r'license = \{ text = "(\w+)" \}', (ROOT / "pyproject.toml").read_text())[
+        1
+    ]
     assert license_text.startswith(f"{declared} License")
     citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
     assert citation["cff-version"] and "fewshot" in citation["title"]
