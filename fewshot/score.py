@@ -262,6 +262,8 @@ def _main(argv: Sequence[str] | None) -> int:
             threads=config.threads, shard_fn=score_shard,
         )  # fmt: skip
     rate = summary.scored / summary.seconds if summary.seconds else float("nan")
+    if summary.scored == 0 and not summary.failed and not failed:
+        print(f"{config.out} is already finished (same settings): every arch is in {store.path}")
     print(
         f"scored {summary.scored} archs ({rate:.3f} archs/s), {summary.skipped} already in "
         f"{store.path}, {len(summary.failed)} with errors (see the 'error' column)",

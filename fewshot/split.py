@@ -5,9 +5,11 @@ Example::
     python -m fewshot.split --metric snip --depth 3 --branch 2
 
 writes ``runs/snip-d3-b2-s0/``: ``tree.json`` (saved after every split), ``config.yaml`` (the
-resolved configuration), ``tree.png``, and prints a summary table. An existing run folder is
-never overwritten: ``--resume`` continues an interrupted run (same configuration required;
-the splits are the same as an uninterrupted run's), or pick another ``--name``.
+resolved configuration), ``tree.png``, and prints a summary table. Running the same command
+again is safe: a finished run is reported (exit 0), an interrupted one continues (the splits
+are the same as an uninterrupted run's), and other result-affecting settings are refused
+naming the differences (exit 2; pick another ``--name``). A folder without a tree is never
+overwritten.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def _main(argv: Sequence[str] | None) -> int:
     apply_common(config)
     run = run_split(config, on_stop=_draw)
     if run.already_complete:
-        print(f"{run.run_dir} is already complete\n")
+        print(f"{run.run_dir} is already finished (same settings): nothing to do\n")
     return _finish(run.tree, run.run_dir)
 
 

@@ -106,6 +106,14 @@ def test_resume_scores_nothing_twice(tmp_path, scored):
     assert all(r["snip"] for r in rows)
 
 
+def test_the_same_command_twice_reports_it_finished(tmp_path, scored, capsys):
+    assert run(tmp_path, LIVE[:2])[0] == 0
+    capsys.readouterr()
+    assert run(tmp_path, LIVE[:2])[0] == 0
+    assert scored == LIVE[:2]  # nothing scored the second time
+    assert "already finished" in capsys.readouterr().out
+
+
 def test_resume_refuses_another_configuration(tmp_path, capsys):
     assert run(tmp_path, LIVE[:1])[0] == 0
     assert run(tmp_path, LIVE[:1], "snip")[0] == 2

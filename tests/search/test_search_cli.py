@@ -141,3 +141,19 @@ def test_filter_mode_trains_on_the_device_asked_for(
     with pytest.raises(TrainerAsked):
         main(_args(small_benchmark, tmp_path / "f", *flags))
     assert asked["accelerator"] == accelerator and asked["devices"] == devices
+
+
+def test_the_same_search_twice_reports_it_finished_and_other_settings_exit_2(
+    tmp_path, small_benchmark, table, capsys
+):
+    flags = ["--dataset", "cifar10", "--algo", "rand", "--proxy-table", str(table),
+             "--no-scoring", "--repeats", "2", "--budget", "10"]  # fmt: skip
+    out = tmp_path / "run"
+    assert main(_args(small_benchmark, out, *flags)) == 0
+    before = (out / "summary.json").read_bytes()
+    capsys.readouterr()
+    assert main(_args(small_benchmark, out, *flags)) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert (out / "summary.json").read_bytes() == before
+    assert main(_args(small_benchmark, out, *flags, "--budget", "12")) == 2
+    assert "budget: 10 -> 12" in capsys.readouterr().err
