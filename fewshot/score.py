@@ -49,6 +49,7 @@ from fewshot.config import (
     to_dict,
 )
 from fewshot.correlation import Correlation, format_correlations
+from fewshot.data.identity import Judging, judging
 from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, failure_report, open_executor
 from fewshot.io import atomic_write_json, atomic_write_text
@@ -151,9 +152,12 @@ class ScoreConfig(ExecutorOptions, ImageOptions, CommonOptions):
         None, help="NATS-Bench tss directory: correlate (default: $FEWSHOT_BENCHMARK, then the "
         "default folders of fewshot.benchmark.find_benchmark)", group=_OUT, affects_results=False,
     )  # fmt: skip
-    benchmark_dataset: str = option(
-        "cifar10", help="benchmark accuracy column", group=_OUT, affects_results=False
-    )
+    benchmark_dataset: str | None = option(
+        None, help="benchmark accuracy column (default: the data set's when it is one of the "
+        "benchmark's: cifar10, cifar100, ImageNet16-120, or a folder of their classes; else not "
+        "correlated; naming a column forces it, with a warning)", group=_OUT,
+        affects_results=False,
+    )  # fmt: skip
     no_plots: bool = option(False, help="no scatter plots", group=_OUT, affects_results=False)
 
     def resolve(self) -> ScoreConfig:
@@ -165,7 +169,13 @@ class ScoreConfig(ExecutorOptions, ImageOptions, CommonOptions):
         self.metrics = resolve_metrics(self.metrics)
         self.dataset, _ = resolve_dataset(self.dataset, self.data_root)
         self.benchmark = find_benchmark(self.benchmark, purpose="correlations with NATS-Bench")
+        if self.benchmark is not None:
+            self.benchmark_dataset = self.judging().column
         return self
+
+    def judging(self) -> Judging:
+        """Whether the scoring data is the benchmark's (:func:`fewshot.data.identity.judging`)."""
+        return judging(self.dataset, self.data_root, self.benchmark_dataset)
 
     def spec(self) -> ScoringSpec:
         """How this configuration scores an arch."""
@@ -275,8 +285,13 @@ def _main(argv: Sequence[str] | None) -> int:
         return 1
     files = [store.path, spec_record_path(store.path), config.out / CONFIG_NAME]
     figures: list[Path] = []
-    if config.benchmark is not None:
+    judged = config.judging()
+    if config.benchmark is not None and judged.column is not None:
+        if judged.forced:
+            log.warning("%s", judged.why)
         files, figures = _evaluate(config, store, files)
+    elif config.benchmark is not None:
+        print(judged.why)
     else:
         print("not correlated: no NATS-Bench benchmark found (see the note above)")
     print(outputs_block(files, figures), end="")

@@ -52,6 +52,7 @@ from fewshot.config import (
     refuse_changed,
     resolve_device,
 )
+from fewshot.data.identity import Judging, judging
 from fewshot.errors import UsageError
 from fewshot.executor import GpuTaskOptions, failure_report
 from fewshot.io import atomic_write_json
@@ -179,9 +180,12 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         "then $TORCH_HOME/ and ~/.cache/fewshot/data/NATS-tss-v1_0-3ffb9-simple)", group=_SEARCH,
         affects_results=False,
     )  # fmt: skip
-    benchmark_dataset: str = option(
-        "cifar10", help="benchmark accuracy column", group=_SEARCH, affects_results=False
-    )
+    benchmark_dataset: str | None = option(
+        None, help="benchmark accuracy column (default: the run's data set when it is one of the "
+        "benchmark's: cifar10, cifar100, ImageNet16-120, or a folder of their classes; else the "
+        "run is not judged; naming a column forces judging, with a warning)", group=_SEARCH,
+        affects_results=False,
+    )  # fmt: skip
 
     def resolve(self) -> TrainConfig:
         """Tree file, data set and model size from the tree; hardware from ``--device``;
@@ -214,6 +218,8 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
             self.benchmark = find_benchmark(
                 self.benchmark, purpose="judging the search (true accuracy, Kendall tau)"
             )
+        if self.benchmark is not None:
+            self.benchmark_dataset = _judging(self).column
         return self
 
     @property
@@ -262,8 +268,12 @@ def _main(argv: Sequence[str] | None) -> int:
         tree, jobs, datamodule, settings, search, device, dataset=str(config.dataset)
     )
     result["benchmark"] = None  # which benchmark judged the search (None: not judged)
-    if config.benchmark is not None:
-        evaluate_searches(result, config.benchmark, config.benchmark_dataset)
+    judged = _judging(config)
+    if config.benchmark is not None and judged.forced:
+        log.warning("%s", judged.why)
+    if config.benchmark is not None and judged.column is not None:
+        evaluate_searches(result, config.benchmark, judged.column)
+    result["judging"] = judged.why
     atomic_write_json(out / SEARCH, strip_objects(result))
     figures = []
     if "evaluation" in result:
@@ -413,10 +423,19 @@ def _summary(result: dict[str, Any], config: TrainConfig) -> str:
                 f"{o['regret_space']:.2f} to the space's best, {o['regret_leaf']:.2f} to its "
                 "leaf's)\n"
             )
+        if _judging(config).forced:
+            text += f"warning: {_judging(config).why}\n"
+    elif config.benchmark is not None:
+        text += f"\n{_judging(config).why}\n"
     else:
         text += "\nnot judged: true % and tau need a NATS-Bench benchmark (the note above says "
         text += "where it was looked for and how to get it)\n"
     return text
+
+
+def _judging(config: TrainConfig) -> Judging:
+    """Whether the run's data is the benchmark's (:func:`fewshot.data.identity.judging`)."""
+    return judging(config.dataset, config.data_root, config.benchmark_dataset)
 
 
 def _where(leaf: str) -> str:

@@ -155,8 +155,9 @@ def test_unknown_metric_and_bad_arch_are_user_errors(tmp_path, capsys):
 
 def test_benchmark_correlations_and_plots(tmp_path, fake_benchmark, capsys):
     code, rows, _ = run(
-        tmp_path, FAKE_ARCHS, "snip,synflow", "--benchmark", str(fake_benchmark.path)
-    )
+        tmp_path, FAKE_ARCHS, "snip,synflow", "--benchmark", str(fake_benchmark.path),
+        "--benchmark-dataset", "cifar10",  # synthetic images: judging them is forced
+    )  # fmt: skip
     assert code == 0
     out = tmp_path / "out"
     corr = {c["metric"]: c for c in json.loads((out / "correlations.json").read_text())}
@@ -176,11 +177,24 @@ def test_benchmark_correlations_and_plots(tmp_path, fake_benchmark, capsys):
     assert Path(saved["benchmark"]) == fake_benchmark.path  # which benchmark judged the run
 
 
+def test_data_that_is_not_the_benchmarks_is_not_correlated(tmp_path, fake_benchmark, capsys):
+    code, rows, _ = run(tmp_path, LIVE[:2], "snip", "--benchmark", str(fake_benchmark.path))
+    assert code == 0 and len(rows) == 2
+    assert "not judged: the data is not the benchmark's" in capsys.readouterr().out
+    assert not (tmp_path / "out" / "correlations.json").exists()
+
+
 def test_vote_is_reported_when_its_three_metrics_are_scored(tmp_path, fake_benchmark, capsys):
     from fewshot.metrics.vote import vote_accuracy
 
     code, rows, _ = run(
-        tmp_path, LIVE, "snip,synflow,jacob_cov", "--benchmark", str(fake_benchmark.path)
+        tmp_path,
+        LIVE,
+        "snip,synflow,jacob_cov",
+        "--benchmark",
+        str(fake_benchmark.path),
+        "--benchmark-dataset",
+        "cifar10",
     )
     assert code == 0
     acc = [mean_accuracy(FAKE_ENTRIES, r["arch"], "cifar10") for r in rows]

@@ -70,6 +70,7 @@ def bench_dir(tmp_path: Path) -> Path:
 
 def test_fast_dev_run_trains_every_leaf_and_one_shot_then_evaluates(run_dir, bench_dir, capsys):
     argv = [str(run_dir), *FAST, "--fast-dev-run", "--one-shot", "--benchmark", str(bench_dir)]
+    argv += ["--benchmark-dataset", "cifar10"]  # synthetic data: judging is forced
     assert main(argv) == 0
     out = run_dir / "fast_dev_run"
     for job in ("leaves/1", "leaves/2", "oneshot"):
@@ -124,8 +125,27 @@ def test_fast_dev_run_trains_every_leaf_and_one_shot_then_evaluates(run_dir, ben
     # which benchmark judged the run, the closing table and the paths of what was written
     assert result["benchmark"] == {"path": str(bench_dir.resolve()), "dataset": "cifar10"}
     assert f"judged by {bench_dir.resolve()}" in printed and "| held-out % |" in printed
+    assert "warning: judged against cifar10 accuracy although the data (synthetic)" in printed
     files = [out / "train_config.yaml", out / "search.json", out / "leaves/1", out / "oneshot"]
     assert_lists_outputs(printed, files, [out / "search.png"])
+
+
+def test_a_folder_of_other_classes_is_not_judged_against_cifar10(tmp_path, bench_dir, capsys):
+    """Bring your own data: a folder of cat, dog and frog is not CIFAR-10, so a benchmark at
+    hand does not judge it (no true accuracy, tau or regret), and the table says why."""
+    from tests.fakes import write_image_folder
+
+    data = write_image_folder(tmp_path / "pets", classes=("cat", "dog", "frog"), size=8)
+    run_dir = write_run(tmp_path)
+    fast = FAST[len(SYNTHETIC) :]
+    argv = [str(run_dir), *fast, "--fast-dev-run", "--benchmark", str(bench_dir)]
+    argv += ["--dataset", "folder", "--data-root", str(data), "--image-size", "8"]
+    assert main(argv) == 0
+    result = json.loads((run_dir / "fast_dev_run" / "search.json").read_text())
+    assert result["benchmark"] is None and "evaluation" not in result
+    printed = capsys.readouterr().out
+    assert "not judged: the data is not the benchmark's" in printed
+    assert "judged by" not in printed and "Kendall tau" not in printed
 
 
 def test_leaf_option_trains_only_that_leaf(run_dir):
