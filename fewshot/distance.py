@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from fewshot.cli import run_main
+from fewshot.cli import callable_command, run_main
 from fewshot.config import apply_common, parse_config
 from fewshot.experiments.consistency import (
     FIG1_NAME,
@@ -46,6 +46,9 @@ __all__ = [
     "main",
     "write_outputs",
 ]
+
+
+callable_command(__name__, "distance")  # fewshot.distance(...) is fewshot.api.distance
 
 
 if __name__ == "__main__":

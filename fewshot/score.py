@@ -37,7 +37,7 @@ from pathlib import Path
 from fewshot.analysis.scores import correlate, vote
 from fewshot.benchmark import find_benchmark
 from fewshot.choices import dataset_names, metric_names
-from fewshot.cli import run_main
+from fewshot.cli import callable_command, run_main
 from fewshot.config import (
     CommonOptions,
     ImageOptions,
@@ -259,7 +259,12 @@ def _prepare(config: ScoreConfig) -> tuple[ScoreFile, ShardContext]:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    config = parse_config(ScoreConfig, argv, prog="python -m fewshot.score")
+    return execute(parse_config(ScoreConfig, argv, prog="python -m fewshot.score"))
+
+
+def execute(config: ScoreConfig) -> int:
+    """What the command does with a resolved configuration: score, correlate, print, write;
+    0 when done, 1 when some archs failed on the executor. :func:`fewshot.api.score` calls it."""
     apply_common(config)
     archs = select_archs(num=config.num, seed=config.seed, every=config.all, archs=config.archs)
     store, context = _prepare(config)
@@ -320,6 +325,9 @@ def _evaluate(
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; user errors (unknown metric, bad arch, missing data) exit 2 with one line."""
     return run_main(_main, argv)
+
+
+callable_command(__name__, "score")  # fewshot.score(...) is fewshot.api.score
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from fewshot.cli import run_main
+from fewshot.cli import callable_command, run_main
 from fewshot.config import apply_common, parse_config
 from fewshot.run_folder import CONFIG, TREE, TREE_FIGURE
 from fewshot.splitting.run import SplitConfig, run_split
@@ -35,8 +35,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    """Resolve the configuration, split (:func:`fewshot.splitting.run.run_split`), report."""
-    config = parse_config(SplitConfig, argv, prog="python -m fewshot.split")
+    """Resolve the configuration, split, report (:func:`execute`)."""
+    return execute(parse_config(SplitConfig, argv, prog="python -m fewshot.split"))
+
+
+def execute(config: SplitConfig) -> int:
+    """What the command does with a resolved configuration: split
+    (:func:`fewshot.splitting.run.run_split`), draw ``tree.png``, print the report; 0 when
+    done. :func:`fewshot.api.split` calls it too."""
     apply_common(config)
     run = run_split(config, on_stop=_draw)
     if run.already_complete:
@@ -62,7 +68,10 @@ def _finish(tree: SplitTree, run_dir: Path) -> int:
     return 0
 
 
-__all__ = ["SplitConfig", "main"]
+__all__ = ["SplitConfig", "execute", "main"]
+
+
+callable_command(__name__, "split")  # fewshot.split(...) is fewshot.api.split
 
 
 if __name__ == "__main__":

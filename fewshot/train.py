@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from fewshot.benchmark import find_benchmark
 from fewshot.choices import dataset_names
-from fewshot.cli import run_main
+from fewshot.cli import callable_command, run_main
 from fewshot.config import (
     CommonOptions,
     ImageOptions,
@@ -234,7 +234,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    config = parse_config(TrainConfig, argv, prog="python -m fewshot.train")
+    return execute(parse_config(TrainConfig, argv, prog="python -m fewshot.train"))
+
+
+def execute(config: TrainConfig) -> int:
+    """What the command does with a resolved configuration: train the leaves, search, judge,
+    print, write; 0 when done, 1 when leaves failed. :func:`fewshot.api.train` calls it."""
     apply_common(config)
     tree = load_tree(config.tree)
     datamodule = _make_datamodule(config)
@@ -459,7 +464,10 @@ def build_parser() -> Any:
     return config_parser(TrainConfig, prog="python -m fewshot.train")
 
 
-__all__ = ["TrainConfig", "build_parser", "main"]
+__all__ = ["TrainConfig", "build_parser", "execute", "main"]
+
+
+callable_command(__name__, "train")  # fewshot.train(...) is fewshot.api.train
 
 
 if __name__ == "__main__":

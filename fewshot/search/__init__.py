@@ -16,6 +16,7 @@ benchmark, plotting for an experiment's figures); never refine (its sibling), ex
 top-level command.
 """
 
+from fewshot.cli import callable_command
 from fewshot.search.algorithms import ALGORITHMS, AlgoSettings, make_searcher
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable
@@ -43,3 +44,5 @@ __all__ = [
     "search",
     "summarise",
 ]
+
+callable_command(__name__, "search")  # fewshot.search(...) is fewshot.api.search

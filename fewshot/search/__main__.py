@@ -304,7 +304,12 @@ def _finished(cfg: SearchConfig) -> bool:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    cfg = parse_config(SearchConfig, argv, prog="python -m fewshot.search")
+    return execute(parse_config(SearchConfig, argv, prog="python -m fewshot.search"))
+
+
+def execute(cfg: SearchConfig) -> int:
+    """What the command does with a resolved configuration: search (or filter), print, write;
+    0 when done, 1 when repeats failed on Ray. :func:`fewshot.api.search` calls it."""
     apply_common(cfg)
     keep_run_config(cfg.out, cfg, hint="use the original flags, or another --out")
     if _finished(cfg):
