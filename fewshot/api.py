@@ -66,6 +66,7 @@ class CommandFailed(RuntimeError):
 def configure(cls: type[C], config: C | None, options: dict[str, Any], name: str) -> C:
     """``config`` (or the defaults) with ``options`` applied, checked and resolved as the
     command resolves its flags."""
+    options = {k: _comma_list(cls, k, v) for k, v in options.items()}
     values = values_from_mapping(cls, options, f"fewshot.{name}()")
     if config is not None:
         if not isinstance(config, cls):
@@ -73,6 +74,17 @@ def configure(cls: type[C], config: C | None, options: dict[str, Any], name: str
         base = {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.init}
         values = {**base, **values}
     return make_config(cls, values)
+
+
+def _comma_list(cls: type, key: str, value: Any) -> Any:
+    """A list given for a text field that takes a comma list (``score``'s ``archs``) joined,
+    as the command line would give it; every other value unchanged."""
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        return value
+    field = {f.name: f for f in dataclasses.fields(cls)}.get(key.replace("-", "_"))
+    if field is None or "list" in str(field.type):  # a list field takes the list itself
+        return value
+    return ",".join(value)
 
 
 def _run(execute: Any, config: CommonOptions, name: str) -> None:

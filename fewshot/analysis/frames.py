@@ -72,8 +72,8 @@ def load_scores(
     csv = path / SCORES_CSV if path.is_dir() else path
     if not csv.is_file():
         raise UsageError(f"no scores at {csv}: run fewshot.score first")
-    frame = pd.read_csv(csv, keep_default_na=False, na_values=[""])
-    frame["error"] = frame["error"].fillna("").astype(str)
+    frame = pd.read_csv(csv, keep_default_na=False, na_values=[""], dtype={"error": str})
+    frame["error"] = frame["error"].fillna("")
     frame["index"] = frame["index"].astype("Int64")
     saved = load_run_config(csv.parent, CONFIG) or {}
     column = _accuracy_column(saved, benchmark_dataset)
@@ -233,8 +233,9 @@ def _leaf_order(path: Path) -> tuple[int, str]:
 
 def load_search_run(out: str | Path) -> pd.DataFrame:
     """A ``fewshot.search`` run folder (``summary.json``), one row per (repeat, model trained):
-    ``repeat``, ``step`` (1-based), ``index`` (the arch's NATS-Bench index) and ``best``
-    (the best accuracy reported so far, %)."""
+    ``repeat``, ``step`` (1-based), ``index`` (the NATS-Bench index of the arch trained at that
+    step) and ``reported`` (the search's curve: the test accuracy, %, of the best arch so far
+    by the selection accuracy, validation where the benchmark has it; so not monotone)."""
     pd = _pandas()
     path = Path(out) / "summary.json"
     if not path.is_file():
@@ -245,7 +246,7 @@ def load_search_run(out: str | Path) -> pd.DataFrame:
         zip(summary["curves"], summary["trained"], strict=True)
     ):
         for step, (best, index) in enumerate(zip(curve, trained, strict=True), 1):
-            rows.append({"repeat": repeat, "step": step, "index": int(index), "best": best})
+            rows.append({"repeat": repeat, "step": step, "index": int(index), "reported": best})
     frame = pd.DataFrame(rows)
     frame.attrs.update(dataset=summary.get("dataset"), selection=summary.get("selection"))
     return frame
