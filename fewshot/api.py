@@ -43,7 +43,7 @@ from fewshot.analysis.frames import (
 )
 from fewshot.config import CommonOptions, make_config, values_from_mapping
 from fewshot.experiments.consistency import DistanceConfig, report_distance
-from fewshot.run_folder import SEARCH_FIGURE, TREE, TREE_FIGURE
+from fewshot.run_folder import CURVES_FIGURE, SEARCH_FIGURE, TREE, TREE_FIGURE
 from fewshot.score import ScoreConfig
 from fewshot.search.__main__ import SearchConfig
 from fewshot.splitting.run import SplitConfig
@@ -158,7 +158,13 @@ class TrainResult:
 
     @property
     def figure(self) -> Path:
+        """``search.png`` (held-out vs benchmark accuracy; drawn when judged)."""
         return self.config.output_dir / SEARCH_FIGURE
+
+    @property
+    def curves_figure(self) -> Path:
+        """``curves.png``: the leaves' training curves."""
+        return self.config.output_dir / CURVES_FIGURE
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ from fewshot.errors import UsageError
 from fewshot.executor import GpuTaskOptions, failure_report
 from fewshot.io import atomic_write_json
 from fewshot.run_folder import (
+    CURVES_FIGURE,
     LEAVES,
     ONE_SHOT_DIR,
     RESOLVED_DATA_PATH,
@@ -258,8 +259,9 @@ def execute(config: TrainConfig) -> int:
     if failed:
         print(f"error: {failure_report(failed)}; run again to finish them", file=sys.stderr)
         return 1
+    curves = _draw_curves(config, tree)
     if config.no_search or not zero:
-        print(_outputs(config, jobs, searched=False), end="")
+        print(_outputs(config, jobs, searched=False, figures=curves), end="")
         return 0
     search = SearchSettings(
         k=config.search_k, seed=config.seed, calib_batches=config.calib_batches,
@@ -280,7 +282,7 @@ def execute(config: TrainConfig) -> int:
         evaluate_searches(result, config.benchmark, judged.column)
     result["judging"] = judged.why
     atomic_write_json(out / SEARCH, strip_objects(result))
-    figures = []
+    figures = list(curves)
     if "evaluation" in result:
         from fewshot.plotting.leaf_search import plot_leaf_search
 
@@ -288,6 +290,19 @@ def execute(config: TrainConfig) -> int:
     print(_summary(result, config), end="")
     print(_outputs(config, jobs, searched=True, figures=figures), end="")
     return 0
+
+
+def _draw_curves(config: TrainConfig, tree: Any) -> list[Path]:
+    """``curves.png``: the training curves of every job trained in the run folder so far
+    (from their ``metrics.jsonl``); none when no job logged an epoch (a fast dev run)."""
+    from fewshot.analysis.frames import training_logs
+    from fewshot.plotting.training import plot_training_curves
+
+    logs = training_logs(config.output_dir)
+    if not logs:
+        return []
+    title = f"{tree.metric}, seed {tree.seed}: training of each leaf ({config.dataset})"
+    return [plot_training_curves(logs, config.output_dir / CURVES_FIGURE, title=title)]
 
 
 # -- run folder ---------------------------------------------------------------------------------

@@ -119,3 +119,4 @@ def test_train_returns_the_search_per_arch_and_the_curves(tmp_path):
     curves = trained.curves()
     assert set(curves["job"]) == {"1", "2"} and (curves["epoch"] == 1).all()
     assert {"train_loss", "lr"} <= set(curves.columns)
+    assert trained.curves_figure.stat().st_size > 5000  # curves.png, one line per leaf

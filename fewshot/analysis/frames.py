@@ -210,17 +210,24 @@ def load_curves(run_dir: str | Path) -> pd.DataFrame:
     ``val_loss``, ``val_acc``, ``lr``, ``seconds`` (whichever were logged)."""
     pd = _pandas()
     root = Path(run_dir)
+    per_job = training_logs(root)
+    if not per_job and not (root / TRAIN_CONFIG).is_file():
+        raise UsageError(f"no training in {root}: run fewshot.train first")
+    return pd.DataFrame([{"job": job, **row} for job, rows in per_job.items() for row in rows])
+
+
+def training_logs(run_dir: str | Path) -> dict[str, list[dict[str, Any]]]:
+    """Every trained job's ``metrics.jsonl`` rows (one per finished epoch), by job id: the
+    leaves in id order, then ``oneshot``; jobs without a log are left out."""
+    root = Path(run_dir)
     logs = sorted((root / LEAVES).glob(f"*/{METRICS_LOG}"), key=_leaf_order)
     logs += [p for p in [root / ONE_SHOT_DIR / METRICS_LOG] if p.is_file()]
-    if not logs and not (root / TRAIN_CONFIG).is_file():
-        raise UsageError(f"no training in {root}: run fewshot.train first")
-    rows = []
+    out: dict[str, list[dict[str, Any]]] = {}
     for log_file in logs:
-        job = log_file.parent.name
-        for line in log_file.read_text().splitlines():
-            if line.strip():
-                rows.append({"job": job, **json.loads(line)})
-    return pd.DataFrame(rows)
+        rows = [json.loads(line) for line in log_file.read_text().splitlines() if line.strip()]
+        if rows:
+            out[log_file.parent.name] = rows
+    return out
 
 
 def _leaf_order(path: Path) -> tuple[int, str]:
@@ -259,4 +266,5 @@ __all__ = [
     "load_search",
     "load_search_run",
     "load_splits",
+    "training_logs",
 ]
