@@ -6,7 +6,7 @@ files written, and returns a result object whose methods load the files as DataF
     fewshot.split(metric="snip", depth=3, branch=2)   -> SplitResult (.tree, .leaves(), .splits())
     fewshot.score(num=50, metrics="synflow,snip")     -> ScoreResult (.scores(), .correlations())
     fewshot.train(run_dir, epochs=1)                  -> TrainResult (.search(), .curves())
-    fewshot.distance("runs/snip-*", out=...)          -> DistanceResult (.report, .table())
+    fewshot.distance(*runs, out="runs/distance")     -> DistanceResult (.report, .table())
     fewshot.search(algo="ae", proxy="synflow")        -> SearchRunResult (.summary, .archs())
 
 Each takes the command's typed configuration (``fewshot.SplitConfig``, ``ScoreConfig``,

@@ -46,6 +46,7 @@ def execute(config: SplitConfig) -> int:
     apply_common(config)
     run = run_split(config, on_stop=_draw)
     if run.already_complete:
+        _draw(run.tree, run.run_dir)  # cheap: the figure follows the installed version
         print(f"{run.run_dir} is already finished (same settings): nothing to do\n")
     return _finish(run.tree, run.run_dir)
 

@@ -40,10 +40,37 @@ def set_scale(
     axis: str = "x",
     decades: float = ORDERS_OF_MAGNITUDE,
 ) -> str:
-    """Give ``ax``'s ``axis`` the scale :func:`value_scale` picks; returns its name."""
+    """Give ``ax``'s ``axis`` the scale :func:`value_scale` picks, with at most
+    :data:`MAX_TICKS` labelled powers of ten on a wide log or symlog axis (and 0 on a symlog
+    one) so the labels never overlap; returns the scale's name."""
+    from matplotlib.ticker import FixedLocator, LogLocator, NullLocator
+
     scale, options = value_scale(values, decades)
     (ax.set_xscale if axis == "x" else ax.set_yscale)(scale, **options)
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    if scale == "log":
+        target.set_major_locator(LogLocator(base=10, numticks=MAX_TICKS))
+        target.set_minor_locator(NullLocator())
+    elif scale == "symlog":
+        x = np.asarray(values, dtype=float)
+        x = x[np.isfinite(x)]
+        target.set_major_locator(FixedLocator(_symlog_ticks(x, options["linthresh"])))
+        target.set_minor_locator(NullLocator())
     return scale
+
+
+MAX_TICKS = 7
+"""At most this many labelled ticks on a log or symlog axis."""
+
+
+def _symlog_ticks(x: np.ndarray, linthresh: float) -> list[float]:
+    """0 and powers of ten (of either sign, as the values need) from the linear threshold to
+    the largest magnitude, every k-th decade so that at most :data:`MAX_TICKS` remain."""
+    lo, hi = int(np.floor(np.log10(linthresh))), int(np.ceil(np.log10(np.abs(x).max())))
+    sides = [s for s, present in ((1.0, (x > 0).any()), (-1.0, (x < 0).any())) if present]
+    step = max(1, int(np.ceil((hi - lo + 1) * len(sides) / (MAX_TICKS - 1))))
+    powers = [10.0**k for k in range(hi, lo - 1, -step)]
+    return sorted([0.0] + [s * p for s in sides for p in powers])
 
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike[str], *, dpi: int = 120) -> Path:
@@ -56,4 +83,4 @@ def save_figure(fig: plt.Figure, path: str | os.PathLike[str], *, dpi: int = 120
     return out
 
 
-__all__ = ["ORDERS_OF_MAGNITUDE", "save_figure", "set_scale", "value_scale"]
+__all__ = ["MAX_TICKS", "ORDERS_OF_MAGNITUDE", "save_figure", "set_scale", "value_scale"]

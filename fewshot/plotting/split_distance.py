@@ -59,7 +59,7 @@ def plot_internal_external(report: DistanceReport, path: str | os.PathLike[str])
     names = list(report.metrics)
     x = np.arange(len(names), dtype=float)
     width = 0.38
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(names) + 2.0), 3.8))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(names) + 3.5), 3.8))
     bars = ((-width / 2, "internal", INTERNAL_COLOR), (width / 2, "external", EXTERNAL_COLOR))
     for offset, kind, color in bars:
         summaries = [getattr(report.metrics[n], kind) for n in names]
@@ -79,7 +79,7 @@ def plot_internal_external(report: DistanceReport, path: str | os.PathLike[str])
     ax.set_ylim(bottom=0)
     ax.set_title("Split distance per metric (bars: mean ± std over pairs,\ndashed: two random "
                  "splits on average; lower is more consistent)", fontsize=9)  # fmt: skip
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return save_figure(fig, path, dpi=130)
 
 
@@ -89,7 +89,7 @@ def plot_by_level(report: DistanceReport, path: str | os.PathLike[str]) -> Path:
     the random-split level dashed."""
     levels = report.levels
     names = list(report.metrics)
-    fig, axes = plt.subplots(2, 1, sharex=True, sharey=True, figsize=(5.5, 5.5))
+    fig, axes = plt.subplots(2, 1, sharex=True, sharey=True, figsize=(7.0, 5.5))
     spread = 0.25 / max(1, len(names))
     for ax, kind in zip(axes, ("internal", "external"), strict=True):
         for i, name in enumerate(names):
@@ -107,6 +107,6 @@ def plot_by_level(report: DistanceReport, path: str | os.PathLike[str]) -> Path:
     axes[0].set_ylim(bottom=0)  # after both panels are drawn: the shared axis fits both
     axes[-1].set_xticks(levels)
     axes[-1].set_xlabel("level (1 = root split)")
-    axes[0].legend(frameon=False, fontsize=8, ncol=2)
+    axes[0].legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle("Split distance by level")
     return save_figure(fig, path, dpi=130)

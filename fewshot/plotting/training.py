@@ -23,8 +23,8 @@ from fewshot.plotting.output import save_figure  # noqa: E402
 
 PANELS = (
     ("train_loss", "training loss"),
-    ("train_acc", "training accuracy"),
-    ("val_acc", "held-out accuracy"),
+    ("train_acc", "training accuracy (fraction)"),
+    ("val_acc", "held-out accuracy (fraction)"),
 )
 
 
@@ -48,6 +48,7 @@ def plot_training_curves(
                 xs, ys = zip(*points, strict=True)
                 name = "one-shot" if job == "oneshot" else f"leaf {job}"
                 ax.plot(xs, ys, marker="o", ms=3, lw=1.2, label=name)
+        ax.set_xlim(left=0)  # training starts at step 0 (a one-epoch run is one dot a leaf)
         ax.set_xlabel("optimiser step (epoch ends)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

@@ -71,7 +71,8 @@ def plot_tree(tree: SplitTree, path: str | os.PathLike[str]) -> Path:
         state = "" if tree.complete else " (incomplete)"
         ax.set_title(
             f"{tree.metric}, seed {tree.seed}, {tree.dataset}{state}\n"
-            "by: what decided the split (value; tie, nonfinite: coloured)",
+            "by: what decided the split (box edge grey: the values, orange: a tie, "
+            "red: non-finite values)",
             fontsize=FONT_SIZE,
         )
         fig.tight_layout()
