@@ -47,7 +47,7 @@ COMMANDS = ("split", "score", "train", "distance", "search")
 
 _FROM_API = (
     "load_scores", "load_leaves", "load_splits", "load_search", "load_curves",
-    "load_search_run", "SplitConfig", "ScoreConfig", "TrainConfig", "DistanceConfig",
+    "load_search_run", "load_ranking", "SplitConfig", "ScoreConfig", "TrainConfig", "DistanceConfig",
     "SearchConfig", "SplitResult", "ScoreResult", "TrainResult", "DistanceResult",
     "SearchRunResult", "CommandFailed",
 )  # fmt: skip

@@ -36,6 +36,7 @@ import fewshot.train as _train_cmd
 from fewshot.analysis.frames import (
     load_curves,
     load_leaves,
+    load_ranking,
     load_scores,
     load_search,
     load_search_run,
@@ -285,6 +286,7 @@ __all__ = [
     "distance",
     "load_curves",
     "load_leaves",
+    "load_ranking",
     "load_scores",
     "load_search",
     "load_search_run",

@@ -12,7 +12,9 @@ DataFrame, one row per thing:
   held-out accuracy, rank, chosen, and (judged) the benchmark's accuracy;
 - :func:`load_curves`: per-epoch training metrics of every trained leaf (``metrics.jsonl``);
 - :func:`load_search_run`: a ``fewshot.search`` run, one row per (repeat, model trained): the
-  arch's benchmark index and the best accuracy so far.
+  arch's benchmark index and the accuracy the search reports so far;
+- :func:`load_ranking`: the few-shot vs one-shot ranking study, one row per (seed, method,
+  arch): predicted and true accuracy.
 
 Imports pandas (a dependency) when called; reads the tree format (:mod:`fewshot.splitting`),
 the scores CSV (:mod:`fewshot.scoring`) and the benchmark adapter.
@@ -259,8 +261,34 @@ def load_search_run(out: str | Path) -> pd.DataFrame:
     return frame
 
 
+# -- the ranking study (few-shot vs one-shot) -----------------------------------------------------
+
+
+def load_ranking(path: str | Path) -> pd.DataFrame:
+    """A few-shot vs one-shot results file (``fewshot.few_vs_one_shot`` format, e.g.
+    ``docs/training/ranking_compare.json``), one row per (seed, method, arch): ``seed``,
+    ``method`` (``one-shot-x1``, ``snip-d1``, ...), ``arch``, ``index`` (NATS-Bench),
+    ``predicted`` (held-out accuracy with the method's trained supernets, %) and ``true`` (the
+    benchmark's accuracy, %). Kendall tau per (seed, method) is then one ``groupby`` away."""
+    pd = _pandas()
+    data = json.loads(Path(path).read_text())
+    if data.get("format") != "fewshot.few_vs_one_shot":
+        raise UsageError(f"{path} is not a few-shot vs one-shot results file")
+    sample = data["sample"]
+    rows = []
+    for seed, methods in data["predictions"].items():
+        for method, predicted in methods.items():
+            for arch, index, pred, true in zip(
+                sample["archs"], sample["indices"], predicted, sample["accuracy"], strict=True
+            ):
+                rows.append({"seed": int(seed), "method": method, "arch": arch,
+                             "index": int(index), "predicted": pred, "true": true})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 __all__ = [
     "load_curves",
+    "load_ranking",
     "load_leaves",
     "load_scores",
     "load_search",
