@@ -30,6 +30,7 @@ trains one leaf per Ray task (``--gpus-per-task``, ``--workers``, ``--ray-addres
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sys
@@ -51,6 +52,7 @@ from fewshot.config import (
     parse_config,
     refuse_changed,
     resolve_device,
+    to_dict,
 )
 from fewshot.data.identity import Judging, judging
 from fewshot.errors import UsageError
@@ -70,7 +72,7 @@ from fewshot.run_folder import (
 )
 from fewshot.splitting.tree import load_tree
 from fewshot.tables import markdown_table, outputs_block
-from fewshot.training.parallel import LeafTraining, train_jobs
+from fewshot.training.parallel import LeafTraining, finished, train_jobs
 from fewshot.training.pipeline import (
     Job,
     SearchSettings,
@@ -253,8 +255,12 @@ def execute(config: TrainConfig) -> int:
         )  # fmt: skip
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    _open_run(config, jobs, datamodule.resolved_data_path())
-    context = LeafTraining(_data_options(config), settings, _hardware(config), datamodule)
+    hardware = _hardware(config)
+    done_before = all(finished(job, hardware) for job in jobs)
+    saved = _open_run(config, jobs, datamodule.resolved_data_path())
+    if done_before and _searched_alike(saved, config):
+        return _report_finished(config, tree)
+    context = LeafTraining(_data_options(config), settings, hardware, datamodule)
     zero, failed = train_jobs(jobs, context, config, threads=config.threads)
     if failed:
         print(f"error: {failure_report(failed)}; run again to finish them", file=sys.stderr)
@@ -308,18 +314,50 @@ def _draw_curves(config: TrainConfig, tree: Any) -> list[Path]:
 # -- run folder ---------------------------------------------------------------------------------
 
 
-def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> None:
+SEARCH_FIELDS = ("search_k", "calib_batches", "search_val_batches", "one_shot", "no_search",
+                 "benchmark", "benchmark_dataset")  # fmt: skip
+"""What the search and its judging depend on besides the trained weights."""
+
+
+def _searched_alike(saved: dict[str, Any] | None, config: TrainConfig) -> bool:
+    """Whether ``search.json`` exists and was made with this configuration's search settings
+    (:data:`SEARCH_FIELDS`; the training settings were checked by :func:`_open_run`)."""
+    if saved is None or config.no_search or not (config.output_dir / SEARCH).is_file():
+        return False
+    mine = to_dict(config)
+    return all(saved.get(k) == mine.get(k) for k in SEARCH_FIELDS)
+
+
+def _report_finished(config: TrainConfig, tree: Any) -> int:
+    """Every leaf trained and searched with these settings: say so, print the closing table
+    from ``search.json`` and the files (nothing is trained or searched again)."""
+    out = config.output_dir
+    print(f"{out} is already finished (same settings): nothing to do")
+    result = json.loads((out / SEARCH).read_text())
+    figures = [p for p in (out / CURVES_FIGURE, out / SEARCH_FIGURE) if p.is_file()]
+    jobs = plan_jobs(
+        tree, out, epochs=config.epochs, leaves=config.leaf,
+        one_shot_epochs=config.one_shot_epochs if config.one_shot else None,
+    )  # fmt: skip
+    print(_summary(result, config), end="")
+    print(_outputs(config, jobs, searched=True, figures=figures), end="")
+    return 0
+
+
+def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> dict[str, Any] | None:
     """Check a saved configuration (refuse a changed one unless ``--force``), then save ours
     with the resolved ``data_path`` (``tensor`` or ``loader``).
 
     The saved ``jobs`` accumulate over runs of the same configuration (``--leaf 1`` then
-    ``--leaf 2``); ``--force`` discards the previous training outputs first.
+    ``--leaf 2``); ``--force`` discards the previous training outputs first. Returns the
+    configuration saved before (None: a new run, or ``--force``).
     """
     out = config.output_dir
     saved = load_run_config(out, CONFIG_NAME)
     trained: list[str] = []
     if saved is not None and config.force:
         _discard_outputs(out)
+        saved = None
     elif saved is not None:
         refuse_changed(
             saved, config, where=out,
@@ -330,6 +368,7 @@ def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> None:
         _discard_outputs(out)
     ids = list(dict.fromkeys([*trained, *(j.id for j in jobs)]))
     save_run_config(out, config, CONFIG_NAME, extra={_JOBS: ids, RESOLVED_DATA_PATH: data_path})
+    return saved
 
 
 def _discard_outputs(out: Path) -> None:

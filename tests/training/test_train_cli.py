@@ -190,6 +190,7 @@ def test_held_out_batch_regroups_the_search_batches_and_changes_no_score(run_dir
     flags = [*FAST, "--epochs", "1", "--limit-train-batches", "1", "--val-fraction", "0.5"]
     assert main([str(run_dir), *flags]) == 0
     first = json.loads((run_dir / "search.json").read_text())["searches"]
+    (run_dir / "search.json").unlink()  # else the finished run is reported, not searched again
     assert main([str(run_dir), *flags, "--held-out-batch", "1000"]) == 0  # resumes: speed only
     again = json.loads((run_dir / "search.json").read_text())["searches"]
     assert seen == [[8, 8, 4]] * 2 + [[20]] * 2  # 20 held out: batches of 8, then one forward
@@ -370,3 +371,22 @@ def test_image_size_and_the_resolved_data_path_are_recorded(run_dir, capsys):
     assert main(loader) == 0
     saved = yaml.safe_load((run_dir / "train_config.yaml").read_text())
     assert saved["resolved_data_path"] == "loader"
+
+
+def test_the_same_command_twice_reports_the_finished_run(run_dir, capsys):
+    """Every leaf trained and searched with these settings: the second run trains and searches
+    nothing and prints the same closing table; another search setting searches again."""
+    argv = [str(run_dir), *FAST, "--epochs", "1", "--limit-train-batches", "2"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    search = run_dir / "search.json"
+    stamp = search.stat().st_mtime_ns
+    assert (run_dir / "curves.png").stat().st_size > 5000  # the leaves' training curves
+    assert main(argv) == 0
+    again = capsys.readouterr().out
+    assert "already finished (same settings)" in again and search.stat().st_mtime_ns == stamp
+    table = first[first.index("| search") :]
+    assert table in again  # the same closing table and files
+    assert main([*argv, "--search-k", "2"]) == 0  # a new search of the trained leaves
+    assert "already finished" not in capsys.readouterr().out
+    assert search.stat().st_mtime_ns != stamp
