@@ -177,16 +177,14 @@ class SplitConfig(ImageOptions, CommonOptions):
             extra["pairwise_objective"] = self.objective
         self.recipe_option = extra
         self.name = self.name or f"{self.metric}-d{self.depth}-b{self.branch}-s{self.seed}"
-        if self.dataset is None and not self.continues():  # a resumed run keeps its data set
+        tree_file = Path(self.out) / str(self.name) / TREE
+        if self.dataset is None and tree_file.is_file():  # a continued run keeps its data set
+            self.dataset = load_tree(tree_file).dataset
+        elif self.dataset is None:
             from fewshot.data import resolve_dataset
 
             self.dataset, _ = resolve_dataset(None, self.data_root)
         return self
-
-    def continues(self) -> bool:
-        """True when this run continues a run folder: ``--resume``, or its tree file exists
-        (running the same command again continues it, or reports it finished)."""
-        return self.resume or (Path(self.out) / str(self.name) / TREE).is_file()
 
 
 def effective_recipe(config: SplitConfig) -> Recipe:

@@ -313,3 +313,10 @@ def test_a_data_free_split_gives_the_tree_of_real_images(tmp_path):
     images = load_tree(tmp_path / "images" / "synflow-d2-b2-s0")
     assert free.data_free and not images.data_free
     assert [n.to_dict() for n in free.nodes] == [n.to_dict() for n in images.nodes]
+
+
+def test_print_config_of_an_existing_run_names_its_data_set(reference, capsys, offline):
+    args = split_args(reference.parent, dataset="")  # no --dataset: the run folder's
+    with pytest.raises(SystemExit):
+        main([*args, "--print-config"])
+    assert yaml.safe_load(capsys.readouterr().out)["dataset"] == "synthetic"
