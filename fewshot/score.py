@@ -68,7 +68,7 @@ from fewshot.scoring import (
     spec_record_path,
     write_spec_record,
 )
-from fewshot.splitting.recipes import list_recipes, scoring_spec
+from fewshot.splitting.recipes import DEFAULT_RECIPE, list_recipes, scoring_spec
 from fewshot.tables import outputs_block
 
 log = logging.getLogger("fewshot")
@@ -288,6 +288,7 @@ def execute(config: ScoreConfig) -> int:
         print(f"error: {failure_report(failed)}; run the command again to score them",
               file=sys.stderr)  # fmt: skip
         return 1
+    print(_recipe_note(config.recipe))
     files = [store.path, spec_record_path(store.path), config.out / CONFIG_NAME]
     figures: list[Path] = []
     judged = config.judging()
@@ -301,6 +302,18 @@ def execute(config: ScoreConfig) -> int:
         print("not correlated: no NATS-Bench benchmark found (see the note above)")
     print(outputs_block(files, figures), end="")
     return 0
+
+
+def _recipe_note(recipe: str) -> str:
+    """Which recipe computed the metrics, and where it differs from ``fewshot.split``'s default
+    (the difference bites when scores and splits of one metric are compared)."""
+    if recipe == DEFAULT_RECIPE:
+        return f"metrics computed with recipe {recipe} (fewshot.split's default too)"
+    return (
+        f"metrics computed with recipe {recipe}; fewshot.split defaults to {DEFAULT_RECIPE}, "
+        f"which computes them differently (pass --recipe {recipe} to split, or --recipe "
+        f"{DEFAULT_RECIPE} here, to compare like with like)"
+    )
 
 
 def _evaluate(

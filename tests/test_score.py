@@ -177,6 +177,14 @@ def test_benchmark_correlations_and_plots(tmp_path, fake_benchmark, capsys):
     assert Path(saved["benchmark"]) == fake_benchmark.path  # which benchmark judged the run
 
 
+def test_the_closing_output_says_which_recipe_and_how_split_differs(tmp_path, capsys):
+    assert run(tmp_path, LIVE[:1], "snip")[0] == 0
+    printed = capsys.readouterr().out
+    assert "recipe zero-cost-nas; fewshot.split defaults to ly-manson" in printed
+    assert run(tmp_path / "b", LIVE[:1], "snip", "--recipe", "ly-manson")[0] == 0
+    assert "recipe ly-manson (fewshot.split's default too)" in capsys.readouterr().out
+
+
 def test_data_that_is_not_the_benchmarks_is_not_correlated(tmp_path, fake_benchmark, capsys):
     code, rows, _ = run(tmp_path, LIVE[:2], "snip", "--benchmark", str(fake_benchmark.path))
     assert code == 0 and len(rows) == 2
