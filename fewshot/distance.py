@@ -5,6 +5,9 @@ per seed, one configuration per metric); prints the table of internal and extern
 distance (overall and by level); writes ``split_distance.json``, ``table.md`` and the figures
 ``internal_external.png`` (Fig. 1) and ``by_level.png`` (Fig. 2) into ``--out``. The work is
 :func:`fewshot.experiments.consistency.report_distance` (the sweep's analysis step).
+
+From Python: ``fewshot.distance(...)`` calls :func:`fewshot.api.distance` (this module is callable;
+see docs/api.md), which runs this command's code and returns a result object.
 """
 
 from __future__ import annotations

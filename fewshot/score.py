@@ -24,6 +24,9 @@ The scoring itself is :mod:`fewshot.scoring` (from one :class:`~fewshot.scoring.
 recorded beside the CSV as ``scores.spec.json``, which also says ``data: none (data-free
 metrics)`` when every metric read no image) and the evaluation :mod:`fewshot.analysis.scores`;
 this module parses flags and writes files.
+
+From Python: ``fewshot.score(...)`` calls :func:`fewshot.api.score` (this module is callable;
+see docs/api.md), which runs this command's code and returns a result object.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ again is safe: a finished run is reported (exit 0), an interrupted one continues
 are the same as an uninterrupted run's), and other result-affecting settings are refused
 naming the differences (exit 2; pick another ``--name``). A folder without a tree is never
 overwritten.
+
+From Python: ``fewshot.split(...)`` calls :func:`fewshot.api.split` (this module is callable;
+see docs/api.md), which runs this command's code and returns a result object.
 """
 
 from __future__ import annotations

@@ -26,6 +26,9 @@ checkpoint only with the same configuration (the differences are named otherwise
 ``--force`` discards the run folder's training outputs and starts over. ``--executor ray``
 trains one leaf per Ray task (``--gpus-per-task``, ``--workers``, ``--ray-address``;
 :mod:`fewshot.training.parallel`); a single job keeps Lightning's own devices and DDP.
+
+From Python: ``fewshot.train(...)`` calls :func:`fewshot.api.train` (this module is callable;
+see docs/api.md), which runs this command's code and returns a result object.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ The command is :mod:`fewshot.search.__main__` (``python -m fewshot.search``). Ma
 layer below search and refine (scoring and splitting for proxy tables, recipes and leaves, the
 benchmark, plotting for an experiment's figures); never refine (its sibling), experiments or a
 top-level command.
+
+From Python: ``fewshot.search(...)`` calls :func:`fewshot.api.search` (this module is callable;
+see docs/api.md), which runs this command's code and returns a result object.
 """
 
 from fewshot.cli import callable_command
