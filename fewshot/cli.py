@@ -87,7 +87,17 @@ class CommandModule(types.ModuleType):
     __api_name__: str
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return getattr(importlib.import_module("fewshot.api"), self.__api_name__)(*args, **kwargs)
+        return self._api_function()(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> Any:
+        """The API function's signature (what ``inspect`` and notebooks show for a call)."""
+        import inspect
+
+        return inspect.signature(self._api_function())
+
+    def _api_function(self) -> Callable[..., Any]:
+        return getattr(importlib.import_module("fewshot.api"), self.__api_name__)
 
 
 def callable_command(module_name: str, api_name: str) -> None:

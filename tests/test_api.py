@@ -31,6 +31,12 @@ def test_the_command_modules_still_work_as_modules():
     assert callable(main) and SplitConfig().depth == 3
     assert callable(fewshot.split) and callable(fewshot.search) and callable(fewshot.distance)
     assert fewshot.split.__name__ == "fewshot.split" and fewshot.search.Oracle
+    import inspect
+
+    assert (
+        str(inspect.signature(fewshot.split))
+        == "(config: 'SplitConfig | None' = None, /, **options: 'Any') -> 'SplitResult'"
+    )
     done = subprocess.run(
         [sys.executable, "-m", "fewshot.split", "--help"],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
