@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from fewshot import faults
 from fewshot.benchmark import find_benchmark
 from fewshot.choices import dataset_names
 from fewshot.cli import run_main
@@ -64,6 +65,7 @@ from fewshot.run_folder import (
     TRAIN_CONFIG,
     TREE,
     load_run_config,
+    lock_run,
     save_run_config,
 )
 from fewshot.splitting.tree import load_tree
@@ -241,7 +243,9 @@ def _main(argv: Sequence[str] | None) -> int:
         )  # fmt: skip
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    _open_run(config, jobs, datamodule.resolved_data_path())
+    _lock_jobs(config, jobs)
+    with faults.holding(out, wait=_RUN_LOCK_WAIT_S):
+        _open_run(config, jobs, datamodule.resolved_data_path())
     context = LeafTraining(_data_options(config), settings, _hardware(config), datamodule)
     zero, failed = train_jobs(jobs, context, config, threads=config.threads)
     if failed:
@@ -258,6 +262,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if config.fast_dev_run:
         search = search.fast_dev()
     device = _search_device(config)
+    lock_run(out, wait=_RUN_LOCK_WAIT_S)  # the run folder's search outputs: one writer
     result = search_jobs(
         tree, jobs, datamodule, settings, search, device, dataset=str(config.dataset)
     )
@@ -276,6 +281,21 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 # -- run folder ---------------------------------------------------------------------------------
+
+_RUN_LOCK_WAIT_S = 60.0
+"""Seconds a ``--leaf`` command waits for another ``--leaf`` command's short hold of the run
+folder (saving the configuration, writing the search outputs)."""
+
+
+def _lock_jobs(config: TrainConfig, jobs: list[Job]) -> None:
+    """One writer per leaf: hold the folder of every job this command trains; without
+    ``--leaf`` also the run folder itself for the whole command. Commands training other
+    leaves of one run (a job array, ``--leaf i``) run side by side; a second command on a leaf
+    in training exits 2 naming the first. Ray workers train under these locks."""
+    if not config.leaf:
+        lock_run(config.output_dir)
+    for job in jobs:
+        lock_run(job.out_dir)
 
 
 def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> None:

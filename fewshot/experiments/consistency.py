@@ -56,7 +56,15 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text
-from fewshot.run_folder import CONFIG, LOGS, SWEEP_CONFIG, run_name, save_run_config, tree_path
+from fewshot.run_folder import (
+    CONFIG,
+    LOGS,
+    SWEEP_CONFIG,
+    lock_run,
+    run_name,
+    save_run_config,
+    tree_path,
+)
 from fewshot.splitting.tree import TreeFileError, load_tree
 
 if TYPE_CHECKING:  # torch: imported by the runs, not by the distance report
@@ -390,6 +398,7 @@ def report_distance(config: DistanceConfig) -> DistanceReport:
         progress=not config.no_progress,
     )
     print(format_table(report), end="")
+    lock_run(config.out)  # the trees are only read; the outputs get one writer
     written = write_outputs(report, config.out, plots=not config.no_plots)
     save_run_config(config.out, config, CONFIG)
     print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
@@ -410,6 +419,7 @@ def _main(argv: Sequence[str] | None) -> int:
         for r in todo:
             print(shlex.join(split_command(args, r)))
         return 0
+    lock_run(args.runs)
     save_run_config(args.runs, args, SWEEP_CONFIG)  # the last sweep's resolved options
     failed = run_all(args, todo)
     rc = 0 if args.no_analysis else analyse(args, runs)

@@ -36,7 +36,7 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, TasksFailed, open_executor
-from fewshot.run_folder import CONFIG, keep_run_config, load_run_config
+from fewshot.run_folder import CONFIG, keep_run_config, load_run_config, lock_run
 from fewshot.scoring.spec import ScoringSpec
 from fewshot.tables import outputs_block
 
@@ -179,6 +179,7 @@ def data_info(config: RefineConfig) -> dict:
 
 def _prepare_out(config: RefineConfig) -> Path:
     out = Path(config.out)
+    lock_run(out)
     if config.overwrite and out.exists():
         shutil.rmtree(out)
     keep_run_config(out, config, hint="use --overwrite")

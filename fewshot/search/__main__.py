@@ -43,6 +43,7 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, TasksFailed, open_executor
+from fewshot.run_folder import lock_run
 from fewshot.tables import outputs_block
 
 log = logging.getLogger("fewshot")
@@ -296,6 +297,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from fewshot.search.experiment import load_oracle
 
     oracle = load_oracle(cfg.benchmark, cfg.dataset, cfg.select)
+    lock_run(cfg.out)
     proxies = _proxies(cfg, oracle)
     save_config(cfg.out, cfg)
     try:

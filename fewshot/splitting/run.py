@@ -38,6 +38,7 @@ from fewshot.run_folder import (
     RESOLVED_DATA_PATH,
     TREE,
     WEIGHT_CHECKPOINTS,
+    lock_run,
     migrate,
     save_run_config,
 )
@@ -241,6 +242,7 @@ def run_split(
     settings = settings_from_config(config, recipe)
     validate_settings(settings)
     run_dir = Path(config.out) / str(config.name)
+    lock_run(run_dir)
     tree = open_run(run_dir, config)
     if tree is not None and tree.complete:
         return SplitRun(run_dir, tree, already_complete=True)

@@ -1,5 +1,6 @@
 """Run ``-m MODULE ARGS`` or ``SCRIPT.py ARGS`` (as ``python`` would) in this process and SIGKILL it at
 training step ``$FEWSHOT_KILL_AT_STEP`` of the first supernet that reaches it: a preempted job.
+``$FEWSHOT_KILL_SIGNAL`` (a name such as ``SIGTERM``) sends another signal instead, once.
 
 Used by the kill-and-resume tests: ``python tests/training/resume_driver.py -m fewshot.train ...``.
 """
@@ -16,11 +17,14 @@ from fewshot.training import module
 
 def main() -> None:
     step = int(os.environ["FEWSHOT_KILL_AT_STEP"])
+    signum = getattr(signal, os.environ.get("FEWSHOT_KILL_SIGNAL", "SIGKILL"))
     original = module.LeafModule.training_step
+    sent = []
 
     def training_step(self, batch, batch_idx):
-        if self.global_step == step:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if self.global_step == step and not sent:
+            sent.append(signum)
+            os.kill(os.getpid(), signum)
         return original(self, batch, batch_idx)
 
     module.LeafModule.training_step = training_step
