@@ -327,11 +327,14 @@ def resume_checkpoint(
     """The checkpoint a run in ``out_dir`` should resume from: ``checkpoints/last.ckpt``, or,
     when that one is missing or corrupt (set aside by :func:`load_checkpoint`), the newest
     ``epochNNN.ckpt`` that loads; None for a fast dev run, or when there is none (the run
-    starts over). When ``settings`` are given, a checkpoint saved with other settings
+    starts over). Temporary files of a save cut short are removed (the command holds the
+    folder's lock, so no other process is writing them). When ``settings`` are given, a checkpoint saved with other settings
     (:class:`RecordSettings`) is named and not resumed."""
     folder = Path(out_dir) / CHECKPOINTS
     if hardware.fast_dev_run or not folder.is_dir():
         return None
+    for partial in folder.glob(".*.ckpt.*.tmp"):  # a save cut short by a kill (never renamed)
+        partial.unlink(missing_ok=True)
     candidates = [folder / LAST_CHECKPOINT, *sorted(folder.glob("epoch*.ckpt"), reverse=True)]
     for path in candidates:
         if not path.is_file():
