@@ -47,7 +47,11 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[BinaryIO], None]
 def _with_path(exc: OSError, path: Path, size: int) -> OSError:
     """``exc`` naming ``path``; a full disk also says how many bytes the file needed."""
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        needed = f"{size / 1e6:.1f} MB" if size >= 100_000 else f"{size} bytes"
+        needed = (
+            f"{size} bytes" if size < 10_000
+            else f"{size / 1e3:.0f} KB" if size < 1_000_000
+            else f"{size / 1e6:.1f} MB"
+        )  # fmt: skip
         return OSError(exc.errno, f"no space left on device to write {needed}", str(path))
     if exc.filename is None:
         return OSError(exc.errno, exc.strerror, str(path))

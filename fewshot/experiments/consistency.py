@@ -279,7 +279,10 @@ def _executor(args: SweepConfig) -> contextlib.AbstractContextManager[fx.Executo
     or with ``--no-fork`` (or where fork does not exist) a fresh interpreter (``spawn``)."""
     if args.executor == "ray":
         options = fx.ExecutorOptions(
-            executor="ray", workers=args.workers or args.jobs, ray_address=args.ray_address
+            executor="ray",
+            workers=args.workers or args.jobs,
+            ray_address=args.ray_address,
+            ray_auth_token_path=args.ray_auth_token_path,
         )
         return fx.open_executor(options)
     fork = not args.no_fork and can_fork()
