@@ -80,7 +80,7 @@ def run_main(
             f"interrupted by {signal.Signals(signum).name}"
             + (f"; checkpoint saved: {where}" if where else "")
             + "; the run folder holds everything done so far: run the same command again to "
-            "resume",
+            "resume (fewshot.split: with --resume)",
             file=sys.stderr,
         )
         return 128 + signum

@@ -67,6 +67,8 @@ WEIGHT_CHECKPOINTS = "weights"
 SCORES = "scores.json"
 """Held-out accuracy of each sampled arch, per supernet of the few-shot vs one-shot experiment."""
 LOGS = "logs"
+LOCK = faults.LOCK_NAME
+"""The writer's lock file, present while a command writes the folder (:func:`lock_run`)."""
 
 OLD_KEYS = {"dataset_option": "data_option"}
 """Configuration keys saved by older versions -> their current names."""
@@ -167,6 +169,7 @@ __all__ = [
     "EVALUATION_CONFIG",
     "FEW_VS_ONE_SHOT_CONFIG",
     "LEAVES",
+    "LOCK",
     "LOGS",
     "OLD_KEYS",
     "ONE_SHOT_DIR",

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from fewshot import executor as fx
+from fewshot.errors import UsageError
 from tests.conftest import REPO_ROOT
-
-ray = pytest.importorskip("ray")
 
 TINY = ["--C", "4", "--N", "1", "--dataset", "synthetic", "--data-option", "image_size=8",
         "--batch-size", "8", "--batches", "1", "--no-progress", "--threads", "1",
@@ -74,6 +74,7 @@ def _scores(folder: Path) -> list[dict[str, str]]:
 @pytest.mark.slow
 @pytest.mark.skipif(not _namespaces_work(), reason="needs unshare -rn (a loopback-only network)")
 def test_a_token_protected_cluster_is_refused_in_one_line_then_used_with_its_token(tmp_path):
+    pytest.importorskip("ray")
     (tmp_path / "nobody").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "FEWSHOT_LOCK"))}
     env.update(WORK=str(tmp_path), PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1",
@@ -105,3 +106,52 @@ def test_a_token_protected_cluster_is_refused_in_one_line_then_used_with_its_tok
     assert (tmp_path / "home.rc").read_text().strip() == "0", home_err[-3000:]
     assert _scores(tmp_path / "home-token") == _scores(tmp_path / "local")
     assert len(_scores(tmp_path / "local")) == 4
+
+
+@pytest.fixture
+def no_token(tmp_path, monkeypatch):
+    """No token anywhere: an empty home, none of Ray's variables."""
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.setenv(name, "")  # recorded, so what use_auth_token sets is undone after
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    return tmp_path
+
+
+def _options(**kw) -> fx.ExecutorOptions:
+    return fx.ExecutorOptions(executor="ray", ray_address="127.0.0.1:6379", **kw)
+
+
+def test_the_token_is_found_where_ray_looks_and_token_mode_turned_on(no_token, monkeypatch):
+    assert fx.use_auth_token(_options()) is None and "RAY_AUTH_MODE" not in os.environ
+    token = no_token / "home" / ".ray" / "auth_token"
+    token.parent.mkdir(parents=True)
+    token.write_text("abc")
+    assert fx.use_auth_token(_options()) == str(token)
+    assert os.environ["RAY_AUTH_MODE"] == "token"
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # an explicit mode is the user's
+    assert fx.use_auth_token(_options()) is None and os.environ["RAY_AUTH_MODE"] == "disabled"
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    monkeypatch.setenv("RAY_AUTH_TOKEN", "xyz")
+    assert fx.use_auth_token(_options()) == "RAY_AUTH_TOKEN"
+
+
+def test_the_flag_wins_and_a_missing_file_is_one_line(no_token):
+    path = no_token / "token"
+    with pytest.raises(UsageError, match="is not a file; give the cluster's token"):
+        fx.use_auth_token(_options(ray_auth_token_path=path))
+    path.write_text("abc")
+    assert fx.use_auth_token(_options(ray_auth_token_path=path)).endswith(str(path))
+    assert os.environ["RAY_AUTH_TOKEN_PATH"] == str(path.resolve())
+    assert os.environ["RAY_AUTH_MODE"] == "token"
+
+
+def test_an_authentication_failure_is_recognised_in_rays_log_or_exception():
+    line = ("[2026-12-06 W 1 1] gcs_client.cc:210: Failed to get cluster ID from GCS server: "
+            "Unauthenticated: RPC error: InvalidAuthToken: Authentication token is missing")  # fmt: skip
+    refused = fx._auth_refusal([line], ConnectionError("Failed to connect"))
+    assert refused == "InvalidAuthToken: Authentication token is missing"
+    assert fx._auth_refusal(["some other line"], ConnectionError("no route")) == ""
+    message = fx._auth_message("HEAD:6379", None, refused)
+    assert "requires token authentication" in message and "--ray-auth-token-path" in message
+    assert "refused the authentication token from X" in fx._auth_message("H", "X", refused)

@@ -35,6 +35,7 @@ from fewshot.io import software_versions
 from fewshot.metrics.base import ScoringData, data_free
 from fewshot.metrics.settings import MetricSettings
 from fewshot.run_folder import (
+    LOCK,
     RESOLVED_DATA_PATH,
     TREE,
     WEIGHT_CHECKPOINTS,
@@ -335,7 +336,7 @@ def open_run(run_dir: Path, config: SplitConfig) -> SplitTree | None:
     """The tree to continue (``--resume``), or None for a new run; refuses to overwrite."""
     tree_file = run_dir / TREE
     if not config.resume:
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if run_dir.exists() and any(p.name != LOCK for p in run_dir.iterdir()):
             raise UsageError(
                 f"run folder {run_dir} already exists; pass --resume to continue it or "
                 "--name NEW to start another run"
