@@ -628,7 +628,10 @@ def _connect(ray: Any, options: ExecutorOptions, token: str | None = None) -> bo
         kwargs["_system_config"] = {"worker_niceness": 0}
     where = options.ray_address or "an embedded Ray"
     error: BaseException | None = None
-    with _stderr_captured() as output:
+    # a cluster's refusal is logged by Ray's C++ client, not raised: read it from stderr (an
+    # embedded Ray is not captured: the processes it starts would keep writing to the capture)
+    capture = _stderr_captured() if options.ray_address else contextlib.nullcontext([])
+    with capture as output:
         try:
             ray.init(**kwargs)
         except Exception as exc:  # ConnectionError, RuntimeError, Ray's AuthenticationError

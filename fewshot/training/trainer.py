@@ -312,7 +312,8 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
         missing = [k for k in CHECKPOINT_KEYS if k not in checkpoint]
         problem = f"it lacks {', '.join(missing)}" if missing else ""
     except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
-        checkpoint, problem = None, f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
+        first = (str(exc).splitlines() or [""])[0].split(". ")[0][:160]
+        checkpoint, problem = None, f"{type(exc).__name__}: {first}"
     if not problem:
         return checkpoint
     corrupt = path.with_name(path.name + ".corrupt")
