@@ -51,6 +51,7 @@ _CHATTY_LOGGERS = (  # "GPU available", "TPU available", "LOCAL_RANK ... CUDA_VI
     "lightning.pytorch.utilities.rank_zero",
     "lightning.pytorch.accelerators.cuda",
     "lightning_fabric.utilities.rank_zero",
+    "pytorch_lightning.trainer.connectors.checkpoint_connector",  # "`weights_only` was not set"
 )
 
 
