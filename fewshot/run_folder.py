@@ -81,6 +81,20 @@ def lock_run(folder: Path, *, wait: float = 0.0) -> faults.FolderLock:
     return faults.lock_folder(folder, wait=wait)
 
 
+def remove_outputs(path: Path) -> None:
+    """Remove ``path`` (a file, or a folder with everything in it) except the writer locks
+    under it, which the command removing it holds (``--force``, ``--overwrite``)."""
+    path = Path(path)
+    if not path.is_dir():
+        path.unlink(missing_ok=True)
+        return
+    for child in path.iterdir():
+        if child.name != LOCK:
+            remove_outputs(child)
+    if not any(path.iterdir()):
+        path.rmdir()
+
+
 def run_name(metric: str, seed: int) -> str:
     """The folder name of one (metric, seed) split run in a sweep: ``snip_s3``."""
     return f"{metric}_s{seed}"
@@ -187,6 +201,7 @@ __all__ = [
     "load_run_config",
     "migrate",
     "relative_paths",
+    "remove_outputs",
     "run_name",
     "save_run_config",
     "tree_path",

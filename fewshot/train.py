@@ -31,7 +31,6 @@ trains one leaf per Ray task (``--gpus-per-task``, ``--workers``, ``--ray-addres
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -66,6 +65,7 @@ from fewshot.run_folder import (
     TREE,
     load_run_config,
     lock_run,
+    remove_outputs,
     save_run_config,
 )
 from fewshot.splitting.tree import load_tree
@@ -323,13 +323,14 @@ def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> None:
 
 
 def _discard_outputs(out: Path) -> None:
-    """Remove the training outputs of a run folder (never its tree or split outputs)."""
+    """Remove the training outputs of a run folder (never its tree or split outputs), after
+    taking the lock of every trained leaf (a leaf another command trains: exit 2)."""
+    trained = [p for p in (out / LEAVES).glob("*") if p.is_dir()] + [out / ONE_SHOT_DIR]
+    for folder in trained:
+        if folder.is_dir():
+            lock_run(folder)
     for name in (LEAVES, ONE_SHOT_DIR, SEARCH, CONFIG_NAME):
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+        remove_outputs(out / name)
     log.warning("--force: discarded the previous training outputs in %s", out)
 
 

@@ -195,3 +195,19 @@ def test_run_main_turns_sigterm_into_one_line_and_exit_143(capsys):
     assert run_main(main, []) == 143
     err = capsys.readouterr().err
     assert "interrupted by SIGTERM" in err and "run the same command again" in err
+
+
+def test_removing_outputs_keeps_the_locks_their_command_holds(tmp_path):
+    from fewshot.run_folder import remove_outputs
+
+    leaf = tmp_path / "leaves" / "1"
+    faults.lock_folder(leaf)
+    (leaf / "checkpoints").mkdir()
+    (leaf / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    (tmp_path / "leaves" / "2").mkdir()
+    (tmp_path / "leaves" / "2" / "weights.pt").write_bytes(b"x")
+    remove_outputs(tmp_path / "leaves")
+    assert [p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file()] == [
+        Path("leaves/1") / faults.LOCK_NAME
+    ]
+    remove_outputs(tmp_path / "absent.json")  # nothing there: nothing to do
