@@ -163,6 +163,8 @@ class FewshotDataModule(pl.LightningDataModule):
 
     name: ClassVar[str] = ""
     native_size: ClassVar[int] = 32
+    mid_epoch_resume: ClassVar[bool] = True
+    """A fit resumed from a mid-epoch checkpoint continues its epoch's batches (:meth:`state_dict`)."""
 
     def __init__(
         self,

@@ -353,6 +353,14 @@ def resume_checkpoint(
     return None
 
 
+def _resumes_mid_epoch(trainer: pl.Trainer) -> bool:
+    """Whether a checkpoint saved now resumes bitwise: one process, and a data module that
+    continues an epoch's batches (``mid_epoch_resume``; a wrapper's ``inner`` one counts)."""
+    data = getattr(trainer, "datamodule", None)
+    data = getattr(data, "inner", data)
+    return trainer.world_size == 1 and bool(getattr(data, "mid_epoch_resume", False))
+
+
 class CheckpointOnPreemption(Callback):
     """SIGTERM or SIGINT during training (:func:`fewshot.faults.defer_preemption`): save
     ``checkpoints/last.ckpt`` at the next step boundary and stop with
@@ -361,8 +369,9 @@ class CheckpointOnPreemption(Callback):
     Mid-epoch checkpoints resume bitwise: the optimiser, schedule and loop counters are in the
     checkpoint, path draws are functions of (seed, global step), and the data module skips the
     batches of the epoch already trained (:meth:`fewshot.data.base.FewshotDataModule.state_dict`).
-    A signal in an epoch's last batch, or under DDP (several processes), waits for the
-    epoch-end checkpoint and stops before the next epoch's first step.
+    A signal in an epoch's last batch, under DDP (several processes), or with a data module
+    that cannot continue an epoch (no ``mid_epoch_resume``), waits for the epoch-end checkpoint
+    and stops before the next epoch's first step.
     """
 
     def __init__(self, out_dir: Path) -> None:
@@ -377,7 +386,7 @@ class CheckpointOnPreemption(Callback):
         signum = faults.preemption_signal()
         loop = trainer.fit_loop.epoch_loop
         last = loop.batch_progress.current.processed >= trainer.num_training_batches
-        if signum is None or last or trainer.world_size > 1 or loop.done:
+        if signum is None or last or loop.done or not _resumes_mid_epoch(trainer):
             return
         trainer.save_checkpoint(self.path)
         raise faults.Preempted(signum, f"{self.path} (step {trainer.global_step})")
