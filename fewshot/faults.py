@@ -345,10 +345,13 @@ def restore_signal_handlers(previous: dict[int, Any]) -> None:
 def defer_preemption() -> Iterator[None]:
     """Within the block, a SIGTERM/SIGINT only records itself (:func:`preemption_signal`)
     for the training loop to act on at its next step boundary; one that arrived after the
-    loop's last step is raised as :class:`Preempted` when the block ends."""
+    loop's last step is raised as :class:`Preempted` when the block ends. The handlers are
+    installed for the block (main thread), so library callers outside a command get the same
+    checkpoint at a step boundary."""
     global _deferred, _pending
     before = _deferred
     _deferred = True
+    handlers = install_signal_handlers() if not before else {}
     try:
         yield
     except BaseException:
@@ -357,6 +360,7 @@ def defer_preemption() -> Iterator[None]:
         raise
     finally:
         _deferred = before
+        restore_signal_handlers(handlers)
     if not before and _pending is not None:
         signum, _pending = _pending, None
         raise Preempted(signum)

@@ -240,3 +240,29 @@ def test_a_full_disk_is_one_line_exit_2_nothing_partial_and_resumes(tmp_path, re
     finally:
         if mounted:
             subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_sigterm_in_library_training_checkpoints_and_resumes_to_identical_weights(tmp_path):
+    """``train_archs`` called from a script (not a command): the training installs the handler
+    itself; the script ends with :class:`fewshot.faults.Preempted` after the checkpoint."""
+    script = str(REPO_ROOT / "tests" / "training" / "standalone_script.py")
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1")
+
+    def run(out: Path, **faults: str) -> subprocess.CompletedProcess:
+        head = [str(DRIVER)] if faults else []
+        return subprocess.run([sys.executable, *head, script, str(out), "tensor"],
+                              env={**env, **faults}, capture_output=True, text=True,
+                              timeout=600)  # fmt: skip
+
+    assert run(tmp_path / "full").returncode == 0
+    stopped = run(tmp_path / "term", FEWSHOT_KILL_AT_STEP="7", FEWSHOT_KILL_SIGNAL="SIGTERM")
+    assert stopped.returncode != 0 and "Preempted" in stopped.stderr, stopped.stderr[-3000:]
+    (ckpt,) = (tmp_path / "term").rglob("last.ckpt")
+    assert torch.load(ckpt, weights_only=False)["global_step"] == 8
+    assert run(tmp_path / "term").returncode == 0
+    states = [
+        torch.load(next((tmp_path / n).rglob("last.ckpt")), weights_only=False)["state_dict"]
+        for n in ("full", "term")
+    ]
+    assert states[0].keys() == states[1].keys()
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
