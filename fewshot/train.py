@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from fewshot import faults
 from fewshot.benchmark import find_benchmark
 from fewshot.choices import dataset_names
 from fewshot.cli import callable_command, run_main
@@ -71,6 +71,8 @@ from fewshot.run_folder import (
     TRAIN_CONFIG,
     TREE,
     load_run_config,
+    lock_run,
+    remove_outputs,
     save_run_config,
 )
 from fewshot.splitting.tree import load_tree
@@ -258,9 +260,11 @@ def execute(config: TrainConfig) -> int:
         )  # fmt: skip
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    _lock_jobs(config, jobs)
     hardware = _hardware(config)
     done_before = all(finished(job, hardware) for job in jobs)
-    saved = _open_run(config, jobs, datamodule.resolved_data_path())
+    with faults.holding(out, wait=_RUN_LOCK_WAIT_S):
+        saved = _open_run(config, jobs, datamodule.resolved_data_path())
     if done_before and _searched_alike(saved, config):
         return _report_finished(config, tree)
     context = LeafTraining(_data_options(config), settings, hardware, datamodule)
@@ -280,6 +284,7 @@ def execute(config: TrainConfig) -> int:
     if config.fast_dev_run:
         search = search.fast_dev()
     device = _search_device(config)
+    lock_run(out, wait=_RUN_LOCK_WAIT_S)  # the run folder's search outputs: one writer
     result = search_jobs(
         tree, jobs, datamodule, settings, search, device, dataset=str(config.dataset)
     )
@@ -315,6 +320,21 @@ def _draw_curves(config: TrainConfig, tree: Any) -> list[Path]:
 
 
 # -- run folder ---------------------------------------------------------------------------------
+
+_RUN_LOCK_WAIT_S = 60.0
+"""Seconds a ``--leaf`` command waits for another ``--leaf`` command's short hold of the run
+folder (saving the configuration, writing the search outputs)."""
+
+
+def _lock_jobs(config: TrainConfig, jobs: list[Job]) -> None:
+    """One writer per leaf: hold the folder of every job this command trains; without
+    ``--leaf`` also the run folder itself for the whole command. Commands training other
+    leaves of one run (a job array, ``--leaf i``) run side by side; a second command on a leaf
+    in training exits 2 naming the first. Ray workers train under these locks."""
+    if not config.leaf:
+        lock_run(config.output_dir)
+    for job in jobs:
+        lock_run(job.out_dir)
 
 
 SEARCH_FIELDS = ("search_k", "calib_batches", "search_val_batches", "one_shot", "no_search",
@@ -375,13 +395,14 @@ def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> dict[str,
 
 
 def _discard_outputs(out: Path) -> None:
-    """Remove the training outputs of a run folder (never its tree or split outputs)."""
+    """Remove the training outputs of a run folder (never its tree or split outputs), after
+    taking the lock of every trained leaf (a leaf another command trains: exit 2)."""
+    trained = [p for p in (out / LEAVES).glob("*") if p.is_dir()] + [out / ONE_SHOT_DIR]
+    for folder in trained:
+        if folder.is_dir():
+            lock_run(folder)
     for name in (LEAVES, ONE_SHOT_DIR, SEARCH, CONFIG_NAME):
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+        remove_outputs(out / name)
     log.warning("--force: discarded the previous training outputs in %s", out)
 
 

@@ -62,6 +62,7 @@ from fewshot.run_folder import (
     LOGS,
     SWEEP_CONFIG,
     load_run_config,
+    lock_run,
     run_name,
     save_run_config,
     tree_path,
@@ -280,7 +281,10 @@ def _executor(args: SweepConfig) -> contextlib.AbstractContextManager[fx.Executo
     or with ``--no-fork`` (or where fork does not exist) a fresh interpreter (``spawn``)."""
     if args.executor == "ray":
         options = fx.ExecutorOptions(
-            executor="ray", workers=args.workers or args.jobs, ray_address=args.ray_address
+            executor="ray",
+            workers=args.workers or args.jobs,
+            ray_address=args.ray_address,
+            ray_auth_token_path=args.ray_auth_token_path,
         )
         return fx.open_executor(options)
     fork = not args.no_fork and can_fork()
@@ -407,6 +411,7 @@ def report_distance(config: DistanceConfig) -> DistanceReport:
         progress=not config.no_progress,
     )
     print(format_table(report), end="")
+    lock_run(config.out)  # the trees are only read; the outputs get one writer
     written = write_outputs(report, config.out, plots=not config.no_plots)
     save_run_config(config.out, config, CONFIG)
     print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
@@ -427,6 +432,7 @@ def _main(argv: Sequence[str] | None) -> int:
         for r in todo:
             print(shlex.join(split_command(args, r)))
         return 0
+    lock_run(args.runs)
     save_run_config(args.runs, args, SWEEP_CONFIG)  # the last sweep's resolved options
     failed = run_all(args, todo)
     rc = 0 if args.no_analysis else analyse(args, runs)

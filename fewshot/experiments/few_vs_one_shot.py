@@ -67,6 +67,7 @@ from fewshot.run_folder import (
     RESOLVED_DATA_PATH,
     SCORES,
     keep_run_config,
+    lock_run,
     tree_path,
 )
 from fewshot.spaces.nb201 import Arch, Mask
@@ -458,6 +459,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     config = start_experiment(FewVsOneShotConfig, argv, prog="python tools/few_vs_one_shot.py")
+    lock_run(config.out)
     keep_run_config(
         config.out, config, CONFIG_NAME, hint="use the original flags or another --out",
         extra={RESOLVED_DATA_PATH: _data_path(config)},

@@ -199,8 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     config = start_experiment(GroundTruthConfig, argv,
                               prog="python -m fewshot.experiments.ground_truth")  # fmt: skip
-    from fewshot.run_folder import keep_run_config
+    from fewshot.run_folder import keep_run_config, lock_run
 
+    lock_run(config.out)
     keep_run_config(config.out, config, "ground_truth_config.yaml",
                     hint="use the original flags or another --out")  # fmt: skip
     budget = json.loads(config.budget_results.read_text())

@@ -433,8 +433,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     config = start_experiment(RankingBudgetConfig, argv,
                               prog="python -m fewshot.experiments.ranking_budget")  # fmt: skip
-    from fewshot.run_folder import keep_run_config
+    from fewshot.run_folder import keep_run_config, lock_run
 
+    lock_run(config.out)
     keep_run_config(config.out, config, "ranking_budget_config.yaml",
                     hint="use the original flags or another --out")  # fmt: skip
     archs, true, indices = connected_sample(config)

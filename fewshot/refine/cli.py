@@ -17,7 +17,6 @@ resumes (a larger ``--iterations`` continues a finished run); other settings are
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,7 +35,13 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, TasksFailed, open_executor
-from fewshot.run_folder import CONFIG, keep_run_config, load_run_config
+from fewshot.run_folder import (
+    CONFIG,
+    keep_run_config,
+    load_run_config,
+    lock_run,
+    remove_outputs,
+)
 from fewshot.scoring.spec import ScoringSpec
 from fewshot.tables import outputs_block
 
@@ -179,8 +184,9 @@ def data_info(config: RefineConfig) -> dict:
 
 def _prepare_out(config: RefineConfig) -> Path:
     out = Path(config.out)
+    lock_run(out)
     if config.overwrite and out.exists():
-        shutil.rmtree(out)
+        remove_outputs(out)
     keep_run_config(out, config, hint="use --overwrite")
     return out
 

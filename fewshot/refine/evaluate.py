@@ -44,7 +44,7 @@ from fewshot.training.trainer import trainer_option
 if TYPE_CHECKING:
     from fewshot.refine.evaluation import TrainingRecipe
     from fewshot.training.trainer import TrainerSettings
-from fewshot.run_folder import EVALUATION_CONFIG, RESOLVED_DATA_PATH, save_run_config
+from fewshot.run_folder import EVALUATION_CONFIG, RESOLVED_DATA_PATH, lock_run, save_run_config
 
 _R = "recipe (defaults: da Silva et al.)"
 _D = "data"
@@ -108,6 +108,7 @@ def _main(argv: Sequence[str] | None) -> int:
         seed=config.seed, **config.data_option,
     )  # fmt: skip
     extra = {RESOLVED_DATA_PATH: dm.resolved_data_path()}
+    lock_run(Path(config.out))
     save_run_config(Path(config.out), config, EVALUATION_CONFIG, extra=extra)
     limit = config.limit_train_batches
     limit = int(limit) if limit > 1 else limit

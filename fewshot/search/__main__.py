@@ -42,7 +42,7 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, TasksFailed, open_executor
-from fewshot.run_folder import CONFIG, keep_run_config
+from fewshot.run_folder import CONFIG, keep_run_config, lock_run
 from fewshot.tables import outputs_block
 
 log = logging.getLogger("fewshot")
@@ -311,6 +311,7 @@ def execute(cfg: SearchConfig) -> int:
     """What the command does with a resolved configuration: search (or filter), print, write;
     0 when done, 1 when repeats failed on Ray. :func:`fewshot.api.search` calls it."""
     apply_common(cfg)
+    lock_run(cfg.out)  # one writer: before the configuration is kept or compared
     keep_run_config(cfg.out, cfg, hint="use the original flags, or another --out")
     if _finished(cfg):
         return 0
