@@ -38,8 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from fewshot.benchmark import find_benchmark
-from fewshot.choices import dataset_names
+from fewshot.choices import dataset_names, space_names
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
@@ -103,6 +102,10 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         None, positional=True, help="run folder holding tree.json (outputs go here)"
     )
     tree: Path | None = option(None, help="tree file (default: RUN_DIR/tree.json)")
+    space: str | None = option(
+        None, help="search space (default: the tree's, which is authoritative: another one "
+        "is refused)", choices=space_names, group=_DATA,
+    )  # fmt: skip
     leaf: list[int] = option(
         [], help="train only these leaf ids (repeatable)", repeat=True, affects_results=False
     )
@@ -190,12 +193,19 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
             raise UsageError("give the run folder holding tree.json (see --help)")
         self.tree = self.tree or self.run_dir / TREE
         tree = load_tree(self.tree)
+        if self.space is not None and self.space != tree.space.name:
+            raise UsageError(
+                f"--space {self.space}: the tree {self.tree} splits search space "
+                f"{tree.space.name!r} (the tree's space is used; drop --space or give that one)"
+            )
+        self.space = tree.space.name
         saved = tree.config or {}
         self.dataset = self.dataset or tree.dataset
         if self.data_root is None and saved.get("data_root"):
             self.data_root = Path(saved["data_root"])
-        self.C = self.C if self.C is not None else int(saved.get("C", 16))
-        self.N = self.N if self.N is not None else int(saved.get("N", 5))
+        model = tree.space.model_options()
+        self.C = self.C if self.C is not None else int(saved.get("C", model["C"]))
+        self.N = self.N if self.N is not None else int(saved.get("N", model["N"]))
         accelerator, devices = lightning_hardware(self.device)
         self.accelerator = self.accelerator or accelerator
         self.devices = self.devices or devices
@@ -211,9 +221,7 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         if self.benchmark is not None and self.no_search:
             raise UsageError("--benchmark evaluates the search: drop --no-search")
         if not self.no_search:
-            self.benchmark = find_benchmark(
-                self.benchmark, purpose="judging the search (true accuracy, Kendall tau)"
-            )
+            self.benchmark = tree.space.find_benchmark(self.benchmark)
         return self
 
     @property
@@ -263,7 +271,7 @@ def _main(argv: Sequence[str] | None) -> int:
     )
     result["benchmark"] = None  # which benchmark judged the search (None: not judged)
     if config.benchmark is not None:
-        evaluate_searches(result, config.benchmark, config.benchmark_dataset)
+        evaluate_searches(result, config.benchmark, config.benchmark_dataset, space=tree.space)
     atomic_write_json(out / SEARCH, strip_objects(result))
     figures = []
     if "evaluation" in result:
@@ -287,6 +295,10 @@ def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> None:
     """
     out = config.output_dir
     saved = load_run_config(out, CONFIG_NAME)
+    if saved is not None and "space" not in saved:  # saved before --space: an NB201 tree
+        from fewshot.spaces.base import DEFAULT_SPACE
+
+        saved = {**saved, "space": DEFAULT_SPACE}
     trained: list[str] = []
     if saved is not None and config.force:
         _discard_outputs(out)
