@@ -53,12 +53,15 @@ from fewshot.analysis.partition_distance import (
 from fewshot.analysis.tree_groups import (
     MixedConfigError,
     MixedRecipeError,
+    MixedSpaceError,
     SourcedTree,
+    check_space,
     config_signature,
     find_tree_files,
     group_by_metric,
     load_trees,
 )
+from fewshot.spaces import SearchSpace, get_space
 from fewshot.splitting.tree import SplitTree
 from fewshot.tables import markdown_table
 
@@ -287,8 +290,15 @@ class DistanceReport:
         )
 
 
-def analyse_trees(trees: Sequence[SourcedTree], *, same_edge_only: bool = False) -> DistanceReport:
-    """Group trees by metric (checking configs and seeds) and compute every metric's distances."""
+def analyse_trees(
+    trees: Sequence[SourcedTree],
+    *,
+    same_edge_only: bool = False,
+    space: SearchSpace | None = None,
+) -> DistanceReport:
+    """Group trees by metric (checking configs and seeds) and compute every metric's distances;
+    every tree must split ``space`` (default ``nb201``)."""
+    check_space(trees, get_space() if space is None else space)
     groups = group_by_metric(trees)
     metrics = {
         metric: analyse_metric([st.tree for st in group], same_edge_only=same_edge_only)
@@ -303,10 +313,11 @@ def analyse_paths(
     same_edge_only: bool = False,
     allow_incomplete: bool = False,
     progress: bool = False,
+    space: SearchSpace | None = None,
 ) -> DistanceReport:
     """Load the trees under ``paths`` and analyse them (see :func:`analyse_trees`)."""
     trees = load_trees(paths, allow_incomplete=allow_incomplete, progress=progress)
-    return analyse_trees(trees, same_edge_only=same_edge_only)
+    return analyse_trees(trees, same_edge_only=same_edge_only, space=space)
 
 
 # -- table -----------------------------------------------------------------------------------
@@ -337,6 +348,7 @@ __all__ = [
     "MetricDistances",
     "MixedConfigError",
     "MixedRecipeError",
+    "MixedSpaceError",
     "PairValues",
     "Partition",
     "SourcedTree",
