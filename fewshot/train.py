@@ -77,7 +77,7 @@ from fewshot.training.pipeline import (
     strip_objects,
 )
 from fewshot.training.runner import TrainerSettings, TrainSettings
-from fewshot.training.trainer import scaled_lr, trainer_option
+from fewshot.training.trainer import LrScaling, scaled_lr, trainer_option
 
 log = logging.getLogger("fewshot")
 
@@ -136,7 +136,7 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
     lr_min: float = option(_SPEC.lr_min, help="... down to lr_min, stepped per batch", group=_OPT)
     momentum: float = option(_SPEC.momentum, help="SGD Nesterov momentum", group=_OPT)
     weight_decay: float = option(_SPEC.weight_decay, help="weight decay", group=_OPT)
-    lr_scaling: Literal["none", "linear"] = trainer_option("lr_scaling", group=_OPT)
+    lr_scaling: LrScaling = trainer_option("lr_scaling", group=_OPT)
     grad_clip: float = option(_SPEC.grad_clip, help="gradient norm clipping", group=_OPT)
     val_bn: Literal["batch", "running"] = option(
         _SPEC.val_bn, help="validation BN statistics (the search recalibrates BN)", group=_OPT
