@@ -199,3 +199,25 @@ def test_bp_graph_is_the_spaces_op_graph():
     assert (a[1:7, 1:7] == np.diag(np.diag(a[1:7, 1:7]))).all() and (a[0, 1:7] > 0).tolist() == [
         f == 0 for _, f in edges
     ]
+
+
+@pytest.mark.parametrize("algo", ["rand", "ae", "rl", "bp"])
+def test_every_algorithm_searches_another_space(algo):
+    """A chain space of 3 layers x 2 ops (no zero op, BP's graph a chain): the oracle keys,
+    neighbours, RL's policy shape and BP's graph all come from the space."""
+    from tests.toy_space import toy_space
+
+    space = get_space(toy_space())
+    archs = list(space.all_archs())
+    ops = np.array([a.op_indices for a in archs])
+    acc = np.array([10.0 * space.num_parametric(a) + i for i, a in enumerate(archs)])
+    oracle = Oracle(ops, acc, acc, "toy", "test", space)
+    assert oracle.neighbours.shape == (8, 3) and oracle.index(archs[5]) == 5
+    assert oracle.arch(3) == archs[3] and archs[3].code == 3
+    with pytest.raises(ValueError, match="not an arch of 'toy-chain'"):
+        oracle.index(next(iter(all_archs())))  # an NB201 arch
+    cfg = AlgoSettings(population=4, tournament=2, bp_batch=2, bp_round_steps=5)
+    result = search(algo, Searchable(oracle), cfg, budget=8, repeats=2, seed=0)
+    assert result.curves.shape == (2, 8) and np.isin(result.curves, acc).all()
+    assert (np.diff(result.curves, axis=1) >= 0).all()  # best so far
+    assert np.isin(result.trained, np.arange(8)).all()
