@@ -62,6 +62,22 @@ def test_exhaustive_split_is_one_leaf_per_op_of_the_edge():
     assert all(leaf.mask.num_archs == 3125 and leaf.mask.ops(3) == (leaf.id,) for leaf in leaves)
 
 
+def test_methods_of_another_space_and_mixed_spaces():
+    """The exhaustive split and one-shot are the given space's; trees of two spaces are refused."""
+    from tests.toy_space import toy_space
+
+    toy = toy_space()
+    leaves = exhaustive_leaves(edge=1, space=toy)
+    assert [leaf.id for leaf in leaves] == ["a", "b"] and leaves[0].mask.num_archs == 4
+    with pytest.raises(ValueError, match="one leaf per op: branch 2, not 5"):
+        exhaustive_leaves(edge=1, branch=5, space=toy)
+    methods = plan_methods({}, depths=[1], epochs=2, space=toy, protocols=("inherited",))
+    assert {m.space.name for m in methods} == {toy.name}
+    assert all(run.mask.space is toy for run in supernets(methods).values())
+    with pytest.raises(ValueError, match="different spaces"):
+        plan_methods({"snip": _tree()}, depths=[1], epochs=2, space=toy)
+
+
 def test_each_arch_is_assigned_to_the_leaf_that_contains_it():
     leaves = leaves_at_depth(_tree(), 2)
     archs = random.Random(1).sample(list(all_archs()), 200)
