@@ -351,3 +351,20 @@ def test_a_capped_multiple_leaves_out_only_the_comparisons_it_cannot_make():
     assert ("equal-compute", "snip-d1-inh", "one-shot-x3") in pairs
     assert not [p for p in pairs if p[0] == "equal-compute" and p[1].startswith("exhaustive")]
     assert ("papers", "exhaustive-b5", "one-shot") in pairs
+
+
+def test_the_arch_sample_is_parsed_in_the_experiments_space(tmp_path):
+    """A benchmark table of NB201 arch strings read for another space: one usage error."""
+    from fewshot.config import make_config
+    from fewshot.errors import UsageError
+    from fewshot.experiments.few_vs_one_shot import FewVsOneShotConfig, arch_sample
+    from tests.toy_space import TOY
+
+    archs = list(all_archs())[::500]
+    table = tmp_path / "acc.csv"
+    table.write_text("arch_str,cifar10_test\n" + "".join(f"{a},{i}\n" for i, a in enumerate(archs)))
+    values = {"benchmark": table, "sample": 5, "metrics": ["random"], "out": tmp_path / "o"}
+    sample, true, indices = arch_sample(make_config(FewVsOneShotConfig, values))
+    assert [a.to_string() for a in sample] == [archs[i].to_string() for i in indices]
+    with pytest.raises(UsageError, match=f"not a benchmark of search space '{TOY}'"):
+        arch_sample(make_config(FewVsOneShotConfig, {**values, "space": TOY}))
