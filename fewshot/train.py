@@ -203,9 +203,13 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         self.dataset = self.dataset or tree.dataset
         if self.data_root is None and saved.get("data_root"):
             self.data_root = Path(saved["data_root"])
-        model = tree.space.model_options()
-        self.C = self.C if self.C is not None else int(saved.get("C", model["C"]))
-        self.N = self.N if self.N is not None else int(saved.get("N", model["N"]))
+        sizes = {**tree.space.model_options(), **{k: saved[k] for k in ("C", "N") if k in saved}}
+        for key in ("C", "N"):
+            if getattr(self, key) is None:
+                if key not in sizes:
+                    raise UsageError(f"the tree records no {key} and {tree.space.name} has no "
+                                     f"default: give --{key}")  # fmt: skip
+                setattr(self, key, int(sizes[key]))
         accelerator, devices = lightning_hardware(self.device)
         self.accelerator = self.accelerator or accelerator
         self.devices = self.devices or devices
@@ -221,7 +225,11 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         if self.benchmark is not None and self.no_search:
             raise UsageError("--benchmark evaluates the search: drop --no-search")
         if not self.no_search:
-            self.benchmark = tree.space.find_benchmark(self.benchmark)
+            try:
+                self.benchmark = tree.space.find_benchmark(self.benchmark)
+            except NotImplementedError as exc:  # no ground truth: the search is not judged
+                if self.benchmark is not None:
+                    raise UsageError(f"--benchmark: {exc}") from None
         return self
 
     @property

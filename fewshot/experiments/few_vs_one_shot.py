@@ -187,7 +187,10 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
     def resolve(self) -> FewVsOneShotConfig:
         if self.benchmark is None or self.benchmark.suffix != ".csv":  # a CSV is taken as given
             # found here to be recorded with the run; none: the experiment refuses to start
-            self.benchmark = get_space(self.space).find_benchmark(self.benchmark)
+            try:
+                self.benchmark = get_space(self.space).find_benchmark(self.benchmark)
+            except NotImplementedError as exc:  # the sample is stratified by ground truth
+                raise UsageError(f"{exc}: give an accuracy CSV as --benchmark") from None
         if not self.metrics and self.no_exhaustive:
             raise UsageError("nothing to compare: give --metrics, or drop --no-exhaustive")
         if any(d < 1 for d in self.depths) or not self.depths:

@@ -128,7 +128,10 @@ class RankingBudgetConfig(CommonOptions):
     benchmark_dataset: str = option("cifar10", help="benchmark accuracy column")
 
     def resolve(self) -> RankingBudgetConfig:
-        self.benchmark = self.benchmark or get_space(self.space).find_benchmark(required=True)
+        try:
+            self.benchmark = self.benchmark or get_space(self.space).find_benchmark(required=True)
+        except NotImplementedError as exc:  # the sample is stratified by ground truth
+            raise UsageError(f"{exc}: give an accuracy CSV as --benchmark") from None
         for name in self.regimes:
             regime = Regime.parse(name)
             if regime.data not in self.roots():

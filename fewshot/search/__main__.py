@@ -311,7 +311,10 @@ def _main(argv: Sequence[str] | None) -> int:
 
     space = get_space(cfg.space)
     # found here to be recorded in config.yaml and summary.json; none: the search refuses
-    cfg.benchmark = space.find_benchmark(cfg.benchmark, required=True)
+    try:
+        cfg.benchmark = space.find_benchmark(cfg.benchmark, required=True)
+    except NotImplementedError as exc:  # a space without ground truth cannot be searched here
+        raise UsageError(f"{exc}: the search looks accuracies up in it") from None
     oracle = load_oracle(cfg.benchmark, cfg.dataset, cfg.select, space=space)
     proxies = _proxies(cfg, oracle)
     save_config(cfg.out, cfg)

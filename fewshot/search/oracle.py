@@ -105,7 +105,10 @@ class Oracle:
             raise UsageError(f"select must be 'auto' or 'test', got {select!r}")
         space = get_space() if space is None else space
         name = _dataset_name(dataset, space)
-        bench = space.open_benchmark(path)
+        try:
+            bench = space.open_benchmark(path)
+        except NotImplementedError as exc:
+            raise UsageError(str(exc)) from None
         ops = np.array([a.op_indices for a in bench.archs()], dtype=np.int64)
         report = bench.accuracies(name)
         valid = _VALIDATION.get(name) if select == "auto" else None
