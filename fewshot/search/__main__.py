@@ -197,7 +197,7 @@ def _proxies(cfg: SearchConfig, oracle) -> dict[str, Any]:
     spec = None
     if not cfg.no_scoring:
         spec = proxy_spec(cfg.proxy_dataset or oracle.dataset,
-                          cfg.proxy_data_option or cfg.data_option)  # fmt: skip
+                          cfg.proxy_data_option or cfg.data_option, space=oracle.space)  # fmt: skip
     device = "cpu" if cfg.device == "auto" else cfg.device
     tables = {}
     for name in cfg.proxy:

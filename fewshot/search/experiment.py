@@ -23,6 +23,7 @@ from fewshot.search.proxy import ProxyTable, check_proxy, metric_scorer
 from fewshot.search.run import SearchResult, curve_bands, run_repeats, summarise
 from fewshot.search.searchable import Searchable
 from fewshot.spaces import SearchSpace, get_space
+from fewshot.spaces.base import DEFAULT_SPACE
 
 log = logging.getLogger("fewshot")
 
@@ -91,11 +92,21 @@ def make_scorer(
     return score
 
 
-def proxy_spec(dataset: str, data_option: dict[str, Any] | None = None) -> ScoringSpec:
+def proxy_spec(
+    dataset: str,
+    data_option: dict[str, Any] | None = None,
+    *,
+    space: SearchSpace | None = None,
+) -> ScoringSpec:
     """The spec a search scores proxy values with: ``fewshot.score``'s defaults on the data set
-    of the benchmark (:data:`SCORING_DATASETS`) or ``dataset`` when it is not a benchmark's."""
+    of the benchmark (:data:`SCORING_DATASETS`) or ``dataset`` when it is not a benchmark's, for
+    the archs of ``space`` (default ``nb201``; named in the spec only when it is another, so
+    NB201 specs stay as they were)."""
+    named = {} if space is None or space.name == DEFAULT_SPACE else {"space": space.name}
     return ScoringSpec(
-        dataset=SCORING_DATASETS.get(dataset, dataset), data_option=dict(data_option or {})
+        dataset=SCORING_DATASETS.get(dataset, dataset),
+        data_option=dict(data_option or {}),
+        **named,  # type: ignore[arg-type]
     )
 
 
