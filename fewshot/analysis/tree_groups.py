@@ -117,7 +117,7 @@ def config_signature(tree: SplitTree) -> dict[str, Any]:
 def check_space(trees: Sequence[SourcedTree], space: SearchSpace) -> None:
     """Every tree splits ``space``; the first that does not raises :class:`MixedSpaceError`."""
     for st in trees:
-        if st.tree.space is not space:
+        if st.tree.space.name != space.name:
             raise MixedSpaceError(
                 f"{st.source} splits search space {st.tree.space.name!r}, not {space.name!r}; "
                 f"analyse trees of one space at a time (--space {st.tree.space.name})"

@@ -158,7 +158,7 @@ def refine_nb201(
     """Run (or resume) the refinement of ``space`` (default: ``start``'s, else ``nb201``) into
     ``out``; returns the record written there (its ``space`` names the space)."""
     space = space if space is not None else space_of(start) if start is not None else get_space()
-    if start is not None and space_of(start) is not space:
+    if start is not None and space_of(start).name != space.name:
         raise UsageError(f"the start mask is of search space {space_of(start).name!r}, not "
                          f"{space.name!r}")  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
@@ -293,7 +293,7 @@ def compare_with_tree(
     from fewshot.splitting.tree import load_tree
 
     tree = load_tree(tree_path)
-    if tree.space is not space_of(refined):
+    if tree.space.name != space_of(refined).name:
         raise UsageError(
             f"{tree_path} splits search space {tree.space.name!r}, not the refined space "
             f"{space_of(refined).name!r}"

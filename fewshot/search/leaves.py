@@ -40,7 +40,7 @@ def leaf_masks(tree_path, space: SearchSpace | None = None) -> list[Mask]:
     from fewshot.splitting.tree import load_tree
 
     tree = load_tree(tree_path)
-    if space is not None and tree.space is not space:
+    if space is not None and tree.space.name != space.name:
         raise UsageError(
             f"the tree {tree_path} splits search space {tree.space.name!r}, not {space.name!r}"
         )

@@ -206,9 +206,9 @@ def plan_methods(
 
 def _common_space(trees: Mapping[str, SplitTree], space: SearchSpace | None) -> SearchSpace:
     """The one space of ``trees`` (and of ``space`` when given); ``ValueError`` when they differ."""
-    spaces = {id(t.space): t.space for t in trees.values()}
+    spaces = {t.space.name: t.space for t in trees.values()}
     if space is not None:
-        spaces.setdefault(id(space), space)
+        spaces.setdefault(space.name, space)
     if len(spaces) > 1:
         names = sorted(s.name for s in spaces.values())
         raise ValueError(f"the trees and the comparison split different spaces: {names}")
