@@ -42,8 +42,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fewshot import faults
-from fewshot.benchmark import find_benchmark
-from fewshot.choices import dataset_names
+from fewshot.choices import dataset_names, space_names
 from fewshot.cli import callable_command, run_main
 from fewshot.config import (
     CommonOptions,
@@ -87,7 +86,7 @@ from fewshot.training.pipeline import (
     strip_objects,
 )
 from fewshot.training.runner import TrainerSettings, TrainSettings
-from fewshot.training.trainer import scaled_lr, trainer_option
+from fewshot.training.trainer import LrScaling, scaled_lr, trainer_option
 
 log = logging.getLogger("fewshot")
 
@@ -112,6 +111,10 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         None, positional=True, help="run folder holding tree.json (outputs go here)"
     )
     tree: Path | None = option(None, help="tree file (default: RUN_DIR/tree.json)")
+    space: str | None = option(
+        None, help="search space (default: the tree's, which is authoritative: another one "
+        "is refused)", choices=space_names, group=_DATA,
+    )  # fmt: skip
     leaf: list[int] = option(
         [], help="train only these leaf ids (repeatable)", repeat=True, affects_results=False
     )
@@ -142,7 +145,7 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
     lr_min: float = option(_SPEC.lr_min, help="... down to lr_min, stepped per batch", group=_OPT)
     momentum: float = option(_SPEC.momentum, help="SGD Nesterov momentum", group=_OPT)
     weight_decay: float = option(_SPEC.weight_decay, help="weight decay", group=_OPT)
-    lr_scaling: Literal["none", "linear"] = trainer_option("lr_scaling", group=_OPT)
+    lr_scaling: LrScaling = trainer_option("lr_scaling", group=_OPT)
     grad_clip: float = option(_SPEC.grad_clip, help="gradient norm clipping", group=_OPT)
     val_bn: Literal["batch", "running"] = option(
         _SPEC.val_bn, help="validation BN statistics (the search recalibrates BN)", group=_OPT
@@ -202,12 +205,23 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
             raise UsageError("give the run folder holding tree.json (see --help)")
         self.tree = self.tree or self.run_dir / TREE
         tree = load_tree(self.tree)
+        if self.space is not None and self.space != tree.space.name:
+            raise UsageError(
+                f"--space {self.space}: the tree {self.tree} splits search space "
+                f"{tree.space.name!r} (the tree's space is used; drop --space or give that one)"
+            )
+        self.space = tree.space.name
         saved = tree.config or {}
         self.dataset = self.dataset or tree.dataset
         if self.data_root is None and saved.get("data_root"):
             self.data_root = Path(saved["data_root"])
-        self.C = self.C if self.C is not None else int(saved.get("C", 16))
-        self.N = self.N if self.N is not None else int(saved.get("N", 5))
+        sizes = {**tree.space.model_options(), **{k: saved[k] for k in ("C", "N") if k in saved}}
+        for key in ("C", "N"):
+            if getattr(self, key) is None:
+                if key not in sizes:
+                    raise UsageError(f"the tree records no {key} and {tree.space.name} has no "
+                                     f"default: give --{key}")  # fmt: skip
+                setattr(self, key, int(sizes[key]))
         accelerator, devices = lightning_hardware(self.device)
         self.accelerator = self.accelerator or accelerator
         self.devices = self.devices or devices
@@ -223,9 +237,11 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         if self.benchmark is not None and self.no_search:
             raise UsageError("--benchmark evaluates the search: drop --no-search")
         if not self.no_search:
-            self.benchmark = find_benchmark(
-                self.benchmark, purpose="judging the search (true accuracy, Kendall tau)"
-            )
+            try:
+                self.benchmark = tree.space.find_benchmark(self.benchmark)
+            except NotImplementedError as exc:  # no ground truth: the search is not judged
+                if self.benchmark is not None:
+                    raise UsageError(f"--benchmark: {exc}") from None
         if self.benchmark is not None:
             self.benchmark_dataset = _judging(self).column
         return self
@@ -293,7 +309,7 @@ def execute(config: TrainConfig) -> int:
     if config.benchmark is not None and judged.forced:
         log.warning("%s", judged.why)
     if config.benchmark is not None and judged.column is not None:
-        evaluate_searches(result, config.benchmark, judged.column)
+        evaluate_searches(result, config.benchmark, judged.column, space=tree.space)
     result["judging"] = judged.why
     atomic_write_json(out / SEARCH, strip_objects(result))
     figures = list(curves)
@@ -377,6 +393,10 @@ def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> dict[str,
     """
     out = config.output_dir
     saved = load_run_config(out, CONFIG_NAME)
+    if saved is not None and "space" not in saved:  # saved before --space: an NB201 tree
+        from fewshot.spaces.base import DEFAULT_SPACE
+
+        saved = {**saved, "space": DEFAULT_SPACE}
     trained: list[str] = []
     if saved is not None and config.force:
         _discard_outputs(out)

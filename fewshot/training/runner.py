@@ -49,7 +49,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from fewshot import faults
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.models.supernet import Supernet
-from fewshot.spaces.nb201 import Mask
+from fewshot.spaces import Mask, space_of
 from fewshot.training.inherit import inherit_weights, load_parent_state
 from fewshot.training.module import SPEC_SGD, LeafModule
 from fewshot.training.trainer import (
@@ -276,7 +276,7 @@ def train_subsupernet(
     """
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     out_dir.mkdir(parents=True, exist_ok=True)
-    supernet = Supernet(
+    supernet = space_of(mask).build_supernet(
         C=settings.C, N=settings.N, num_classes=settings.num_classes, candidates=mask
     )
     module = LeafModule(
@@ -417,7 +417,7 @@ def load_trained(out_dir: Path, settings: TrainSettings, mask: Mask) -> Supernet
     path = out_dir / "weights.pt"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no trained weights; train this leaf first")
-    supernet = Supernet(
+    supernet = space_of(mask).build_supernet(
         C=settings.C, N=settings.N, num_classes=settings.num_classes, candidates=mask
     )
     supernet.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))

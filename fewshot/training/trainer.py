@@ -37,7 +37,9 @@ from fewshot.io import atomic_write
 log = logging.getLogger("fewshot")
 
 Batch = tuple[Tensor, Tensor]
-LrScaling = Literal["none", "linear"]
+LrScaling = Literal["none", "linear"]  # space-literal: not an op
+NO_SCALING: LrScaling = "none"  # space-literal: not an op
+"""The learning-rate rule that keeps ``lr`` at every batch size."""
 LR_BASE_BATCH = 64
 """The batch size the spec's learning rate belongs to (SPEC section 5: lr 0.025 at batch 64)."""
 
@@ -228,11 +230,11 @@ def prepare_model(module: pl.LightningModule, hardware: TrainerSettings) -> pl.L
     return module
 
 
-def scaled_lr(lr: float, batch_size: int, rule: LrScaling = "none") -> float:
+def scaled_lr(lr: float, batch_size: int, rule: LrScaling = NO_SCALING) -> float:
     """The learning rate for ``batch_size``: ``lr`` itself (``"none"``), or linear scaling
     (``"linear"``: ``lr * batch_size / 64``, Goyal et al.; ``lr`` is the rate of batch 64,
     :data:`LR_BASE_BATCH`, so batch 64 keeps ``lr`` exactly)."""
-    if rule == "none":
+    if rule == NO_SCALING:
         return lr
     if rule == "linear":
         return lr * batch_size / LR_BASE_BATCH
@@ -255,7 +257,7 @@ def trainer_option(name: str, *, group: str) -> Any:
     from fewshot.config import option  # the command edge declares fields; imported on use
 
     fields = TrainerSettings.__dataclass_fields__
-    default = fields[name].default if name in fields else "none"
+    default = fields[name].default if name in fields else NO_SCALING
     return option(default, help=_OPTION_HELP[name], group=group)
 
 
