@@ -368,7 +368,9 @@ def _evaluate(
 ) -> tuple[list[Path], list[Path]]:
     """Correlations, plots and the vote against the benchmark, printed and written; the files
     and figures written, after ``files``."""
-    rows, acc, keep = correlate(store, config.benchmark, config.benchmark_dataset)
+    rows, acc, keep = correlate(
+        store, config.benchmark, config.benchmark_dataset, space=config.search_space
+    )
     print(f"judged by {config.benchmark} ({config.benchmark_dataset} accuracy)")
     print(format_correlations(rows, truth=f"{config.benchmark_dataset} accuracy"), end="")
     write_evaluation(store, rows, acc, keep, config.out, plots=not config.no_plots)
