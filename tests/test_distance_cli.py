@@ -81,7 +81,11 @@ def test_space_is_recorded_and_trees_of_another_space_are_refused(tmp_path, caps
     assert main([str(runs), "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert f"splits search space '{TOY}', not 'nb201'" in err and len(err.splitlines()) == 1
-    assert main([str(runs / "toy_s9"), "--out", str(out), "--space", TOY, "--no-plots"]) == 0
+    # another space in the same output folder is another setting (exit 2); in its own, it runs
+    assert main([str(runs / "toy_s9"), "--out", str(out), "--space", TOY, "--no-plots"]) == 2
+    assert "space: 'nb201' -> " in capsys.readouterr().err
+    toy_out = tmp_path / "toy_out"
+    assert main([str(runs / "toy_s9"), "--out", str(toy_out), "--space", TOY, "--no-plots"]) == 0
 
 
 def test_cli_accepts_tree_files_and_run_folders(tmp_path, capsys):
