@@ -1,4 +1,4 @@
-"""Compare two output folders of ``docs/spaces_bitexact/run.sh`` (old code, new code).
+"""Compare two output folders of ``docs/spaces/bitexact/run.sh`` (old code, new code).
 
 Every JSON output is compared value by value after the folder names are made equal; the only
 differences allowed are timings and the recorded search-space names (issue 33: "the only new
@@ -6,7 +6,7 @@ bytes allowed are the recorded space names"). Scores files are compared byte for
 every trained ``weights.pt`` tensor by ``torch.equal``. Prints one line per check and exits 1
 when any check fails.
 
-usage: python docs/spaces_bitexact/compare.py OLD_OUT NEW_OUT
+usage: python docs/spaces/bitexact/compare.py OLD_OUT NEW_OUT
 """
 
 from __future__ import annotations

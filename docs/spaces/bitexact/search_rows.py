@@ -7,7 +7,7 @@ accuracy plus seeded noise): it exercises the same code paths (RL proxy rewards,
 proposal, BP pre-training). Writes each row's curves and trained indices (no timings) to a JSON
 file, and prints a short hash per row.
 
-usage: python docs/spaces_bitexact/search_rows.py BUDGET BP_BUDGET REPEATS OUT.json
+usage: python docs/spaces/bitexact/search_rows.py BUDGET BP_BUDGET REPEATS OUT.json
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 33 (upper half): run the same NB201 jobs from two checkouts (the code before the space
-# refactor and this one) into two folders, for docs/spaces_bitexact/README.md's comparisons.
-# usage: D=/abs/shared/data bash docs/spaces_bitexact/run.sh CHECKOUT OUT_DIR
+# refactor and this one) into two folders, for docs/spaces/bitexact/README.md's comparisons.
+# usage: D=/abs/shared/data bash docs/spaces/bitexact/run.sh CHECKOUT OUT_DIR
 set -euo pipefail
 SRC=$1 OUT=$2 D=${D:-$(cd ../shared/data && pwd)}
 HERE=$(cd "$(dirname "$0")" && pwd)
