@@ -36,11 +36,11 @@ import logging
 import os
 import pickle
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from fewshot.spaces import Arch, SearchSpace, get_space, space_of
+from fewshot.spaces.tabular import BestArch
 
 log = logging.getLogger("fewshot")
 
@@ -76,13 +76,6 @@ class BenchmarkNotFoundError(FileNotFoundError):
 
     def __str__(self) -> str:  # plain message, not FileNotFoundError's (errno, msg) form
         return str(self.args[0]) if self.args else ""
-
-
-class BestArch(NamedTuple):
-    """The benchmark's best arch on a data set and its accuracy (percent)."""
-
-    accuracy: float
-    arch: Arch
 
 
 def default_benchmark_path() -> Path:

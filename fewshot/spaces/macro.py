@@ -25,13 +25,14 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from fewshot.errors import UsageError
 from fewshot.spaces import base
 from fewshot.spaces.base import SearchSpace, register_space
+from fewshot.spaces.tabular import BestArch, TabularBenchmark, find_benchmark_file
 
 OPS: tuple[str, ...] = ("id", "ir_3x3_t3", "ir_5x5_t6")
 """Candidate blocks of every layer, in the authors' order (the arch-string digits)."""
@@ -197,36 +198,20 @@ def find_benchmark(path: str | Path | None = None, *, required: bool = False) ->
     """The benchmark file: ``path`` (``--benchmark``, a file or its folder), else
     ``$FEWSHOT_MACRO_BENCHMARK``, else the first default that exists; a flag or variable naming
     no file, or ``required`` with none found, raises ``FileNotFoundError`` saying where it
-    looked; otherwise ``None``."""
-    for source, value in (
-        ("--benchmark", path),
-        (f"${BENCHMARK_ENV}", os.environ.get(BENCHMARK_ENV)),
-    ):
-        if value:
-            found = _as_file(value)
-            if not found.is_file():
-                raise _missing(f"{source}: ", value)
-            return found.resolve()
-    places = default_benchmark_paths()
-    for place in places:
-        if place.is_file():
-            return place.resolve()
-    if required:
-        looked = ", ".join(str(p) for p in places)
-        raise FileNotFoundError(
-            f"no NAS-Bench-Macro benchmark found (looked in: {looked}); {HOW_TO_GET}"
-        )
-    return None
+    looked; otherwise ``None`` (:func:`fewshot.spaces.tabular.find_benchmark_file`)."""
+    return find_benchmark_file(
+        path,
+        env_var=BENCHMARK_ENV,
+        defaults=default_benchmark_paths(),
+        as_file=_as_file,
+        missing=lambda source, value, _found: _missing(f"{source}: ", value),
+        what="NAS-Bench-Macro benchmark",
+        how_to_get=HOW_TO_GET,
+        required=required,
+    )
 
 
-class BestArch(NamedTuple):
-    """The benchmark's best arch and its mean accuracy (percent)."""
-
-    accuracy: float
-    arch: Arch
-
-
-class MacroBenchmark:
+class MacroBenchmark(TabularBenchmark):
     """NAS-Bench-Macro's ground truth (``nas-bench-macro_cifar10.json``), one file read at once.
 
     Indices are the file's key order (the benchmark's own, as :class:`BenchmarkAdapter` asks;
@@ -250,61 +235,19 @@ class MacroBenchmark:
         assert found is not None
         if not found.is_file():
             raise _missing("", path if path is not None else found)
-        self.path = found
         entries = _read_entries(found)
-        self._archs = [Arch.from_string(key) for key in entries]
-        self._index = {arch: i for i, arch in enumerate(self._archs)}
+        archs = [Arch.from_string(key) for key in entries]
+        self._set_table(found, archs, {"cifar10": [e["mean_acc"] for e in entries.values()]})
         self._table = {
-            name: np.array([entries[key][name] for key in entries], dtype=float)
-            for name in ("mean_acc", "std", "params", "flops")
+            name: np.array([entry[name] for entry in entries.values()], dtype=float)
+            for name in ("std", "params", "flops")
         }
-        self._test_acc = np.array([entries[key]["test_acc"] for key in entries], dtype=float)
+        self._test_acc = np.array([e["test_acc"] for e in entries.values()], dtype=float)
 
-    def __len__(self) -> int:
-        return len(self._archs)
-
-    def __repr__(self) -> str:
-        return f"MacroBenchmark({str(self.path)!r}, {len(self)} archs)"
-
-    # -- arch <-> index -----------------------------------------------------------------
-    def index(self, arch: base.Arch | str) -> int:
-        """Index of ``arch`` (an arch of this space or its string); ``ValueError`` otherwise."""
-        arch = Arch.from_string(arch) if isinstance(arch, str) else arch
-        if arch not in self._index:
-            raise ValueError(f"arch {arch} is not a NAS-Bench-Macro arch in {self.path}")
-        return self._index[arch]
-
-    def arch(self, index: int) -> Arch:
-        """The arch at ``index``; ``IndexError`` outside ``0..len-1``."""
-        return self._archs[self._check_index(index)]
-
-    def archs(self) -> list[Arch]:
-        """Every arch, in index order."""
-        return list(self._archs)
-
-    def _check_index(self, index: int) -> int:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"a benchmark index is an int, got {type(index).__name__}")
-        if not 0 <= index < len(self):
-            raise IndexError(f"benchmark index {index} outside 0..{len(self) - 1}")
-        return int(index)
-
-    def _to_index(self, arch_or_index: base.Arch | str | int) -> int:
-        if isinstance(arch_or_index, (base.Arch, str)):
-            return self.index(arch_or_index)
-        return self._check_index(arch_or_index)
-
-    # -- ground truth -------------------------------------------------------------------
-    def accuracy(self, arch_or_index: base.Arch | str | int, dataset: str = "cifar10") -> float:
-        """Mean test accuracy (percent, 3 trainings) of an arch."""
-        return float(self.accuracies(dataset)[self._to_index(arch_or_index)])
-
-    def accuracies(self, dataset: str = "cifar10") -> np.ndarray:
-        """Mean test accuracy of every arch, in index order (a read-only view)."""
-        _check_dataset(dataset)
-        column = self._table["mean_acc"].view()
-        column.flags.writeable = False
-        return column
+    def column_name(self, dataset: str) -> str:
+        if not isinstance(dataset, str) or dataset.lower() != "cifar10":
+            raise ValueError(f"NAS-Bench-Macro has ground truth on cifar10 only, not {dataset!r}")
+        return "cifar10"
 
     def test_accuracies(self, arch_or_index: base.Arch | str | int) -> tuple[float, ...]:
         """The 3 test accuracies (percent) behind the mean."""
@@ -326,19 +269,11 @@ class MacroBenchmark:
         """The authors' FLOPs count (conv and classifier multiply-accumulates at 32x32)."""
         return int(self._table["flops"][self._to_index(arch_or_index)])
 
-    def best(self, dataset: str = "cifar10") -> BestArch:
-        """The arch with the highest mean accuracy; among its equivalents (equal entries) the
-        one the authors trained (:meth:`Arch.canonical`), so ``22212220`` (93.13%)."""
-        column = self.accuracies(dataset)
-        top = np.flatnonzero(column == column.max())
-        trained = [i for i in top if self._archs[i] == self._archs[i].canonical()]
-        index = int(trained[0] if trained else top[0])
-        return BestArch(float(column[index]), self._archs[index])
-
-
-def _check_dataset(dataset: str) -> None:
-    if not isinstance(dataset, str) or dataset.lower() != "cifar10":
-        raise ValueError(f"NAS-Bench-Macro has ground truth on cifar10 only, not {dataset!r}")
+    def _prefer(self, tied: list[int]) -> int:
+        """Among equivalent best archs (equal entries), the one the authors trained
+        (:meth:`Arch.canonical`), so ``22212220`` (93.13%)."""
+        trained = [i for i in tied if self._archs[i] == self._archs[i].canonical()]
+        return (trained or tied)[0]
 
 
 def _read_entries(path: Path) -> dict[str, dict[str, Any]]:

@@ -26,12 +26,10 @@ Reading it needs numpy and the standard library only.
 from __future__ import annotations
 
 import csv
-import logging
 import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
@@ -40,6 +38,7 @@ from fewshot.spaces import base
 from fewshot.spaces.base import register_space
 from fewshot.spaces.cell import CellSpace
 from fewshot.spaces.nb201 import EDGES, NUM_NODES
+from fewshot.spaces.tabular import BestArch, TabularBenchmark, find_benchmark_file
 
 SPACE_NAME = "tnb101-micro"
 OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")
@@ -66,8 +65,7 @@ HOW_TO_GET = (
     f"op_indices, arch_str, {', '.join(TASKS)}) and point --benchmark or ${BENCHMARK_ENV} at "
     f"it, or put it in $FEWSHOT_DATA/{BENCHMARK_DIRNAME}/"
 )
-_TNB_PREFIX = "64-41414-"
-log = logging.getLogger("fewshot")  # TransNAS-Bench's micro arch strings: 64-41414-a_bc_def
+_TNB_PREFIX = "64-41414-"  # TransNAS-Bench's micro arch strings: 64-41414-a_bc_def
 
 
 class Arch(base.Arch):
@@ -140,7 +138,6 @@ def op_indices_string(arch: base.Arch) -> str:
 
 
 # -- finding the benchmark --------------------------------------------------------------
-_ANNOUNCED: set[str] = set()  # the "not found" notes already given in this process
 
 
 def default_benchmark_paths() -> list[Path]:
@@ -170,45 +167,30 @@ def find_benchmark(path: str | Path | None = None, *, required: bool = False) ->
     """The benchmark file: ``path`` (``--benchmark``, a file or its folder), else
     ``$FEWSHOT_TNB101``, else the first default file that exists. A flag or variable naming no
     file, or ``required`` with none found, raises ``FileNotFoundError`` saying where it looked;
-    otherwise ``None``, with a note logged once per process (as NATS-Bench's)."""
-    for source, value in (
-        ("--benchmark", path),
-        (f"${BENCHMARK_ENV}", os.environ.get(BENCHMARK_ENV)),
-    ):
-        if value:
-            found = _as_file(value)
-            if not found.is_file():
-                raise FileNotFoundError(
-                    f"{source}: no TransNAS-Bench-101 micro benchmark at {found}; {HOW_TO_GET}"
-                )
-            return found.resolve()
-    places = default_benchmark_paths()
-    for place in places:
-        if place.is_file():
-            return place.resolve()
-    looked = ", ".join(str(p) for p in places)
-    text = f"no TransNAS-Bench-101 micro benchmark found (looked in: {looked}); {HOW_TO_GET}"
-    if required:
-        raise FileNotFoundError(text)
-    if text not in _ANNOUNCED:
-        _ANNOUNCED.add(text)
-        log.warning("%s", text)
-    return None
+    otherwise ``None``, with a note logged once per process (as NATS-Bench's)
+    (:func:`fewshot.spaces.tabular.find_benchmark_file`)."""
+    return find_benchmark_file(
+        path,
+        env_var=BENCHMARK_ENV,
+        defaults=default_benchmark_paths(),
+        as_file=_as_file,
+        missing=lambda source, _value, found: FileNotFoundError(
+            f"{source}: no TransNAS-Bench-101 micro benchmark at {found}; {HOW_TO_GET}"
+        ),
+        what="TransNAS-Bench-101 micro benchmark",
+        how_to_get=HOW_TO_GET,
+        required=required,
+    )
 
 
 # -- the adapter ------------------------------------------------------------------------
-class BestArch(NamedTuple):
-    """The benchmark's best cell on a task and its score."""
-
-    accuracy: float
-    arch: Arch
-
-
-class TNB101Benchmark:
+class TNB101Benchmark(TabularBenchmark):
     """TransNAS-Bench-101 micro's validation scores (:class:`~fewshot.spaces.base.BenchmarkAdapter`).
 
     Indices are the CSV's row order. ``accuracy`` is the task's score (higher is better; not a
-    percentage on every task). Every one of the 4,096 cells must be present exactly once.
+    percentage on every task). Every one of the 4,096 cells must be present exactly once;
+    ``params`` is ``None``: the benchmark's networks are Taskonomy encoders, not the proxies
+    built here.
 
     Raises:
         FileNotFoundError: no file at ``path`` (or none found).
@@ -222,69 +204,11 @@ class TNB101Benchmark:
     def __init__(self, path: str | Path | None = None) -> None:
         found = find_benchmark(path, required=True)
         assert found is not None
-        self.path = found
-        codes, self._scores = _read_csv(found)
-        self._archs = [Arch.from_code(int(c)) for c in codes]
-        self._index = {arch: i for i, arch in enumerate(self._archs)}
+        codes, scores = _read_csv(found)
+        self._set_table(found, [Arch.from_code(int(c)) for c in codes], scores)
 
-    def __len__(self) -> int:
-        return len(self._archs)
-
-    def __repr__(self) -> str:
-        return f"TNB101Benchmark({str(self.path)!r}, {len(self)} archs)"
-
-    # -- arch <-> index -----------------------------------------------------------------
-    def index(self, arch: base.Arch | str) -> int:
-        """Row of ``arch`` (an arch of this space or one of its strings)."""
-        if isinstance(arch, str):
-            arch = Arch.from_string(arch)
-        if not isinstance(arch, Arch):
-            raise ValueError(
-                f"arch {arch} is not a {SPACE_NAME} arch (it is of {type(arch).space.name!r})"
-            )
-        return self._index[arch]
-
-    def arch(self, index: int) -> Arch:
-        """The cell at row ``index``."""
-        return self._archs[self._check_index(index)]
-
-    def archs(self) -> list[Arch]:
-        """Every cell, in the CSV's row order."""
-        return list(self._archs)
-
-    def _check_index(self, index: int) -> int:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"a benchmark index is an int, got {type(index).__name__}")
-        if not 0 <= index < len(self):
-            raise IndexError(f"benchmark index {index} outside 0..{len(self) - 1}")
-        return int(index)
-
-    def _to_index(self, arch_or_index: base.Arch | str | int) -> int:
-        if isinstance(arch_or_index, (base.Arch, str)):
-            return self.index(arch_or_index)
-        return self._check_index(arch_or_index)
-
-    # -- scores -------------------------------------------------------------------------
-    def accuracy(self, arch_or_index: base.Arch | str | int, dataset: str = TASKS[0]) -> float:
-        """The validation score of a cell on task ``dataset`` (higher is better)."""
-        return float(self._scores[canonical_task(dataset)][self._to_index(arch_or_index)])
-
-    def accuracies(self, dataset: str = TASKS[0]) -> np.ndarray:
-        """Every cell's score on ``dataset``, in row order (a read-only view)."""
-        column = self._scores[canonical_task(dataset)].view()
-        column.flags.writeable = False
-        return column
-
-    def best(self, dataset: str = TASKS[0]) -> BestArch:
-        """The cell with the highest score on ``dataset`` (the lowest row among ties)."""
-        column = self.accuracies(dataset)
-        index = int(np.argmax(column))
-        return BestArch(float(column[index]), self._archs[index])
-
-    def params(self, arch_or_index: base.Arch | str | int) -> None:
-        """Unknown: the benchmark's networks are Taskonomy encoders, not the proxies built here."""
-        self._to_index(arch_or_index)
-        return None
+    def column_name(self, dataset: str) -> str:
+        return canonical_task(dataset)
 
 
 def canonical_task(name: str) -> str:

@@ -8,7 +8,7 @@ is undefined (fewer than two archs, or constant values), never NaN.
 
 The benchmark is anything with ``accuracy(arch, dataset=...) -> float`` (percent), such as
 :class:`fewshot.benchmark.Benchmark`. An optional ``best(dataset)`` (returning an arch, or an
-object with ``.arch`` such as :class:`fewshot.benchmark.BestArch`) gives the space optimum
+object with ``.arch`` such as :class:`fewshot.spaces.tabular.BestArch`) gives the space optimum
 without scanning every arch of the space here.
 """
 
@@ -50,7 +50,7 @@ def space_optimum(
     best = getattr(bench, "best", None)
     if best is None:
         return optimum(bench, space.all_archs(), dataset)
-    found = best(dataset)  # fewshot.benchmark.BestArch(accuracy, arch), or an arch
+    found = best(dataset)  # fewshot.spaces.tabular.BestArch(accuracy, arch), or an arch
     arch = getattr(found, "arch", found)
     arch = space.Arch.from_string(arch) if isinstance(arch, str) else arch
     if not isinstance(arch, space.Arch):

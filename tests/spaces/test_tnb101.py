@@ -191,7 +191,7 @@ def test_adapter_lookup_errors(csv_file: Path):
 
 
 def test_find_benchmark_flag_env_and_default_folders(csv_file, tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr("fewshot.spaces.tnb101._ANNOUNCED", set())
+    monkeypatch.setattr("fewshot.spaces.tabular._ANNOUNCED", set())
     assert find_benchmark() is None and find_benchmark() is None
     notes = [r for r in caplog.records if "no TransNAS-Bench-101 micro benchmark" in r.message]
     assert len(notes) == 1  # once per process
