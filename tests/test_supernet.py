@@ -132,7 +132,7 @@ def test_sampling_stays_inside_the_mask_and_covers_it():
         assert {a.ops[e] for a in drawn} == set(mask.ops(e))
     net.mode = "single_path"
     for _ in range(20):
-        edge_ops = net.edge_ops()
+        edge_ops = net.position_ops()
         assert all(len(ops) == 1 for ops in edge_ops)
         assert Arch(tuple(ops[0] for ops in edge_ops)) in mask
 

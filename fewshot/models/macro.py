@@ -21,16 +21,12 @@ forward unless ``arch`` is given).
 
 from __future__ import annotations
 
-from typing import Literal
-
-import torch
 from torch import Tensor, nn
 
+from fewshot.models.maskable import MODES, MaskableSupernet, Mode, PositionOps
 from fewshot.spaces.macro import NUM_LAYERS, OPS, REDUCTION_LAYERS, Arch, Mask
 
-Mode = Literal["mixture", "single_path"]
-MODES: tuple[str, ...] = ("mixture", "single_path")
-LayerOps = tuple[tuple[str, ...], ...]
+LayerOps = PositionOps
 BLOCKS: dict[str, tuple[int, int]] = {"ir_3x3_t3": (3, 3), "ir_5x5_t6": (5, 6)}
 """Inverted-residual blocks: name -> (kernel size, expansion ratio)."""
 HEAD_PER_C = 40
@@ -111,7 +107,7 @@ class MixedLayer(nn.Module):
         return total if len(ops) == 1 else total / len(ops)
 
 
-class MacroSupernet(nn.Module):
+class MacroSupernet(MaskableSupernet):
     """NAS-Bench-Macro supernet: stem, 8 mixed layers (stages of 2, 3, 3), head, classifier.
 
     Args:
@@ -151,14 +147,13 @@ class MacroSupernet(nn.Module):
                 f"{C}, {N}, {num_classes}, {head}"
             )
         self.C, self.N, self.num_classes, self.head_channels = C, N, num_classes, head
-        self.candidates = candidates if candidates is not None else Mask.full()
-        if not isinstance(self.candidates, Mask):
+        candidates = candidates if candidates is not None else Mask.full()
+        if not isinstance(candidates, Mask):
             raise ValueError(
-                f"MacroSupernet builds NAS-Bench-Macro masks, not {type(self.candidates).__name__} "
-                f"of {getattr(self.candidates, 'space', None)!r}"
+                f"MacroSupernet builds NAS-Bench-Macro masks, not {type(candidates).__name__} "
+                f"of {getattr(candidates, 'space', None)!r}"
             )
-        self.space = self.candidates.space
-        self.mode = mode
+        self._init_mask(candidates, mode)
         bn = {"affine": affine, "track_running_stats": track_running_stats}
         self.stem = nn.Sequential(*conv_bn(3, C, 3), nn.ReLU(inplace=True))
         self.layers = nn.ModuleList(
@@ -168,69 +163,17 @@ class MacroSupernet(nn.Module):
         self.head = nn.Sequential(*conv_bn(8 * C, head, 1), nn.ReLU(inplace=True))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(head, num_classes)
-        self.register_buffer("mask", torch.as_tensor(self.candidates.to_array()))
-        self._mask_value = self.candidates
-        self.register_load_state_dict_post_hook(_refresh_mask_cache)
-
-    # -- mask ---------------------------------------------------------------------------
-    @property
-    def mode(self) -> Mode:
-        return self._mode
-
-    @mode.setter
-    def mode(self, mode: Mode) -> None:
-        if mode not in MODES:
-            raise ValueError(f"unknown supernet mode {mode!r}; expected one of {MODES}")
-        self._mode = mode
-
-    @property
-    def search_mask(self) -> Mask:
-        """The current mask (which blocks are enabled), as a :class:`Mask` value."""
-        return self._mask_value
-
-    def set_mask(self, mask: Mask) -> None:
-        """Enable exactly the blocks of ``mask`` (must be a sub-mask of ``candidates``)."""
-        if not mask.is_subset_of(self.candidates):
-            raise ValueError(
-                f"mask {mask} enables blocks this supernet did not instantiate ({self.candidates})"
-            )
-        self.mask.copy_(torch.as_tensor(mask.to_array()))
-        self._mask_value = mask
+        self._register_mask()
 
     # -- forward ------------------------------------------------------------------------
-    def sample_arch(self, generator: torch.Generator | None = None) -> Arch:
-        """Draw an arch uniformly from the mask (one block per layer, independently)."""
-        ops = []
-        for layer in range(NUM_LAYERS):
-            enabled = self._mask_value.ops(layer)
-            ops.append(enabled[int(torch.randint(len(enabled), (1,), generator=generator))])
-        return Arch(tuple(ops))
-
-    def layer_ops(self, arch: Arch | None = None) -> LayerOps:
-        """The blocks each layer runs in the next forward for ``arch`` (or the current mode)."""
-        if arch is None and self._mode == "single_path":
-            arch = self.sample_arch()
-        if arch is None:
-            return tuple(self._mask_value.ops(i) for i in range(NUM_LAYERS))
-        if arch not in self._mask_value:
-            raise ValueError(f"arch {arch} is outside the supernet's mask {self._mask_value}")
-        return tuple((op,) for op in arch.ops)
-
     def forward(self, x: Tensor, arch: Arch | None = None) -> Tensor:
         """Logits for images ``x`` (N, 3, H, W); ``arch`` forces that single path."""
-        layer_ops = self.layer_ops(arch)
+        layer_ops = self.position_ops(arch)
         out = self.stem(x)
         for k, layer in enumerate(self.layers):
             out = layer(out, layer_ops[k // self.N])
         out = self.global_pooling(self.head(out)).flatten(1)
         return self.classifier(out)
-
-    def extra_repr(self) -> str:
-        return f"C={self.C}, N={self.N}, mode={self._mode}, mask={self._mask_value}"
-
-
-def _refresh_mask_cache(module: nn.Module, incompatible_keys: object) -> None:
-    module._mask_value = Mask(module.mask.detach().cpu().numpy().astype(bool))
 
 
 def build_macro_network(

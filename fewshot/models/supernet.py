@@ -21,19 +21,16 @@ values and gradients, less work), but it still counts in the mixture's mean.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
 from torch import Tensor, nn
 
+from fewshot.models.maskable import MODES, MaskableSupernet, Mode, PositionOps
 from fewshot.models.ops import ResNetBasicBlock, build_op
 from fewshot.spaces.base import Arch, Mask, get_space
 from fewshot.spaces.cell import CellSpace
 from fewshot.spaces.nb201 import OPS
 
-Mode = Literal["mixture", "single_path"]
-MODES: tuple[str, ...] = ("mixture", "single_path")
-EdgeOps = tuple[tuple[str, ...], ...]
+EdgeOps = PositionOps
 
 
 class MixedEdge(nn.Module):
@@ -88,7 +85,7 @@ class MaskedCell(nn.Module):
         return nodes[-1]
 
 
-class Supernet(nn.Module):
+class Supernet(MaskableSupernet):
     """Cell supernet (NB201's network): stem, 3 stages of ``N`` cells (C, 2C, 4C), 2 reduction
     blocks, head.
 
@@ -121,11 +118,10 @@ class Supernet(nn.Module):
         if C < 1 or N < 1 or num_classes < 1:
             raise ValueError(f"C, N and num_classes must be positive, got {C}, {N}, {num_classes}")
         self.C, self.N, self.num_classes = C, N, num_classes
-        self.candidates = candidates if candidates is not None else get_space("nb201").full_mask()
-        if not isinstance(self.candidates.space, CellSpace):
-            raise ValueError(f"Supernet builds cell spaces, not {self.candidates.space.name!r}")
-        self.space = self.candidates.space
-        self.mode = mode
+        candidates = candidates if candidates is not None else get_space("nb201").full_mask()
+        if not isinstance(candidates.space, CellSpace):
+            raise ValueError(f"Supernet builds cell spaces, not {candidates.space.name!r}")
+        self._init_mask(candidates, mode)
         bn = {"affine": affine, "track_running_stats": track_running_stats}
         self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), nn.BatchNorm2d(C))
         self.cells = nn.ModuleList()
@@ -140,70 +136,17 @@ class Supernet(nn.Module):
         self.lastact = nn.Sequential(nn.BatchNorm2d(C_prev), nn.ReLU(inplace=True))
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(C_prev, num_classes)
-        self.register_buffer("mask", torch.as_tensor(self.candidates.to_array()))
-        self._mask_value = self.candidates
-        self.register_load_state_dict_post_hook(_refresh_mask_cache)
-
-    # -- mask ---------------------------------------------------------------------------
-    @property
-    def mode(self) -> Mode:
-        return self._mode
-
-    @mode.setter
-    def mode(self, mode: Mode) -> None:
-        if mode not in MODES:
-            raise ValueError(f"unknown supernet mode {mode!r}; expected one of {MODES}")
-        self._mode = mode
-
-    @property
-    def search_mask(self) -> Mask:
-        """The current mask (which ops are enabled), as a :class:`Mask` value."""
-        return self._mask_value
-
-    def set_mask(self, mask: Mask) -> None:
-        """Enable exactly the ops of ``mask`` (must be a sub-mask of ``candidates``)."""
-        if not mask.is_subset_of(self.candidates):
-            raise ValueError(
-                f"mask {mask} enables ops this supernet did not instantiate ({self.candidates})"
-            )
-        self.mask.copy_(torch.as_tensor(mask.to_array()))
-        self._mask_value = mask
+        self._register_mask()
 
     # -- forward ------------------------------------------------------------------------
-    def sample_arch(self, generator: torch.Generator | None = None) -> Arch:
-        """Draw an arch uniformly from the mask (one op per edge, independently)."""
-        ops = []
-        for e in range(self.space.num_positions):
-            enabled = self._mask_value.ops(e)
-            ops.append(enabled[int(torch.randint(len(enabled), (1,), generator=generator))])
-        return self.space.arch(ops)
-
-    def edge_ops(self, arch: Arch | None = None) -> EdgeOps:
-        """The ops each edge runs in the next forward for ``arch`` (or the current mode)."""
-        if arch is None and self._mode == "single_path":
-            arch = self.sample_arch()
-        if arch is None:
-            mask = self._mask_value
-            return tuple(mask.ops(e) for e in range(self.space.num_positions))
-        if arch not in self._mask_value:
-            raise ValueError(f"arch {arch} is outside the supernet's mask {self._mask_value}")
-        return tuple((op,) for op in arch.ops)
-
     def forward(self, x: Tensor, arch: Arch | None = None) -> Tensor:
         """Logits for images ``x`` (N, 3, H, W); ``arch`` forces that single path."""
-        edge_ops = self.edge_ops(arch)
+        edge_ops = self.position_ops(arch)
         out = self.stem(x)
         for cell in self.cells:
             out = cell(out, edge_ops) if isinstance(cell, MaskedCell) else cell(out)
         out = self.global_pooling(self.lastact(out)).flatten(1)
         return self.classifier(out)
-
-    def extra_repr(self) -> str:
-        return f"C={self.C}, N={self.N}, mode={self._mode}, mask={self._mask_value}"
-
-
-def _refresh_mask_cache(module: nn.Module, incompatible_keys: object) -> None:
-    module._mask_value = module.space.mask_type(module.mask.detach().cpu().numpy().astype(bool))
 
 
 def build_network(
