@@ -119,7 +119,7 @@ class SearchSpace(ABC):
     """A search space: positions x candidate ops, its values, builders and benchmark.
 
     Subclasses set the class attributes below and implement :meth:`parse_arch`,
-    :meth:`format_arch`, :meth:`build_supernet` and :meth:`build_network`; the rest has
+    :meth:`format_arch` and :meth:`build_supernet`; the rest (``build_network`` included) has
     defaults that suit most spaces. Instantiated once by :func:`register_space`.
     """
 
@@ -267,7 +267,6 @@ class SearchSpace(ABC):
     ) -> Any:
         """The maskable supernet (an ``nn.Module``); ``candidates`` limits the ops built."""
 
-    @abstractmethod
     def build_network(
         self,
         arch: Arch | str,
@@ -279,7 +278,17 @@ class SearchSpace(ABC):
         track_running_stats: bool = True,
     ) -> Any:
         """The standalone network of ``arch``: the benchmark's layers and parameter count,
-        and ``state_dict`` keys a subset of the full supernet's (weights move between them)."""
+        and ``state_dict`` keys a subset of the full supernet's (weights move between them).
+        Default: the supernet whose candidates are ``arch``'s one-arch mask."""
+        arch = self.arch_type.from_string(arch) if isinstance(arch, str) else arch
+        return self.build_supernet(
+            C=C,
+            N=N,
+            num_classes=num_classes,
+            candidates=self.mask_type.from_arch(arch),
+            affine=affine,
+            track_running_stats=track_running_stats,
+        )
 
     # -- benchmark --------------------------------------------------------------------
     def find_benchmark(

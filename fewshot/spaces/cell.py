@@ -119,23 +119,3 @@ class CellSpace(SearchSpace):
             affine=affine,
             track_running_stats=track_running_stats,
         )
-
-    def build_network(
-        self,
-        arch: Arch | str,
-        *,
-        C: int | None = None,
-        N: int | None = None,
-        num_classes: int = 10,
-        affine: bool = True,
-        track_running_stats: bool = True,
-    ) -> Any:
-        arch = self.arch_type.from_string(arch) if isinstance(arch, str) else arch
-        return self.build_supernet(
-            C=C,
-            N=N,
-            num_classes=num_classes,
-            candidates=self.mask_type.from_arch(arch),
-            affine=affine,
-            track_running_stats=track_running_stats,
-        )

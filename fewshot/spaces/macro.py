@@ -130,26 +130,6 @@ class MacroSpace(SearchSpace):
             track_running_stats=track_running_stats,
         )
 
-    def build_network(
-        self,
-        arch: base.Arch | str,
-        *,
-        C: int | None = None,
-        N: int | None = None,
-        num_classes: int = 10,
-        affine: bool = True,
-        track_running_stats: bool = True,
-    ) -> Any:
-        arch = Arch.from_string(arch) if isinstance(arch, str) else arch
-        return self.build_supernet(
-            C=C,
-            N=N,
-            num_classes=num_classes,
-            candidates=Mask.from_arch(arch),
-            affine=affine,
-            track_running_stats=track_running_stats,
-        )
-
     # -- benchmark ----------------------------------------------------------------------
     def find_benchmark(
         self, flag: str | Path | None = None, *, required: bool = False
