@@ -441,19 +441,27 @@ def benchmark_table(
         ) from None
 
 
+def benchmark_archs(
+    path: Path, dataset: str, *, space: SearchSpace
+) -> tuple[list[Arch], np.ndarray]:
+    """:func:`benchmark_table` with the strings parsed as archs of ``space``; a table of another
+    space is one line (exit 2)."""
+    strings, accuracies = benchmark_table(path, dataset, space=space)
+    try:
+        return [space.Arch.from_string(s) for s in strings], accuracies
+    except ValueError as exc:
+        raise UsageError(
+            f"{path}: not a benchmark of search space {space.name!r} ({exc})"
+        ) from None
+
+
 def arch_sample(config: FewVsOneShotConfig) -> tuple[list[Arch], np.ndarray, list[int]]:
     """The stratified sample: archs, their benchmark accuracies, their benchmark indices."""
     space = get_space(config.space)
     # None: where it looked, how to get it
     path = config.benchmark or space.find_benchmark(required=True)
     assert path is not None
-    arch_strings, accuracies = benchmark_table(path, config.benchmark_dataset, space=space)
-    try:
-        parsed = [space.Arch.from_string(s) for s in arch_strings]
-    except ValueError as exc:
-        raise UsageError(
-            f"{path}: not a benchmark of search space {space.name!r} ({exc})"
-        ) from None
+    parsed, accuracies = benchmark_archs(path, config.benchmark_dataset, space=space)
     pool = [i for i, a in enumerate(parsed) if not config.connected_only or a.is_valid]
     indices = [pool[p] for p in stratified_sample(accuracies[pool], config.sample,
                                                    config.sample_seed)]  # fmt: skip

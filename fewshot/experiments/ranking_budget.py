@@ -316,17 +316,11 @@ def connected_sample(config: RankingBudgetConfig) -> tuple[list[Arch], np.ndarra
     """The stratified sample over connected (valid) archs only: archs, accuracies, benchmark
     indices."""
     from fewshot.analysis.ranking import stratified_sample
-    from fewshot.experiments.few_vs_one_shot import benchmark_table
+    from fewshot.experiments.few_vs_one_shot import benchmark_archs
 
     assert config.benchmark is not None
     space = get_space(config.space)
-    strings, accuracies = benchmark_table(config.benchmark, config.benchmark_dataset, space=space)
-    try:
-        parsed = [space.Arch.from_string(s) for s in strings]
-    except ValueError as exc:
-        raise UsageError(
-            f"{config.benchmark}: not a benchmark of search space {space.name!r} ({exc})"
-        ) from None
+    parsed, accuracies = benchmark_archs(config.benchmark, config.benchmark_dataset, space=space)
     connected = [i for i, a in enumerate(parsed) if a.is_valid]
     picks = stratified_sample(accuracies[connected], config.sample, config.sample_seed)
     indices = [connected[p] for p in picks]
