@@ -10,10 +10,13 @@ and the benchmark, and writes, with :mod:`fewshot.correlation`:
    scored sample;
 2. per metric: archs, dropped, Kendall tau-b, Spearman with its 95% bootstrap interval, against
    the benchmark's mean accuracy (3 trainings), next to the free baselines on the same archs;
-3. Abdelfattah et al.'s vote (synflow, jacob_cov, snip) where all three were scored.
+3. Abdelfattah et al.'s vote (synflow, jacob_cov, snip) where all three were scored;
+4. with ``--tree``: the leaves of a split tree judged by the benchmark
+   (:mod:`fewshot.analysis.split_quality`: size, mean and best accuracy, top-1% archs, and the
+   tree's top share, lift and variance explained).
 
     python tools/macro_report.py --scores runs/macro/score/main runs/macro/score/expensive \\
-        --out docs/spaces/macro_scores.md
+        --tree docs/spaces/macro/tree.json --out docs/spaces/macro_scores.md
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ from typing import Any
 
 import numpy as np
 
+from fewshot.analysis.split_quality import GroundTruth, tree_quality
 from fewshot.correlation import kendall_tau, rank_correlation, spearman_interval
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.metrics.vote import VOTE_METRICS, finite_vote
 from fewshot.scoring.store import ScoreFile, read_score_metrics
 from fewshot.spaces import get_space
+from fewshot.splitting.tree import load_tree
 from fewshot.tables import markdown_table
 
 SPACE = get_space("nas-bench-macro")
@@ -107,9 +112,41 @@ def report(bench, folders: Sequence[Path]) -> dict[str, Any]:
     return result
 
 
+def leaf_report(bench, tree_path: Path) -> dict[str, Any]:
+    """The tree's leaves judged by the benchmark's mean accuracy (every arch, copies included)."""
+    tree = load_tree(tree_path)
+    quality = tree_quality(tree, GroundTruth.from_benchmark(bench, "cifar10"))
+    leaves = []
+    for node, summary in zip(tree.leaves(), quality.leaves, strict=True):
+        ops = node.mask.to_op_lists()
+        split = sorted({n.split.edge for n in tree.nodes if n.split is not None})
+        label = " ".join(f"L{p}:{'/'.join(SPACE.op_label(o) for o in ops[p])}" for p in split)
+        leaves.append({"leaf": node.id, "ops": label, **summary.__dict__})
+    q = quality.to_dict()
+    q.pop("leaves")
+    return {"tree": str(tree_path), **q, "leaves": leaves}
+
+
+def _leaf_markdown(t: dict[str, Any]) -> list[str]:
+    best = t["leaves"][t["best_leaf"]]["leaf"]
+    rows = [[f"#{leaf['leaf']}" + (" (best)" if leaf["leaf"] == best else ""), leaf["ops"],
+             leaf["size"], f"{leaf['mean']:.2f}", f"{leaf['best']:.2f}", leaf["top"]]
+            for leaf in t["leaves"]]  # fmt: skip
+    return [
+        f"### Leaves of {t['tree']} (benchmark mean accuracy, all 6,561 archs)", "",
+        markdown_table(["leaf", "ops on the split layers", "archs", "mean acc", "best acc",
+                        f"top {t['top_fraction']:.0%} archs"], rows),
+        "", f"top set {t['top_count']} archs; best leaf's top share {t['top_share']:.3f}, lift "
+        f"{t['top_lift']:.2f}; largest share in one leaf {t['top_share_max']:.3f}; leaf means "
+        f"std {t['mean_std']:.2f}, range {t['mean_range']:.2f}; variance explained "
+        f"{t['variance_explained']:.3f}", "",
+    ]  # fmt: skip
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     """The Markdown tables of :func:`report`'s numbers."""
-    lines = ["### Free baselines (Kendall tau-b with mean accuracy)", ""]
+    lines = _leaf_markdown(result["tree"]) if result.get("tree") else []
+    lines += ["### Free baselines (Kendall tau-b with mean accuracy)", ""]
     base_rows = [[where, *(_fmt(t[k]) for k in BASELINES)]
                  for where, t in result["baselines_kendall"].items()]  # fmt: skip
     for s in result["samples"]:
@@ -142,11 +179,14 @@ def to_markdown(result: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scores", type=Path, nargs="+", default=[])
+    parser.add_argument("--tree", type=Path, default=None)
     parser.add_argument("--benchmark", type=Path, default=None)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     bench = SPACE.open_benchmark(SPACE.find_benchmark(args.benchmark, required=True))
     result = report(bench, args.scores)
+    if args.tree is not None:
+        result["tree"] = leaf_report(bench, args.tree)
     text = to_markdown(result)
     atomic_write_json(args.out.with_suffix(".json"), result)
     atomic_write_text(args.out, text)
