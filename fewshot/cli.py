@@ -10,9 +10,12 @@ bad values: :func:`fewshot.errors.is_user_error`) into one clear line on stderr 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
+import types
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from fewshot.errors import UsageError, is_user_error
 
@@ -70,4 +73,41 @@ def run_main(
         return 130
 
 
-__all__ = ["UsageError", "run_main", "setup_logging"]
+# -- command modules that are also the Python API's functions ----------------------------------
+
+
+class CommandModule(types.ModuleType):
+    """A command module (``fewshot.split``) that can be called like the Python API function of
+    the same name: ``fewshot.split(metric="snip")`` is :func:`fewshot.api.split`.
+
+    The module stays a module (``python -m fewshot.split``, ``from fewshot.split import
+    SplitConfig`` and ``fewshot.split.main`` are unchanged); calling it looks the function up
+    in :mod:`fewshot.api` when called, so no layer below the API imports it (docs/api.md)."""
+
+    __api_name__: str
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._api_function()(*args, **kwargs)
+
+    @property
+    def __signature__(self) -> Any:
+        """The API function's signature (what ``inspect`` and notebooks show for a call)."""
+        import inspect
+
+        return inspect.signature(self._api_function())
+
+    def _api_function(self) -> Callable[..., Any]:
+        return getattr(importlib.import_module("fewshot.api"), self.__api_name__)
+
+
+def callable_command(module_name: str, api_name: str) -> None:
+    """Make the imported module ``module_name`` a :class:`CommandModule` calling
+    ``fewshot.api.<api_name>`` (a module run as ``__main__`` is left alone)."""
+    if module_name == "__main__":
+        return
+    module = sys.modules[module_name]
+    module.__class__ = CommandModule
+    module.__api_name__ = api_name  # type: ignore[attr-defined]
+
+
+__all__ = ["CommandModule", "UsageError", "callable_command", "run_main", "setup_logging"]

@@ -5,6 +5,9 @@ per seed, one configuration per metric); prints the table of internal and extern
 distance (overall and by level); writes ``split_distance.json``, ``table.md`` and the figures
 ``internal_external.png`` (Fig. 1) and ``by_level.png`` (Fig. 2) into ``--out``. The work is
 :func:`fewshot.experiments.consistency.report_distance` (the sweep's analysis step).
+
+From Python: ``fewshot.distance(...)`` calls :func:`fewshot.api.distance` (this module is callable;
+see docs/api.md), which runs this command's code and returns a result object.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from fewshot.cli import run_main
+from fewshot.cli import callable_command, run_main
 from fewshot.config import apply_common, parse_config
 from fewshot.experiments.consistency import (
     FIG1_NAME,
@@ -46,6 +49,9 @@ __all__ = [
     "main",
     "write_outputs",
 ]
+
+
+callable_command(__name__, "distance")  # fewshot.distance(...) is fewshot.api.distance
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ ONE_SHOT_DIR = "oneshot"
 SEARCH = "search.json"
 SEARCH_FIGURE = "search.png"
 """``fewshot.train``'s held-out vs benchmark accuracy of the searched archs (when judged)."""
+CURVES_FIGURE = "curves.png"
+"""``fewshot.train``'s training curves of the leaves (from their ``metrics.jsonl``)."""
 WEIGHT_CHECKPOINTS = "weights"
 """Split runs' warm-up checkpoints."""
 SCORES = "scores.json"
@@ -151,6 +153,7 @@ def keep_run_config(
 
 __all__ = [
     "CONFIG",
+    "CURVES_FIGURE",
     "EVALUATION_CONFIG",
     "FEW_VS_ONE_SHOT_CONFIG",
     "LEAVES",

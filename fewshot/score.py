@@ -25,6 +25,9 @@ The scoring itself is :mod:`fewshot.scoring` (from one :class:`~fewshot.scoring.
 recorded beside the CSV as ``scores.spec.json``, which also says ``data: none (data-free
 metrics)`` when every metric read no image) and the evaluation :mod:`fewshot.analysis.scores`;
 this module parses flags and writes files.
+
+From Python: ``fewshot.score(...)`` calls :func:`fewshot.api.score` (this module is callable;
+see docs/api.md), which runs this command's code and returns a result object.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from pathlib import Path
 
 from fewshot.analysis.scores import correlate, vote
 from fewshot.choices import dataset_names, metric_names, space_option
-from fewshot.cli import run_main
+from fewshot.cli import callable_command, run_main
 from fewshot.config import (
     CommonOptions,
     ImageOptions,
@@ -49,6 +52,7 @@ from fewshot.config import (
     to_dict,
 )
 from fewshot.correlation import Correlation, format_correlations
+from fewshot.data.identity import Judging, judging
 from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, failure_report, open_executor
 from fewshot.io import atomic_write_json, atomic_write_text
@@ -68,7 +72,7 @@ from fewshot.scoring import (
     write_spec_record,
 )
 from fewshot.spaces import SearchSpace, get_space
-from fewshot.splitting.recipes import list_recipes, scoring_spec
+from fewshot.splitting.recipes import DEFAULT_RECIPE, list_recipes, scoring_spec
 from fewshot.tables import outputs_block
 
 log = logging.getLogger("fewshot")
@@ -160,9 +164,12 @@ class ScoreConfig(ExecutorOptions, ImageOptions, CommonOptions):
         "(default: where the space looks; NB201: $FEWSHOT_BENCHMARK, then the default folders "
         "of fewshot.benchmark.find_benchmark)", group=_OUT, affects_results=False,
     )  # fmt: skip
-    benchmark_dataset: str = option(
-        "cifar10", help="benchmark accuracy column", group=_OUT, affects_results=False
-    )
+    benchmark_dataset: str | None = option(
+        None, help="benchmark accuracy column (default: the data set's when it is one of the "
+        "benchmark's: cifar10, cifar100, ImageNet16-120, or a folder of their classes; else not "
+        "correlated; naming a column forces it, with a warning)", group=_OUT,
+        affects_results=False,
+    )  # fmt: skip
     no_plots: bool = option(False, help="no scatter plots", group=_OUT, affects_results=False)
 
     def resolve(self) -> ScoreConfig:
@@ -182,11 +189,17 @@ class ScoreConfig(ExecutorOptions, ImageOptions, CommonOptions):
         self.metrics = resolve_metrics(self.metrics)
         self.dataset, _ = resolve_dataset(self.dataset, self.data_root)
         self.benchmark = _find_benchmark(space, self.benchmark)
+        if self.benchmark is not None:
+            self.benchmark_dataset = self.judging().column
         return self
 
     @property
     def search_space(self) -> SearchSpace:
         return get_space(self.space)
+
+    def judging(self) -> Judging:
+        """Whether the scoring data is the benchmark's (:func:`fewshot.data.identity.judging`)."""
+        return judging(self.dataset, self.data_root, self.benchmark_dataset)
 
     def spec(self) -> ScoringSpec:
         """How this configuration scores an arch."""
@@ -282,7 +295,12 @@ def _prepare(config: ScoreConfig) -> tuple[ScoreFile, ShardContext]:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    config = parse_config(ScoreConfig, argv, prog="python -m fewshot.score")
+    return execute(parse_config(ScoreConfig, argv, prog="python -m fewshot.score"))
+
+
+def execute(config: ScoreConfig) -> int:
+    """What the command does with a resolved configuration: score, correlate, print, write;
+    0 when done, 1 when some archs failed on the executor. :func:`fewshot.api.score` calls it."""
     apply_common(config)
     archs = select_archs(
         num=config.num, seed=config.seed, every=config.all, archs=config.archs, space=config.space
@@ -298,6 +316,8 @@ def _main(argv: Sequence[str] | None) -> int:
             threads=config.threads, shard_fn=score_shard,
         )  # fmt: skip
     rate = summary.scored / summary.seconds if summary.seconds else float("nan")
+    if summary.scored == 0 and not summary.failed and not failed:
+        print(f"{config.out} is already finished (same settings): every arch is in {store.path}")
     print(
         f"scored {summary.scored} archs ({rate:.3f} archs/s), {summary.skipped} already in "
         f"{store.path}, {len(summary.failed)} with errors (see the 'error' column)",
@@ -307,15 +327,33 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"error: {failure_report(failed)}; run the command again to score them",
               file=sys.stderr)  # fmt: skip
         return 1
+    print(_recipe_note(config.recipe))
     files = [store.path, spec_record_path(store.path), config.out / CONFIG_NAME]
     figures: list[Path] = []
-    if config.benchmark is not None:
+    judged = config.judging()
+    if config.benchmark is not None and judged.column is not None:
+        if judged.forced:
+            log.warning("%s", judged.why)
         files, figures = _evaluate(config, store, files)
+    elif config.benchmark is not None:
+        print(judged.why)
     else:
         print(f"not correlated: no benchmark of search space {config.space} found (see the note "
               "above)")  # fmt: skip
     print(outputs_block(files, figures), end="")
     return 0
+
+
+def _recipe_note(recipe: str) -> str:
+    """Which recipe computed the metrics, and where it differs from ``fewshot.split``'s default
+    (the difference bites when scores and splits of one metric are compared)."""
+    if recipe == DEFAULT_RECIPE:
+        return f"metrics computed with recipe {recipe} (fewshot.split's default too)"
+    return (
+        f"metrics computed with recipe {recipe}; fewshot.split defaults to {DEFAULT_RECIPE}, "
+        f"which computes them differently (pass --recipe {recipe} to split, or --recipe "
+        f"{DEFAULT_RECIPE} here, to compare like with like)"
+    )
 
 
 def _evaluate(
@@ -340,6 +378,9 @@ def _evaluate(
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; user errors (unknown metric, bad arch, missing data) exit 2 with one line."""
     return run_main(_main, argv)
+
+
+callable_command(__name__, "score")  # fewshot.score(...) is fewshot.api.score
 
 
 if __name__ == "__main__":

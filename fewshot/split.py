@@ -6,9 +6,14 @@ Example::
     python -m fewshot.split --metric snip --depth 3 --branch 2
 
 writes ``runs/snip-d3-b2-s0/``: ``tree.json`` (saved after every split), ``config.yaml`` (the
-resolved configuration), ``tree.png``, and prints a summary table. An existing run folder is
-never overwritten: ``--resume`` continues an interrupted run (same configuration required;
-the splits are the same as an uninterrupted run's), or pick another ``--name``.
+resolved configuration), ``tree.png``, and prints a summary table. Running the same command
+again is safe: a finished run is reported (exit 0), an interrupted one continues (the splits
+are the same as an uninterrupted run's), and other result-affecting settings are refused
+naming the differences (exit 2; pick another ``--name``). A folder without a tree is never
+overwritten.
+
+From Python: ``fewshot.split(...)`` calls :func:`fewshot.api.split` (this module is callable;
+see docs/api.md), which runs this command's code and returns a result object.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from fewshot.cli import run_main
+from fewshot.cli import callable_command, run_main
 from fewshot.config import apply_common, parse_config
 from fewshot.run_folder import CONFIG, TREE, TREE_FIGURE
 from fewshot.splitting.run import SplitConfig, run_split
@@ -34,12 +39,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    """Resolve the configuration, split (:func:`fewshot.splitting.run.run_split`), report."""
-    config = parse_config(SplitConfig, argv, prog="python -m fewshot.split")
+    """Resolve the configuration, split, report (:func:`execute`)."""
+    return execute(parse_config(SplitConfig, argv, prog="python -m fewshot.split"))
+
+
+def execute(config: SplitConfig) -> int:
+    """What the command does with a resolved configuration: split
+    (:func:`fewshot.splitting.run.run_split`), draw ``tree.png``, print the report; 0 when
+    done. :func:`fewshot.api.split` calls it too."""
     apply_common(config)
     run = run_split(config, on_stop=_draw)
     if run.already_complete:
-        print(f"{run.run_dir} is already complete\n")
+        _draw(run.tree, run.run_dir)  # cheap: the figure follows the installed version
+        print(f"{run.run_dir} is already finished (same settings): nothing to do\n")
     return _finish(run.tree, run.run_dir)
 
 
@@ -61,7 +73,10 @@ def _finish(tree: SplitTree, run_dir: Path) -> int:
     return 0
 
 
-__all__ = ["SplitConfig", "main"]
+__all__ = ["SplitConfig", "execute", "main"]
+
+
+callable_command(__name__, "split")  # fewshot.split(...) is fewshot.api.split
 
 
 if __name__ == "__main__":

@@ -26,10 +26,14 @@ checkpoint only with the same configuration (the differences are named otherwise
 ``--force`` discards the run folder's training outputs and starts over. ``--executor ray``
 trains one leaf per Ray task (``--gpus-per-task``, ``--workers``, ``--ray-address``;
 :mod:`fewshot.training.parallel`); a single job keeps Lightning's own devices and DDP.
+
+From Python: ``fewshot.train(...)`` calls :func:`fewshot.api.train` (this module is callable;
+see docs/api.md), which runs this command's code and returns a result object.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import sys
@@ -40,7 +44,7 @@ from typing import Any, Literal
 
 from fewshot.benchmark import find_benchmark
 from fewshot.choices import dataset_names
-from fewshot.cli import run_main
+from fewshot.cli import callable_command, run_main
 from fewshot.config import (
     CommonOptions,
     ImageOptions,
@@ -51,11 +55,14 @@ from fewshot.config import (
     parse_config,
     refuse_changed,
     resolve_device,
+    to_dict,
 )
+from fewshot.data.identity import Judging, judging
 from fewshot.errors import UsageError
 from fewshot.executor import GpuTaskOptions, failure_report
 from fewshot.io import atomic_write_json
 from fewshot.run_folder import (
+    CURVES_FIGURE,
     LEAVES,
     ONE_SHOT_DIR,
     RESOLVED_DATA_PATH,
@@ -68,7 +75,7 @@ from fewshot.run_folder import (
 )
 from fewshot.splitting.tree import load_tree
 from fewshot.tables import markdown_table, outputs_block
-from fewshot.training.parallel import LeafTraining, train_jobs
+from fewshot.training.parallel import LeafTraining, finished, train_jobs
 from fewshot.training.pipeline import (
     Job,
     SearchSettings,
@@ -179,9 +186,12 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         "then $TORCH_HOME/ and ~/.cache/fewshot/data/NATS-tss-v1_0-3ffb9-simple)", group=_SEARCH,
         affects_results=False,
     )  # fmt: skip
-    benchmark_dataset: str = option(
-        "cifar10", help="benchmark accuracy column", group=_SEARCH, affects_results=False
-    )
+    benchmark_dataset: str | None = option(
+        None, help="benchmark accuracy column (default: the run's data set when it is one of the "
+        "benchmark's: cifar10, cifar100, ImageNet16-120, or a folder of their classes; else the "
+        "run is not judged; naming a column forces judging, with a warning)", group=_SEARCH,
+        affects_results=False,
+    )  # fmt: skip
 
     def resolve(self) -> TrainConfig:
         """Tree file, data set and model size from the tree; hardware from ``--device``;
@@ -214,6 +224,8 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
             self.benchmark = find_benchmark(
                 self.benchmark, purpose="judging the search (true accuracy, Kendall tau)"
             )
+        if self.benchmark is not None:
+            self.benchmark_dataset = _judging(self).column
         return self
 
     @property
@@ -228,7 +240,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    config = parse_config(TrainConfig, argv, prog="python -m fewshot.train")
+    return execute(parse_config(TrainConfig, argv, prog="python -m fewshot.train"))
+
+
+def execute(config: TrainConfig) -> int:
+    """What the command does with a resolved configuration: train the leaves, search, judge,
+    print, write; 0 when done, 1 when leaves failed. :func:`fewshot.api.train` calls it."""
     apply_common(config)
     tree = load_tree(config.tree)
     datamodule = _make_datamodule(config)
@@ -241,14 +258,19 @@ def _main(argv: Sequence[str] | None) -> int:
         )  # fmt: skip
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    _open_run(config, jobs, datamodule.resolved_data_path())
-    context = LeafTraining(_data_options(config), settings, _hardware(config), datamodule)
+    hardware = _hardware(config)
+    done_before = all(finished(job, hardware) for job in jobs)
+    saved = _open_run(config, jobs, datamodule.resolved_data_path())
+    if done_before and _searched_alike(saved, config):
+        return _report_finished(config, tree)
+    context = LeafTraining(_data_options(config), settings, hardware, datamodule)
     zero, failed = train_jobs(jobs, context, config, threads=config.threads)
     if failed:
         print(f"error: {failure_report(failed)}; run again to finish them", file=sys.stderr)
         return 1
+    curves = _draw_curves(config, tree)
     if config.no_search or not zero:
-        print(_outputs(config, jobs, searched=False), end="")
+        print(_outputs(config, jobs, searched=False, figures=curves), end="")
         return 0
     search = SearchSettings(
         k=config.search_k, seed=config.seed, calib_batches=config.calib_batches,
@@ -262,10 +284,14 @@ def _main(argv: Sequence[str] | None) -> int:
         tree, jobs, datamodule, settings, search, device, dataset=str(config.dataset)
     )
     result["benchmark"] = None  # which benchmark judged the search (None: not judged)
-    if config.benchmark is not None:
-        evaluate_searches(result, config.benchmark, config.benchmark_dataset)
+    judged = _judging(config)
+    if config.benchmark is not None and judged.forced:
+        log.warning("%s", judged.why)
+    if config.benchmark is not None and judged.column is not None:
+        evaluate_searches(result, config.benchmark, judged.column)
+    result["judging"] = judged.why
     atomic_write_json(out / SEARCH, strip_objects(result))
-    figures = []
+    figures = list(curves)
     if "evaluation" in result:
         from fewshot.plotting.leaf_search import plot_leaf_search
 
@@ -275,21 +301,66 @@ def _main(argv: Sequence[str] | None) -> int:
     return 0
 
 
+def _draw_curves(config: TrainConfig, tree: Any) -> list[Path]:
+    """``curves.png``: the training curves of every job trained in the run folder so far
+    (from their ``metrics.jsonl``); none when no job logged an epoch (a fast dev run)."""
+    from fewshot.analysis.frames import training_logs
+    from fewshot.plotting.training import plot_training_curves
+
+    logs = training_logs(config.output_dir)
+    if not logs:
+        return []
+    title = f"{tree.metric}, seed {tree.seed}: training of each leaf ({config.dataset})"
+    return [plot_training_curves(logs, config.output_dir / CURVES_FIGURE, title=title)]
+
+
 # -- run folder ---------------------------------------------------------------------------------
 
 
-def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> None:
+SEARCH_FIELDS = ("search_k", "calib_batches", "search_val_batches", "one_shot", "no_search",
+                 "benchmark", "benchmark_dataset")  # fmt: skip
+"""What the search and its judging depend on besides the trained weights."""
+
+
+def _searched_alike(saved: dict[str, Any] | None, config: TrainConfig) -> bool:
+    """Whether ``search.json`` exists and was made with this configuration's search settings
+    (:data:`SEARCH_FIELDS`; the training settings were checked by :func:`_open_run`)."""
+    if saved is None or config.no_search or not (config.output_dir / SEARCH).is_file():
+        return False
+    mine = to_dict(config)
+    return all(saved.get(k) == mine.get(k) for k in SEARCH_FIELDS)
+
+
+def _report_finished(config: TrainConfig, tree: Any) -> int:
+    """Every leaf trained and searched with these settings: say so, print the closing table
+    from ``search.json`` and the files (nothing is trained or searched again)."""
+    out = config.output_dir
+    print(f"{out} is already finished (same settings): nothing to do")
+    result = json.loads((out / SEARCH).read_text())
+    figures = [p for p in (out / CURVES_FIGURE, out / SEARCH_FIGURE) if p.is_file()]
+    jobs = plan_jobs(
+        tree, out, epochs=config.epochs, leaves=config.leaf,
+        one_shot_epochs=config.one_shot_epochs if config.one_shot else None,
+    )  # fmt: skip
+    print(_summary(result, config), end="")
+    print(_outputs(config, jobs, searched=True, figures=figures), end="")
+    return 0
+
+
+def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> dict[str, Any] | None:
     """Check a saved configuration (refuse a changed one unless ``--force``), then save ours
     with the resolved ``data_path`` (``tensor`` or ``loader``).
 
     The saved ``jobs`` accumulate over runs of the same configuration (``--leaf 1`` then
-    ``--leaf 2``); ``--force`` discards the previous training outputs first.
+    ``--leaf 2``); ``--force`` discards the previous training outputs first. Returns the
+    configuration saved before (None: a new run, or ``--force``).
     """
     out = config.output_dir
     saved = load_run_config(out, CONFIG_NAME)
     trained: list[str] = []
     if saved is not None and config.force:
         _discard_outputs(out)
+        saved = None
     elif saved is not None:
         refuse_changed(
             saved, config, where=out,
@@ -300,6 +371,7 @@ def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> None:
         _discard_outputs(out)
     ids = list(dict.fromkeys([*trained, *(j.id for j in jobs)]))
     save_run_config(out, config, CONFIG_NAME, extra={_JOBS: ids, RESOLVED_DATA_PATH: data_path})
+    return saved
 
 
 def _discard_outputs(out: Path) -> None:
@@ -413,10 +485,19 @@ def _summary(result: dict[str, Any], config: TrainConfig) -> str:
                 f"{o['regret_space']:.2f} to the space's best, {o['regret_leaf']:.2f} to its "
                 "leaf's)\n"
             )
+        if _judging(config).forced:
+            text += f"warning: {_judging(config).why}\n"
+    elif config.benchmark is not None:
+        text += f"\n{_judging(config).why}\n"
     else:
         text += "\nnot judged: true % and tau need a NATS-Bench benchmark (the note above says "
         text += "where it was looked for and how to get it)\n"
     return text
+
+
+def _judging(config: TrainConfig) -> Judging:
+    """Whether the run's data is the benchmark's (:func:`fewshot.data.identity.judging`)."""
+    return judging(config.dataset, config.data_root, config.benchmark_dataset)
 
 
 def _where(leaf: str) -> str:
@@ -440,7 +521,10 @@ def build_parser() -> Any:
     return config_parser(TrainConfig, prog="python -m fewshot.train")
 
 
-__all__ = ["TrainConfig", "build_parser", "main"]
+__all__ = ["TrainConfig", "build_parser", "execute", "main"]
+
+
+callable_command(__name__, "train")  # fewshot.train(...) is fewshot.api.train
 
 
 if __name__ == "__main__":

@@ -100,9 +100,8 @@ def fake_benchmark(tmp_path_factory: pytest.TempPathFactory) -> FakeBenchmark:
 
 @pytest.fixture(scope="session", autouse=True)
 def tensor_cache(tmp_path_factory: pytest.TempPathFactory):
-    """``FEWSHOT_CACHE`` in the session's temporary folder: a decoded data set whose source
-    folder is read-only (the shared CIFAR-10, ...) is cached there, never in the user's
-    ``~/.cache/fewshot``. Set in ``os.environ``, so subprocesses of the tests inherit it."""
+    """``FEWSHOT_CACHE`` in the session's temporary folder: every decoded data set is cached
+    there, never in the user's ``~/.cache/fewshot``. Set in ``os.environ``, so subprocesses of the tests inherit it."""
     before = os.environ.get("FEWSHOT_CACHE")
     path = tmp_path_factory.mktemp("fewshot-cache")
     os.environ["FEWSHOT_CACHE"] = str(path)

@@ -43,18 +43,13 @@ def _command_configs() -> dict[str, type]:
     configs = dict(CONFIGS, sweep=_sweep_config())
     for name, (module, cls) in OTHER_CONFIGS.items():
         configs[name] = getattr(importlib.import_module(module), cls)
-    split = importlib.import_module("fewshot.split")
-    if hasattr(split, "SplitConfig"):  # split's parser joins the config system (issue 13)
-        configs["split"] = split.SplitConfig
+    configs["split"] = importlib.import_module("fewshot.split").SplitConfig  # issue 13
     return configs
 
 
 @pytest.mark.parametrize("name", ["score", "train", "distance", "sweep", "split", *OTHER_CONFIGS])
 def test_every_command_accepts_the_common_flags(name):
-    configs = _command_configs()
-    if name not in configs:
-        pytest.skip("fewshot.split does not use fewshot.config yet")
-    cls = configs[name]
+    cls = _command_configs()[name]  # every command has one (a missing one fails)
     assert issubclass(cls, CommonOptions)
     ns = vars(config_parser(cls).parse_args([*COMMON, "--config", "c.yaml", "--print-config"]))
     assert ns["device"] == "cpu" and ns["threads"] == 1 and ns["no_progress"] and ns["verbose"]

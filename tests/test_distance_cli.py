@@ -56,6 +56,17 @@ def test_cli_writes_table_json_and_figures(tmp_path, capsys):
     assert "same_edge_only: false" in (out / "config.yaml").read_text()
 
 
+def test_the_same_command_twice_and_other_settings(tmp_path, capsys):
+    runs, out = _runs(tmp_path), tmp_path / "out"
+    assert main([str(runs), "--out", str(out), "--no-plots"]) == 0
+    first = (out / "split_distance.json").read_bytes()
+    assert main([str(runs), "--out", str(out), "--no-plots"]) == 0
+    assert (out / "split_distance.json").read_bytes() == first
+    capsys.readouterr()
+    assert main([str(runs), "--out", str(out), "--same-edge-only"]) == 2
+    assert "same_edge_only: False -> True" in capsys.readouterr().err
+
+
 def test_cli_accepts_tree_files_and_run_folders(tmp_path, capsys):
     runs = _runs(tmp_path)
     args = [str(runs / "snip_s0" / "tree.json"), str(runs / "snip_s1"), "--no-plots"]

@@ -1,6 +1,7 @@
 """docs/quickstart.md runs as written: its ```bash blocks, in order, in one shell session in
 a scratch folder, on the offline data; every block exits 0 and every figure the page shows is
-one the run made.
+one the run made. Then the blocks run a second time in the same folder: pasting a block again
+must work too (finished runs are reported, not refused).
 
 The run takes minutes (see the page), so it is a step of its own in CI (``.ci/run`` sets
 ``FEWSHOT_RUN_QUICKSTART=1``) and skipped in the plain test suite; it also skips when the
@@ -84,12 +85,13 @@ def test_quickstart_runs_top_to_bottom(tmp_path):
     env.pop("FEWSHOT_BENCHMARK", None)
     start = time.monotonic()
     done = subprocess.run(
-        ["bash", "-c", session_script(bash_blocks(text))],
+        ["bash", "-c", session_script(bash_blocks(text) * 2)],
         capture_output=True, text=True, cwd=where, env=env, timeout=1800,
     )  # fmt: skip
     seconds = time.monotonic() - start
     (where / "quickstart.log").write_text(done.stdout + done.stderr)
     print(f"quickstart: {seconds:.0f} s in {where}")
     assert done.returncode == 0, f"a block failed:\n{done.stderr[-6000:]}"
+    assert "already finished" in done.stdout  # the second pass found the finished runs
     made = [f for f in embedded_figures(text) if not (where / "docs" / f).is_file()]
     assert not made, f"the page shows figures its commands did not make: {made}"

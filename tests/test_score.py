@@ -107,6 +107,14 @@ def test_resume_scores_nothing_twice(tmp_path, scored):
     assert all(r["snip"] for r in rows)
 
 
+def test_the_same_command_twice_reports_it_finished(tmp_path, scored, capsys):
+    assert run(tmp_path, LIVE[:2])[0] == 0
+    capsys.readouterr()
+    assert run(tmp_path, LIVE[:2])[0] == 0
+    assert scored == LIVE[:2]  # nothing scored the second time
+    assert "already finished" in capsys.readouterr().out
+
+
 def test_resume_refuses_another_configuration(tmp_path, capsys):
     assert run(tmp_path, LIVE[:1])[0] == 0
     assert run(tmp_path, LIVE[:1], "snip")[0] == 2
@@ -149,8 +157,9 @@ def test_unknown_metric_and_bad_arch_are_user_errors(tmp_path, capsys):
 
 def test_benchmark_correlations_and_plots(tmp_path, fake_benchmark, capsys):
     code, rows, _ = run(
-        tmp_path, FAKE_ARCHS, "snip,synflow", "--benchmark", str(fake_benchmark.path)
-    )
+        tmp_path, FAKE_ARCHS, "snip,synflow", "--benchmark", str(fake_benchmark.path),
+        "--benchmark-dataset", "cifar10",  # synthetic images: judging them is forced
+    )  # fmt: skip
     assert code == 0
     out = tmp_path / "out"
     corr = {c["metric"]: c for c in json.loads((out / "correlations.json").read_text())}
@@ -170,11 +179,32 @@ def test_benchmark_correlations_and_plots(tmp_path, fake_benchmark, capsys):
     assert Path(saved["benchmark"]) == fake_benchmark.path  # which benchmark judged the run
 
 
+def test_the_closing_output_says_which_recipe_and_how_split_differs(tmp_path, capsys):
+    assert run(tmp_path, LIVE[:1], "snip")[0] == 0
+    printed = capsys.readouterr().out
+    assert "recipe zero-cost-nas; fewshot.split defaults to ly-manson" in printed
+    assert run(tmp_path / "b", LIVE[:1], "snip", "--recipe", "ly-manson")[0] == 0
+    assert "recipe ly-manson (fewshot.split's default too)" in capsys.readouterr().out
+
+
+def test_data_that_is_not_the_benchmarks_is_not_correlated(tmp_path, fake_benchmark, capsys):
+    code, rows, _ = run(tmp_path, LIVE[:2], "snip", "--benchmark", str(fake_benchmark.path))
+    assert code == 0 and len(rows) == 2
+    assert "not judged: the data is not the benchmark's" in capsys.readouterr().out
+    assert not (tmp_path / "out" / "correlations.json").exists()
+
+
 def test_vote_is_reported_when_its_three_metrics_are_scored(tmp_path, fake_benchmark, capsys):
     from fewshot.metrics.vote import vote_accuracy
 
     code, rows, _ = run(
-        tmp_path, LIVE, "snip,synflow,jacob_cov", "--benchmark", str(fake_benchmark.path)
+        tmp_path,
+        LIVE,
+        "snip,synflow,jacob_cov",
+        "--benchmark",
+        str(fake_benchmark.path),
+        "--benchmark-dataset",
+        "cifar10",
     )
     assert code == 0
     acc = [mean_accuracy(FAKE_ENTRIES, r["arch"], "cifar10") for r in rows]

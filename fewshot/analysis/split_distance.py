@@ -34,6 +34,7 @@ Choices made here (and why):
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -59,6 +60,7 @@ from fewshot.analysis.tree_groups import (
     group_by_metric,
     load_trees,
 )
+from fewshot.spaces.nb201 import OPS
 from fewshot.splitting.tree import SplitTree
 from fewshot.tables import markdown_table
 
@@ -263,6 +265,15 @@ class DistanceReport:
     metrics: dict[str, MetricDistances]
     same_edge_only: bool = False
     sources: tuple[str, ...] = ()
+    branch: int | None = None
+    """The trees' branching factor (None when they differ or none was recorded)."""
+
+    @property
+    def random_reference(self) -> float | None:
+        """The split distance two random root splits have on average
+        (:func:`random_split_reference` over NB201's ops with :attr:`branch`): the "no
+        consistency" level the figures draw."""
+        return None if self.branch is None else random_split_reference(len(OPS), self.branch)
 
     @property
     def levels(self) -> list[int]:
@@ -275,6 +286,8 @@ class DistanceReport:
             "definition": "S(A,B) = sum_o |G_oA ^ G_oB| / (2(n-1)) on common ops; level 1 = root",
             "same_edge_only": self.same_edge_only,
             "sources": list(self.sources),
+            "branch": self.branch,
+            "random_reference": self.random_reference,
             "metrics": {k: m.to_dict() for k, m in self.metrics.items()},
         }
 
@@ -284,6 +297,7 @@ class DistanceReport:
             metrics={k: MetricDistances.from_dict(m) for k, m in d["metrics"].items()},
             same_edge_only=bool(d.get("same_edge_only", False)),
             sources=tuple(d.get("sources", ())),
+            branch=d.get("branch"),
         )
 
 
@@ -294,7 +308,30 @@ def analyse_trees(trees: Sequence[SourcedTree], *, same_edge_only: bool = False)
         metric: analyse_metric([st.tree for st in group], same_edge_only=same_edge_only)
         for metric, group in groups.items()
     }
-    return DistanceReport(metrics, same_edge_only, tuple(st.source for st in trees))
+    branches = {(st.tree.config or {}).get("branch") for st in trees}
+    branch = branches.pop() if len(branches) == 1 else None
+    return DistanceReport(
+        metrics, same_edge_only, tuple(st.source for st in trees),
+        branch=int(branch) if branch is not None else None,
+    )  # fmt: skip
+
+
+@functools.cache
+def random_split_reference(n_ops: int, branch: int) -> float:
+    """The expected split distance of two independent random splits of ``n_ops`` ops into
+    ``branch`` groups, each drawn uniformly from all such partitions (the ``random`` baseline,
+    :func:`fewshot.splitting.partition.random_partition`): the mean of
+    :func:`partition_distance` over every ordered pair, computed exactly (1.24 for NB201's 5
+    ops in 2 groups). A metric whose external distance is near it splits no more consistently
+    across seeds than chance."""
+    from fewshot.splitting.partition import authors_order
+
+    ops = [str(i) for i in range(n_ops)]
+    parts = [
+        [[ops[i] for i in group] for group in groups] for groups in authors_order(n_ops, branch)
+    ]
+    total = sum(partition_distance(a, b) for a in parts for b in parts)
+    return total / len(parts) ** 2
 
 
 def analyse_paths(
@@ -344,6 +381,7 @@ __all__ = [
     "analyse_metric",
     "analyse_paths",
     "analyse_trees",
+    "random_split_reference",
     "as_partition",
     "config_signature",
     "external_pairs",

@@ -6,9 +6,12 @@ records a fingerprint of the source (number of files, total bytes, newest modifi
 and the key (data set, absolute source path, image size, format version); any difference
 rebuilds it. An unreadable cache file is rebuilt too (with a warning).
 
-Where: ``<source>/.fewshot-cache/`` when the source folder is writable (its permission bits
-allow writing: a folder marked read-only is respected even by root), else
-``$FEWSHOT_CACHE/tensors/<hash of the absolute source path>/`` (default ``~/.cache/fewshot``).
+Where: the user's cache folder, ``$FEWSHOT_CACHE/tensors/<hash of the absolute source
+path>/`` (default ``~/.cache/fewshot``), never inside the data folder: a user's data folder is
+theirs (it may be shared, backed up, read-only, or under version control). To keep the cache
+beside the data, ask for it: point ``FEWSHOT_CACHE`` there (e.g. ``<data>/.fewshot-cache``).
+Caches that older versions wrote into ``<source>/.fewshot-cache/`` are ignored by the source
+fingerprint and can be deleted.
 
 Imports: torch and the standard library only.
 """
@@ -18,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ log = logging.getLogger("fewshot")
 
 FORMAT = 1
 CACHE_FOLDER = ".fewshot-cache"
+"""The in-data cache folder of older versions (skipped when fingerprinting a source)."""
 
 
 def default_cache_root() -> Path:
@@ -51,19 +54,10 @@ def source_fingerprint(source: Path) -> dict[str, int]:
     return {"files": count, "bytes": size, "newest_mtime_ns": newest}
 
 
-def _writable(folder: Path) -> bool:
-    try:
-        mode = folder.stat().st_mode
-    except OSError:
-        return False
-    return bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)) and os.access(folder, os.W_OK)
-
-
 def cache_path(source: Path, name: str) -> Path:
-    """Where the cache file ``name`` of ``source`` lives (see the module docstring)."""
+    """Where the cache file ``name`` of ``source`` lives: under :func:`default_cache_root`,
+    in a folder named by a hash of the absolute source path (see the module docstring)."""
     source = source.resolve()
-    if _writable(source):
-        return source / CACHE_FOLDER / name
     digest = hashlib.sha1(str(source).encode()).hexdigest()[:16]
     return default_cache_root() / "tensors" / digest / name
 

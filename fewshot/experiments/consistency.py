@@ -53,10 +53,19 @@ from fewshot.config import (
     make_config,
     option,
     parse_config,
+    refuse_changed,
 )
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text
-from fewshot.run_folder import CONFIG, LOGS, SWEEP_CONFIG, run_name, save_run_config, tree_path
+from fewshot.run_folder import (
+    CONFIG,
+    LOGS,
+    SWEEP_CONFIG,
+    load_run_config,
+    run_name,
+    save_run_config,
+    tree_path,
+)
 from fewshot.splitting.tree import TreeFileError, load_tree
 
 if TYPE_CHECKING:  # torch: imported by the runs, not by the distance report
@@ -260,7 +269,7 @@ def split_and_report(config: SplitConfig) -> int:
     apply_common(config)
     run = run_split(config, on_stop=save_tree_figure)
     if run.already_complete:
-        print(f"{run.run_dir} is already complete\n")
+        print(f"{run.run_dir} is already finished (same settings): nothing to do\n")
     print_split_report(run.tree, run.run_dir)
     return 0
 
@@ -359,7 +368,7 @@ class DistanceConfig(CommonOptions):
         False, help="compare only splits on the same edge (default: any two splits, as partitions)"
     )
     allow_incomplete: bool = option(False, help="include trees of unfinished runs")
-    no_plots: bool = option(False, help="write the JSON and table only")
+    no_plots: bool = option(False, help="write the JSON and table only", affects_results=False)
 
     def resolve(self) -> DistanceConfig:
         if not self.paths:
@@ -382,7 +391,15 @@ def write_outputs(report: DistanceReport, out: Path, *, plots: bool = True) -> l
 
 
 def report_distance(config: DistanceConfig) -> DistanceReport:
-    """Analyse the trees, print the table, write the outputs and the configuration to ``out``."""
+    """Analyse the trees, print the table, write the outputs and the configuration to ``out``.
+
+    The analysis is recomputed from the trees every time (seconds; trees may have been added),
+    so the same command twice writes the same files; other analysis settings on an ``out``
+    that holds a report are refused naming the difference."""
+    refuse_changed(
+        load_run_config(config.out, CONFIG), config, where=config.out,
+        hint="use the original flags, or another --out",
+    )  # fmt: skip
     report = analyse_paths(
         config.paths,
         same_edge_only=config.same_edge_only,

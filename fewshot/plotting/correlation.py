@@ -18,9 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from fewshot.correlation import Correlation  # noqa: E402
-
-LOG_RANGE = 1e3
-"""A positive metric spanning more than this ratio (e.g. synflow) is drawn on a log axis."""
+from fewshot.plotting.output import save_figure, set_scale  # noqa: E402
 
 
 def _fmt(value: float | None) -> str:
@@ -35,26 +33,22 @@ def plot_metric_scatter(
     *,
     truth: str = "test accuracy (%)",
 ) -> Path:
-    """Accuracy (y) against ``corr.metric``'s scores (x) over archs with a finite score."""
+    """Accuracy (y) against ``corr.metric``'s scores (x) over archs with a finite score; the x
+    axis log or symlog when the scores span orders of magnitude
+    (:func:`fewshot.plotting.output.value_scale`)."""
     x, y = np.asarray(scores, dtype=float), np.asarray(accuracy, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y)
     x, y = x[keep], y[keep]
     fig, ax = plt.subplots(figsize=(4.5, 3.6), dpi=120)
     ax.scatter(x, y, s=6, alpha=0.5, linewidths=0)
-    if len(x) and x.min() > 0 and x.max() / x.min() > LOG_RANGE:
-        ax.set_xscale("log")
-    ax.set_xlabel(corr.metric)
+    scale = set_scale(ax, x)  # synflow spans ~50 decades: log, or symlog with zeros
+    ax.set_xlabel(corr.metric if scale == "linear" else f"{corr.metric} ({scale} scale)")
     ax.set_ylabel(truth)
     ax.set_title(
         f"{corr.metric}: Spearman {_fmt(corr.spearman)}, Kendall {_fmt(corr.kendall)} (n={corr.n})",
         fontsize=9,
     )
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 __all__ = ["plot_metric_scatter"]

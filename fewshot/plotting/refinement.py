@@ -24,10 +24,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from fewshot.plotting.output import save_figure  # noqa: E402
+from fewshot.plotting.output import save_figure, set_scale  # noqa: E402
 
-LOG_RATIO = 100.0
-"""A positive score range wider than this ratio is drawn on a log axis."""
+LOG_DECADES = 2.0
+"""Scores spanning more than this many decades are drawn on a log (or symlog) axis."""
 KIND_LABELS = {"d": "depth d", "w": "width w", "g": "group width g", "b": "bottleneck ratio b"}
 
 
@@ -42,9 +42,10 @@ def plot_score_edf(
         if s.size:
             ax.step(s, np.arange(1, s.size + 1) / s.size, where="post", color=cmap(k), label=f"{k}")
     values = np.concatenate([np.asarray(v, dtype=float) for v in scores_per_iteration])
-    if values.size and values.min() > 0 and values.max() / values.min() > LOG_RATIO:
-        ax.set_xscale("log")  # scores spanning orders of magnitude (snip, grad_norm, ...)
-    ax.set_xlabel(f"{predictor} score")
+    scale = set_scale(
+        ax, values, decades=LOG_DECADES
+    )  # scores spanning orders of magnitude (snip, synflow, ...)
+    ax.set_xlabel(f"{predictor} score" + ("" if scale == "linear" else f" ({scale} scale)"))
     ax.set_ylabel("EDF")
     ax.legend(title="iteration", fontsize=7)
     ax.set_title(f"{predictor}: scores per iteration")

@@ -14,8 +14,12 @@ The command is :mod:`fewshot.search.__main__` (``python -m fewshot.search``). Ma
 layer below search and refine (scoring and splitting for proxy tables, recipes and leaves, the
 benchmark, plotting for an experiment's figures); never refine (its sibling), experiments or a
 top-level command.
+
+From Python: ``fewshot.search(...)`` calls :func:`fewshot.api.search` (this module is callable;
+see docs/api.md), which runs this command's code and returns a result object.
 """
 
+from fewshot.cli import callable_command
 from fewshot.search.algorithms import ALGORITHMS, AlgoSettings, make_searcher
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable
@@ -43,3 +47,5 @@ __all__ = [
     "search",
     "summarise",
 ]
+
+callable_command(__name__, "search")  # fewshot.search(...) is fewshot.api.search

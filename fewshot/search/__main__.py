@@ -38,11 +38,11 @@ from fewshot.config import (
     apply_common,
     option,
     parse_config,
-    save_config,
     to_dict,
 )
 from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, TasksFailed, open_executor
+from fewshot.run_folder import CONFIG, keep_run_config
 from fewshot.tables import outputs_block
 
 log = logging.getLogger("fewshot")
@@ -290,14 +290,34 @@ def _train_kept(cfg: SearchConfig, oracle, kept: list[str]) -> list[dict]:
     return results
 
 
+def _finished(cfg: SearchConfig) -> bool:
+    """A run folder whose result file exists was finished with these settings
+    (:func:`fewshot.run_folder.keep_run_config` refused others): say so and list its files."""
+    result = cfg.out / ("filter.json" if cfg.filter else "summary.json")
+    if not result.is_file():
+        return False
+    print(f"{cfg.out} is already finished (same settings): nothing to do")
+    figures = [] if cfg.filter else [cfg.out / "curves.png"]
+    files = [result, cfg.out / CONFIG]
+    print(outputs_block(files, [f for f in figures if f.is_file()]), end="")
+    return True
+
+
 def _main(argv: Sequence[str] | None) -> int:
-    cfg = parse_config(SearchConfig, argv, prog="python -m fewshot.search")
+    return execute(parse_config(SearchConfig, argv, prog="python -m fewshot.search"))
+
+
+def execute(cfg: SearchConfig) -> int:
+    """What the command does with a resolved configuration: search (or filter), print, write;
+    0 when done, 1 when repeats failed on Ray. :func:`fewshot.api.search` calls it."""
     apply_common(cfg)
+    keep_run_config(cfg.out, cfg, hint="use the original flags, or another --out")
+    if _finished(cfg):
+        return 0
     from fewshot.search.experiment import load_oracle
 
     oracle = load_oracle(cfg.benchmark, cfg.dataset, cfg.select)
     proxies = _proxies(cfg, oracle)
-    save_config(cfg.out, cfg)
     try:
         (_filter if cfg.filter else _search)(cfg, oracle, proxies)
     except TasksFailed as exc:  # repeats that failed on Ray: named, no summary written

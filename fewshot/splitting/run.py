@@ -152,8 +152,11 @@ class SplitConfig(ImageOptions, CommonOptions):
         None, help="run folder name (default: <metric>-d<depth>-b<branch>-s<seed>)",
         group="run folder", affects_results=False,
     )  # fmt: skip
-    resume: bool = option(False, help="continue an interrupted run", group="run folder",
-                          affects_results=False)  # fmt: skip
+    resume: bool = option(
+        False, help="require a run folder to continue (without it, a folder holding this run's "
+        "tree is continued too, and a finished one is reported)", group="run folder",
+        affects_results=False,
+    )  # fmt: skip
     max_splits: int | None = option(
         None, help="stop after this many splits (resume later with --resume)", minimum=1,
         group="run folder", affects_results=False,
@@ -182,7 +185,10 @@ class SplitConfig(ImageOptions, CommonOptions):
             extra["pairwise_objective"] = self.objective
         self.recipe_option = extra
         self.name = self.name or f"{self.metric}-d{self.depth}-b{self.branch}-s{self.seed}"
-        if self.dataset is None and not self.resume:  # a resumed run keeps its tree's data set
+        tree_file = Path(self.out) / str(self.name) / TREE
+        if self.dataset is None and tree_file.is_file():  # a continued run keeps its data set
+            self.dataset = load_tree(tree_file).dataset
+        elif self.dataset is None:
             from fewshot.data import resolve_dataset
 
             self.dataset, _ = resolve_dataset(None, self.data_root)
@@ -355,17 +361,22 @@ def _new_tree(
 
 
 def open_run(run_dir: Path, config: SplitConfig) -> SplitTree | None:
-    """The tree to continue (``--resume``), or None for a new run; refuses to overwrite."""
+    """The tree to continue, or None for a new run.
+
+    A run folder holding a tree is continued (or, finished, reported) when the configuration
+    matches the saved one in every result-affecting setting, and refused naming the
+    differences otherwise: running the same command twice is safe. A folder holding other
+    files but no tree is never overwritten; ``--resume`` requires the tree."""
     tree_file = run_dir / TREE
-    if not config.resume:
+    if not tree_file.is_file():
+        if config.resume:
+            raise UsageError(f"nothing to resume: {tree_file} does not exist (drop --resume)")
         if run_dir.exists() and any(run_dir.iterdir()):
             raise UsageError(
-                f"run folder {run_dir} already exists; pass --resume to continue it or "
-                "--name NEW to start another run"
+                f"run folder {run_dir} exists but holds no {TREE}; pick another --name "
+                "(or --out), or remove the folder"
             )
         return None
-    if not tree_file.is_file():
-        raise UsageError(f"nothing to resume: {tree_file} does not exist (drop --resume)")
     tree = load_tree(tree_file)
     if tree.space.name != config.space:
         raise UsageError(

@@ -132,7 +132,8 @@ def test_cache_is_one_file_rebuilt_when_the_source_changes(tmp_path, caplog):
     root = write_image_folder(tmp_path / "imgs", per_class=3, size=8)
     dm = make_datamodule("folder", data_root=root, image_size=8)
     dm.setup()
-    files = list((root / CACHE_FOLDER).iterdir())
+    folder = cache_path(root, "folder-8px.pt").parent
+    files = list(folder.iterdir())
     assert [f.name for f in files] == ["folder-8px.pt"]
     first = dm._tensors[0].images.clone()
     stamp = files[0].stat().st_mtime_ns
@@ -147,13 +148,14 @@ def test_cache_is_one_file_rebuilt_when_the_source_changes(tmp_path, caplog):
     assert not torch.equal(dm2._tensors[0].images, first)
     # another size is another file
     make_datamodule("folder", data_root=root, image_size=16).setup()
-    assert len(list((root / CACHE_FOLDER).iterdir())) == 2
+    assert len(list(folder.iterdir())) == 2
+    assert sorted(p.name for p in root.iterdir()) == ["test", "train"]  # nothing in the data
 
 
 def test_corrupt_cache_is_rebuilt_with_a_warning(tmp_path, caplog):
     root = write_image_folder(tmp_path / "imgs", per_class=2, size=8)
     make_datamodule("folder", data_root=root, image_size=8).setup()
-    cache = root / CACHE_FOLDER / "folder-8px.pt"
+    cache = cache_path(root, "folder-8px.pt")
     good = make_datamodule("folder", data_root=root, image_size=8)
     good.setup()
     cache.write_bytes(b"not a torch file")
@@ -165,10 +167,11 @@ def test_corrupt_cache_is_rebuilt_with_a_warning(tmp_path, caplog):
     assert torch.load(cache, weights_only=True)["tensors"]["train_images"].dtype == torch.uint8
 
 
-def test_read_only_source_caches_under_fewshot_cache(tmp_path, monkeypatch):
+@pytest.mark.parametrize("read_only", [False, True])
+def test_the_cache_lives_in_fewshot_cache_never_in_the_data(tmp_path, monkeypatch, read_only):
     root = write_image_folder(tmp_path / "imgs", per_class=2, size=8)
     monkeypatch.setenv("FEWSHOT_CACHE", str(tmp_path / "cache"))
-    root.chmod(0o555)
+    root.chmod(0o555 if read_only else 0o755)
     try:
         path = cache_path(root, "folder-8px.pt")
         assert path.is_relative_to(tmp_path / "cache")
@@ -176,6 +179,23 @@ def test_read_only_source_caches_under_fewshot_cache(tmp_path, monkeypatch):
         assert path.is_file() and not (root / CACHE_FOLDER).exists()
     finally:
         root.chmod(0o755)
+
+
+def test_the_cache_goes_beside_the_data_when_asked(tmp_path, monkeypatch):
+    root = write_image_folder(tmp_path / "imgs", per_class=2, size=8)
+    monkeypatch.setenv("FEWSHOT_CACHE", str(root / CACHE_FOLDER))
+    make_datamodule("folder", data_root=root, image_size=8).setup()
+    assert cache_path(root, "folder-8px.pt").is_relative_to(root / CACHE_FOLDER)
+    again = make_datamodule("folder", data_root=root, image_size=8)
+    again.setup()  # the cache folder inside the source does not change its fingerprint
+    assert len(list((root / CACHE_FOLDER).rglob("*.pt"))) == 1
+
+
+def test_default_cache_root_is_the_users_cache_folder(monkeypatch):
+    from fewshot.data.cache import default_cache_root
+
+    monkeypatch.delenv("FEWSHOT_CACHE")
+    assert default_cache_root() == Path.home() / ".cache" / "fewshot"
 
 
 def test_tests_never_cache_in_the_users_home(tmp_path_factory):

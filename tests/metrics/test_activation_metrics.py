@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fewshot.metrics import MetricError, ProbeCache, ScoringData, compute_metric, compute_metrics
 from fewshot.metrics.tcet import snip_snr_per_layer
 from fewshot.metrics.tenas import count_linear_regions, supernet_linear_regions
 from fewshot.metrics.vote import vote_accuracy
-from fewshot.metrics.zen import ZEN_GAMMA, bn_scaling_term
+from fewshot.metrics.zen import ZEN_GAMMA, bn_scaling_term, zen_score
 from fewshot.models.supernet import Supernet, build_network
 
 
@@ -287,3 +289,247 @@ def test_lr_thin_copy_is_a_mixture_whatever_the_supernet_mode():
     mixture = compute_metric(net, data, "lr", seed=2).value
     net.mode = "single_path"
     assert compute_metric(net, data, "lr", seed=2).value == mixture
+
+
+# -- by hand on networks with BatchNorm (issue 29: mutants the tests above let through) -------
+
+
+def bn_mlp(seed: int = 0) -> nn.Sequential:
+    """Linear -> BatchNorm1d -> ReLU -> Linear: a BatchNorm network small enough to do by hand."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(6, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 4)
+    ).double()
+
+
+def test_tcet_on_a_batchnorm_net_is_ssnr_times_layer_logdet_by_hand():
+    """tcet = sum_l (S_l / sigma_l) * log|K_l|, every factor computed here from one train-mode
+    forward/backward; a log|K| factor replaced by 1 (or by the ReLU kernel) fails."""
+    net = bn_mlp()
+    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    data = flat_data(x, num_classes=4)
+    work = copy.deepcopy(net).train()
+    outputs: dict[str, torch.Tensor] = {}
+    for name in ("1", "4"):
+        work.get_submodule(name).register_forward_hook(
+            lambda m, i, o, name=name: outputs.__setitem__(name, o.detach())
+        )
+    F.cross_entropy(work(data.batches[0][0]), data.batches[0][1]).backward()
+    expected = {}
+    for name in ("1", "4"):
+        layer = work.get_submodule(name)
+        s = (layer.weight * layer.weight.grad).abs().detach().numpy().ravel()
+        c = (outputs[name] > 0).double().numpy()
+        sign, logdet = np.linalg.slogdet(c @ c.T + (1 - c) @ (1 - c).T)
+        assert sign != 0 and abs(logdet) > 0.1  # a factor that tells log|K| from 1 or 0
+        expected[name] = s.sum() / s.std(ddof=1) * logdet
+    result = compute_metric(net, data, "tcet")
+    assert result.per_layer == pytest.approx(expected, rel=1e-9)
+    assert result.value == pytest.approx(sum(expected.values()), rel=1e-9)
+
+
+class ConvBnNet(nn.Module):
+    """3x3 conv -> BatchNorm2d -> ReLU -> global pooling -> Linear (NB201's stem pattern)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(4)
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(4, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.global_pooling(torch.relu(self.bn(self.conv(x)))).flatten(1))
+
+
+def test_zen_on_a_batchnorm_net_by_hand():
+    """zen = log(mean_b sum |f(x) - f(x + gamma eps)|) + log sqrt(mean running_var), on the
+    Gaussian re-init (conv, then classifier weights ~ N(0,1), then x, then eps from one
+    generator); BN statistics after the two train-mode forwards (momentum 0.1). Dropping the
+    BN term, or not resetting BN scale, shift and running statistics, fails."""
+    net = ConvBnNet()
+    with torch.no_grad():  # state the re-init must discard
+        net.bn.weight.fill_(3.0)
+        net.bn.bias.fill_(-1.0)
+        net.bn.running_var.fill_(50.0)
+        net.bn.running_mean.fill_(2.0)
+    shape = (6, 3, 5, 5)
+    g = torch.Generator().manual_seed(7)
+    w = torch.randn((4, 3, 3, 3), generator=g).double()
+    torch.randn((5, 4), generator=g)  # the classifier's re-init draw
+    x = torch.randn(shape, generator=g).double()
+    eps = torch.randn(shape, generator=g).double()
+    running_var = np.ones(4)
+
+    def features(images: torch.Tensor) -> np.ndarray:
+        nonlocal running_var
+        h = F.conv2d(images, w, padding=1).numpy()
+        mean, var = h.mean(axis=(0, 2, 3)), h.var(axis=(0, 2, 3))
+        n = h.size / h.shape[1]
+        running_var = 0.9 * running_var + 0.1 * var * n / (n - 1)  # unbiased, momentum 0.1
+        z = (h - mean[None, :, None, None]) / np.sqrt(var + 1e-5)[None, :, None, None]
+        return np.maximum(z, 0.0)
+
+    f0, f1 = features(x), features(x + ZEN_GAMMA * eps)
+    delta = np.abs(f0 - f1).sum(axis=(1, 2, 3)).mean()
+    bn_term = 0.5 * math.log(running_var.mean())
+    assert bn_term > 0.5  # the term the mutant drops is far above the tolerance
+    value = zen_score(net, shape, torch.Generator().manual_seed(7))
+    assert value == pytest.approx(math.log(delta) + bn_term, rel=1e-5)
+
+
+def test_zen_metric_scores_the_first_batch_shape_with_the_cache_generator():
+    net = ConvBnNet()
+    data = ScoringData.random(batch_size=6, num_batches=1, image_size=5)
+    expected = zen_score(net, (6, 3, 5, 5), ProbeCache(net, data, seed=3).generator(offset=202))
+    assert compute_metric(net, data, "zen", seed=3).value == expected
+
+
+def test_ntk_on_a_batchnorm_net_includes_the_bn_scales_by_hand():
+    """BatchNorm1d(d) -> ReLU -> Linear(d, k) in train mode, gamma = 1, beta = 0: with
+    r_i = relu(xhat_i) and u = W^T 1, d(sum logits_i)/dW = 1 r_i^T and d(sum logits_i)/dgamma =
+    u * r_i, so NTK = R diag(k + u^2) R^T (TE-NAS differentiates every parameter named
+    'weight', BN scales included). Without the BN scales it would be k R R^T."""
+    torch.manual_seed(0)
+    d, k = 10, 3
+    net = nn.Sequential(nn.Flatten(), nn.BatchNorm1d(d), nn.ReLU(), nn.Linear(d, k, bias=False))
+    net = net.double()
+    x = torch.randn(6, d, dtype=torch.float64).numpy()
+    xhat = (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5)
+    R = np.maximum(xhat, 0.0)
+    u = net[3].weight.detach().numpy().sum(0)
+    with_bn = np.linalg.eigvalsh(R @ np.diag(k + u**2) @ R.T)
+    without_bn = np.linalg.eigvalsh(k * R @ R.T)
+    assert with_bn[-1] / with_bn[0] != pytest.approx(without_bn[-1] / without_bn[0], rel=1e-3)
+    result = compute_metric(net, flat_data(torch.from_numpy(x), num_classes=k), "ntk")
+    assert result.extras["condition_number"] == pytest.approx(with_bn[-1] / with_bn[0], rel=1e-6)
+    assert result.extras["lambda_max"] == pytest.approx(with_bn[-1], rel=1e-6)
+
+
+def thin_copy_regions_by_hand(
+    net: Supernet, images: torch.Tensor, seed: int, samples: int, batches: int, crop: int
+) -> int:
+    """TE-NAS's count rebuilt here: a C=1, N=1 mixture copy with the same mask, Kaiming-uniform
+    fan-out weights from the generator, then per batch ``samples`` crops (image, top, left
+    index draws), one train-mode forward each; distinct ReLU sign patterns over all batches."""
+    g = torch.Generator().manual_seed(seed)
+    thin = Supernet(C=1, N=1, num_classes=net.num_classes, candidates=net.candidates)
+    thin.mode = "mixture"
+    thin.set_mask(net.search_mask)
+    for m in thin.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            fan_out = m.weight.shape[0] * m.weight[0, 0].numel()
+            bound = math.sqrt(2.0) * math.sqrt(3.0 / fan_out)
+            with torch.no_grad():
+                m.weight.uniform_(-bound, bound, generator=g)
+                if m.bias is not None:
+                    m.bias.zero_()
+    thin.train()
+    B, _, H, W = images.shape
+    codes: list[np.ndarray] = []
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: codes.append(o.reshape(len(o), -1).numpy() > 0))
+        for m in thin.modules()
+        if isinstance(m, nn.ReLU)
+    ]
+    rows = []
+    for _ in range(batches):
+        i = torch.randint(B, (samples,), generator=g)
+        t = torch.randint(H - crop + 1, (samples,), generator=g)
+        s = torch.randint(W - crop + 1, (samples,), generator=g)
+        corners = zip(i, t, s, strict=True)
+        x = torch.stack([images[a, :, b : b + crop, c : c + crop] for a, b, c in corners])
+        codes.clear()
+        with torch.no_grad():
+            thin(x)
+        rows.append(np.concatenate(codes, axis=1))
+    for h in hooks:
+        h.remove()
+    return len(np.unique(np.concatenate(rows), axis=0))
+
+
+def test_lr_on_a_supernet_counts_the_regions_of_its_thin_copy():
+    """The value, not just its range: the count equals the thin copy's distinct patterns
+    computed independently here, strictly between 1 and the number of crops."""
+    torch.manual_seed(0)
+    net = Supernet(C=4, N=1, num_classes=10)
+    images = torch.randn(5, 3, 6, 6, generator=torch.Generator().manual_seed(1))
+    gen = torch.Generator().manual_seed(3)
+    count = supernet_linear_regions(net, images, gen, samples=40, batches=2, crop=3)
+    expected = thin_copy_regions_by_hand(net, images, 3, samples=40, batches=2, crop=3)
+    assert count == expected
+    assert 1 < count < 80
+
+
+# -- edges and error texts (survivors of the mutation run, docs/metrics/mutation.md) ----------
+
+
+def test_tcet_snr_of_two_one_and_constant_weight_layers():
+    """sigma needs two saliencies: a 2-weight layer has one; 1 weight or sigma = 0 give S."""
+    from fewshot.metrics.probes import LayerGrad
+
+    two = LayerGrad(torch.tensor([1.0, -3.0]), torch.tensor([2.0, 1.0]))  # |w g| = 2, 3
+    one = LayerGrad(torch.tensor([2.0]), torch.tensor([-4.0]))
+    flat = LayerGrad(torch.tensor([1.0, 1.0]), torch.tensor([2.0, 2.0]))
+    snr = snip_snr_per_layer({"two": two, "one": one, "flat": flat})
+    assert snr == pytest.approx({"two": 5 / math.sqrt(0.5), "one": 8.0, "flat": 4.0})
+
+
+def test_ntk_singular_kernel_error_names_its_extreme_eigenvalues():
+    from fewshot.metrics.settings import MetricSettings
+    from fewshot.metrics.tenas import _matrix_condition
+
+    G = torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0], [0.0, 0.0, 0.0]])  # eigenvalues 0, 1, 4
+    with pytest.raises(MetricError, match=r"singular \(eigenvalues 0 \.\. 4\), so its cond"):
+        _matrix_condition(G, MetricSettings())
+
+
+def test_ntk_of_one_sample_raises_a_clear_error():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3, 2))
+    with pytest.raises(MetricError, match="^ntk needs a batch of at least 2 samples$"):
+        compute_metric(net, flat_data(torch.randn(1, 3)), "ntk")
+
+
+def test_lr_without_relu_raises_a_clear_error():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3, 2))
+    with pytest.raises(MetricError, match="^lr counts ReLU activation patterns; the network has"):
+        count_linear_regions(net, [torch.randn(4, 3)])
+
+
+def test_jacob_cov_of_a_dead_network_says_why():
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3, 2))
+    with torch.no_grad():
+        net[1].weight.zero_()  # the output ignores the input: constant Jacobian rows
+    with pytest.raises(MetricError, match=r"undefined \(the network ignores its input: e\.g\."):
+        compute_metric(net, flat_data(torch.randn(4, 3)), "jacob_cov")
+
+
+def test_vote_accuracy_refuses_missing_or_nonfinite_values():
+    with pytest.raises(ValueError, match="^vote_accuracy needs the scores of at least one metric"):
+        vote_accuracy({}, [1.0, 2.0])
+    with pytest.raises(ValueError, match="^vote_accuracy needs finite scores and accuracies"):
+        vote_accuracy({"a": [1.0, float("nan")]}, [1.0, 2.0])
+    with pytest.raises(ValueError, match="^vote_accuracy needs finite scores and accuracies"):
+        vote_accuracy({"a": [1.0, 2.0]}, [1.0, float("inf")])
+
+
+@pytest.mark.parametrize("which", ["supernet", "one-arch network"])
+def test_lr_thin_copy_keeps_the_candidates_of_the_network(which):
+    """A one-arch network instantiates fewer ops: its thin copy must too (the seeded init
+    draws per instantiated layer), so its count is the hand count with its own candidates."""
+    torch.manual_seed(0)
+    net = Supernet(C=4, N=1, num_classes=10) if which == "supernet" else tiny_supernet()
+    images = torch.randn(5, 3, 6, 6, generator=torch.Generator().manual_seed(1))
+    count = supernet_linear_regions(
+        net, images, torch.Generator().manual_seed(5), samples=40, batches=2, crop=3
+    )
+    assert count == thin_copy_regions_by_hand(net, images, 5, samples=40, batches=2, crop=3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_zen_on_the_gpu_equals_zen_on_the_cpu():
+    """The Gaussian inputs follow the network to its device (drawn on the CPU generator)."""
+    net, shape = ConvBnNet(), (6, 3, 5, 5)
+    cpu = zen_score(net, shape, torch.Generator().manual_seed(7))
+    gpu = zen_score(net.cuda(), shape, torch.Generator().manual_seed(7))
+    assert gpu == pytest.approx(cpu, rel=1e-4)

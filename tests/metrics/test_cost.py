@@ -98,3 +98,46 @@ def test_params_and_flops_match_the_benchmark(reference_csv: Path, data32: Scori
         n_pool = sum(op == "avg_pool_3x3" for op in arch.ops)
         naslib = got["flops"].value + 0.160832 + 0.43008 * n_conv + 1.29024 * n_pool
         assert naslib == pytest.approx(float(row["flops_M_c10"]), abs=1e-6)
+
+
+NB201_COSTS = [  # (NB201 index, arch, params in M, NASLib flops in M), CIFAR-10, C=16, N=5
+    (1651, one_op_arch("none"), 0.073306, 7.943872),
+    (1462, one_op_arch("nor_conv_3x3"), 1.531546, 222.860992),
+    (7581, one_op_arch("avg_pool_3x3"), 0.073306, 15.685312),
+    (6111, "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+     "nor_conv_1x1~2|", 1.073466, 155.584192),
+    (5, "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_1x1~1|+|nor_conv_3x3~0|none~1|"
+     "avg_pool_3x3~2|", 0.372346, 53.778112),
+]  # fmt: skip
+"""Written out so a clone without ``../shared/data`` still checks the builder against the
+benchmark. Source: NAS-Bench-201 / NATS-Bench topology space, CIFAR-10 model, as published
+with NASLib (the ``params_M_c10`` and ``flops_M_c10`` columns of the shared data's
+``reference/nb201_accuracies.csv``, rows by ``index``): all-'none', all-conv3x3, all-pool,
+the best CIFAR-10 arch and one arch with all five ops."""
+
+
+@pytest.mark.parametrize(("index", "arch", "params_m", "flops_m"), NB201_COSTS, ids=str)
+def test_params_and_flops_of_five_nb201_archs(
+    index: int, arch: str, params_m: float, flops_m: float, data32: ScoringData
+):
+    """The standalone C=16, N=5 network has NB201's parameter count exactly; our MACs plus the
+    non-MAC work NASLib also counts (cost.py: 0.160832 + 0.43008 n_conv + 1.29024 n_pool)
+    give its FLOPs."""
+    net = build_network(arch, C=16, N=5)
+    assert sum(p.numel() for p in net.parameters()) == round(params_m * 1e6)
+    got = compute_metrics(net, data32, ["params", "flops"])
+    assert got["params"].extras["count"] == round(params_m * 1e6)
+    ops = Arch.from_string(arch).ops
+    n_conv = sum(op.startswith("nor_conv") for op in ops)
+    n_pool = sum(op == "avg_pool_3x3" for op in ops)
+    naslib = got["flops"].value + 0.160832 + 0.43008 * n_conv + 1.29024 * n_pool
+    assert naslib == pytest.approx(flops_m, abs=1e-6)
+
+
+def test_the_written_out_costs_are_the_reference_tables(reference_csv: Path):
+    """The five rows above, against the shared table when it is present."""
+    rows = {int(r["index"]): r for r in csv.DictReader(reference_csv.open())}
+    for index, arch, params_m, flops_m in NB201_COSTS:
+        row = rows[index]
+        assert Arch.from_string(row["arch_str"]) == Arch.from_string(arch)
+        assert (float(row["params_M_c10"]), float(row["flops_M_c10"])) == (params_m, flops_m)

@@ -167,3 +167,25 @@ def test_gm_with_an_all_zero_gradient_raises():
     data = ScoringData(((x, torch.arange(4)),), 10)
     with pytest.raises(MetricError, match="all-zero gradient"):
         compute_pairwise([net, copy.deepcopy(net)], data, "gm")
+
+
+# -- edges (survivors of the mutation run, docs/metrics/mutation.md) -------------------------
+
+
+def test_cosines_of_opposite_vectors_are_clamped_to_minus_one():
+    from fewshot.metrics.gradient_matching import batch_cosines
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(4):  # the 4th draw: its raw cosines reach 1 + 2e-16
+        v = torch.randn(7, generator=g, dtype=torch.float64)
+    unit = torch.stack([v, -v]) / v.norm()
+    assert float((unit @ unit.T).min()) < -1.0  # without the clamp, 1 - cos would exceed 2
+    cos = batch_cosines(torch.stack([v, -v]))
+    assert cos.min() == -1.0 and cos.max() == 1.0
+
+
+def test_gm_refuses_matrices_of_different_sizes():
+    from fewshot.metrics.gradient_matching import matrix_matching_distance
+
+    with pytest.raises(MetricError, match="^gm: the candidates' gradient matrices differ in size$"):
+        matrix_matching_distance([torch.ones(2, 3), torch.ones(2, 4)])

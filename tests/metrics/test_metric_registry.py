@@ -12,6 +12,7 @@ import pkgutil
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import fewshot.metrics as metrics_pkg
 from fewshot.metrics import (
@@ -173,3 +174,106 @@ def test_pairwise_metrics_give_a_distance_matrix(name: str, data: ScoringData):
     np.testing.assert_array_equal(dist, dist.T)
     np.testing.assert_array_equal(np.diag(dist), 0.0)
     assert (dist[~np.eye(3, dtype=bool)] > 0).all()
+
+
+# -- registration, pairwise checks and the placeholder batch (mutation-run survivors) --------
+
+
+def test_a_metric_is_described_by_its_docstring_first_line(monkeypatch):
+    from fewshot.metrics.base import get_metric, register_metric
+
+    monkeypatch.setattr(METRICS, "_items", dict(METRICS._items))  # registrations undone after
+    assert get_metric("snip").description == METRICS.get("snip").fn.__doc__.splitlines()[0]
+
+    @register_metric("undocumented_test_metric")
+    def undocumented(cache):
+        return 1.0
+
+    @register_metric("documented_test_metric")
+    def documented(cache):
+        """First line.
+
+        More."""
+        return 1.0
+
+    assert get_metric("undocumented_test_metric").description == ""
+    assert get_metric("documented_test_metric").description == "First line."
+
+
+def fake_pairwise(monkeypatch, name: str, matrix: list[list[float]], **options) -> None:
+    from fewshot.metrics.base import register_metric
+
+    monkeypatch.setattr(METRICS, "_items", dict(METRICS._items))
+    register_metric(name, kind="pairwise", **options)(lambda caches: matrix)
+
+
+def test_compute_pairwise_gives_a_float_matrix_and_checks_finiteness(monkeypatch):
+    from fewshot.metrics import MetricError
+    from fewshot.metrics.settings import MetricSettings
+
+    nets = [nn.Sequential(nn.Flatten(), nn.Linear(2, 2)) for _ in range(2)]
+    data = ScoringData(((torch.randn(2, 2, 1, 1), torch.tensor([0, 1])),), 2)
+    fake_pairwise(monkeypatch, "int_test_metric", [[0, 1], [1, 0]])
+    dist = compute_pairwise(nets, data, "int_test_metric").distance
+    assert dist.dtype == np.float64 and dist.tolist() == [[0.0, 1.0], [1.0, 0.0]]
+    fake_pairwise(monkeypatch, "nan_test_metric", [[0.0, math.nan], [math.nan, 0.0]])
+    with pytest.raises(MetricError, match="^pairwise metric 'nan_test_metric' produced non-fin"):
+        compute_pairwise(nets, data, "nan_test_metric")
+    kept = compute_pairwise(
+        nets, data, "nan_test_metric", settings=MetricSettings(keep_nonfinite=True)
+    )
+    assert np.isnan(kept.distance[0, 1])
+
+
+def test_placeholder_is_one_batch_of_zero_images_labelled_0():
+    data = ScoringData.placeholder(num_classes=7, image_size=5, batch_size=2)
+    ((x, y),) = data.batches
+    assert x.shape == (2, 3, 5, 5) and not x.any() and y.tolist() == [0, 0]
+    assert data.num_classes == 7
+
+
+def test_scoring_data_checks_and_default_seed():
+    with pytest.raises(
+        ValueError, match="^ScoringData needs at least one \\(inputs, targets\\) batch"
+    ):
+        ScoringData((), 10)
+    a, b = ScoringData.random(), ScoringData.random(seed=0)
+    assert all(
+        torch.equal(x, u) and torch.equal(y, v)
+        for (x, y), (u, v) in zip(a.batches, b.batches, strict=True)
+    )
+
+
+def test_a_metric_returning_a_plain_float_gives_a_result(monkeypatch):
+    from fewshot.metrics.base import register_metric
+
+    monkeypatch.setattr(METRICS, "_items", dict(METRICS._items))
+    register_metric("float_test_metric")(lambda cache: 2.5)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(2, 2))
+    data = ScoringData(((torch.randn(2, 2, 1, 1), torch.tensor([0, 1])),), 2)
+    result = compute_metric(net, data, "float_test_metric")
+    assert (result.name, result.value) == ("float_test_metric", 2.5)
+
+
+def test_probe_cache_seed_defaults_to_0():
+    from fewshot.metrics import ProbeCache
+
+    net = nn.Sequential(nn.Flatten(), nn.Linear(2, 2))
+    data = ScoringData(((torch.randn(2, 2, 1, 1), torch.tensor([0, 1])),), 2)
+    assert ProbeCache(net, data).seed == 0
+
+
+def test_phase_clock_adds_up_the_wall_time_of_each_phase(monkeypatch):
+    from types import SimpleNamespace
+
+    from fewshot.metrics import ProbeCache, probes
+
+    ticks = iter([1.0, 3.0, 4.5, 10.0])
+    monkeypatch.setattr(probes, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
+    net = nn.Sequential(nn.Flatten(), nn.Linear(2, 2))
+    cache = ProbeCache(net, ScoringData(((torch.randn(2, 2, 1, 1), torch.tensor([0, 1])),), 2))
+    clock = probes.PhaseClock(cache, "grads")
+    clock("forward")
+    clock("backward")
+    clock("forward")
+    assert cache.probe_seconds == {"grads.forward": 7.5, "grads.backward": 1.5}

@@ -12,6 +12,7 @@ from torch import nn
 
 from fewshot.metrics import MetricError, ScoringData, compute_metric, compute_metrics
 from fewshot.metrics.saliency import batchnorm_free_copy, synflow_pass
+from fewshot.metrics.settings import MetricSettings
 from fewshot.models.supernet import build_network
 
 ARCH = "|nor_conv_3x3~0|+|skip_connect~0|nor_conv_1x1~1|+|none~0|avg_pool_3x3~1|nor_conv_3x3~2|"
@@ -234,7 +235,13 @@ def test_synflow_beyond_float64_raises_and_synflow_log_is_exact():
     with pytest.raises(MetricError, match="synflow_log"):
         compute_metric(net, data, "synflow")
     expected = math.log(150) + math.log(2) + 150 * math.log(200)
-    assert compute_metric(net, data, "synflow_log").value == pytest.approx(expected, rel=1e-12)
+    logged = compute_metric(net, data, "synflow_log")
+    assert logged.value == pytest.approx(expected, rel=1e-12)
+    kept = compute_metric(net, data, "synflow", settings=MetricSettings(keep_nonfinite=True))
+    assert kept.value == math.inf and set(kept.per_layer) == set(logged.per_layer)
+    for name, log_value in logged.per_layer.items():  # per-layer sums back on the true scale
+        true = math.exp(log_value) if log_value < 709 else math.inf
+        assert kept.per_layer[name] == pytest.approx(true, rel=1e-9)
 
 
 def test_synflow_log_of_a_dead_network_raises():

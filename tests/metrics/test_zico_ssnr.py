@@ -166,3 +166,9 @@ def test_batch_grads_reusing_the_first_backward_equals_its_own_passes(mode):
     for a, b in zip(alone.grads, reused.grads, strict=True):
         assert a.keys() == b.keys()
         assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_zico_with_identical_batches_says_why():
+    one = batches(1).batches[0]
+    with pytest.raises(MetricError, match="^zico: every layer's gradient is constant across"):
+        compute_metric(mlp(), ScoringData((one, one), 3), "zico")

@@ -141,3 +141,37 @@ def test_filter_mode_trains_on_the_device_asked_for(
     with pytest.raises(TrainerAsked):
         main(_args(small_benchmark, tmp_path / "f", *flags))
     assert asked["accelerator"] == accelerator and asked["devices"] == devices
+
+
+def test_the_same_search_twice_reports_it_finished_and_other_settings_exit_2(
+    tmp_path, small_benchmark, table, capsys
+):
+    flags = ["--dataset", "cifar10", "--algo", "rand", "--proxy-table", str(table),
+             "--no-scoring", "--repeats", "2", "--budget", "10"]  # fmt: skip
+    out = tmp_path / "run"
+    assert main(_args(small_benchmark, out, *flags)) == 0
+    before = (out / "summary.json").read_bytes()
+    capsys.readouterr()
+    assert main(_args(small_benchmark, out, *flags)) == 0
+    assert "already finished" in capsys.readouterr().out
+    assert (out / "summary.json").read_bytes() == before
+    assert main(_args(small_benchmark, out, *flags, "--budget", "12")) == 2
+    assert "budget: 10 -> 12" in capsys.readouterr().err
+
+
+def test_the_python_api_runs_the_command_and_flattens_the_repeats(tmp_path, small_benchmark, table):
+    import fewshot
+
+    result = fewshot.search(
+        dataset="cifar10", algo="rand", proxy_table=[table], no_scoring=True, repeats=2,
+        budget=10, benchmark=small_benchmark, out=tmp_path / "api", threads=1,
+    )  # fmt: skip
+    assert main(_args(small_benchmark, tmp_path / "cli", "--dataset", "cifar10", "--algo",
+                      "rand", "--proxy-table", str(table), "--no-scoring", "--repeats", "2",
+                      "--budget", "10")) == 0  # fmt: skip
+    cli = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    assert result.summary["curves"] == cli["curves"] and result.summary["trained"] == cli["trained"]
+    archs = result.archs()
+    assert len(archs) == 20 and list(archs.columns) == ["repeat", "step", "index", "reported"]
+    assert archs[archs.repeat == 0]["reported"].tolist() == cli["curves"][0]
+    assert archs[archs.repeat == 1]["index"].tolist() == cli["trained"][1]

@@ -9,14 +9,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fewshot.splitting import partition as partition_module
 from fewshot.splitting.partition import (
     EXACT_LIMIT,
+    Partition,
     authors_order,
     best_partition,
     canonical,
     cut_value,
     is_balanced,
     num_partitions,
+    partition_of,
+    random_partition,
     set_partitions,
     similarity_graph,
 )
@@ -212,10 +216,92 @@ def test_similarity_graph_weights_alike_ops_heavily():
         (np.zeros((3, 3)), 1, "non-empty groups"),
         (np.array([[0, 1], [2, 0]]), 2, "symmetric"),
         (np.array([[0, -1], [-1, 0]]), 2, "non-negative"),
-        (np.array([[0, np.nan], [np.nan, 0]]), 2, "NaN"),
+        (np.array([[0, np.nan], [np.nan, 0]]), 2, "^distance matrix has NaN or inf entries$"),
         (np.zeros((2, 3)), 2, "square"),
     ],
 )
 def test_invalid_inputs_raise(D, b, match):
     with pytest.raises(ValueError, match=match):
         best_partition(D, b)
+
+
+def test_unknown_objective_is_named_in_the_error():
+    with pytest.raises(ValueError, match="unknown partition objective 'cut'; known: "):
+        best_partition(np.zeros((3, 3)), 2, objective="cut")
+
+
+# -- survivors of the mutation run (docs/metrics/mutation.md) -------------------------------
+
+
+def test_stirling_numbers_at_the_edges_are_exact_integers():
+    assert num_partitions(5, 1) == 1 and num_partitions(5, 5) == 1
+    assert num_partitions(5, 0) == num_partitions(3, 4) == 0
+    assert num_partitions(60, 2) == 2**59 - 1  # beyond float precision: integer division
+    assert list(set_partitions(1, 1)) == [((0,),)]
+
+
+def test_partition_of_scores_given_groups_without_optimising():
+    D = np.array([[0, 0.1, 0.2], [0.1, 0, 0.3], [0.2, 0.3, 0]])  # total 0.6 < 1
+    part = partition_of(D, [[2, 0], [1]])
+    assert part == Partition(
+        ((0, 2), (1,)), pytest.approx(0.4), pytest.approx(0.4 / 0.6), True, "max-distance",
+        pytest.approx(0.4),
+    )  # fmt: skip
+    assert part.labelled(["none", "skip", "conv"]) == (("none", "conv"), ("skip",))
+
+
+def test_min_similarity_partition_records_its_objective():
+    S = np.array([[1.0, 0.9, 0.1], [0.9, 1.0, 0.2], [0.1, 0.2, 1.0]])
+    part = best_partition(1 - S, 2, objective="min-similarity", similarity=S)
+    assert part.objective == "min-similarity" and part.groups == ((0, 1), (2,))
+    assert part.objective_value == pytest.approx(0.3)
+
+
+def test_random_partition_draws_the_authors_order_uniformly():
+    order = list(authors_order(4, 2))
+    draws = [random_partition(4, 2, np.random.default_rng(s)) for s in range(60)]
+    assert draws == [order[int(np.random.default_rng(s).integers(7))] for s in range(60)]
+    assert set(draws) == set(order)  # unbalanced 1|3 splits too, unless asked otherwise
+    balanced = {random_partition(4, 2, np.random.default_rng(s), balanced=True) for s in range(30)}
+    assert balanced == {((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2))}
+    with pytest.raises(ValueError, match="non-empty groups"):
+        random_partition(3, 4, np.random.default_rng(0))
+
+
+def two_clusters(members: list[int], n: int) -> np.ndarray:
+    """Distance 1 across the clusters ``members`` | rest, 0.1 inside."""
+    inside = np.isin(np.arange(n), members)
+    D = np.where(inside[:, None] != inside[None, :], 1.0, 0.1)
+    np.fill_diagonal(D, 0.0)
+    return D
+
+
+def test_bisection_is_a_weighted_kernighan_lin_from_halves():
+    """Kernighan-Lin keeps the sizes of its start (halves) and follows the weights: the
+    clusters {0, 3, 4} | {1, 2, 5} are found from the start {0, 1, 2} | {3, 4, 5}."""
+    halves = partition_module._bisect(two_clusters([0, 3, 4], 6), list(range(6)), seed=0)
+    assert sorted(map(sorted, halves)) == [[0, 3, 4], [1, 2, 5]]
+
+
+def test_heuristic_splits_the_largest_group_next(monkeypatch):
+    """7 items: the first bisection finds {0,3,4,5} | {1,2,6}; the next one splits the larger
+    {0,3,4,5}, not the one that sorts last (sizes 3, 2, 2 before the local moves, switched
+    off here)."""
+    monkeypatch.setattr(partition_module, "_improve", lambda D, groups, balanced: groups)
+    D = two_clusters([0, 3, 4, 5], 7)
+    assert sorted(partition_module._bisect(D, list(range(7)), seed=0)) == [[0, 3, 4, 5], [1, 2, 6]]
+    groups = partition_module._heuristic(D, 3, balanced=False, seed=0)
+    assert sorted(len(g) for g in groups) == [2, 2, 3]
+    assert (1, 2, 6) in groups
+
+
+def test_rebalancing_moves_the_item_that_keeps_the_largest_cut():
+    """From {0,1,2,3} | {4}: moving 3 (far from 0,1,2, near 4) keeps the cut largest."""
+    D = two_clusters([3, 4], 5)
+    assert partition_module._rebalance(D, [[0, 1, 2, 3], [4]]) == [[0, 1, 2], [4, 3]]
+
+
+def test_heuristic_on_all_zero_distances_terminates():
+    """No move increases a zero cut: the local search must stop (strict improvement)."""
+    part = best_partition(np.zeros((13, 13)), 3)
+    assert not part.exact and part.cut == 0.0 and sorted(sum(part.groups, ())) == list(range(13))

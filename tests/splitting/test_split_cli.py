@@ -111,18 +111,34 @@ def test_a_crash_leaves_a_resumable_run(tmp_path, reference, monkeypatch, crash,
     assert nodes(run) == nodes(reference)
 
 
-def test_an_existing_run_is_never_overwritten(reference, capsys):
+def test_the_same_command_twice_reports_the_finished_run(reference, capsys):
     out = reference.parent
-    assert main(split_args(out)) == 2
-    assert "already exists; pass --resume" in capsys.readouterr().err
-    assert main(split_args(out, "--resume")) == 0  # complete: just prints the summary
-    assert "already complete" in capsys.readouterr().out
+    before = (reference / "tree.json").read_bytes()
+    for extra in ([], ["--resume"]):
+        assert main(split_args(out, *extra)) == 0  # finished: the summary, nothing redone
+        assert "already finished" in capsys.readouterr().out
+    assert (reference / "tree.json").read_bytes() == before
 
 
-def test_resume_with_other_settings_is_refused(reference, capsys):
-    args = split_args(reference.parent, "--resume", "--seed", "0", "--batches", "2")
+@pytest.mark.parametrize("resume", [[], ["--resume"]])
+def test_other_settings_on_a_run_folder_are_refused(reference, capsys, resume):
+    args = split_args(reference.parent, *resume, "--seed", "0", "--batches", "2")
     assert main(args) == 2
     assert "batches: 1 -> 2" in capsys.readouterr().err
+
+
+def test_the_same_command_continues_an_interrupted_run(tmp_path, reference):
+    assert main(split_args(tmp_path, "--max-splits", "1")) == 0
+    assert main(split_args(tmp_path)) == 0  # no --resume needed
+    assert nodes(tmp_path / "snip-d2-b2-s0") == nodes(reference)
+
+
+def test_a_folder_without_a_tree_is_never_overwritten(tmp_path, capsys):
+    run = tmp_path / "snip-d2-b2-s0"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    assert "holds no tree.json" in user_error(capsys, split_args(tmp_path))
+    assert (run / "notes.txt").read_text() == "mine"
 
 
 def user_error(capsys, args) -> str:
@@ -189,6 +205,7 @@ def test_default_data_falls_back_to_digits_offline(tmp_path, offline, caplog, mo
     tree = load_tree(tmp_path / "snip-d1-b2-s0")
     assert tree.dataset == "digits" and tree.config["dataset"] == "digits"  # resolved
     assert main([*args, "--resume"]) == 0  # a resumed run keeps its data set
+    assert main(args) == 0  # so does the same command run again
 
 
 def test_print_config_resolves_the_data_set(offline, monkeypatch, tmp_path, capsys):
@@ -296,3 +313,10 @@ def test_a_data_free_split_gives_the_tree_of_real_images(tmp_path):
     images = load_tree(tmp_path / "images" / "synflow-d2-b2-s0")
     assert free.data_free and not images.data_free
     assert [n.to_dict() for n in free.nodes] == [n.to_dict() for n in images.nodes]
+
+
+def test_print_config_of_an_existing_run_names_its_data_set(reference, capsys, offline):
+    args = split_args(reference.parent, dataset="")  # no --dataset: the run folder's
+    with pytest.raises(SystemExit):
+        main([*args, "--print-config"])
+    assert yaml.safe_load(capsys.readouterr().out)["dataset"] == "synthetic"

@@ -70,6 +70,7 @@ def bench_dir(tmp_path: Path) -> Path:
 
 def test_fast_dev_run_trains_every_leaf_and_one_shot_then_evaluates(run_dir, bench_dir, capsys):
     argv = [str(run_dir), *FAST, "--fast-dev-run", "--one-shot", "--benchmark", str(bench_dir)]
+    argv += ["--benchmark-dataset", "cifar10"]  # synthetic data: judging is forced
     assert main(argv) == 0
     out = run_dir / "fast_dev_run"
     for job in ("leaves/1", "leaves/2", "oneshot"):
@@ -124,8 +125,27 @@ def test_fast_dev_run_trains_every_leaf_and_one_shot_then_evaluates(run_dir, ben
     # which benchmark judged the run, the closing table and the paths of what was written
     assert result["benchmark"] == {"path": str(bench_dir.resolve()), "dataset": "cifar10"}
     assert f"judged by {bench_dir.resolve()}" in printed and "| held-out % |" in printed
+    assert "warning: judged against cifar10 accuracy although the data (synthetic)" in printed
     files = [out / "train_config.yaml", out / "search.json", out / "leaves/1", out / "oneshot"]
     assert_lists_outputs(printed, files, [out / "search.png"])
+
+
+def test_a_folder_of_other_classes_is_not_judged_against_cifar10(tmp_path, bench_dir, capsys):
+    """Bring your own data: a folder of cat, dog and frog is not CIFAR-10, so a benchmark at
+    hand does not judge it (no true accuracy, tau or regret), and the table says why."""
+    from tests.fakes import write_image_folder
+
+    data = write_image_folder(tmp_path / "pets", classes=("cat", "dog", "frog"), size=8)
+    run_dir = write_run(tmp_path)
+    fast = FAST[len(SYNTHETIC) :]
+    argv = [str(run_dir), *fast, "--fast-dev-run", "--benchmark", str(bench_dir)]
+    argv += ["--dataset", "folder", "--data-root", str(data), "--image-size", "8"]
+    assert main(argv) == 0
+    result = json.loads((run_dir / "fast_dev_run" / "search.json").read_text())
+    assert result["benchmark"] is None and "evaluation" not in result
+    printed = capsys.readouterr().out
+    assert "not judged: the data is not the benchmark's" in printed
+    assert "judged by" not in printed and "Kendall tau" not in printed
 
 
 def test_leaf_option_trains_only_that_leaf(run_dir):
@@ -170,6 +190,7 @@ def test_held_out_batch_regroups_the_search_batches_and_changes_no_score(run_dir
     flags = [*FAST, "--epochs", "1", "--limit-train-batches", "1", "--val-fraction", "0.5"]
     assert main([str(run_dir), *flags]) == 0
     first = json.loads((run_dir / "search.json").read_text())["searches"]
+    (run_dir / "search.json").unlink()  # else the finished run is reported, not searched again
     assert main([str(run_dir), *flags, "--held-out-batch", "1000"]) == 0  # resumes: speed only
     again = json.loads((run_dir / "search.json").read_text())["searches"]
     assert seen == [[8, 8, 4]] * 2 + [[20]] * 2  # 20 held out: batches of 8, then one forward
@@ -350,3 +371,22 @@ def test_image_size_and_the_resolved_data_path_are_recorded(run_dir, capsys):
     assert main(loader) == 0
     saved = yaml.safe_load((run_dir / "train_config.yaml").read_text())
     assert saved["resolved_data_path"] == "loader"
+
+
+def test_the_same_command_twice_reports_the_finished_run(run_dir, capsys):
+    """Every leaf trained and searched with these settings: the second run trains and searches
+    nothing and prints the same closing table; another search setting searches again."""
+    argv = [str(run_dir), *FAST, "--epochs", "1", "--limit-train-batches", "2"]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    search = run_dir / "search.json"
+    stamp = search.stat().st_mtime_ns
+    assert (run_dir / "curves.png").stat().st_size > 5000  # the leaves' training curves
+    assert main(argv) == 0
+    again = capsys.readouterr().out
+    assert "already finished (same settings)" in again and search.stat().st_mtime_ns == stamp
+    table = first[first.index("| search") :]
+    assert table in again  # the same closing table and files
+    assert main([*argv, "--search-k", "2"]) == 0  # a new search of the trained leaves
+    assert "already finished" not in capsys.readouterr().out
+    assert search.stat().st_mtime_ns != stamp
