@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import importlib
 import logging
+import signal
 import sys
 import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from fewshot import faults
 from fewshot.errors import UsageError, is_user_error
 
 log = logging.getLogger("fewshot")
@@ -55,22 +57,39 @@ def run_main(
 ) -> int:
     """Run a command's ``main``; user errors print one line and return exit code 2.
 
-    Ctrl-C returns 130 after the command's own cleanup (runs save as they go, so an
-    interrupted run can be resumed with ``--resume``).
+    Also one line each, never a traceback: another command holding the run folder (exit 2,
+    :func:`fewshot.faults.lock_folder`), a full disk (exit 2: the path and the space needed;
+    files are written atomically, so nothing partial is left and the same command continues
+    once space is freed), and SIGTERM or Ctrl-C (exit 128 + the signal: runs save as they go,
+    a training saves a checkpoint at its next step, and the same command resumes). The run
+    folder locks the command took are released when it returns.
     """
+    mark = faults.held_count()
+    handlers = faults.install_signal_handlers()
     try:
         return int(main(argv) or 0)
     except Exception as exc:
+        if faults.is_disk_full(exc):
+            print(f"error: {faults.disk_full_message(exc)}", file=sys.stderr)  # type: ignore[arg-type]
+            return 2
         if not is_user_error(exc):
             raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, faults.Preempted) as exc:
+        signum = exc.signum if isinstance(exc, faults.Preempted) else signal.SIGINT
+        where = exc.where if isinstance(exc, faults.Preempted) else ""
         print(
-            "interrupted; the run folder holds everything done so far (use --resume)",
+            f"interrupted by {signal.Signals(signum).name}"
+            + (f"; checkpoint saved: {where}" if where else "")
+            + "; the run folder holds everything done so far: run the same command again to "
+            "resume (fewshot.split: with --resume)",
             file=sys.stderr,
         )
-        return 130
+        return 128 + signum
+    finally:
+        faults.restore_signal_handlers(handlers)
+        faults.release_since(mark)
 
 
 # -- command modules that are also the Python API's functions ----------------------------------

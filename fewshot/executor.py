@@ -55,6 +55,13 @@ R = TypeVar("R")  # a task's result
 
 EXECUTOR_GROUP = "executor (independent runs: local, or Ray tasks)"
 RAY_INSTALL = "pip install 'fewshot[ray]'"
+AUTH_HINT = (
+    "give the cluster's token: --ray-auth-token-path FILE (the head's ~/.ray/auth_token; "
+    "`ray get-auth-token` on the head prints it), or RAY_AUTH_TOKEN=TOKEN or "
+    "RAY_AUTH_TOKEN_PATH=FILE in the environment"
+)
+AUTH_FAILURES = ("InvalidAuthToken", "Unauthenticated", "AuthenticationError")
+"""What Ray logs (from its C++ client, straight to stderr) when a cluster refuses a token."""
 PROBE_TIMEOUT_S = 5.0
 """Seconds :func:`probe_address` waits for a TCP connection to a cluster address."""
 MAX_RETRIES = 1
@@ -87,6 +94,16 @@ class ExecutorOptions:
         "start an embedded Ray for this command",
         group=EXECUTOR_GROUP,
         metavar="ADDR",
+        affects_results=False,
+    )
+    ray_auth_token_path: Path | None = option(
+        None,
+        help="ray: a file holding the cluster's authentication token (Ray's token "
+        "authentication, its default; the head's ~/.ray/auth_token, printed by `ray "
+        "get-auth-token`); default: $RAY_AUTH_TOKEN, $RAY_AUTH_TOKEN_PATH or "
+        "~/.ray/auth_token when one is there",
+        group=EXECUTOR_GROUP,
+        metavar="FILE",
         affects_results=False,
     )
 
@@ -494,13 +511,84 @@ def open_executor(options: ExecutorOptions) -> Iterator[Executor]:
     if options.executor == "local":
         yield Executor(options)
         return
+    token = use_auth_token(options) if options.ray_address else None
     ray = import_ray()
-    started = _connect(ray, options)
+    if token is not None:
+        _refresh_auth(ray)
+    started = _connect(ray, options, token)
     try:
         yield RayExecutor(options, ray)
     finally:
         if started:
             ray.shutdown()
+
+
+def use_auth_token(options: ExecutorOptions) -> str | None:
+    """Point Ray at the cluster's authentication token, when one is available, and say where it
+    came from (None: no token, the cluster must run without authentication).
+
+    ``--ray-auth-token-path`` wins (Ray's ``RAY_AUTH_TOKEN_PATH``); else ``RAY_AUTH_TOKEN``,
+    ``RAY_AUTH_TOKEN_PATH`` or ``~/.ray/auth_token``, where Ray looks. Ray's client uses a
+    token for an explicit address only with ``RAY_AUTH_MODE=token``, which is set here when a
+    token is available and the mode is not set (a token is harmless on a cluster without
+    authentication). An explicit ``RAY_AUTH_MODE`` is respected.
+    """
+    flag = options.ray_auth_token_path
+    if flag is not None:
+        path = Path(flag).expanduser()
+        if not path.is_file():
+            raise UsageError(f"--ray-auth-token-path: {path} is not a file; {AUTH_HINT}")
+        os.environ["RAY_AUTH_TOKEN_PATH"] = str(path.resolve())
+        os.environ.pop("RAY_AUTH_TOKEN", None)
+        os.environ["RAY_AUTH_MODE"] = "token"
+        return f"--ray-auth-token-path {path}"
+    source = _token_source()
+    mode = os.environ.get("RAY_AUTH_MODE")
+    if source is None or (mode is not None and mode.lower() != "token"):
+        return None
+    os.environ["RAY_AUTH_MODE"] = "token"
+    return source
+
+
+def _token_source() -> str | None:
+    """Where Ray would read a token from: the variable or file, or None."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return "RAY_AUTH_TOKEN"
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH")
+    if path:
+        return f"RAY_AUTH_TOKEN_PATH={path}" if Path(path).expanduser().is_file() else None
+    default = Path.home() / ".ray" / "auth_token"
+    return str(default) if default.is_file() else None
+
+
+def _refresh_auth(ray: Any) -> None:
+    """Make an already imported Ray read the authentication variables again (it caches them
+    when first imported); nothing to do for a fresh import."""
+    with contextlib.suppress(Exception):  # Ray's internals: absent in other versions, or fakes
+        raylet = importlib.import_module("ray._raylet")
+        raylet.Config.initialize("")
+        raylet.AuthenticationTokenLoader.instance().reset_cache()
+
+
+@contextlib.contextmanager
+def _stderr_captured() -> Iterator[list[str]]:
+    """Collect what this process (Ray's C++ client included) writes to file descriptor 2 in
+    the block; the lines are in the yielded list afterwards (and are not shown)."""
+    import tempfile
+
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines.extend(tmp.read().decode("utf-8", "replace").splitlines())
 
 
 def probe_address(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
@@ -525,8 +613,9 @@ def probe_address(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
         ) from None
 
 
-def _connect(ray: Any, options: ExecutorOptions) -> bool:
-    """Connect to Ray as ``options`` say; True when this call started a session to end."""
+def _connect(ray: Any, options: ExecutorOptions, token: str | None = None) -> bool:
+    """Connect to Ray as ``options`` say (``token``: where the authentication token came
+    from, :func:`use_auth_token`); True when this call started a session to end."""
     if ray.is_initialized():
         log.info("using the Ray session already open in this process")
         return False
@@ -537,13 +626,49 @@ def _connect(ray: Any, options: ExecutorOptions) -> bool:
     else:  # Ray nices its workers (15); here they share the machine like local runs do
         kwargs["num_cpus"] = options.workers or os.cpu_count() or 1
         kwargs["_system_config"] = {"worker_niceness": 0}
-    try:
-        ray.init(**kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = options.ray_address or "an embedded Ray"
-        raise UsageError(f"--executor ray: cannot start or reach {where} ({exc})") from None
+    where = options.ray_address or "an embedded Ray"
+    error: BaseException | None = None
+    # a cluster's refusal is logged by Ray's C++ client, not raised: read it from stderr (an
+    # embedded Ray is not captured: the processes it starts would keep writing to the capture)
+    capture = _stderr_captured() if options.ray_address else contextlib.nullcontext([])
+    with capture as output:
+        try:
+            ray.init(**kwargs)
+        except Exception as exc:  # ConnectionError, RuntimeError, Ray's AuthenticationError
+            error = exc
+    refused = _auth_refusal(output, error)
+    if refused:
+        raise UsageError(_auth_message(where, token, refused)) from None
+    if output:
+        print("\n".join(output), file=sys.stderr)
+    if error is not None:
+        if not isinstance(error, ConnectionError | RuntimeError | ValueError):
+            raise error
+        raise UsageError(f"--executor ray: cannot start or reach {where} ({error})") from None
     log.info("Ray: %s", ray.cluster_resources())
     return True
+
+
+def _auth_refusal(output: Sequence[str], error: BaseException | None) -> str:
+    """Ray's words for an authentication failure (its log lines or its exception), or ''."""
+    texts = [*output, f"{type(error).__name__}: {error}" if error is not None else ""]
+    for text in texts:
+        if any(word in text for word in AUTH_FAILURES):
+            return text.split("RPC error: ")[-1].strip()[:200]
+    return ""
+
+
+def _auth_message(where: str, token: str | None, refused: str) -> str:
+    """One line for a cluster that refused this client: which token was sent, how to give one."""
+    if token is None:
+        return (
+            f"--executor ray: {where} requires token authentication and no token was given "
+            f"(Ray: {refused}); {AUTH_HINT}"
+        )
+    return (
+        f"--executor ray: {where} refused the authentication token from {token} (Ray: "
+        f"{refused}); {AUTH_HINT}"
+    )
 
 
 __all__ = [
@@ -565,5 +690,6 @@ __all__ = [
     "probe_address",
     "run_command",
     "run_in_log",
+    "use_auth_token",
     "write_in_order",
 ]

@@ -16,8 +16,13 @@ contract in one place:
   paths (run folder, tree file, output and data folders) never do, so a moved or remounted
   run folder resumes.
 
-It may import :mod:`fewshot.config`, :mod:`fewshot.io` and :mod:`fewshot.errors` only: every
-layer above (splitting, training, experiments, analysis, commands) uses it.
+- :func:`lock_run`: one writer per run folder (or leaf): a command that writes a folder holds
+  its lock while it runs; a second command there exits 2 naming the holder
+  (:mod:`fewshot.faults`).
+
+It may import :mod:`fewshot.config`, :mod:`fewshot.faults`, :mod:`fewshot.io` and
+:mod:`fewshot.errors` only: every layer above (splitting, training, experiments, analysis,
+commands) uses it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from fewshot import faults
 from fewshot.config import (
     CommonOptions,
     load_saved_config,
@@ -63,9 +69,32 @@ WEIGHT_CHECKPOINTS = "weights"
 SCORES = "scores.json"
 """Held-out accuracy of each sampled arch, per supernet of the few-shot vs one-shot experiment."""
 LOGS = "logs"
+LOCK = faults.LOCK_NAME
+"""The writer's lock file, present while a command writes the folder (:func:`lock_run`)."""
 
 OLD_KEYS = {"dataset_option": "data_option"}
 """Configuration keys saved by older versions -> their current names."""
+
+
+def lock_run(folder: Path, *, wait: float = 0.0) -> faults.FolderLock:
+    """Hold ``folder``'s writer lock until the command returns (:func:`fewshot.faults.lock_folder`):
+    another command holding it is named in one line (exit 2) after ``wait`` seconds; a lock
+    left by a killed command is taken over with a warning. The folder is made."""
+    return faults.lock_folder(folder, wait=wait)
+
+
+def remove_outputs(path: Path) -> None:
+    """Remove ``path`` (a file, or a folder with everything in it) except the writer locks
+    under it, which the command removing it holds (``--force``, ``--overwrite``)."""
+    path = Path(path)
+    if not path.is_dir():
+        path.unlink(missing_ok=True)
+        return
+    for child in path.iterdir():
+        if child.name != LOCK:
+            remove_outputs(child)
+    if not any(path.iterdir()):
+        path.rmdir()
 
 
 def run_name(metric: str, seed: int) -> str:
@@ -157,6 +186,7 @@ __all__ = [
     "EVALUATION_CONFIG",
     "FEW_VS_ONE_SHOT_CONFIG",
     "LEAVES",
+    "LOCK",
     "LOGS",
     "OLD_KEYS",
     "ONE_SHOT_DIR",
@@ -170,9 +200,11 @@ __all__ = [
     "TREE_FIGURE",
     "WEIGHT_CHECKPOINTS",
     "keep_run_config",
+    "lock_run",
     "load_run_config",
     "migrate",
     "relative_paths",
+    "remove_outputs",
     "run_name",
     "save_run_config",
     "tree_path",

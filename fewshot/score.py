@@ -57,7 +57,13 @@ from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, failure_report, open_executor
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.metrics import data_free
-from fewshot.run_folder import CONFIG, RESOLVED_DATA_PATH, load_run_config, save_run_config
+from fewshot.run_folder import (
+    CONFIG,
+    RESOLVED_DATA_PATH,
+    load_run_config,
+    lock_run,
+    save_run_config,
+)
 from fewshot.scoring import (
     ScoreFile,
     ScoringSpec,
@@ -285,6 +291,7 @@ def _prepare(config: ScoreConfig) -> tuple[ScoreFile, ShardContext]:
     spec = config.spec()
     dataset, data = load_scoring_data(spec, data_root=config.data_root, metrics=config.metrics)
     resolve_device(config.device)  # a device that does not exist: one clear error, now
+    lock_run(config.out)
     check_resume(config.out, config)
     store = ScoreFile(config.out / SCORES_NAME, config.metrics)
     data_path = scoring_data_path(spec, dataset, data_root=config.data_root)
@@ -361,7 +368,9 @@ def _evaluate(
 ) -> tuple[list[Path], list[Path]]:
     """Correlations, plots and the vote against the benchmark, printed and written; the files
     and figures written, after ``files``."""
-    rows, acc, keep = correlate(store, config.benchmark, config.benchmark_dataset)
+    rows, acc, keep = correlate(
+        store, config.benchmark, config.benchmark_dataset, space=config.search_space
+    )
     print(f"judged by {config.benchmark} ({config.benchmark_dataset} accuracy)")
     print(format_correlations(rows, truth=f"{config.benchmark_dataset} accuracy"), end="")
     write_evaluation(store, rows, acc, keep, config.out, plots=not config.no_plots)

@@ -35,15 +35,14 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from fewshot.benchmark import find_benchmark
-from fewshot.choices import dataset_names
+from fewshot import faults
+from fewshot.choices import dataset_names, space_names
 from fewshot.cli import callable_command, run_main
 from fewshot.config import (
     CommonOptions,
@@ -71,6 +70,8 @@ from fewshot.run_folder import (
     TRAIN_CONFIG,
     TREE,
     load_run_config,
+    lock_run,
+    remove_outputs,
     save_run_config,
 )
 from fewshot.splitting.tree import load_tree
@@ -85,7 +86,7 @@ from fewshot.training.pipeline import (
     strip_objects,
 )
 from fewshot.training.runner import TrainerSettings, TrainSettings
-from fewshot.training.trainer import scaled_lr, trainer_option
+from fewshot.training.trainer import LrScaling, scaled_lr, trainer_option
 
 log = logging.getLogger("fewshot")
 
@@ -110,6 +111,10 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         None, positional=True, help="run folder holding tree.json (outputs go here)"
     )
     tree: Path | None = option(None, help="tree file (default: RUN_DIR/tree.json)")
+    space: str | None = option(
+        None, help="search space (default: the tree's, which is authoritative: another one "
+        "is refused)", choices=space_names, group=_DATA,
+    )  # fmt: skip
     leaf: list[int] = option(
         [], help="train only these leaf ids (repeatable)", repeat=True, affects_results=False
     )
@@ -140,7 +145,7 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
     lr_min: float = option(_SPEC.lr_min, help="... down to lr_min, stepped per batch", group=_OPT)
     momentum: float = option(_SPEC.momentum, help="SGD Nesterov momentum", group=_OPT)
     weight_decay: float = option(_SPEC.weight_decay, help="weight decay", group=_OPT)
-    lr_scaling: Literal["none", "linear"] = trainer_option("lr_scaling", group=_OPT)
+    lr_scaling: LrScaling = trainer_option("lr_scaling", group=_OPT)
     grad_clip: float = option(_SPEC.grad_clip, help="gradient norm clipping", group=_OPT)
     val_bn: Literal["batch", "running"] = option(
         _SPEC.val_bn, help="validation BN statistics (the search recalibrates BN)", group=_OPT
@@ -200,12 +205,23 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
             raise UsageError("give the run folder holding tree.json (see --help)")
         self.tree = self.tree or self.run_dir / TREE
         tree = load_tree(self.tree)
+        if self.space is not None and self.space != tree.space.name:
+            raise UsageError(
+                f"--space {self.space}: the tree {self.tree} splits search space "
+                f"{tree.space.name!r} (the tree's space is used; drop --space or give that one)"
+            )
+        self.space = tree.space.name
         saved = tree.config or {}
         self.dataset = self.dataset or tree.dataset
         if self.data_root is None and saved.get("data_root"):
             self.data_root = Path(saved["data_root"])
-        self.C = self.C if self.C is not None else int(saved.get("C", 16))
-        self.N = self.N if self.N is not None else int(saved.get("N", 5))
+        sizes = {**tree.space.model_options(), **{k: saved[k] for k in ("C", "N") if k in saved}}
+        for key in ("C", "N"):
+            if getattr(self, key) is None:
+                if key not in sizes:
+                    raise UsageError(f"the tree records no {key} and {tree.space.name} has no "
+                                     f"default: give --{key}")  # fmt: skip
+                setattr(self, key, int(sizes[key]))
         accelerator, devices = lightning_hardware(self.device)
         self.accelerator = self.accelerator or accelerator
         self.devices = self.devices or devices
@@ -221,9 +237,11 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         if self.benchmark is not None and self.no_search:
             raise UsageError("--benchmark evaluates the search: drop --no-search")
         if not self.no_search:
-            self.benchmark = find_benchmark(
-                self.benchmark, purpose="judging the search (true accuracy, Kendall tau)"
-            )
+            try:
+                self.benchmark = tree.space.find_benchmark(self.benchmark)
+            except NotImplementedError as exc:  # no ground truth: the search is not judged
+                if self.benchmark is not None:
+                    raise UsageError(f"--benchmark: {exc}") from None
         if self.benchmark is not None:
             self.benchmark_dataset = _judging(self).column
         return self
@@ -258,9 +276,11 @@ def execute(config: TrainConfig) -> int:
         )  # fmt: skip
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    _lock_jobs(config, jobs)
     hardware = _hardware(config)
     done_before = all(finished(job, hardware) for job in jobs)
-    saved = _open_run(config, jobs, datamodule.resolved_data_path())
+    with faults.holding(out, wait=_RUN_LOCK_WAIT_S):
+        saved = _open_run(config, jobs, datamodule.resolved_data_path())
     if done_before and _searched_alike(saved, config):
         return _report_finished(config, tree)
     context = LeafTraining(_data_options(config), settings, hardware, datamodule)
@@ -280,6 +300,7 @@ def execute(config: TrainConfig) -> int:
     if config.fast_dev_run:
         search = search.fast_dev()
     device = _search_device(config)
+    lock_run(out, wait=_RUN_LOCK_WAIT_S)  # the run folder's search outputs: one writer
     result = search_jobs(
         tree, jobs, datamodule, settings, search, device, dataset=str(config.dataset)
     )
@@ -288,7 +309,7 @@ def execute(config: TrainConfig) -> int:
     if config.benchmark is not None and judged.forced:
         log.warning("%s", judged.why)
     if config.benchmark is not None and judged.column is not None:
-        evaluate_searches(result, config.benchmark, judged.column)
+        evaluate_searches(result, config.benchmark, judged.column, space=tree.space)
     result["judging"] = judged.why
     atomic_write_json(out / SEARCH, strip_objects(result))
     figures = list(curves)
@@ -315,6 +336,21 @@ def _draw_curves(config: TrainConfig, tree: Any) -> list[Path]:
 
 
 # -- run folder ---------------------------------------------------------------------------------
+
+_RUN_LOCK_WAIT_S = 60.0
+"""Seconds a ``--leaf`` command waits for another ``--leaf`` command's short hold of the run
+folder (saving the configuration, writing the search outputs)."""
+
+
+def _lock_jobs(config: TrainConfig, jobs: list[Job]) -> None:
+    """One writer per leaf: hold the folder of every job this command trains; without
+    ``--leaf`` also the run folder itself for the whole command. Commands training other
+    leaves of one run (a job array, ``--leaf i``) run side by side; a second command on a leaf
+    in training exits 2 naming the first. Ray workers train under these locks."""
+    if not config.leaf:
+        lock_run(config.output_dir)
+    for job in jobs:
+        lock_run(job.out_dir)
 
 
 SEARCH_FIELDS = ("search_k", "calib_batches", "search_val_batches", "one_shot", "no_search",
@@ -357,6 +393,10 @@ def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> dict[str,
     """
     out = config.output_dir
     saved = load_run_config(out, CONFIG_NAME)
+    if saved is not None and "space" not in saved:  # saved before --space: an NB201 tree
+        from fewshot.spaces.base import DEFAULT_SPACE
+
+        saved = {**saved, "space": DEFAULT_SPACE}
     trained: list[str] = []
     if saved is not None and config.force:
         _discard_outputs(out)
@@ -375,13 +415,14 @@ def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> dict[str,
 
 
 def _discard_outputs(out: Path) -> None:
-    """Remove the training outputs of a run folder (never its tree or split outputs)."""
+    """Remove the training outputs of a run folder (never its tree or split outputs), after
+    taking the lock of every trained leaf (a leaf another command trains: exit 2)."""
+    trained = [p for p in (out / LEAVES).glob("*") if p.is_dir()] + [out / ONE_SHOT_DIR]
+    for folder in trained:
+        if folder.is_dir():
+            lock_run(folder)
     for name in (LEAVES, ONE_SHOT_DIR, SEARCH, CONFIG_NAME):
-        path = out / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+        remove_outputs(out / name)
     log.warning("--force: discarded the previous training outputs in %s", out)
 
 

@@ -67,6 +67,27 @@ def test_the_same_command_twice_and_other_settings(tmp_path, capsys):
     assert "same_edge_only: False -> True" in capsys.readouterr().err
 
 
+def test_space_is_recorded_and_trees_of_another_space_are_refused(tmp_path, capsys):
+    from tests.toy_space import TOY, toy_space
+
+    runs, out = _runs(tmp_path), tmp_path / "out"
+    assert main([str(runs), "--out", str(out), "--space", "nb201", "--no-plots"]) == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["space"] == "nb201"
+    capsys.readouterr()
+    toy = SplitTree("snip", 9, "digits", config={"C": 4, "depth": 2, "seed": 9}, space=toy_space())
+    toy.add_root()
+    toy.complete = True
+    toy.save(runs / "toy_s9" / "tree.json")
+    assert main([str(runs), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"splits search space '{TOY}', not 'nb201'" in err and len(err.splitlines()) == 1
+    # another space in the same output folder is another setting (exit 2); in its own, it runs
+    assert main([str(runs / "toy_s9"), "--out", str(out), "--space", TOY, "--no-plots"]) == 2
+    assert "space: 'nb201' -> " in capsys.readouterr().err
+    toy_out = tmp_path / "toy_out"
+    assert main([str(runs / "toy_s9"), "--out", str(toy_out), "--space", TOY, "--no-plots"]) == 0
+
+
 def test_cli_accepts_tree_files_and_run_folders(tmp_path, capsys):
     runs = _runs(tmp_path)
     args = [str(runs / "snip_s0" / "tree.json"), str(runs / "snip_s1"), "--no-plots"]

@@ -15,7 +15,7 @@ import numpy as np
 
 from fewshot.analysis.ranking import ranking_quality, tau_difference_interval
 from fewshot.correlation import kendall_tau
-from fewshot.spaces.nb201 import Arch
+from fewshot.spaces import Arch
 from fewshot.tables import format_number as _f
 from fewshot.tables import markdown_table
 from fewshot.training.comparison import (
@@ -36,10 +36,11 @@ def evaluate_seed(
     top_k: int,
 ) -> dict[str, dict[str, Any]]:
     """Per method: its predictions for the sample and their ranking quality, with one bias
-    diagnostic: Kendall tau of the predictions against the number of convolutions in the arch
-    (a briefly trained supernet tends to favour parameter-free paths, while the benchmark's
-    accuracy rises with convolutions; ``tau_true_vs_convs`` is that benchmark reference)."""
-    convs = np.array([sum(op.startswith("nor_conv") for op in a.ops) for a in archs])
+    diagnostic: Kendall tau of the predictions against the number of parametric ops in the
+    arch (its space's ``num_parametric``; NB201: its convolutions). A briefly trained supernet
+    tends to favour parameter-free paths, while the benchmark's accuracy rises with
+    convolutions; ``tau_true_vs_convs`` is that benchmark reference."""
+    convs = np.array([a.space.num_parametric(a) for a in archs])
     true_vs_convs = kendall_tau(true, convs)
     out = {}
     for method in methods:

@@ -2,8 +2,8 @@
 
 Numbers only (the score command prints and writes them, :mod:`fewshot.plotting` draws them).
 
-May import: :mod:`fewshot.scoring` (the CSV), :mod:`fewshot.benchmark`, :mod:`fewshot.metrics`
-(the vote), :mod:`fewshot.correlation`.
+May import: :mod:`fewshot.scoring` (the CSV), :mod:`fewshot.spaces` (the benchmark adapter of
+the scored space), :mod:`fewshot.metrics` (the vote), :mod:`fewshot.correlation`.
 """
 
 from __future__ import annotations
@@ -14,17 +14,17 @@ from pathlib import Path
 from fewshot.correlation import Correlation, rank_correlations
 from fewshot.metrics.vote import VOTE_METRICS, finite_vote
 from fewshot.scoring.store import ScoreFile
+from fewshot.spaces import SearchSpace, get_space
 
 log = logging.getLogger("fewshot")
 
 
 def correlate(
-    store: ScoreFile, benchmark_path: Path, dataset: str
+    store: ScoreFile, benchmark_path: Path, dataset: str, *, space: SearchSpace | None = None
 ) -> tuple[list[Correlation], list[float], list[int]]:
-    """(correlations, accuracies, kept row numbers) of every metric column vs the benchmark."""
-    from fewshot.benchmark import Benchmark
-
-    bench = Benchmark(benchmark_path)
+    """(correlations, accuracies, kept row numbers) of every metric column vs the benchmark of
+    the scored ``space`` (default ``nb201``), opened through the space's adapter."""
+    bench = (space or get_space()).open_benchmark(benchmark_path)
     keep, acc = [], []
     for i, arch in enumerate(store.archs()):
         try:

@@ -54,13 +54,16 @@ from fewshot.analysis.partition_distance import (
 from fewshot.analysis.tree_groups import (
     MixedConfigError,
     MixedRecipeError,
+    MixedSpaceError,
     SourcedTree,
+    check_space,
     config_signature,
     find_tree_files,
     group_by_metric,
     load_trees,
 )
-from fewshot.spaces.nb201 import OPS
+from fewshot.spaces import SearchSpace, get_space
+from fewshot.spaces.base import DEFAULT_SPACE
 from fewshot.splitting.tree import SplitTree
 from fewshot.tables import markdown_table
 
@@ -267,13 +270,17 @@ class DistanceReport:
     sources: tuple[str, ...] = ()
     branch: int | None = None
     """The trees' branching factor (None when they differ or none was recorded)."""
+    space: SearchSpace = field(default_factory=get_space)
+    """The search space the trees split (its op count sets the random reference)."""
 
     @property
     def random_reference(self) -> float | None:
         """The split distance two random root splits have on average
-        (:func:`random_split_reference` over NB201's ops with :attr:`branch`): the "no
+        (:func:`random_split_reference` over the space's ops with :attr:`branch`): the "no
         consistency" level the figures draw."""
-        return None if self.branch is None else random_split_reference(len(OPS), self.branch)
+        if self.branch is None:
+            return None
+        return random_split_reference(self.space.num_ops, self.branch)
 
     @property
     def levels(self) -> list[int]:
@@ -287,6 +294,7 @@ class DistanceReport:
             "same_edge_only": self.same_edge_only,
             "sources": list(self.sources),
             "branch": self.branch,
+            "space": self.space.name,
             "random_reference": self.random_reference,
             "metrics": {k: m.to_dict() for k, m in self.metrics.items()},
         }
@@ -298,11 +306,20 @@ class DistanceReport:
             same_edge_only=bool(d.get("same_edge_only", False)),
             sources=tuple(d.get("sources", ())),
             branch=d.get("branch"),
+            space=get_space(d.get("space", DEFAULT_SPACE)),
         )
 
 
-def analyse_trees(trees: Sequence[SourcedTree], *, same_edge_only: bool = False) -> DistanceReport:
-    """Group trees by metric (checking configs and seeds) and compute every metric's distances."""
+def analyse_trees(
+    trees: Sequence[SourcedTree],
+    *,
+    same_edge_only: bool = False,
+    space: SearchSpace | None = None,
+) -> DistanceReport:
+    """Group trees by metric (checking configs and seeds) and compute every metric's distances;
+    every tree must split ``space`` (default ``nb201``)."""
+    space = get_space() if space is None else space
+    check_space(trees, space)
     groups = group_by_metric(trees)
     metrics = {
         metric: analyse_metric([st.tree for st in group], same_edge_only=same_edge_only)
@@ -312,7 +329,7 @@ def analyse_trees(trees: Sequence[SourcedTree], *, same_edge_only: bool = False)
     branch = branches.pop() if len(branches) == 1 else None
     return DistanceReport(
         metrics, same_edge_only, tuple(st.source for st in trees),
-        branch=int(branch) if branch is not None else None,
+        branch=int(branch) if branch is not None else None, space=space,
     )  # fmt: skip
 
 
@@ -340,10 +357,11 @@ def analyse_paths(
     same_edge_only: bool = False,
     allow_incomplete: bool = False,
     progress: bool = False,
+    space: SearchSpace | None = None,
 ) -> DistanceReport:
     """Load the trees under ``paths`` and analyse them (see :func:`analyse_trees`)."""
     trees = load_trees(paths, allow_incomplete=allow_incomplete, progress=progress)
-    return analyse_trees(trees, same_edge_only=same_edge_only)
+    return analyse_trees(trees, same_edge_only=same_edge_only, space=space)
 
 
 # -- table -----------------------------------------------------------------------------------
@@ -374,6 +392,7 @@ __all__ = [
     "MetricDistances",
     "MixedConfigError",
     "MixedRecipeError",
+    "MixedSpaceError",
     "PairValues",
     "Partition",
     "SourcedTree",

@@ -5,7 +5,8 @@ folder of run folders) and loads them; :func:`group_by_metric` groups them by me
 refuses to pool trees that cannot be compared: trees made with different recipes
 (:class:`MixedRecipeError`, naming both recipes and files; a tree made before recipes existed
 has none), trees whose settings differ apart from run bookkeeping (:class:`MixedConfigError`),
-and two trees with the same seed.
+and two trees with the same seed; :func:`check_space` refuses trees of another search space
+than the analysis's (:class:`MixedSpaceError`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tqdm import tqdm
 from fewshot.config import result_fields
 from fewshot.errors import UsageError
 from fewshot.run_folder import TREE, migrate
+from fewshot.spaces import SearchSpace
 from fewshot.splitting.tree import SplitTree, load_tree
 
 COMPARED_APART = ("metric", "seed")
@@ -43,6 +45,10 @@ class MixedConfigError(UsageError):
 
 class MixedRecipeError(MixedConfigError):
     """Trees of one metric were split with different recipes and cannot be pooled."""
+
+
+class MixedSpaceError(MixedConfigError):
+    """Trees of another search space than the analysis's: their splits cannot be compared."""
 
 
 @dataclass(frozen=True)
@@ -104,7 +110,18 @@ def config_signature(tree: SplitTree) -> dict[str, Any]:
     saved, keys = migrate(tree.config or {}), set(compared_keys())
     sig = {k: v for k, v in saved.items() if k in keys}
     sig["dataset"] = tree.dataset
+    sig["space"] = tree.space.name  # a tree saved before spaces existed: NB201
     return dict(sorted(sig.items()))
+
+
+def check_space(trees: Sequence[SourcedTree], space: SearchSpace) -> None:
+    """Every tree splits ``space``; the first that does not raises :class:`MixedSpaceError`."""
+    for st in trees:
+        if st.tree.space.name != space.name:
+            raise MixedSpaceError(
+                f"{st.source} splits search space {st.tree.space.name!r}, not {space.name!r}; "
+                f"analyse trees of one space at a time (--space {st.tree.space.name})"
+            )
 
 
 def group_by_metric(trees: Sequence[SourcedTree]) -> dict[str, list[SourcedTree]]:
@@ -181,7 +198,9 @@ __all__ = [
     "COMPARED_APART",
     "MixedConfigError",
     "MixedRecipeError",
+    "MixedSpaceError",
     "SourcedTree",
+    "check_space",
     "compared_keys",
     "config_signature",
     "find_tree_files",

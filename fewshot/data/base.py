@@ -163,6 +163,8 @@ class FewshotDataModule(pl.LightningDataModule):
 
     name: ClassVar[str] = ""
     native_size: ClassVar[int] = 32
+    mid_epoch_resume: ClassVar[bool] = True
+    """A fit resumed from a mid-epoch checkpoint continues its epoch's batches (:meth:`state_dict`)."""
 
     def __init__(
         self,
@@ -193,6 +195,7 @@ class FewshotDataModule(pl.LightningDataModule):
         self._datasets: tuple[Dataset, Dataset, Dataset] | None = None
         self._tensors: tuple[TensorSet, TensorSet] | None = None
         self._resume_epoch: int | None = None
+        self._resume_batches = 0
         self.train_indices: list[int] = []
         self.val_indices: list[int] = []
 
@@ -270,11 +273,13 @@ class FewshotDataModule(pl.LightningDataModule):
                 len(batches), self.seed, shuffle=False, epoch_source=self._trainer_epoch
             )
             sampler.set_epoch(self._epoch())
+            sampler.skip_once(self._skipped_batches())
             log.info("data: %s on the tensor path (%s)", self.name, data.images.device)
             return DataLoader(batches, batch_size=None, sampler=sampler)
         dataset = SeededItems(self.train_dataset(), self.seed)
         sampler = EpochSampler(len(dataset), self.seed, epoch_source=self._trainer_epoch)
         sampler.set_epoch(self._epoch())
+        sampler.skip_once(self._skipped_batches() * self.batch_size)
         log.info("data: %s on the loader path (%d workers)", self.name, self.num_workers)
         return self._loader(dataset, sampler=sampler)
 
@@ -299,17 +304,31 @@ class FewshotDataModule(pl.LightningDataModule):
             return 0
         return trainer.fit_loop.epoch_progress.current.processed
 
+    def _skipped_batches(self) -> int:
+        """Batches of its epoch a fit resumed from a mid-epoch checkpoint already trained
+        (its first loader starts after them; Lightning counts them as done)."""
+        skipped, self._resume_batches = self._resume_batches, 0
+        return skipped
+
     def state_dict(self) -> dict[str, Any]:
-        """Saved in Lightning checkpoints: the epoch a fit resumed from it starts at."""
+        """Saved in Lightning checkpoints: the epoch a fit resumed from it starts at, and the
+        batches of that epoch already trained (a checkpoint saved mid-epoch, at a step
+        boundary, by a preempted training: :mod:`fewshot.training.trainer`)."""
         trainer = getattr(self, "trainer", None)
         if trainer is None:
             return {}
-        return {"data_epoch": trainer.current_epoch + int(trainer.fit_loop.epoch_loop.done)}
+        loop = trainer.fit_loop.epoch_loop
+        done = bool(loop.done)
+        state = {"data_epoch": trainer.current_epoch + int(done)}
+        if not done and trainer.world_size == 1:
+            state["data_batches"] = int(loop.batch_progress.current.processed)
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restored from a checkpoint before the training loader is made (see :meth:`_epoch`)."""
         epoch = state_dict.get("data_epoch")
         self._resume_epoch = int(epoch) if epoch is not None else None
+        self._resume_batches = int(state_dict.get("data_batches") or 0)
 
     def _device(self) -> torch.device:
         """The training device: the attached Trainer's, else :attr:`data_device`."""

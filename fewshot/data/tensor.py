@@ -146,9 +146,15 @@ class EpochSampler(Sampler[tuple[int, int]]):
     ) -> None:
         self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
         self.epoch_source = epoch_source
+        self._skip = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+
+    def skip_once(self, keys: int) -> None:
+        """Leave out the first ``keys`` keys of the next iteration only: a fit resumed from a
+        mid-epoch checkpoint continues its epoch's order where it stopped."""
+        self._skip = max(0, int(keys))
 
     def __len__(self) -> int:
         return self.n
@@ -156,7 +162,8 @@ class EpochSampler(Sampler[tuple[int, int]]):
     def __iter__(self) -> Iterator[tuple[int, int]]:
         epoch = max(self.epoch, self.epoch_source()) if self.epoch_source else self.epoch
         order = epoch_permutation(self.n, self.seed, epoch) if self.shuffle else range(self.n)
-        return iter([(epoch, int(i)) for i in order])
+        skip, self._skip = self._skip, 0
+        return iter([(epoch, int(i)) for i in order][skip:])
 
 
 class TrainBatches(Dataset):

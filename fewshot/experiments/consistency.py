@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from fewshot import executor as fx
 from fewshot.analysis.split_distance import DistanceReport, analyse_paths, format_table
+from fewshot.choices import space_option
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
@@ -62,10 +63,13 @@ from fewshot.run_folder import (
     LOGS,
     SWEEP_CONFIG,
     load_run_config,
+    lock_run,
     run_name,
     save_run_config,
     tree_path,
 )
+from fewshot.spaces import get_space
+from fewshot.spaces.base import DEFAULT_SPACE
 from fewshot.splitting.tree import TreeFileError, load_tree
 
 if TYPE_CHECKING:  # torch: imported by the runs, not by the distance report
@@ -98,6 +102,7 @@ class SweepConfig(fx.ExecutorOptions, ImageOptions, CommonOptions):
     (``--workers`` at a time, default ``--jobs``) instead of forking.
     """
 
+    space: str = space_option()
     metrics: list[str] = option(list(PAPER_METRICS), help="comma-separated metrics")
     seeds: int = option(10, help="number of seeds per metric", minimum=1)
     first_seed: int = option(0, help="first seed")
@@ -157,6 +162,8 @@ def split_command(args: SweepConfig, run: Run) -> list[str]:
         value = getattr(args, key)
         if value is not None:
             cmd += [f"--{key.replace('_', '-')}", str(value)]
+    if args.space != DEFAULT_SPACE:  # the split's default is the default space
+        cmd += ["--space", args.space]
     if args.device != "auto":
         cmd += ["--device", args.device]
     for key, value in args.data_option.items():
@@ -227,6 +234,8 @@ def split_values(args: SweepConfig, run: Run) -> dict[str, Any]:
     }  # fmt: skip
     given = {key: getattr(args, key) for key in PASS_THROUGH}
     values.update({key: value for key, value in given.items() if value is not None})
+    if args.space != DEFAULT_SPACE:
+        values["space"] = args.space
     if args.device != "auto":
         values["device"] = args.device
     return values
@@ -280,7 +289,10 @@ def _executor(args: SweepConfig) -> contextlib.AbstractContextManager[fx.Executo
     or with ``--no-fork`` (or where fork does not exist) a fresh interpreter (``spawn``)."""
     if args.executor == "ray":
         options = fx.ExecutorOptions(
-            executor="ray", workers=args.workers or args.jobs, ray_address=args.ray_address
+            executor="ray",
+            workers=args.workers or args.jobs,
+            ray_address=args.ray_address,
+            ray_auth_token_path=args.ray_auth_token_path,
         )
         return fx.open_executor(options)
     fork = not args.no_fork and can_fork()
@@ -334,11 +346,11 @@ def analyse(args: SweepConfig, runs: Sequence[Run]) -> int:
     if not finished:
         print("error: no finished tree to analyse", file=sys.stderr)
         return 2
-    return run_main(lambda _: _distance(finished, args.out))
+    return run_main(lambda _: _distance(finished, args.out, args.space))
 
 
-def _distance(paths: list[Path], out: Path) -> int:
-    config = make_config(DistanceConfig, {"paths": paths, "out": out})
+def _distance(paths: list[Path], out: Path, space: str) -> int:
+    config = make_config(DistanceConfig, {"paths": paths, "out": out, "space": space})
     apply_common(config)
     report_distance(config)
     return 0
@@ -363,6 +375,7 @@ class DistanceConfig(CommonOptions):
     paths: list[Path] = option(
         [], positional=True, help="tree.json files, run folders, or parents", metavar="PATH"
     )
+    space: str = space_option()
     out: Path = option(Path("runs/split_distance"), help="output folder")
     same_edge_only: bool = option(
         False, help="compare only splits on the same edge (default: any two splits, as partitions)"
@@ -405,8 +418,10 @@ def report_distance(config: DistanceConfig) -> DistanceReport:
         same_edge_only=config.same_edge_only,
         allow_incomplete=config.allow_incomplete,
         progress=not config.no_progress,
+        space=get_space(config.space),
     )
     print(format_table(report), end="")
+    lock_run(config.out)  # the trees are only read; the outputs get one writer
     written = write_outputs(report, config.out, plots=not config.no_plots)
     save_run_config(config.out, config, CONFIG)
     print(f"wrote {', '.join(str(p) for p in written)}", file=sys.stderr)
@@ -427,6 +442,7 @@ def _main(argv: Sequence[str] | None) -> int:
         for r in todo:
             print(shlex.join(split_command(args, r)))
         return 0
+    lock_run(args.runs)
     save_run_config(args.runs, args, SWEEP_CONFIG)  # the last sweep's resolved options
     failed = run_all(args, todo)
     rc = 0 if args.no_analysis else analyse(args, runs)

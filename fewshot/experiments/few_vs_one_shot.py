@@ -46,8 +46,7 @@ import numpy as np
 
 from fewshot.analysis.few_vs_one_shot import evaluate_seed, results_table, summarise
 from fewshot.analysis.ranking import stratified_sample
-from fewshot.benchmark import Benchmark, canonical_dataset, find_benchmark
-from fewshot.choices import dataset_names
+from fewshot.choices import dataset_names, space_option
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
@@ -67,9 +66,11 @@ from fewshot.run_folder import (
     RESOLVED_DATA_PATH,
     SCORES,
     keep_run_config,
+    lock_run,
     tree_path,
 )
-from fewshot.spaces.nb201 import Arch, Mask
+from fewshot.spaces import Arch, Mask, SearchSpace, get_space
+from fewshot.spaces.base import DEFAULT_SPACE
 from fewshot.splitting.recipes import list_recipes
 from fewshot.splitting.tree import SplitTree, TreeFileError, load_tree
 from fewshot.training.comparison import (
@@ -94,8 +95,9 @@ _EVAL = "scoring and evaluation"
 @dataclass(kw_only=True)
 class FewVsOneShotConfig(ImageOptions, CommonOptions):
     """Few-shot vs one-shot ranking quality: train every method's supernets, score a fixed arch
-    sample, compare with NATS-Bench."""
+    sample, compare with the space's benchmark (NATS-Bench for NB201)."""
 
+    space: str = space_option()
     out: Path = option(Path("runs/few-vs-one-shot"), help="experiment folder (resumable)")
     results: Path | None = option(
         None, help="also write the results JSON here (figure and table beside it)",
@@ -122,7 +124,10 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
     split_args: str = option("", help="extra fewshot.split flags for missing trees (quoted)",
                              group=_TREES)  # fmt: skip
     exhaustive_edge: int = option(
-        0, help="edge of the exhaustive 5-way split (few-shot NAS)", minimum=0, group=_TREES
+        0,
+        help="position (edge) of the exhaustive split, one leaf per op (few-shot NAS)",
+        minimum=0,
+        group=_TREES,
     )
     no_exhaustive: bool = option(False, help="leave the exhaustive split out", group=_TREES)
     protocols: list[str] = option(
@@ -183,7 +188,10 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
     def resolve(self) -> FewVsOneShotConfig:
         if self.benchmark is None or self.benchmark.suffix != ".csv":  # a CSV is taken as given
             # found here to be recorded with the run; none: the experiment refuses to start
-            self.benchmark = find_benchmark(self.benchmark, note=False)
+            try:
+                self.benchmark = get_space(self.space).find_benchmark(self.benchmark)
+            except NotImplementedError as exc:  # the sample is stratified by ground truth
+                raise UsageError(f"{exc}: give an accuracy CSV as --benchmark") from None
         if not self.metrics and self.no_exhaustive:
             raise UsageError("nothing to compare: give --metrics, or drop --no-exhaustive")
         if any(d < 1 for d in self.depths) or not self.depths:
@@ -210,6 +218,11 @@ def load_or_make_tree(config: FewVsOneShotConfig, metric: str, seed: int) -> Spl
         raise UsageError(f"{path}: {exc}") from None
     if not tree.complete:
         raise UsageError(f"{path} is unfinished; resume it with fewshot.split --resume")
+    if tree.space.name != config.space:
+        raise UsageError(
+            f"{path} splits search space {tree.space.name!r}, not {config.space!r}; "
+            "use --space to match or another --trees folder"
+        )
     if tree.recipe_name not in (None, config.recipe):
         raise UsageError(
             f"{path} was split with recipe {tree.recipe_name!r}, not {config.recipe!r}; "
@@ -231,6 +244,8 @@ def _make_tree(config: FewVsOneShotConfig, metric: str, seed: int) -> None:
         "seed": seed, "out": config.trees, "name": tree_path(config.trees, metric, seed).parent.name,
         "dataset": config.dataset, "no_progress": True, "data_root": config.data_root,
     }  # fmt: skip
+    if config.space != DEFAULT_SPACE:  # the split's default is the default space
+        values["space"] = config.space
     values.update(flag_values(SplitConfig, shlex.split(config.split_args)))
     split_config = make_config(SplitConfig, values)
     log.info("no tree for %s seed %d: splitting into %s", metric, seed, split_config.name)
@@ -366,6 +381,7 @@ def run_seed(
         protocols=config.protocols,
         warmup=config.warmup_epochs,
         max_multiple=config.max_multiple,
+        space=get_space(config.space),
     )
     needed = supernets(methods)
     ctx = make_context(config, seed)
@@ -400,15 +416,19 @@ def _train(ctx: Context, root: Path, key: str, run: TrainingRun) -> float:
 # -- command --------------------------------------------------------------------------------------
 
 
-def benchmark_table(path: Path, dataset: str) -> tuple[list[str], np.ndarray]:
-    """Every arch string and its accuracy, in benchmark index order, from a NATS-Bench
-    directory or from a CSV table with ``arch_str`` and ``<dataset>_test`` columns in index
-    order (the layout of ``reference/nb201_accuracies.csv``; a machine without the
-    benchmark, such as a GPU node, needs only that file)."""
+def benchmark_table(
+    path: Path, dataset: str, *, space: SearchSpace | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Every arch string and its accuracy, in benchmark index order, from ``space``'s
+    benchmark (default ``nb201``) or from a CSV table with ``arch_str`` and ``<dataset>_test``
+    columns in index order (the layout of ``reference/nb201_accuracies.csv``; a machine
+    without the benchmark, such as a GPU node, needs only that file)."""
     if path.suffix != ".csv":
-        bench = Benchmark(path)
+        bench = (get_space() if space is None else space).open_benchmark(path)
         return [a.to_string() for a in bench.archs()], bench.accuracies(dataset)
     import csv
+
+    from fewshot.benchmark import canonical_dataset
 
     column = f"{canonical_dataset(dataset).replace('-', '_')}_test"
     try:
@@ -423,16 +443,21 @@ def benchmark_table(path: Path, dataset: str) -> tuple[list[str], np.ndarray]:
 
 def arch_sample(config: FewVsOneShotConfig) -> tuple[list[Arch], np.ndarray, list[int]]:
     """The stratified sample: archs, their benchmark accuracies, their benchmark indices."""
-    path = config.benchmark or find_benchmark(required=True)  # None: where it looked, how to get it
+    space = get_space(config.space)
+    # None: where it looked, how to get it
+    path = config.benchmark or space.find_benchmark(required=True)
     assert path is not None
-    arch_strings, accuracies = benchmark_table(path, config.benchmark_dataset)
-    pool = [
-        i for i, s in enumerate(arch_strings)
-        if not config.connected_only or Arch.from_string(s).is_connected
-    ]  # fmt: skip
+    arch_strings, accuracies = benchmark_table(path, config.benchmark_dataset, space=space)
+    try:
+        parsed = [space.Arch.from_string(s) for s in arch_strings]
+    except ValueError as exc:
+        raise UsageError(
+            f"{path}: not a benchmark of search space {space.name!r} ({exc})"
+        ) from None
+    pool = [i for i, a in enumerate(parsed) if not config.connected_only or a.is_valid]
     indices = [pool[p] for p in stratified_sample(accuracies[pool], config.sample,
                                                    config.sample_seed)]  # fmt: skip
-    return [Arch.from_string(arch_strings[i]) for i in indices], accuracies[indices], indices
+    return [parsed[i] for i in indices], accuracies[indices], indices
 
 
 def write_outputs(config: FewVsOneShotConfig, result: dict[str, Any]) -> None:
@@ -458,6 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     config = start_experiment(FewVsOneShotConfig, argv, prog="python tools/few_vs_one_shot.py")
+    lock_run(config.out)
     keep_run_config(
         config.out, config, CONFIG_NAME, hint="use the original flags or another --out",
         extra={RESOLVED_DATA_PATH: _data_path(config)},

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from fewshot.analysis.ranking import stratified_sample
+from fewshot.choices import space_option
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
@@ -50,7 +51,8 @@ from fewshot.errors import UsageError
 from fewshot.experiments.common import start_experiment
 from fewshot.experiments.ranking_budget import Regime
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
-from fewshot.spaces.nb201 import Arch
+from fewshot.spaces import Arch, get_space
+from fewshot.spaces.base import DEFAULT_SPACE
 from fewshot.tables import format_number as _f
 from fewshot.tables import markdown_table
 
@@ -64,6 +66,7 @@ VERSION = 1
 class GroundTruthConfig(CommonOptions):
     """Train a stratified sub-sample of the ranking study's archs standalone in one regime."""
 
+    space: str = space_option()
     regime: str = option("px16-c8-n1-subset", help="regime px<SIZE>-c<C>-n<N>-<DATA>")
     data_roots: list[str] = option([], help="DATA=FOLDER (as the budget study's)",
                                    affects_results=False)  # fmt: skip
@@ -117,6 +120,18 @@ def supernet_predictions(
     if any("predicted" not in q for q in seeds.values()):
         raise UsageError("the budget results carry no predictions; re-run the budget study")
     return chosen, {s: [q["predicted"][p] for p in positions] for s, q in seeds.items()}
+
+
+def sample_archs(budget: dict[str, Any], positions: Sequence[int], space: str) -> list[Arch]:
+    """The budget study's archs at ``positions``, of search space ``space``: a study of another
+    space (its ``config.space``; missing: the default) is a ``UsageError``."""
+    studied = (budget.get("config") or {}).get("space", DEFAULT_SPACE)
+    if studied != space:
+        raise UsageError(
+            f"the budget study searched space {studied!r}, not {space!r}; give --space {studied}"
+        )
+    arch_type = get_space(space).Arch
+    return [arch_type.from_string(budget["sample"]["archs"][p]) for p in positions]
 
 
 def train_ground_truth(config: GroundTruthConfig, archs: Sequence[Arch]) -> list[dict[str, Any]]:
@@ -199,14 +214,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     config = start_experiment(GroundTruthConfig, argv,
                               prog="python -m fewshot.experiments.ground_truth")  # fmt: skip
-    from fewshot.run_folder import keep_run_config
+    from fewshot.run_folder import keep_run_config, lock_run
 
+    lock_run(config.out)
     keep_run_config(config.out, config, "ground_truth_config.yaml",
                     hint="use the original flags or another --out")  # fmt: skip
     budget = json.loads(config.budget_results.read_text())
     positions = sub_sample(budget, config.archs, config.sample_seed)
     steps, predictions = supernet_predictions(budget, config.regime, config.steps, positions)
-    archs = [Arch.from_string(budget["sample"]["archs"][p]) for p in positions]
+    archs = sample_archs(budget, positions, config.space)
     nats = np.array([budget["sample"]["accuracy"][p] for p in positions])
     start = time.perf_counter()
     trained = train_ground_truth(config, archs)

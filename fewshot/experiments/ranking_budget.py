@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from fewshot.analysis.ranking import ranking_quality
-from fewshot.benchmark import find_benchmark
+from fewshot.choices import space_option
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
@@ -57,7 +57,7 @@ from fewshot.correlation import kendall_tau
 from fewshot.errors import UsageError
 from fewshot.experiments.common import start_experiment
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
-from fewshot.spaces.nb201 import Arch, Mask
+from fewshot.spaces import Arch, get_space
 from fewshot.tables import format_number as _f
 from fewshot.tables import markdown_table
 
@@ -94,6 +94,7 @@ class Regime:
 class RankingBudgetConfig(CommonOptions):
     """One-shot ranking quality against training steps, per cheap regime."""
 
+    space: str = space_option()
     out: Path = option(Path("runs/ranking-budget"), help="experiment folder (resumable)")
     results: Path | None = option(
         None, help="also write the results JSON here (table and figure beside it)",
@@ -127,7 +128,10 @@ class RankingBudgetConfig(CommonOptions):
     benchmark_dataset: str = option("cifar10", help="benchmark accuracy column")
 
     def resolve(self) -> RankingBudgetConfig:
-        self.benchmark = self.benchmark or find_benchmark(required=True)
+        try:
+            self.benchmark = self.benchmark or get_space(self.space).find_benchmark(required=True)
+        except NotImplementedError as exc:  # the sample is stratified by ground truth
+            raise UsageError(f"{exc}: give an accuracy CSV as --benchmark") from None
         for name in self.regimes:
             regime = Regime.parse(name)
             if regime.data not in self.roots():
@@ -266,7 +270,7 @@ def ensure_one_shot(
         progress_bar=not config.no_progress,
     )  # fmt: skip
     start = time.perf_counter()
-    train_subsupernet(Mask.full(), data.datamodule, folder, settings(config, data, seed, steps),
+    train_subsupernet(get_space(config.space).full_mask(), data.datamodule, folder, settings(config, data, seed, steps),
                       hardware)  # fmt: skip
     seconds = time.perf_counter() - start
     atomic_write_json(timing, {"seconds": seconds, "steps": steps})
@@ -294,7 +298,8 @@ def ensure_scores(
     keys = [f"c{c}-h{h}" for c in calib for h in held]
     if all(k in cached for k in keys):
         return cached
-    model = load_trained(folder, settings(config, data, seed, steps), Mask.full())
+    full = get_space(config.space).full_mask()
+    model = load_trained(folder, settings(config, data, seed, steps), full)
     model = model.to(resolve_device(config.device))
     start = time.perf_counter()
     cached.update(score_grid(model, archs, data, calib, held))
@@ -308,16 +313,24 @@ def ensure_scores(
 
 
 def connected_sample(config: RankingBudgetConfig) -> tuple[list[Arch], np.ndarray, list[int]]:
-    """The stratified sample over connected archs only: archs, accuracies, benchmark indices."""
+    """The stratified sample over connected (valid) archs only: archs, accuracies, benchmark
+    indices."""
     from fewshot.analysis.ranking import stratified_sample
     from fewshot.experiments.few_vs_one_shot import benchmark_table
 
     assert config.benchmark is not None
-    strings, accuracies = benchmark_table(config.benchmark, config.benchmark_dataset)
-    connected = [i for i, s in enumerate(strings) if Arch.from_string(s).is_connected]
+    space = get_space(config.space)
+    strings, accuracies = benchmark_table(config.benchmark, config.benchmark_dataset, space=space)
+    try:
+        parsed = [space.Arch.from_string(s) for s in strings]
+    except ValueError as exc:
+        raise UsageError(
+            f"{config.benchmark}: not a benchmark of search space {space.name!r} ({exc})"
+        ) from None
+    connected = [i for i, a in enumerate(parsed) if a.is_valid]
     picks = stratified_sample(accuracies[connected], config.sample, config.sample_seed)
     indices = [connected[p] for p in picks]
-    return [Arch.from_string(strings[i]) for i in indices], accuracies[indices], indices
+    return [parsed[i] for i in indices], accuracies[indices], indices
 
 
 def run_regime(
@@ -433,8 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     config = start_experiment(RankingBudgetConfig, argv,
                               prog="python -m fewshot.experiments.ranking_budget")  # fmt: skip
-    from fewshot.run_folder import keep_run_config
+    from fewshot.run_folder import keep_run_config, lock_run
 
+    lock_run(config.out)
     keep_run_config(config.out, config, "ranking_budget_config.yaml",
                     hint="use the original flags or another --out")  # fmt: skip
     archs, true, indices = connected_sample(config)

@@ -55,13 +55,17 @@ def plot_leaf_search(
     return save_figure(fig, path, dpi=110)
 
 
+_CLEAR = (0.0, 0.0, 0.0, 0.0)
+"""A transparent marker face: the ring shows the point under it."""
+
+
 def _ring_overall_pick(ax: plt.Axes, result: Mapping[str, Any]) -> None:
     """A black ring around the arch the search picked overall (``overall.chosen``)."""
     chosen = result.get("overall", {}).get("chosen") or {}
     leaf = result["leaves"].get(str(chosen.get("leaf")), {})
     for a in leaf.get("archs", []):
         if a["arch"] == chosen.get("arch"):
-            ax.plot([a["predicted"]], [a["true"]], "o", markersize=15, mfc="none", mec="black",
+            ax.plot([a["predicted"]], [a["true"]], "o", markersize=15, mfc=_CLEAR, mec="black",
                     mew=1.5, label=f"overall pick ({a['true']:.2f}%)")  # fmt: skip
             return
 

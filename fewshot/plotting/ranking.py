@@ -91,10 +91,19 @@ def plot_tau_vs_steps(result: Mapping[str, Any], path: str | os.PathLike[str]) -
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("optimiser steps (batch 64, one cosine schedule per budget)")
-    ax.set_ylabel("Kendall tau vs NATS-Bench CIFAR-10")
+    ax.set_ylabel(_truth_label(result.get("config") or {}))
     ax.set_title("one-shot supernet ranking quality against training budget")
     ax.legend(fontsize=8)
     return save_figure(fig, path)
+
+
+def _truth_label(config: Mapping[str, Any]) -> str:
+    """The ground truth taus are against: NATS-Bench CIFAR-10 for NB201 (a study saved before
+    ``--space``), else the space's benchmark and data set."""
+    space = config.get("space")
+    if space in (None, "nb201"):
+        return "Kendall tau vs NATS-Bench CIFAR-10"
+    return f"Kendall tau vs the {space} benchmark ({config.get('benchmark_dataset', '')})"
 
 
 __all__ = ["plot_few_vs_one_shot", "plot_tau_vs_steps"]

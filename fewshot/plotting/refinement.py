@@ -145,9 +145,14 @@ def plot_tree_importances(trees: Sequence[Mapping], path: str | os.PathLike[str]
 
 
 def plot_mask_accuracy(
-    accuracy: Sequence[Mapping[str, float]], predictor: str, path: str | os.PathLike[str]
+    accuracy: Sequence[Mapping[str, float]],
+    predictor: str,
+    path: str | os.PathLike[str],
+    *,
+    space: str = "NB201",
 ) -> Path:
-    """NB201: benchmark accuracy (mean, max) and top-5% share of each iteration's mask."""
+    """A split space's refinement (``space``, for the title): benchmark accuracy (mean, max)
+    and top-5% share of each iteration's mask."""
     it = np.arange(len(accuracy))
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))
     a.plot(it, [x["mean"] for x in accuracy], marker="o", label="mean")
@@ -159,5 +164,5 @@ def plot_mask_accuracy(
     for ax in (a, b):
         ax.set_xlabel("iteration")
         ax.set_xticks(it)
-    fig.suptitle(f"NB201, {predictor}: accuracy of the sampled mask")
+    fig.suptitle(f"{space}, {predictor}: accuracy of the sampled mask")
     return save_figure(fig, path)

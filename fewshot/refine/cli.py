@@ -17,12 +17,10 @@ resumes (a larger ``--iterations`` continues a finished run); other settings are
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 from fewshot.choices import dataset_names
 from fewshot.cli import run_main
@@ -36,7 +34,13 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, TasksFailed, open_executor
-from fewshot.run_folder import CONFIG, keep_run_config, load_run_config
+from fewshot.run_folder import (
+    CONFIG,
+    keep_run_config,
+    load_run_config,
+    lock_run,
+    remove_outputs,
+)
 from fewshot.scoring.spec import ScoringSpec
 from fewshot.tables import outputs_block
 
@@ -44,10 +48,17 @@ log = logging.getLogger("fewshot")
 
 _RUN = "refinement"
 _DATA = "data (scoring batches)"
-_NB = "nb201 only"
+_NB = "split spaces only (nb201, ...)"
 _SPEC = ScoringSpec()
 """The defaults of the scoring flags (one home: :class:`~fewshot.scoring.ScoringSpec`)."""
 _OUT = "output"
+
+
+def space_choices() -> list[str]:
+    """``anynet`` (the design space of da Silva et al.) and every registered split space."""
+    from fewshot.choices import space_names
+
+    return ["anynet", *space_names()]
 
 
 def predictor_choices() -> list[str]:
@@ -59,10 +70,13 @@ def predictor_choices() -> list[str]:
 
 @dataclass(kw_only=True)
 class RefineConfig(ExecutorOptions, ImageOptions, CommonOptions):
-    """Refine a design space (AnyNet, or NB201's per-edge op sets) by a zero-cost predictor's
-    bootstrap intervals (da Silva et al.)."""
+    """Refine a design space (AnyNet, or a split space's per-position op sets, e.g. NB201's
+    per-edge ones) by a zero-cost predictor's bootstrap intervals (da Silva et al.)."""
 
-    space: Literal["anynet", "nb201"] = option("anynet", help="design space", group=_RUN)
+    space: str = option(
+        "anynet", help="design space: anynet, or a split space (per-position op sets)",
+        choices=space_choices, group=_RUN,
+    )  # fmt: skip
     predictor: str = option(
         "synflow", help="zero-cost predictor", choices=predictor_choices, group=_RUN
     )
@@ -93,12 +107,13 @@ class RefineConfig(ExecutorOptions, ImageOptions, CommonOptions):
         None, help="per-arch CSV of predictor values (e.g. NAS-Bench-Suite-Zero) instead of "
         "computing them", group=_NB,
     )  # fmt: skip
-    C: int = option(_SPEC.C, help="NB201 channels when computing predictors", minimum=1, group=_NB)
+    C: int = option(_SPEC.C, help="channels when computing predictors", minimum=1, group=_NB)
     N: int = option(
-        _SPEC.N, help="NB201 cells per stage when computing predictors", minimum=1, group=_NB
+        _SPEC.N, help="cells (layers) per stage when computing predictors", minimum=1, group=_NB
     )
     benchmark: Path | None = option(
-        None, help="NATS-Bench tss directory: accuracy of each iteration's mask", group=_NB,
+        None, help="the space's benchmark (NB201: NATS-Bench tss directory): accuracy of each "
+        "iteration's mask", group=_NB,
         affects_results=False,
     )  # fmt: skip
     benchmark_dataset: str = option(
@@ -137,16 +152,20 @@ class RefineConfig(ExecutorOptions, ImageOptions, CommonOptions):
         if not 0 < self.fraction <= 1 or not 0 < self.level < 1:
             raise UsageError("need 0 < --fraction <= 1 and 0 < --level < 1")
         if self.executor == "ray" and self.space != "anynet":
-            raise UsageError("--executor ray scores AnyNet samples; --space nb201 runs locally")
+            raise UsageError(
+                f"--executor ray scores AnyNet samples; --space {self.space} runs locally"
+            )
         self.initial_samples = self.initial_samples or self.samples
         if self.out is None:
             self.out = Path("runs/refine") / f"{self.space}-{self.predictor}-s{self.seed}"
-        if self.space == "nb201":
-            from fewshot.benchmark import find_benchmark
+        if self.space != "anynet":
+            from fewshot.spaces import get_space
 
-            self.benchmark = find_benchmark(
-                self.benchmark, purpose="the refined masks' benchmark accuracy"
-            )
+            try:
+                self.benchmark = get_space(self.space).find_benchmark(self.benchmark)
+            except NotImplementedError as exc:  # a space without a benchmark
+                if self.benchmark is not None:
+                    raise UsageError(f"--benchmark: {exc}") from None
         if self.space == "anynet" or self.scores_table is None:
             from fewshot.data import resolve_dataset
 
@@ -179,8 +198,9 @@ def data_info(config: RefineConfig) -> dict:
 
 def _prepare_out(config: RefineConfig) -> Path:
     out = Path(config.out)
+    lock_run(out)
     if config.overwrite and out.exists():
-        shutil.rmtree(out)
+        remove_outputs(out)
     keep_run_config(out, config, hint="use --overwrite")
     return out
 
@@ -236,7 +256,11 @@ def _check_initial(config: RefineConfig, theirs: dict) -> None:
 
 
 def run_nb201(config: RefineConfig, out: Path) -> dict:
+    """The refinement of a split space's op sets (``--space``, NB201 or another)."""
     from fewshot.refine.nb201 import NB201Settings, metric_scorer, refine_nb201, table_scorer
+    from fewshot.spaces import get_space
+
+    space = get_space(config.space)
 
     settings = NB201Settings(
         predictor=config.predictor,
@@ -259,9 +283,7 @@ def run_nb201(config: RefineConfig, out: Path) -> dict:
     if config.benchmark is not None:
         import numpy as np
 
-        from fewshot.benchmark import Benchmark
-
-        bench = Benchmark(config.benchmark)
+        bench = space.open_benchmark(config.benchmark)
         column = bench.accuracies(config.benchmark_dataset)
         top = float(np.percentile(column, 95))
         index = {a: i for i, a in enumerate(bench.archs())}
@@ -273,13 +295,13 @@ def run_nb201(config: RefineConfig, out: Path) -> dict:
         accuracy_of=accuracy_of,
         top5_threshold=top,
         progress=not config.no_progress,
+        space=space,
     )
     if config.tree is not None:
         from fewshot.io import atomic_write_json
         from fewshot.refine.nb201 import compare_with_tree
-        from fewshot.spaces.nb201 import Mask
 
-        final = Mask.from_op_lists(record["final_mask"])
+        final = space.Mask.from_op_lists(record["final_mask"])
         record["tree_comparison"] = compare_with_tree(config.tree, final, accuracy_of, top)
         atomic_write_json(out / "refinement.json", record)
     return record
@@ -314,8 +336,8 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def final_table(record: dict, space: str) -> str:
     """The refined space in one table: AnyNet's final 95% intervals (and medians) per
-    hyperparameter, or NB201's final ops per edge (with the mask's benchmark accuracy when a
-    benchmark judged it)."""
+    hyperparameter, or a split space's final ops per position (NB201: per edge; with the
+    mask's benchmark accuracy when a benchmark judged it)."""
     from fewshot.tables import markdown_table
 
     if not record["iterations"]:
@@ -326,8 +348,11 @@ def final_table(record: dict, space: str) -> str:
                 for name, iv in last["intervals"].items()]  # fmt: skip
         header = ["hyperparameter", "low", "high", "median"]
         return "\nfinal intervals:\n" + markdown_table(header, rows, pad=True)
-    rows = [[edge, ", ".join(ops)] for edge, ops in enumerate(record["final_mask"])]
-    text = "\nfinal ops per edge:\n" + markdown_table(["edge", "ops"], rows, pad=True)
+    from fewshot.spaces import get_space
+
+    kind = get_space(space).position_kind
+    rows = [[p, ", ".join(ops)] for p, ops in enumerate(record["final_mask"])]
+    text = f"\nfinal ops per {kind}:\n" + markdown_table([kind, "ops"], rows, pad=True)
     accuracy = last.get("accuracy")
     if accuracy:
         text += f"benchmark accuracy of the mask's archs: mean {accuracy['mean']:.2f}, "

@@ -351,7 +351,7 @@ def summarise_iteration(
 
 def _failures(store: SampleFile, predictor: str) -> str:
     msgs = [r["errors"][predictor] for r in store.ordered() if predictor in r["errors"]]
-    return f"{len(msgs)}, first: {msgs[0]}" if msgs else "none"
+    return f"{len(msgs)}, first: {msgs[0]}" if msgs else "none"  # space-literal: not an op
 
 
 def _bounds(intervals: Mapping[str, Interval]) -> dict[str, tuple[int, int]]:

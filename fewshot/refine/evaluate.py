@@ -23,7 +23,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from fewshot.choices import dataset_names
 from fewshot.cli import run_main
@@ -39,12 +39,12 @@ from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json
 from fewshot.scoring.spec import ScoringSpec
 from fewshot.tables import outputs_block
-from fewshot.training.trainer import trainer_option
+from fewshot.training.trainer import LrScaling, trainer_option
 
 if TYPE_CHECKING:
     from fewshot.refine.evaluation import TrainingRecipe
     from fewshot.training.trainer import TrainerSettings
-from fewshot.run_folder import EVALUATION_CONFIG, RESOLVED_DATA_PATH, save_run_config
+from fewshot.run_folder import EVALUATION_CONFIG, RESOLVED_DATA_PATH, lock_run, save_run_config
 
 _R = "recipe (defaults: da Silva et al.)"
 _D = "data"
@@ -68,7 +68,7 @@ class EvaluateConfig(ImageOptions, CommonOptions):
     )
     gamma: float = option(0.1, help="lr step factor", group=_R)
     label_smoothing: float = option(0.1, help="label smoothing", group=_R)
-    lr_scaling: Literal["none", "linear"] = trainer_option("lr_scaling", group=_R)
+    lr_scaling: LrScaling = trainer_option("lr_scaling", group=_R)
     limit_train_batches: float = option(
         1.0, help="fraction (<= 1) or number (> 1) of training batches per epoch", group=_R
     )
@@ -108,6 +108,7 @@ def _main(argv: Sequence[str] | None) -> int:
         seed=config.seed, **config.data_option,
     )  # fmt: skip
     extra = {RESOLVED_DATA_PATH: dm.resolved_data_path()}
+    lock_run(Path(config.out))
     save_run_config(Path(config.out), config, EVALUATION_CONFIG, extra=extra)
     limit = config.limit_train_batches
     limit = int(limit) if limit > 1 else limit

@@ -52,7 +52,8 @@ def write_run_figures(out: Path) -> list[Path]:
 
 
 def write_nb201_figures(out: Path) -> list[Path]:
-    """NB201 run: subspace size per iteration and, with a benchmark, the masks' accuracy."""
+    """A split space's run (NB201's by default): subspace size per iteration and, with a
+    benchmark, the masks' accuracy."""
     record = json.loads((out / "refinement.json").read_text(encoding="utf-8"))
     predictor, iterations = record["predictor"], record["iterations"]
     if not iterations:
@@ -62,5 +63,6 @@ def write_nb201_figures(out: Path) -> list[Path]:
     paths = [plot_subspace_size(sizes, predictor, fig_dir / "subspace_size.png")]
     if "final_accuracy" in record:
         acc = [it["accuracy"] for it in iterations] + [record["final_accuracy"]]
-        paths.append(plot_mask_accuracy(acc, predictor, fig_dir / "mask_accuracy.png"))
+        space = str(record.get("space", "nb201")).upper()
+        paths.append(plot_mask_accuracy(acc, predictor, fig_dir / "mask_accuracy.png", space=space))
     return paths

@@ -1,12 +1,14 @@
-"""Design-space refinement on NAS-Bench-201: per-edge op sets narrowed by bootstrap winners.
+"""Design-space refinement of a split space (NAS-Bench-201 by default): per-position op sets
+narrowed by bootstrap winners.
 
-The future work of da Silva et al., on the space of :mod:`fewshot.spaces.nb201` (its op order and
-``Mask``, no other encoding). Iteration ``k`` draws archs uniformly from the current mask (one
-enabled op per edge, uniformly), scores them with a predictor, and bootstraps the best arch
-10,000 times (25% with replacement). An edge's ops have no order, so the counterpart of a 95%
-interval is a *credible set*: the fewest ops (largest bootstrap share first) that hold 95% of
-the winners' ops on that edge. The next iteration samples inside the mask of those sets; the
-loop stops when the mask stops changing.
+The future work of da Silva et al., on a :class:`~fewshot.spaces.SearchSpace` (its op order and
+``Mask``, no other encoding; the module keeps its NB201 name, the space it was written for and
+the default). Iteration ``k`` draws archs uniformly from the current mask (one enabled op per
+position, uniformly), scores them with a predictor, and bootstraps the best arch 10,000 times
+(25% with replacement). A position's ops have no order, so the counterpart of a 95% interval is
+a *credible set*: the fewest ops (largest bootstrap share first) that hold 95% of the winners'
+ops on that position. The next iteration samples inside the mask of those sets; the loop stops
+when the mask stops changing.
 
 Scores come from a ``scorer(arch) -> float | None`` (``None``: cannot be scored, left out):
 :func:`metric_scorer` computes a predictor on the arch's standalone network, and
@@ -40,7 +42,7 @@ from fewshot.refine.bootstrap import (
 )
 from fewshot.refine.engine import iteration_seed, score_summary
 from fewshot.refine.samples import SampleFile
-from fewshot.spaces.nb201 import NUM_EDGES, NUM_OPS, OPS, Arch, Mask
+from fewshot.spaces import Arch, Mask, SearchSpace, get_space, space_of
 
 log = logging.getLogger("fewshot")
 
@@ -52,7 +54,7 @@ TABLE_COLUMNS = {"jacob_cov": "jacov", "naswot": "nwot"}
 
 @dataclass(frozen=True)
 class NB201Settings:
-    """What an NB201 refinement does."""
+    """What a refinement does (of any space: the space is :func:`refine_nb201`'s argument)."""
 
     predictor: str
     samples: int = 100
@@ -70,21 +72,27 @@ class NB201Settings:
 
 
 def sample_archs(mask: Mask, n: int, seed: int) -> list[Arch]:
-    """``n`` archs of ``mask``, each edge's op uniform among its enabled ops (seeded)."""
+    """``n`` archs of ``mask``, each position's op uniform among its enabled ops (seeded)."""
     rng = np.random.default_rng(seed)
-    choices = [mask.ops(e) for e in range(NUM_EDGES)]
-    return [Arch(tuple(ops[int(rng.integers(len(ops)))] for ops in choices)) for _ in range(n)]
+    space = mask.space
+    choices = [mask.ops(p) for p in range(space.num_positions)]
+    return [
+        space.Arch(tuple(ops[int(rng.integers(len(ops)))] for ops in choices)) for _ in range(n)
+    ]
 
 
 def refined_mask(
     archs: Sequence[Arch], scores: np.ndarray, winners: np.ndarray, level: float
 ) -> tuple[Mask, list[dict[str, float]]]:
-    """The mask of each edge's credible op set, and each edge's bootstrap shares per op."""
+    """The mask of each position's credible op set, and each position's bootstrap shares per
+    op (the archs' space)."""
+    space = space_of(archs[0])
+    ops, positions = space.ops, range(space.num_positions)
     labels = np.array([a.op_indices for a in archs], dtype=int)
-    shares = category_shares(labels, winners, NUM_OPS)
-    kept = [[OPS[i] for i in credible_set(shares[e], level)] for e in range(NUM_EDGES)]
-    table = [{op: float(shares[e, i]) for i, op in enumerate(OPS)} for e in range(NUM_EDGES)]
-    return Mask.from_op_lists(kept), table
+    shares = category_shares(labels, winners, space.num_ops)
+    kept = [[ops[i] for i in credible_set(shares[e], level)] for e in positions]
+    table = [{op: float(shares[e, i]) for i, op in enumerate(ops)} for e in positions]
+    return space.Mask.from_op_lists(kept), table
 
 
 # -- scorers --------------------------------------------------------------------------------
@@ -106,13 +114,12 @@ def table_scorer(path: Path, predictor: str) -> Scorer:
 
 
 def metric_scorer(predictor: str, data: Any, *, C: int, N: int, seed: int) -> Scorer:
-    """Score an arch's standalone NB201 network (``C``, ``N``) with a predictor."""
-    from fewshot.models.supernet import build_network
+    """Score an arch's standalone network (its space's, ``C``, ``N``) with a predictor."""
     from fewshot.refine.predictors import score_network
 
     def score(arch: Arch) -> float | None:
         scored = score_network(
-            lambda: build_network(arch, C=C, N=N, num_classes=data.num_classes),
+            lambda: arch.space.build_network(arch, C=C, N=N, num_classes=data.num_classes),
             [predictor],
             data,
             seed=seed,
@@ -146,15 +153,21 @@ def refine_nb201(
     top5_threshold: float | None = None,
     start: Mask | None = None,
     progress: bool = True,
+    space: SearchSpace | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the NB201 refinement into ``out``; returns the record written there."""
+    """Run (or resume) the refinement of ``space`` (default: ``start``'s, else ``nb201``) into
+    ``out``; returns the record written there (its ``space`` names the space)."""
+    space = space if space is not None else space_of(start) if start is not None else get_space()
+    if start is not None and space_of(start).name != space.name:
+        raise UsageError(f"the start mask is of search space {space_of(start).name!r}, not "
+                         f"{space.name!r}")  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    record = _load(out, settings)
-    mask = start or Mask.full()
+    record = _load(out, settings, space)
+    mask = start or space.full_mask()
     done = {r["iteration"]: r for r in record["iterations"]}
     for k in range(settings.iterations):
         if k in done:
-            mask = Mask.from_op_lists(done[k]["next_mask"])
+            mask = space.Mask.from_op_lists(done[k]["next_mask"])
             if k >= 1 and done[k]["next_mask"] == done[k]["mask"]:
                 break
             continue
@@ -167,8 +180,9 @@ def refine_nb201(
             summary["accuracy"] = mask_accuracy(mask, accuracy_of, top5_threshold)
         summary["seconds"] = round(time.perf_counter() - t0, 2)
         record["iterations"].append(summary)
-        nxt = Mask.from_op_lists(summary["next_mask"])
-        log.info("nb201 iteration %d: %d archs -> %d: %s", k, mask.num_archs, nxt.num_archs, nxt)
+        nxt = space.Mask.from_op_lists(summary["next_mask"])
+        log.info("%s iteration %d: %d archs -> %d: %s", space.name, k, mask.num_archs,
+                 nxt.num_archs, nxt)  # fmt: skip
         converged = nxt == mask
         mask = nxt
         record["status"] = "converged" if converged else "running"
@@ -187,17 +201,17 @@ def _without_iterations(settings: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in settings.items() if k != "iterations"}
 
 
-def _load(out: Path, settings: NB201Settings) -> dict[str, Any]:
+def _load(out: Path, settings: NB201Settings, space: SearchSpace) -> dict[str, Any]:
     path = out / RECORD_NAME
     mine = asdict(settings)
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))
         theirs = _without_iterations(old.get("settings", {}))
-        if old.get("space") != "nb201" or theirs != _without_iterations(mine):
+        if old.get("space") != space.name or theirs != _without_iterations(mine):
             raise UsageError(f"{path} was written with other settings; use another --out")
         old["settings"] = mine
         return old
-    return {"version": 1, "space": "nb201", "predictor": settings.predictor, "settings": mine,
+    return {"version": 1, "space": space.name, "predictor": settings.predictor, "settings": mine,
             "status": "running", "iterations": []}  # fmt: skip
 
 
@@ -205,7 +219,8 @@ def _score(
     archs: list[Arch], store: SampleFile, scorer: Scorer, predictor: str, progress: bool, k: int
 ) -> None:
     todo = [i for i in range(len(archs)) if i not in store]
-    for i in tqdm(todo, unit="arch", disable=not progress, desc=f"nb201 {predictor} iter {k}"):
+    name = space_of(archs[0]).name if archs else ""
+    for i in tqdm(todo, unit="arch", disable=not progress, desc=f"{name} {predictor} iter {k}"):
         t0 = time.perf_counter()
         value = scorer(archs[i])
         ok = value is not None and np.isfinite(value)
@@ -223,10 +238,11 @@ def _score(
 def _summarise(
     k: int, mask: Mask, archs: list[Arch], store: SampleFile, settings: NB201Settings
 ) -> dict[str, Any]:
+    space = mask.space
     rows = [r for r in store.ordered() if settings.predictor in r["scores"]]
     if len(rows) < 2:
-        raise UsageError(f"nb201 iteration {k}: fewer than 2 archs could be scored")
-    scored = [Arch.from_string(r["arch"]) for r in rows]
+        raise UsageError(f"{space.name} iteration {k}: fewer than 2 archs could be scored")
+    scored = [space.Arch.from_string(r["arch"]) for r in rows]
     scores = np.array([r["scores"][settings.predictor] for r in rows], dtype=float)
     winners = bootstrap_winners(
         scores,
@@ -235,8 +251,8 @@ def _summarise(
         seed=iteration_seed(settings.seed + 1, k),
     )
     nxt, shares = refined_mask(scored, scores, winners, settings.level)
-    nxt = Mask(tuple(tuple(a and b for a, b in zip(r1, r2, strict=True))
-                     for r1, r2 in zip(nxt.enabled, mask.enabled, strict=True)))  # fmt: skip
+    nxt = space.Mask(tuple(tuple(a and b for a, b in zip(r1, r2, strict=True))
+                           for r1, r2 in zip(nxt.enabled, mask.enabled, strict=True)))  # fmt: skip
     best = int(np.argmax(scores))
     return {
         "iteration": k,
@@ -277,6 +293,11 @@ def compare_with_tree(
     from fewshot.splitting.tree import load_tree
 
     tree = load_tree(tree_path)
+    if tree.space.name != space_of(refined).name:
+        raise UsageError(
+            f"{tree_path} splits search space {tree.space.name!r}, not the refined space "
+            f"{space_of(refined).name!r}"
+        )
     leaves = []
     for leaf in tree.leaves():
         entry: dict[str, Any] = {
@@ -293,6 +314,6 @@ def compare_with_tree(
 
 
 def op_overlap(a: Mask, b: Mask) -> float:
-    """Jaccard overlap of two masks' enabled (edge, op) pairs."""
+    """Jaccard overlap of two masks' enabled (position, op) pairs."""
     x, y = a.to_array(), b.to_array()
     return float((x & y).sum() / (x | y).sum())

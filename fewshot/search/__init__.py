@@ -1,4 +1,5 @@
-"""Zero-cost-guided NAS on NAS-Bench-201 (SPEC 7): "training" is a benchmark look-up.
+"""Zero-cost-guided NAS on a search space's benchmark (SPEC 7; NB201 by default): "training"
+is a benchmark look-up.
 
 - :mod:`~fewshot.search.oracle`: the benchmark as in-memory arrays (select / report accuracy).
 - :mod:`~fewshot.search.proxy`: proxy tables from ``fewshot.score`` CSVs, computed on demand.
@@ -24,7 +25,7 @@ from fewshot.search.algorithms import ALGORITHMS, AlgoSettings, make_searcher
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable
 from fewshot.search.run import SearchResult, run_repeats, search, summarise
-from fewshot.search.searchable import SearchSpace
+from fewshot.search.searchable import Searchable
 
 
 def main(argv=None) -> int:
@@ -40,7 +41,7 @@ __all__ = [
     "Oracle",
     "ProxyTable",
     "SearchResult",
-    "SearchSpace",
+    "Searchable",
     "main",
     "make_searcher",
     "run_repeats",

@@ -1,4 +1,5 @@
-"""``python -m fewshot.search``: zero-cost-guided NAS on NAS-Bench-201 (SPEC 7).
+"""``python -m fewshot.search``: zero-cost-guided NAS on a benchmark search space (SPEC 7;
+``--space``, default NAS-Bench-201).
 
 Examples::
 
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from fewshot.choices import dataset_names, metric_names
+from fewshot.choices import dataset_names, metric_names, space_option
 from fewshot.cli import run_main
 from fewshot.config import (
     CommonOptions,
@@ -42,7 +43,7 @@ from fewshot.config import (
 )
 from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, TasksFailed, open_executor
-from fewshot.run_folder import CONFIG, keep_run_config
+from fewshot.run_folder import CONFIG, keep_run_config, lock_run
 from fewshot.tables import outputs_block
 
 log = logging.getLogger("fewshot")
@@ -52,9 +53,11 @@ BENCH_DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 
 @dataclass(kw_only=True)
 class SearchConfig(ExecutorOptions, ImageOptions, CommonOptions):
-    """Zero-cost-guided NAS on NAS-Bench-201: RAND, AE, RL, BP with proxy warmup and move
-    proposal, search across few-shot leaves, and the proxy-filtered pipeline."""
+    """Zero-cost-guided NAS on a benchmark search space (default NAS-Bench-201): RAND, AE, RL,
+    BP with proxy warmup and move proposal, search across few-shot leaves, and the
+    proxy-filtered pipeline."""
 
+    space: str = space_option()
     algo: Literal["rand", "ae", "rl", "bp"] = option("ae", help="search algorithm")
     proxy: list[str] = option(
         [], help="zero-cost proxy (a comma list in --filter mode)",
@@ -150,10 +153,14 @@ class SearchConfig(ExecutorOptions, ImageOptions, CommonOptions):
             raise UsageError("--warmup and --move need --proxy NAME")
         if self.tree is not None and self.random_split is not None:
             raise UsageError("give one of --tree and --random-split")
-        from fewshot.benchmark import find_benchmark
+        from fewshot.spaces import get_space
 
-        # found here to be recorded in config.yaml and summary.json; none: the search refuses
-        self.benchmark = find_benchmark(self.benchmark, note=False)
+        datasets = get_space(self.space).benchmark_datasets
+        if self.dataset not in datasets:
+            raise UsageError(
+                f"--dataset {self.dataset}: the benchmark of search space {self.space!r} has "
+                f"no such data set (it has: {', '.join(datasets)})"
+            )
         if self.target is None:
             from fewshot.search.experiment import DEFAULT_TARGETS
 
@@ -165,7 +172,8 @@ class SearchConfig(ExecutorOptions, ImageOptions, CommonOptions):
     def default_name(self) -> str:
         if self.filter:
             keep = f"k{self.top_k}" if self.top_k is not None else f"t{self.threshold}"
-            return f"filter-{'+'.join(self.proxy)}-{keep}-{self.combine}-{self.dataset}"
+            name = f"filter-{'+'.join(self.proxy)}-{keep}-{self.combine}-{self.dataset}"
+            return "-".join([name] + self._space_suffix())
         parts = [self.algo] + ([self.proxy[0]] if self.proxy else [])
         parts += [f"w{self.warmup}"] if self.warmup else []
         parts += [f"m{self.move}"] if self.move else []
@@ -174,7 +182,13 @@ class SearchConfig(ExecutorOptions, ImageOptions, CommonOptions):
         if self.random_split is not None:
             parts += [f"random{self.random_split}-{self.leaf_choice}"]
         parts += ["select-test"] if self.select == "test" else []
-        return "-".join(parts + [self.dataset])
+        return "-".join(parts + [self.dataset] + self._space_suffix())
+
+    def _space_suffix(self) -> list[str]:
+        """The space in a default folder name, for every space but the default one."""
+        from fewshot.spaces.base import DEFAULT_SPACE
+
+        return [] if self.space == DEFAULT_SPACE else [self.space]
 
 
 def _proxies(cfg: SearchConfig, oracle) -> dict[str, Any]:
@@ -183,7 +197,7 @@ def _proxies(cfg: SearchConfig, oracle) -> dict[str, Any]:
     spec = None
     if not cfg.no_scoring:
         spec = proxy_spec(cfg.proxy_dataset or oracle.dataset,
-                          cfg.proxy_data_option or cfg.data_option)  # fmt: skip
+                          cfg.proxy_data_option or cfg.data_option, space=oracle.space)  # fmt: skip
     device = "cpu" if cfg.device == "auto" else cfg.device
     tables = {}
     for name in cfg.proxy:
@@ -274,7 +288,6 @@ def _train_kept(cfg: SearchConfig, oracle, kept: list[str]) -> list[dict]:
     """Train the first repeat's kept archs from scratch (``--train-*``) on ``--device`` with
     ``--threads``; each result with the benchmark's test accuracy of the arch."""
     from fewshot.data import make_datamodule
-    from fewshot.spaces.nb201 import Arch
     from fewshot.training.standalone import StandaloneSettings, train_archs
     from fewshot.training.trainer import one_device
 
@@ -282,7 +295,7 @@ def _train_kept(cfg: SearchConfig, oracle, kept: list[str]) -> list[dict]:
                          **cfg.data_option)  # fmt: skip
     settings = StandaloneSettings(C=cfg.train_C, N=cfg.train_N, epochs=cfg.train_epochs,
                                   seed=cfg.seed)  # fmt: skip
-    archs = [Arch.from_string(a) for a in kept[: cfg.train_max]]
+    archs = [oracle.space.Arch.from_string(a) for a in kept[: cfg.train_max]]
     hardware = one_device(cfg.device, threads=cfg.threads, progress=not cfg.no_progress)
     results = train_archs(archs, dm, settings, cfg.out / "trained", hardware=hardware)
     for r in results:
@@ -311,12 +324,20 @@ def execute(cfg: SearchConfig) -> int:
     """What the command does with a resolved configuration: search (or filter), print, write;
     0 when done, 1 when repeats failed on Ray. :func:`fewshot.api.search` calls it."""
     apply_common(cfg)
+    lock_run(cfg.out)  # one writer: before the configuration is kept or compared
     keep_run_config(cfg.out, cfg, hint="use the original flags, or another --out")
     if _finished(cfg):
         return 0
     from fewshot.search.experiment import load_oracle
+    from fewshot.spaces import get_space
 
-    oracle = load_oracle(cfg.benchmark, cfg.dataset, cfg.select)
+    space = get_space(cfg.space)
+    # found here to be recorded in config.yaml and summary.json; none: the search refuses
+    try:
+        cfg.benchmark = space.find_benchmark(cfg.benchmark, required=True)
+    except NotImplementedError as exc:  # a space without ground truth cannot be searched here
+        raise UsageError(f"{exc}: the search looks accuracies up in it") from None
+    oracle = load_oracle(cfg.benchmark, cfg.dataset, cfg.select, space=space)
     proxies = _proxies(cfg, oracle)
     try:
         (_filter if cfg.filter else _search)(cfg, oracle, proxies)

@@ -1,7 +1,7 @@
 """The search algorithms of SPEC 7 (RAND, AE, RL) with zero-cost warmup and move proposal.
 
 Every algorithm is a :class:`Searcher`: ``propose()`` names the next arch to train (a benchmark
-index inside the :class:`~fewshot.search.searchable.SearchSpace`), ``observe(index, accuracy)``
+index inside the :class:`~fewshot.search.searchable.Searchable`), ``observe(index, accuracy)``
 gives it the selection accuracy. One searcher is one repeat; all randomness comes from the
 ``numpy`` generator it is given, so a seed fixes the run. BP lives in :mod:`fewshot.search.bp`.
 
@@ -29,8 +29,8 @@ import numpy as np
 
 from fewshot.errors import UsageError
 from fewshot.registry import Registry
-from fewshot.search.searchable import SearchSpace
-from fewshot.spaces.nb201 import NUM_EDGES, NUM_OPS
+from fewshot.search.oracle import place_values
+from fewshot.search.searchable import Searchable
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class AlgoSettings:
 class Searcher:
     """One search run: ``propose`` an arch, ``observe`` its accuracy."""
 
-    def __init__(self, space: SearchSpace, rng: np.random.Generator, cfg: AlgoSettings) -> None:
+    def __init__(self, space: Searchable, rng: np.random.Generator, cfg: AlgoSettings) -> None:
         cfg.check(len(space))
         self.space, self.rng, self.cfg = space, rng, cfg
 
@@ -83,7 +83,7 @@ ALGORITHMS: Registry[type[Searcher]] = Registry("search algorithm")
 class RandomSearch(Searcher):
     """Random search without repetition; warmup trains ``N`` random archs in proxy order."""
 
-    def __init__(self, space: SearchSpace, rng: np.random.Generator, cfg: AlgoSettings) -> None:
+    def __init__(self, space: Searchable, rng: np.random.Generator, cfg: AlgoSettings) -> None:
         super().__init__(space, rng, cfg)
         order = rng.permutation(space.members)
         if cfg.warmup:
@@ -102,7 +102,7 @@ class RandomSearch(Searcher):
 class AgingEvolution(Searcher):
     """Aging evolution with zero-cost warmup (seeded population) and move proposal."""
 
-    def __init__(self, space: SearchSpace, rng: np.random.Generator, cfg: AlgoSettings) -> None:
+    def __init__(self, space: Searchable, rng: np.random.Generator, cfg: AlgoSettings) -> None:
         super().__init__(space, rng, cfg)
         size = min(cfg.initial or cfg.population, len(space))
         if cfg.warmup:
@@ -151,24 +151,24 @@ class _Adam:
         param -= lr * self.m / (np.sqrt(self.v) + self.eps * math.sqrt(1 - self.b2**self.t))
 
 
-_PLACE = NUM_OPS ** np.arange(NUM_EDGES - 1, -1, -1)
-_EDGE_ROWS = np.arange(NUM_EDGES)
-
-
 @ALGORITHMS.decorator("rl")
 class Reinforce(Searcher):
-    """REINFORCE over a per-edge categorical policy, with proxy-reward warmup and interleaving.
+    """REINFORCE over a per-position categorical policy, with proxy-reward warmup and
+    interleaving.
 
     Ops outside the space's mask have logit ``-inf``: probability 0, gradient 0, never updated.
     """
 
-    def __init__(self, space: SearchSpace, rng: np.random.Generator, cfg: AlgoSettings) -> None:
+    def __init__(self, space: Searchable, rng: np.random.Generator, cfg: AlgoSettings) -> None:
         super().__init__(space, rng, cfg)
         if cfg.warmup or cfg.move:
             space.require_proxy("RL warmup / move proposal")
-        enabled = space.mask.to_array() if space.mask is not None else np.ones((6, 5), bool)
+        shape = space.space.shape
+        enabled = space.mask.to_array() if space.mask is not None else np.ones(shape, bool)
         self.logits = np.where(enabled, 0.0, -np.inf)
-        self._last = NUM_OPS - 1 - np.argmax(enabled[:, ::-1], axis=1)  # last enabled op per edge
+        self._last = shape[1] - 1 - np.argmax(enabled[:, ::-1], axis=1)  # last enabled op
+        self._place = place_values(space.space)
+        self._rows = np.arange(shape[0])
         self._adam = _Adam(self.logits.shape, cfg.rl_lr)
         self._baseline: dict[str, float | None] = {"acc": None, "proxy": None}
         self._lo, self._hi = math.inf, -math.inf
@@ -182,11 +182,11 @@ class Reinforce(Searcher):
         return p / p.sum(axis=1, keepdims=True)
 
     def _sample(self) -> tuple[int, np.ndarray, np.ndarray]:
-        """(benchmark index, op per edge, the policy's probabilities when sampling)."""
+        """(benchmark index, op per position, the policy's probabilities when sampling)."""
         p = self.probs()
-        u = self.rng.random(NUM_EDGES)[:, None]
+        u = self.rng.random(len(self._rows))[:, None]
         ops = np.minimum((u > np.cumsum(p, axis=1)).sum(axis=1), self._last)  # rounding-safe
-        index = int(self.space.oracle._index_of_code[int(ops @ _PLACE)])
+        index = int(self.space.oracle._index_of_code[int(ops @ self._place)])
         if index < 0:
             raise UsageError(f"the policy sampled an arch the benchmark lacks (ops {ops})")
         return index, ops, p
@@ -197,8 +197,8 @@ class Reinforce(Searcher):
         momentum = self.cfg.rl_momentum
         base = reward if base is None else momentum * base + (1 - momentum) * reward
         self._baseline[kind] = base
-        grad_logp = -p  # d log p(ops) / d logits = onehot(ops) - p, per edge
-        grad_logp[_EDGE_ROWS, ops] += 1.0
+        grad_logp = -p  # d log p(ops) / d logits = onehot(ops) - p, per position
+        grad_logp[self._rows, ops] += 1.0
         self._adam.step(self.logits, -(reward - base) * grad_logp)  # descend -advantage*logp
 
     def _proxy_value(self, index: int) -> float:
@@ -231,7 +231,7 @@ class Reinforce(Searcher):
             self._proxy_step()
 
 
-def _complete_key(space: SearchSpace) -> np.ndarray | None:
+def _complete_key(space: Searchable) -> np.ndarray | None:
     """The proxy's rank key of every arch when its table is complete (cached per space)."""
     proxy = space.proxy
     if proxy is None or not proxy.complete:
@@ -241,7 +241,7 @@ def _complete_key(space: SearchSpace) -> np.ndarray | None:
     return space.cache["rank_key"]
 
 
-def check_search(algo: str, space: SearchSpace, cfg: AlgoSettings) -> None:
+def check_search(algo: str, space: Searchable, cfg: AlgoSettings) -> None:
     """Fail fast (``UsageError``) on an unknown algorithm or settings the space cannot meet."""
     from fewshot.search import bp as _bp  # noqa: F401  (registers "bp")
 
@@ -253,7 +253,7 @@ def check_search(algo: str, space: SearchSpace, cfg: AlgoSettings) -> None:
 
 
 def make_searcher(
-    algo: str, space: SearchSpace, rng: np.random.Generator, cfg: AlgoSettings
+    algo: str, space: Searchable, rng: np.random.Generator, cfg: AlgoSettings
 ) -> Searcher:
     """An algorithm by name (``rand``, ``ae``, ``rl``, ``bp``); unknown names raise."""
     check_search(algo, space, cfg)

@@ -1,14 +1,16 @@
 """BP: the binary relation predictor (Dudziak et al., BRP-NAS, 2020) as a search algorithm.
 
-The cell is read as a graph with one node per operation (NB201's ops sit on edges): node 0 is
-the cell input, nodes 1..6 the ops of :data:`~fewshot.spaces.nb201.EDGES` in order, node 7 the
-output. The op on edge ``(j, i)`` feeds every op on an edge leaving node ``j`` (or the output
-when ``j == 3``); a ``none`` op sends nothing. Node features are one-hot (input, output, the
-five ops). A small GCN (three layers, symmetric normalisation, self loops) embeds the graph;
+An arch is read as a graph with one node per position (NB201's ops sit on edges): node 0 is
+the network's (cell's) input, nodes ``1..P`` the ops of the space's positions in order, the
+last node the output; which op feeds which is the space's :meth:`~fewshot.spaces.base.
+SearchSpace.op_graph` (NB201: the op on edge ``(j, i)`` feeds every op on an edge leaving node
+``j``, or the output when ``j`` is the last node), and the space's ``zero_op`` sends nothing.
+Node features are one-hot (input, output, the space's ops). A small GCN (three layers,
+symmetric normalisation, self loops) embeds the graph;
 a linear head gives a score ``s``, and the predicted relation is ``P(a better than b) =
 sigmoid(s(a) - s(b))``. Trained with binary cross-entropy on pairs, it is a binary relation
-predictor whose relation is antisymmetric and transitive by construction, so ranking 15,625
-archs costs one forward pass instead of all pairs (BRP-NAS compares pairs with a general
+predictor whose relation is antisymmetric and transitive by construction, so ranking NB201's
+15,625 archs costs one forward pass instead of all pairs (BRP-NAS compares pairs with a general
 head; this is the one simplification, see docs/search/README.md).
 
 The search (iterative rounds): train the predictor on every pair of trained archs (ordered by
@@ -25,44 +27,40 @@ import torch
 from torch import Tensor, nn
 
 from fewshot.search.algorithms import ALGORITHMS, AlgoSettings, Searcher
-from fewshot.search.searchable import SearchSpace
-from fewshot.spaces.nb201 import EDGES, NUM_EDGES, NUM_OPS
-
-NUM_NODES = NUM_EDGES + 2
-FEATURES = NUM_OPS + 2
-NONE_OP = 0  # fewshot.spaces.nb201.OPS[0] == "none"
+from fewshot.search.searchable import Searchable
+from fewshot.spaces import SearchSpace
 
 
-def _base_adjacency() -> np.ndarray:
-    """``A[src, dst]`` of the op graph before ``none`` ops are removed."""
-    a = np.zeros((NUM_NODES, NUM_NODES), dtype=np.float32)
-    for k, (to, frm) in enumerate(EDGES):
-        node = k + 1
-        if frm == 0:
-            a[0, node] = 1
-        for m, (_, frm2) in enumerate(EDGES):
-            if frm2 == to:
-                a[node, m + 1] = 1
-        if to == 3:
-            a[node, NUM_NODES - 1] = 1
+def num_features(space: SearchSpace) -> int:
+    """Node feature width: input, output and one per op of ``space``."""
+    return space.num_ops + 2
+
+
+def base_adjacency(space: SearchSpace) -> np.ndarray:
+    """``A[src, dst]`` of the op graph (input, positions, output) before zero ops are removed."""
+    adjacency, from_input, to_output = space.op_graph()
+    n = space.num_positions + 2
+    a = np.zeros((n, n), dtype=np.float32)
+    a[0, 1:-1] = from_input
+    a[1:-1, 1:-1] = adjacency
+    a[1:-1, -1] = to_output
     return a
 
 
-_ADJ = torch.from_numpy(_base_adjacency())
-
-
-def graph_tensors(ops: np.ndarray) -> tuple[Tensor, Tensor]:
-    """Node features ``(b, 8, 7)`` and normalised adjacency ``(b, 8, 8)`` of op rows."""
+def graph_tensors(ops: np.ndarray, space: SearchSpace) -> tuple[Tensor, Tensor]:
+    """Node features ``(b, P + 2, K + 2)`` and normalised adjacency ``(b, P + 2, P + 2)`` of
+    op rows of ``space`` (``P`` positions, ``K`` ops; NB201: 8 nodes, 7 features)."""
     ops_t = torch.as_tensor(np.asarray(ops), dtype=torch.long)
-    b = len(ops_t)
-    x = torch.zeros(b, NUM_NODES, FEATURES)
+    b, nodes = len(ops_t), space.num_positions + 2
+    x = torch.zeros(b, nodes, num_features(space))
     x[:, 0, 0] = 1
     x[:, -1, 1] = 1
-    x[:, 1:-1, 2:] = nn.functional.one_hot(ops_t, NUM_OPS).float()
-    alive = torch.ones(b, NUM_NODES)
-    alive[:, 1:-1] = (ops_t != NONE_OP).float()
-    a = _ADJ[None] * alive[:, :, None]  # a none op sends nothing
-    a = a + a.transpose(1, 2) + torch.eye(NUM_NODES)[None]
+    x[:, 1:-1, 2:] = nn.functional.one_hot(ops_t, space.num_ops).float()
+    alive = torch.ones(b, nodes)
+    if space.zero_op is not None:
+        alive[:, 1:-1] = (ops_t != space.op_index(space.zero_op)).float()
+    a = torch.from_numpy(base_adjacency(space))[None] * alive[:, :, None]  # zero ops send nothing
+    a = a + a.transpose(1, 2) + torch.eye(nodes)[None]
     d = a.sum(-1).rsqrt()
     return x, d[:, :, None] * a * d[:, None, :]
 
@@ -70,9 +68,9 @@ def graph_tensors(ops: np.ndarray) -> tuple[Tensor, Tensor]:
 class RelationPredictor(nn.Module):
     """GCN embedding + linear score; ``relation(a, b) = sigmoid(s(a) - s(b))``."""
 
-    def __init__(self, hidden: int = 32, layers: int = 3) -> None:
+    def __init__(self, features: int, hidden: int = 32, layers: int = 3) -> None:
         super().__init__()
-        dims = [FEATURES] + [hidden] * layers
+        dims = [features] + [hidden] * layers
         self.layers = nn.ModuleList(nn.Linear(i, o) for i, o in zip(dims, dims[1:], strict=False))
         self.head = nn.Linear(2 * hidden, 1)
 
@@ -83,12 +81,16 @@ class RelationPredictor(nn.Module):
 
 
 class PairTrainer:
-    """Fits a :class:`RelationPredictor` to "a is better than b" pairs (deterministic)."""
+    """Fits a :class:`RelationPredictor` to "a is better than b" pairs of archs of ``space``
+    (deterministic)."""
 
-    def __init__(self, seed: int, *, lr: float = 1e-3, batch: int = 128) -> None:
+    def __init__(
+        self, seed: int, *, space: SearchSpace, lr: float = 1e-3, batch: int = 128
+    ) -> None:
+        self.space = space
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.model = RelationPredictor()
+            self.model = RelationPredictor(num_features(space))
         self.opt = torch.optim.Adam(self.model.parameters(), lr=lr, weight_decay=5e-4)
         self.batch = batch
 
@@ -98,7 +100,7 @@ class PairTrainer:
         target = np.asarray(target, dtype=float)
         if len(target) < 2 or np.ptp(target) == 0:
             return
-        x, adj = graph_tensors(ops)
+        x, adj = graph_tensors(ops, self.space)
         self.model.train()
         for _ in range(steps):
             i = rng.integers(len(target), size=self.batch)
@@ -117,7 +119,7 @@ class PairTrainer:
 
     @torch.no_grad()
     def scores(self, ops: np.ndarray) -> np.ndarray:
-        return self.scores_graphs(*graph_tensors(ops))
+        return self.scores_graphs(*graph_tensors(ops, self.space))
 
     @torch.no_grad()
     def scores_graphs(self, x: Tensor, adj: Tensor) -> np.ndarray:
@@ -129,9 +131,9 @@ class PairTrainer:
 class BinaryRelationSearch(Searcher):
     """Iterative BRP-NAS search: train the predictor, train its top ``bp_batch``, repeat."""
 
-    def __init__(self, space: SearchSpace, rng: np.random.Generator, cfg: AlgoSettings) -> None:
+    def __init__(self, space: Searchable, rng: np.random.Generator, cfg: AlgoSettings) -> None:
         super().__init__(space, rng, cfg)
-        self.trainer = PairTrainer(int(rng.integers(2**31)))
+        self.trainer = PairTrainer(int(rng.integers(2**31)), space=space.space)
         self.trained: list[int] = []
         self.acc: list[float] = []
         self._done = np.zeros(len(space.oracle), dtype=bool)
@@ -155,7 +157,7 @@ class BinaryRelationSearch(Searcher):
             ops = self.space.oracle.ops[np.array(self.trained)]
             self.trainer.fit(ops, np.array(self.acc), self.cfg.bp_round_steps, self.rng)
         if "bp_graphs" not in self.space.cache:  # built once per space, shared by repeats
-            self.space.cache["bp_graphs"] = graph_tensors(self.space.oracle.ops)
+            self.space.cache["bp_graphs"] = graph_tensors(self.space.oracle.ops, self.space.space)
         x, adj = self.space.cache["bp_graphs"]
         pos = torch.from_numpy(untrained)
         s = self.trainer.scores_graphs(x[pos], adj[pos])
@@ -173,4 +175,11 @@ class BinaryRelationSearch(Searcher):
         self.acc.append(accuracy)
 
 
-__all__ = ["BinaryRelationSearch", "PairTrainer", "RelationPredictor", "graph_tensors"]
+__all__ = [
+    "BinaryRelationSearch",
+    "PairTrainer",
+    "RelationPredictor",
+    "base_adjacency",
+    "graph_tensors",
+    "num_features",
+]

@@ -21,7 +21,9 @@ from fewshot.search.leaves import LeafSearch, leaf_masks, random_tree_masks
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable, check_proxy, metric_scorer
 from fewshot.search.run import SearchResult, curve_bands, run_repeats, summarise
-from fewshot.search.searchable import SearchSpace
+from fewshot.search.searchable import Searchable
+from fewshot.spaces import SearchSpace, get_space
+from fewshot.spaces.base import DEFAULT_SPACE
 
 log = logging.getLogger("fewshot")
 
@@ -35,13 +37,19 @@ SCORING_DATASETS = {
 }
 
 
-def load_oracle(benchmark: str | Path | None, dataset: str, select: str = "auto") -> Oracle:
-    """The benchmark as arrays (``benchmark`` None: :func:`fewshot.benchmark.find_benchmark`'s)."""
-    from fewshot.benchmark import find_benchmark
-
-    path = find_benchmark(benchmark, required=True)
+def load_oracle(
+    benchmark: str | Path | None,
+    dataset: str,
+    select: str = "auto",
+    *,
+    space: SearchSpace | None = None,
+) -> Oracle:
+    """``space``'s benchmark as arrays (``benchmark`` None: the space's ``find_benchmark``
+    choice; ``space`` None: ``nb201``)."""
+    space = get_space() if space is None else space
+    path = space.find_benchmark(benchmark, required=True)
     assert path is not None
-    return Oracle.from_benchmark(path, dataset, select)
+    return Oracle.from_benchmark(path, dataset, select, space=space)
 
 
 def load_proxy(
@@ -84,11 +92,21 @@ def make_scorer(
     return score
 
 
-def proxy_spec(dataset: str, data_option: dict[str, Any] | None = None) -> ScoringSpec:
+def proxy_spec(
+    dataset: str,
+    data_option: dict[str, Any] | None = None,
+    *,
+    space: SearchSpace | None = None,
+) -> ScoringSpec:
     """The spec a search scores proxy values with: ``fewshot.score``'s defaults on the data set
-    of the benchmark (:data:`SCORING_DATASETS`) or ``dataset`` when it is not a benchmark's."""
+    of the benchmark (:data:`SCORING_DATASETS`) or ``dataset`` when it is not a benchmark's, for
+    the archs of ``space`` (default ``nb201``; named in the spec only when it is another, so
+    NB201 specs stay as they were)."""
+    named = {} if space is None or space.name == DEFAULT_SPACE else {"space": space.name}
     return ScoringSpec(
-        dataset=SCORING_DATASETS.get(dataset, dataset), data_option=dict(data_option or {})
+        dataset=SCORING_DATASETS.get(dataset, dataset),
+        data_option=dict(data_option or {}),
+        **named,  # type: ignore[arg-type]
     )
 
 
@@ -113,7 +131,7 @@ def run_search(
     if budget < 1:
         raise UsageError(f"the budget (trained models) must be >= 1, got {budget}")
     if tree is None and random_split is None:
-        space = SearchSpace(oracle, None, proxy)
+        space = Searchable(oracle, None, proxy)
         check_search(algo, space, settings)
         return run_repeats(
             lambda rng: make_searcher(algo, space, rng, settings), oracle, budget, repeats, seed,
@@ -121,10 +139,14 @@ def run_search(
         )  # fmt: skip
     if algo != "ae":
         raise UsageError(f"search across leaves runs aging evolution; got --algo {algo}")
-    masks = leaf_masks(tree) if tree is not None else None
+    masks = leaf_masks(tree, oracle.space) if tree is not None else None
 
     def factory(rng: np.random.Generator) -> LeafSearch:
-        leaves = masks if masks is not None else random_tree_masks(*random_split, rng)
+        leaves = (
+            masks
+            if masks is not None
+            else random_tree_masks(*random_split, rng, space=oracle.space)
+        )
         return LeafSearch(
             oracle, leaves, rng, settings, choice=leaf_choice, proxy=proxy, stat=leaf_stat
         )

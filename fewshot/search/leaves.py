@@ -1,6 +1,6 @@
 """Search across few-shot leaves: spend one budget of trained models over a tree's leaves.
 
-The framework paper leaves this open (SPEC 7). Each leaf (a :class:`~fewshot.spaces.nb201.Mask` of
+The framework paper leaves this open (SPEC 7). Each leaf (a :class:`~fewshot.spaces.Mask` of
 the splitting tree) runs its own aging evolution whose mutations stay inside the leaf's mask;
 a *leaf choice* decides which leaf trains the next model:
 
@@ -27,28 +27,40 @@ from fewshot.errors import UsageError
 from fewshot.search.algorithms import AgingEvolution, AlgoSettings, Searcher
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable
-from fewshot.search.searchable import SearchSpace
-from fewshot.spaces.nb201 import Mask
+from fewshot.search.searchable import Searchable
+from fewshot.spaces import Mask, SearchSpace, get_space
 
 LEAF_CHOICES = ("proxy", "results", "uniform")
 LEAF_STATS = ("median", "mean", "max", "top10")
 
 
-def leaf_masks(tree_path) -> list[Mask]:
-    """The leaf masks of a ``tree.json`` (validated by :func:`fewshot.splitting.tree.load_tree`)."""
+def leaf_masks(tree_path, space: SearchSpace | None = None) -> list[Mask]:
+    """The leaf masks of a ``tree.json`` (validated by :func:`fewshot.splitting.tree.load_tree`);
+    a tree of another space than ``space`` (when given) is a ``UsageError``."""
     from fewshot.splitting.tree import load_tree
 
-    return [node.mask for node in load_tree(tree_path).leaves()]
+    tree = load_tree(tree_path)
+    if space is not None and tree.space.name != space.name:
+        raise UsageError(
+            f"the tree {tree_path} splits search space {tree.space.name!r}, not {space.name!r}"
+        )
+    return [node.mask for node in tree.leaves()]
 
 
 def random_tree_masks(
-    depth: int, branch: int, rng: np.random.Generator, edges: tuple[int, ...] = (0, 1, 2)
+    depth: int,
+    branch: int,
+    rng: np.random.Generator,
+    edges: tuple[int, ...] = (0, 1, 2),
+    *,
+    space: SearchSpace | None = None,
 ) -> list[Mask]:
-    """Leaves of a random split: level ``l`` splits edge ``edges[l]``'s ops into ``branch``
-    random groups (uniform over partitions, as the framework's ``random`` baseline)."""
+    """Leaves of a random split of ``space`` (default ``nb201``): level ``l`` splits position
+    ``edges[l]``'s ops into ``branch`` random groups (uniform over partitions, as the
+    framework's ``random`` baseline)."""
     from fewshot.splitting.partition import random_partition
 
-    masks = [Mask.full()]
+    masks = [(space if space is not None else get_space()).full_mask()]
     for level in range(depth):
         edge = edges[level % len(edges)]
         children = []
@@ -63,7 +75,7 @@ def random_tree_masks(
     return masks
 
 
-def leaf_statistic(proxy: ProxyTable, space: SearchSpace, stat: str) -> float:
+def leaf_statistic(proxy: ProxyTable, space: Searchable, stat: str) -> float:
     """A proxy statistic over every arch of the leaf (failed values left out)."""
     v = proxy.get(space.members)
     v = np.sort(v[np.isfinite(v)])
@@ -99,7 +111,7 @@ class LeafSearch(Searcher):
         if not masks:
             raise UsageError("the tree has no leaves")
         self.rng, self.cfg, self.choice = rng, cfg, choice
-        self.spaces = [SearchSpace(oracle, m, proxy) for m in masks]
+        self.spaces = [Searchable(oracle, m, proxy) for m in masks]
         if choice == "proxy":
             if proxy is None:
                 raise UsageError("--leaf-choice proxy needs a proxy (--proxy NAME)")

@@ -38,7 +38,7 @@ from fewshot.scoring import (
     write_spec_record,
 )
 from fewshot.search.oracle import Oracle
-from fewshot.spaces.nb201 import Arch
+from fewshot.spaces import Arch
 
 log = logging.getLogger("fewshot")
 

@@ -20,7 +20,7 @@ import numpy as np
 from fewshot.errors import UsageError
 from fewshot.search.algorithms import AlgoSettings, Searcher, check_search, make_searcher
 from fewshot.search.oracle import Oracle
-from fewshot.search.searchable import SearchSpace
+from fewshot.search.searchable import Searchable
 
 if TYPE_CHECKING:
     from fewshot.executor import Executor
@@ -115,7 +115,7 @@ def _repeats_on(executor: Executor, job: RepeatJob, repeats: int) -> list[np.nda
 
 def search(
     algo: str,
-    space: SearchSpace,
+    space: Searchable,
     cfg: AlgoSettings,
     *,
     budget: int,

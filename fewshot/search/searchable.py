@@ -1,8 +1,9 @@
 """The part of the benchmark a search may train: all of it, or one few-shot leaf's mask.
 
-:class:`SearchSpace` bundles the oracle, the allowed archs (a leaf's mask) and the proxy, and
+:class:`Searchable` bundles the oracle, the allowed archs (a leaf's mask) and the proxy, and
 answers what every algorithm needs: random members, the allowed neighbours of an arch (edit
-distance 1, inside the mask), and the proxy's pick among candidates.
+distance 1, inside the mask), and the proxy's pick among candidates. (Not a
+:class:`fewshot.spaces.SearchSpace`: that is the space itself, :attr:`Searchable.space`.)
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ import numpy as np
 from fewshot.errors import UsageError
 from fewshot.search.oracle import Oracle
 from fewshot.search.proxy import ProxyTable
-from fewshot.spaces.nb201 import NUM_EDGES, NUM_OPS, Mask
+from fewshot.spaces import Mask
 
 
-class SearchSpace:
-    """The archs of ``oracle`` inside ``mask`` (the whole benchmark when ``None``)."""
+class Searchable:
+    """The archs of ``oracle`` inside ``mask`` (the whole benchmark when ``None``); the search
+    space is the oracle's (:attr:`space`)."""
 
     def __init__(
         self, oracle: Oracle, mask: Mask | None = None, proxy: ProxyTable | None = None
     ) -> None:
         self.oracle, self.mask, self.proxy = oracle, mask, proxy
+        self.space = oracle.space
         self.allowed = oracle.in_mask(mask)
         self.members = np.flatnonzero(self.allowed)
         if not len(self.members):
@@ -55,15 +58,16 @@ class SearchSpace:
         return row[self._neighbours[index]]
 
     def mutate(self, index: int, rng: np.random.Generator) -> int:
-        """One edge changed to another allowed op: a random edge that has an alternative,
-        then a random alternative op (uniform over the 24 neighbours in the whole space)."""
-        ok = self._neighbours[index].reshape(NUM_EDGES, NUM_OPS - 1)
+        """One position changed to another allowed op: a random position that has an
+        alternative, then a random alternative op (uniform over the neighbours in the whole
+        space; NB201: 24)."""
+        ok = self._neighbours[index].reshape(self.space.num_positions, self.space.num_ops - 1)
         edges = np.flatnonzero(ok.any(axis=1))
         if not len(edges):
             return int(index)  # a one-arch space: the only move is to stay
         edge = int(rng.choice(edges))
         k = int(rng.choice(np.flatnonzero(ok[edge])))
-        return int(self.oracle.neighbours[index, edge * (NUM_OPS - 1) + k])
+        return int(self.oracle.neighbours[index, edge * (self.space.num_ops - 1) + k])
 
     def propose_move(
         self, index: int, rng: np.random.Generator, ratio: int, random_prob: float = 0.0
@@ -81,4 +85,4 @@ class SearchSpace:
         return int(self.by_proxy(cands)[0])
 
 
-__all__ = ["SearchSpace"]
+__all__ = ["Searchable"]

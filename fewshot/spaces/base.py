@@ -293,6 +293,11 @@ class SearchSpace(ABC):
         """The benchmark adapter read from ``path`` (or found as :meth:`find_benchmark` does)."""
         raise NotImplementedError(f"search space {self.name!r} has no benchmark")
 
+    def __reduce__(self) -> tuple[Callable[[str], SearchSpace], tuple[str]]:
+        """Pickled by name: a space sent to another process (Ray, spawn) is the registered one
+        there, never a copy (``get_space(name) is space`` holds everywhere)."""
+        return get_space, (self.name,)
+
     def __repr__(self) -> str:
         return f"<search space {self.name!r}: {self.num_positions} {self.position_kind}s x {self.num_ops} ops>"
 

@@ -35,9 +35,11 @@ from fewshot.io import software_versions
 from fewshot.metrics.base import ScoringData, data_free
 from fewshot.metrics.settings import MetricSettings
 from fewshot.run_folder import (
+    LOCK,
     RESOLVED_DATA_PATH,
     TREE,
     WEIGHT_CHECKPOINTS,
+    lock_run,
     migrate,
     save_run_config,
 )
@@ -259,6 +261,7 @@ def run_split(
     validate_settings(settings, space=space)
     check_network_size(space, recipe.C, recipe.N)
     run_dir = Path(config.out) / str(config.name)
+    lock_run(run_dir)
     tree = open_run(run_dir, config)
     if tree is not None and tree.complete:
         return SplitRun(run_dir, tree, already_complete=True)
@@ -371,7 +374,7 @@ def open_run(run_dir: Path, config: SplitConfig) -> SplitTree | None:
     if not tree_file.is_file():
         if config.resume:
             raise UsageError(f"nothing to resume: {tree_file} does not exist (drop --resume)")
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if run_dir.exists() and any(p.name != LOCK for p in run_dir.iterdir()):
             raise UsageError(
                 f"run folder {run_dir} exists but holds no {TREE}; pick another --name "
                 "(or --out), or remove the folder"

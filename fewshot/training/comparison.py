@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fewshot.spaces.nb201 import NUM_EDGES, Arch, Mask
+from fewshot.spaces import Arch, Mask, SearchSpace, get_space, space_of
 from fewshot.splitting.tree import SplitTree
 
 log = logging.getLogger("fewshot")
@@ -81,6 +81,11 @@ class Method:
         return "inherited" if self.warmup else "scratch"
 
     @property
+    def space(self) -> SearchSpace:
+        """The search space the method's leaves cut."""
+        return space_of(self.leaves[0].mask)
+
+    @property
     def compute_epochs(self) -> int:
         """Supernet-epochs spent on training: the warm-up, then epochs per supernet times
         supernets."""
@@ -96,7 +101,7 @@ class Method:
 
     def warmup_key(self) -> str | None:
         """The supernet key of the one-shot run every leaf inherits from (None: scratch)."""
-        return supernet_key(Mask.full(), self.warmup) if self.warmup else None
+        return supernet_key(self.space.full_mask(), self.warmup) if self.warmup else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -134,13 +139,19 @@ def leaves_at_depth(tree: SplitTree, depth: int) -> tuple[Leaf, ...]:
     return tuple(Leaf(str(n.id), n.mask) for n in sorted(cut, key=lambda n: n.id))
 
 
-def exhaustive_leaves(edge: int, branch: int = 5) -> tuple[Leaf, ...]:
-    """Few-shot NAS's exhaustive split (Zhao et al.): one sub-supernet per op of ``edge``."""
-    if not 0 <= edge < NUM_EDGES:
-        raise ValueError(f"edge must lie in 0..{NUM_EDGES - 1}, got {edge}")
-    full = Mask.full()
+def exhaustive_leaves(
+    edge: int, branch: int | None = None, *, space: SearchSpace | None = None
+) -> tuple[Leaf, ...]:
+    """Few-shot NAS's exhaustive split (Zhao et al.): one sub-supernet per op of position
+    ``edge`` of ``space`` (default ``nb201``); ``branch``, when given, must be that op count."""
+    space = get_space() if space is None else space
+    if not 0 <= edge < space.num_positions:
+        raise ValueError(
+            f"{space.position_kind} must lie in 0..{space.num_positions - 1}, got {edge}"
+        )
+    full = space.full_mask()
     ops = full.ops(edge)
-    if branch != len(ops):
+    if branch is not None and branch != len(ops):
         raise ValueError(
             f"the exhaustive split has one leaf per op: branch {len(ops)}, not {branch}"
         )
@@ -156,12 +167,16 @@ def plan_methods(
     protocols: Sequence[str] = ("scratch",),
     warmup: int | None = None,
     max_multiple: int | None = None,
+    space: SearchSpace | None = None,
 ) -> list[Method]:
     """Every method of one seed: the split methods of ``trees`` (metric -> tree) at each depth,
     the exhaustive split, each under every protocol (``inherited``: a warm-up of ``warmup``
     epochs, default ``epochs``), then one-shot at ``epochs`` and at every multiple the split
     methods need for the equal-compute budget (up to ``max_multiple`` times ``epochs``: the
-    equal-compute comparisons that need a longer one-shot run are then left out, and say so)."""
+    equal-compute comparisons that need a longer one-shot run are then left out, and say so).
+    ``space``: the search space (default: the trees', else ``nb201``); every tree must split it.
+    """
+    space = _common_space(trees, space)
     unknown = set(protocols) - set(PROTOCOLS)
     if unknown or not protocols:
         raise ValueError(f"protocols must be among {', '.join(PROTOCOLS)}, got {list(protocols)}")
@@ -171,7 +186,7 @@ def plan_methods(
         for d in depths
     ]
     if exhaustive_edge is not None:
-        leaves = exhaustive_leaves(exhaustive_edge)
+        leaves = exhaustive_leaves(exhaustive_edge, space=space)
         splits.append(Method(f"{EXHAUSTIVE}-b{len(leaves)}", EXHAUSTIVE, 1, leaves, epochs))
     methods = [m for m in splits if "scratch" in protocols]
     if "inherited" in protocols:
@@ -183,10 +198,21 @@ def plan_methods(
     if any(k != int(k) for k in multiples):
         raise ValueError(f"warm-up {warmup} must be a multiple of {epochs} epochs (equal compute)")
     multiples = sorted(int(k) for k in multiples if max_multiple is None or k <= max_multiple)
-    root = (Leaf("root", Mask.full()),)
+    root = (Leaf("root", space.full_mask()),)
     for k in multiples:
         methods.append(Method(one_shot_name(k), ONE_SHOT, 0, root, epochs * k))
     return methods
+
+
+def _common_space(trees: Mapping[str, SplitTree], space: SearchSpace | None) -> SearchSpace:
+    """The one space of ``trees`` (and of ``space`` when given); ``ValueError`` when they differ."""
+    spaces = {t.space.name: t.space for t in trees.values()}
+    if space is not None:
+        spaces.setdefault(space.name, space)
+    if len(spaces) > 1:
+        names = sorted(s.name for s in spaces.values())
+        raise ValueError(f"the trees and the comparison split different spaces: {names}")
+    return next(iter(spaces.values())) if spaces else get_space()
 
 
 def assign_leaves(archs: Sequence[Arch], leaves: Sequence[Leaf]) -> list[str]:
@@ -230,7 +256,7 @@ def supernets(methods: Iterable[Method]) -> dict[str, TrainingRun]:
     for method in methods:
         parent = method.warmup_key()
         if parent is not None:
-            needed.setdefault(parent, TrainingRun(Mask.full(), method.warmup))
+            needed.setdefault(parent, TrainingRun(method.space.full_mask(), method.warmup))
         for leaf in method.leaves:
             key = supernet_key(leaf.mask, method.epochs, method.warmup)
             needed.setdefault(key, TrainingRun(leaf.mask, method.epochs, parent))

@@ -9,7 +9,7 @@ is undefined (fewer than two archs, or constant values), never NaN.
 The benchmark is anything with ``accuracy(arch, dataset=...) -> float`` (percent), such as
 :class:`fewshot.benchmark.Benchmark`. An optional ``best(dataset)`` (returning an arch, or an
 object with ``.arch`` such as :class:`fewshot.benchmark.BestArch`) gives the space optimum
-without scanning all 15,625 archs here.
+without scanning every arch of the space here.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from fewshot.correlation import tau_and_rho
-from fewshot.spaces.nb201 import Arch, Mask, all_archs
+from fewshot.spaces import Arch, Mask, SearchSpace, get_space, space_of
 from fewshot.tables import markdown_table
 from fewshot.training.search import LeafSearch, ScoredArch
 
@@ -41,15 +41,19 @@ def optimum(bench: AccuracyTable, archs: Iterable[Arch], dataset: str) -> tuple[
     return best
 
 
-def space_optimum(bench: AccuracyTable, dataset: str) -> tuple[Arch, float]:
-    """The best arch of the whole space: ``bench.best(dataset)`` when offered, else a scan."""
+def space_optimum(
+    bench: AccuracyTable, dataset: str, *, space: SearchSpace | None = None
+) -> tuple[Arch, float]:
+    """The best arch of the whole ``space`` (default: the benchmark's ``space``, else
+    ``nb201``): ``bench.best(dataset)`` when offered, else a scan of every arch."""
+    space = space if space is not None else getattr(bench, "space", None) or get_space()
     best = getattr(bench, "best", None)
     if best is None:
-        return optimum(bench, all_archs(), dataset)
+        return optimum(bench, space.all_archs(), dataset)
     found = best(dataset)  # fewshot.benchmark.BestArch(accuracy, arch), or an arch
     arch = getattr(found, "arch", found)
-    arch = Arch.from_string(arch) if isinstance(arch, str) else arch
-    if not isinstance(arch, Arch):
+    arch = space.Arch.from_string(arch) if isinstance(arch, str) else arch
+    if not isinstance(arch, space.Arch):
         raise TypeError(f"benchmark.best() returned {found!r}; expected an arch")
     return arch, bench.accuracy(arch, dataset=dataset)
 
@@ -82,7 +86,8 @@ def evaluate_search(
     """
     if not searches:
         raise ValueError("no leaf searches to evaluate")
-    space_arch, space_acc = space_best or space_optimum(bench, dataset)
+    space = space_of(searches[0].mask)
+    space_arch, space_acc = space_best or space_optimum(bench, dataset, space=space)
     leaves = {}
     for s in searches:
         leaves[s.leaf] = _evaluate_leaf(bench, s, dataset, space_acc)

@@ -1,7 +1,7 @@
 """The Lightning system that trains one sub-supernet (a leaf of a split tree).
 
 :class:`LeafModule` wraps a plain :class:`~fewshot.models.Supernet` built by the caller (the
-module never builds models from configuration) and a leaf's :class:`~fewshot.spaces.nb201.Mask`:
+module never builds models from configuration) and a leaf's :class:`~fewshot.spaces.Mask`:
 
 - the supernet is re-initialised (every leaf is trained from scratch: no co-adaptation is
   inherited from the parent, spec section 5);
@@ -34,7 +34,7 @@ from torch.nn.functional import cross_entropy
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from fewshot.models.supernet import Supernet
-from fewshot.spaces.nb201 import Arch, Mask
+from fewshot.spaces import Arch, Mask
 from fewshot.training.trainer import top1
 
 ValBN = Literal["batch", "running"]

@@ -23,7 +23,7 @@ import torch
 
 from fewshot.io import software_versions
 from fewshot.run_folder import LEAVES, ONE_SHOT_DIR
-from fewshot.spaces.nb201 import Arch, Mask
+from fewshot.spaces import Arch, Mask, SearchSpace, get_space
 from fewshot.splitting.tree import SplitTree
 from fewshot.training.comparison import FEW_SHOT, ONE_SHOT
 from fewshot.training.evaluate import comparison_table, evaluate_search, space_optimum
@@ -130,6 +130,7 @@ def search_jobs(
         "format": SEARCH_FORMAT,
         "version": SEARCH_VERSION,
         "tree": {"metric": tree.metric, "seed": tree.seed, "depth": tree.depth},
+        "space": tree.space.name,
         "dataset": dataset,
         "versions": software_versions(),
         "searches": {},
@@ -174,14 +175,15 @@ def summary(searches: list[LeafSearch]) -> dict[str, Any]:
     }
 
 
-def evaluate_searches(result: dict[str, Any], benchmark: Path, dataset: str) -> None:
+def evaluate_searches(
+    result: dict[str, Any], benchmark: Path, dataset: str, *, space: SearchSpace | None = None
+) -> None:
     """Add ``evaluation`` (per search: true accuracies, correlations, regret), ``table``
     (the few-shot vs one-shot comparison) and ``benchmark`` (the directory that judged it and
-    the accuracy column) to ``result``."""
-    from fewshot.benchmark import Benchmark
-
-    bench = Benchmark(benchmark)
-    space_best = space_optimum(bench, dataset)
+    the accuracy column) to ``result``; ``benchmark`` is ``space``'s (default ``nb201``)."""
+    space = get_space() if space is None else space
+    bench = space.open_benchmark(benchmark)
+    space_best = space_optimum(bench, dataset, space=space)
     evaluations = {
         name: evaluate_search(bench, s["_objects"], dataset=dataset, space_best=space_best)
         for name, s in result["searches"].items()

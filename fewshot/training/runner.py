@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,12 +46,14 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.loggers import CSVLogger, Logger
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from fewshot.io import atomic_write_json
+from fewshot import faults
+from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.models.supernet import Supernet
-from fewshot.spaces.nb201 import Mask
+from fewshot.spaces import Mask, space_of
 from fewshot.training.inherit import inherit_weights, load_parent_state
 from fewshot.training.module import SPEC_SGD, LeafModule
 from fewshot.training.trainer import (
+    CheckpointOnPreemption,
     TrainerSettings,
     last_checkpoint_callback,
     make_trainer,
@@ -60,6 +63,8 @@ from fewshot.training.trainer import (
     resume_checkpoint,
     save_weights,
 )
+
+log = logging.getLogger("fewshot")
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,11 @@ class TrainSettings:
 
 
 class EpochMetricsWriter(Callback):
-    """Append one JSON line per finished training epoch to ``path`` (global rank 0 only)."""
+    """One JSON line per finished training epoch in ``path`` (global rank 0 only).
+
+    The file is rewritten atomically with the rows of the earlier epochs and this one (a row
+    of the same or a later epoch, left by a run resumed from an older checkpoint, is
+    replaced), so it never holds a half line or two rows of one epoch."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -102,9 +111,20 @@ class EpochMetricsWriter(Callback):
                 row[key.removesuffix("_epoch")] = float(value)
         row["lr"] = float(trainer.optimizers[0].param_groups[0]["lr"])
         row["seconds"] = round(time.monotonic() - self._start, 3)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+        atomic_write_text(self.path, "".join(f"{json.dumps(r)}\n" for r in self._kept(row)))
+
+    def _kept(self, row: dict[str, Any]) -> list[dict[str, Any]]:
+        """The rows of ``path`` before ``row``'s epoch (unreadable lines dropped), then ``row``."""
+        rows = []
+        if self.path.is_file():
+            for line in self.path.read_text(encoding="utf-8").splitlines():
+                try:
+                    old = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(old, dict) and int(old.get("epoch", 0)) < row["epoch"]:
+                    rows.append(old)
+        return [*rows, row]
 
 
 class MixedValidation(pl.LightningDataModule):
@@ -256,7 +276,7 @@ def train_subsupernet(
     """
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     out_dir.mkdir(parents=True, exist_ok=True)
-    supernet = Supernet(
+    supernet = space_of(mask).build_supernet(
         C=settings.C, N=settings.N, num_classes=settings.num_classes, candidates=mask
     )
     module = LeafModule(
@@ -279,7 +299,8 @@ def train_subsupernet(
         if hasattr(datamodule, "val_dataset")
         else datamodule
     )
-    trainer.fit(prepare_model(module, hardware), datamodule=data, ckpt_path=resume)
+    with faults.defer_preemption():
+        trainer.fit(prepare_model(module, hardware), datamodule=data, ckpt_path=resume)
     return module, trainer
 
 
@@ -306,6 +327,7 @@ def _make_trainer(
             last_checkpoint_callback(out_dir),
             EpochMetricsWriter(out_dir / "metrics.jsonl"),
             FlushLogs(),
+            CheckpointOnPreemption(out_dir),
         ]
     ) + ([] if settings.max_steps is None else [StopAtStep(settings.max_steps)])
     return make_trainer(
@@ -356,12 +378,38 @@ def is_trained(out_dir: Path, epochs: int, steps: int | None = None) -> bool:
     done = out_dir / "done.json"
     if not done.is_file() or not (out_dir / "weights.pt").is_file():
         return False
-    record = json.loads(done.read_text(encoding="utf-8"))
-    if record.get("fast_dev_run"):
+    try:
+        record = json.loads(done.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        corrupt = done.with_name(done.name + ".corrupt")
+        done.replace(corrupt)
+        log.warning(
+            "%s is unreadable (%s); set aside as %s, training again", done, exc, corrupt.name
+        )
+        return False
+    if (
+        not isinstance(record, dict)
+        or record.get("fast_dev_run")
+        or not _loads(out_dir / "weights.pt")
+    ):
         return False
     if steps is not None:
         return int(record.get("global_step", -1)) >= steps
     return int(record.get("epochs", -1)) >= epochs
+
+
+def _loads(path: Path) -> bool:
+    """Whether the weights at ``path`` load; unreadable ones are set aside (``.corrupt``)."""
+    try:
+        torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or overwritten file: zip, pickle or EOF errors
+        corrupt = path.with_name(path.name + ".corrupt")
+        path.replace(corrupt)
+        log.warning(
+            "%s is unreadable (%s); set aside as %s", path, type(exc).__name__, corrupt.name
+        )
+        return False
+    return True
 
 
 def load_trained(out_dir: Path, settings: TrainSettings, mask: Mask) -> Supernet:
@@ -369,7 +417,7 @@ def load_trained(out_dir: Path, settings: TrainSettings, mask: Mask) -> Supernet
     path = out_dir / "weights.pt"
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no trained weights; train this leaf first")
-    supernet = Supernet(
+    supernet = space_of(mask).build_supernet(
         C=settings.C, N=settings.N, num_classes=settings.num_classes, candidates=mask
     )
     supernet.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))

@@ -27,7 +27,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from tqdm import tqdm
 
 from fewshot.models.supernet import Supernet
-from fewshot.spaces.nb201 import NUM_EDGES, Arch, Mask
+from fewshot.spaces import Arch, Mask
 from fewshot.training.trainer import accuracy
 
 Batch = tuple[Tensor, Tensor]
@@ -49,12 +49,12 @@ def candidate_archs(mask: Mask, k: int, seed: int = 0) -> list[Arch]:
 
 def _arch_at(mask: Mask, i: int) -> Arch:
     """The ``i``-th arch of ``mask`` in lexicographic order (mixed-radix decoding)."""
-    ops = [mask.ops(e) for e in range(NUM_EDGES)]
+    ops = [mask.ops(p) for p in range(mask.space.num_positions)]
     chosen = []
-    for edge_ops in reversed(ops):
-        i, r = divmod(i, len(edge_ops))
-        chosen.append(edge_ops[r])
-    return Arch(tuple(reversed(chosen)))
+    for position_ops in reversed(ops):
+        i, r = divmod(i, len(position_ops))
+        chosen.append(position_ops[r])
+    return mask.space.Arch(tuple(reversed(chosen)))
 
 
 def take_batches(loader: Iterable[Batch], n: int | None, device: torch.device) -> list[Batch]:

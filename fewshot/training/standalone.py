@@ -1,8 +1,8 @@
-"""Train standalone NB201 archs for real (Lightning), for spaces without a benchmark.
+"""Train standalone archs of a search space for real (Lightning), for data without a benchmark.
 
 The proxy-filtered pipeline (:mod:`fewshot.search.pipeline`) keeps a few archs; this module
 trains each one from scratch and measures its accuracy, reusing the leaf-training pieces: the
-arch's own network (:func:`fewshot.models.build_network`, only its ops) inside a
+arch's own network (its space's ``build_network``, only its ops) inside a
 :class:`~fewshot.training.module.LeafModule` (a one-arch mask, so the single path is the arch;
 SGD + Nesterov, cosine schedule, the spec's defaults). BatchNorm running statistics belong to
 this one arch, so validation and test use them (``val_bn="running"``).
@@ -34,8 +34,7 @@ import pytorch_lightning as pl
 import torch
 
 from fewshot.io import atomic_write_json
-from fewshot.models.supernet import build_network
-from fewshot.spaces.nb201 import Arch
+from fewshot.spaces import Arch
 from fewshot.training.module import LeafModule
 from fewshot.training.trainer import CPU, TrainerSettings, accuracy, eval_device, fit_resumable
 
@@ -75,7 +74,9 @@ def train_arch(
     start = time.perf_counter()
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     datamodule.setup("fit")
-    net = build_network(arch, C=settings.C, N=settings.N, num_classes=datamodule.num_classes)
+    net = arch.space.build_network(
+        arch, C=settings.C, N=settings.N, num_classes=datamodule.num_classes
+    )
     module = LeafModule(
         net,
         lr=settings.lr,

@@ -28,14 +28,18 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 from pytorch_lightning.loggers import Logger
+from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch import Tensor, nn
 
+from fewshot import faults
 from fewshot.io import atomic_write
 
 log = logging.getLogger("fewshot")
 
 Batch = tuple[Tensor, Tensor]
-LrScaling = Literal["none", "linear"]
+LrScaling = Literal["none", "linear"]  # space-literal: not an op
+NO_SCALING: LrScaling = "none"  # space-literal: not an op
+"""The learning-rate rule that keeps ``lr`` at every batch size."""
 LR_BASE_BATCH = 64
 """The batch size the spec's learning rate belongs to (SPEC section 5: lr 0.025 at batch 64)."""
 
@@ -49,6 +53,7 @@ _CHATTY_LOGGERS = (  # "GPU available", "TPU available", "LOCAL_RANK ... CUDA_VI
     "lightning.pytorch.utilities.rank_zero",
     "lightning.pytorch.accelerators.cuda",
     "lightning_fabric.utilities.rank_zero",
+    "pytorch_lightning.trainer.connectors.checkpoint_connector",  # "`weights_only` was not set"
 )
 
 
@@ -141,6 +146,9 @@ _UNACTIONABLE_WARNINGS = (
     # (runner.ResumableCSVLogger) and resumes only checkpoints of the same settings
     r"Experiment logs directory .* exists and is not empty",
     r"Checkpoint directory .* exists and is not empty",
+    # a preempted training's mid-epoch checkpoint: fewshot's data modules do resume mid-epoch
+    # (FewshotDataModule.state_dict saves the batches done), which Lightning cannot see
+    r"You're resuming from a checkpoint that ended before the epoch ended",
 )
 _banners_shown = False  # Lightning's banners went out once in this process
 
@@ -201,6 +209,7 @@ def make_trainer(
         "enable_progress_bar": hardware.progress_bar,
         "enable_model_summary": False,
         "num_sanity_val_steps": 0,
+        "plugins": [AtomicCheckpointIO()],
     }
     for key in ("precision", "limit_train_batches", "limit_val_batches"):
         if getattr(hardware, key) is not None:
@@ -221,11 +230,11 @@ def prepare_model(module: pl.LightningModule, hardware: TrainerSettings) -> pl.L
     return module
 
 
-def scaled_lr(lr: float, batch_size: int, rule: LrScaling = "none") -> float:
+def scaled_lr(lr: float, batch_size: int, rule: LrScaling = NO_SCALING) -> float:
     """The learning rate for ``batch_size``: ``lr`` itself (``"none"``), or linear scaling
     (``"linear"``: ``lr * batch_size / 64``, Goyal et al.; ``lr`` is the rate of batch 64,
     :data:`LR_BASE_BATCH`, so batch 64 keeps ``lr`` exactly)."""
-    if rule == "none":
+    if rule == NO_SCALING:
         return lr
     if rule == "linear":
         return lr * batch_size / LR_BASE_BATCH
@@ -248,7 +257,7 @@ def trainer_option(name: str, *, group: str) -> Any:
     from fewshot.config import option  # the command edge declares fields; imported on use
 
     fields = TrainerSettings.__dataclass_fields__
-    default = fields[name].default if name in fields else "none"
+    default = fields[name].default if name in fields else NO_SCALING
     return option(default, help=_OPTION_HELP[name], group=group)
 
 
@@ -280,22 +289,109 @@ class RecordSettings(Callback):
         checkpoint[SETTINGS_KEY] = self.settings
 
 
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, atomic: each checkpoint goes to a temporary file in its
+    folder, is synced and renamed over the old one (:func:`fewshot.io.atomic_write`), so a
+    kill or a full disk never leaves a truncated checkpoint, and the previous one stays."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        atomic_write(path, lambda f: torch.save(checkpoint, f))
+
+
+CHECKPOINT_KEYS = ("state_dict", "epoch", "global_step", "loops")
+"""What a Lightning checkpoint holds that resuming needs (a file without them is corrupt)."""
+
+
+def load_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The checkpoint at ``path``, or None (with one warning line) when it cannot be loaded or
+    lacks what resuming needs: it is then set aside as ``<name>.corrupt``, so a later run does
+    not try it again and its bytes stay for a post-mortem."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        missing = [k for k in CHECKPOINT_KEYS if k not in checkpoint]
+        problem = f"it lacks {', '.join(missing)}" if missing else ""
+    except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        first = (str(exc).splitlines() or [""])[0].split(". ")[0][:160]
+        checkpoint, problem = None, f"{type(exc).__name__}: {first}"
+    if not problem:
+        return checkpoint
+    corrupt = path.with_name(path.name + ".corrupt")
+    path.replace(corrupt)
+    log.warning("%s cannot be resumed from (%s); set aside as %s", path, problem, corrupt.name)
+    return None
+
+
 def resume_checkpoint(
     out_dir: Path, hardware: TrainerSettings, settings: Mapping[str, Any] | None = None
 ) -> Path | None:
-    """``out_dir/checkpoints/last.ckpt`` when a run should resume from it: it exists, this is
-    not a fast dev run, and (when ``settings`` are given) it was saved with the same settings
-    (:class:`RecordSettings`); a checkpoint of other settings is named and not resumed."""
-    last = Path(out_dir) / CHECKPOINTS / LAST_CHECKPOINT
-    if hardware.fast_dev_run or not last.is_file():
+    """The checkpoint a run in ``out_dir`` should resume from: ``checkpoints/last.ckpt``, or,
+    when that one is missing or corrupt (set aside by :func:`load_checkpoint`), the newest
+    ``epochNNN.ckpt`` that loads; None for a fast dev run, or when there is none (the run
+    starts over). Temporary files of a save cut short are removed (the command holds the
+    folder's lock, so no other process is writing them). When ``settings`` are given, a checkpoint saved with other settings
+    (:class:`RecordSettings`) is named and not resumed."""
+    folder = Path(out_dir) / CHECKPOINTS
+    if hardware.fast_dev_run or not folder.is_dir():
         return None
-    if settings is None:
-        return last
-    saved = torch.load(last, map_location="cpu", weights_only=False).get(SETTINGS_KEY)
-    if saved != dict(settings):
-        log.warning("%s was saved with other settings: training from scratch", last)
-        return None
-    return last
+    for partial in folder.glob(".*.ckpt.*.tmp"):  # a save cut short by a kill (never renamed)
+        partial.unlink(missing_ok=True)
+    candidates = [folder / LAST_CHECKPOINT, *sorted(folder.glob("epoch*.ckpt"), reverse=True)]
+    for path in candidates:
+        if not path.is_file():
+            continue
+        checkpoint = load_checkpoint(path)
+        if checkpoint is None:
+            continue
+        if settings is not None and checkpoint.get(SETTINGS_KEY) != dict(settings):
+            log.warning("%s was saved with other settings: training from scratch", path)
+            return None
+        if path.name != LAST_CHECKPOINT:
+            log.warning("resuming from %s, the newest checkpoint that loads", path)
+        return path
+    return None
+
+
+def _resumes_mid_epoch(trainer: pl.Trainer) -> bool:
+    """Whether a checkpoint saved now resumes bitwise: one process, and a data module that
+    continues an epoch's batches (``mid_epoch_resume``; a wrapper's ``inner`` one counts)."""
+    data = getattr(trainer, "datamodule", None)
+    data = getattr(data, "inner", data)
+    return trainer.world_size == 1 and bool(getattr(data, "mid_epoch_resume", False))
+
+
+class CheckpointOnPreemption(Callback):
+    """SIGTERM or SIGINT during training (:func:`fewshot.faults.defer_preemption`): save
+    ``checkpoints/last.ckpt`` at the next step boundary and stop with
+    :class:`fewshot.faults.Preempted`; re-running the command resumes from that step.
+
+    Mid-epoch checkpoints resume bitwise: the optimiser, schedule and loop counters are in the
+    checkpoint, path draws are functions of (seed, global step), and the data module skips the
+    batches of the epoch already trained (:meth:`fewshot.data.base.FewshotDataModule.state_dict`).
+    A signal in an epoch's last batch, under DDP (several processes), or with a data module
+    that cannot continue an epoch (no ``mid_epoch_resume``), waits for the epoch-end checkpoint
+    and stops before the next epoch's first step.
+    """
+
+    def __init__(self, out_dir: Path) -> None:
+        self.path = Path(out_dir) / CHECKPOINTS / LAST_CHECKPOINT
+
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any) -> None:
+        signum = faults.preemption_signal()
+        if signum is not None:
+            raise faults.Preempted(signum, str(self.path) if self.path.is_file() else "")
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        signum = faults.preemption_signal()
+        loop = trainer.fit_loop.epoch_loop
+        last = loop.batch_progress.current.processed >= trainer.num_training_batches
+        if signum is None or last or loop.done or not _resumes_mid_epoch(trainer):
+            return
+        trainer.save_checkpoint(self.path)
+        raise faults.Preempted(signum, f"{self.path} (step {trainer.global_step})")
 
 
 def save_weights(model: nn.Module, path: Path) -> None:
@@ -322,7 +418,15 @@ def fit_resumable(
     :func:`result_settings` of ``hardware``), so a killed run continues where it stopped.
     """
     record = {**settings, **result_settings(hardware)}
-    own = [] if out_dir is None else [last_checkpoint_callback(out_dir), RecordSettings(record)]
+    own = (
+        []
+        if out_dir is None
+        else [
+            last_checkpoint_callback(out_dir),
+            RecordSettings(record),
+            CheckpointOnPreemption(out_dir),
+        ]
+    )
     trainer = make_trainer(
         hardware,
         max_epochs=max_epochs,
@@ -331,7 +435,8 @@ def fit_resumable(
         **options,
     )
     resume = None if out_dir is None else resume_checkpoint(out_dir, hardware, record)
-    trainer.fit(prepare_model(module, hardware), ckpt_path=resume, **data)
+    with faults.defer_preemption():
+        trainer.fit(prepare_model(module, hardware), ckpt_path=resume, **data)
     return trainer
 
 
@@ -388,7 +493,10 @@ def eval_device(hardware: TrainerSettings) -> torch.device:
 
 
 __all__ = [
+    "CHECKPOINT_KEYS",
     "CPU",
+    "AtomicCheckpointIO",
+    "CheckpointOnPreemption",
     "LR_BASE_BATCH",
     "RecordSettings",
     "TrainerSettings",
@@ -398,6 +506,7 @@ __all__ = [
     "eval_device",
     "fit_resumable",
     "last_checkpoint_callback",
+    "load_checkpoint",
     "make_trainer",
     "one_device",
     "parse_devices",

@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 
 from fewshot.errors import UsageError
-from fewshot.experiments.ground_truth import main, sub_sample, summarise, supernet_predictions
+from fewshot.experiments.ground_truth import (
+    main,
+    sample_archs,
+    sub_sample,
+    summarise,
+    supernet_predictions,
+)
 from fewshot.spaces.nb201 import Arch, all_archs
 
 
@@ -25,6 +31,15 @@ def _budget(n: int = 12) -> dict:
                    "indices": list(range(len(archs)))},
         "regimes": {"px8-c2-n1-subset": {"budgets": {"5": {"seeds": seeds}, "10": {"seeds": seeds}}}},
     }  # fmt: skip
+
+
+def test_the_sample_is_read_in_the_budget_studys_space():
+    budget = _budget()
+    archs = sample_archs(budget, [0, 2], "nb201")  # a study saved before --space: NB201
+    assert [a.to_string() for a in archs] == [budget["sample"]["archs"][p] for p in (0, 2)]
+    budget["config"] = {"space": "nas-bench-macro"}
+    with pytest.raises(UsageError, match="searched space 'nas-bench-macro', not 'nb201'"):
+        sample_archs(budget, [0], "nb201")
 
 
 def test_sub_sample_is_stratified_and_predictions_follow_the_positions():

@@ -85,3 +85,20 @@ def test_compare_with_a_splitting_tree(tmp_path):
     assert leaves[groups[1]]["contains_refined"] and not leaves[groups[0]]["contains_refined"]
     assert leaves[groups[1]]["overlap"] > leaves[groups[0]]["overlap"]
     assert leaves[groups[1]]["accuracy"]["mean"] > leaves[groups[0]]["accuracy"]["mean"]
+
+
+def test_refinement_of_another_space_records_it_and_refuses_a_mixed_resume(tmp_path):
+    """The loop is the space's: a 3-layer chain of {a, b} refined by the count of ``b``."""
+    from tests.toy_space import TOY, toy_space
+
+    space = toy_space()
+    settings = NB201Settings("b_count", samples=40, iterations=4, draws=500)
+    score = lambda arch: float(arch.ops.count("b"))  # noqa: E731
+    record = refine_nb201(tmp_path, settings, score, progress=False, space=space)
+    assert record["space"] == TOY and record["final_mask"] == [["b"], ["b"], ["b"]]
+    assert record["iterations"][0]["subspace_size"] == 8
+    with pytest.raises(UsageError, match="other settings"):  # the same folder, NB201
+        refine_nb201(tmp_path, settings, score, progress=False)
+    with pytest.raises(UsageError, match="start mask is of search space 'nb201'"):
+        refine_nb201(tmp_path / "x", settings, score, progress=False, space=space,
+                     start=Mask.full())  # fmt: skip

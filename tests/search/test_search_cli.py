@@ -175,3 +175,27 @@ def test_the_python_api_runs_the_command_and_flattens_the_repeats(tmp_path, smal
     assert len(archs) == 20 and list(archs.columns) == ["repeat", "step", "index", "reported"]
     assert archs[archs.repeat == 0]["reported"].tolist() == cli["curves"][0]
     assert archs[archs.repeat == 1]["index"].tolist() == cli["trained"][1]
+
+
+def test_space_is_recorded_and_a_tree_of_another_space_is_refused(
+    tmp_path, small_benchmark, capsys
+):
+    from fewshot.splitting.tree import SplitTree
+    from tests.toy_space import TOY, toy_space
+
+    flags = ["--dataset", "cifar10", "--algo", "rand", "--repeats", "1", "--budget", "5"]
+    assert main(_args(small_benchmark, tmp_path / "a", "--space", "nb201", *flags)) == 0
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["config"]["space"] == "nb201"
+    toy = SplitTree("snip", 0, "digits", space=toy_space())
+    toy.add_root()
+    toy.complete = True
+    toy.save(tmp_path / "toy" / "tree.json")
+    capsys.readouterr()
+    tree_flags = ["--tree", str(tmp_path / "toy" / "tree.json"), "--algo", "ae"]
+    assert main(_args(small_benchmark, tmp_path / "b", *flags[:2], *tree_flags)) == 2
+    err = capsys.readouterr().err
+    assert f"splits search space {TOY!r}, not 'nb201'" in err and len(err.splitlines()) == 1
+    # a space whose benchmark lacks the data set: one line naming what it has
+    assert main(_args(small_benchmark, tmp_path / "c", "--space", TOY, *flags)) == 2
+    assert "has no such data set" in capsys.readouterr().err

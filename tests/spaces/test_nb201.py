@@ -193,3 +193,14 @@ def test_connectivity_follows_non_none_paths_from_input_to_output():
     from fewshot.spaces.nb201 import all_archs
 
     assert sum(not a.is_connected for a in all_archs()) == 341
+
+
+def test_a_pickled_space_is_the_registered_one():
+    """Sent to another process (Ray, spawn), a space arrives as the registry's instance."""
+    import pickle
+
+    from fewshot.spaces import get_space
+
+    space = get_space("nb201")
+    assert pickle.loads(pickle.dumps(space)) is space
+    assert pickle.loads(pickle.dumps({"space": space, "mask": space.full_mask()}))["space"] is space

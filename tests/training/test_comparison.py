@@ -62,6 +62,22 @@ def test_exhaustive_split_is_one_leaf_per_op_of_the_edge():
     assert all(leaf.mask.num_archs == 3125 and leaf.mask.ops(3) == (leaf.id,) for leaf in leaves)
 
 
+def test_methods_of_another_space_and_mixed_spaces():
+    """The exhaustive split and one-shot are the given space's; trees of two spaces are refused."""
+    from tests.toy_space import toy_space
+
+    toy = toy_space()
+    leaves = exhaustive_leaves(edge=1, space=toy)
+    assert [leaf.id for leaf in leaves] == ["a", "b"] and leaves[0].mask.num_archs == 4
+    with pytest.raises(ValueError, match="one leaf per op: branch 2, not 5"):
+        exhaustive_leaves(edge=1, branch=5, space=toy)
+    methods = plan_methods({}, depths=[1], epochs=2, space=toy, protocols=("inherited",))
+    assert {m.space.name for m in methods} == {toy.name}
+    assert all(run.mask.space is toy for run in supernets(methods).values())
+    with pytest.raises(ValueError, match="different spaces"):
+        plan_methods({"snip": _tree()}, depths=[1], epochs=2, space=toy)
+
+
 def test_each_arch_is_assigned_to_the_leaf_that_contains_it():
     leaves = leaves_at_depth(_tree(), 2)
     archs = random.Random(1).sample(list(all_archs()), 200)
@@ -335,3 +351,20 @@ def test_a_capped_multiple_leaves_out_only_the_comparisons_it_cannot_make():
     assert ("equal-compute", "snip-d1-inh", "one-shot-x3") in pairs
     assert not [p for p in pairs if p[0] == "equal-compute" and p[1].startswith("exhaustive")]
     assert ("papers", "exhaustive-b5", "one-shot") in pairs
+
+
+def test_the_arch_sample_is_parsed_in_the_experiments_space(tmp_path):
+    """A benchmark table of NB201 arch strings read for another space: one usage error."""
+    from fewshot.config import make_config
+    from fewshot.errors import UsageError
+    from fewshot.experiments.few_vs_one_shot import FewVsOneShotConfig, arch_sample
+    from tests.toy_space import TOY
+
+    archs = list(all_archs())[::500]
+    table = tmp_path / "acc.csv"
+    table.write_text("arch_str,cifar10_test\n" + "".join(f"{a},{i}\n" for i, a in enumerate(archs)))
+    values = {"benchmark": table, "sample": 5, "metrics": ["random"], "out": tmp_path / "o"}
+    sample, true, indices = arch_sample(make_config(FewVsOneShotConfig, values))
+    assert [a.to_string() for a in sample] == [archs[i].to_string() for i in indices]
+    with pytest.raises(UsageError, match=f"not a benchmark of search space '{TOY}'"):
+        arch_sample(make_config(FewVsOneShotConfig, {**values, "space": TOY}))

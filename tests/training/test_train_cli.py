@@ -219,6 +219,41 @@ def test_unknown_leaf_is_a_usage_error(run_dir, capsys):
     assert "not leaves of the tree" in capsys.readouterr().err
 
 
+def test_space_is_the_trees_and_another_is_refused(run_dir, capsys):
+    """The tree's space is authoritative: recorded when --space is not given, the same name
+    accepted, another refused (exit 2, one line naming both)."""
+    assert parse_config(TrainConfig, [str(run_dir)]).space == "nb201"
+    assert parse_config(TrainConfig, [str(run_dir), "--space", "nb201"]).space == "nb201"
+    from fewshot.spaces import base
+
+    class OtherSpace(base.SearchSpace):  # a second space, registered for this test only
+        ops = ("a", "b")
+        positions = ("p0",)
+        arch_type = mask_type = None  # never built
+
+        def parse_arch(self, text):
+            raise ValueError(text)
+
+        def format_arch(self, arch):
+            return ""
+
+        def build_supernet(self, **kwargs):
+            raise NotImplementedError
+
+        def build_network(self, arch, **kwargs):
+            raise NotImplementedError
+
+    other = OtherSpace()
+    other.name = "other-test-space"
+    base.SPACES.register(other.name, other)
+    try:
+        assert main([str(run_dir), *FAST, "--space", other.name]) == 2
+    finally:
+        base.SPACES._items.pop(other.name, None)
+    err = capsys.readouterr().err
+    assert "--space other-test-space" in err and "'nb201'" in err and len(err.splitlines()) == 1
+
+
 class _Stop(Exception):
     pass
 
