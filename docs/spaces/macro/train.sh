@@ -4,7 +4,7 @@
 CODE=${CODE:-/work/wt/macro-exp}
 cd $CODE && . /work/venv/bin/activate && export PYTHONPATH=$CODE OMP_NUM_THREADS=1
 s=$(date +%s); echo "start $(date -u +%FT%TZ) code $CODE $(git -C $CODE rev-parse --short HEAD)"
-python -m fewshot.train /work/wt/macro-exp/runs/macro/train/snip-d3-b2-s0 --C 8 --N 1 --epochs 5 \
+python -m fewshot.train /work/wt/macro-exp/runs/macro/train-main/snip-d3-b2-s0 --C 8 --N 1 --epochs 5 \
   --limit-train-batches 50 --limit-val-batches 4 --batch-size 64 --seed 0 \
   --search-k 50 --calib-batches 4 --search-val-batches 4 --num-workers 0 --threads 1 --no-progress \
   --dataset folder --data-root /work/shared/data/cifar10-subset \
