@@ -63,3 +63,25 @@ def test_report_baselines_and_metric_rows(fake_macro_benchmark, tmp_path):
     assert by_metric["params"]["n"] == len(chosen)
     assert "all archs (6,561)" in result["baselines_kendall"]
     assert "| noise |" in out.read_text()
+
+
+def test_report_judges_a_trees_leaves(fake_macro_benchmark, tmp_path):
+    from fewshot.splitting.tree import Split, SplitTree
+
+    tree = SplitTree(metric="snip", seed=0, dataset="synthetic", space=MACRO)
+    tree.add_root()
+    groups = (("id",), ("ir_3x3_t3", "ir_5x5_t6"))
+    distance = ((0.0, 1.0, 2.0), (1.0, 0.0, 0.5), (2.0, 0.5, 0.0))
+    tree.apply_split(0, Split(edge=2, ops=MACRO.ops, groups=groups, distance=distance, cut=3.0))
+    path = tree.save(tmp_path / "tree.json")
+    bench = MacroBenchmark(fake_macro_benchmark)
+    result = report_tool.leaf_report(bench, path)
+    leaves = result["leaves"]
+    assert [leaf["size"] for leaf in leaves] == [2187, 4374]
+    assert [leaf["ops"] for leaf in leaves] == ["L2:id", "L2:mb3k3/mb6k5"]
+    acc = bench.accuracies()
+    in_first = np.array([bench.arch(i).ops[2] == "id" for i in range(len(bench))])
+    assert leaves[0]["mean"] == pytest.approx(acc[in_first].mean())
+    assert sum(leaf["top"] for leaf in leaves) == result["top_count"]
+    assert "### Leaves of" in report_tool.to_markdown({**report_tool.report(bench, []),
+                                                      "tree": result})  # fmt: skip
