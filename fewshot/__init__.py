@@ -1,4 +1,4 @@
-"""fewshot: few-shot NAS on NAS-Bench-201 driven by zero-cost proxies.
+"""fewshot: few-shot NAS driven by zero-cost proxies, on NAS-Bench-201 and other search spaces.
 
 Python API (docs/api.md; every function is the command of the same name, same defaults, same
 files written, and returns a result object whose methods load the files as DataFrames):
@@ -23,6 +23,9 @@ of run folders as pandas DataFrames (one row per thing):
 ``from fewshot.split import SplitConfig``): calling the module calls the function
 (:class:`fewshot.cli.CommandModule`). Defaults differ in one place: ``split`` uses the
 ``ly-manson`` recipe, ``score`` the ``zero-cost-nas`` recipe (pass ``recipe=`` to align them).
+
+Search spaces (``--space``, ``space=``): ``nb201`` (default), ``nas-bench-macro``,
+``tnb101-micro``; ``fewshot.spaces.get_space(name)`` gives one (docs/spaces.md).
 
 The package is layered as the pipeline runs, bottom to top: plumbing (errors, io, registry,
 tables; cli, correlation; config; executor, run_folder), spaces, models and the benchmark,
