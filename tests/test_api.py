@@ -91,6 +91,23 @@ def test_scores_with_the_benchmarks_accuracy_in_one_call(tmp_path, fake_benchmar
     assert set(result.correlations()["metric"]) == {"snip", "synflow"}
 
 
+def test_scores_of_another_space_join_that_spaces_benchmark(tmp_path, fake_macro_benchmark):
+    """A NAS-Bench-Macro score table keeps its 8-digit strings (leading zeros) and joins the
+    macro benchmark's accuracy, read through the space's adapter."""
+    from fewshot.spaces.macro import MacroBenchmark
+
+    archs = ["01222211", "00000000", "22212220"]
+    fewshot.score(
+        space="nas-bench-macro", archs=archs, metrics="params", out=tmp_path / "m",
+        benchmark=fake_macro_benchmark, benchmark_dataset="cifar10", C=4,
+        data_option={"image_size": 8}, dataset="synthetic", threads=1, no_progress=True,
+    )  # fmt: skip
+    frame = fewshot.load_scores(tmp_path / "m")
+    assert list(frame["arch"]) == archs
+    bench = MacroBenchmark(fake_macro_benchmark)
+    assert frame["accuracy"].tolist() == pytest.approx([bench.accuracy(a) for a in archs])
+
+
 def test_scores_of_data_that_is_not_the_benchmarks_have_no_accuracy(tmp_path, fake_benchmark):
     fewshot.score(archs=list(FAKE_ENTRIES)[:2], metrics="snip", out=tmp_path / "s",
                   benchmark=fake_benchmark.path, data_option={"image_size": 8}, **TINY)  # fmt: skip

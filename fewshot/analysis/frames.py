@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from fewshot.errors import UsageError
 from fewshot.run_folder import CONFIG, LEAVES, ONE_SHOT_DIR, SEARCH, TRAIN_CONFIG, load_run_config
+from fewshot.spaces import BenchmarkAdapter, SearchSpace, get_space
+from fewshot.spaces.base import DEFAULT_SPACE
 from fewshot.splitting.tree import SplitTree, load_tree
 
 if TYPE_CHECKING:
@@ -62,10 +64,11 @@ def load_scores(
 ) -> pd.DataFrame:
     """``fewshot.score``'s scores (a folder or its ``scores.csv``), one row per arch.
 
-    Columns: ``arch``, ``index`` (NATS-Bench index), one per metric (NaN where it failed),
-    ``seconds``, ``error``, and ``accuracy`` (the benchmark's final accuracy of the arch) when
-    judged: the benchmark is ``benchmark`` or the one the run recorded or
-    :func:`fewshot.benchmark.find_benchmark` finds, and the column is ``benchmark_dataset``, or
+    Columns: ``arch``, ``index`` (the benchmark's index), one per metric (NaN where it failed),
+    ``seconds``, ``error``, and ``accuracy`` (the benchmark's accuracy of the arch) when
+    judged: the benchmark of the run's search space is ``benchmark`` or the one the run recorded
+    or the space finds (NB201: :func:`fewshot.benchmark.find_benchmark`), and the column is
+    ``benchmark_dataset``, or
     else the data set the run was judged on (none when its data is not the benchmark's:
     :mod:`fewshot.data.identity`).
     """
@@ -74,15 +77,16 @@ def load_scores(
     csv = path / SCORES_CSV if path.is_dir() else path
     if not csv.is_file():
         raise UsageError(f"no scores at {csv}: run fewshot.score first")
-    frame = pd.read_csv(csv, keep_default_na=False, na_values=[""], dtype={"error": str})
+    frame = pd.read_csv(csv, keep_default_na=False, na_values=[""], dtype={"error": str, "arch": str})
     frame["error"] = frame["error"].fillna("")
     frame["index"] = frame["index"].astype("Int64")
     saved = load_run_config(csv.parent, CONFIG) or {}
+    space = get_space(str(saved.get("space", DEFAULT_SPACE)))
     column = _accuracy_column(saved, benchmark_dataset)
-    bench = _benchmark(benchmark, saved)
+    bench = _benchmark(space, benchmark, saved)
     if column is None or bench is None:
         return frame
-    frame["accuracy"] = _accuracies(bench, frame["arch"], column)
+    frame["accuracy"] = _accuracies(space.open_benchmark(bench), frame["arch"], column)
     frame.attrs.update(benchmark=str(bench), benchmark_dataset=column)
     return frame
 
@@ -100,20 +104,18 @@ def _accuracy_column(saved: dict[str, Any], requested: str | None) -> str | None
     return verdict.column
 
 
-def _benchmark(given: str | Path | None, saved: dict[str, Any]) -> Path | None:
-    from fewshot.benchmark import find_benchmark
-
+def _benchmark(space: SearchSpace, given: str | Path | None, saved: dict[str, Any]) -> Path | None:
     if given is None and saved.get("benchmark"):
         recorded = Path(saved["benchmark"])
-        if recorded.is_dir():
+        if recorded.exists():
             return recorded
-    return find_benchmark(Path(given) if given is not None else None, note=False)
+    try:
+        return space.find_benchmark(Path(given) if given is not None else None)
+    except NotImplementedError:  # a space without ground truth: nothing to join
+        return None
 
 
-def _accuracies(bench_dir: Path, archs: Iterable[str], column: str) -> list[float]:
-    from fewshot.benchmark import Benchmark
-
-    bench = Benchmark(bench_dir)
+def _accuracies(bench: BenchmarkAdapter, archs: Iterable[str], column: str) -> list[float]:
     out = []
     for arch in archs:
         try:
