@@ -131,7 +131,8 @@ def _accuracies(bench: BenchmarkAdapter, archs: Iterable[str], column: str) -> l
 def load_leaves(tree: SplitTree | str | Path) -> pd.DataFrame:
     """A split tree's leaves (a ``tree.json``, its run folder, or a loaded tree), one row per
     leaf: ``leaf`` (node id), ``depth``, ``parent``, ``archs`` (architectures in the leaf),
-    ``edge0``..``edge5`` (the leaf's ops on each edge, ``|``-joined), ``note``."""
+    one column per position named as the space names them (NB201: ``edge0``..``edge5``;
+    NAS-Bench-Macro: ``layer0``..``layer7``: the leaf's ops there, ``|``-joined), ``note``."""
     pd = _pandas()
     t = _tree(tree)
     rows = []
@@ -139,11 +140,11 @@ def load_leaves(tree: SplitTree | str | Path) -> pd.DataFrame:
         row: dict[str, Any] = {"leaf": node.id, "depth": node.depth, "parent": node.parent,
                                "archs": node.mask.num_archs}  # fmt: skip
         for e, ops in enumerate(node.mask.to_op_lists()):
-            row[f"edge{e}"] = "|".join(ops)
+            row[f"{t.space.position_kind}{e}"] = "|".join(ops)
         row["note"] = node.note or ""
         rows.append(row)
     frame = pd.DataFrame(rows)
-    frame.attrs.update(metric=t.metric, seed=t.seed, dataset=t.dataset)
+    frame.attrs.update(metric=t.metric, seed=t.seed, dataset=t.dataset, space=t.space.name)
     return frame
 
 
