@@ -356,6 +356,8 @@ class SaveResults(Callback):
             return
         save_weights(pl_module.supernet, self.out_dir / "weights.pt")
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        if "train_loss_epoch" in metrics:  # the epoch mean's name when it was logged per step
+            metrics.setdefault("train_loss", metrics["train_loss_epoch"])
         atomic_write_json(
             self.out_dir / "done.json",
             {
