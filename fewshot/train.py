@@ -85,7 +85,7 @@ from fewshot.training.pipeline import (
     search_jobs,
     strip_objects,
 )
-from fewshot.training.runner import TrainerSettings, TrainSettings
+from fewshot.training.runner import LOGGERS, TrainerSettings, TrainSettings, tensorboard_missing
 from fewshot.training.trainer import LrScaling, scaled_lr, trainer_option
 
 log = logging.getLogger("fewshot")
@@ -168,6 +168,11 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         "RUN_DIR/fast_dev_run)",
         group=_HW, affects_results=False,
     )  # fmt: skip
+    logger: str = option(
+        "csv", help="training logs under each leaf's logs/: csv (metrics.csv) or tensorboard "
+        "(event files too; needs the tensorboard package)", choices=LOGGERS, group=_HW,
+        affects_results=False,
+    )  # fmt: skip
     limit_train_batches: float | None = option(None, help="fraction (<=1) or count", group=_HW)
     limit_val_batches: float | None = option(None, help="fraction (<=1) or count", group=_HW)
     no_search: bool = option(False, help="train only", group=_SEARCH, affects_results=False)
@@ -234,6 +239,8 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
                 "training validates and searches on held-out data: 0 < --val-fraction < 1, "
                 f"got {self.val_fraction}"
             )
+        if self.logger == "tensorboard" and (problem := tensorboard_missing()):
+            raise UsageError(problem)
         if self.benchmark is not None and self.no_search:
             raise UsageError("--benchmark evaluates the search: drop --no-search")
         if not self.no_search:
@@ -283,7 +290,7 @@ def execute(config: TrainConfig) -> int:
         saved = _open_run(config, jobs, datamodule.resolved_data_path())
     if done_before and _searched_alike(saved, config):
         return _report_finished(config, tree)
-    context = LeafTraining(_data_options(config), settings, hardware, datamodule)
+    context = LeafTraining(_data_options(config), settings, hardware, datamodule, config.logger)
     zero, failed = train_jobs(jobs, context, config, threads=config.threads)
     if failed:
         print(f"error: {failure_report(failed)}; run again to finish them", file=sys.stderr)

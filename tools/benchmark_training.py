@@ -22,6 +22,16 @@ the code in ``--before-code`` (an older checkout) for a before/after::
     .venv/bin/python tools/benchmark_training.py --data-paths --threads 2 \
         --data-root ../shared/data/cifar10-subset --train-epoch --before-code /path/to/old \
         --out docs/training/data_path_benchmark.json
+
+``--lean-step``: the lean step benchmark (issue 30). Per repeat, interleaved: the bare step on
+random tensors inside leaf 1's mask, then ``fewshot.train`` of that leaf for ``--epochs``
+epochs on the cached tensors (no validation, no search; the epochs after the first give the
+training images/s), with this code and the ``--before-code`` checkout; the ratios to the bare
+step per repeat and their medians::
+
+    .venv/bin/python tools/benchmark_training.py --lean-step --C 4 --N 1 --image-size 8 \
+        --threads 2 --steps 300 --repeats 3 --data-root ../shared/data/cifar10-subset \
+        --before-code /path/to/old --out docs/training/lean_step_benchmark.json
 """
 
 from __future__ import annotations
@@ -51,10 +61,13 @@ from fewshot.training.module import LeafModule, path_generator  # noqa: E402
 Step = Callable[[torch.Tensor, torch.Tensor, int], None]
 
 
-def make_step(C: int, N: int, device: str, seed: int = 0) -> tuple[Supernet, Step]:
-    """A full-space supernet and the Lightning loop's training step on a batch ``(x, y)``:
-    single path drawn for step ``i``, forward, cross-entropy, backward, clipping at 5, SGD."""
-    net = Supernet(C=C, N=N, num_classes=10, candidates=Mask.full())
+def make_step(
+    C: int, N: int, device: str, seed: int = 0, mask: Mask | None = None
+) -> tuple[Supernet, Step]:
+    """A supernet of ``mask`` (default: the full space) and the Lightning loop's training step
+    on a batch ``(x, y)``: single path drawn for step ``i``, forward, cross-entropy, backward,
+    clipping at 5, SGD."""
+    net = Supernet(C=C, N=N, num_classes=10, candidates=mask or Mask.full())
     module = LeafModule(net, seed=seed).to(device)
     optimizer = torch.optim.SGD(
         module.parameters(), lr=0.025, momentum=0.9, weight_decay=5e-4, nesterov=True
@@ -235,28 +248,38 @@ runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 """
 
 
-def train_epoch(args: argparse.Namespace, code: Path, path: str | None, work: Path) -> dict:
-    """One epoch of ``fewshot.train`` (leaf 1 of a one-split tree, no search) with the code in
-    ``code``, in a subprocess: wall seconds, peak RSS, the epoch's images/s."""
-    from fewshot.spaces.nb201 import Mask as M
+def leaf_tree(run: Path, C: int, N: int) -> Mask:
+    """Save a one-split tree (edge 0's ops in two groups) in ``run``; its leaf 1's mask."""
     from fewshot.splitting.tree import Split, SplitTree
 
-    run = work / f"train-{code.name}-{path or 'default'}"
-    tree = SplitTree(metric="snip", seed=0, dataset="folder", config={"C": 8, "N": 1})
-    full = M.full()
+    tree = SplitTree(metric="snip", seed=0, dataset="folder", config={"C": C, "N": N})
+    full = Mask.full()
     tree.add_root(full)
     ops = full.ops(0)
     distances = tuple(tuple(float(i != j) for j in range(len(ops))) for i in range(len(ops)))
     tree.apply_split(0, Split(0, ops, (ops[:2], ops[2:]), distances, cut=1.0))
     tree.complete = True
     tree.save(run / "tree.json")
+    return tree.node(1).mask
+
+
+def train_epoch(
+    args: argparse.Namespace, code: Path, path: str | None, work: Path, *, C: int = 8, N: int = 1,
+    epochs: int = 1, image_size: int | None = None, tag: str = "",
+) -> dict:  # fmt: skip
+    """``epochs`` epochs of ``fewshot.train`` (leaf 1 of a one-split tree, no search) with the
+    code in ``code``, in a subprocess: wall seconds, peak RSS, the epochs' images/s."""
+    run = work / f"train-{code.name}-{path or 'default'}{tag}"
+    leaf_tree(run, C, N)
     data = (["--dataset", "folder", "--data-root", str(args.data_root)] if args.data_root
             else ["--dataset", "synthetic", "--data-option", "num_train=10000"])  # fmt: skip
     if path is not None:
         data += ["--data-option", f"data_path={path}"]
+    if image_size is not None:
+        data += ["--data-option", f"image_size={image_size}", "--limit-val-batches", "0"]
     argv = [sys.executable, "-c", PEAK_RSS_WRAPPER, "fewshot.train", str(run), "--leaf", "1",
-            "--epochs", "1",
-            "--no-search", *data, "--C", "8", "--N", "1", "--batch-size", str(args.batch_size),
+            "--epochs", str(epochs),
+            "--no-search", *data, "--C", str(C), "--N", str(N), "--batch-size", str(args.batch_size),
             "--threads", str(args.threads or os.cpu_count()), "--accelerator", "cpu",
             "--no-progress-bar"]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(code))
@@ -269,11 +292,16 @@ def train_epoch(args: argparse.Namespace, code: Path, path: str | None, work: Pa
     out = log.read_text()
     peaks = [line.split()[1] for line in out.splitlines() if line.startswith("PEAK_RSS_KB ")]
     metrics = run / "leaves" / "1" / "metrics.jsonl"
-    row = json.loads(metrics.read_text().splitlines()[-1]) if metrics.is_file() else {}
+    rows = [json.loads(x) for x in metrics.read_text().splitlines()] if metrics.is_file() else []
+    row = rows[-1] if rows else {}
+    steps = [b["step"] - a["step"] for a, b in zip([{"step": 0}, *rows], rows, strict=False)]
+    rates = [n * args.batch_size / r["seconds"] for n, r in zip(steps, rows, strict=True)]
     return {"code": str(code), "data_path": path or "(default)", "returncode": returncode,
             "wall_s": round(wall, 2), "epoch_s": row.get("seconds"),
             "images_per_s": round(row["step"] * args.batch_size / row["seconds"], 1)
-            if row.get("seconds") else None, "peak_rss_mb": round(int(peaks[-1]) / 1024, 1) if peaks else None,
+            if row.get("seconds") and len(rows) == 1 else None,
+            "epoch_images_per_s": [round(r, 1) for r in rates],
+            "peak_rss_mb": round(int(peaks[-1]) / 1024, 1) if peaks else None,
             "output_tail": out[-800:] if returncode else ""}  # fmt: skip
 
 
@@ -326,6 +354,59 @@ def train_epochs(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     return [train_epoch(args, code, path, work) for code, path in runs]
 
 
+# -- the lean step benchmark (--lean-step, issue 30) -----------------------------------------------
+
+
+def bare_rate(args: argparse.Namespace, mask: Mask, size: int) -> float:
+    """Images/s of the bare single-path step on random tensors of ``size`` px inside ``mask``."""
+    _, step = make_step(args.C, args.N, args.device, mask=mask)
+    x = torch.randn(args.batch_size, 3, size, size, device=args.device)
+    y = torch.randint(0, 10, (args.batch_size,), device=args.device)
+    return time_steps(iter(lambda: (x, y), None), step, args.device, args.steps, args.warmup)
+
+
+def lean_step(args: argparse.Namespace) -> dict[str, Any]:
+    """Per repeat, interleaved: the bare step, then ``fewshot.train`` of one leaf (this code,
+    and ``--before-code`` when given) for ``--epochs`` epochs on the cached tensors; the
+    epochs after the first are the training rate. Ratios per repeat, medians reported."""
+    import statistics
+
+    report: dict[str, Any] = {
+        "format": "fewshot.lean-step-benchmark", "C": args.C, "N": args.N,
+        "image_size": args.image_size, "batch_size": args.batch_size, "threads": args.threads,
+        "epochs": args.epochs, "bare_steps": args.steps, "repeats": args.repeats,
+        "data_root": str(args.data_root), "cpus": os.cpu_count(), "torch": torch.__version__,
+        "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "runs": [],
+    }  # fmt: skip
+    codes = {"this": ROOT} | ({"before": args.before_code} if args.before_code else {})
+    with tempfile.TemporaryDirectory(prefix="bench_lean_") as tmp:
+        os.environ.setdefault("FEWSHOT_CACHE", str(Path(tmp) / "cache"))
+        mask = leaf_tree(Path(tmp) / "mask", args.C, args.N)
+        for r in range(args.repeats):
+            row: dict[str, Any] = {"repeat": r, "load_1min": _load()}
+            row["bare_images_per_s"] = round(bare_rate(args, mask, args.image_size), 1)
+            for name, code in codes.items():
+                run = train_epoch(args, code, "tensor", Path(tmp), C=args.C, N=args.N,
+                                  epochs=args.epochs, image_size=args.image_size, tag=f"-{r}")  # fmt: skip
+                rates = run["epoch_images_per_s"][1:] or run["epoch_images_per_s"]
+                row[f"{name}_images_per_s"] = round(statistics.median(rates), 1) if rates else None
+                row[f"{name}_over_bare"] = (round(row[f"{name}_images_per_s"] / row["bare_images_per_s"], 3)
+                                            if rates else None)  # fmt: skip
+                if run["returncode"]:
+                    row[f"{name}_error"] = run["output_tail"]
+            report["runs"].append(row)
+            print(json.dumps(row), flush=True)
+            if args.out:
+                atomic_write_json(args.out, report)
+    for name in codes:
+        ratios = [r[f"{name}_over_bare"] for r in report["runs"] if r.get(f"{name}_over_bare")]
+        report[f"{name}_over_bare_median"] = statistics.median(ratios) if ratios else None
+    report["load_1min_after"] = _load()
+    if args.out:
+        atomic_write_json(args.out, report)
+    return report
+
+
 def print_table(rows: list[dict[str, Any]], *, header: bool) -> None:
     if header:
         print(f"{'C':>3} {'N':>2} {'px':>3} | {'random':>8} {'loader':>8} {'tensor':>8} img/s"
@@ -365,6 +446,11 @@ def main() -> None:
     d.add_argument("--train-epoch", action="store_true", help="time a fewshot.train epoch")
     d.add_argument("--before-code", type=Path, help="an older checkout for the epoch")
     d.add_argument("--out", type=Path, help="JSON file (rewritten after every part)")
+    lean = p.add_argument_group("lean step benchmark (issue 30)")
+    lean.add_argument("--lean-step", action="store_true",
+                      help="fewshot.train of one leaf against the bare step, in one run")  # fmt: skip
+    lean.add_argument("--image-size", type=int, default=8)
+    lean.add_argument("--epochs", type=int, default=3, help="epochs per fewshot.train run")
     args = p.parse_args()
     if min(args.C, args.N, args.batch_size, args.steps) < 1 or args.warmup < 0:
         p.error("--C, --N, --batch-size and --steps must be positive, --warmup >= 0")
@@ -372,6 +458,11 @@ def main() -> None:
         p.error(f"--device {args.device}: no CUDA device here; use --device cpu")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.lean_step:
+        report = lean_step(args)
+        summary = {k: v for k, v in report.items() if k.endswith("_median")}
+        print(json.dumps(summary) if args.out else json.dumps(report, indent=2))
+        return
     if args.data_paths:
         report = data_paths(args)
         print(json.dumps(report, indent=2) if not args.out else f"wrote {args.out}")

@@ -126,6 +126,11 @@ class RankingBudgetConfig(CommonOptions):
     benchmark: Path | None = option(None, help="NATS-Bench directory or accuracy CSV",
                                     affects_results=False)  # fmt: skip
     benchmark_dataset: str = option("cifar10", help="benchmark accuracy column")
+    whole_space: bool = option(
+        False, help="also score every arch of the space on seed 0's largest budget at the chosen "
+        "settings (whole_space-c<C>-h<H>.csv beside its weights; resumable) and report tau over "
+        "the space's valid archs beside the sample's", affects_results=False,
+    )  # fmt: skip
 
     def resolve(self) -> RankingBudgetConfig:
         try:
@@ -352,14 +357,51 @@ def run_regime(
                 "predicted": scores[f"c{c}-h{h}"],
             }  # fmt: skip
         budgets[str(steps)] = {"seeds": per_seed, **_means(per_seed)}
+    whole = {}
+    if config.whole_space:
+        sample_tau = budgets[str(top)]["seeds"]["0"]["kendall_tau"]
+        whole = {"whole_space": ensure_whole_space(config, data, top, c, h, sample_tau)}
     return {
         "image_size": regime.image_size, "C": regime.C, "N": regime.N, "data": regime.data,
         "train_images": len(data.datamodule.train_dataset()),
         "steps_per_epoch": data.steps_per_epoch,
         "sensitivity": {"steps": top, "seed": 0, "kendall_tau": taus, "tolerance": config.tolerance,
                         "chosen": {"calib_batches": c, "held_out": h}},
-        "budgets": budgets,
+        "budgets": budgets, **whole,
     }  # fmt: skip
+
+
+def ensure_whole_space(
+    config: RankingBudgetConfig, data: RegimeData, steps: int, c: int, h: int,
+    sample_tau: float | None,
+) -> dict[str, Any]:  # fmt: skip
+    """Every arch of the space scored on seed 0's supernet of ``steps`` (BN recalibrated on
+    ``c`` batches, accuracy on ``h`` held-out images: :func:`fewshot.training.whole_space.
+    score_space`, resumable), and Kendall tau over the valid archs the benchmark knows."""
+    from fewshot.experiments.few_vs_one_shot import benchmark_table
+    from fewshot.training.runner import load_trained
+    from fewshot.training.whole_space import score_space
+
+    assert config.benchmark is not None
+    space = get_space(config.space)
+    archs = list(space.all_archs())
+    folder, _ = ensure_one_shot(config, data, 0, steps)
+    model = load_trained(folder, settings(config, data, 0, steps), space.full_mask())
+    model = model.to(resolve_device(config.device))
+    path = folder / f"whole_space-c{c}-h{h}.csv"
+    start = time.perf_counter()
+    predicted = score_space(model, archs, data.calib[:c], data.held_x[:h], data.held_y[:h], path,
+                            progress=not config.no_progress)  # fmt: skip
+    seconds = time.perf_counter() - start
+    strings, accuracies = benchmark_table(config.benchmark, config.benchmark_dataset, space=space)
+    true = dict(zip(strings, (float(a) for a in accuracies), strict=True))
+    keep = [i for i, a in enumerate(archs) if a.is_valid and a.to_string() in true]
+    tau = kendall_tau([predicted[i] for i in keep], [true[archs[i].to_string()] for i in keep])
+    log.info("%s: whole space, tau %s over %d valid archs (sample: %s), %.0f s",
+             data.regime.name, tau, len(keep), sample_tau, seconds)  # fmt: skip
+    return {"steps": steps, "seed": 0, "calib_batches": c, "held_out": h, "archs": len(archs),
+            "valid_archs": len(keep), "kendall_tau": tau, "sample_kendall_tau": sample_tau,
+            "seconds": round(seconds, 1), "csv": str(path)}  # fmt: skip
 
 
 def _means(per_seed: dict[str, dict[str, Any]]) -> dict[str, float | None]:
@@ -419,6 +461,17 @@ def sensitivity_table(result: dict[str, Any]) -> str:
     return markdown_table(["regime", "steps", "calib batches", "held-out", "tau"], rows)
 
 
+def whole_space_text(result: dict[str, Any]) -> str:
+    """Markdown: per regime scored on the whole space, tau there beside the sample's ('' if none)."""
+    rows = [[name, w["steps"], w["valid_archs"], _f(w["kendall_tau"]), _f(w["sample_kendall_tau"]),
+             _f(w["seconds"], 0)]
+            for name, r in result["regimes"].items() if (w := r.get("whole_space"))]  # fmt: skip
+    if not rows:
+        return ""
+    header = ["regime", "steps", "valid archs", "tau (whole space)", "tau (sample)", "scoring s"]
+    return f"\nWhole space (seed 0, largest budget):\n\n{markdown_table(header, rows)}"
+
+
 def write_outputs(config: RankingBudgetConfig, result: dict[str, Any]) -> None:
     from fewshot.plotting.ranking import plot_tau_vs_steps
 
@@ -426,7 +479,7 @@ def write_outputs(config: RankingBudgetConfig, result: dict[str, Any]) -> None:
     for path in places:
         atomic_write_json(path, result)
         text = (f"{results_table(result)}\n\nEvaluation-settings sensitivity (seed 0, largest "
-                f"budget):\n\n{sensitivity_table(result)}\n")  # fmt: skip
+                f"budget):\n\n{sensitivity_table(result)}\n{whole_space_text(result)}")  # fmt: skip
         atomic_write_text(path.with_name(path.stem + "_table.md"), text)
         plot_tau_vs_steps(result, path.with_name(path.stem + ".png"))
         log.info("wrote %s (+ table, figure)", path)

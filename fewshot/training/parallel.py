@@ -41,6 +41,7 @@ class LeafTraining:
     settings: TrainSettings
     hardware: TrainerSettings
     datamodule: Any = None
+    logger: str = "csv"
 
 
 def train_leaf(context: LeafTraining, job: Job) -> bool:
@@ -53,7 +54,9 @@ def train_leaf(context: LeafTraining, job: Job) -> bool:
         datamodule = make_datamodule(**context.data)
     log.info("training %s (%d archs) for %d epochs", job.id, job.mask.num_archs, job.epochs)
     settings = with_epochs(context.settings, job.epochs)
-    _, trainer = train_subsupernet(job.mask, datamodule, job.out_dir, settings, context.hardware)
+    _, trainer = train_subsupernet(
+        job.mask, datamodule, job.out_dir, settings, context.hardware, logger=context.logger
+    )
     return bool(trainer.is_global_zero)
 
 

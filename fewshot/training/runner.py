@@ -4,7 +4,7 @@ Layout of a trained sub-supernet's folder (``runs/<name>/leaves/<id>/`` or ``...
 
     checkpoints/last.ckpt     full training state (re-running resumes from it)
     checkpoints/epochNNN.ckpt the latest epoch's checkpoint
-    logs/metrics.csv          Lightning's CSV logger (TensorBoard under logs/ if installed)
+    logs/metrics.csv          Lightning's CSV logger (``--logger tensorboard``: logs/tensorboard/ too)
     metrics.jsonl             one JSON line per finished epoch (train loss/acc, val acc, lr)
     weights.pt                the trained supernet's state_dict (what the search reads)
     done.json                 written when training finished: epochs, final metrics
@@ -240,17 +240,35 @@ class FlushLogs(Callback):
             logger.save()
 
 
-def make_loggers(out_dir: Path, resume_epoch: int | None = None) -> list[Logger]:
-    """CSV always; TensorBoard too when the ``tensorboard`` package is installed.
-    ``resume_epoch``: the epoch of the checkpoint this run resumes from, if any."""
-    loggers: list[Logger] = [ResumableCSVLogger(out_dir, resume_epoch=resume_epoch)]
+LOGGERS = ("csv", "tensorboard")
+"""``--logger``: ``csv`` (``logs/metrics.csv``) or ``tensorboard`` (event files in
+``logs/tensorboard/`` as well; the CSV stays, the run's own record). Not result-affecting."""
+
+
+def tensorboard_missing() -> str | None:
+    """Why ``--logger tensorboard`` cannot run here (one line), or None when it can."""
     try:
         import tensorboard  # noqa: F401
+    except ImportError:
+        return ("--logger tensorboard needs the tensorboard package "
+                "(pip install tensorboard, or the test extra: pip install -e '.[test]')")  # fmt: skip
+    return None
+
+
+def make_loggers(out_dir: Path, resume_epoch: int | None = None, kind: str = "csv") -> list[Logger]:
+    """Lightning's loggers of a run (:data:`LOGGERS`): the CSV logger always, TensorBoard's
+    too for ``kind="tensorboard"``; both get the same metrics (per-epoch means, the step loss
+    at logging steps). ``resume_epoch``: the epoch of the checkpoint this run resumes from."""
+    if kind not in LOGGERS:
+        raise ValueError(f"unknown logger {kind!r}; known: {', '.join(LOGGERS)}")
+    loggers: list[Logger] = [ResumableCSVLogger(out_dir, resume_epoch=resume_epoch)]
+    if kind == "tensorboard":
+        problem = tensorboard_missing()
+        if problem:
+            raise ValueError(problem)
         from pytorch_lightning.loggers import TensorBoardLogger
 
         loggers.append(TensorBoardLogger(out_dir, name="logs", version="tensorboard"))
-    except ImportError:
-        pass
     return loggers
 
 
@@ -263,11 +281,13 @@ def train_subsupernet(
     *,
     callbacks: Sequence[Callback] = (),
     inherit_from: Path | None = None,
+    logger: str = "csv",
 ) -> tuple[LeafModule, pl.Trainer]:
     """Train a fresh supernet restricted to ``mask``, resuming from ``out_dir``'s last checkpoint.
 
     ``inherit_from``: a parent supernet's ``weights.pt``; a fresh (not resumed) run starts from
     its weights instead of a random initialisation (:mod:`fewshot.training.inherit`).
+    ``logger``: one of :data:`LOGGERS` (what gets written under ``logs/``; not the results).
 
     Only the ops of ``mask`` are instantiated. Returns the module (trained weights, on global
     rank 0) and the trainer. ``callbacks`` are added to the trainer's. Python, numpy and torch
@@ -290,7 +310,8 @@ def train_subsupernet(
         total_steps=settings.max_steps,
     )
     resume = resume_checkpoint(out_dir, hardware)
-    trainer = _make_trainer(out_dir, settings, hardware, list(callbacks), checkpoint_epoch(resume))
+    trainer = _make_trainer(out_dir, settings, hardware, list(callbacks), checkpoint_epoch(resume),
+                            logger)  # fmt: skip
     if inherit_from is not None and resume is None:
         inherit_weights(supernet, load_parent_state(inherit_from))
     trainer.callbacks.append(SaveResults(out_dir, resumed_from=resume, inherited_from=inherit_from))
@@ -317,6 +338,7 @@ def _make_trainer(
     hw: TrainerSettings,
     extra_callbacks: list[Callback],
     resume_epoch: int | None = None,
+    logger: str = "csv",
 ) -> pl.Trainer:
     # fast_dev_run must leave no checkpoint a real run would resume from (Lightning 2.6 still
     # writes last.ckpt in on_train_end), nor epoch lines in metrics.jsonl.
@@ -335,7 +357,7 @@ def _make_trainer(
         max_epochs=settings.epochs,
         out_dir=out_dir,
         callbacks=callbacks + extra_callbacks,
-        logger=make_loggers(out_dir, resume_epoch),
+        logger=make_loggers(out_dir, resume_epoch, logger),
         gradient_clip_val=settings.grad_clip,
         log_every_n_steps=10,
     )
@@ -356,6 +378,8 @@ class SaveResults(Callback):
             return
         save_weights(pl_module.supernet, self.out_dir / "weights.pt")
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if v.numel() == 1}
+        if "train_loss_epoch" in metrics:  # the epoch mean's name when it was logged per step
+            metrics.setdefault("train_loss", metrics["train_loss_epoch"])
         atomic_write_json(
             self.out_dir / "done.json",
             {
@@ -428,6 +452,7 @@ def load_trained(out_dir: Path, settings: TrainSettings, mask: Mask) -> Supernet
 __all__ = [
     "EpochMetricsWriter",
     "FlushLogs",
+    "LOGGERS",
     "MixedValidation",
     "ResumableCSVLogger",
     "SaveResults",
@@ -440,5 +465,6 @@ __all__ = [
     "make_loggers",
     "parse_devices",
     "resolve_strategy",
+    "tensorboard_missing",
     "train_subsupernet",
 ]

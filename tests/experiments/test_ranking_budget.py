@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
@@ -13,6 +14,7 @@ from fewshot.experiments.ranking_budget import (
     choose_settings,
     main,
 )
+from fewshot.spaces import get_space
 
 
 def test_regime_names_parse_and_bad_ones_say_the_format():
@@ -72,6 +74,32 @@ def test_tiny_study_end_to_end_and_resume(tmp_path, shared_data):
     stamps = [w.stat().st_mtime_ns for w in weights]
     assert main(argv) == 0  # resumes: nothing trained again
     assert [w.stat().st_mtime_ns for w in weights] == stamps
+
+
+def test_whole_space_scores_every_arch_and_reports_tau(tmp_path, shared_data, monkeypatch):
+    subset, table = (
+        shared_data / "cifar10-subset",
+        shared_data / "reference" / "nb201_accuracies.csv",
+    )
+    if not subset.is_dir() or not table.is_file():
+        pytest.skip("the CIFAR-10 subset or the reference table is absent")
+    space = type(get_space())
+    first = list(itertools.islice(space.all_archs(get_space()), 60))
+    monkeypatch.setattr(space, "all_archs", lambda self: iter(first))  # the space, cut short
+    argv = [
+        "--data-roots", f"subset={subset}", "--regimes", "px8-c2-n1-subset", "--steps", "3",
+        "--seeds", "1", "--sample", "10", "--calib-grid", "1,2", "--held-out-grid", "50,100",
+        "--out", str(tmp_path / "run"), "--threads", "1", "--no-progress",
+        "--benchmark", str(table), "--whole-space", "--results", str(tmp_path / "b.json"),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    whole = json.loads((tmp_path / "b.json").read_text())["regimes"]["px8-c2-n1-subset"]
+    whole = whole["whole_space"]
+    assert whole["archs"] == 60 and 0 < whole["valid_archs"] <= 60
+    assert whole["kendall_tau"] is None or -1 <= whole["kendall_tau"] <= 1
+    rows = (tmp_path / "run").rglob(f"whole_space-c{whole['calib_batches']}-h*.csv")
+    assert len(next(rows).read_text().splitlines()) == 61
+    assert "tau (whole space)" in (tmp_path / "b_table.md").read_text()
 
 
 def test_the_prepared_gpu_command_parses_to_the_papers_size(capsys):

@@ -136,13 +136,9 @@ def test_a_signal_checkpoints_at_the_next_step_and_resumes_to_identical_weights(
     again = train(folder)
     assert again.returncode == 0, again.stderr[-3000:]
     assert_same_weights(reference, folder)
-    rows, ref = epoch_rows(folder), epoch_rows(reference)
-    # epoch 2's mean training loss and accuracy cover only its steps after the resume
-    drop = ("train_loss", "train_acc")
-    assert [{k: v for k, v in r.items() if k not in drop} for r in rows] == [
-        {k: v for k, v in r.items() if k not in drop} for r in ref
-    ]
-    assert rows[0] == ref[0] and rows[2] == ref[2]
+    # every epoch's line, the interrupted epoch's training means included: the checkpoint
+    # keeps the running sums of the steps before the signal (issue 30's lean step)
+    assert epoch_rows(folder) == epoch_rows(reference)
     assert leftovers(folder) == []
 
 
