@@ -77,7 +77,9 @@ def load_scores(
     csv = path / SCORES_CSV if path.is_dir() else path
     if not csv.is_file():
         raise UsageError(f"no scores at {csv}: run fewshot.score first")
-    frame = pd.read_csv(csv, keep_default_na=False, na_values=[""], dtype={"error": str, "arch": str})
+    frame = pd.read_csv(
+        csv, keep_default_na=False, na_values=[""], dtype={"error": str, "arch": str}
+    )
     frame["error"] = frame["error"].fillna("")
     frame["index"] = frame["index"].astype("Int64")
     saved = load_run_config(csv.parent, CONFIG) or {}
