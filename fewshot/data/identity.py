@@ -138,7 +138,11 @@ def required_column(
 ) -> str:
     """The benchmark column a command that cannot run unjudged compares with (``what``: the
     command, for the message): the run's own data set when it is a benchmark's, else the
-    user's ``--benchmark-dataset`` (allowed, with a warning). Neither: one line, exit 2."""
+    user's ``--benchmark-dataset`` (allowed, with a warning). Neither: one line, exit 2.
+    A folder with no ``train/`` classes (absent here, as a GPU node's configuration read
+    elsewhere) is left to the data set's own check, which refuses to load it."""
+    if dataset == "folder" and not folder_classes(data_root):
+        return requested or "cifar10"
     judged = judging(dataset, data_root, requested)
     if judged.column is None:
         shown = dataset if dataset != "folder" else f"the folder {data_root}"
