@@ -27,6 +27,7 @@ commands) uses it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,39 @@ def keep_run_config(
     return saved
 
 
+RUNTIME_OPTIONS = frozenset({"device", "threads", "no_progress", "verbose"})
+"""Common options that change how a command runs, never what it writes."""
+
+
+def finished(out: Path, result: Path, config: CommonOptions | None = None) -> bool:
+    """Whether ``out`` is a finished run of these settings; says so (one line) when it is.
+
+    Called after :func:`keep_run_config` accepted the folder: the result file ``result``
+    exists, and when ``config`` is given, the configuration recorded in it (its ``config``
+    key, a JSON result) equals ``config`` but for :data:`RUNTIME_OPTIONS` (an option that
+    changes only the analysis, such as the bootstrap's resamples, is then redone)."""
+    result = Path(result)
+    if not result.is_file():
+        return False
+    if config is not None and not _same_recorded(result, config):
+        return False
+    print(f"{out} is already finished (same settings): nothing to do; results in {result}")
+    return True
+
+
+def _same_recorded(result: Path, config: CommonOptions) -> bool:
+    try:
+        recorded = json.loads(result.read_text()).get("config")
+    except (OSError, ValueError, AttributeError):
+        return False
+    if not isinstance(recorded, dict):
+        return False
+    mine = json.loads(json.dumps(to_dict(config), default=str))
+    return {k: v for k, v in recorded.items() if k not in RUNTIME_OPTIONS} == {
+        k: v for k, v in mine.items() if k not in RUNTIME_OPTIONS
+    }
+
+
 __all__ = [
     "CONFIG",
     "CURVES_FIGURE",
@@ -199,6 +233,8 @@ __all__ = [
     "TREE",
     "TREE_FIGURE",
     "WEIGHT_CHECKPOINTS",
+    "RUNTIME_OPTIONS",
+    "finished",
     "keep_run_config",
     "lock_run",
     "load_run_config",

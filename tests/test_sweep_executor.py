@@ -83,3 +83,20 @@ def test_the_default_sweep_writes_the_commands_trees(tmp_path, local_runs, capsy
         assert (runs / f"snip_s{seed}" / "tree.png").is_file()
     log = (runs / "logs" / "snip_s0.log").read_text()
     assert log.startswith("$ ") and "2 leaves, 1 splits" in log
+
+
+def test_a_finished_sweep_says_so_and_does_nothing(tmp_path, local_runs, capsys):
+    """The same sweep again over complete trees: finished, exit 0, nothing written."""
+    import shutil
+
+    runs = tmp_path / "runs"
+    shutil.copytree(local_runs, runs)
+    argv = ["--metrics", "snip", *TINY, "--runs", str(runs)]
+    assert sweep.main(argv) == 0  # every tree complete: records the sweep's settings
+    assert "already finished" not in capsys.readouterr().out
+    saved = (runs / "sweep_config.yaml").stat().st_mtime_ns
+    assert sweep.main(argv) == 0
+    assert "already finished (same settings)" in capsys.readouterr().out
+    assert (runs / "sweep_config.yaml").stat().st_mtime_ns == saved
+    assert sweep.main([*argv, "--batch-size", "4"]) == 0  # other settings: not finished
+    assert "already finished" not in capsys.readouterr().out

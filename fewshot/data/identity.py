@@ -12,14 +12,17 @@ about it. So a run is judged only when its data set is the benchmark's:
   hyphens ignored), like ``../shared/data/cifar10-subset``.
 
 Otherwise the run is not judged, unless the user forces a column (``--benchmark-dataset``),
-which is allowed with a warning. Imports: the standard library only.
+which is allowed with a warning. Imports: the standard library and :mod:`fewshot.errors`.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from fewshot.errors import UsageError
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
@@ -130,6 +133,29 @@ def judging(dataset: str | None, data_root: Path | str | None, requested: str | 
     )
 
 
+def required_column(
+    dataset: str | None, data_root: Path | str | None, requested: str | None, *, what: str
+) -> str:
+    """The benchmark column a command that cannot run unjudged compares with (``what``: the
+    command, for the message): the run's own data set when it is a benchmark's, else the
+    user's ``--benchmark-dataset`` (allowed, with a warning). Neither: one line, exit 2.
+    A folder with no ``train/`` classes (absent here, as a GPU node's configuration read
+    elsewhere) is left to the data set's own check, which refuses to load it."""
+    if dataset == "folder" and not folder_classes(data_root):
+        return requested or "cifar10"
+    judged = judging(dataset, data_root, requested)
+    if judged.column is None:
+        shown = dataset if dataset != "folder" else f"the folder {data_root}"
+        raise UsageError(
+            f"{what} compares with the benchmark's accuracy, but the data is not the "
+            f"benchmark's ({shown} is none of cifar10, cifar100, ImageNet16-120 or their "
+            "classes); --benchmark-dataset NAME forces it"
+        )
+    if judged.forced:
+        logging.getLogger(__name__).warning("%s", judged.why)
+    return judged.column
+
+
 __all__ = [
     "BY_CLASSES",
     "BY_NAME",
@@ -141,4 +167,5 @@ __all__ = [
     "benchmark_of_classes",
     "folder_classes",
     "judging",
+    "required_column",
 ]

@@ -55,6 +55,7 @@ from fewshot.config import (
     option,
     parse_config,
     refuse_changed,
+    to_dict,
 )
 from fewshot.errors import UsageError
 from fewshot.io import atomic_write_json, atomic_write_text
@@ -428,6 +429,30 @@ def report_distance(config: DistanceConfig) -> DistanceReport:
     return report
 
 
+SPLIT_SETTINGS = ("C", "N", "batch_size", "depth", "branch", "dataset", "space", "split_args",
+                  "split_module", "data_option")  # fmt: skip
+"""The sweep's options that its split runs' trees depend on (data folders never do)."""
+
+
+def _finished(args: SweepConfig, runs: Sequence[Run]) -> bool:
+    """Whether the last sweep in ``args.runs`` had these split settings, every run's tree is
+    complete and (unless ``--no-analysis``) the report is newer than every tree: says so."""
+    saved = load_run_config(args.runs, SWEEP_CONFIG)
+    mine = to_dict(args)
+    if saved is None or any(saved.get(k) != mine[k] for k in SPLIT_SETTINGS):
+        return False
+    if any(r.state != "done" for r in runs):
+        return False
+    report = args.out / JSON_NAME
+    if not args.no_analysis and (
+        not report.is_file()
+        or any(r.tree.stat().st_mtime_ns > report.stat().st_mtime_ns for r in runs)
+    ):
+        return False
+    print(f"{args.runs} is already finished (same settings): nothing to do")
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point (``tools/sweep.py``); user errors exit 2 with one line."""
     return run_main(_main, argv)
@@ -441,6 +466,8 @@ def _main(argv: Sequence[str] | None) -> int:
     if args.dry_run:
         for r in todo:
             print(shlex.join(split_command(args, r)))
+        return 0
+    if _finished(args, runs):
         return 0
     lock_run(args.runs)
     save_run_config(args.runs, args, SWEEP_CONFIG)  # the last sweep's resolved options

@@ -58,6 +58,7 @@ from fewshot.config import (
     resolve_device,
     to_dict,
 )
+from fewshot.data.identity import required_column
 from fewshot.errors import UsageError
 from fewshot.experiments.common import start_experiment
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
@@ -65,6 +66,7 @@ from fewshot.run_folder import (
     FEW_VS_ONE_SHOT_CONFIG,
     RESOLVED_DATA_PATH,
     SCORES,
+    finished,
     keep_run_config,
     lock_run,
     tree_path,
@@ -183,7 +185,11 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
     benchmark: Path | None = option(None, help="NATS-Bench tss directory (or an accuracy CSV)",
                                     group=_EVAL,
                                     affects_results=False)  # fmt: skip
-    benchmark_dataset: str = option("cifar10", help="benchmark accuracy column", group=_EVAL)
+    benchmark_dataset: str | None = option(
+        None, help="benchmark accuracy column (default: the training data's, when it is one of "
+        "the benchmark's data sets or a folder of their classes; else the experiment refuses; "
+        "naming a column forces it, with a warning)", group=_EVAL,
+    )  # fmt: skip
 
     def resolve(self) -> FewVsOneShotConfig:
         if self.benchmark is None or self.benchmark.suffix != ".csv":  # a CSV is taken as given
@@ -192,6 +198,10 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
                 self.benchmark = get_space(self.space).find_benchmark(self.benchmark)
             except NotImplementedError as exc:  # the sample is stratified by ground truth
                 raise UsageError(f"{exc}: give an accuracy CSV as --benchmark") from None
+        self.benchmark_dataset = required_column(
+            self.dataset, self.data_root, self.benchmark_dataset,
+            what="the few-vs-one-shot experiment",
+        )  # fmt: skip
         if not self.metrics and self.no_exhaustive:
             raise UsageError("nothing to compare: give --metrics, or drop --no-exhaustive")
         if any(d < 1 for d in self.depths) or not self.depths:
@@ -496,6 +506,8 @@ def _main(argv: Sequence[str] | None) -> int:
         config.out, config, CONFIG_NAME, hint="use the original flags or another --out",
         extra={RESOLVED_DATA_PATH: _data_path(config)},
     )  # fmt: skip
+    if config.only_seed is None and finished(config.out, config.out / "results.json", config):
+        return 0
     archs, true, indices = arch_sample(config)
     if config.only_seed is not None:
         run_seed(config, config.only_seed, archs)

@@ -47,6 +47,7 @@ from fewshot.config import (
     to_dict,
 )
 from fewshot.correlation import kendall_tau
+from fewshot.data.identity import required_column
 from fewshot.errors import UsageError
 from fewshot.experiments.common import start_experiment
 from fewshot.experiments.ranking_budget import Regime
@@ -86,6 +87,10 @@ class GroundTruthConfig(CommonOptions):
     out: Path = option(Path("runs/ground-truth"), help="training folder (resumable)")
     results: Path | None = option(None, help="also write the JSON (and CSV table) here",
                                   affects_results=False)  # fmt: skip
+    benchmark_dataset: str | None = option(
+        None, help="compare although the regime's data is not the benchmark's data set, naming "
+        "the column the budget study used (a warning)", affects_results=False,
+    )  # fmt: skip
 
     def resolve(self) -> GroundTruthConfig:
         Regime.parse(self.regime)
@@ -94,7 +99,20 @@ class GroundTruthConfig(CommonOptions):
                 f"{self.budget_results}: no budget-study results; run "
                 "python -m fewshot.experiments.ranking_budget first"
             )
+        self._check_data()
         return self
+
+    def _check_data(self) -> None:
+        """The regime's data must be the benchmark's: the archs' benchmark accuracy is compared
+        with their standalone accuracy on it (:func:`required_column`)."""
+        from fewshot.experiments.ranking_budget import RankingBudgetConfig
+
+        regime = Regime.parse(self.regime)
+        roots = RankingBudgetConfig(data_roots=self.data_roots).roots()
+        if regime.data not in roots:
+            raise UsageError(f"regime {regime.name} needs --data-roots {regime.data}=FOLDER")
+        required_column("folder", roots[regime.data], self.benchmark_dataset,
+                        what="the ground-truth study")  # fmt: skip
 
 
 def sub_sample(budget: dict[str, Any], n: int, seed: int) -> list[int]:
@@ -214,11 +232,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     config = start_experiment(GroundTruthConfig, argv,
                               prog="python -m fewshot.experiments.ground_truth")  # fmt: skip
-    from fewshot.run_folder import keep_run_config, lock_run
+    from fewshot.run_folder import finished, keep_run_config, lock_run
 
     lock_run(config.out)
     keep_run_config(config.out, config, "ground_truth_config.yaml",
                     hint="use the original flags or another --out")  # fmt: skip
+    if finished(config.out, config.out / "ground_truth.json", config):
+        return 0
     budget = json.loads(config.budget_results.read_text())
     positions = sub_sample(budget, config.archs, config.sample_seed)
     steps, predictions = supernet_predictions(budget, config.regime, config.steps, positions)

@@ -54,6 +54,7 @@ from fewshot.config import (
     to_dict,
 )
 from fewshot.correlation import kendall_tau
+from fewshot.data.identity import required_column
 from fewshot.errors import UsageError
 from fewshot.experiments.common import start_experiment
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
@@ -125,7 +126,11 @@ class RankingBudgetConfig(CommonOptions):
     tolerance: float = option(0.02, help="tau change allowed when doubling an eval setting")
     benchmark: Path | None = option(None, help="NATS-Bench directory or accuracy CSV",
                                     affects_results=False)  # fmt: skip
-    benchmark_dataset: str = option("cifar10", help="benchmark accuracy column")
+    benchmark_dataset: str | None = option(
+        None, help="benchmark accuracy column (default: the regimes' data's, when every DATA "
+        "folder holds a benchmark data set's classes; else the study refuses; naming a column "
+        "forces it, with a warning)",
+    )  # fmt: skip
     whole_space: bool = option(
         False, help="also score every arch of the space on seed 0's largest budget at the chosen "
         "settings (whole_space-c<C>-h<H>.csv beside its weights; resumable) and report tau over "
@@ -141,11 +146,25 @@ class RankingBudgetConfig(CommonOptions):
             regime = Regime.parse(name)
             if regime.data not in self.roots():
                 raise UsageError(f"regime {name} needs --data-roots {regime.data}=FOLDER")
+        self.benchmark_dataset = self._column()
         if sorted(self.calib_grid) != self.calib_grid or sorted(self.held_out_grid) != (
             self.held_out_grid
         ):
             raise UsageError("--calib-grid and --held-out-grid must be ascending")
         return self
+
+    def _column(self) -> str:
+        """The benchmark column every regime's data is judged by (:func:`required_column`)."""
+        roots = self.roots()
+        columns = {
+            required_column("folder", roots[Regime.parse(name).data], self.benchmark_dataset,
+                            what="the ranking-budget study")
+            for name in self.regimes
+        }  # fmt: skip
+        if len(columns) != 1:
+            raise UsageError(f"the regimes' data are different benchmark data sets "
+                             f"({', '.join(sorted(columns))}): study one at a time")  # fmt: skip
+        return columns.pop()
 
     def roots(self) -> dict[str, Path]:
         out = {}
@@ -485,6 +504,15 @@ def write_outputs(config: RankingBudgetConfig, result: dict[str, Any]) -> None:
         log.info("wrote %s (+ table, figure)", path)
 
 
+def _every_regime_done(config: RankingBudgetConfig) -> bool:
+    """Whether the run folder's results hold every regime (they are written after each)."""
+    try:
+        done = json.loads((config.out / "results.json").read_text()).get("regimes", {})
+    except (OSError, ValueError, AttributeError):
+        return False
+    return set(config.regimes) <= set(done)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; user errors exit 2 with one line."""
     return run_main(_main, argv)
@@ -493,11 +521,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     config = start_experiment(RankingBudgetConfig, argv,
                               prog="python -m fewshot.experiments.ranking_budget")  # fmt: skip
-    from fewshot.run_folder import keep_run_config, lock_run
+    from fewshot.run_folder import finished, keep_run_config, lock_run
 
     lock_run(config.out)
     keep_run_config(config.out, config, "ranking_budget_config.yaml",
                     hint="use the original flags or another --out")  # fmt: skip
+    if _every_regime_done(config) and finished(config.out, config.out / "results.json", config):
+        return 0
     archs, true, indices = connected_sample(config)
     start = time.perf_counter()
     regimes: dict[str, Any] = {}

@@ -28,6 +28,7 @@ benchmark's networks on the user's data, judged against the benchmark's ground t
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -133,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     config = start_experiment(SplitQualityConfig, argv, prog=PROG)
+    if _finished(config):
+        return 0
     start = time.perf_counter()
     space = get_space(config.space)
     bench_path, truths = load_truths(config, space)  # a wrong benchmark fails before any split
@@ -144,6 +147,31 @@ def _main(argv: Sequence[str] | None) -> int:
     md, js = write_report(report, Path(str(config.out)))
     print(f"files:\n  {md}\n  {js}")
     return 0
+
+
+def _finished(config: SplitQualityConfig) -> bool:
+    """Whether the report on disk is these settings' over every (metric, seed) tree, each tree
+    unchanged since: says so and lists the files (a re-run would give the same report)."""
+    md = Path(str(config.out))
+    js = md.with_suffix(".json")
+    try:
+        report = json.loads(js.read_text())
+    except (OSError, ValueError):
+        return False
+    seeds = range(config.first_seed, config.first_seed + config.seeds)
+    paths = [tree_path(config.runs, m, s) for s in seeds for m in config.metrics]
+    wanted = [run_name(m, s) for s in seeds for m in config.metrics]
+    if (
+        not md.is_file()
+        or not isinstance(report, dict)
+        or report.get("config") != json.loads(json.dumps(_config_summary(config)))
+        or [t.get("label") for t in report.get("trees", [])] != wanted
+        or any(not p.is_file() or p.stat().st_mtime_ns > js.stat().st_mtime_ns for p in paths)
+    ):
+        return False
+    print(f"{md} is already finished (same settings): nothing to do")
+    print(f"files:\n  {md}\n  {js}")
+    return True
 
 
 # -- inputs ----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ resumes (a larger ``--iterations`` continues a finished run); other settings are
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -36,6 +37,7 @@ from fewshot.errors import UsageError
 from fewshot.executor import ExecutorOptions, TasksFailed, open_executor
 from fewshot.run_folder import (
     CONFIG,
+    RUNTIME_OPTIONS,
     keep_run_config,
     load_run_config,
     lock_run,
@@ -116,9 +118,12 @@ class RefineConfig(ExecutorOptions, ImageOptions, CommonOptions):
         "iteration's mask", group=_NB,
         affects_results=False,
     )  # fmt: skip
-    benchmark_dataset: str = option(
-        "cifar10", help="benchmark accuracy column", group=_NB, affects_results=False
-    )
+    benchmark_dataset: str | None = option(
+        None, help="benchmark accuracy column (NB201 default: the data's, when it is one of the "
+        "benchmark's data sets or a folder of their classes; else a --benchmark given is refused "
+        "and one found is not used; naming a column forces it, with a warning)", group=_NB,
+        affects_results=False,
+    )  # fmt: skip
     tree: Path | None = option(
         None, help="tree.json of `python -m fewshot.split`: compare its leaves with the refined "
         "mask", group=_NB, affects_results=False,
@@ -158,6 +163,7 @@ class RefineConfig(ExecutorOptions, ImageOptions, CommonOptions):
         self.initial_samples = self.initial_samples or self.samples
         if self.out is None:
             self.out = Path("runs/refine") / f"{self.space}-{self.predictor}-s{self.seed}"
+        given = self.benchmark is not None
         if self.space != "anynet":
             from fewshot.spaces import get_space
 
@@ -170,7 +176,25 @@ class RefineConfig(ExecutorOptions, ImageOptions, CommonOptions):
             from fewshot.data import resolve_dataset
 
             self.dataset, _ = resolve_dataset(self.dataset, self.data_root)
+        self._judge(given)
         return self
+
+    def _judge(self, given: bool) -> None:
+        """NB201's benchmark judges the masks only on its own data (computed predictors): a
+        ``--benchmark`` given for other data exits 2, one found is left unused (a log line)."""
+        if self.space != "nb201" or self.benchmark is None or self.scores_table is not None:
+            self.benchmark_dataset = self.benchmark_dataset or "cifar10"
+            return
+        from fewshot.data.identity import judging, required_column
+
+        judged = judging(self.dataset, self.data_root, self.benchmark_dataset)
+        if judged.column is None and not given:
+            log.info("%s: the benchmark found is not used", judged.why)
+            self.benchmark = None
+            return
+        self.benchmark_dataset = required_column(
+            self.dataset, self.data_root, self.benchmark_dataset, what="refine --space nb201"
+        )
 
 
 def load_data(config: RefineConfig):
@@ -196,13 +220,39 @@ def data_info(config: RefineConfig) -> dict:
     }
 
 
-def _prepare_out(config: RefineConfig) -> Path:
+def _prepare_out(config: RefineConfig) -> tuple[Path, bool]:
+    """The run folder (locked, kept or started) and whether it is a finished run of exactly
+    these settings (:func:`_finished`)."""
     out = Path(config.out)
     lock_run(out)
     if config.overwrite and out.exists():
         remove_outputs(out)
-    keep_run_config(out, config, hint="use --overwrite")
-    return out
+    before = keep_run_config(out, config, hint="use --overwrite")
+    return out, _finished(out, before)
+
+
+FINISHED = ("converged", "max_iterations")
+"""A refinement's terminal statuses: another run with the same settings has nothing to do."""
+
+
+def _finished(out: Path, before: dict | None) -> bool:
+    """Whether ``out``'s refinement ended (:data:`FINISHED`) with the configuration saved
+    now equal to the one saved before, all but the runtime options (benchmark, tree and figure
+    options included, since they change what is written): says so."""
+    try:
+        status = json.loads((out / "refinement.json").read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return False
+    now = load_run_config(out, CONFIG)
+    if status not in FINISHED or before is None or now is None:
+        return False
+    if {k: v for k, v in before.items() if k not in RUNTIME_OPTIONS} != {
+        k: v for k, v in now.items() if k not in RUNTIME_OPTIONS
+    }:
+        return False
+    print(f"{out} is already finished (same settings, {status}): nothing to do; "
+          f"results in {out / 'refinement.json'}")  # fmt: skip
+    return True
 
 
 def run_anynet(config: RefineConfig, out: Path) -> dict:
@@ -310,7 +360,9 @@ def run_nb201(config: RefineConfig, out: Path) -> dict:
 def _main(argv: Sequence[str] | None) -> int:
     config = parse_config(RefineConfig, argv, prog="python -m fewshot.refine")
     apply_common(config)
-    out = _prepare_out(config)
+    out, finished = _prepare_out(config)
+    if finished:
+        return 0
     try:
         record = run_anynet(config, out) if config.space == "anynet" else run_nb201(config, out)
     except TasksFailed as exc:  # shards that failed on Ray: named; the others are saved

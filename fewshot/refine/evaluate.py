@@ -44,7 +44,14 @@ from fewshot.training.trainer import LrScaling, trainer_option
 if TYPE_CHECKING:
     from fewshot.refine.evaluation import TrainingRecipe
     from fewshot.training.trainer import TrainerSettings
-from fewshot.run_folder import EVALUATION_CONFIG, RESOLVED_DATA_PATH, lock_run, save_run_config
+from fewshot.run_folder import (
+    EVALUATION_CONFIG,
+    RESOLVED_DATA_PATH,
+    RUNTIME_OPTIONS,
+    keep_run_config,
+    load_run_config,
+    lock_run,
+)
 
 _R = "recipe (defaults: da Silva et al.)"
 _D = "data"
@@ -109,7 +116,10 @@ def _main(argv: Sequence[str] | None) -> int:
     )  # fmt: skip
     extra = {RESOLVED_DATA_PATH: dm.resolved_data_path()}
     lock_run(Path(config.out))
-    save_run_config(Path(config.out), config, EVALUATION_CONFIG, extra=extra)
+    before = keep_run_config(Path(config.out), config, EVALUATION_CONFIG, extra=extra,
+                             hint="use the original flags or another --out")  # fmt: skip
+    if _finished(config, before):
+        return 0
     limit = config.limit_train_batches
     limit = int(limit) if limit > 1 else limit
     dm.setup("fit")
@@ -130,6 +140,27 @@ def _main(argv: Sequence[str] | None) -> int:
     files = [out / "evaluation.json", out / EVALUATION_CONFIG, *(out / n for n in nets)]
     print(outputs_block(files), end="")
     return 0
+
+
+def _finished(config: EvaluateConfig, before: dict | None) -> bool:
+    """Whether ``evaluation.json`` is there, newer than the refinement it evaluates, and the
+    configuration saved before equals the one saved now (all but the runtime options): says
+    so and lists the files."""
+    out = Path(config.out)
+    result, refinement = out / "evaluation.json", Path(config.run_dir) / "refinement.json"
+    now = load_run_config(out, EVALUATION_CONFIG)
+    if (
+        before is None
+        or now is None
+        or not result.is_file()
+        or (refinement.is_file() and refinement.stat().st_mtime_ns > result.stat().st_mtime_ns)
+        or {k: v for k, v in before.items() if k not in RUNTIME_OPTIONS}
+        != {k: v for k, v in now.items() if k not in RUNTIME_OPTIONS}
+    ):
+        return False
+    print(f"{out} is already finished (same settings): nothing to do")
+    print(outputs_block([result, out / EVALUATION_CONFIG]), end="")
+    return True
 
 
 def training_recipe(config: EvaluateConfig) -> TrainingRecipe:

@@ -10,6 +10,7 @@ from fewshot.data.identity import (
     NOT_JUDGED,
     benchmark_of,
     judging,
+    required_column,
 )
 
 
@@ -56,3 +57,21 @@ def test_the_shared_subset_is_cifar10(shared_data):
     if not (root / "train").is_dir():
         pytest.skip(f"{root} is absent")
     assert benchmark_of("folder", root) == "cifar10"
+
+
+def test_a_command_that_must_compare_refuses_other_data_unless_forced(tmp_path, caplog):
+    from fewshot.errors import UsageError
+
+    pets = _folder(tmp_path / "pets", ["cat", "dog", "frog"])
+    with pytest.raises(UsageError, match="the data is not the benchmark's.*--benchmark-dataset"):
+        required_column("folder", pets, None, what="the study")
+    with pytest.raises(UsageError, match="not the benchmark's"):
+        required_column("synthetic", None, None, what="the study")
+    with caplog.at_level("WARNING"):
+        assert required_column("folder", pets, "cifar10", what="the study") == "cifar10"
+    assert "forces it" in caplog.text
+    cifar = _folder(tmp_path / "cifar", CIFAR10_CLASSES)
+    assert required_column("folder", cifar, None, what="the study") == "cifar10"
+    assert required_column("cifar100", None, None, what="the study") == "cifar100"
+    # a folder not there (a GPU node's configuration read elsewhere): left to the data's check
+    assert required_column("folder", tmp_path / "absent", None, what="the study") == "cifar10"

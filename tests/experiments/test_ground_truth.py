@@ -65,7 +65,7 @@ def test_the_two_taus_separate_regime_and_weight_sharing():
     assert summary["tau_supernet_vs_nats_mean"] == pytest.approx(-1.0)
 
 
-def test_tiny_ground_truth_end_to_end(tmp_path, shared_data):
+def test_tiny_ground_truth_end_to_end(tmp_path, shared_data, capsys):
     subset = shared_data / "cifar10-subset"
     if not subset.is_dir():
         pytest.skip("the CIFAR-10 subset is absent")
@@ -79,6 +79,11 @@ def test_tiny_ground_truth_end_to_end(tmp_path, shared_data):
     assert len(result["archs"]) == 3 and result["supernet_steps"] == 10
     assert all(Arch.from_string(r["arch"]).is_connected for r in result["archs"])
     assert (tmp_path / "docs" / "gt.csv").read_text().count("\n") == 4
+    written = (tmp_path / "gt" / "ground_truth.json").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(argv) == 0  # the same settings again: finished, nothing redone
+    assert "already finished (same settings)" in capsys.readouterr().out
+    assert (tmp_path / "gt" / "ground_truth.json").stat().st_mtime_ns == written
     # another budget compared reuses the standalone runs in the same folder
     assert main([*argv, "--steps", "5"]) == 0
     assert json.loads((tmp_path / "docs" / "gt.json").read_text())["supernet_steps"] == 5

@@ -47,7 +47,7 @@ def test_cheapest_regime_reaching_the_goal_or_the_best_tau():
     assert not best["reached"] and (best["regime"], best["steps"]) == ("a", 200)
 
 
-def test_tiny_study_end_to_end_and_resume(tmp_path, shared_data):
+def test_tiny_study_end_to_end_and_resume(tmp_path, shared_data, capsys):
     subset, table = (
         shared_data / "cifar10-subset",
         shared_data / "reference" / "nb201_accuracies.csv",
@@ -72,7 +72,14 @@ def test_tiny_study_end_to_end_and_resume(tmp_path, shared_data):
     assert "tau top-10%" in (tmp_path / "docs" / "budget_table.md").read_text()
     weights = sorted((tmp_path / "run").rglob("weights.pt"))
     stamps = [w.stat().st_mtime_ns for w in weights]
-    assert main(argv) == 0  # resumes: nothing trained again
+    written = (tmp_path / "run" / "results.json").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(argv) == 0  # the same settings again: finished, nothing redone
+    assert "already finished (same settings)" in capsys.readouterr().out
+    assert (tmp_path / "run" / "results.json").stat().st_mtime_ns == written
+    assert [w.stat().st_mtime_ns for w in weights] == stamps
+    assert main([*argv, "--steps", "3"]) == 0  # fewer budgets: resumes, trains nothing
+    assert "already finished" not in capsys.readouterr().out
     assert [w.stat().st_mtime_ns for w in weights] == stamps
 
 

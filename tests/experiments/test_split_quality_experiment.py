@@ -108,6 +108,12 @@ def test_table_from_trees_on_disk(tmp_path, bench_csv, capsys):
     assert str(out) in capsys.readouterr().out
     # resumable: a second run reuses the trees and gives the same numbers
     mtime = tree_path(runs, "snip", 0).stat().st_mtime_ns
+    written = out.with_suffix(".json").stat().st_mtime_ns
+    assert run(*argv) == 0
+    assert "already finished (same settings)" in capsys.readouterr().out
+    assert out.with_suffix(".json").stat().st_mtime_ns == written  # nothing redone
+    assert run(*argv, "--top-fraction", "0.5") == 0  # another analysis of the same trees
+    assert "already finished" not in capsys.readouterr().out
     assert run(*argv) == 0
     again = json.loads(out.with_suffix(".json").read_text())
     assert again["summary"] == report["summary"] and again["trees"] == report["trees"]

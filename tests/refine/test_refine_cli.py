@@ -31,7 +31,12 @@ def test_tiny_run_writes_record_samples_and_figures(tmp_path, capsys):
     assert "final intervals:" in printed and "| d1 " in printed
     figures = [out / "figures" / n for n in ("score_edf.png", "subspace_size.png")]
     assert_lists_outputs(printed, [out / "refinement.json", out / "config.yaml"], figures)
-    assert main(argv) == 0  # resumes: nothing to do
+    written = (out / "refinement.json").stat().st_mtime_ns
+    assert main(argv) == 0  # the same settings again: finished, nothing redone
+    assert "already finished (same settings" in capsys.readouterr().out
+    assert (out / "refinement.json").stat().st_mtime_ns == written
+    assert main([*argv, "--no-plots"]) == 0  # other outputs asked: not finished
+    assert "already finished" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -70,6 +75,23 @@ def test_initial_from_an_analysis_run_is_reused_and_checked(tmp_path, capsys):
     bad[bad.index("--seed") + 1] = "2"
     assert main(bad) == 2
     assert "--initial-from" in capsys.readouterr().err
+
+
+def test_nb201_refuses_a_benchmark_given_for_other_data(tmp_path, capsys):
+    """Synthetic images are not NATS-Bench's data: a --benchmark given is refused (exit 2)."""
+    from fewshot.spaces.nb201 import all_archs
+    from tests.fakes import write_fake_benchmark
+
+    archs = list(all_archs())[:3]
+    entries = {a.to_string(): {"cifar10": [50.0], "cifar100": [1.0], "ImageNet16-120": [1.0],
+                               "cifar10-valid": [1.0]} for a in archs}  # fmt: skip
+    bench = write_fake_benchmark(tmp_path / "bench", entries)
+    argv = ["--space", "nb201", "--predictor", "synflow", "--samples", "5", "--iterations", "1",
+            "--C", "4", "--N", "1", "--out", str(tmp_path / "nb"), "--benchmark", str(bench),
+            *TINY]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "the data is not the benchmark's" in err and "--benchmark-dataset" in err
 
 
 def test_nb201_space_computes_predictors_on_tiny_networks(tmp_path):

@@ -32,6 +32,14 @@ def test_evaluate_trains_the_top_candidate_and_the_baseline(refined_run, capsys)
     assert saved["resolved_data_path"] == "tensor"
     files = [run / "eval" / "evaluation.json", run / "eval" / "evaluation_config.yaml"]
     assert_lists_outputs(capsys.readouterr().out, files)
+    written = (run / "eval" / "evaluation.json").stat().st_mtime_ns
+    assert evaluate_main(argv) == 0  # the same settings again: finished, nothing trained
+    assert "already finished (same settings)" in capsys.readouterr().out
+    assert (run / "eval" / "evaluation.json").stat().st_mtime_ns == written
+    changed = list(argv)
+    changed[changed.index("--epochs") + 1] = "2"
+    assert evaluate_main(changed) == 2  # other result-affecting settings: refused, named
+    assert "epochs" in capsys.readouterr().err
 
 
 def test_analyse_cli_scores_once_and_reports_correlations_and_trees(tmp_path, capsys):

@@ -199,6 +199,7 @@ def experiment(tmp_path_factory):
         "--sample", "8", "--metrics", "random", "--depths", "1", "--exhaustive-edge", "2",
         "--split-args", "--C 4 --N 1 --batch-size 8", "--threads", "1", "--no-progress",
         "--resamples", "100", "--results", str(tmp / "docs" / "few_vs_one_shot.json"),
+        "--benchmark-dataset", "cifar10",  # synthetic data: judged only when forced
     ]  # fmt: skip
     assert _tool().main(argv) == 0
     return tmp, argv
@@ -251,7 +252,12 @@ def test_rerun_resumes_without_training_again(experiment, capsys):
     assert saved["resolved_data_path"] == "tensor" and saved["image_size"] is None
     weights = sorted((tmp / "run").rglob("weights.pt"))
     stamps = [w.stat().st_mtime_ns for w in weights]
+    capsys.readouterr()
+    results = tmp / "run" / "results.json"
+    written = results.stat().st_mtime_ns
     assert _tool().main(argv) == 0
+    assert "already finished (same settings)" in capsys.readouterr().out
+    assert results.stat().st_mtime_ns == written  # nothing redone
     assert [w.stat().st_mtime_ns for w in weights] == stamps
     changed = list(argv)
     changed[changed.index("--epochs") + 1] = "2"
@@ -308,13 +314,17 @@ def test_connected_only_sample_excludes_disconnected_archs_and_ignores_seeds(tmp
                                "cifar100": [1.0], "ImageNet16-120": [1.0],
                                "cifar10-valid": [1.0]} for a in chosen}  # fmt: skip
     bench = write_fake_benchmark(tmp_path / "bench", entries)
-    config = FewVsOneShotConfig(benchmark=bench, sample=20, connected_only=True)
+    config = FewVsOneShotConfig(
+        benchmark=bench, sample=20, connected_only=True, benchmark_dataset="cifar10"
+    )
     sample, true, _ = arch_sample(config)
     assert all(a.is_connected for a in sample) and min(true) > 10.0
     again, _, _ = arch_sample(FewVsOneShotConfig(benchmark=bench, sample=20, connected_only=True,
-                                                 seeds=5, epochs=9))  # fmt: skip
+                                                 seeds=5, epochs=9, benchmark_dataset="cifar10"))  # fmt: skip
     assert again == sample  # the sample depends on the sample seed only
-    with_disconnected, _, _ = arch_sample(FewVsOneShotConfig(benchmark=bench, sample=20))
+    with_disconnected, _, _ = arch_sample(
+        FewVsOneShotConfig(benchmark=bench, sample=20, benchmark_dataset="cifar10")
+    )
     assert any(not a.is_connected for a in with_disconnected)
 
 
@@ -363,8 +373,43 @@ def test_the_arch_sample_is_parsed_in_the_experiments_space(tmp_path):
     archs = list(all_archs())[::500]
     table = tmp_path / "acc.csv"
     table.write_text("arch_str,cifar10_test\n" + "".join(f"{a},{i}\n" for i, a in enumerate(archs)))
-    values = {"benchmark": table, "sample": 5, "metrics": ["random"], "out": tmp_path / "o"}
+    values = {
+        "benchmark": table,
+        "sample": 5,
+        "metrics": ["random"],
+        "out": tmp_path / "o",
+        "benchmark_dataset": "cifar10",
+    }
     sample, true, indices = arch_sample(make_config(FewVsOneShotConfig, values))
     assert [a.to_string() for a in sample] == [archs[i].to_string() for i in indices]
     with pytest.raises(UsageError, match=f"not a benchmark of search space '{TOY}'"):
         arch_sample(make_config(FewVsOneShotConfig, {**values, "space": TOY}))
+
+
+def test_data_of_other_classes_is_refused_unless_forced(tmp_path, capsys):
+    """A folder of 3 classes that are not CIFAR-10's: no comparison with its accuracy."""
+    from fewshot.config import make_config
+    from fewshot.errors import UsageError
+    from fewshot.experiments.few_vs_one_shot import FewVsOneShotConfig
+
+    for name in ("cat", "dog", "frog"):
+        (tmp_path / "pets" / "train" / name).mkdir(parents=True)
+    table = tmp_path / "acc.csv"
+    table.write_text("arch_str,cifar10_test\n" + f"{next(iter(all_archs()))},1\n")
+    argv = ["--dataset", "folder", "--data-root", str(tmp_path / "pets"), "--benchmark",
+            str(table), "--out", str(tmp_path / "run"), "--metrics", "random"]  # fmt: skip
+    assert _tool().main(argv) == 2
+    err = capsys.readouterr().err
+    assert "the data is not the benchmark's" in err and "--benchmark-dataset" in err
+    assert not (tmp_path / "run").exists()
+    values = {"dataset": "folder", "data_root": tmp_path / "pets", "benchmark": table}
+    with pytest.raises(UsageError, match="not the benchmark's"):
+        make_config(FewVsOneShotConfig, values)
+    forced = make_config(FewVsOneShotConfig, {**values, "benchmark_dataset": "cifar10"})
+    assert forced.benchmark_dataset == "cifar10"
+    from fewshot.data.identity import CIFAR10_CLASSES
+
+    for name in CIFAR10_CLASSES:
+        (tmp_path / "cifar" / "train" / name).mkdir(parents=True)
+    own = make_config(FewVsOneShotConfig, {**values, "data_root": tmp_path / "cifar"})
+    assert own.benchmark_dataset == "cifar10"

@@ -126,7 +126,7 @@ def test_killed_few_vs_one_shot_supernets_resume_to_identical_weights(tmp_path, 
             "--out", "{out}", "--C", "4", "--N", "1", "--epochs", "2", "--seeds", "1",
             "--sample", "6", "--metrics", "random", "--depths", "1", "--no-exhaustive",
             "--split-args", "--C 4 --N 1 --batch-size 8", "--threads", "1", "--no-progress",
-            "--resamples", "100"]  # fmt: skip
+            "--resamples", "100", "--benchmark-dataset", "cifar10"]  # fmt: skip
     # 48 training examples: 3 batches an epoch; step 4 is in the first supernet's second epoch
     kill_and_resume(args, tmp_path / "full", tmp_path / "killed", 4, tmp_path)
     assert_identical(tmp_path / "full", tmp_path / "killed")
