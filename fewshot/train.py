@@ -192,8 +192,9 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         affects_results=False,
     )  # fmt: skip
     benchmark: Path | None = option(
-        None, help="NATS-Bench tss directory judging the search (default: $FEWSHOT_BENCHMARK, "
-        "then $TORCH_HOME/ and ~/.cache/fewshot/data/NATS-tss-v1_0-3ffb9-simple)", group=_SEARCH,
+        None, help="the tree's space's benchmark judging the search (default: where the space "
+        "looks; NB201: the NATS-Bench tss directory in $FEWSHOT_BENCHMARK, then $TORCH_HOME/ and "
+        "~/.cache/fewshot/data/NATS-tss-v1_0-3ffb9-simple)", group=_SEARCH,
         affects_results=False,
     )  # fmt: skip
     benchmark_dataset: str | None = option(
