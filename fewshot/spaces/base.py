@@ -16,8 +16,10 @@ A search space is one registered value (``@register_space("nb201")``), and every
 - **sampling**: uniform inside a mask (``sample``), enumeration (``all_archs``, ``mask.archs()``);
 - **structure** for graph encoders and free baselines: ``op_graph()`` (how positions feed each
   other), ``zero_op`` (an op that outputs zeros, removed from op graphs), ``parametric_ops``
-  (ops with weights: "number of convolutions" is their count), ``is_valid`` (archs whose network
-  is not degenerate, e.g. NB201 cells with an input-output path);
+  (ops with weights: "number of convolutions" is their count), ``nonlinear_count`` (EFS-NAS's
+  nonlinear functions on the op graph's paths: the groups of the ``balanced`` sampling rule),
+  ``is_valid`` (archs whose network is not degenerate, e.g. NB201 cells with an input-output
+  path);
 - **builders**: ``build_supernet`` (the maskable weight-sharing supernet) and ``build_network``
   (a standalone network with the benchmark's layers and parameter count), both plain
   ``nn.Module`` s honouring the supernet contract of :mod:`fewshot.models.supernet`
