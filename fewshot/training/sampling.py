@@ -123,20 +123,19 @@ class FairNAS:
 def op_parameters(space: SearchSpace) -> tuple[tuple[int, ...], ...]:
     """Per position, per op of the space: the parameters of a small supernet (C=4, N=1) whose
     only op at that position is that op (the rest of the network is the same for every op of a
-    position, so only the order within a position means anything)."""
+    position, so only the order within a position means anything). The global random state is
+    left as it was (building initialises weights)."""
     full = space.full_mask()
-    return tuple(
-        tuple(
-            sum(
-                p.numel()
-                for p in space.build_supernet(
-                    C=4, N=1, candidates=full.restrict(position, [op])
-                ).parameters()
-            )
-            for op in space.ops_at(position)
-        )  # fmt: skip
-        for position in range(space.num_positions)
-    )
+
+    def count(position: int, op: str) -> int:
+        net = space.build_supernet(C=4, N=1, candidates=full.restrict(position, [op]))
+        return sum(p.numel() for p in net.parameters())
+
+    with torch.random.fork_rng(devices=[]):
+        return tuple(
+            tuple(count(position, op) for op in space.ops_at(position))
+            for position in range(space.num_positions)
+        )
 
 
 @register_rule("sandwich")
@@ -147,6 +146,7 @@ class Sandwich:
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
+        op_parameters(space)  # built now, not in the middle of a training run
 
     def extreme(self, mask: Mask, largest: bool) -> Arch:
         """The mask's arch with the most (``largest``) or fewest parameters per position."""

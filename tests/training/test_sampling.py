@@ -160,3 +160,13 @@ def test_a_rule_of_several_archs_sums_their_losses_in_one_step():
             grads = [w.grad for name, w in net.named_parameters() if f"edges.{p}.ops.{op}." in name]
             assert all(g is not None and g.abs().sum() > 0 for g in grads), (p, op)
     assert module.hparams.sampling == "fairnas"
+
+
+def test_sizing_the_ops_leaves_the_global_random_state_alone():
+    from fewshot.training.sampling import op_parameters
+
+    op_parameters.cache_clear()
+    torch.manual_seed(0)
+    before = torch.random.get_rng_state()
+    get_sampling_rule("sandwich", NB201)
+    assert torch.equal(torch.random.get_rng_state(), before)
