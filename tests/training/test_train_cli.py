@@ -425,3 +425,25 @@ def test_the_same_command_twice_reports_the_finished_run(run_dir, capsys):
     assert main([*argv, "--search-k", "2"]) == 0  # a new search of the trained leaves
     assert "already finished" not in capsys.readouterr().out
     assert search.stat().st_mtime_ns != stamp
+
+
+def test_sampling_rule_is_recorded_and_a_resume_with_another_is_refused(run_dir, capsys):
+    base = [str(run_dir), *FAST, "--leaf", "1", "--no-search", "--limit-train-batches", "2"]
+    assert main([*base, "--epochs", "1", "--sampling", "fairnas"]) == 0
+    saved = yaml.safe_load((run_dir / "train_config.yaml").read_text())
+    assert saved["sampling"] == "fairnas"
+    capsys.readouterr()
+    assert main([*base, "--epochs", "1", "--sampling", "sandwich"]) == 2
+    assert "sampling: 'fairnas' -> 'sandwich'" in capsys.readouterr().err
+    assert main([*base, "--epochs", "1", "--sampling", "fair"]) == 2
+    assert "fair" in capsys.readouterr().err
+
+
+def test_a_config_saved_before_sampling_resumes_as_uniform(run_dir):
+    base = [str(run_dir), *FAST, "--leaf", "1", "--no-search", "--limit-train-batches", "2"]
+    assert main([*base, "--epochs", "1"]) == 0
+    path = run_dir / "train_config.yaml"
+    saved = yaml.safe_load(path.read_text())
+    assert saved.pop("sampling") == "uniform"
+    path.write_text(yaml.safe_dump(saved))  # as written before --sampling existed
+    assert main([*base, "--epochs", "1"]) == 0
