@@ -21,8 +21,11 @@ the same command trains on CPU, one GPU or with DDP; ``--precision bf16-mixed``,
 batch_size / 64) are the GPU options, off by default. Every default is a field of
 :class:`TrainConfig` (the spec's values; ``configs/train.yaml`` restates them). The resolved
 configuration is saved as ``train_config.yaml`` (with ``resolved_data_path``: the data path,
-``tensor`` or ``loader``, that ``data_path=auto`` chose); re-running continues each leaf from its last
-checkpoint only with the same configuration (the differences are named otherwise), and
+``tensor`` or ``loader``, that ``data_path=auto`` chose, and ``compute``: the device type and
+the CPU threads in effect); re-running continues each leaf from its last
+checkpoint only with the same configuration (the differences are named otherwise) and, per
+leaf, the same device and thread count (``compute.json``; another count gives other weights,
+so a resume under it is refused: pass the recorded ``--threads``), and
 ``--force`` discards the run folder's training outputs and starts over. ``--executor ray``
 trains one leaf per Ray task (``--gpus-per-task``, ``--workers``, ``--ray-address``;
 :mod:`fewshot.training.parallel`); a single job keeps Lightning's own devices and DDP.
@@ -86,12 +89,13 @@ from fewshot.training.pipeline import (
     strip_objects,
 )
 from fewshot.training.runner import LOGGERS, TrainerSettings, TrainSettings, tensorboard_missing
-from fewshot.training.trainer import LrScaling, scaled_lr, trainer_option
+from fewshot.training.trainer import LrScaling, compute_record, scaled_lr, trainer_option
 
 log = logging.getLogger("fewshot")
 
 CONFIG_NAME = TRAIN_CONFIG
 _JOBS = "jobs"
+COMPUTE = "compute"
 _DATA = "model and data (default: the tree's)"
 _OPT = "optimisation (spec section 5)"
 _HW = "Lightning Trainer (default: from --device)"
@@ -393,7 +397,9 @@ def _report_finished(config: TrainConfig, tree: Any) -> int:
 
 def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> dict[str, Any] | None:
     """Check a saved configuration (refuse a changed one unless ``--force``), then save ours
-    with the resolved ``data_path`` (``tensor`` or ``loader``).
+    with the resolved ``data_path`` (``tensor`` or ``loader``) and ``compute``: the device type
+    and CPU threads of this command (each leaf records its own in ``compute.json`` and refuses
+    to resume under others: they change results).
 
     The saved ``jobs`` accumulate over runs of the same configuration (``--leaf 1`` then
     ``--leaf 2``); ``--force`` discards the previous training outputs first. Returns the
@@ -418,7 +424,8 @@ def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> dict[str,
     elif config.force:
         _discard_outputs(out)
     ids = list(dict.fromkeys([*trained, *(j.id for j in jobs)]))
-    save_run_config(out, config, CONFIG_NAME, extra={_JOBS: ids, RESOLVED_DATA_PATH: data_path})
+    extra = {_JOBS: ids, RESOLVED_DATA_PATH: data_path, COMPUTE: compute_record(_hardware(config))}
+    save_run_config(out, config, CONFIG_NAME, extra=extra)
     return saved
 
 

@@ -325,6 +325,30 @@ def test_rerun_resumes_same_config_refuses_a_changed_one_and_force_starts_over(r
     assert saved["epochs"] == 2 and saved["jobs"] == ["1"]
 
 
+def test_threads_are_recorded_and_a_leaf_resumed_under_others_is_refused(run_dir, capsys):
+    """The thread count changes results (issue 31): the run's configuration records the count
+    in effect, each leaf its own; a killed leaf resumed under another count exits 2, one line."""
+    import torch
+
+    before = torch.get_num_threads()
+    base = [str(run_dir), *FAST, "--leaf", "1", "--no-search", "--epochs", "1"]
+    try:
+        assert main([*base, "--threads", "1"]) == 0
+        saved = yaml.safe_load((run_dir / "train_config.yaml").read_text())
+        assert saved["compute"] == {"device": "cpu", "threads": 1} and saved["threads"] == 1
+        leaf = run_dir / "leaves" / "1"
+        assert json.loads((leaf / "compute.json").read_text())["threads"] == 1
+        (leaf / "done.json").unlink()  # as if killed after its last checkpoint
+        capsys.readouterr()
+        assert main([*base, "--threads", "2"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "threads: 1 -> 2" in err and "--threads" in err and len(err.splitlines()) == 1
+        assert main([*base, "--threads", "1"]) == 0  # the recorded count finishes it
+        assert json.loads((leaf / "done.json").read_text())["compute"]["threads"] == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_print_config_resolves_from_the_tree_and_round_trips(run_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main([str(run_dir), "--device", "cpu", "--one-shot", "--epochs", "3", "--print-config"])
