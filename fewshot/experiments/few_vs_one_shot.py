@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from fewshot.analysis.few_vs_one_shot import evaluate_seed, results_table, summarise
+from fewshot.analysis.few_vs_one_shot import evaluate_seed, results_table, summarise, tables_text
 from fewshot.analysis.ranking import stratified_sample
 from fewshot.choices import dataset_names, space_option
 from fewshot.cli import run_main
@@ -489,7 +489,7 @@ def write_outputs(config: FewVsOneShotConfig, result: dict[str, Any]) -> None:
         # --results X.json: X_table.md and X.png beside it, so two studies can share a docs
         # folder; the run folder's results.json keeps few_vs_one_shot_table.md / .png
         stem = "few_vs_one_shot" if path == places[0] else path.stem
-        atomic_write_text(path.with_name(f"{stem}_table.md"), results_table(result) + "\n")
+        atomic_write_text(path.with_name(f"{stem}_table.md"), tables_text(result))
         plot_few_vs_one_shot(result, path.with_name(f"{stem}.png"))
         log.info("wrote %s (+ table, figure)", path)
 

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from fewshot.analysis.baselines import baseline_rows, free_baselines_text
 from fewshot.analysis.ranking import ranking_quality
 from fewshot.choices import space_option
 from fewshot.cli import run_main
@@ -454,7 +455,8 @@ def cheapest_regime(regimes: dict[str, Any], goal: float = TAU_GOAL) -> dict[str
 
 
 def results_table(result: dict[str, Any]) -> str:
-    """Markdown: per regime and budget, mean tau (sd), top-10% tau, picked accuracy, seconds."""
+    """Markdown: per regime and budget, mean tau (sd), top-10% tau, picked accuracy, seconds;
+    then the free baselines (``free: NAME``) when the result has them."""
     rows = []
     for name, r in result["regimes"].items():
         chosen = r["sensitivity"]["chosen"]
@@ -465,6 +467,9 @@ def results_table(result: dict[str, Any]) -> str:
                 _f(b["picked_accuracy_mean"], 2), _f(b["train_s_mean"], 0),
                 f"{chosen['calib_batches']} / {chosen['held_out']}",
             ])  # fmt: skip
+    for name, q in baseline_rows(result):  # the free baselines on the same archs, untrained
+        rows.append([name, "0", "-", _f(q["kendall_tau"]), "-", _f(q["kendall_tau_top10pct"]),
+                     _f(q["picked_accuracy"], 2), "0", "-"])  # fmt: skip
     header = ["regime", "steps", "epochs", "tau", "tau sd", "tau top-10%", "picked acc",
               "train s", "calib batches / held-out"]  # fmt: skip
     return markdown_table(header, rows)
@@ -491,15 +496,21 @@ def whole_space_text(result: dict[str, Any]) -> str:
     return f"\nWhole space (seed 0, largest budget):\n\n{markdown_table(header, rows)}"
 
 
+def tables_text(result: dict[str, Any]) -> str:
+    """The ``_table.md`` text: the curve (with the free baselines' rows), the sensitivity
+    grid, the whole-space taus and the supernets against the free baselines."""
+    return (f"{results_table(result)}\n\nEvaluation-settings sensitivity (seed 0, largest "
+            f"budget):\n\n{sensitivity_table(result)}\n{whole_space_text(result)}"
+            f"{free_baselines_text(result)}")  # fmt: skip
+
+
 def write_outputs(config: RankingBudgetConfig, result: dict[str, Any]) -> None:
     from fewshot.plotting.ranking import plot_tau_vs_steps
 
     places = [config.out / "results.json"] + ([config.results] if config.results else [])
     for path in places:
         atomic_write_json(path, result)
-        text = (f"{results_table(result)}\n\nEvaluation-settings sensitivity (seed 0, largest "
-                f"budget):\n\n{sensitivity_table(result)}\n{whole_space_text(result)}")  # fmt: skip
-        atomic_write_text(path.with_name(path.stem + "_table.md"), text)
+        atomic_write_text(path.with_name(path.stem + "_table.md"), tables_text(result))
         plot_tau_vs_steps(result, path.with_name(path.stem + ".png"))
         log.info("wrote %s (+ table, figure)", path)
 
