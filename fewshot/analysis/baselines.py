@@ -61,18 +61,31 @@ def free_predictions(
     convs: Sequence[float], proxies: Mapping[str, Sequence[float]]
 ) -> dict[str, np.ndarray]:
     """Every free baseline on the sample: ``convs``, each proxy column of ``proxies``, and each
-    vote of :data:`VOTES` whose metrics are all present (a proxy with a non-finite value on
-    some arch is an error: a baseline that cannot score an arch must say so)."""
+    vote of :data:`VOTES` whose metrics are all present. A proxy undefined on an arch (NaN or
+    inf: e.g. naswot or jacob_cov on a cell whose output ignores its input) ranks it below
+    every arch it scores (:func:`lowest_for_undefined`; :func:`undefined_counts` says how many)."""
     out = {CONVS: np.asarray(convs, dtype=float)}
     for name, values in proxies.items():
-        column = np.asarray(values, dtype=float)
-        if not np.all(np.isfinite(column)):
-            raise ValueError(f"{name}: {int(np.sum(~np.isfinite(column)))} archs have no value")
-        out[name] = column
+        out[name] = lowest_for_undefined(values)
     for name, members in VOTES.items():
         if all(m in proxies for m in members):
             out[name] = rank_average([out[m] for m in members])
     return out
+
+
+def lowest_for_undefined(values: Sequence[float]) -> np.ndarray:
+    """``values`` with every non-finite entry set below the smallest finite one (all tied)."""
+    column = np.asarray(values, dtype=float)
+    finite = np.isfinite(column)
+    if not finite.any():
+        raise ValueError("a baseline with no finite value ranks nothing")
+    floor = column[finite].min() - max(1.0, abs(column[finite].min()))
+    return np.where(finite, column, floor)
+
+
+def undefined_counts(proxies: Mapping[str, Sequence[float]]) -> dict[str, int]:
+    """Per proxy, the archs where it is NaN or inf (ranked lowest by :func:`free_predictions`)."""
+    return {k: int(np.sum(~np.isfinite(np.asarray(v, dtype=float)))) for k, v in proxies.items()}
 
 
 def baseline_quality(predicted: Sequence[float], true: Sequence[float]) -> dict[str, Any]:
@@ -221,6 +234,10 @@ def free_baselines_text(result: Mapping[str, Any]) -> str:
     diff_rows = [[arm, *(_interval(per_base[n]) for n in names)]
                  for arm, per_base in block["tau_difference"].items()]  # fmt: skip
     diffs = markdown_table(["arm", *names], diff_rows)
+    undefined = {k: n for k, n in block.get("undefined_archs", {}).items() if n}
+    if undefined:
+        listed = ", ".join(f"{k} {n}" for k, n in undefined.items())
+        quality += f"\nUndefined on some archs, which rank lowest: {listed}.\n"
     return (f"\nFree baselines on the same {len(result['sample']['archs'])} archs "
             f"({block['settings']['description']}; convs: {block['settings']['convs']}):\n\n"
             f"{quality}\nTau of each supernet arm (mean over seeds) minus each baseline's, with "
@@ -249,6 +266,8 @@ __all__ = [
     "bootstrap_taus",
     "free_baselines_text",
     "free_predictions",
+    "lowest_for_undefined",
     "paired_interval",
     "rank_average",
+    "undefined_counts",
 ]

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from fewshot.analysis.few_vs_one_shot import evaluate_seed, results_table, summarise, tables_text
+from fewshot.analysis.few_vs_one_shot import evaluate_seed, summarise, tables_text
 from fewshot.analysis.ranking import stratified_sample
 from fewshot.choices import dataset_names, space_option
 from fewshot.cli import run_main
@@ -61,6 +61,7 @@ from fewshot.config import (
 from fewshot.data.identity import required_column
 from fewshot.errors import UsageError
 from fewshot.experiments.common import start_experiment
+from fewshot.experiments.free_baselines import ProxySettings, add_free_baselines
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
 from fewshot.run_folder import (
     FEW_VS_ONE_SHOT_CONFIG,
@@ -182,6 +183,13 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
     )  # fmt: skip
     resamples: int = option(1000, help="bootstrap resamples", minimum=100, group=_EVAL,
                             affects_results=False)  # fmt: skip
+    free_baselines: bool = option(
+        True, help="also rank the sample by free baselines (convolutions, params, FLOPs, "
+        "zero-cost proxies at initialisation on the space's benchmark network with one batch "
+        "of 64 of --dataset's images at their own size; cached in OUT/free-baselines) and "
+        "compare every method with them (fewshot.experiments.free_baselines)", group=_EVAL,
+        affects_results=False,
+    )  # fmt: skip
     benchmark: Path | None = option(None, help="NATS-Bench tss directory (or an accuracy CSV)",
                                     group=_EVAL,
                                     affects_results=False)  # fmt: skip
@@ -545,8 +553,13 @@ def _main(argv: Sequence[str] | None) -> int:
         },  # fmt: skip
         "timings": {"per_seed": timings, "wall_s": time.perf_counter() - start},
     }
+    if config.free_baselines:
+        settings = ProxySettings(config.space, config.dataset, config.data_root)
+        add_free_baselines(result, settings, config.out / "free-baselines",
+                           resamples=config.resamples, seed=config.sample_seed,
+                           device=config.device, progress=not config.no_progress)  # fmt: skip
     write_outputs(config, result)
-    print(results_table(result))
+    print(tables_text(result))
     return 0
 
 

@@ -42,6 +42,7 @@ from fewshot.analysis.baselines import (
     beaten_by,
     free_baselines_text,
     free_predictions,
+    undefined_counts,
 )
 from fewshot.choices import dataset_names, space_option
 from fewshot.cli import run_main
@@ -134,6 +135,7 @@ def baselines_block(
                      "convs": "the space's num_parametric (NB201: convolutions)"},
         "bootstrap": {"resamples": resamples, "seed": seed, "resample_seeds": resample_seeds,
                       "paired": "archs (and seeds when resampled); one set of resamples"},
+        "undefined_archs": undefined_counts(proxies),
         "baselines": {name: {"predicted": [float(v) for v in values],
                              "quality": baseline_quality(values, true)}
                       for name, values in predictions.items()},

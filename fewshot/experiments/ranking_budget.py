@@ -58,6 +58,7 @@ from fewshot.correlation import kendall_tau
 from fewshot.data.identity import required_column
 from fewshot.errors import UsageError
 from fewshot.experiments.common import start_experiment
+from fewshot.experiments.free_baselines import ProxySettings, add_free_baselines
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
 from fewshot.spaces import Arch, get_space
 from fewshot.tables import format_number as _f
@@ -131,6 +132,13 @@ class RankingBudgetConfig(CommonOptions):
         None, help="benchmark accuracy column (default: the regimes' data's, when every DATA "
         "folder holds a benchmark data set's classes; else the study refuses; naming a column "
         "forces it, with a warning)",
+    )  # fmt: skip
+    free_baselines: bool = option(
+        True, help="also rank the sample by free baselines (convolutions, params, FLOPs, "
+        "zero-cost proxies at initialisation on the space's benchmark network with one batch "
+        "of 64 of the first regime's images at their own size; cached in OUT/free-baselines) "
+        "and compare every budget with them (fewshot.experiments.free_baselines)",
+        affects_results=False,
     )  # fmt: skip
     whole_space: bool = option(
         False, help="also score every arch of the space on seed 0's largest budget at the chosen "
@@ -524,6 +532,12 @@ def _every_regime_done(config: RankingBudgetConfig) -> bool:
     return set(config.regimes) <= set(done)
 
 
+def _proxy_settings(config: RankingBudgetConfig) -> ProxySettings:
+    """The free baselines' proxies: the first regime's data folder, at its own image size."""
+    root = config.roots()[Regime.parse(config.regimes[0]).data]
+    return ProxySettings(config.space, "folder", root)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; user errors exit 2 with one line."""
     return run_main(_main, argv)
@@ -553,8 +567,12 @@ def _main(argv: Sequence[str] | None) -> int:
             "regimes": regimes, "answer": cheapest_regime(regimes),
             "wall_s": time.perf_counter() - start,
         }  # fmt: skip
+        if config.free_baselines:
+            add_free_baselines(result, _proxy_settings(config), config.out / "free-baselines",
+                               seed=config.sample_seed, device=config.device,
+                               progress=not config.no_progress)  # fmt: skip
         write_outputs(config, result)  # after every regime: partial results land early
-    print(results_table(result))
+    print(tables_text(result))
     print(json.dumps(result["answer"]))
     return 0
 
