@@ -541,6 +541,7 @@ def _summary(result: dict[str, Any], config: TrainConfig) -> str:
                 f"{o['regret_space']:.2f} to the space's best, {o['regret_leaf']:.2f} to its "
                 "leaf's)\n"
             )
+            text += _free_line(ev.get("free_baseline"))
         if _judging(config).forced:
             text += f"warning: {_judging(config).why}\n"
     elif config.benchmark is not None:
@@ -549,6 +550,15 @@ def _summary(result: dict[str, Any], config: TrainConfig) -> str:
         text += "\nnot judged: true % and tau need a NATS-Bench benchmark (the note above says "
         text += "where it was looked for and how to get it)\n"
     return text
+
+
+def _free_line(free: dict[str, Any] | None) -> str:
+    """The free baseline on the same archs (no training): what a search must beat."""
+    if free is None:
+        return ""
+    return (f"    free baseline on the same archs, ranked by {free['name']} (no training): Kendall "
+            f"tau {_fmt(free['kendall_tau'], 3)}; picks {free['chosen']['true']:.2f}% (regret "
+            f"{free['regret_space']:.2f})\n")  # fmt: skip
 
 
 def _judging(config: TrainConfig) -> Judging:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from scipy import stats
 
 from fewshot.config import parse_config, to_dict
 from fewshot.spaces.nb201 import Arch, Mask
@@ -120,8 +121,17 @@ def test_fast_dev_run_trains_every_leaf_and_one_shot_then_evaluates(run_dir, ben
             a["true"] == pytest.approx(_true_accuracy(Arch.from_string(a["arch"])))
             for a in leaf["archs"]
         )
+        free = ev[name]["free_baseline"]  # the archs ranked by their convolutions
+        scored = sorted(a["arch"] for leaf in ev[name]["leaves"].values() for a in leaf["archs"])
+        convs = [Arch.from_string(a).ops.count("nor_conv_3x3") + Arch.from_string(a).ops.count(
+            "nor_conv_1x1") for a in scored]  # fmt: skip
+        true = [_true_accuracy(Arch.from_string(a)) for a in scored]
+        assert free["num_scored"] == len(scored)
+        assert free["kendall_tau"] == pytest.approx(stats.kendalltau(convs, true).statistic)
+        assert free["chosen"]["arch"] == scored[convs.index(max(convs))]
     printed = capsys.readouterr().out
     assert "few-shot" in result["table"] and "one-shot" in printed
+    assert "| free: convs | - |" in result["table"] and "ranked by convs (no training)" in printed
     # which benchmark judged the run, the closing table and the paths of what was written
     assert result["benchmark"] == {"path": str(bench_dir.resolve()), "dataset": "cifar10"}
     assert f"judged by {bench_dir.resolve()}" in printed and "| held-out % |" in printed
