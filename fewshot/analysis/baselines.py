@@ -37,6 +37,8 @@ KEY = "free_baselines"
 """The key of the baselines block in a study's result JSON."""
 CONVS = "convs"
 """The structural baseline every space provides: its parametric ops (NB201: convolutions)."""
+NONLINEAR = "nonlinear"
+"""EFS-NAS's count (the space's ``num_nonlinear``; NB201: ReLU-convs on the deepest path)."""
 PROXIES = ("params", "flops", "synflow", "naswot", "jacob_cov", "snip")
 """Registry metrics scored at initialisation as free baselines (params and flops included)."""
 VOTES: dict[str, tuple[str, ...]] = {
@@ -58,13 +60,14 @@ def rank_average(columns: Sequence[Sequence[float]]) -> np.ndarray:
 
 
 def free_predictions(
-    convs: Sequence[float], proxies: Mapping[str, Sequence[float]]
+    counts: Mapping[str, Sequence[float]], proxies: Mapping[str, Sequence[float]]
 ) -> dict[str, np.ndarray]:
-    """Every free baseline on the sample: ``convs``, each proxy column of ``proxies``, and each
-    vote of :data:`VOTES` whose metrics are all present. A proxy undefined on an arch (NaN or
+    """Every free baseline on the sample: each structural count of ``counts`` (:data:`CONVS`,
+    :data:`NONLINEAR`), each proxy column of ``proxies``, and each vote of :data:`VOTES` whose
+    metrics are all present. A proxy undefined on an arch (NaN or
     inf: e.g. naswot or jacob_cov on a cell whose output ignores its input) ranks it below
     every arch it scores (:func:`lowest_for_undefined`; :func:`undefined_counts` says how many)."""
-    out = {CONVS: np.asarray(convs, dtype=float)}
+    out = {name: np.asarray(values, dtype=float) for name, values in counts.items()}
     for name, values in proxies.items():
         out[name] = lowest_for_undefined(values)
     for name, members in VOTES.items():
@@ -238,8 +241,10 @@ def free_baselines_text(result: Mapping[str, Any]) -> str:
     if undefined:
         listed = ", ".join(f"{k} {n}" for k, n in undefined.items())
         quality += f"\nUndefined on some archs, which rank lowest: {listed}.\n"
+    counts = "; ".join(f"{k}: {block['settings'][k]}" for k in (CONVS, NONLINEAR)
+                       if k in block["baselines"] and k in block["settings"])  # fmt: skip
     return (f"\nFree baselines on the same {len(result['sample']['archs'])} archs "
-            f"({block['settings']['description']}; convs: {block['settings']['convs']}):\n\n"
+            f"(proxies: {block['settings']['description']}; {counts}):\n\n"
             f"{quality}\nTau of each supernet arm (mean over seeds) minus each baseline's, with "
             f"the paired 95% bootstrap interval ({_resampled(block['bootstrap'])}, "
             f"{block['bootstrap']['resamples']} resamples shared by every pair):\n\n{diffs}")  # fmt: skip
@@ -256,6 +261,7 @@ def _resampled(bootstrap: Mapping[str, Any]) -> str:
 __all__ = [
     "CONVS",
     "KEY",
+    "NONLINEAR",
     "PROXIES",
     "VOTES",
     "Replicates",

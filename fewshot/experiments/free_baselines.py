@@ -13,7 +13,8 @@ its table. Nothing is trained::
         --csv docs/training/free_baselines.csv --threads 1
 
 The baselines: the number of parametric ops of the arch (its space's ``num_parametric``;
-NB201: convolutions), and the registry metrics ``params``, ``flops``, ``synflow``, ``naswot``,
+NB201: convolutions), EFS-NAS's count of nonlinear functions on its deepest path (the space's
+``num_nonlinear``, where it defines one), and the registry metrics ``params``, ``flops``, ``synflow``, ``naswot``,
 ``jacob_cov`` and ``snip`` at initialisation with their votes (rank averages). The proxies are
 scored as the zero-cost papers score them (:mod:`fewshot.scoring`, recipe ``zero-cost-nas``):
 the space's benchmark network (NB201: C=16, N=5), the data folder's images at their own size
@@ -35,7 +36,9 @@ from typing import Any
 import numpy as np
 
 from fewshot.analysis.baselines import (
+    CONVS,
     KEY,
+    NONLINEAR,
     PROXIES,
     arms_against_baselines,
     baseline_quality,
@@ -125,14 +128,15 @@ def baselines_block(
 ) -> dict[str, Any]:  # fmt: skip
     """The ``free_baselines`` block of a result: per baseline its predictions and quality, per
     arm the tau difference to every baseline with its paired interval, and what beats what."""
-    convs = [a.space.num_parametric(a) for a in archs]
-    predictions = free_predictions(convs, proxies)
+    predictions = free_predictions(structure_counts(archs), proxies)
     intervals = arms_against_baselines(arms, predictions, true, resamples=resamples, seed=seed,
                                        resample_seeds=resample_seeds)  # fmt: skip
     return {
         "settings": {**settings.spec().to_dict(), "data_root": _text(settings.data_root),
-                     "description": settings.spec().describe(),
-                     "convs": "the space's num_parametric (NB201: convolutions)"},
+                     "description": _describe(settings),
+                     "convs": "the space's num_parametric (NB201: convolutions)",
+                     "nonlinear": "the space's num_nonlinear (EFS-NAS: ReLU-convs on the "
+                                  "deepest input-output path)"},
         "bootstrap": {"resamples": resamples, "seed": seed, "resample_seeds": resample_seeds,
                       "paired": "archs (and seeds when resampled); one set of resamples"},
         "undefined_archs": undefined_counts(proxies),
@@ -142,6 +146,22 @@ def baselines_block(
         "tau_difference": intervals,
         "verdict": beaten_by(intervals),
     }  # fmt: skip
+
+
+def structure_counts(archs: Sequence[Arch]) -> dict[str, list[int]]:
+    """The structural baselines the archs' space defines: its parametric ops (NB201:
+    convolutions) and, where defined, EFS-NAS's nonlinear count."""
+    counts = {CONVS: [a.space.num_parametric(a) for a in archs]}
+    nonlinear = [a.space.num_nonlinear(a) for a in archs]
+    if all(n is not None for n in nonlinear):
+        counts[NONLINEAR] = [int(n) for n in nonlinear if n is not None]
+    return counts
+
+
+def _describe(settings: ProxySettings) -> str:
+    """The spec in words, with the data folder's name (its images at their own size)."""
+    where = "" if settings.data_root is None else f" ({Path(settings.data_root).name})"
+    return f"{settings.spec().describe()}{where}"
 
 
 def _text(path: Path | None) -> str | None:

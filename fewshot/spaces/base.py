@@ -226,6 +226,12 @@ class SearchSpace(ABC):
         """How many of ``arch``'s ops have weights (NB201: its convolutions)."""
         return sum(op in self.parametric_ops for op in arch.ops)
 
+    def num_nonlinear(self, arch: Arch) -> int | None:
+        """EFS-NAS's count of nonlinear functions on ``arch``'s deepest input-output path
+        (Oh, Lee, Ham, AAAI 2025; SPEC 5c), or None where the space does not define it
+        (default)."""
+        return None
+
     def sample(self, mask: Mask | None, rng: np.random.Generator) -> Arch:
         """An arch drawn uniformly from ``mask`` (default: the whole space)."""
         mask = mask if mask is not None else self.full_mask()

@@ -30,16 +30,17 @@ def test_rank_average_by_hand():
 
 def test_free_predictions_add_votes_only_when_their_metrics_are_there():
     proxies = {"synflow": [3, 1, 2], "jacob_cov": [3, 2, 1], "snip": [1, 2, 3]}
-    out = free_predictions([2, 0, 1], proxies)
+    out = free_predictions({"convs": [2, 0, 1]}, proxies)
     assert list(out) == ["convs", "synflow", "jacob_cov", "snip", "vote"]
     assert out["vote"].tolist() == pytest.approx([7 / 3, 5 / 3, 2.0])
-    assert list(free_predictions([2, 0, 1], {"params": [1, 2, 3]})) == ["convs", "params"]
+    assert list(free_predictions({"convs": [2, 0, 1]}, {"params": [1, 2, 3]})) == [
+        "convs", "params"]  # fmt: skip
     undefined = {"naswot": [1.0, np.inf, 2.0], "snip": [np.nan, 5.0, 6.0]}
-    out = free_predictions([1, 2, 3], undefined)  # an undefined value ranks lowest
+    out = free_predictions({}, undefined)  # an undefined value ranks lowest
     assert out["naswot"][1] < 1.0 and out["snip"][0] < 5.0
     assert undefined_counts(undefined) == {"naswot": 1, "snip": 1}
     with pytest.raises(ValueError, match="no finite value"):
-        free_predictions([1, 2], {"naswot": [np.nan, np.nan]})
+        free_predictions({}, {"naswot": [np.nan, np.nan]})
 
 
 def test_baseline_quality_is_the_studys_measures():

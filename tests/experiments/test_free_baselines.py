@@ -55,11 +55,15 @@ def test_baselines_are_added_scored_once_and_a_changed_spec_is_refused(tmp_path,
     assert main(argv) == 0
     result = json.loads(path.read_text())
     block = result[KEY]
-    assert list(block["baselines"]) == ["convs", "params", "flops", "synflow", "naswot",
-                                        "jacob_cov", "snip", "vote", "vote+naswot"]  # fmt: skip
+    assert list(block["baselines"]) == ["convs", "nonlinear", "params", "flops", "synflow",
+                                        "naswot", "jacob_cov", "snip", "vote",
+                                        "vote+naswot"]  # fmt: skip
     convs = [get_space().num_parametric(get_space().Arch.from_string(a))
              for a in result["sample"]["archs"]]  # fmt: skip
     assert block["baselines"]["convs"]["predicted"] == convs
+    nonlinear = [get_space().num_nonlinear(get_space().Arch.from_string(a))
+                 for a in result["sample"]["archs"]]  # fmt: skip
+    assert block["baselines"]["nonlinear"]["predicted"] == nonlinear
     assert set(block["tau_difference"]["px8-c4-n1-full 100"]) == set(block["baselines"])
     assert block["settings"]["C"] == 4 and block["settings"]["batches"] == 1
     table = (tmp_path / "budget_table.md").read_text()
