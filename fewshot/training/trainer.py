@@ -48,6 +48,12 @@ LR_BASE_BATCH = 64
 CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 SETTINGS_KEY = "fewshot_settings"
+COMPUTE_KEY = "fewshot_compute"
+"""Where a checkpoint of :func:`fit_resumable` keeps :func:`compute_record`."""
+_COMPUTE_HINT = (
+    "the device and the CPU thread count change results; rerun with the recorded "
+    "--threads/--device, or remove the folder to train it again"
+)
 _DDP_NEEDING_UNUSED = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
 _CHATTY_LOGGERS = (  # "GPU available", "TPU available", "LOCAL_RANK ... CUDA_VISIBLE_DEVICES", tips
     "pytorch_lightning.utilities.rank_zero",
@@ -279,16 +285,22 @@ def last_checkpoint_callback(out_dir: Path) -> ModelCheckpoint:
 
 
 class RecordSettings(Callback):
-    """Store ``settings`` (a JSON-like mapping) in every checkpoint, for
-    :func:`resume_checkpoint` to compare with the settings of the run that resumes."""
+    """Store ``settings`` (a JSON-like mapping) and, when given, ``compute``
+    (:func:`compute_record`) in every checkpoint, for :func:`resume_checkpoint` to compare with
+    the run that resumes."""
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
+    def __init__(
+        self, settings: Mapping[str, Any], compute: Mapping[str, Any] | None = None
+    ) -> None:
         self.settings = dict(settings)
+        self.compute = None if compute is None else dict(compute)
 
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint[SETTINGS_KEY] = self.settings
+        if self.compute is not None:
+            checkpoint[COMPUTE_KEY] = self.compute
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -328,14 +340,19 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
 
 
 def resume_checkpoint(
-    out_dir: Path, hardware: TrainerSettings, settings: Mapping[str, Any] | None = None
+    out_dir: Path,
+    hardware: TrainerSettings,
+    settings: Mapping[str, Any] | None = None,
+    compute: Mapping[str, Any] | None = None,
 ) -> Path | None:
     """The checkpoint a run in ``out_dir`` should resume from: ``checkpoints/last.ckpt``, or,
     when that one is missing or corrupt (set aside by :func:`load_checkpoint`), the newest
     ``epochNNN.ckpt`` that loads; None for a fast dev run, or when there is none (the run
     starts over). Temporary files of a save cut short are removed (the command holds the
     folder's lock, so no other process is writing them). When ``settings`` are given, a checkpoint saved with other settings
-    (:class:`RecordSettings`) is named and not resumed."""
+    (:class:`RecordSettings`) is named and not resumed. When ``compute`` is given, a checkpoint
+    saved under another device or CPU thread count is refused (:class:`UsageError`, one line):
+    those change results, and restarting silently would hide it."""
     folder = Path(out_dir) / CHECKPOINTS
     if hardware.fast_dev_run or not folder.is_dir():
         return None
@@ -348,6 +365,11 @@ def resume_checkpoint(
         checkpoint = load_checkpoint(path)
         if checkpoint is None:
             continue
+        saved_compute = checkpoint.get(COMPUTE_KEY)
+        if compute is not None and saved_compute and compute_difference(saved_compute, compute):
+            diff = "; ".join(compute_difference(saved_compute, compute))
+            raise UsageError(f"cannot resume {out_dir} under other compute settings ({diff}): "
+                             f"{_COMPUTE_HINT}")  # fmt: skip
         if settings is not None and checkpoint.get(SETTINGS_KEY) != dict(settings):
             log.warning("%s was saved with other settings: training from scratch", path)
             return None
@@ -417,15 +439,18 @@ def fit_resumable(
 
     With ``out_dir``: checkpoint ``out_dir/checkpoints/last.ckpt`` at every epoch end, and
     first resume from it when it was saved with the same ``settings`` (and the same
-    :func:`result_settings` of ``hardware``), so a killed run continues where it stopped.
+    :func:`result_settings` of ``hardware``), so a killed run continues where it stopped; a
+    checkpoint saved under another device or CPU thread count (:func:`compute_record`) is
+    refused with one line.
     """
     record = {**settings, **result_settings(hardware)}
+    compute = compute_record(hardware)
     own = (
         []
         if out_dir is None
         else [
             last_checkpoint_callback(out_dir),
-            RecordSettings(record),
+            RecordSettings(record, compute),
             CheckpointOnPreemption(out_dir),
         ]
     )
@@ -436,7 +461,7 @@ def fit_resumable(
         callbacks=[*own, *callbacks],
         **options,
     )
-    resume = None if out_dir is None else resume_checkpoint(out_dir, hardware, record)
+    resume = None if out_dir is None else resume_checkpoint(out_dir, hardware, record, compute)
     with faults.defer_preemption():
         trainer.fit(prepare_model(module, hardware), ckpt_path=resume, **data)
     return trainer
@@ -513,9 +538,8 @@ def refuse_other_compute(out_dir: Path, current: Mapping[str, Any]) -> None:
     diff = compute_difference(json.loads(path.read_text(encoding="utf-8")), current)
     if diff:
         raise UsageError(
-            f"cannot resume {out_dir} under other compute settings ({'; '.join(diff)}): the "
-            "device and the CPU thread count change results; rerun with the recorded "
-            "--threads/--device, or remove the folder to train it again"
+            f"cannot resume {out_dir} under other compute settings ({'; '.join(diff)}): "
+            f"{_COMPUTE_HINT}"
         )
 
 

@@ -68,3 +68,25 @@ def test_a_folder_trained_before_the_record_existed_resumes(tmp_path, restore_th
     (tmp_path / "compute.json").unlink()
     _train(tmp_path, threads=2, epochs=2)
     assert json.loads((tmp_path / "done.json").read_text())["compute"]["threads"] == 2
+
+
+def test_standalone_training_refuses_a_checkpoint_of_another_thread_count(
+    tmp_path, restore_threads
+):
+    """fit_resumable (standalone archs, refinement) keeps the record in its checkpoints."""
+    from fewshot.training.standalone import StandaloneSettings, train_arch
+
+    arch = get_space().Arch.from_string(
+        "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|avg_pool_3x3~2|"
+    )
+    settings = StandaloneSettings(C=4, N=1, epochs=1, limit_train_batches=2)
+
+    def run(threads: int) -> dict:
+        dm = make_datamodule("synthetic", batch_size=16, num_train=64, num_test=16, image_size=8)
+        hw = TrainerSettings(accelerator="cpu", devices=1, progress_bar=False, threads=threads)
+        return train_arch(arch, dm, settings, hardware=hw, out_dir=tmp_path)
+
+    first = run(1)
+    with pytest.raises(UsageError, match=r"other compute settings \(threads: 1 -> 2\)"):
+        run(2)
+    assert run(1)["val_acc"] == first["val_acc"]  # the recorded count resumes (finished)
