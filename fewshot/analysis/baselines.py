@@ -20,7 +20,7 @@ fraction of the cost when many pairs share the resamples.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,13 +104,18 @@ class Replicates:
     """Taus of predictions on shared bootstrap resamples (:func:`bootstrap_taus`).
 
     ``taus[name]``: ``(resamples, seeds)`` Kendall taus of that prediction on each resample's
-    archs (a baseline has one column); ``seed_draws``: ``(resamples, seeds)`` seed indices
+    archs (a baseline has one column), or another statistic (:func:`bootstrap_statistics`); ``seed_draws``: ``(resamples, seeds)`` seed indices
     each replicate draws (``arange(seeds)`` in every row without seed resampling).
     """
 
     taus: dict[str, np.ndarray]
     seed_draws: np.ndarray
     confidence: float
+
+
+Statistic = Callable[[np.ndarray, np.ndarray], float | None]
+"""``(one prediction row, a resample's arch indices) -> value`` on that resample (``None``, an
+undefined tau, counts 0 as the study counts it)."""
 
 
 def bootstrap_taus(
@@ -126,21 +131,49 @@ def bootstrap_taus(
     """Kendall tau of every prediction (``(seeds, archs)`` for an arm, ``(archs,)`` for a
     baseline) on the same ``resamples`` resamples of the archs, drawn from ``seed``."""
     acc = np.asarray(true, dtype=float)
+
+    def tau(row: np.ndarray, d: np.ndarray) -> float:
+        return _tau(row[d], acc[d])
+
+    return bootstrap_statistics(
+        {name: (values, tau) for name, values in predictions.items()}, acc.size, seeds=seeds,
+        resamples=resamples, seed=seed, resample_seeds=resample_seeds, confidence=confidence,
+    )  # fmt: skip
+
+
+def bootstrap_statistics(
+    measured: Mapping[str, tuple[Any, Statistic]],
+    archs: int,
+    *,
+    seeds: int,
+    resamples: int = 1000,
+    seed: int = 0,
+    resample_seeds: bool = False,
+    confidence: float = 0.95,
+) -> Replicates:
+    """Any statistic of every prediction on the same resamples :func:`bootstrap_taus` draws:
+    ``measured[name] = (values, statistic)``, ``values`` ``(seeds, archs)`` for an arm or
+    ``(archs,)`` for a baseline; ``Replicates.taus[name]`` then holds ``statistic(row,
+    indices)`` per resample and row. One draw serves every name, so any two are paired."""
     rng = np.random.default_rng(seed)
     draws, seed_draws = [], []
     for _ in range(resamples):  # the draw order of ranking._seed_and_arch_bootstrap
         if resample_seeds:
             seed_draws.append(rng.integers(0, seeds, seeds))
-        draws.append(rng.integers(0, acc.size, acc.size))
+        draws.append(rng.integers(0, archs, archs))
     if not resample_seeds:
         seed_draws = [np.arange(seeds)] * resamples
-    taus = {}
-    for name, values in predictions.items():
+    values_of = {}
+    for name, (values, statistic) in measured.items():
         matrix = np.atleast_2d(np.asarray(values, dtype=float))
-        if matrix.shape[1] != acc.size:
-            raise ValueError(f"{name}: {matrix.shape[1]} predictions for {acc.size} archs")
-        taus[name] = np.array([[_tau(row[d], acc[d]) for row in matrix] for d in draws])
-    return Replicates(taus, np.asarray(seed_draws), confidence)
+        if matrix.shape[1] != archs:
+            raise ValueError(f"{name}: {matrix.shape[1]} predictions for {archs} archs")
+        values_of[name] = np.array([[_counted(statistic(row, d)) for row in matrix] for d in draws])
+    return Replicates(values_of, np.asarray(seed_draws), confidence)
+
+
+def _counted(value: float | None) -> float:
+    return 0.0 if value is None else float(value)
 
 
 def _tau(predicted: np.ndarray, true: np.ndarray) -> float:
@@ -265,10 +298,12 @@ __all__ = [
     "PROXIES",
     "VOTES",
     "Replicates",
+    "Statistic",
     "arms_against_baselines",
     "baseline_quality",
     "baseline_rows",
     "beaten_by",
+    "bootstrap_statistics",
     "bootstrap_taus",
     "free_baselines_text",
     "free_predictions",
