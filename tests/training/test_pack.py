@@ -1,0 +1,128 @@
+"""Packs (issue 30): K networks trained in one pass equal each trained alone, deterministic,
+and a killed pack resumes to the same bits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from fewshot import faults
+from fewshot.data import SyntheticDataModule
+from fewshot.spaces import get_space
+from fewshot.training.pack import (
+    PACK_CHECKPOINT,
+    PackMember,
+    PackSettings,
+    PackTrainer,
+    datamodule_batches,
+)
+from fewshot.training.runner import TrainSettings, train_subsupernet
+from fewshot.training.trainer import CPU
+
+SPACE = get_space("nb201")
+SETTINGS = PackSettings(C=4, N=1, epochs=2, max_steps=6)
+
+
+def _masks():
+    full = SPACE.full_mask()
+    table = full.to_array().copy()
+    table[0, :] = False
+    table[0, SPACE.ops.index(SPACE.ops[3])] = True  # edge 0 restricted to one op
+    leaf = SPACE.mask_type(table)
+    table = full.to_array().copy()
+    table[:, SPACE.ops.index(SPACE.zero_op)] = False  # no zero op anywhere
+    return [full, leaf, SPACE.mask_type(table)]
+
+
+def _datamodule(seed: int) -> SyntheticDataModule:
+    return SyntheticDataModule(image_size=8, num_train=160, num_test=16, batch_size=32,
+                               seed=seed, val_fraction=0.2, data_path="tensor")  # fmt: skip
+
+
+def _members(tmp: Path, seeds=(0, 1, 2)) -> list[PackMember]:
+    members = []
+    for i, (mask, seed) in enumerate(zip(_masks(), seeds, strict=True)):
+        batches, per_epoch = datamodule_batches(_datamodule(seed))
+        members.append(PackMember(f"m{i}", mask, seed, batches, per_epoch, tmp / f"m{i}"))
+    return members
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
+
+
+def test_each_packed_network_equals_its_lightning_training_alone(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    members = _members(tmp_path / "pack")
+    PackTrainer(members, SETTINGS, tmp_path / "pack").fit()
+    for member in members:
+        alone = tmp_path / "alone" / member.name
+        settings = TrainSettings(C=4, N=1, epochs=2, max_steps=6, seed=member.seed)
+        train_subsupernet(member.mask, _datamodule(member.seed), alone, settings, CPU)
+        packed, reference = _weights(member.out_dir), _weights(alone)
+        assert packed.keys() == reference.keys()
+        for key, value in reference.items():
+            if value.is_floating_point():
+                torch.testing.assert_close(packed[key], value, atol=2e-5, rtol=1e-4, msg=key)
+            else:
+                assert torch.equal(packed[key], value), key
+
+
+def test_networks_of_a_pack_do_not_interact(tmp_path: Path) -> None:
+    """Network 1 trained in a pack of 3 equals network 1 trained in a pack of 1."""
+    torch.set_num_threads(1)
+    members = _members(tmp_path / "three")
+    PackTrainer(members, SETTINGS, tmp_path / "three").fit()
+    alone = _members(tmp_path / "one")[1:2]
+    PackTrainer(alone, SETTINGS, tmp_path / "one").fit()
+    for key, value in _weights(alone[0].out_dir).items():
+        torch.testing.assert_close(_weights(members[1].out_dir)[key], value, atol=1e-5,
+                                   rtol=1e-4)  # fmt: skip
+
+
+def _run_interrupted(tmp: Path, stop_at: int, how: str) -> list[PackMember]:
+    members = _members(tmp)
+    trainer = PackTrainer(members, SETTINGS, tmp)
+    original = trainer.train_step
+
+    def step() -> None:
+        original()
+        if trainer.step == stop_at:
+            if how == "signal":
+                faults.request_preemption()
+            else:
+                raise KeyboardInterrupt  # a kill: nothing saved at this step
+
+    trainer.train_step = step  # type: ignore[method-assign]
+    with pytest.raises((faults.Preempted, KeyboardInterrupt)):
+        trainer.fit()
+    assert (tmp / PACK_CHECKPOINT).is_file()
+    assert not (members[0].out_dir / "weights.pt").exists()
+    PackTrainer(_members(tmp), SETTINGS, tmp).fit()
+    return members
+
+
+@pytest.mark.parametrize("how, stop_at", [("signal", 3), ("kill", 7 - 2)])
+def test_an_interrupted_pack_resumes_to_the_same_bits(tmp_path: Path, how: str, stop_at: int):
+    torch.set_num_threads(1)
+    whole = _members(tmp_path / "whole")
+    PackTrainer(whole, SETTINGS, tmp_path / "whole").fit()
+    resumed = _run_interrupted(tmp_path / "cut", stop_at, how)
+    for a, b in zip(whole, resumed, strict=True):
+        wa, wb = _weights(a.out_dir), _weights(b.out_dir)
+        assert all(torch.equal(wa[k], wb[k]) for k in wa), a.name
+        assert (a.out_dir / "metrics.jsonl").read_text().count("\n") == 2
+        rows_a = (a.out_dir / "metrics.jsonl").read_text().splitlines()
+        rows_b = (b.out_dir / "metrics.jsonl").read_text().splitlines()
+        assert [r.split('"lr"')[0] for r in rows_a] == [r.split('"lr"')[0] for r in rows_b]
+
+
+def test_a_checkpoint_of_another_pack_is_refused(tmp_path: Path) -> None:
+    members = _members(tmp_path)
+    trainer = PackTrainer(members, PackSettings(C=4, N=1, epochs=1, max_steps=1), tmp_path)
+    trainer.fit()
+    other = _members(tmp_path, seeds=(5, 6, 7))
+    with pytest.raises(ValueError, match="another pack"):
+        PackTrainer(other, PackSettings(C=4, N=1, epochs=1, max_steps=1), tmp_path).fit()
