@@ -31,6 +31,7 @@ network's own :class:`Supernet` ``state_dict`` (:meth:`load_member`, :meth:`memb
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,6 +45,11 @@ from fewshot.models.supernet import MaskedCell, Supernet
 from fewshot.spaces.base import Arch
 
 _BN_STATS = ("running_mean", "running_var", "num_batches_tracked")
+
+# The stacked parameters are strided views of one flat buffer and their grads the same views of
+# the flat gradient: autograd accumulates into them in place, as intended, and says once that
+# such grads "do not obey the gradient layout contract" (a performance note, not an error).
+warnings.filterwarnings("ignore", message="grad and param do not obey the gradient layout")
 
 
 @dataclass(frozen=True)
