@@ -236,79 +236,74 @@ class PackedSupernet(nn.Module):
         return sorted(sources.items())
 
     def _cell(self, x: Tensor, c: int, choice: _Choice, update: bool) -> Tensor:
-        """One search cell: per edge, the conv op (per-network kernels, zero where another op
-        was drawn), pooling and identity selected per network; nodes summed in edge order."""
-        weight, gamma, beta, mean, var = self._cell_conv(c, choice)
-        kernel, C = self.kinds.kernel, x.shape[1] // self.K
+        """One search cell. Per source node, one grouped convolution runs the conv ops of
+        every (out-edge, network) pair that drew one (its input channels gathered, its outputs
+        added into the destination nodes' channels of those networks); pooling and identity
+        are added with a 0/1 factor per network. Each node's value is the sum of its inputs in
+        edge order, exactly as :class:`MaskedCell` adds them."""
+        C = x.shape[1] // self.K
         totals: list[Tensor | None] = [None] * self.num_nodes
         nodes: list[Tensor] = [x]
         for src, out_edges in self._sources:
             h = nodes[src]
-            relu = F.relu(h) if any(choice.any_conv[e] for e in out_edges) else None
+            pairs = choice.conv_pairs(src, out_edges, C)
+            if pairs is not None:
+                y = self._pair_conv(c, h, pairs, C, update)
+                for dst, first, last in pairs.rows:
+                    span = slice(first * C, last * C)
+                    if totals[dst] is None:  # a fresh zero tensor: added into in place
+                        totals[dst] = _add_channels_(torch.zeros_like(x), pairs.channels[span],
+                                                     y[:, span])  # fmt: skip
+                    else:
+                        totals[dst] = _add_channels(totals[dst], pairs.channels[span], y[:, span])
             pooled = _average_pool_3x3(h) if any(choice.any_pool[e] for e in out_edges) else None
             for e in out_edges:
-                part: Tensor | None = None
-                if choice.any_conv[e]:
-                    y = _conv(relu, weight[e], self.K, 1, kernel // 2)
-                    part = F.batch_norm(
-                        y, mean[e] if update else None, var[e] if update else None,
-                        gamma[e], beta[e], True, self.bn_momentum, self.bn_eps,
-                    )  # fmt: skip
-                if choice.any_pool[e]:
-                    part = _add_scaled(part, choice.factor("pool", e, C), pooled)
-                if choice.any_identity[e]:
-                    part = _add_scaled(part, choice.factor("identity", e, C), h)
                 dst = self.edges[e][0]
-                if part is not None:
-                    totals[dst] = part if totals[dst] is None else totals[dst] + part
+                if choice.any_pool[e]:
+                    totals[dst] = _add_scaled(totals[dst], choice.factor("pool", e, C), pooled)
+                if choice.any_identity[e]:
+                    totals[dst] = _add_scaled(totals[dst], choice.factor("identity", e, C), h)
             # node src + 1 has all its inputs now (edges run from lower to higher nodes)
             done = totals[src + 1]
             nodes.append(done if done is not None else torch.zeros_like(x))
-        if update:
-            self._store_cell_stats(c, choice, mean, var)
         return nodes[self.num_nodes - 1]
 
-    def _cell_conv(self, c: int, choice: _Choice) -> tuple[Tensor, ...]:
-        """Per edge and network, the kernel, BN scale and shift of the conv op drawn (zeros for
-        networks that drew another op), and the BN running statistics it updates."""
-        p, kernel = self.params, self.kinds.kernel
+    def _pair_conv(self, c: int, h: Tensor, pairs: _Pairs, C: int, update: bool) -> Tensor:
+        """ReLU -> conv -> BN of every pair, as one grouped convolution: each pair's kernel,
+        BN scale, shift and running statistics gathered from its op's stacked tensors (a
+        smaller kernel zero-padded to the largest); the statistics written back after."""
+        p, kernel, P = self.params, self.kinds.kernel, len(pairs.edges)
+        pe, pk = pairs.edges, pairs.networks
         weight = gamma = beta = mean = var = None
-        for name, k in self.kinds.conv:
-            use = choice.conv[name]  # [E, K] bool
-            w = p[f"cell{c}.{name}.weight"]
-            if k < kernel:
-                pad = (kernel - k) // 2
+        for name, size, chosen, _ in pairs.kinds:
+            w = p[f"cell{c}.{name}.weight"][pe, pk]
+            if size < kernel:
+                pad = (kernel - size) // 2
                 w = F.pad(w, (pad, pad, pad, pad))
-            u4 = use[:, :, None, None, None, None]
-            u2 = use[:, :, None]
-            weight = torch.where(u4, w, 0.0 if weight is None else weight)
-            gamma = torch.where(u2, p[f"cell{c}.{name}.gamma"], 0.0 if gamma is None else gamma)
-            beta = torch.where(u2, p[f"cell{c}.{name}.beta"], 0.0 if beta is None else beta)
-            m, v = (
-                self.stat(f"cell{c}.{name}.running_mean"),
-                self.stat(f"cell{c}.{name}.running_var"),
+            g, b = p[f"cell{c}.{name}.gamma"][pe, pk], p[f"cell{c}.{name}.beta"][pe, pk]
+            weight = (
+                w if weight is None else torch.where(chosen[:, None, None, None, None], w, weight)
             )
-            mean = torch.where(u2, m, 0.0 if mean is None else mean)
-            var = torch.where(u2, v, 1.0 if var is None else var)
-        E, K = len(self.edges), self.K
-        C = weight.shape[2]
-        return (
-            weight.reshape(E, K * C, C, kernel, kernel),
-            gamma.reshape(E, K * C),
-            beta.reshape(E, K * C),
-            mean.reshape(E, K * C).contiguous(),
-            var.reshape(E, K * C).contiguous(),
-        )
-
-    def _store_cell_stats(self, c: int, choice: _Choice, mean: Tensor, var: Tensor) -> None:
-        E, K = len(self.edges), self.K
-        mean, var = mean.view(E, K, -1), var.view(E, K, -1)
-        for name, _ in self.kinds.conv:
-            use = choice.conv[name]
-            for stat, new in (("running_mean", mean), ("running_var", var)):
-                old = self.stat(f"cell{c}.{name}.{stat}")
-                old.copy_(torch.where(use[:, :, None], new, old))
-            self.stat(f"cell{c}.{name}.num_batches_tracked").add_(use.long())
+            gamma = g if gamma is None else torch.where(chosen[:, None], g, gamma)
+            beta = b if beta is None else torch.where(chosen[:, None], b, beta)
+            if update:
+                m = self.stat(f"cell{c}.{name}.running_mean")[pe, pk]
+                v = self.stat(f"cell{c}.{name}.running_var")[pe, pk]
+                mean = m if mean is None else torch.where(chosen[:, None], m, mean)
+                var = v if var is None else torch.where(chosen[:, None], v, var)
+        y = F.conv2d(F.relu(_gather_channels(h, pairs.channels)),
+                     weight.reshape(P * C, C, kernel, kernel), padding=kernel // 2, groups=P)  # fmt: skip
+        if update:
+            mean, var = mean.reshape(-1).contiguous(), var.reshape(-1).contiguous()
+        y = F.batch_norm(y, mean, var, gamma.reshape(-1), beta.reshape(-1), True,
+                         self.bn_momentum, self.bn_eps)  # fmt: skip
+        if update:
+            mean, var = mean.view(P, C), var.view(P, C)
+            for name, _, _, (rows, kind_pe, kind_pk) in pairs.kinds:
+                self.stat(f"cell{c}.{name}.running_mean")[kind_pe, kind_pk] = mean[rows]
+                self.stat(f"cell{c}.{name}.running_var")[kind_pe, kind_pk] = var[rows]
+                self.stat(f"cell{c}.{name}.num_batches_tracked")[kind_pe, kind_pk] += 1
+        return y
 
     # -- which parameters a step touches --------------------------------------------------
     def touched(self, archs: Sequence[Arch]) -> Tensor:
@@ -349,6 +344,66 @@ def _average_pool_3x3(x: Tensor) -> Tensor:
     return F.conv2d(x, ones, padding=1, groups=channels) * reciprocal
 
 
+@dataclass(frozen=True)
+class _Pairs:
+    """The (edge, network) pairs of one source node whose networks drew a conv op there.
+
+    ``edges``, ``networks``: ``[P]``, edge by edge; ``channels``: the pairs' networks'
+    channels (``[P*C]``, pair by pair); ``rows``: per destination node ``(dst, first, last)``,
+    its pairs' range; ``kinds``: per conv op drawn, ``(name, kernel size, chosen [P] bool,
+    (its rows, their edges, their networks))``."""
+
+    edges: Tensor
+    networks: Tensor
+    channels: Tensor
+    rows: list[tuple[int, int, int]]
+    kinds: list[tuple[str, int, Tensor, tuple[Tensor, Tensor, Tensor]]]
+
+    @classmethod
+    def of(cls, choice: _Choice, out_edges: Sequence[int], C: int) -> _Pairs | None:
+        pe, pk, op, rows = [], [], [], []
+        for e in out_edges:
+            first = len(pe)
+            for k, conv in enumerate(choice._is_conv[e]):
+                if conv:
+                    pe.append(e)
+                    pk.append(k)
+                    op.append(choice._ops[k][e])
+            if len(pe) > first:
+                rows.append((choice._edges[e][0], first, len(pe)))
+        if not pe:
+            return None
+        dev = choice._device
+        networks = torch.tensor(pk)
+        channels = (networks[:, None] * C + torch.arange(C)).reshape(-1)
+        kinds = []
+        for name, size in choice._conv_kinds:
+            at = [i for i, o in enumerate(op) if o == name]
+            if at:
+                chosen = torch.tensor([o == name for o in op], device=dev)
+                sub = (torch.tensor(at, device=dev), torch.tensor([pe[i] for i in at], device=dev),
+                       torch.tensor([pk[i] for i in at], device=dev))  # fmt: skip
+                kinds.append((name, size, chosen, sub))
+        return cls(torch.tensor(pe, device=dev), networks.to(dev), channels.to(dev), rows, kinds)
+
+
+def _gather_channels(x: Tensor, index: Tensor) -> Tensor:
+    """``x[:, index]`` for channels-last ``x``, channels-last out (gathered as NHWC rows)."""
+    return x.permute(0, 2, 3, 1).index_select(3, index).permute(0, 3, 1, 2)
+
+
+def _add_channels(base: Tensor, index: Tensor, values: Tensor) -> Tensor:
+    """``base`` with ``values`` added to its channels ``index``, channels-last in and out."""
+    out = base.permute(0, 2, 3, 1).index_add(3, index, values.permute(0, 2, 3, 1))
+    return out.permute(0, 3, 1, 2)
+
+
+def _add_channels_(base: Tensor, index: Tensor, values: Tensor) -> Tensor:
+    """:func:`_add_channels` into ``base`` in place (a fresh tensor autograd does not need)."""
+    base.permute(0, 2, 3, 1).index_add_(3, index, values.permute(0, 2, 3, 1))
+    return base
+
+
 def _add_scaled(part: Tensor | None, scale: Tensor, value: Tensor) -> Tensor:
     """``part + scale * value`` (``scale`` a per-channel 0/1 factor); ``scale * value`` alone."""
     return scale * value if part is None else torch.addcmul(part, scale, value)
@@ -362,14 +417,13 @@ class _Choice:
         ops = [a.ops for a in archs]
         E = len(pack.edges)
         device = pack.flat.device
-        self.conv = {
-            name: torch.tensor(
-                [[ops[k][e] == name for k in range(K)] for e in range(E)], device=device
-            )  # fmt: skip
-            for name, _ in kinds.conv
-        }
         conv_names = {name for name, _ in kinds.conv}
-        self.any_conv = [any(ops[k][e] in conv_names for k in range(K)) for e in range(E)]
+        self._edges = pack.edges
+        self._is_conv = [[ops[k][e] in conv_names for k in range(K)] for e in range(E)]
+        self._ops = ops
+        self._conv_kinds = kinds.conv
+        self._pairs: dict[tuple[int, int], tuple | None] = {}
+        self._device = device
         self.any_pool = [any(ops[k][e] in kinds.pool for k in range(K)) for e in range(E)]
         self.any_identity = [any(ops[k][e] in kinds.identity for k in range(K)) for e in range(E)]
         self._tables = {
@@ -385,6 +439,14 @@ class _Choice:
             [[float(ops[k][e] in names) for k in range(K)] for e in range(E)],
             device=pack.flat.device,
         )
+
+    def conv_pairs(self, src: int, out_edges: Sequence[int], C: int) -> _Pairs | None:
+        """The (edge, network) pairs that run a conv op on ``src``'s out-edges (``None``: no
+        network drew one there), edge by edge: see :class:`_Pairs`."""
+        key = (src, C)
+        if key not in self._pairs:
+            self._pairs[key] = _Pairs.of(self, out_edges, C)
+        return self._pairs[key]
 
     def factor(self, kind: str, e: int, C: int) -> Tensor:
         """A ``[1, K*C, 1, 1]`` 0/1 factor: 1 on the channels of the networks that run op
