@@ -1,6 +1,7 @@
 """``python -m fewshot.train runs/<name>``: train the leaves of a split tree, search, evaluate.
 
-1. Train every leaf (or ``--leaf i``) from scratch with uniform single-path sampling, in
+1. Train every leaf (or ``--leaf i``) from scratch with a path-sampling rule (``--sampling``,
+   default uniform single path; :mod:`fewshot.training.sampling`), in
    ``runs/<name>/leaves/<id>/`` (checkpoints, logs, ``metrics.jsonl``); re-running resumes
    each leaf from its last checkpoint. ``--one-shot`` also trains the tree's root (the whole
    space) as one supernet (``runs/<name>/oneshot/``), by default with the leaves' total budget.
@@ -86,6 +87,7 @@ from fewshot.training.pipeline import (
     strip_objects,
 )
 from fewshot.training.runner import LOGGERS, TrainerSettings, TrainSettings, tensorboard_missing
+from fewshot.training.sampling import SAMPLING_RULES
 from fewshot.training.trainer import LrScaling, scaled_lr, trainer_option
 
 log = logging.getLogger("fewshot")
@@ -156,6 +158,12 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
     val_bn: Literal["batch", "running"] = option(
         _SPEC.val_bn, help="validation BN statistics (the search recalibrates BN)", group=_OPT
     )
+    sampling: str = option(
+        _SPEC.sampling, help="path-sampling rule: the archs of each optimiser step (uniform: "
+        "one uniform path; fairnas: every op once per step; sandwich: largest, smallest and 2 "
+        "uniform; balanced: a group of equally nonlinear archs, then an arch in it)",
+        choices=list(SAMPLING_RULES), group=_OPT,
+    )  # fmt: skip
     accelerator: str | None = option(
         None, help="Lightning accelerator: cpu, gpu, auto, ... (default: from --device)",
         group=_HW, affects_results=False,
@@ -505,6 +513,7 @@ def _train_settings(config: TrainConfig, num_classes: int) -> TrainSettings:
         grad_clip=config.grad_clip,
         seed=config.seed,
         val_bn=config.val_bn,
+        sampling=config.sampling,
     )
 
 

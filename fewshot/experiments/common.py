@@ -21,4 +21,32 @@ def start_experiment(config_cls: type[C], argv: Sequence[str] | None, *, prog: s
     return config
 
 
-__all__ = ["start_experiment"]
+SAMPLING_DEFAULT = "uniform"
+"""``--sampling``'s default: :data:`fewshot.training.sampling.DEFAULT_SAMPLING`, restated so
+that declaring an experiment's flags imports no torch (a test holds the two equal)."""
+
+
+def sampling_rules() -> list[str]:
+    """The path-sampling rules ``--sampling`` accepts (imports the training layer when called)."""
+    from fewshot.training.sampling import SAMPLING_RULES
+
+    return list(SAMPLING_RULES)
+
+
+def sampling_option(**kwargs: object) -> object:
+    """The ``--sampling`` field of the experiments that train supernets: the archs of each
+    optimiser step (:mod:`fewshot.training.sampling`); result-affecting, so a run resumed with
+    another rule is refused."""
+    from fewshot.config import option
+
+    return option(
+        SAMPLING_DEFAULT,
+        help="path-sampling rule of supernet training: uniform (one uniform path per step), "
+        "fairnas (every op once per step), sandwich (largest, smallest, 2 uniform), balanced "
+        "(a group of equally nonlinear archs, then an arch in it)",
+        choices=sampling_rules,
+        **kwargs,
+    )
+
+
+__all__ = ["SAMPLING_DEFAULT", "sampling_option", "sampling_rules", "start_experiment"]

@@ -60,7 +60,7 @@ from fewshot.config import (
 )
 from fewshot.data.identity import required_column
 from fewshot.errors import UsageError
-from fewshot.experiments.common import start_experiment
+from fewshot.experiments.common import sampling_option, start_experiment
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
 from fewshot.run_folder import (
     FEW_VS_ONE_SHOT_CONFIG,
@@ -158,6 +158,7 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
     )  # fmt: skip
     val_fraction: float = option(0.05, help="training data held out for scoring", group=_DATA)
     lr: float = option(0.025, help="cosine learning rate from lr (spec SGD)", group=_DATA)
+    sampling: str = sampling_option(group=_DATA)
     sample: int = option(200, help="archs scored by every method", minimum=2, group=_EVAL)
     sample_seed: int = option(0, help="seed of the stratified arch sample", group=_EVAL)
     connected_only: bool = option(
@@ -324,8 +325,9 @@ def train_settings(config: FewVsOneShotConfig, num_classes: int, seed: int, epoc
     from fewshot.training.runner import TrainSettings
 
     return TrainSettings(
-        C=config.C, N=config.N, num_classes=num_classes, epochs=epochs, lr=config.lr, seed=seed
-    )
+        C=config.C, N=config.N, num_classes=num_classes, epochs=epochs, lr=config.lr, seed=seed,
+        sampling=config.sampling,
+    )  # fmt: skip
 
 
 def ensure_trained(

@@ -56,7 +56,7 @@ from fewshot.config import (
 from fewshot.correlation import kendall_tau
 from fewshot.data.identity import required_column
 from fewshot.errors import UsageError
-from fewshot.experiments.common import start_experiment
+from fewshot.experiments.common import sampling_option, start_experiment
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
 from fewshot.spaces import Arch, get_space
 from fewshot.tables import format_number as _f
@@ -116,6 +116,7 @@ class RankingBudgetConfig(CommonOptions):
     seeds: int = option(2, help="training seeds 0..SEEDS-1", minimum=1, affects_results=False)
     batch_size: int = option(64, help="training batch size", minimum=1)
     lr: float = option(0.025, help="cosine learning rate from lr (spec SGD)")
+    sampling: str = sampling_option()
     val_fraction: float = option(
         0.2, help="training images held out for scoring (0.2 of the 10k subset: 2,000)"
     )
@@ -307,6 +308,7 @@ def settings(config: RankingBudgetConfig, data: RegimeData, seed: int, steps: in
     return TrainSettings(
         C=data.regime.C, N=data.regime.N, num_classes=data.datamodule.num_classes,
         epochs=math.ceil(steps / data.steps_per_epoch), lr=config.lr, seed=seed, max_steps=steps,
+        sampling=config.sampling,
     )  # fmt: skip
 
 

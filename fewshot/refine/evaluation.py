@@ -8,7 +8,10 @@ A ResNet-like net of the same space (:data:`RESNET_LIKE`: bottleneck ratio 1, on
 widths doubling per stage) is the baseline.
 
 :class:`ClassifierModule` is the Lightning system for any plain classifier ``nn.Module``
-(the model is built by the caller; the module only trains it) with a :class:`TrainingRecipe`.
+(the model is built by the caller; the module only trains it) with a :class:`TrainingRecipe`:
+a member of the leaves' module family (:class:`fewshot.training.module.SGDModule`, the one
+optimiser of :mod:`fewshot.optimiser` with its ``step`` schedule), so the recipe's optimiser
+fields are :class:`~fewshot.optimiser.SGDSettings`'s.
 :func:`train_and_test` trains a net with the trainer of
 :func:`fewshot.training.trainer.make_trainer` (``--device``, threads, precision, channels-last,
 compile), checkpoints ``<out>/checkpoints/last.ckpt`` at every epoch end and resumes from it
@@ -22,22 +25,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytorch_lightning as pl
-import torch
 from pytorch_lightning.callbacks import Callback
 from torch import Tensor, nn
 from torch.nn.functional import cross_entropy
 
 from fewshot.errors import UsageError
 from fewshot.metrics import ScoringData
+from fewshot.optimiser import Schedule, SGDSettings, settings_record
 from fewshot.refine.engine import RECORD_NAME, iteration_seed
 from fewshot.refine.predictors import score_network
 from fewshot.spaces.anynet import AnyNetConfig
 from fewshot.spaces.anynet_sampling import DesignSpace, sample_configs
+from fewshot.training.module import SGDModule
 from fewshot.training.trainer import (
     CPU,
     TrainerSettings,
@@ -56,26 +60,29 @@ per stage, widths doubling 16/32/64, ordinary 3x3 convs (one group), no bottlene
 
 
 @dataclass(frozen=True)
-class TrainingRecipe:
+class TrainingRecipe(SGDSettings):
     """How the evaluated nets are trained (defaults: da Silva et al.'s recipe); its field
-    names are the ``configs/refine-eval-*.yaml`` keys."""
+    names are the ``configs/refine-eval-*.yaml`` keys. The optimiser is
+    :class:`~fewshot.optimiser.SGDSettings` with a step schedule, weight decay 5e-5 and no
+    gradient clipping."""
 
+    weight_decay: float = 5e-5
+    grad_clip: float | None = None
+    schedule: Schedule = "step"
+    milestones: tuple[int, ...] = (150, 225)
     epochs: int = 300
     batch_size: int = 32
-    lr: float = 0.025
-    momentum: float = 0.9
-    nesterov: bool = True
-    weight_decay: float = 5e-5
-    milestones: tuple[int, ...] = (150, 225)
-    gamma: float = 0.1
     label_smoothing: float = 0.1
 
+    added_fields: ClassVar[tuple[str, ...]] = ("lr_min", "grad_clip", "schedule")
+    """Recorded (checkpoints) only when not at their defaults."""
 
-class ClassifierModule(pl.LightningModule):
+
+class ClassifierModule(SGDModule):
     """Train a plain classifier with SGD, a step schedule (per epoch) and label smoothing."""
 
     def __init__(self, model: nn.Module, recipe: TrainingRecipe) -> None:
-        super().__init__()
+        super().__init__(recipe)
         self.model = model
         self.recipe = recipe
 
@@ -98,18 +105,6 @@ class ClassifierModule(pl.LightningModule):
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._accuracy(batch, "test_acc")
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        r = self.recipe
-        opt = torch.optim.SGD(
-            self.model.parameters(),
-            lr=r.lr,
-            momentum=r.momentum,
-            nesterov=r.nesterov,
-            weight_decay=r.weight_decay,
-        )
-        sched = torch.optim.lr_scheduler.MultiStepLR(opt, list(r.milestones), gamma=r.gamma)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch"}}
 
 
 def final_space(run_dir: Path) -> tuple[dict[str, Any], DesignSpace]:
@@ -171,10 +166,10 @@ def train_and_test(
     model = ClassifierModule(config.build(num_classes=datamodule.num_classes), recipe)
     fit_resumable(
         model, hardware, max_epochs=recipe.epochs, out_dir=out_dir,
-        settings={"net": config.hyperparameters(), "recipe": asdict(recipe), "seed": seed,
+        settings={"net": config.hyperparameters(), "recipe": settings_record(recipe), "seed": seed,
                   "limit_train_batches": limit_train_batches},
         data={"datamodule": datamodule}, callbacks=callbacks,
-        limit_train_batches=limit_train_batches,
+        limit_train_batches=limit_train_batches, gradient_clip_val=recipe.grad_clip,
     )  # fmt: skip
     save_weights(model.model, Path(out_dir) / "weights.pt")
     model.model.to(eval_device(hardware))

@@ -16,8 +16,10 @@ A search space is one registered value (``@register_space("nb201")``), and every
 - **sampling**: uniform inside a mask (``sample``), enumeration (``all_archs``, ``mask.archs()``);
 - **structure** for graph encoders and free baselines: ``op_graph()`` (how positions feed each
   other), ``zero_op`` (an op that outputs zeros, removed from op graphs), ``parametric_ops``
-  (ops with weights: "number of convolutions" is their count), ``is_valid`` (archs whose network
-  is not degenerate, e.g. NB201 cells with an input-output path);
+  (ops with weights: "number of convolutions" is their count), ``nonlinear_count`` (EFS-NAS's
+  nonlinear functions on the op graph's paths: the groups of the ``balanced`` sampling rule),
+  ``is_valid`` (archs whose network is not degenerate, e.g. NB201 cells with an input-output
+  path);
 - **builders**: ``build_supernet`` (the maskable weight-sharing supernet) and ``build_network``
   (a standalone network with the benchmark's layers and parameter count), both plain
   ``nn.Module`` s honouring the supernet contract of :mod:`fewshot.models.supernet`
@@ -225,6 +227,32 @@ class SearchSpace(ABC):
     def num_parametric(self, arch: Arch) -> int:
         """How many of ``arch``'s ops have weights (NB201: its convolutions)."""
         return sum(op in self.parametric_ops for op in arch.ops)
+
+    @property
+    def nonlinear_ops(self) -> frozenset[str]:
+        """Ops that apply a nonlinear function (default: :attr:`parametric_ops`; in the shipped
+        spaces the ops with weights are exactly the ReLU-conv blocks)."""
+        return self.parametric_ops
+
+    def nonlinear_count(self, arch: Arch) -> int:
+        """EFS-NAS's number of nonlinear functions of ``arch`` (SPEC section 5c): the most
+        :attr:`nonlinear_ops` on one input-output path of :meth:`op_graph`, a path through the
+        :attr:`zero_op` not counting (0 when no path joins input and output). NB201: ReLU-conv
+        ops on the cell's paths, 0-3; a chain (NAS-Bench-Macro): its nonlinear layers."""
+        adjacency, from_input, to_output = self.op_graph()
+        best: dict[int, int] = {}
+
+        def most(p: int) -> int:  # most nonlinear ops on a path from the input through p
+            if p not in best:
+                if arch.ops[p] == self.zero_op:
+                    best[p] = -1
+                else:
+                    before = [most(q) for q in np.flatnonzero(adjacency[:, p])]
+                    reach = max([0 if from_input[p] else -1, *before])
+                    best[p] = -1 if reach < 0 else reach + (arch.ops[p] in self.nonlinear_ops)
+            return best[p]
+
+        return max([0, *(most(p) for p in np.flatnonzero(to_output))])
 
     def sample(self, mask: Mask | None, rng: np.random.Generator) -> Arch:
         """An arch drawn uniformly from ``mask`` (default: the whole space)."""

@@ -5,12 +5,19 @@ module never builds models from configuration) and a leaf's :class:`~fewshot.spa
 
 - the supernet is re-initialised (every leaf is trained from scratch: no co-adaptation is
   inherited from the parent, spec section 5);
-- each training step runs one single path drawn uniformly inside the mask (RSPS / SPOS). The
-  draw comes from a generator seeded by ``(seed, global_step)``, so every DDP rank trains the
-  same path in a step (the parameters off the path are unused on all ranks and stay untouched)
-  and a resumed run draws the same paths as an uninterrupted one;
-- SGD with Nesterov momentum, cosine learning rate from ``lr`` to ``lr_min`` over the run
-  (stepped per batch), weight decay; gradient clipping is the Trainer's ``gradient_clip_val``.
+- each training step trains the archs of its path-sampling rule (:mod:`fewshot.training.sampling`,
+  ``sampling``): by default one single path drawn uniformly inside the mask (RSPS / SPOS); a
+  rule of several archs per step sums their losses (one backward, one update). The draws come
+  from a generator seeded by ``(seed, global_step)``, so every DDP rank trains the same paths in
+  a step (the parameters off the paths are unused on all ranks and stay untouched) and a
+  resumed run draws the same paths as an uninterrupted one;
+- the one optimiser (:class:`fewshot.optimiser.SGDSettings`, ``optimiser``): SGD with Nesterov
+  momentum, cosine learning rate from ``lr`` to ``lr_min`` over the run (stepped per batch),
+  weight decay; gradient clipping is the Trainer's ``gradient_clip_val`` (``grad_clip``).
+
+:class:`SGDModule` is the family's base (the optimiser and its schedule); refine's AnyNet
+evaluation trains its classifiers with a subclass of it
+(:class:`fewshot.refine.evaluation.ClassifierModule`).
 
 Validation reports the accuracy of a uniformly drawn path per batch (a fixed sequence of draws
 per epoch, so epochs are comparable). BatchNorm running statistics are shared by every path of
@@ -22,9 +29,7 @@ statistics (``val_bn="batch"``; the running statistics are not touched). The sea
 from __future__ import annotations
 
 import contextlib
-import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import pytorch_lightning as pl
@@ -34,28 +39,14 @@ from torch.nn.functional import cross_entropy
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from fewshot.models.supernet import Supernet
+from fewshot.optimiser import SPEC_SGD, SGDSettings
 from fewshot.spaces import Arch, Mask
+from fewshot.training.sampling import DEFAULT_SAMPLING, get_sampling_rule
 from fewshot.training.trainer import top1
 
 ValBN = Literal["batch", "running"]
 _VAL_SEED_OFFSET = 1_000_003
 _SUMS_KEY = "fewshot_epoch_sums"
-
-
-@dataclass(frozen=True)
-class SGDSettings:
-    """The spec's optimiser (section 5): SGD with Nesterov momentum, a cosine learning rate
-    from ``lr`` to ``lr_min``, weight decay, gradient-norm clipping (the Trainer's)."""
-
-    lr: float = 0.025
-    lr_min: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    grad_clip: float = 5.0
-
-
-SPEC_SGD = SGDSettings()
-"""The one place the optimiser defaults are written (module, runner and command use it)."""
 
 
 def reinitialise(model: nn.Module, seed: int) -> None:
@@ -133,14 +124,45 @@ class EpochSums:
         return sums
 
 
-class LeafModule(pl.LightningModule):
-    """Train ``supernet`` restricted to ``mask`` with uniform single-path sampling.
+class SGDModule(pl.LightningModule):
+    """The base of fewshot's Lightning systems: the one optimiser and its schedule.
+
+    ``optimiser``: :class:`~fewshot.optimiser.SGDSettings` (gradient clipping is the Trainer's
+    ``gradient_clip_val``). ``total_steps``: the optimiser steps a cosine schedule spans;
+    ``None``: every step of the trainer's epochs (``estimated_stepping_batches``).
+    """
+
+    def __init__(self, optimiser: SGDSettings, total_steps: int | None = None) -> None:
+        super().__init__()
+        optimiser.check()
+        if total_steps is not None and total_steps < 1:
+            raise ValueError(f"total_steps must be a positive step count, got {total_steps}")
+        self.optimiser = optimiser.sgd()
+        self.total_steps = total_steps
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimiser.optimizer(self.parameters())
+        # Closed-form cosine over the current run's total steps, read at every step: resuming
+        # with more epochs stretches the schedule instead of restarting a periodic cosine.
+        total = self.total_steps
+        if self.optimiser.schedule == "cosine" and total is None:
+            total = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = self.optimiser.scheduler(optimizer, total or 1)
+        if scheduler is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+class LeafModule(SGDModule):
+    """Train ``supernet`` restricted to ``mask`` with a path-sampling rule (default: uniform
+    single path).
 
     Args:
         supernet: a plain supernet whose ``candidates`` include ``mask``.
         mask: the leaf's search space (default: the supernet's current mask).
-        lr, lr_min: cosine schedule endpoints (spec: 0.025 -> 0.001).
-        momentum, weight_decay, nesterov: SGD settings (spec: 0.9, 5e-4, Nesterov).
+        optimiser: the optimiser (default: the spec's, cosine from 0.025 to 0.001, SGD with
+            Nesterov momentum 0.9, weight decay 5e-4).
+        sampling: the path-sampling rule's name (:data:`fewshot.training.sampling.SAMPLING_RULES`).
         seed: seeds the re-initialisation and the sequence of sampled paths.
         reinit: re-initialise the weights (leaves are trained from scratch).
         val_bn: ``"batch"`` (batch statistics) or ``"running"`` (running statistics).
@@ -154,25 +176,18 @@ class LeafModule(pl.LightningModule):
         supernet: Supernet,
         mask: Mask | None = None,
         *,
-        lr: float = SPEC_SGD.lr,
-        lr_min: float = SPEC_SGD.lr_min,
-        momentum: float = SPEC_SGD.momentum,
-        weight_decay: float = SPEC_SGD.weight_decay,
-        nesterov: bool = True,
+        optimiser: SGDSettings = SPEC_SGD,
+        sampling: str = DEFAULT_SAMPLING,
         seed: int = 0,
         reinit: bool = True,
         val_bn: ValBN = "batch",
         total_steps: int | None = None,
     ) -> None:
-        super().__init__()
-        if not 0 < lr_min <= lr:
-            raise ValueError(f"need 0 < lr_min <= lr, got lr={lr}, lr_min={lr_min}")
+        super().__init__(optimiser, total_steps)
         if val_bn not in ("batch", "running"):
             raise ValueError(f"val_bn must be 'batch' or 'running', got {val_bn!r}")
-        if total_steps is not None and total_steps < 1:
-            raise ValueError(f"total_steps must be a positive step count, got {total_steps}")
-        self.total_steps = total_steps
         self.supernet = supernet
+        self.sampling = get_sampling_rule(sampling, supernet.space)
         # Made on first use: a module pickled to spawned DDP processes carries no tensors of its own.
         self._path_generator: torch.Generator | None = None
         self._sums: EpochSums | None = None
@@ -182,14 +197,16 @@ class LeafModule(pl.LightningModule):
         supernet.mode = "single_path"
         if reinit:
             reinitialise(supernet, seed)
+        o = self.optimiser
         self.save_hyperparameters(
             {
                 "mask": supernet.search_mask.to_op_lists(),
-                "lr": lr,
-                "lr_min": lr_min,
-                "momentum": momentum,
-                "weight_decay": weight_decay,
-                "nesterov": nesterov,
+                "lr": o.lr,
+                "lr_min": o.lr_min,
+                "momentum": o.momentum,
+                "weight_decay": o.weight_decay,
+                "nesterov": o.nesterov,
+                "sampling": sampling,
                 "seed": seed,
                 "val_bn": val_bn,
                 "C": supernet.C,
@@ -211,13 +228,28 @@ class LeafModule(pl.LightningModule):
         if self._path_generator is None:
             self._path_generator = torch.Generator()
         generator = path_generator(self.hparams.seed, self.global_step, self._path_generator)
-        arch = self.supernet.sample_arch(generator)
-        logits = self.supernet(x, arch)
-        loss = cross_entropy(logits, y)
+        archs = self.sampling.step_archs(self.mask, generator)
+        if len(archs) == 1:  # the single path: the step as it was before sampling rules
+            logits = self.supernet(x, archs[0])
+            loss = cross_entropy(logits, y)
+            step_loss, acc = loss.detach(), top1(logits, y)
+        else:
+            loss, step_loss, acc = self._several(x, y, archs)
         self._sums = self._sums or EpochSums()
-        self._sums.add(loss.detach(), top1(logits, y), len(y))
-        self._last_loss = loss.detach()
+        self._sums.add(step_loss, acc, len(y))
+        self._last_loss = step_loss
         return loss
+
+    def _several(self, x: Tensor, y: Tensor, archs: list[Arch]) -> tuple[Tensor, Tensor, Tensor]:
+        """The summed loss of ``archs`` on one batch (one backward accumulates their
+        gradients), and their mean loss and top-1 accuracy (what the step logs)."""
+        losses, accs = [], []
+        for arch in archs:
+            logits = self.supernet(x, arch)
+            losses.append(cross_entropy(logits, y))
+            accs.append(top1(logits, y))
+        loss = torch.stack(losses).sum()
+        return loss, loss.detach() / len(archs), torch.stack(accs).mean()
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         """Log the step's loss only at the steps Lightning writes logs, and the epoch's means
@@ -262,34 +294,14 @@ class LeafModule(pl.LightningModule):
         self.log("val_acc", acc, on_epoch=True, prog_bar=True, sync_dist=True)
         return loss
 
-    # -- optimisation -------------------------------------------------------------------
-    def _lr_factor_fn(self) -> Callable[[int], float]:
-        """``step -> lr(step) / lr``: cosine from ``lr`` to ``lr_min`` over the total steps."""
-        lr, lr_min = self.hparams.lr, self.hparams.lr_min
 
-        def factor(step: int) -> float:
-            t = min(step, self._total_steps) / self._total_steps
-            return (lr_min + (lr - lr_min) * 0.5 * (1.0 + math.cos(math.pi * t))) / lr
-
-        return factor
-
-    def configure_optimizers(self) -> dict[str, Any]:
-        hp = self.hparams
-        optimizer = torch.optim.SGD(
-            self.supernet.parameters(),
-            lr=hp.lr,
-            momentum=hp.momentum,
-            weight_decay=hp.weight_decay,
-            nesterov=hp.nesterov,
-        )
-        # Closed-form cosine over the current run's total steps, read at every step: resuming
-        # with more epochs stretches the schedule instead of restarting a periodic cosine.
-        self._total_steps = self.total_steps or max(1, int(self.trainer.estimated_stepping_batches))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor_fn())
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
-        }
-
-
-__all__ = ["EpochSums", "LeafModule", "batch_statistics_bn", "path_generator", "reinitialise"]
+__all__ = [
+    "SPEC_SGD",
+    "EpochSums",
+    "LeafModule",
+    "SGDModule",
+    "SGDSettings",
+    "batch_statistics_bn",
+    "path_generator",
+    "reinitialise",
+]

@@ -49,9 +49,11 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from fewshot import faults
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.models.supernet import Supernet
+from fewshot.optimiser import SGDSettings
 from fewshot.spaces import Mask, space_of
 from fewshot.training.inherit import inherit_weights, load_parent_state
-from fewshot.training.module import SPEC_SGD, LeafModule
+from fewshot.training.module import LeafModule
+from fewshot.training.sampling import DEFAULT_SAMPLING
 from fewshot.training.trainer import (
     CheckpointOnPreemption,
     TrainerSettings,
@@ -68,23 +70,22 @@ log = logging.getLogger("fewshot")
 
 
 @dataclass(frozen=True)
-class TrainSettings:
-    """Everything that decides how a sub-supernet is trained (defaults: the spec's)."""
+class TrainSettings(SGDSettings):
+    """Everything that decides how a sub-supernet is trained (defaults: the spec's): the
+    network, the epochs, the seed, the path-sampling rule, and the optimiser's fields
+    (:class:`~fewshot.optimiser.SGDSettings`)."""
 
     C: int = 16
     N: int = 5
     num_classes: int = 10
     epochs: int = 50
-    lr: float = SPEC_SGD.lr
-    lr_min: float = SPEC_SGD.lr_min
-    momentum: float = SPEC_SGD.momentum
-    weight_decay: float = SPEC_SGD.weight_decay
-    grad_clip: float = SPEC_SGD.grad_clip
     seed: int = 0
     val_bn: str = "batch"
     max_steps: int | None = None
     """Stop after this many optimiser steps (the cosine schedule spans them); None: ``epochs``.
     A budget in steps compares data sets of different sizes (and warm-up plus leaves)."""
+    sampling: str = DEFAULT_SAMPLING
+    """The path-sampling rule (:mod:`fewshot.training.sampling`)."""
 
 
 class EpochMetricsWriter(Callback):
@@ -301,10 +302,8 @@ def train_subsupernet(
     )
     module = LeafModule(
         supernet,
-        lr=settings.lr,
-        lr_min=settings.lr_min,
-        momentum=settings.momentum,
-        weight_decay=settings.weight_decay,
+        optimiser=settings,
+        sampling=settings.sampling,
         seed=settings.seed,
         val_bn=settings.val_bn,  # type: ignore[arg-type]
         total_steps=settings.max_steps,

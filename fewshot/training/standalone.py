@@ -27,13 +27,15 @@ import json
 import logging
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytorch_lightning as pl
 import torch
 
 from fewshot.io import atomic_write_json
+from fewshot.optimiser import SGDSettings, settings_record
 from fewshot.spaces import Arch
 from fewshot.training.module import LeafModule
 from fewshot.training.trainer import CPU, TrainerSettings, accuracy, eval_device, fit_resumable
@@ -44,18 +46,21 @@ RESULTS_NAME = "results.json"
 
 
 @dataclass(frozen=True)
-class StandaloneSettings:
-    """How each arch is trained (small CPU defaults; NB201 itself: C=16, N=5, 200 epochs)."""
+class StandaloneSettings(SGDSettings):
+    """How each arch is trained (small CPU defaults; NB201 itself: C=16, N=5, 200 epochs): the
+    optimiser (:class:`~fewshot.optimiser.SGDSettings`, with lr 0.1) and the fields below."""
 
+    lr: float = 0.1
     C: int = 8
     N: int = 1
     epochs: int = 2
-    lr: float = 0.1
-    lr_min: float = 0.001
-    weight_decay: float = 5e-4
-    grad_clip: float = 5.0
     seed: int = 0
     limit_train_batches: int | float | None = None
+
+    added_fields: ClassVar[tuple[str, ...]] = (
+        "momentum", "nesterov", "schedule", "milestones", "gamma",
+    )  # fmt: skip
+    """Recorded (``results.json``, checkpoints) only when not at their defaults."""
 
 
 def train_arch(
@@ -77,18 +82,11 @@ def train_arch(
     net = arch.space.build_network(
         arch, C=settings.C, N=settings.N, num_classes=datamodule.num_classes
     )
-    module = LeafModule(
-        net,
-        lr=settings.lr,
-        lr_min=settings.lr_min,
-        weight_decay=settings.weight_decay,
-        seed=settings.seed,
-        val_bn="running",
-    )
+    module = LeafModule(net, optimiser=settings, seed=settings.seed, val_bn="running")
     with _deterministic_algorithms():
         fit_resumable(
             module, hardware, max_epochs=settings.epochs, out_dir=out_dir,
-            settings={"arch": arch.to_string(), **asdict(settings)},
+            settings={"arch": arch.to_string(), **settings_record(settings)},
             data={"datamodule": datamodule},
             gradient_clip_val=settings.grad_clip, limit_train_batches=settings.limit_train_batches,
             limit_val_batches=0, deterministic=True,
@@ -133,7 +131,7 @@ def train_archs(
     done = {}
     if path.is_file():
         saved = json.loads(path.read_text(encoding="utf-8"))
-        if saved.get("settings") == asdict(settings):
+        if saved.get("settings") == settings_record(settings):
             done = {r["arch"]: r for r in saved["results"]}
         else:
             log.warning("%s was written with other settings: training again", path)
@@ -145,7 +143,9 @@ def train_archs(
         done[key] = train_arch(
             arch, datamodule, settings, hardware=hardware, out_dir=arch_folder(path.parent, arch)
         )
-        atomic_write_json(path, {"settings": asdict(settings), "results": list(done.values())})
+        atomic_write_json(
+            path, {"settings": settings_record(settings), "results": list(done.values())}
+        )
     return [done[a.to_string()] for a in archs]
 
 

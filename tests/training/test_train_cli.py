@@ -447,3 +447,25 @@ def test_pack_trains_every_leaf_and_one_shot_then_searches(run_dir, bench_dir, c
 def test_pack_refuses_options_of_lightnings_loop(run_dir, capsys):
     assert main([str(run_dir), *FAST, "--pack", "--fast-dev-run"]) == 2
     assert "--pack trains the jobs together" in capsys.readouterr().err
+
+
+def test_sampling_rule_is_recorded_and_a_resume_with_another_is_refused(run_dir, capsys):
+    base = [str(run_dir), *FAST, "--leaf", "1", "--no-search", "--limit-train-batches", "2"]
+    assert main([*base, "--epochs", "1", "--sampling", "fairnas"]) == 0
+    saved = yaml.safe_load((run_dir / "train_config.yaml").read_text())
+    assert saved["sampling"] == "fairnas"
+    capsys.readouterr()
+    assert main([*base, "--epochs", "1", "--sampling", "sandwich"]) == 2
+    assert "sampling: 'fairnas' -> 'sandwich'" in capsys.readouterr().err
+    assert main([*base, "--epochs", "1", "--sampling", "fair"]) == 2
+    assert "fair" in capsys.readouterr().err
+
+
+def test_a_config_saved_before_sampling_resumes_as_uniform(run_dir):
+    base = [str(run_dir), *FAST, "--leaf", "1", "--no-search", "--limit-train-batches", "2"]
+    assert main([*base, "--epochs", "1"]) == 0
+    path = run_dir / "train_config.yaml"
+    saved = yaml.safe_load(path.read_text())
+    assert saved.pop("sampling") == "uniform"
+    path.write_text(yaml.safe_dump(saved))  # as written before --sampling existed
+    assert main([*base, "--epochs", "1"]) == 0

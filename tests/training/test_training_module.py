@@ -12,6 +12,7 @@ from pytorch_lightning.callbacks import Callback
 from torch.utils.data import DataLoader, TensorDataset
 
 from fewshot.models.supernet import Supernet
+from fewshot.optimiser import SGDSettings
 from fewshot.spaces.nb201 import OPS, Mask
 from fewshot.training.module import LeafModule, batch_statistics_bn, path_generator
 from fewshot.training.runner import TrainerSettings, TrainSettings, train_subsupernet
@@ -91,7 +92,7 @@ def test_reinitialisation_is_seeded_and_fresh():
 
 
 def test_cosine_schedule_runs_from_lr_to_lr_min():
-    module = LeafModule(Supernet(C=4, N=1), LEAF, lr=0.1, lr_min=0.01)
+    module = LeafModule(Supernet(C=4, N=1), LEAF, optimiser=SGDSettings(lr=0.1, lr_min=0.01))
     lrs = []
 
     class Record(Callback):
