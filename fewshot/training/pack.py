@@ -27,9 +27,9 @@ resumes to the same bits as an uninterrupted one (``tests/training/test_pack.py`
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,8 +44,10 @@ from fewshot import faults
 from fewshot.io import atomic_write, atomic_write_json, atomic_write_text
 from fewshot.models.packed import PackedSupernet
 from fewshot.models.supernet import Supernet
+from fewshot.optimiser import SGDSettings
 from fewshot.spaces import Arch, Mask, space_of
-from fewshot.training.module import SPEC_SGD, path_generator, reinitialise
+from fewshot.training.module import path_generator, reinitialise
+from fewshot.training.sampling import DEFAULT_SAMPLING, SamplingRule, get_sampling_rule
 
 log = logging.getLogger("fewshot")
 
@@ -71,20 +73,16 @@ class PackMember:
 
 
 @dataclass(frozen=True)
-class PackSettings:
-    """How a pack trains: network shape, optimiser (the spec's defaults), budget."""
+class PackSettings(SGDSettings):
+    """How a pack trains: the optimiser (:class:`~fewshot.optimiser.SGDSettings`, the spec's
+    defaults), the networks' shape, the budget and the path-sampling rule."""
 
     C: int = 16
     N: int = 5
     num_classes: int = 10
     epochs: int = 50
     max_steps: int | None = None
-    lr: float = SPEC_SGD.lr
-    lr_min: float = SPEC_SGD.lr_min
-    momentum: float = SPEC_SGD.momentum
-    weight_decay: float = SPEC_SGD.weight_decay
-    grad_clip: float = SPEC_SGD.grad_clip
-    nesterov: bool = True
+    sampling: str = DEFAULT_SAMPLING
 
     def total_steps(self, batches_per_epoch: int) -> int:
         epoch_steps = self.epochs * batches_per_epoch
@@ -110,7 +108,7 @@ class PackSGD:
         s, flat, grad = self.settings, self.pack.flat, self.pack.flat.grad
         rows = grad.view(self.pack.K, -1)
         norms = torch.linalg.vector_norm(rows, dim=1)
-        if s.grad_clip > 0:
+        if s.grad_clip:
             rows.mul_((s.grad_clip / (norms + 1e-6)).clamp(max=1.0)[:, None])
         d = grad.add(flat, alpha=s.weight_decay) if s.weight_decay else grad.clone()
         if s.momentum:
@@ -129,22 +127,15 @@ class PackSGD:
         self.has_buffer.copy_(state["has_buffer"])
 
 
-def cosine_lr(settings: PackSettings, step: int, total: int) -> float:
-    """The learning rate of optimiser step ``step`` (``LeafModule``'s schedule, same floats)."""
-    lr, lr_min = settings.lr, settings.lr_min
-    t = min(step, total) / total
-    return lr * ((lr_min + (lr - lr_min) * 0.5 * (1.0 + math.cos(math.pi * t))) / lr)
-
-
-def uniform_arch(mask: Mask, generator: torch.Generator) -> Arch:
-    """One op per position drawn uniformly inside ``mask``: the draws of
-    :meth:`~fewshot.models.maskable.MaskableSupernet.sample_arch` (so a packed network
-    trains the paths it trains alone)."""
-    ops = []
-    for position in range(mask.space.num_positions):
-        enabled = mask.ops(position)
-        ops.append(enabled[int(torch.randint(len(enabled), (1,), generator=generator))])
-    return mask.space.arch(ops)
+def learning_rate(settings: PackSettings, step: int, total: int, batches_per_epoch: int) -> float:
+    """The learning rate of optimiser step ``step``: the schedule ``LeafModule`` runs, the
+    same floats (cosine per step; ``step``: per epoch, at its milestones; ``constant``)."""
+    if settings.schedule == "cosine":
+        return settings.lr * settings.cosine_factor(total)(step)
+    if settings.schedule == "step":
+        epoch = step // batches_per_epoch
+        return settings.lr * settings.gamma ** sum(epoch >= m for m in settings.milestones)
+    return settings.lr
 
 
 def member_network(member: PackMember, settings: PackSettings) -> Supernet:
@@ -211,6 +202,8 @@ class PackTrainer:
             candidates=union_mask([m.mask for m in members]).space.full_mask(),
         )  # fmt: skip  every op on every edge: a pack's rows share one layout
         self.pack = PackedSupernet(template, len(members))
+        settings.check()
+        self.rule: SamplingRule = get_sampling_rule(settings.sampling, template.space)
         self.keys: list[list[str]] = []
         for k, member in enumerate(self.members):
             net = member_network(member, settings)
@@ -232,10 +225,20 @@ class PackTrainer:
         return x, y
 
     def _archs(self, step: int) -> list[Arch]:
-        return [
-            uniform_arch(m.mask, path_generator(m.seed, step, self._generator))
-            for m in self.members
-        ]
+        """Each network's path of ``step``, drawn by the sampling rule inside its mask from
+        ``path_generator(seed, step)``, as ``LeafModule`` draws it alone."""
+        archs = []
+        for member in self.members:
+            drawn = self.rule.step_archs(
+                member.mask, path_generator(member.seed, step, self._generator)
+            )
+            if len(drawn) != 1:
+                raise ValueError(
+                    f"sampling rule {self.settings.sampling!r} trains {len(drawn)} archs per "
+                    "step; a pack trains one per network (uniform, balanced): train without --pack"
+                )
+            archs.append(drawn[0])
+        return archs
 
     def train_step(self) -> None:
         """One optimiser step of every network."""
@@ -245,7 +248,7 @@ class PackTrainer:
         logits = self.pack(x, archs)  # [B, K, classes]
         losses = cross_entropy(logits.permute(0, 2, 1), y, reduction="none").mean(0)  # [K]
         losses.sum().backward()
-        lr = cosine_lr(self.settings, self.step, self.total)
+        lr = learning_rate(self.settings, self.step, self.total, self.batches_per_epoch)
         self.optimizer.step(self.pack.touched(archs), lr)
         with torch.no_grad():
             batch = y.shape[0]
@@ -272,7 +275,7 @@ class PackTrainer:
 
     def _end_epoch(self) -> None:
         epoch = -(-self.step // self.batches_per_epoch)
-        lr = cosine_lr(self.settings, self.step - 1, self.total)
+        lr = learning_rate(self.settings, self.step - 1, self.total, self.batches_per_epoch)
         seconds = round(time.monotonic() - self._sums.started, 3)
         loss = (self._sums.loss / self._sums.count).tolist()
         acc = (self._sums.acc / self._sums.count).tolist()
@@ -296,7 +299,7 @@ class PackTrainer:
             "format": PACK_FORMAT,
             "version": PACK_VERSION,
             "members": [(m.name, m.seed, m.mask.to_op_lists()) for m in self.members],
-            "settings": self.settings.__dict__,
+            "settings": dataclasses.asdict(self.settings),
             "step": self.step,
             "pack": {k: v.cpu() for k, v in self.pack.state_dict().items()},
             "optimizer": {k: v.cpu() for k, v in self.optimizer.state_dict().items()},

@@ -11,6 +11,7 @@ finished by running the command again; the search then runs here, on the trained
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -84,9 +85,8 @@ def train_packed(jobs: Sequence[Job], context: LeafTraining, pack_root: Path, de
         members = [PackMember(job.id, job.mask, s.seed, batches, per_epoch, job.out_dir)
                    for job in group]  # fmt: skip
         settings = PackSettings(
-            C=s.C, N=s.N, num_classes=s.num_classes, epochs=epochs, max_steps=s.max_steps,
-            lr=s.lr, lr_min=s.lr_min, momentum=s.momentum, weight_decay=s.weight_decay,
-            grad_clip=s.grad_clip,
+            **dataclasses.asdict(s.sgd()), C=s.C, N=s.N, num_classes=s.num_classes,
+            epochs=epochs, max_steps=s.max_steps, sampling=s.sampling,
         )  # fmt: skip
         log.info("training %d jobs as one pack for %d epochs: %s", len(group), epochs,
                  ", ".join(job.id for job in group))  # fmt: skip

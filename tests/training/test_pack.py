@@ -3,6 +3,7 @@ and a killed pack resumes to the same bits."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -53,13 +54,15 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
     return torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
 
 
-def test_each_packed_network_equals_its_lightning_training_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sampling", ["uniform", "balanced"])
+def test_each_packed_network_equals_its_lightning_training_alone(tmp_path: Path, sampling: str):
     torch.set_num_threads(1)
     members = _members(tmp_path / "pack")
-    PackTrainer(members, SETTINGS, tmp_path / "pack").fit()
+    PackTrainer(members, replace(SETTINGS, sampling=sampling), tmp_path / "pack").fit()
     for member in members:
         alone = tmp_path / "alone" / member.name
-        settings = TrainSettings(C=4, N=1, epochs=2, max_steps=6, seed=member.seed)
+        settings = TrainSettings(C=4, N=1, epochs=2, max_steps=6, seed=member.seed,
+                                 sampling=sampling)  # fmt: skip
         train_subsupernet(member.mask, _datamodule(member.seed), alone, settings, CPU)
         packed, reference = _weights(member.out_dir), _weights(alone)
         assert packed.keys() == reference.keys()
@@ -126,3 +129,9 @@ def test_a_checkpoint_of_another_pack_is_refused(tmp_path: Path) -> None:
     other = _members(tmp_path, seeds=(5, 6, 7))
     with pytest.raises(ValueError, match="another pack"):
         PackTrainer(other, PackSettings(C=4, N=1, epochs=1, max_steps=1), tmp_path).fit()
+
+
+def test_a_rule_that_trains_several_archs_per_step_is_refused(tmp_path: Path) -> None:
+    trainer = PackTrainer(_members(tmp_path), replace(SETTINGS, sampling="fairnas"), tmp_path)
+    with pytest.raises(ValueError, match="a pack trains one per network"):
+        trainer.fit()
