@@ -127,6 +127,10 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         "networks per pass: each equals its training alone up to float rounding "
         "(docs/training/README.md, 'Packs')",
     )
+    pack_size: int | None = option(
+        None, help="--pack: at most this many networks per pack (default: as many as half the "
+        "device's free memory holds)", minimum=1, affects_results=False,
+    )  # fmt: skip
     one_shot_epochs: int | None = option(None, help="default: epochs x number of leaves", minimum=1)
     force: bool = option(
         False, help="discard this run folder's training outputs and start over",
@@ -308,7 +312,8 @@ def execute(config: TrainConfig) -> int:
     context = LeafTraining(_data_options(config), settings, hardware, datamodule, config.logger)
     if config.pack:
         _check_packable(config)
-        train_packed(jobs, context, out / PACK_DIR, _search_device(config))
+        train_packed(jobs, context, out / PACK_DIR, _search_device(config),
+                     pack_size=config.pack_size, image_size=datamodule.image_size)  # fmt: skip
         zero, failed = True, []
     else:
         zero, failed = train_jobs(jobs, context, config, threads=config.threads)

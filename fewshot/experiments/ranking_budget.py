@@ -332,10 +332,8 @@ def train_seeds_packed(config: RankingBudgetConfig, data: RegimeData, steps: int
     members = [PackMember(f"seed{s}", full, s, batches, per_epoch,
                           one_shot_folder(config, data, s, steps)) for s in todo]  # fmt: skip
     alone = settings(config, data, 0, steps)
-    pack_settings = PackSettings(
-        lr=alone.lr, lr_min=alone.lr_min, momentum=alone.momentum,
-        weight_decay=alone.weight_decay, nesterov=alone.nesterov, grad_clip=alone.grad_clip,
-        C=alone.C, N=alone.N, num_classes=alone.num_classes, epochs=alone.epochs,
+    pack_settings = PackSettings.of(
+        alone, C=alone.C, N=alone.N, num_classes=alone.num_classes, epochs=alone.epochs,
         max_steps=steps, sampling=alone.sampling,
     )  # fmt: skip
     log.info("%s: training seeds %s for %d steps as one pack", data.regime.name, todo, steps)

@@ -30,12 +30,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.nn.functional import cross_entropy
@@ -83,6 +85,12 @@ class PackSettings(SGDSettings):
     epochs: int = 50
     max_steps: int | None = None
     sampling: str = DEFAULT_SAMPLING
+
+    @classmethod
+    def of(cls, optimiser: SGDSettings, **fields: Any) -> PackSettings:
+        """The pack settings of ``optimiser``'s fields (a subclass's others dropped) and
+        ``fields``."""
+        return cls(**dataclasses.asdict(optimiser.sgd()), **fields)
 
     def total_steps(self, batches_per_epoch: int) -> int:
         epoch_steps = self.epochs * batches_per_epoch
@@ -408,3 +416,47 @@ def datamodule_batches(datamodule: Any) -> tuple[Batches, int]:
         return batches[(epoch, b)]
 
     return batch, len(batches)
+
+
+def network_bytes(settings: PackSettings, space: Any, batch: int, image_size: int) -> int:
+    """Memory one network of a pack needs on its device: what autograd saves in one training
+    step at ``batch`` images of ``image_size`` px (measured on a pack of one, on the CPU,
+    without training), plus its parameters, gradients and momentum (3 x 4 bytes each)."""
+    template = space.build_supernet(C=settings.C, N=settings.N, num_classes=settings.num_classes,
+                                    candidates=space.full_mask())  # fmt: skip
+    pack = PackedSupernet(template, 1)
+    saved = 0
+
+    def count(t: Tensor) -> Tensor:
+        nonlocal saved
+        saved += t.numel() * t.element_size()
+        return t
+
+    x = torch.zeros(batch, 1, 3, image_size, image_size)
+    rng = np.random.default_rng(0)
+    most = 0
+    for _ in range(8):  # the heaviest of a few archs drawn at random
+        saved = 0
+        with torch.autograd.graph.saved_tensors_hooks(count, lambda t: t):
+            pack(x, [space.sample(None, rng)], update_stats=False)
+        most = max(most, saved)
+    return most + 3 * 4 * pack.flat.numel()
+
+
+def auto_pack_size(
+    settings: PackSettings, space: Any, batch: int, image_size: int, device: torch.device | str
+) -> int:
+    """How many networks fit in a pack on ``device``: half its free memory (the CPU's
+    available memory, a GPU's free memory) over :func:`network_bytes`, at least 1."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free = torch.cuda.mem_get_info(device)[0]
+    else:
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return max(1, int(0.5 * free // max(1, network_bytes(settings, space, batch, image_size))))
+
+
+def chunks(items: Sequence[Any], size: int | None) -> list[list[Any]]:
+    """``items`` in packs of at most ``size`` (None: one pack)."""
+    size = size or len(items)
+    return [list(items[i : i + size]) for i in range(0, len(items), size)]

@@ -11,7 +11,6 @@ finished by running the command again; the search then runs here, on the trained
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -62,12 +61,22 @@ def train_leaf(context: LeafTraining, job: Job) -> bool:
     return bool(trainer.is_global_zero)
 
 
-def train_packed(jobs: Sequence[Job], context: LeafTraining, pack_root: Path, device: Any) -> None:
+def train_packed(
+    jobs: Sequence[Job], context: LeafTraining, pack_root: Path, device: Any,
+    pack_size: int | None = None, image_size: int = 32,
+) -> None:  # fmt: skip
     """Train the unfinished ``jobs`` as packs (``fewshot.train --pack``): one pack per epoch
     count (the leaves together; the one-shot baseline with them when it trains as long), in
     this process on ``device``. Each job's folder gets the files its training alone writes;
     the pack's checkpoint is ``pack_root/epochs<E>/pack.ckpt``."""
-    from fewshot.training.pack import PackMember, PackSettings, PackTrainer, datamodule_batches
+    from fewshot.training.pack import (
+        PackMember,
+        PackSettings,
+        PackTrainer,
+        auto_pack_size,
+        chunks,
+        datamodule_batches,
+    )
 
     todo = [job for job in jobs if not finished(job, context.hardware)]
     for job in jobs:
@@ -84,13 +93,17 @@ def train_packed(jobs: Sequence[Job], context: LeafTraining, pack_root: Path, de
         group = [job for job in todo if job.epochs == epochs]
         members = [PackMember(job.id, job.mask, s.seed, batches, per_epoch, job.out_dir)
                    for job in group]  # fmt: skip
-        settings = PackSettings(
-            **dataclasses.asdict(s.sgd()), C=s.C, N=s.N, num_classes=s.num_classes,
-            epochs=epochs, max_steps=s.max_steps, sampling=s.sampling,
+        settings = PackSettings.of(
+            s, C=s.C, N=s.N, num_classes=s.num_classes, epochs=epochs, max_steps=s.max_steps,
+            sampling=s.sampling,
         )  # fmt: skip
-        log.info("training %d jobs as one pack for %d epochs: %s", len(group), epochs,
-                 ", ".join(job.id for job in group))  # fmt: skip
-        PackTrainer(members, settings, pack_root / f"epochs{epochs}", device=device).fit()
+        size = pack_size or auto_pack_size(settings, group[0].mask.space,
+                                           context.datamodule.batch_size, image_size, device)  # fmt: skip
+        for i, part in enumerate(chunks(members, size)):
+            log.info("training %d jobs as one pack for %d epochs: %s", len(part), epochs,
+                     ", ".join(m.name for m in part))  # fmt: skip
+            folder = pack_root / (f"epochs{epochs}" + (f"-{i}" if len(members) > size else ""))
+            PackTrainer(part, settings, folder, device=device).fit()
 
 
 def task_hardware(hardware: TrainerSettings, gpus: float) -> TrainerSettings:

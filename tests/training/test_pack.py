@@ -17,7 +17,10 @@ from fewshot.training.pack import (
     PackMember,
     PackSettings,
     PackTrainer,
+    auto_pack_size,
+    chunks,
     datamodule_batches,
+    network_bytes,
 )
 from fewshot.training.runner import TrainSettings, train_subsupernet
 from fewshot.training.trainer import CPU
@@ -135,3 +138,12 @@ def test_a_rule_that_trains_several_archs_per_step_is_refused(tmp_path: Path) ->
     trainer = PackTrainer(_members(tmp_path), replace(SETTINGS, sampling="fairnas"), tmp_path)
     with pytest.raises(ValueError, match="a pack trains one per network"):
         trainer.fit()
+
+
+def test_pack_size_comes_from_memory_and_splits_the_networks() -> None:
+    settings = PackSettings(C=4, N=1)
+    per_network = network_bytes(settings, SPACE, 32, 8)
+    assert 1e5 < per_network < 1e8  # activations of a tiny supernet: well under 100 MB
+    assert auto_pack_size(settings, SPACE, 32, 8, "cpu") >= 1
+    assert [len(c) for c in chunks(list(range(7)), 3)] == [3, 3, 1]
+    assert chunks([1, 2], None) == [[1, 2]]
