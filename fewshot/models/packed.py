@@ -504,6 +504,7 @@ class _Layout:
         self.unit_sizes = torch.tensor([n for *_, n in self.units])
         self._tables: tuple[np.ndarray, ...] | None = None
         self._element_unit: Tensor | None = None
+        self._arch_cache: dict[Arch, np.ndarray] = {}
 
     def view(self, flat: Tensor, name: str) -> Tensor:
         """The stacked tensor ``name`` as a view of the flat buffer ``flat`` (``[K * P]``)."""
@@ -594,17 +595,20 @@ class _Layout:
     def touched_units(self, pack: PackedSupernet, archs: Sequence[Arch]) -> Tensor:
         """``[K, units]``: whether network ``k``'s path gives the unit a gradient (see
         :meth:`PackedSupernet.touched`)."""
-        edge, op, last_cell, before = self._unit_tables(pack)
-        ops = pack.space.ops
-        chosen = np.array([[ops.index(o) for o in arch.ops] for arch in archs])  # [K, E]
-        live = [_live(pack, arch) for arch in archs]
-        connected = np.array([c for c, _ in live])[:, None]  # [K, 1]
-        live_edges = np.array([e for _, e in live])  # [K, E]
-        in_cell = edge >= 0
-        e = np.where(in_cell, edge, 0)
-        cell_flags = (connected | last_cell) & live_edges[:, e] & (chosen[:, e] == op)
-        other_flags = connected | ~before
-        return torch.from_numpy(np.where(in_cell, cell_flags, other_flags))
+        return torch.from_numpy(np.stack([self._arch_units(pack, arch) for arch in archs]))
+
+    def _arch_units(self, pack: PackedSupernet, arch: Arch) -> np.ndarray:
+        """One network's unit flags for ``arch`` (cached: paths repeat)."""
+        if arch not in self._arch_cache:
+            edge, op, last_cell, before = self._unit_tables(pack)
+            chosen = np.array([pack.space.ops.index(o) for o in arch.ops])
+            connected, live = _live(pack, arch)
+            live_edges = np.array(live)
+            in_cell = edge >= 0
+            e = np.where(in_cell, edge, 0)
+            cell_flags = (connected | last_cell) & live_edges[e] & (chosen[e] == op)
+            self._arch_cache[arch] = np.where(in_cell, cell_flags, connected | ~before)
+        return self._arch_cache[arch]
 
     def _before_last_cell(self, name: str) -> bool:
         """Whether the non-cell parameter ``name`` lies before the last search cell."""

@@ -226,8 +226,15 @@ class PackTrainer:
 
     # -- one step -----------------------------------------------------------------------
     def _batch(self, step: int) -> tuple[Tensor, Tensor]:
+        """The networks' batches of ``step``, stacked ``[B, K, ...]``; networks that share a
+        data source (the leaves of one tree: one data seed) share its batch, made once."""
         epoch, b = divmod(step, self.batches_per_epoch)
-        pairs = [m.batches(epoch, b) for m in self.members]
+        made: dict[int, tuple[Tensor, Tensor]] = {}
+        pairs = []
+        for m in self.members:
+            if id(m.batches) not in made:
+                made[id(m.batches)] = m.batches(epoch, b)
+            pairs.append(made[id(m.batches)])
         x = torch.stack([p[0] for p in pairs], 1).to(self.device, non_blocking=True)
         y = torch.stack([p[1] for p in pairs], 1).to(self.device, non_blocking=True)
         return x, y
