@@ -164,7 +164,9 @@ class CommonOptions:
     )  # fmt: skip
     threads: int | None = option(
         None,
-        help="torch CPU threads (default: torch's, one per core; 1 is fastest on a busy machine)",
+        help="torch CPU threads (default: torch's, one per core; 1 is fastest on a busy machine; "
+        "training records the count in effect and refuses to resume a supernet under another, "
+        "since it changes results: the ranking study used 1)",
         minimum=1,
         group="common",
         affects_results=False,

@@ -22,8 +22,11 @@ the same command trains on CPU, one GPU or with DDP; ``--precision bf16-mixed``,
 batch_size / 64) are the GPU options, off by default. Every default is a field of
 :class:`TrainConfig` (the spec's values; ``configs/train.yaml`` restates them). The resolved
 configuration is saved as ``train_config.yaml`` (with ``resolved_data_path``: the data path,
-``tensor`` or ``loader``, that ``data_path=auto`` chose); re-running continues each leaf from its last
-checkpoint only with the same configuration (the differences are named otherwise), and
+``tensor`` or ``loader``, that ``data_path=auto`` chose, and ``compute``: the device type and
+the CPU threads in effect); re-running continues each leaf from its last
+checkpoint only with the same configuration (the differences are named otherwise) and, per
+leaf, the same device and thread count (``compute.json``; another count gives other weights,
+so a resume under it is refused: pass the recorded ``--threads``), and
 ``--force`` discards the run folder's training outputs and starts over. ``--executor ray``
 trains one leaf per Ray task (``--gpus-per-task``, ``--workers``, ``--ray-address``;
 :mod:`fewshot.training.parallel`); a single job keeps Lightning's own devices and DDP.
@@ -88,12 +91,13 @@ from fewshot.training.pipeline import (
 )
 from fewshot.training.runner import LOGGERS, TrainerSettings, TrainSettings, tensorboard_missing
 from fewshot.training.sampling import SAMPLING_RULES
-from fewshot.training.trainer import LrScaling, scaled_lr, trainer_option
+from fewshot.training.trainer import LrScaling, compute_record, scaled_lr, trainer_option
 
 log = logging.getLogger("fewshot")
 
 CONFIG_NAME = TRAIN_CONFIG
 _JOBS = "jobs"
+COMPUTE = "compute"
 _DATA = "model and data (default: the tree's)"
 _OPT = "optimisation (spec section 5)"
 _HW = "Lightning Trainer (default: from --device)"
@@ -442,7 +446,9 @@ def _report_finished(config: TrainConfig, tree: Any) -> int:
 
 def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> dict[str, Any] | None:
     """Check a saved configuration (refuse a changed one unless ``--force``), then save ours
-    with the resolved ``data_path`` (``tensor`` or ``loader``).
+    with the resolved ``data_path`` (``tensor`` or ``loader``) and ``compute``: the device type
+    and CPU threads of this command (each leaf records its own in ``compute.json`` and refuses
+    to resume under others: they change results).
 
     The saved ``jobs`` accumulate over runs of the same configuration (``--leaf 1`` then
     ``--leaf 2``); ``--force`` discards the previous training outputs first. Returns the
@@ -467,7 +473,8 @@ def _open_run(config: TrainConfig, jobs: list[Job], data_path: str) -> dict[str,
     elif config.force:
         _discard_outputs(out)
     ids = list(dict.fromkeys([*trained, *(j.id for j in jobs)]))
-    save_run_config(out, config, CONFIG_NAME, extra={_JOBS: ids, RESOLVED_DATA_PATH: data_path})
+    extra = {_JOBS: ids, RESOLVED_DATA_PATH: data_path, COMPUTE: compute_record(_hardware(config))}
+    save_run_config(out, config, CONFIG_NAME, extra=extra)
     return saved
 
 
@@ -584,6 +591,7 @@ def _summary(result: dict[str, Any], config: TrainConfig) -> str:
                 f"{o['regret_space']:.2f} to the space's best, {o['regret_leaf']:.2f} to its "
                 "leaf's)\n"
             )
+            text += _free_line(ev.get("free_baseline"))
         if _judging(config).forced:
             text += f"warning: {_judging(config).why}\n"
     elif config.benchmark is not None:
@@ -592,6 +600,15 @@ def _summary(result: dict[str, Any], config: TrainConfig) -> str:
         text += "\nnot judged: true % and tau need a NATS-Bench benchmark (the note above says "
         text += "where it was looked for and how to get it)\n"
     return text
+
+
+def _free_line(free: dict[str, Any] | None) -> str:
+    """The free baseline on the same archs (no training): what a search must beat."""
+    if free is None:
+        return ""
+    return (f"    free baseline on the same archs, ranked by {free['name']} (no training): Kendall "
+            f"tau {_fmt(free['kendall_tau'], 3)}; picks {free['chosen']['true']:.2f}% (regret "
+            f"{free['regret_space']:.2f})\n")  # fmt: skip
 
 
 def _judging(config: TrainConfig) -> Judging:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from fewshot.analysis.baselines import baseline_rows, free_baselines_text
 from fewshot.analysis.ranking import ranking_quality, tau_difference_interval
 from fewshot.correlation import kendall_tau
 from fewshot.spaces import Arch
@@ -131,7 +132,8 @@ def _common_leaves(
 
 def results_table(result: dict[str, Any]) -> str:
     """Markdown: per comparison (budget, or vs-random) and split method, mean tau, the
-    difference to its baseline with the 95% interval; then the one-shot baselines."""
+    difference to its baseline with the 95% interval; then the one-shot baselines, and the
+    free baselines (``free: NAME``, no training) when the result has them."""
     methods = result["methods"]
     rows = []
     for budget, diffs in result["tau_difference"].items():
@@ -150,10 +152,20 @@ def results_table(result: dict[str, Any]) -> str:
                          "-", _f(_mean(m, "picked_accuracy"), 2),
                          _f(_mean(m, f"regret_top{result['top_k']}"), 2),
                          _f(_mean(m, "kendall_tau_top10pct")), _f(_mean(m, "steps"), 0)])  # fmt: skip
+    for name, q in baseline_rows(result):  # the free baselines on the same archs, untrained
+        rows.append([name, "-", _f(q["kendall_tau"]), "-", "-", "-", "-",
+                     _f(q["picked_accuracy"], 2), _f(q[f"regret_top{result['top_k']}"], 2),
+                     _f(q["kendall_tau_top10pct"]), "0"])  # fmt: skip
     header = ["method", "compared", "tau", "tau sd", "baseline", "baseline tau",
               "tau - baseline [95% CI]", "picked acc", f"regret@{result['top_k']}",
               "tau top-10%", "steps"]  # fmt: skip
     return markdown_table(header, rows)
+
+
+def tables_text(result: dict[str, Any]) -> str:
+    """The ``_table.md`` text: :func:`results_table`, then the supernets against the free
+    baselines (when the result has them)."""
+    return results_table(result) + free_baselines_text(result) + "\n"
 
 
 def _mean(method: dict[str, Any], key: str) -> float | None:
@@ -161,4 +173,4 @@ def _mean(method: dict[str, Any], key: str) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-__all__ = ["comparison_pairs", "evaluate_seed", "results_table", "summarise"]
+__all__ = ["comparison_pairs", "evaluate_seed", "results_table", "summarise", "tables_text"]

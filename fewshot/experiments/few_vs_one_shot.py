@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from fewshot.analysis.few_vs_one_shot import evaluate_seed, results_table, summarise
+from fewshot.analysis.few_vs_one_shot import evaluate_seed, summarise, tables_text
 from fewshot.analysis.ranking import stratified_sample
 from fewshot.choices import dataset_names, space_option
 from fewshot.cli import run_main
@@ -61,6 +61,7 @@ from fewshot.config import (
 from fewshot.data.identity import required_column
 from fewshot.errors import UsageError
 from fewshot.experiments.common import sampling_option, start_experiment
+from fewshot.experiments.free_baselines import ProxySettings, add_free_baselines
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
 from fewshot.run_folder import (
     FEW_VS_ONE_SHOT_CONFIG,
@@ -183,6 +184,13 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
     )  # fmt: skip
     resamples: int = option(1000, help="bootstrap resamples", minimum=100, group=_EVAL,
                             affects_results=False)  # fmt: skip
+    free_baselines: bool = option(
+        True, help="also rank the sample by free baselines (convolutions, params, FLOPs, "
+        "zero-cost proxies at initialisation on the space's benchmark network with one batch "
+        "of 64 of --dataset's images at their own size; cached in OUT/free-baselines) and "
+        "compare every method with them (fewshot.experiments.free_baselines)", group=_EVAL,
+        affects_results=False,
+    )  # fmt: skip
     benchmark: Path | None = option(None, help="NATS-Bench tss directory (or an accuracy CSV)",
                                     group=_EVAL,
                                     affects_results=False)  # fmt: skip
@@ -491,7 +499,7 @@ def write_outputs(config: FewVsOneShotConfig, result: dict[str, Any]) -> None:
         # --results X.json: X_table.md and X.png beside it, so two studies can share a docs
         # folder; the run folder's results.json keeps few_vs_one_shot_table.md / .png
         stem = "few_vs_one_shot" if path == places[0] else path.stem
-        atomic_write_text(path.with_name(f"{stem}_table.md"), results_table(result) + "\n")
+        atomic_write_text(path.with_name(f"{stem}_table.md"), tables_text(result))
         plot_few_vs_one_shot(result, path.with_name(f"{stem}.png"))
         log.info("wrote %s (+ table, figure)", path)
 
@@ -547,8 +555,13 @@ def _main(argv: Sequence[str] | None) -> int:
         },  # fmt: skip
         "timings": {"per_seed": timings, "wall_s": time.perf_counter() - start},
     }
+    if config.free_baselines:
+        settings = ProxySettings(config.space, config.dataset, config.data_root)
+        add_free_baselines(result, settings, config.out / "free-baselines",
+                           resamples=config.resamples, seed=config.sample_seed,
+                           device=config.device, progress=not config.no_progress)  # fmt: skip
     write_outputs(config, result)
-    print(results_table(result))
+    print(tables_text(result))
     return 0
 
 

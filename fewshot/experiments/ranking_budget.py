@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from fewshot.analysis.baselines import baseline_rows, free_baselines_text
 from fewshot.analysis.ranking import ranking_quality
 from fewshot.choices import space_option
 from fewshot.cli import run_main
@@ -57,6 +58,7 @@ from fewshot.correlation import kendall_tau
 from fewshot.data.identity import required_column
 from fewshot.errors import UsageError
 from fewshot.experiments.common import sampling_option, start_experiment
+from fewshot.experiments.free_baselines import ProxySettings, add_free_baselines
 from fewshot.io import atomic_write_json, atomic_write_text, software_versions
 from fewshot.spaces import Arch, get_space
 from fewshot.tables import format_number as _f
@@ -136,6 +138,13 @@ class RankingBudgetConfig(CommonOptions):
         None, help="benchmark accuracy column (default: the regimes' data's, when every DATA "
         "folder holds a benchmark data set's classes; else the study refuses; naming a column "
         "forces it, with a warning)",
+    )  # fmt: skip
+    free_baselines: bool = option(
+        True, help="also rank the sample by free baselines (convolutions, params, FLOPs, "
+        "zero-cost proxies at initialisation on the space's benchmark network with one batch "
+        "of 64 of the first regime's images at their own size; cached in OUT/free-baselines) "
+        "and compare every budget with them (fewshot.experiments.free_baselines)",
+        affects_results=False,
     )  # fmt: skip
     whole_space: bool = option(
         False, help="also score every arch of the space on seed 0's largest budget at the chosen "
@@ -500,7 +509,8 @@ def cheapest_regime(regimes: dict[str, Any], goal: float = TAU_GOAL) -> dict[str
 
 
 def results_table(result: dict[str, Any]) -> str:
-    """Markdown: per regime and budget, mean tau (sd), top-10% tau, picked accuracy, seconds."""
+    """Markdown: per regime and budget, mean tau (sd), top-10% tau, picked accuracy, seconds;
+    then the free baselines (``free: NAME``) when the result has them."""
     rows = []
     for name, r in result["regimes"].items():
         chosen = r["sensitivity"]["chosen"]
@@ -511,6 +521,9 @@ def results_table(result: dict[str, Any]) -> str:
                 _f(b["picked_accuracy_mean"], 2), _f(b["train_s_mean"], 0),
                 f"{chosen['calib_batches']} / {chosen['held_out']}",
             ])  # fmt: skip
+    for name, q in baseline_rows(result):  # the free baselines on the same archs, untrained
+        rows.append([name, "0", "-", _f(q["kendall_tau"]), "-", _f(q["kendall_tau_top10pct"]),
+                     _f(q["picked_accuracy"], 2), "0", "-"])  # fmt: skip
     header = ["regime", "steps", "epochs", "tau", "tau sd", "tau top-10%", "picked acc",
               "train s", "calib batches / held-out"]  # fmt: skip
     return markdown_table(header, rows)
@@ -537,15 +550,21 @@ def whole_space_text(result: dict[str, Any]) -> str:
     return f"\nWhole space (seed 0, largest budget):\n\n{markdown_table(header, rows)}"
 
 
+def tables_text(result: dict[str, Any]) -> str:
+    """The ``_table.md`` text: the curve (with the free baselines' rows), the sensitivity
+    grid, the whole-space taus and the supernets against the free baselines."""
+    return (f"{results_table(result)}\n\nEvaluation-settings sensitivity (seed 0, largest "
+            f"budget):\n\n{sensitivity_table(result)}\n{whole_space_text(result)}"
+            f"{free_baselines_text(result)}")  # fmt: skip
+
+
 def write_outputs(config: RankingBudgetConfig, result: dict[str, Any]) -> None:
     from fewshot.plotting.ranking import plot_tau_vs_steps
 
     places = [config.out / "results.json"] + ([config.results] if config.results else [])
     for path in places:
         atomic_write_json(path, result)
-        text = (f"{results_table(result)}\n\nEvaluation-settings sensitivity (seed 0, largest "
-                f"budget):\n\n{sensitivity_table(result)}\n{whole_space_text(result)}")  # fmt: skip
-        atomic_write_text(path.with_name(path.stem + "_table.md"), text)
+        atomic_write_text(path.with_name(path.stem + "_table.md"), tables_text(result))
         plot_tau_vs_steps(result, path.with_name(path.stem + ".png"))
         log.info("wrote %s (+ table, figure)", path)
 
@@ -557,6 +576,12 @@ def _every_regime_done(config: RankingBudgetConfig) -> bool:
     except (OSError, ValueError, AttributeError):
         return False
     return set(config.regimes) <= set(done)
+
+
+def _proxy_settings(config: RankingBudgetConfig) -> ProxySettings:
+    """The free baselines' proxies: the first regime's data folder, at its own image size."""
+    root = config.roots()[Regime.parse(config.regimes[0]).data]
+    return ProxySettings(config.space, "folder", root)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -588,8 +613,12 @@ def _main(argv: Sequence[str] | None) -> int:
             "regimes": regimes, "answer": cheapest_regime(regimes),
             "wall_s": time.perf_counter() - start,
         }  # fmt: skip
+        if config.free_baselines:
+            add_free_baselines(result, _proxy_settings(config), config.out / "free-baselines",
+                               seed=config.sample_seed, device=config.device,
+                               progress=not config.no_progress)  # fmt: skip
         write_outputs(config, result)  # after every regime: partial results land early
-    print(results_table(result))
+    print(tables_text(result))
     print(json.dumps(result["answer"]))
     return 0
 

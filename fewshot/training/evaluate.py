@@ -10,6 +10,11 @@ The benchmark is anything with ``accuracy(arch, dataset=...) -> float`` (percent
 :class:`fewshot.benchmark.Benchmark`. An optional ``best(dataset)`` (returning an arch, or an
 object with ``.arch`` such as :class:`fewshot.spaces.tabular.BestArch`) gives the space optimum
 without scanning every arch of the space here.
+
+Beside each search, the free baseline on the same archs (:func:`structure_baseline`): the
+archs ranked by their number of parametric ops (their space's ``num_parametric``; NB201:
+convolutions), which costs nothing and ranks NATS-Bench's CIFAR-10 archs at Kendall tau about
+0.6 (docs/training/ranking_study.md): a supernet's ranking is worth its training above it.
 """
 
 from __future__ import annotations
@@ -107,6 +112,30 @@ def evaluate_search(
         "space_optimum": {"arch": space_arch.to_string(), "true": space_acc},
         "leaves": leaves,
         "overall": overall,
+        "free_baseline": structure_baseline(bench, [a.arch for a in pooled], dataset, space_acc),
+    }
+
+
+FREE_BASELINE = "convs"
+"""The name of :func:`structure_baseline` in tables (``free: convs``)."""
+
+
+def structure_baseline(
+    bench: AccuracyTable, archs: Sequence[Arch], dataset: str, space_acc: float
+) -> dict[str, Any]:
+    """``archs`` ranked by their parametric ops (no training, no data): Kendall tau and
+    Spearman against the benchmark, the arch it picks (most parametric ops; ties: the first
+    arch string in sorted order, so the search's own order cannot break them) and its regret."""
+    ordered = sorted(archs, key=lambda a: a.to_string())
+    counts = [a.space.num_parametric(a) for a in ordered]
+    true = [bench.accuracy(a, dataset=dataset) for a in ordered]
+    pick = max(range(len(ordered)), key=lambda i: (counts[i], -i))
+    return {
+        "name": FREE_BASELINE,
+        "num_scored": len(ordered),
+        **tau_and_rho(counts, true),
+        "chosen": {"arch": ordered[pick].to_string(), "true": true[pick]},
+        "regret_space": space_acc - true[pick],
     }
 
 
@@ -131,7 +160,8 @@ def leaf_optimum(bench: AccuracyTable, mask: Mask, dataset: str) -> tuple[Arch, 
 
 
 def comparison_table(results: dict[str, dict[str, Any]]) -> str:
-    """A markdown table comparing searches (e.g. ``{"few-shot": ..., "one-shot": ...}``)."""
+    """A markdown table comparing searches (e.g. ``{"few-shot": ..., "one-shot": ...}``), then
+    the free baseline on their archs (``free: convs``, :func:`structure_baseline`)."""
     header = [
         "search", "leaves", "archs scored", "Kendall tau", "Spearman", "chosen arch",
         "true acc", "regret (space)", "regret (leaf)",
@@ -152,7 +182,28 @@ def comparison_table(results: dict[str, dict[str, Any]]) -> str:
                 f"{o['regret_leaf']:.2f}",
             ]  # fmt: skip
         )
+    rows += _free_rows(results)
     return markdown_table(header, rows).rstrip("\n")
+
+
+def _free_rows(results: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    """One row per distinct arch set of the searches' free baselines (the one-shot search
+    scores the few-shot search's archs, so usually one row)."""
+    rows, seen = [], []
+    for name, res in results.items():
+        free = res.get("free_baseline")
+        if free is None or free in seen:
+            continue
+        seen.append(free)
+        label = (
+            f"free: {free['name']}" if len(results) == 1 else f"free: {free['name']} ({name} archs)"
+        )
+        rows.append([label, "-", free["num_scored"], _fmt(free["kendall_tau"]),
+                     _fmt(free["spearman"]), f"`{free['chosen']['arch']}`",
+                     f"{free['chosen']['true']:.2f}", f"{free['regret_space']:.2f}", "-"])  # fmt: skip
+    if len(rows) == 1 and len(results) > 1:
+        rows[0][0] = f"free: {seen[0]['name']}"
+    return rows
 
 
 def _fmt(value: float | None) -> str:
@@ -160,6 +211,7 @@ def _fmt(value: float | None) -> str:
 
 
 __all__ = [
+    "FREE_BASELINE",
     "AccuracyTable",
     "comparison_table",
     "evaluate_scored",
@@ -167,4 +219,5 @@ __all__ = [
     "leaf_optimum",
     "optimum",
     "space_optimum",
+    "structure_baseline",
 ]

@@ -7,7 +7,9 @@ Layout of a trained sub-supernet's folder (``runs/<name>/leaves/<id>/`` or ``...
     logs/metrics.csv          Lightning's CSV logger (``--logger tensorboard``: logs/tensorboard/ too)
     metrics.jsonl             one JSON line per finished epoch (train loss/acc, val acc, lr)
     weights.pt                the trained supernet's state_dict (what the search reads)
-    done.json                 written when training finished: epochs, final metrics
+    done.json                 written when training finished: epochs, final metrics, compute
+    compute.json              where it trained: device type and CPU threads (a resume under
+                              others is refused: they change results)
 
 Randomness, and why a killed-and-resumed run ends where an uninterrupted one ends (issue 23):
 
@@ -55,12 +57,15 @@ from fewshot.training.inherit import inherit_weights, load_parent_state
 from fewshot.training.module import LeafModule
 from fewshot.training.sampling import DEFAULT_SAMPLING
 from fewshot.training.trainer import (
+    COMPUTE_RECORD,
     CheckpointOnPreemption,
     TrainerSettings,
+    compute_record,
     last_checkpoint_callback,
     make_trainer,
     parse_devices,
     prepare_model,
+    refuse_other_compute,
     resolve_strategy,
     resume_checkpoint,
     save_weights,
@@ -309,11 +314,14 @@ def train_subsupernet(
         total_steps=settings.max_steps,
     )
     resume = resume_checkpoint(out_dir, hardware)
+    compute = _check_compute(out_dir, hardware, resumed=resume is not None)
     trainer = _make_trainer(out_dir, settings, hardware, list(callbacks), checkpoint_epoch(resume),
                             logger)  # fmt: skip
     if inherit_from is not None and resume is None:
         inherit_weights(supernet, load_parent_state(inherit_from))
-    trainer.callbacks.append(SaveResults(out_dir, resumed_from=resume, inherited_from=inherit_from))
+    trainer.callbacks.append(
+        SaveResults(out_dir, resumed_from=resume, inherited_from=inherit_from, compute=compute)
+    )
     data = (
         MixedValidation(datamodule, settings.seed)
         if hasattr(datamodule, "val_dataset")
@@ -322,6 +330,18 @@ def train_subsupernet(
     with faults.defer_preemption():
         trainer.fit(prepare_model(module, hardware), datamodule=data, ckpt_path=resume)
     return module, trainer
+
+
+def _check_compute(out_dir: Path, hardware: TrainerSettings, *, resumed: bool) -> dict[str, Any]:
+    """Where this run computes (:func:`~fewshot.training.trainer.compute_record`): a resumed
+    run must match the record of the run it continues (else one line, exit 2); a fresh run
+    (not a fast dev run) writes its own record, ``compute.json``."""
+    compute = compute_record(hardware)
+    if resumed:
+        refuse_other_compute(out_dir, compute)
+    elif not hardware.fast_dev_run:
+        atomic_write_json(out_dir / COMPUTE_RECORD, compute)
+    return compute
 
 
 def checkpoint_epoch(checkpoint: Path | None) -> int | None:
@@ -364,13 +384,19 @@ def _make_trainer(
 
 class SaveResults(Callback):
     """At the end of fit, on global rank 0 (inside the worker under ``ddp_spawn``), write
-    ``weights.pt`` (the trained supernet) and ``done.json`` (epochs, steps, final metrics)."""
+    ``weights.pt`` (the trained supernet) and ``done.json`` (epochs, steps, final metrics, and
+    where it trained: ``compute``)."""
 
     def __init__(
-        self, out_dir: Path, *, resumed_from: Path | None, inherited_from: Path | None = None
+        self,
+        out_dir: Path,
+        *,
+        resumed_from: Path | None,
+        inherited_from: Path | None = None,
+        compute: dict[str, Any] | None = None,
     ) -> None:
         self.out_dir, self.resumed_from = out_dir, resumed_from
-        self.inherited_from = inherited_from
+        self.inherited_from, self.compute = inherited_from, compute
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
@@ -389,6 +415,7 @@ class SaveResults(Callback):
                 "resumed_from": str(self.resumed_from) if self.resumed_from else None,
                 "protocol": "inherited" if self.inherited_from else "scratch",
                 "mask": pl_module.mask.to_op_lists(),
+                "compute": self.compute,
                 "metrics": metrics,
             },
         )

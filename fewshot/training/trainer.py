@@ -16,6 +16,7 @@ May import torch, Lightning and :mod:`fewshot.io`, and :mod:`fewshot.config` ins
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -32,6 +33,7 @@ from pytorch_lightning.plugins.io import TorchCheckpointIO
 from torch import Tensor, nn
 
 from fewshot import faults
+from fewshot.errors import UsageError
 from fewshot.io import atomic_write
 
 log = logging.getLogger("fewshot")
@@ -46,6 +48,12 @@ LR_BASE_BATCH = 64
 CHECKPOINTS = "checkpoints"
 LAST_CHECKPOINT = "last.ckpt"
 SETTINGS_KEY = "fewshot_settings"
+COMPUTE_KEY = "fewshot_compute"
+"""Where a checkpoint of :func:`fit_resumable` keeps :func:`compute_record`."""
+_COMPUTE_HINT = (
+    "the device and the CPU thread count change results; rerun with the recorded "
+    "--threads/--device, or remove the folder to train it again"
+)
 _DDP_NEEDING_UNUSED = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
 _CHATTY_LOGGERS = (  # "GPU available", "TPU available", "LOCAL_RANK ... CUDA_VISIBLE_DEVICES", tips
     "pytorch_lightning.utilities.rank_zero",
@@ -277,16 +285,22 @@ def last_checkpoint_callback(out_dir: Path) -> ModelCheckpoint:
 
 
 class RecordSettings(Callback):
-    """Store ``settings`` (a JSON-like mapping) in every checkpoint, for
-    :func:`resume_checkpoint` to compare with the settings of the run that resumes."""
+    """Store ``settings`` (a JSON-like mapping) and, when given, ``compute``
+    (:func:`compute_record`) in every checkpoint, for :func:`resume_checkpoint` to compare with
+    the run that resumes."""
 
-    def __init__(self, settings: Mapping[str, Any]) -> None:
+    def __init__(
+        self, settings: Mapping[str, Any], compute: Mapping[str, Any] | None = None
+    ) -> None:
         self.settings = dict(settings)
+        self.compute = None if compute is None else dict(compute)
 
     def on_save_checkpoint(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
     ) -> None:
         checkpoint[SETTINGS_KEY] = self.settings
+        if self.compute is not None:
+            checkpoint[COMPUTE_KEY] = self.compute
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -326,14 +340,19 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
 
 
 def resume_checkpoint(
-    out_dir: Path, hardware: TrainerSettings, settings: Mapping[str, Any] | None = None
+    out_dir: Path,
+    hardware: TrainerSettings,
+    settings: Mapping[str, Any] | None = None,
+    compute: Mapping[str, Any] | None = None,
 ) -> Path | None:
     """The checkpoint a run in ``out_dir`` should resume from: ``checkpoints/last.ckpt``, or,
     when that one is missing or corrupt (set aside by :func:`load_checkpoint`), the newest
     ``epochNNN.ckpt`` that loads; None for a fast dev run, or when there is none (the run
     starts over). Temporary files of a save cut short are removed (the command holds the
     folder's lock, so no other process is writing them). When ``settings`` are given, a checkpoint saved with other settings
-    (:class:`RecordSettings`) is named and not resumed."""
+    (:class:`RecordSettings`) is named and not resumed. When ``compute`` is given, a checkpoint
+    saved under another device or CPU thread count is refused (:class:`UsageError`, one line):
+    those change results, and restarting silently would hide it."""
     folder = Path(out_dir) / CHECKPOINTS
     if hardware.fast_dev_run or not folder.is_dir():
         return None
@@ -346,6 +365,11 @@ def resume_checkpoint(
         checkpoint = load_checkpoint(path)
         if checkpoint is None:
             continue
+        saved_compute = checkpoint.get(COMPUTE_KEY)
+        if compute is not None and saved_compute and compute_difference(saved_compute, compute):
+            diff = "; ".join(compute_difference(saved_compute, compute))
+            raise UsageError(f"cannot resume {out_dir} under other compute settings ({diff}): "
+                             f"{_COMPUTE_HINT}")  # fmt: skip
         if settings is not None and checkpoint.get(SETTINGS_KEY) != dict(settings):
             log.warning("%s was saved with other settings: training from scratch", path)
             return None
@@ -415,15 +439,18 @@ def fit_resumable(
 
     With ``out_dir``: checkpoint ``out_dir/checkpoints/last.ckpt`` at every epoch end, and
     first resume from it when it was saved with the same ``settings`` (and the same
-    :func:`result_settings` of ``hardware``), so a killed run continues where it stopped.
+    :func:`result_settings` of ``hardware``), so a killed run continues where it stopped; a
+    checkpoint saved under another device or CPU thread count (:func:`compute_record`) is
+    refused with one line.
     """
     record = {**settings, **result_settings(hardware)}
+    compute = compute_record(hardware)
     own = (
         []
         if out_dir is None
         else [
             last_checkpoint_callback(out_dir),
-            RecordSettings(record),
+            RecordSettings(record, compute),
             CheckpointOnPreemption(out_dir),
         ]
     )
@@ -434,7 +461,7 @@ def fit_resumable(
         callbacks=[*own, *callbacks],
         **options,
     )
-    resume = None if out_dir is None else resume_checkpoint(out_dir, hardware, record)
+    resume = None if out_dir is None else resume_checkpoint(out_dir, hardware, record, compute)
     with faults.defer_preemption():
         trainer.fit(prepare_model(module, hardware), ckpt_path=resume, **data)
     return trainer
@@ -479,6 +506,43 @@ def result_settings(hardware: TrainerSettings) -> dict[str, Any]:
     }
 
 
+COMPUTE_RECORD = "compute.json"
+"""The file in a training folder that records where it was trained (:func:`compute_record`)."""
+
+
+def compute_record(hardware: TrainerSettings) -> dict[str, Any]:
+    """Where a run computes, as results depend on it: the device type (``cpu``, ``cuda``,
+    ``mps``) and torch's CPU threads (after :func:`apply_threads`; the default is one per
+    core). The thread count changes the order of float sums, so the same seed gives other
+    weights under another count (measured: a supernet's Kendall tau 0.390 with one thread,
+    0.210 with two); it is compared on the CPU only, where it decides the arithmetic."""
+    apply_threads(hardware.threads)
+    return {"device": eval_device(hardware).type, "threads": torch.get_num_threads()}
+
+
+def compute_difference(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """``key: saved -> current`` for the parts of two :func:`compute_record` values that change
+    results (the thread count only when both ran on the CPU)."""
+    keys = ["device"] + (["threads"] if current.get("device") == "cpu" else [])
+    return [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in keys
+            if k in saved and saved.get(k) != current.get(k)]  # fmt: skip
+
+
+def refuse_other_compute(out_dir: Path, current: Mapping[str, Any]) -> None:
+    """Raise :class:`~fewshot.errors.UsageError` (one line) when ``out_dir`` was partly trained
+    with another device or thread count (:data:`COMPUTE_RECORD`); a folder without a record
+    (trained before it existed) is resumed."""
+    path = Path(out_dir) / COMPUTE_RECORD
+    if not path.is_file():
+        return
+    diff = compute_difference(json.loads(path.read_text(encoding="utf-8")), current)
+    if diff:
+        raise UsageError(
+            f"cannot resume {out_dir} under other compute settings ({'; '.join(diff)}): "
+            f"{_COMPUTE_HINT}"
+        )
+
+
 def eval_device(hardware: TrainerSettings) -> torch.device:
     """The torch device of ``hardware``'s first training device (where to measure accuracy
     after fitting: Lightning moves the module back to the CPU at the end of ``fit``)."""
@@ -494,6 +558,7 @@ def eval_device(hardware: TrainerSettings) -> torch.device:
 
 __all__ = [
     "CHECKPOINT_KEYS",
+    "COMPUTE_RECORD",
     "CPU",
     "AtomicCheckpointIO",
     "CheckpointOnPreemption",
@@ -503,6 +568,8 @@ __all__ = [
     "accuracy",
     "announce_once",
     "apply_threads",
+    "compute_difference",
+    "compute_record",
     "eval_device",
     "fit_resumable",
     "last_checkpoint_callback",
@@ -513,6 +580,7 @@ __all__ = [
     "prepare_model",
     "quiet_lightning",
     "resolve_strategy",
+    "refuse_other_compute",
     "result_settings",
     "resume_checkpoint",
     "save_weights",

@@ -69,7 +69,10 @@ def test_tiny_study_end_to_end_and_resume(tmp_path, shared_data, capsys):
         assert {q["global_step"] for q in budget["seeds"].values()} == {int(steps)}
     assert len(result["sample"]["archs"]) == 10
     assert (tmp_path / "docs" / "budget.png").stat().st_size > 0
-    assert "tau top-10%" in (tmp_path / "docs" / "budget_table.md").read_text()
+    table = (tmp_path / "docs" / "budget_table.md").read_text()
+    assert "tau top-10%" in table and "| free: convs | 0 |" in table  # the free baselines
+    assert set(result["free_baselines"]["tau_difference"]) == {"px8-c2-n1-subset 3",
+                                                                "px8-c2-n1-subset 6"}  # fmt: skip
     weights = sorted((tmp_path / "run").rglob("weights.pt"))
     stamps = [w.stat().st_mtime_ns for w in weights]
     written = (tmp_path / "run" / "results.json").stat().st_mtime_ns
@@ -98,6 +101,7 @@ def test_whole_space_scores_every_arch_and_reports_tau(tmp_path, shared_data, mo
         "--seeds", "1", "--sample", "10", "--calib-grid", "1,2", "--held-out-grid", "50,100",
         "--out", str(tmp_path / "run"), "--threads", "1", "--no-progress",
         "--benchmark", str(table), "--whole-space", "--results", str(tmp_path / "b.json"),
+        "--no-free-baselines",
     ]  # fmt: skip
     assert main(argv) == 0
     whole = json.loads((tmp_path / "b.json").read_text())["regimes"]["px8-c2-n1-subset"]
@@ -107,6 +111,7 @@ def test_whole_space_scores_every_arch_and_reports_tau(tmp_path, shared_data, mo
     rows = (tmp_path / "run").rglob(f"whole_space-c{whole['calib_batches']}-h*.csv")
     assert len(next(rows).read_text().splitlines()) == 61
     assert "tau (whole space)" in (tmp_path / "b_table.md").read_text()
+    assert "free_baselines" not in json.loads((tmp_path / "b.json").read_text())
 
 
 def test_the_prepared_gpu_command_parses_to_the_papers_size(capsys):

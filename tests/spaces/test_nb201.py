@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fewshot.spaces.nb201 import EDGES, NUM_ARCHS, OPS, Arch, Mask, all_archs, op_index
+from fewshot.spaces.nb201 import EDGES, NB201, NUM_ARCHS, OPS, Arch, Mask, all_archs, op_index
 
 ARCH = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
 
@@ -204,3 +205,18 @@ def test_a_pickled_space_is_the_registered_one():
     space = get_space("nb201")
     assert pickle.loads(pickle.dumps(space)) is space
     assert pickle.loads(pickle.dumps({"space": space, "mask": space.full_mask()}))["space"] is space
+
+
+def test_nonlinear_count_is_efs_nas_rule():
+    """EFS-NAS: ReLU-convs on the deepest non-zero input-output path (SPEC 5c)."""
+    count = NB201.nonlinear_count
+    best = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
+    assert count(Arch.from_string(best)) == 2  # 0 -c-> 1 -c-> 2 -skip-> 3; 0 -skip-> 3: 0
+    deep = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|none~0|none~1|nor_conv_1x1~2|"
+    assert count(Arch.from_string(deep)) == 3
+    cut = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|nor_conv_3x3~1|none~2|"
+    assert count(Arch.from_string(cut)) == 2  # 0 -c-> 1 -c-> 3
+    dead = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|"
+    assert count(Arch.from_string(dead)) == 0  # no path reaches the output
+    sizes = Counter(count(a) for a in all_archs())
+    assert [sizes[k] for k in range(4)] == [1983, 7122, 5520, 1000]  # the paper's subspaces

@@ -243,7 +243,11 @@ def test_pooled_tau_matches_a_hand_count_on_the_fake_benchmark(experiment):
     quality = result["methods"]["one-shot"]["seeds"]["0"]
     assert quality["tau_true_vs_convs"] == pytest.approx(_kendall_tau_b(true, convs))
     assert (tmp / "docs" / "few_vs_one_shot.png").stat().st_size > 0
-    assert "tau - baseline" in (tmp / "docs" / "few_vs_one_shot_table.md").read_text()
+    table = (tmp / "docs" / "few_vs_one_shot_table.md").read_text()
+    assert "tau - baseline" in table and "| free: convs | - |" in table  # free baselines too
+    block = result["free_baselines"]
+    assert set(block["tau_difference"]) == set(result["predictions"]["0"])
+    assert block["baselines"]["convs"]["predicted"] == convs
 
 
 def test_rerun_resumes_without_training_again(experiment, capsys):

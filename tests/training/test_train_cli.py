@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from scipy import stats
 
 from fewshot.config import parse_config, to_dict
 from fewshot.spaces.nb201 import Arch, Mask
@@ -120,8 +121,17 @@ def test_fast_dev_run_trains_every_leaf_and_one_shot_then_evaluates(run_dir, ben
             a["true"] == pytest.approx(_true_accuracy(Arch.from_string(a["arch"])))
             for a in leaf["archs"]
         )
+        free = ev[name]["free_baseline"]  # the archs ranked by their convolutions
+        scored = sorted(a["arch"] for leaf in ev[name]["leaves"].values() for a in leaf["archs"])
+        convs = [Arch.from_string(a).ops.count("nor_conv_3x3") + Arch.from_string(a).ops.count(
+            "nor_conv_1x1") for a in scored]  # fmt: skip
+        true = [_true_accuracy(Arch.from_string(a)) for a in scored]
+        assert free["num_scored"] == len(scored)
+        assert free["kendall_tau"] == pytest.approx(stats.kendalltau(convs, true).statistic)
+        assert free["chosen"]["arch"] == scored[convs.index(max(convs))]
     printed = capsys.readouterr().out
     assert "few-shot" in result["table"] and "one-shot" in printed
+    assert "| free: convs | - |" in result["table"] and "ranked by convs (no training)" in printed
     # which benchmark judged the run, the closing table and the paths of what was written
     assert result["benchmark"] == {"path": str(bench_dir.resolve()), "dataset": "cifar10"}
     assert f"judged by {bench_dir.resolve()}" in printed and "| held-out % |" in printed
@@ -323,6 +333,30 @@ def test_rerun_resumes_same_config_refuses_a_changed_one_and_force_starts_over(r
     assert [json.loads(x)["epoch"] for x in (leaf / "metrics.jsonl").open()] == [1, 2]
     saved = yaml.safe_load((run_dir / "train_config.yaml").read_text())
     assert saved["epochs"] == 2 and saved["jobs"] == ["1"]
+
+
+def test_threads_are_recorded_and_a_leaf_resumed_under_others_is_refused(run_dir, capsys):
+    """The thread count changes results (issue 31): the run's configuration records the count
+    in effect, each leaf its own; a killed leaf resumed under another count exits 2, one line."""
+    import torch
+
+    before = torch.get_num_threads()
+    base = [str(run_dir), *FAST, "--leaf", "1", "--no-search", "--epochs", "1"]
+    try:
+        assert main([*base, "--threads", "1"]) == 0
+        saved = yaml.safe_load((run_dir / "train_config.yaml").read_text())
+        assert saved["compute"] == {"device": "cpu", "threads": 1} and saved["threads"] == 1
+        leaf = run_dir / "leaves" / "1"
+        assert json.loads((leaf / "compute.json").read_text())["threads"] == 1
+        (leaf / "done.json").unlink()  # as if killed after its last checkpoint
+        capsys.readouterr()
+        assert main([*base, "--threads", "2"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "threads: 1 -> 2" in err and "--threads" in err and len(err.splitlines()) == 1
+        assert main([*base, "--threads", "1"]) == 0  # the recorded count finishes it
+        assert json.loads((leaf / "done.json").read_text())["compute"]["threads"] == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_print_config_resolves_from_the_tree_and_round_trips(run_dir, tmp_path, capsys):
