@@ -43,6 +43,7 @@ from torch import Tensor
 from torch.nn.functional import cross_entropy
 
 from fewshot import faults
+from fewshot.errors import UsageError
 from fewshot.io import atomic_write, atomic_write_json, atomic_write_text
 from fewshot.models.packed import PackedSupernet
 from fewshot.models.supernet import Supernet
@@ -50,6 +51,7 @@ from fewshot.optimiser import SGDSettings
 from fewshot.spaces import Arch, Mask, space_of
 from fewshot.training.module import path_generator, reinitialise
 from fewshot.training.sampling import DEFAULT_SAMPLING, SamplingRule, get_sampling_rule
+from fewshot.training.trainer import compute_difference
 
 log = logging.getLogger("fewshot")
 
@@ -315,6 +317,7 @@ class PackTrainer:
             "version": PACK_VERSION,
             "members": [(m.name, m.seed, m.mask.to_op_lists()) for m in self.members],
             "settings": dataclasses.asdict(self.settings),
+            "compute": {"device": self.device.type, "threads": torch.get_num_threads()},
             "step": self.step,
             "pack": {k: v.cpu() for k, v in self.pack.state_dict().items()},
             "optimizer": {k: v.cpu() for k, v in self.optimizer.state_dict().items()},
@@ -350,6 +353,12 @@ class PackTrainer:
                     f"{path} belongs to another pack ({key} differ); use another folder "
                     "or delete it to start over"
                 )
+        diff = compute_difference(state.get("compute", {}), mine["compute"])
+        if diff:
+            raise UsageError(
+                f"{path} was trained with another {', '.join(diff)}: the float sums, and so the "
+                "weights, would differ; resume it with its device and --threads"
+            )
         self.pack.load_state_dict(state["pack"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
@@ -396,6 +405,7 @@ class PackTrainer:
                         k_: v for k_, v in last.items() if k_ in ("train_loss", "train_acc")
                     },
                     "pack": {"size": len(self.members), "index": k, "folder": str(self.pack_dir)},
+                    "compute": {"device": self.device.type, "threads": torch.get_num_threads()},
                 },
             )
 

@@ -103,7 +103,10 @@ def train_packed(
             log.info("training %d jobs as one pack for %d epochs: %s", len(part), epochs,
                      ", ".join(m.name for m in part))  # fmt: skip
             folder = pack_root / (f"epochs{epochs}" + (f"-{i}" if len(members) > size else ""))
-            PackTrainer(part, settings, folder, device=device).fit()
+            try:
+                PackTrainer(part, settings, folder, device=device).fit()
+            except ValueError as exc:  # another pack's checkpoint, a rule a pack cannot train
+                raise UsageError(f"--pack: {exc}") from None
 
 
 def task_hardware(hardware: TrainerSettings, gpus: float) -> TrainerSettings:

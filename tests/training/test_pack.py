@@ -11,6 +11,7 @@ import torch
 
 from fewshot import faults
 from fewshot.data import SyntheticDataModule
+from fewshot.errors import UsageError
 from fewshot.spaces import get_space
 from fewshot.training.pack import (
     PACK_CHECKPOINT,
@@ -147,3 +148,16 @@ def test_pack_size_comes_from_memory_and_splits_the_networks() -> None:
     assert auto_pack_size(settings, SPACE, 32, 8, "cpu") >= 1
     assert [len(c) for c in chunks(list(range(7)), 3)] == [3, 3, 1]
     assert chunks([1, 2], None) == [[1, 2]]
+
+
+def test_a_pack_resumed_under_another_thread_count_is_refused(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    settings = PackSettings(C=4, N=1, epochs=2, max_steps=6)
+    trainer = PackTrainer(_members(tmp_path), settings, tmp_path)
+    trainer._save()  # a checkpoint at step 0, one thread
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(UsageError, match="threads: 1 -> 2"):
+            PackTrainer(_members(tmp_path), settings, tmp_path).fit()
+    finally:
+        torch.set_num_threads(1)
