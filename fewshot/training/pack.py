@@ -49,6 +49,7 @@ from fewshot.models.packed import PackedSupernet
 from fewshot.models.supernet import Supernet
 from fewshot.optimiser import SGDSettings
 from fewshot.spaces import Arch, Mask, space_of
+from fewshot.training.inherit import inherit_weights, load_parent_state
 from fewshot.training.module import path_generator, reinitialise
 from fewshot.training.sampling import DEFAULT_SAMPLING, SamplingRule, get_sampling_rule
 from fewshot.training.trainer import compute_difference
@@ -74,6 +75,9 @@ class PackMember:
     batches: Batches
     batches_per_epoch: int
     out_dir: Path
+    inherit_from: Path | None = None
+    """A parent supernet's ``weights.pt`` this network starts from (weight inheritance,
+    :mod:`fewshot.training.inherit`), as ``train_subsupernet(inherit_from=...)`` does."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,8 @@ def member_network(member: PackMember, settings: PackSettings) -> Supernet:
         C=settings.C, N=settings.N, num_classes=settings.num_classes, candidates=member.mask
     )
     reinitialise(net, member.seed)
+    if member.inherit_from is not None:
+        inherit_weights(net, load_parent_state(member.inherit_from))
     return net
 
 
@@ -315,7 +321,9 @@ class PackTrainer:
         return {
             "format": PACK_FORMAT,
             "version": PACK_VERSION,
-            "members": [(m.name, m.seed, m.mask.to_op_lists()) for m in self.members],
+            "members": [
+                (m.name, m.seed, m.mask.to_op_lists(), str(m.inherit_from)) for m in self.members
+            ],  # fmt: skip
             "settings": dataclasses.asdict(self.settings),
             "compute": {"device": self.device.type, "threads": torch.get_num_threads()},
             "step": self.step,
@@ -399,7 +407,7 @@ class PackTrainer:
                     "world_size": 1,
                     "fast_dev_run": False,
                     "resumed_from": None,
-                    "protocol": "scratch",
+                    "protocol": "scratch" if member.inherit_from is None else "inherited",
                     "mask": member.mask.to_op_lists(),
                     "metrics": {
                         k_: v for k_, v in last.items() if k_ in ("train_loss", "train_acc")

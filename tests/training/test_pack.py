@@ -161,3 +161,21 @@ def test_a_pack_resumed_under_another_thread_count_is_refused(tmp_path: Path) ->
             PackTrainer(_members(tmp_path), settings, tmp_path).fit()
     finally:
         torch.set_num_threads(1)
+
+
+def test_an_inheriting_network_equals_its_inheriting_training_alone(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    parent = _members(tmp_path / "parent")[:1]
+    PackTrainer(parent, SETTINGS, tmp_path / "parent").fit()
+    weights = parent[0].out_dir / "weights.pt"
+    batches, per_epoch = datamodule_batches(_datamodule(4))
+    leaf = _masks()[1]
+    child = PackMember("child", leaf, 4, batches, per_epoch, tmp_path / "child", weights)
+    PackTrainer([child], SETTINGS, tmp_path / "child-pack").fit()
+    alone = tmp_path / "alone"
+    settings = TrainSettings(C=4, N=1, epochs=2, max_steps=6, seed=4)
+    train_subsupernet(leaf, _datamodule(4), alone, settings, CPU, inherit_from=weights)
+    for key, value in _weights(alone).items():
+        torch.testing.assert_close(_weights(child.out_dir)[key], value, atol=2e-5, rtol=1e-4)
+    done = (child.out_dir / "done.json").read_text()
+    assert '"protocol": "inherited"' in done
