@@ -57,6 +57,7 @@ from fewshot.training.trainer import compute_difference
 log = logging.getLogger("fewshot")
 
 PACK_CHECKPOINT = "pack.ckpt"
+_PER_IMAGE = "none"  # space-literal: not an op (cross-entropy's per-example reduction)
 PACK_FORMAT = "fewshot.pack"
 PACK_VERSION = 1
 
@@ -269,7 +270,8 @@ class PackTrainer:
         archs = self._archs(self.step)
         self.pack.zero_grad()
         logits = self.pack(x, archs)  # [B, K, classes]
-        losses = cross_entropy(logits.permute(0, 2, 1), y, reduction="none").mean(0)  # [K]
+        per_image = cross_entropy(logits.permute(0, 2, 1), y, reduction=_PER_IMAGE)
+        losses = per_image.mean(0)  # [K]: each network's mean loss
         losses.sum().backward()
         lr = learning_rate(self.settings, self.step, self.total, self.batches_per_epoch)
         self.optimizer.step(self.pack.touched(archs), lr)
