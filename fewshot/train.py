@@ -80,7 +80,7 @@ from fewshot.run_folder import (
 )
 from fewshot.splitting.tree import load_tree
 from fewshot.tables import markdown_table, outputs_block
-from fewshot.training.parallel import LeafTraining, finished, train_jobs
+from fewshot.training.parallel import LeafTraining, finished, train_jobs, train_packed
 from fewshot.training.pipeline import (
     Job,
     SearchSettings,
@@ -125,6 +125,16 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
         [], help="train only these leaf ids (repeatable)", repeat=True, affects_results=False
     )
     one_shot: bool = option(False, help="also train/search the whole space", affects_results=False)
+    pack: bool = option(
+        False,
+        help="train the leaves (and the one-shot baseline of as many epochs) together, K "
+        "networks per pass: each equals its training alone up to float rounding "
+        "(docs/training/README.md, 'Packs')",
+    )
+    pack_size: int | None = option(
+        None, help="--pack: at most this many networks per pack (default: as many as half the "
+        "device's free memory holds)", minimum=1, affects_results=False,
+    )  # fmt: skip
     one_shot_epochs: int | None = option(None, help="default: epochs x number of leaves", minimum=1)
     force: bool = option(
         False, help="discard this run folder's training outputs and start over",
@@ -304,7 +314,13 @@ def execute(config: TrainConfig) -> int:
     if done_before and _searched_alike(saved, config):
         return _report_finished(config, tree)
     context = LeafTraining(_data_options(config), settings, hardware, datamodule, config.logger)
-    zero, failed = train_jobs(jobs, context, config, threads=config.threads)
+    if config.pack:
+        _check_packable(config)
+        train_packed(jobs, context, out / PACK_DIR, _search_device(config),
+                     pack_size=config.pack_size, image_size=datamodule.image_size)  # fmt: skip
+        zero, failed = True, []
+    else:
+        zero, failed = train_jobs(jobs, context, config, threads=config.threads)
     if failed:
         print(f"error: {failure_report(failed)}; run again to finish them", file=sys.stderr)
         return 1
@@ -340,6 +356,31 @@ def execute(config: TrainConfig) -> int:
     print(_summary(result, config), end="")
     print(_outputs(config, jobs, searched=True, figures=figures), end="")
     return 0
+
+
+PACK_DIR = "pack"
+"""``RUN/pack/epochs<E>/pack.ckpt``: the checkpoint of ``--pack``'s training."""
+
+
+def _check_packable(config: TrainConfig) -> None:
+    """``--pack`` trains every job in this process on one device, without Lightning: the
+    options that configure Lightning's loop or other processes do not apply."""
+    clashes = [
+        ("--executor ray", config.executor == "ray"),
+        ("--strategy", config.strategy not in ("auto", "single_device")),
+        ("--num-nodes", config.num_nodes > 1),
+        ("--fast-dev-run", config.fast_dev_run),
+        ("--limit-train-batches", config.limit_train_batches is not None),
+        ("--precision", config.precision is not None),
+        ("--compile", config.compile),
+        ("--logger tensorboard", config.logger != "csv"),
+    ]
+    named = [flag for flag, on in clashes if on]
+    if named:
+        raise UsageError(
+            f"--pack trains the jobs together in this process; drop {', '.join(named)} "
+            "(or drop --pack)"
+        )
 
 
 def _draw_curves(config: TrainConfig, tree: Any) -> list[Path]:
@@ -585,7 +626,10 @@ def _outputs(
     """The files and figures this run wrote (the last lines the command prints)."""
     out = config.output_dir
     files = [out / CONFIG_NAME]
-    files += [f"{job.out_dir}/ (weights.pt, metrics.jsonl, checkpoints/, logs/)" for job in jobs]
+    kept = "weights.pt, metrics.jsonl" + ("" if config.pack else ", checkpoints/, logs/")
+    files += [f"{job.out_dir}/ ({kept})" for job in jobs]
+    if config.pack:
+        files.append(f"{out / PACK_DIR}/ (pack.ckpt per epoch count)")
     if searched:
         files.append(out / SEARCH)
     return outputs_block(files, figures)

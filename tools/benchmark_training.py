@@ -23,6 +23,15 @@ the code in ``--before-code`` (an older checkout) for a before/after::
         --data-root ../shared/data/cifar10-subset --train-epoch --before-code /path/to/old \
         --out docs/training/data_path_benchmark.json
 
+``--pack``: the pack benchmark (issue 30). Per repeat, interleaved: the bare step on random
+tensors (a leaf's mask, and the full space), ``fewshot.train`` of one leaf of a depth-``--depth``
+tree, and ``fewshot.train --pack`` of all its leaves, on the cached tensors; the pack's images/s
+count every network::
+
+    .venv/bin/python tools/benchmark_training.py --pack --C 4 --N 1 --image-size 8 \
+        --threads 2 --steps 300 --repeats 3 --epochs 3 --data-root ../shared/data/cifar10-subset \
+        --out docs/training/pack_benchmark.json
+
 ``--lean-step``: the lean step benchmark (issue 30). Per repeat, interleaved: the bare step on
 random tensors inside leaf 1's mask, then ``fewshot.train`` of that leaf for ``--epochs``
 epochs on the cached tensors (no validation, no search; the epochs after the first give the
@@ -407,6 +416,110 @@ def lean_step(args: argparse.Namespace) -> dict[str, Any]:
     return report
 
 
+# -- the pack benchmark (--pack, issue 30) ---------------------------------------------------------
+
+
+def depth_tree(run: Path, C: int, N: int, depth: int) -> list[Mask]:
+    """Save a tree of ``depth`` binary splits (edge ``d``'s ops in two groups at depth ``d``)
+    in ``run``; its ``2**depth`` leaves' masks."""
+    from fewshot.splitting.tree import Split, SplitTree
+
+    tree = SplitTree(metric="snip", seed=0, dataset="folder", config={"C": C, "N": N})
+    tree.add_root(Mask.full())
+    for d in range(depth):
+        for leaf in list(tree.leaves()):
+            ops = leaf.mask.ops(d)
+            distances = tuple(
+                tuple(float(i != j) for j in range(len(ops))) for i in range(len(ops))
+            )
+            tree.apply_split(leaf.id, Split(d, ops, (ops[:2], ops[2:]), distances, cut=1.0))
+    tree.complete = True
+    tree.save(run / "tree.json")
+    return [leaf.mask for leaf in tree.leaves()]
+
+
+def train_run(args: argparse.Namespace, run: Path, extra: list[str], jobs: list[str]) -> dict:
+    """``fewshot.train RUN`` (this code, no search) on the cached tensors at ``--image-size``;
+    the training images/s of each epoch after the first, summed over ``jobs``' networks."""
+    data = ["--dataset", "folder", "--data-root", str(args.data_root), "--data-option",
+            f"image_size={args.image_size}", "--data-option", "data_path=tensor",
+            "--limit-val-batches", "0"] if args.data_root else \
+        ["--dataset", "synthetic", "--data-option", "num_train=10000",
+         "--data-option", f"image_size={args.image_size}"]  # fmt: skip
+    argv = [sys.executable, "-m", "fewshot.train", str(run), "--epochs", str(args.epochs),
+            "--no-search", *data, "--C", str(args.C), "--N", str(args.N),
+            "--batch-size", str(args.batch_size), "--threads", str(args.threads or os.cpu_count()),
+            "--accelerator", "cpu", "--no-progress-bar", *extra]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    start = time.perf_counter()
+    proc = subprocess.run(argv, cwd=run.parent, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    rows = [json.loads(x) for x in (run / jobs[0] / "metrics.jsonl").read_text().splitlines()] \
+        if (run / jobs[0] / "metrics.jsonl").is_file() else []  # fmt: skip
+    steps = [b["step"] - a["step"] for a, b in zip([{"step": 0}, *rows], rows, strict=False)]
+    rates = [
+        n * args.batch_size * len(jobs) / r["seconds"] for n, r in zip(steps, rows, strict=True)
+    ]
+    return {"returncode": proc.returncode, "wall_s": round(wall, 2),
+            "epoch_images_per_s": [round(r, 1) for r in rates],
+            "output_tail": (proc.stdout + proc.stderr)[-800:] if proc.returncode else ""}  # fmt: skip
+
+
+def pack_benchmark(args: argparse.Namespace) -> dict[str, Any]:
+    """Per repeat, interleaved: the bare single-path step on random tensors (a leaf's mask and
+    the full space), ``fewshot.train`` of one leaf, and ``fewshot.train --pack`` of the
+    ``2**--depth`` leaves of a depth-``--depth`` tree, each for ``--epochs`` epochs on the
+    cached tensors (the epochs after the first give the rate). Ratios per repeat, medians."""
+    import statistics
+
+    report: dict[str, Any] = {
+        "format": "fewshot.pack-benchmark", "C": args.C, "N": args.N, "depth": args.depth,
+        "image_size": args.image_size, "batch_size": args.batch_size, "threads": args.threads,
+        "epochs": args.epochs, "bare_steps": args.steps, "repeats": args.repeats,
+        "data_root": str(args.data_root), "cpus": os.cpu_count(), "torch": torch.__version__,
+        "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "runs": [],
+    }  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="bench_pack_") as tmp:
+        os.environ.setdefault("FEWSHOT_CACHE", str(Path(tmp) / "cache"))
+        for r in range(args.repeats):
+            work = Path(tmp) / f"r{r}"
+            masks = depth_tree(work / "one", args.C, args.N, args.depth)
+            depth_tree(work / "pack", args.C, args.N, args.depth)
+            leaf_ids = [str(n.id) for n in _tree_leaves(work / "pack")]
+            row: dict[str, Any] = {"repeat": r, "load_1min": _load()}
+            row["bare_leaf_images_per_s"] = round(bare_rate(args, masks[0], args.image_size), 1)
+            row["bare_full_images_per_s"] = round(bare_rate(args, Mask.full(), args.image_size), 1)
+            one = train_run(args, work / "one", ["--leaf", leaf_ids[0]], [f"leaves/{leaf_ids[0]}"])
+            pack = train_run(args, work / "pack", ["--pack"], [f"leaves/{i}" for i in leaf_ids])
+            for name, run in (("train_one", one), ("train_pack", pack)):
+                rates = run["epoch_images_per_s"][1:] or run["epoch_images_per_s"]
+                row[f"{name}_images_per_s"] = round(statistics.median(rates), 1) if rates else None
+                row[f"{name}_wall_s"] = run["wall_s"]
+                if run["returncode"]:
+                    row[f"{name}_error"] = run["output_tail"]
+            bare = row["bare_leaf_images_per_s"]
+            for name in ("train_one", "train_pack"):
+                value = row[f"{name}_images_per_s"]
+                row[f"{name}_over_bare"] = round(value / bare, 3) if value else None
+            report["runs"].append(row)
+            print(json.dumps(row), flush=True)
+            if args.out:
+                atomic_write_json(args.out, report)
+    for name in ("train_one", "train_pack"):
+        ratios = [r[f"{name}_over_bare"] for r in report["runs"] if r.get(f"{name}_over_bare")]
+        report[f"{name}_over_bare_median"] = statistics.median(ratios) if ratios else None
+    report["load_1min_after"] = _load()
+    if args.out:
+        atomic_write_json(args.out, report)
+    return report
+
+
+def _tree_leaves(run: Path) -> list:
+    from fewshot.splitting.tree import load_tree
+
+    return list(load_tree(run / "tree.json").leaves())
+
+
 def print_table(rows: list[dict[str, Any]], *, header: bool) -> None:
     if header:
         print(f"{'C':>3} {'N':>2} {'px':>3} | {'random':>8} {'loader':>8} {'tensor':>8} img/s"
@@ -451,6 +564,9 @@ def main() -> None:
                       help="fewshot.train of one leaf against the bare step, in one run")  # fmt: skip
     lean.add_argument("--image-size", type=int, default=8)
     lean.add_argument("--epochs", type=int, default=3, help="epochs per fewshot.train run")
+    lean.add_argument("--pack", action="store_true",
+                      help="fewshot.train --pack of a tree's leaves against the bare step")  # fmt: skip
+    lean.add_argument("--depth", type=int, default=3, help="--pack: the tree's depth (2**d leaves)")
     args = p.parse_args()
     if min(args.C, args.N, args.batch_size, args.steps) < 1 or args.warmup < 0:
         p.error("--C, --N, --batch-size and --steps must be positive, --warmup >= 0")
@@ -458,8 +574,8 @@ def main() -> None:
         p.error(f"--device {args.device}: no CUDA device here; use --device cpu")
     if args.threads:
         torch.set_num_threads(args.threads)
-    if args.lean_step:
-        report = lean_step(args)
+    if args.lean_step or args.pack:
+        report = pack_benchmark(args) if args.pack else lean_step(args)
         summary = {k: v for k, v in report.items() if k.endswith("_median")}
         print(json.dumps(summary) if args.out else json.dumps(report, indent=2))
         return

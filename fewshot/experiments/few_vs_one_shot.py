@@ -33,6 +33,7 @@ arm records the optimiser steps it spent.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import sys
@@ -160,6 +161,11 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
     val_fraction: float = option(0.05, help="training data held out for scoring", group=_DATA)
     lr: float = option(0.025, help="cosine learning rate from lr (spec SGD)", group=_DATA)
     sampling: str = sampling_option(group=_DATA)
+    pack: bool = option(
+        False, help="train each seed's supernets together, as packs (the scratch runs, then "
+        "those inheriting from them; equal to alone up to float rounding: docs/training/"
+        "README.md, 'Packs')", group=_DATA,
+    )  # fmt: skip
     sample: int = option(200, help="archs scored by every method", minimum=2, group=_EVAL)
     sample_seed: int = option(0, help="seed of the stratified arch sample", group=_EVAL)
     connected_only: bool = option(
@@ -408,6 +414,8 @@ def run_seed(
     scores: dict[str, dict[str, float]] = {}
     timings = {"train_s": 0.0, "score_s": 0.0}
     root = config.out / f"seed{seed}" / "supernets"
+    if config.pack:
+        train_packed(ctx, root, needed)
     for i, (key, run) in enumerate(needed.items(), 1):
         log.info("seed %d: supernet %d/%d %s (%d archs, %d epochs%s)", seed, i, len(needed), key,
                  run.mask.num_archs, run.epochs,
@@ -426,6 +434,41 @@ def method_steps(config: FewVsOneShotConfig, seed: int, method: Method) -> int:
     if method.warmup_key() is not None:
         keys.add(method.warmup_key())
     return sum(int(json.loads((root / k / "done.json").read_text())["global_step"]) for k in keys)
+
+
+def train_packed(ctx: Context, root: Path, needed: dict[str, TrainingRun]) -> None:
+    """``--pack``: the untrained supernets of one seed as packs, in waves (first those that
+    start from scratch, then those that inherit from a trained one), one pack per epoch count
+    of a wave. Each folder gets the files a training alone writes and ``train_time.json`` its
+    share of the pack's wall seconds."""
+    from fewshot.training.pack import PackMember, PackSettings, PackTrainer, datamodule_batches
+    from fewshot.training.runner import is_trained
+
+    todo = {k: r for k, r in needed.items() if not is_trained(root / k, r.epochs)}
+    batches, per_epoch = datamodule_batches(ctx.datamodule)
+    while todo:
+        wave = {k: r for k, r in todo.items() if r.parent is None or r.parent not in todo}
+        for epochs in sorted({r.epochs for r in wave.values()}):
+            group = {k: r for k, r in wave.items() if r.epochs == epochs}
+            members = [
+                PackMember(k, r.mask, ctx.seed, batches, per_epoch, root / k,
+                           None if r.parent is None else root / r.parent / "weights.pt")
+                for k, r in group.items()
+            ]  # fmt: skip
+            alone = train_settings(ctx.config, ctx.datamodule.num_classes, ctx.seed, epochs)
+            settings = PackSettings.of(alone, C=alone.C, N=alone.N, epochs=epochs,
+                                       num_classes=alone.num_classes, sampling=alone.sampling)  # fmt: skip
+            log.info("seed %d: %d supernets of %d epochs as one pack", ctx.seed, len(members),
+                     epochs)  # fmt: skip
+            start = time.perf_counter()
+            digest = hashlib.sha1(",".join(sorted(group)).encode()).hexdigest()[:10]
+            PackTrainer(members, settings, root / f"pack-e{epochs}-{digest}",
+                        device=ctx.device).fit()  # fmt: skip
+            share = (time.perf_counter() - start) / len(members)
+            for m in members:
+                atomic_write_json(m.out_dir / "train_time.json",
+                                  {"seconds": share, "epochs": epochs, "pack": len(members)})  # fmt: skip
+        todo = {k: r for k, r in todo.items() if k not in wave}
 
 
 def _train(ctx: Context, root: Path, key: str, run: TrainingRun) -> float:

@@ -84,6 +84,10 @@ class GroundTruthConfig(CommonOptions):
     lr: float = option(0.1, help="cosine learning rate from lr (NB201's standalone 0.1)")
     val_fraction: float = option(0.1, help="held-out images (as the budget study's)")
     seed: int = option(0, help="training seed of every arch")
+    pack: bool = option(
+        False, help="train the archs together, as one pack (equal to alone up to float rounding: "
+        "docs/training/README.md, 'Packs')",
+    )  # fmt: skip
     out: Path = option(Path("runs/ground-truth"), help="training folder (resumable)")
     results: Path | None = option(None, help="also write the JSON (and CSV table) here",
                                   affects_results=False)  # fmt: skip
@@ -173,7 +177,7 @@ def train_ground_truth(config: GroundTruthConfig, archs: Sequence[Arch]) -> list
     accelerator, devices = lightning_hardware(config.device)
     hardware = TrainerSettings(accelerator=accelerator, devices=devices, threads=config.threads,
                                progress_bar=not config.no_progress)  # fmt: skip
-    return train_archs(archs, dm, settings, config.out, hardware=hardware)
+    return train_archs(archs, dm, settings, config.out, hardware=hardware, pack=config.pack)
 
 
 def summarise(

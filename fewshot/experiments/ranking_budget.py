@@ -119,6 +119,11 @@ class RankingBudgetConfig(CommonOptions):
     batch_size: int = option(64, help="training batch size", minimum=1)
     lr: float = option(0.025, help="cosine learning rate from lr (spec SGD)")
     sampling: str = sampling_option()
+    pack: bool = option(
+        False, help="train the seeds of each budget together, as one pack (K networks per pass; "
+        "each equals its training alone up to float rounding: docs/training/README.md, 'Packs'); "
+        "packed supernets live in packed-seedS/ folders",
+    )  # fmt: skip
     val_fraction: float = option(
         0.2, help="training images held out for scoring (0.2 of the 10k subset: 2,000)"
     )
@@ -293,8 +298,10 @@ def ensure_one_shot(
         train_subsupernet,
     )
 
-    folder = config.out / data.regime.name / f"seed{seed}" / f"steps{steps}"
+    folder = one_shot_folder(config, data, seed, steps)
     timing = folder / "train_time.json"
+    if config.pack and not is_trained(folder, 0, steps=steps):
+        train_seeds_packed(config, data, steps)
     if is_trained(folder, 0, steps=steps):
         return folder, float(json.loads(timing.read_text())["seconds"])
     log.info("%s seed %d: training one-shot for %d steps", data.regime.name, seed, steps)
@@ -309,6 +316,43 @@ def ensure_one_shot(
     seconds = time.perf_counter() - start
     atomic_write_json(timing, {"seconds": seconds, "steps": steps})
     return folder, seconds
+
+
+def one_shot_folder(config: RankingBudgetConfig, data: RegimeData, seed: int, steps: int) -> Path:
+    """Where seed ``seed``'s one-shot supernet of ``steps`` lives (packed ones apart: their
+    weights differ from those trained alone by float rounding)."""
+    name = f"packed-seed{seed}" if config.pack else f"seed{seed}"
+    return config.out / data.regime.name / name / f"steps{steps}"
+
+
+def train_seeds_packed(config: RankingBudgetConfig, data: RegimeData, steps: int) -> None:
+    """Every untrained seed's one-shot supernet of ``steps``, trained as one pack (``--pack``);
+    each folder gets the files a training alone writes, and ``train_time.json`` the pack's
+    wall seconds (for all its networks) and its size."""
+    from fewshot.training.pack import PackMember, PackSettings, PackTrainer, datamodule_batches
+    from fewshot.training.runner import is_trained
+
+    todo = [s for s in range(config.seeds)
+            if not is_trained(one_shot_folder(config, data, s, steps), 0, steps=steps)]  # fmt: skip
+    if not todo:
+        return
+    batches, per_epoch = datamodule_batches(data.datamodule)
+    full = get_space(config.space).full_mask()
+    members = [PackMember(f"seed{s}", full, s, batches, per_epoch,
+                          one_shot_folder(config, data, s, steps)) for s in todo]  # fmt: skip
+    alone = settings(config, data, 0, steps)
+    pack_settings = PackSettings.of(
+        alone, C=alone.C, N=alone.N, num_classes=alone.num_classes, epochs=alone.epochs,
+        max_steps=steps, sampling=alone.sampling,
+    )  # fmt: skip
+    log.info("%s: training seeds %s for %d steps as one pack", data.regime.name, todo, steps)
+    start = time.perf_counter()
+    pack_dir = config.out / data.regime.name / f"pack-steps{steps}"
+    PackTrainer(members, pack_settings, pack_dir, device=resolve_device(config.device)).fit()
+    seconds = time.perf_counter() - start
+    for member in members:
+        atomic_write_json(member.out_dir / "train_time.json",
+                          {"seconds": seconds, "steps": steps, "pack": len(members)})  # fmt: skip
 
 
 def settings(config: RankingBudgetConfig, data: RegimeData, seed: int, steps: int) -> Any:

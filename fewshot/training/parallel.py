@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from fewshot.errors import UsageError
@@ -58,6 +59,54 @@ def train_leaf(context: LeafTraining, job: Job) -> bool:
         job.mask, datamodule, job.out_dir, settings, context.hardware, logger=context.logger
     )
     return bool(trainer.is_global_zero)
+
+
+def train_packed(
+    jobs: Sequence[Job], context: LeafTraining, pack_root: Path, device: Any,
+    pack_size: int | None = None, image_size: int = 32,
+) -> None:  # fmt: skip
+    """Train the unfinished ``jobs`` as packs (``fewshot.train --pack``): one pack per epoch
+    count (the leaves together; the one-shot baseline with them when it trains as long), in
+    this process on ``device``. Each job's folder gets the files its training alone writes;
+    the pack's checkpoint is ``pack_root/epochs<E>/pack.ckpt``."""
+    from fewshot.training.pack import (
+        PackMember,
+        PackSettings,
+        PackTrainer,
+        auto_pack_size,
+        chunks,
+        datamodule_batches,
+    )
+
+    todo = [job for job in jobs if not finished(job, context.hardware)]
+    for job in jobs:
+        if job not in todo:
+            log.info("%s: already trained for %d epochs", job.id, job.epochs)
+    if not todo:
+        return
+    try:
+        batches, per_epoch = datamodule_batches(context.datamodule)
+    except ValueError as exc:
+        raise UsageError(f"--pack: {exc}") from None
+    s = context.settings
+    for epochs in sorted({job.epochs for job in todo}):
+        group = [job for job in todo if job.epochs == epochs]
+        members = [PackMember(job.id, job.mask, s.seed, batches, per_epoch, job.out_dir)
+                   for job in group]  # fmt: skip
+        settings = PackSettings.of(
+            s, C=s.C, N=s.N, num_classes=s.num_classes, epochs=epochs, max_steps=s.max_steps,
+            sampling=s.sampling,
+        )  # fmt: skip
+        size = pack_size or auto_pack_size(settings, group[0].mask.space,
+                                           context.datamodule.batch_size, image_size, device)  # fmt: skip
+        for i, part in enumerate(chunks(members, size)):
+            log.info("training %d jobs as one pack for %d epochs: %s", len(part), epochs,
+                     ", ".join(m.name for m in part))  # fmt: skip
+            folder = pack_root / (f"epochs{epochs}" + (f"-{i}" if len(members) > size else ""))
+            try:
+                PackTrainer(part, settings, folder, device=device).fit()
+            except ValueError as exc:  # another pack's checkpoint, a rule a pack cannot train
+                raise UsageError(f"--pack: {exc}") from None
 
 
 def task_hardware(hardware: TrainerSettings, gpus: float) -> TrainerSettings:
@@ -120,4 +169,4 @@ def _check_one_process_per_task(hardware: TrainerSettings) -> None:
         )
 
 
-__all__ = ["LeafTraining", "finished", "task_hardware", "train_jobs", "train_leaf"]
+__all__ = ["LeafTraining", "finished", "task_hardware", "train_jobs", "train_leaf", "train_packed"]

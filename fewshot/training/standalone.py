@@ -124,17 +124,27 @@ def train_archs(
     out_dir: str | Path,
     *,
     hardware: TrainerSettings = CPU,
+    pack: bool = False,
 ) -> list[dict]:
     """Train every arch not yet in ``out_dir/results.json`` (each resumable, in
-    :func:`arch_folder`); all results, in ``archs`` order."""
+    :func:`arch_folder`); all results, in ``archs`` order. ``pack``: train them together, as
+    one pack (:mod:`fewshot.training.pack`; equal to alone up to float rounding, so recorded
+    in the settings: a packed and an unpacked run never mix)."""
     path = Path(out_dir) / RESULTS_NAME
+    record = {**settings_record(settings), **({"pack": True} if pack else {})}
     done = {}
     if path.is_file():
         saved = json.loads(path.read_text(encoding="utf-8"))
-        if saved.get("settings") == settings_record(settings):
+        if saved.get("settings") == record:
             done = {r["arch"]: r for r in saved["results"]}
         else:
             log.warning("%s was written with other settings: training again", path)
+    if pack:
+        todo = [a for a in archs if a.to_string() not in done]
+        for result in _train_packed(todo, datamodule, settings, path.parent, hardware):
+            done[result["arch"]] = result
+        atomic_write_json(path, {"settings": record, "results": list(done.values())})
+        return [done[a.to_string()] for a in archs]
     for arch in archs:
         key = arch.to_string()
         if key in done:
@@ -147,6 +157,47 @@ def train_archs(
             path, {"settings": settings_record(settings), "results": list(done.values())}
         )
     return [done[a.to_string()] for a in archs]
+
+
+def _train_packed(
+    archs: Sequence[Arch],
+    datamodule: pl.LightningDataModule,
+    settings: StandaloneSettings,
+    out_dir: Path,
+    hardware: TrainerSettings,
+) -> list[dict]:
+    """``archs`` trained as one pack (one-arch masks), then each scored as :func:`train_arch`
+    scores it (running BN statistics, validation and test accuracy)."""
+    from fewshot.training.pack import PackMember, PackSettings, PackTrainer, datamodule_batches
+
+    if not archs:
+        return []
+    if settings.limit_train_batches is not None:
+        raise ValueError("a pack trains whole epochs: drop limit_train_batches (or the pack)")
+    start = time.perf_counter()
+    batches, per_epoch = datamodule_batches(datamodule)
+    members = [
+        PackMember(a.to_string(), a.space.mask_type.from_arch(a), settings.seed, batches,
+                   per_epoch, arch_folder(out_dir, a))
+        for a in archs
+    ]  # fmt: skip
+    pack_settings = PackSettings.of(settings, C=settings.C, N=settings.N,
+                                    num_classes=datamodule.num_classes, epochs=settings.epochs)  # fmt: skip
+    log.info("training %d archs as one pack (%d epochs)", len(archs), settings.epochs)
+    device = eval_device(hardware)
+    trainer = PackTrainer(members, pack_settings, out_dir / "pack", device=device)
+    trainer.fit()
+    seconds = (time.perf_counter() - start) / len(archs)
+    results = []
+    for k, arch in enumerate(archs):
+        net = trainer.network(k).to(device)
+        results.append({
+            "arch": arch.to_string(),
+            "val_acc": accuracy(net, datamodule.val_dataloader()),
+            "test_acc": accuracy(net, datamodule.test_dataloader()),
+            "seconds": seconds,
+        })  # fmt: skip
+    return results
 
 
 __all__ = ["StandaloneSettings", "arch_folder", "train_arch", "train_archs"]

@@ -128,3 +128,29 @@ def test_the_prepared_gpu_command_parses_to_the_papers_size(capsys):
     resolved = yaml.safe_load(capsys.readouterr().out)
     assert (resolved["C"], resolved["N"], resolved["device"]) == (16, 5, "cuda")
     assert resolved["protocols"] == ["inherited"] and resolved["connected_only"]
+
+
+def test_pack_trains_every_seed_of_a_budget_together(tmp_path, shared_data):
+    subset, table = (
+        shared_data / "cifar10-subset",
+        shared_data / "reference" / "nb201_accuracies.csv",
+    )
+    if not subset.is_dir() or not table.is_file():
+        pytest.skip("the CIFAR-10 subset or the reference table is absent")
+    argv = [
+        "--data-roots", f"subset={subset}", "--regimes", "px8-c2-n1-subset", "--pack",
+        "--steps", "4", "--seeds", "3", "--sample", "10", "--calib-grid", "1",
+        "--held-out-grid", "50", "--out", str(tmp_path / "run"), "--threads", "1",
+        "--no-progress", "--benchmark", str(table),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    regime = tmp_path / "run" / "px8-c2-n1-subset"
+    for seed in range(3):
+        timing = json.loads(
+            (regime / f"packed-seed{seed}" / "steps4" / "train_time.json").read_text()
+        )
+        assert timing["pack"] == 3 and timing["steps"] == 4
+    assert (regime / "pack-steps4" / "pack.ckpt").is_file()
+    result = json.loads((tmp_path / "run" / "results.json").read_text())
+    seeds = result["regimes"]["px8-c2-n1-subset"]["budgets"]["4"]["seeds"]
+    assert {q["global_step"] for q in seeds.values()} == {4} and len(seeds) == 3

@@ -417,3 +417,33 @@ def test_data_of_other_classes_is_refused_unless_forced(tmp_path, capsys):
         (tmp_path / "cifar" / "train" / name).mkdir(parents=True)
     own = make_config(FewVsOneShotConfig, {**values, "data_root": tmp_path / "cifar"})
     assert own.benchmark_dataset == "cifar10"
+
+
+def test_pack_trains_every_supernet_of_a_seed_in_waves(tmp_path):
+    """``--pack``: the scratch supernets, then the inherited leaves, as packs; every run's
+    folder has its weights, an inherited one says so, and the analysis reads them."""
+    rng = random.Random(0)
+    archs = rng.sample(list(all_archs()), 24)
+    entries = {a.to_string(): {"cifar10": [rng.uniform(10, 94)], "cifar100": [1.0],
+                               "ImageNet16-120": [1.0], "cifar10-valid": [1.0]}
+               for a in archs}  # fmt: skip
+    bench = write_fake_benchmark(tmp_path / "bench", entries)
+    argv = [
+        "--dataset", "synthetic", "--data-option", "num_train=128", "--data-option", "num_test=8",
+        "--data-option", "image_size=8",
+        "--val-fraction", "0.25", "--benchmark", str(bench), "--trees", str(tmp_path / "trees"),
+        "--out", str(tmp_path / "run"), "--C", "4", "--N", "1", "--epochs", "1", "--seeds", "1",
+        "--sample", "8", "--metrics", "random", "--depths", "1", "--no-exhaustive",
+        "--protocols", "scratch,inherited", "--pack",
+        "--split-args", "--C 4 --N 1 --batch-size 8", "--threads", "1", "--no-progress",
+        "--resamples", "100", "--benchmark-dataset", "cifar10",
+    ]  # fmt: skip
+    assert _tool().main(argv) == 0
+    root = tmp_path / "run" / "seed0" / "supernets"
+    done = {d.name: json.loads((d / "done.json").read_text()) for d in root.iterdir()
+            if (d / "done.json").is_file()}  # fmt: skip
+    assert {r["protocol"] for r in done.values()} == {"scratch", "inherited"}
+    assert all(r["pack"]["size"] >= 1 for r in done.values())
+    assert len(list(root.glob("pack-e1-*"))) == 2  # one wave from scratch, one inheriting
+    result = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert "random-d1-inh" in result["methods"]

@@ -461,6 +461,28 @@ def test_the_same_command_twice_reports_the_finished_run(run_dir, capsys):
     assert search.stat().st_mtime_ns != stamp
 
 
+def test_pack_trains_every_leaf_and_one_shot_then_searches(run_dir, bench_dir, capsys):
+    """``--pack``: the leaves and the one-shot baseline (same epochs) in one pack; every job
+    folder has the files a training alone writes, and the search reads them."""
+    flags = [*FAST, "--epochs", "2", "--one-shot", "--one-shot-epochs", "2", "--pack",
+             "--benchmark", str(bench_dir), "--threads", "1"]  # fmt: skip
+    assert main([str(run_dir), *flags]) == 0
+    for job in ("leaves/1", "leaves/2", "oneshot"):
+        done = json.loads((run_dir / job / "done.json").read_text())
+        assert done["epochs"] == 2 and done["pack"]["size"] == 3
+        assert (run_dir / job / "weights.pt").is_file()
+        assert len((run_dir / job / "metrics.jsonl").read_text().splitlines()) == 2
+    assert (run_dir / "pack" / "epochs2" / "pack.ckpt").is_file()
+    search = json.loads((run_dir / "search.json").read_text())
+    assert set(search["searches"]) == {"few-shot", "one-shot"}
+    assert main([str(run_dir), *flags]) == 0  # finished: nothing trained again
+
+
+def test_pack_refuses_options_of_lightnings_loop(run_dir, capsys):
+    assert main([str(run_dir), *FAST, "--pack", "--fast-dev-run"]) == 2
+    assert "--pack trains the jobs together" in capsys.readouterr().err
+
+
 def test_sampling_rule_is_recorded_and_a_resume_with_another_is_refused(run_dir, capsys):
     base = [str(run_dir), *FAST, "--leaf", "1", "--no-search", "--limit-train-batches", "2"]
     assert main([*base, "--epochs", "1", "--sampling", "fairnas"]) == 0
