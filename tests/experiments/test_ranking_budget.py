@@ -123,3 +123,25 @@ def test_the_prepared_gpu_command_parses_to_the_papers_size(capsys):
     resolved = yaml.safe_load(capsys.readouterr().out)
     assert (resolved["C"], resolved["N"], resolved["device"]) == (16, 5, "cuda")
     assert resolved["protocols"] == ["inherited"] and resolved["connected_only"]
+
+
+def test_a_listed_sample_replaces_the_stratified_one(tmp_path, fake_macro_benchmark):
+    """``--archs``: the first ``--sample`` archs of the file, in its order, with their
+    benchmark accuracies (here NAS-Bench-Macro's, another space than the default)."""
+    from fewshot.experiments.ranking_budget import RankingBudgetConfig, connected_sample
+    from fewshot.spaces.macro import MacroBenchmark
+
+    listed = ["22212220", "00000000", "01201201", "11111111"]
+    (tmp_path / "archs.txt").write_text("\n".join(listed) + "\n")
+    config = RankingBudgetConfig(
+        space="nas-bench-macro", benchmark=fake_macro_benchmark, benchmark_dataset="cifar10",
+        sample=3, archs=tmp_path / "archs.txt",
+    )  # fmt: skip
+    archs, true, indices = connected_sample(config)
+    bench = MacroBenchmark(fake_macro_benchmark)
+    assert [a.to_string() for a in archs] == listed[:3]
+    assert indices == [bench.index(a) for a in listed[:3]]
+    assert list(true) == [bench.accuracy(a) for a in listed[:3]]
+    config.sample = 5
+    with pytest.raises(UsageError, match="lists 4 archs, fewer than --sample 5"):
+        connected_sample(config)
