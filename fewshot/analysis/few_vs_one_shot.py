@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fewshot.analysis.ranking import ranking_quality, tau_difference_interval, tau_interval
+from fewshot.analysis.ranking import ranking_quality, tau_difference_interval
 from fewshot.correlation import kendall_tau
 from fewshot.spaces import Arch
 from fewshot.tables import format_number as _f
@@ -111,56 +111,6 @@ def summarise(
     return {"methods": summary, "tau_difference": comparisons}
 
 
-def free_baseline_summary(
-    baselines: dict[str, Sequence[float]],
-    methods: Sequence[Method],
-    per_seed: dict[int, dict[str, dict[str, Any]]],
-    true: np.ndarray,
-    *,
-    resamples: int,
-    seed: int,
-    resample_seeds: bool = False,
-) -> dict[str, Any]:
-    """Per free baseline (a ranking that costs no training: parameter count, FLOPs, a
-    zero-cost score at init; one value per sampled arch): its Kendall tau with a bootstrap
-    interval over archs, and every method's tau minus it, paired as :func:`summarise`'s
-    comparisons (the baseline is the same for every training seed)."""
-    seeds = sorted(per_seed)
-    out: dict[str, Any] = {}
-    for name, values in baselines.items():
-        own = tau_interval(values, true, n_resamples=resamples, seed=seed)
-        versus = {}
-        for method in methods:
-            versus[method.name] = tau_difference_interval(
-                [per_seed[s][method.name]["predicted"] for s in seeds],
-                [list(values)] * len(seeds),
-                true, n_resamples=resamples, seed=seed, resample_seeds=resample_seeds,
-            ).to_dict()  # fmt: skip
-        out[name] = {"kendall_tau": own.to_dict(), "method_minus_baseline": versus}
-    return out
-
-
-def free_baselines_table(result: dict[str, Any]) -> str:
-    """Markdown: per free baseline its tau [95% CI], then each method's tau minus it [95% CI]
-    (one column per method); '' when the result has no free baselines."""
-    free = result.get("free_baselines") or {}
-    if not free:
-        return ""
-    names = list(result["methods"])
-    rows = []
-    for baseline, entry in free.items():
-        own = entry["kendall_tau"]
-        diffs = entry["method_minus_baseline"]
-        rows.append([baseline, f"{own['estimate']:.3f} [{own['low']:.3f}, {own['high']:.3f}]",
-                     *(_interval(diffs[m]) for m in names)])  # fmt: skip
-    header = ["free baseline", "tau [95% CI]", *(f"{m} - baseline" for m in names)]
-    return markdown_table(header, rows)
-
-
-def _interval(d: dict[str, float]) -> str:
-    return f"{d['estimate']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
-
-
 def _seed_entry(result: dict[str, Any]) -> dict[str, Any]:
     """A method's entry for one seed: its ranking quality and the leaves that seed used
     (a split method cuts each seed's own tree, so its leaves differ between seeds)."""
@@ -203,8 +153,7 @@ def results_table(result: dict[str, Any]) -> str:
     header = ["method", "compared", "tau", "tau sd", "baseline", "baseline tau",
               "tau - baseline [95% CI]", "picked acc", f"regret@{result['top_k']}",
               "tau top-10%", "steps"]  # fmt: skip
-    free = free_baselines_table(result)
-    return markdown_table(header, rows) + (f"\n\nFree baselines:\n\n{free}" if free else "")
+    return markdown_table(header, rows)
 
 
 def _mean(method: dict[str, Any], key: str) -> float | None:
@@ -212,11 +161,4 @@ def _mean(method: dict[str, Any], key: str) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-__all__ = [
-    "comparison_pairs",
-    "evaluate_seed",
-    "free_baseline_summary",
-    "free_baselines_table",
-    "results_table",
-    "summarise",
-]
+__all__ = ["comparison_pairs", "evaluate_seed", "results_table", "summarise"]

@@ -44,12 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from fewshot.analysis.few_vs_one_shot import (
-    evaluate_seed,
-    free_baseline_summary,
-    results_table,
-    summarise,
-)
+from fewshot.analysis.few_vs_one_shot import evaluate_seed, results_table, summarise
 from fewshot.analysis.ranking import stratified_sample
 from fewshot.choices import dataset_names, space_option
 from fewshot.cli import run_main
@@ -94,9 +89,6 @@ log = logging.getLogger("fewshot")
 FORMAT = "fewshot.few_vs_one_shot"
 VERSION = 1
 CONFIG_NAME = FEW_VS_ONE_SHOT_CONFIG
-FREE_BASELINES = ("params", "flops", "parametric")
-"""Free baselines the experiment computes itself: the benchmark's parameter count and FLOPs
-fields, and the number of parametric ops (the space's ``num_parametric``)."""
 _DATA = "model and data"
 _TREES = "splitting trees"
 _EVAL = "scoring and evaluation"
@@ -188,19 +180,6 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
         affects_results=False,
     )  # fmt: skip
     top_k: int = option(10, help="top-k of the regret", minimum=1, group=_EVAL)
-    free_baselines: list[str] = option(
-        [], help="rankings that cost no training, set beside the methods with intervals: "
-        f"{', '.join(FREE_BASELINES)} (comma-separated; params and flops are the benchmark's "
-        "fields, where it has them)", group=_EVAL, affects_results=False,
-    )  # fmt: skip
-    proxy_scores: Path | None = option(
-        None, help="a fewshot.score CSV (an arch column) holding --proxies for the sampled archs",
-        group=_EVAL, affects_results=False,
-    )  # fmt: skip
-    proxies: list[str] = option(
-        [], help="columns of --proxy-scores (zero-cost scores at init, e.g. naswot,synflow) "
-        "ranked as free baselines", group=_EVAL, affects_results=False,
-    )  # fmt: skip
     bootstrap_seeds: bool = option(
         False, help="bootstrap over training seeds as well as archs (paired; needs >= 3 seeds "
         "to mean much)", group=_EVAL, affects_results=False,
@@ -233,14 +212,6 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
             raise UsageError(f"--depths must be positive tree depths, got {self.depths}")
         if self.only_seed is not None and not 0 <= self.only_seed < self.seeds:
             raise UsageError(f"--only-seed must lie in 0..{self.seeds - 1}, got {self.only_seed}")
-        unknown = sorted(set(self.free_baselines) - set(FREE_BASELINES))
-        if unknown:
-            raise UsageError(f"unknown --free-baselines {', '.join(unknown)}; valid: "
-                             f"{', '.join(FREE_BASELINES)}")  # fmt: skip
-        if bool(self.proxies) != (self.proxy_scores is not None):
-            raise UsageError(
-                "--proxies and --proxy-scores go together: name the columns of the CSV"
-            )
         if not 0 < self.val_fraction < 1:
             raise UsageError(f"scoring needs held-out data: 0 < --val-fraction < 1, got "
                              f"{self.val_fraction}")  # fmt: skip
@@ -541,87 +512,6 @@ def arch_sample(config: FewVsOneShotConfig) -> tuple[list[Arch], np.ndarray, lis
     return [parsed[i] for i in indices], accuracies[indices], indices
 
 
-def free_baselines(
-    config: FewVsOneShotConfig, archs: Sequence[Arch], indices: Sequence[int]
-) -> dict[str, list[float]]:
-    """The values of ``--free-baselines`` and ``--proxies`` for the sampled archs (in sample
-    order); a baseline the benchmark or the CSV lacks is one line (exit 2)."""
-    out: dict[str, list[float]] = {}
-    space = get_space(config.space)
-    for name in config.free_baselines:
-        if name == "parametric":
-            out[name] = [float(space.num_parametric(a)) for a in archs]
-            continue
-        out[name] = _benchmark_field(config, space, name, indices)
-    if config.proxy_scores is not None:
-        out.update(_proxy_columns(config.proxy_scores, config.proxies, archs))
-    return out
-
-
-def _benchmark_field(
-    config: FewVsOneShotConfig, space: SearchSpace, name: str, indices: Sequence[int]
-) -> list[float]:
-    """The benchmark's ``params`` or ``flops`` of the archs at ``indices``."""
-    assert config.benchmark is not None
-    if config.benchmark.suffix == ".csv":
-        raise UsageError(f"--free-baselines {name} needs the benchmark itself, not a CSV table")
-    bench = space.open_benchmark(config.benchmark)
-    field = getattr(bench, name, None)
-    values = [field(i) for i in indices] if callable(field) else [None]
-    if any(v is None or not np.isfinite(float(v)) for v in values):
-        raise UsageError(f"--free-baselines {name}: {space.name}'s benchmark has no {name} "
-                         "for every sampled arch; give it as a --proxy-scores column")  # fmt: skip
-    return [float(v) for v in values]  # type: ignore[arg-type]
-
-
-def _proxy_columns(path: Path, columns: Sequence[str], archs: Sequence[Arch]) -> dict[str, list]:
-    """Columns ``columns`` of the score CSV ``path`` for ``archs`` (matched by arch string)."""
-    import csv
-
-    try:
-        with Path(path).open(newline="") as f:
-            rows = {r["arch"]: r for r in csv.DictReader(f)}
-    except (OSError, KeyError, UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(
-            f"--proxy-scores {path}: not a score CSV with an arch column ({exc})"
-        ) from None
-    header = set(next(iter(rows.values()), {}))
-    missing = [c for c in columns if c not in header] or [
-        a.to_string() for a in archs if a.to_string() not in rows
-    ]
-    if missing:
-        raise UsageError(f"--proxy-scores {path} lacks {missing[0]!r} (a --proxies column or "
-                         "a sampled arch)")  # fmt: skip
-    out = {}
-    for column in columns:
-        try:
-            values = [float(rows[a.to_string()][column]) for a in archs]
-        except (TypeError, ValueError):
-            raise UsageError(f"--proxy-scores {path}: column {column!r} is not numeric") from None
-        if not np.all(np.isfinite(values)):
-            raise UsageError(f"--proxy-scores {path}: column {column!r} has non-finite scores")
-        out[column] = values
-    return out
-
-
-def _free_results(
-    config: FewVsOneShotConfig,
-    free: dict[str, list[float]],
-    methods: Sequence[Method],
-    per_seed: dict[int, dict[str, dict[str, Any]]],
-    true: np.ndarray,
-) -> dict[str, Any]:
-    """The results' free-baseline keys (none without ``--free-baselines``/``--proxies``, so a
-    run without them writes what it wrote before they existed)."""
-    if not free:
-        return {}
-    summary = free_baseline_summary(
-        free, methods, per_seed, true, resamples=config.resamples, seed=config.sample_seed,
-        resample_seeds=config.bootstrap_seeds,
-    )  # fmt: skip
-    return {"free_baselines": summary, "free_baseline_values": free}
-
-
 def write_outputs(config: FewVsOneShotConfig, result: dict[str, Any]) -> None:
     from fewshot.plotting.ranking import plot_few_vs_one_shot
 
@@ -653,7 +543,6 @@ def _main(argv: Sequence[str] | None) -> int:
     if config.only_seed is None and finished(config.out, config.out / "results.json", config):
         return 0
     archs, true, indices = arch_sample(config)
-    free = free_baselines(config, archs, indices)  # checked before any training
     if config.only_seed is not None:
         run_seed(config, config.only_seed, archs)
         log.info("seed %d done; run without --only-seed to analyse", config.only_seed)
@@ -685,7 +574,6 @@ def _main(argv: Sequence[str] | None) -> int:
             seed=config.sample_seed,
             resample_seeds=config.bootstrap_seeds,
         ),  # fmt: skip
-        **_free_results(config, free, methods, per_seed, true),
         "predictions": {
             str(s): {m: v["predicted"] for m, v in per_seed[s].items()} for s in per_seed
         },  # fmt: skip

@@ -415,21 +415,14 @@ def test_data_of_other_classes_is_refused_unless_forced(tmp_path, capsys):
     assert own.benchmark_dataset == "cifar10"
 
 
-def test_the_comparison_on_nas_bench_macro_with_a_listed_sample_and_free_baselines(
-    tmp_path, fake_macro_benchmark
-):
-    """NAS-Bench-Macro end to end: a listed arch sample, inherited leaves of a random split,
-    and the free baselines (the benchmark's params and flops, the number of inverted
-    residuals, a proxy column) ranked beside the methods with intervals."""
+def test_the_comparison_on_nas_bench_macro_with_a_listed_sample(tmp_path, fake_macro_benchmark):
+    """NAS-Bench-Macro end to end: a listed arch sample (the first --sample archs of the file,
+    in its order) and the inherited leaves of a random split, judged by the benchmark."""
     from fewshot.spaces.macro import MacroBenchmark
     from fewshot.spaces.macro import all_archs as macro_archs
 
     listed = [a.to_string() for a in list(macro_archs())[::700]]  # 10 archs
     (tmp_path / "sample.txt").write_text("# a comment\n" + "\n".join(listed) + "\n")
-    proxy = {a: float(i * i % 7) for i, a in enumerate(listed)}
-    (tmp_path / "scores.csv").write_text(
-        "arch,index,naswot\n" + "".join(f"{a},,{v}\n" for a, v in proxy.items())
-    )
     argv = [
         "--space", "nas-bench-macro", "--dataset", "synthetic", "--data-option", "num_train=128",
         "--data-option", "num_test=8", "--val-fraction", "0.25",
@@ -437,53 +430,40 @@ def test_the_comparison_on_nas_bench_macro_with_a_listed_sample_and_free_baselin
         "--trees", str(tmp_path / "trees"), "--out", str(tmp_path / "run"), "--C", "2",
         "--epochs", "1", "--seeds", "1", "--sample", "8", "--archs", str(tmp_path / "sample.txt"),
         "--metrics", "random", "--depths", "1", "--no-exhaustive", "--protocols", "inherited",
-        "--split-args", "--C 2 --batch-size 8", "--free-baselines", "params,flops,parametric",
-        "--proxy-scores", str(tmp_path / "scores.csv"), "--proxies", "naswot",
-        "--threads", "1", "--no-progress", "--resamples", "100",
+        "--split-args", "--C 2 --batch-size 8", "--threads", "1", "--no-progress",
+        "--resamples", "100",
     ]  # fmt: skip
     assert _tool().main(argv) == 0
     result = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert (
-        result["sample"]["archs"] == listed[:8] and result["config"]["space"] == "nas-bench-macro"
-    )
+    assert result["sample"]["archs"] == listed[:8]
+    assert result["config"]["space"] == "nas-bench-macro"
     assert set(result["methods"]) == {"random-d1-inh", "one-shot", "one-shot-x3"}
     bench = MacroBenchmark(fake_macro_benchmark)
-    true = result["sample"]["accuracy"]
-    values = result["free_baseline_values"]
-    assert values["params"] == [bench.params(a) for a in listed[:8]]
-    assert values["flops"] == [bench.flops(a) for a in listed[:8]]
+    assert result["sample"]["accuracy"] == [bench.accuracy(a) for a in listed[:8]]
+    assert result["sample"]["indices"] == [bench.index(a) for a in listed[:8]]
     irs = [sum(op != "id" for op in bench.arch(bench.index(a)).ops) for a in listed[:8]]
-    assert values["parametric"] == irs and values["naswot"] == [proxy[a] for a in listed[:8]]
-    for name, entry in result["free_baselines"].items():
-        own = entry["kendall_tau"]
-        assert own["estimate"] == pytest.approx(_kendall_tau_b(values[name], true)), name
-        assert own["low"] <= own["estimate"] <= own["high"]
-        assert set(entry["method_minus_baseline"]) == set(result["methods"])
-        one_shot = result["methods"]["one-shot"]["seeds"]["0"]["kendall_tau"] or 0.0
-        diff = entry["method_minus_baseline"]["one-shot"]["estimate"]
-        assert diff == pytest.approx(one_shot - own["estimate"]), name
-    assert "Free baselines" in (tmp_path / "run" / "few_vs_one_shot_table.md").read_text()
+    quality = result["methods"]["one-shot"]["seeds"]["0"]
+    true = result["sample"]["accuracy"]
+    assert quality["tau_true_vs_convs"] == pytest.approx(_kendall_tau_b(true, irs))
+    leaves = result["methods"]["random-d1-inh"]["seeds"]["0"]["leaves"]
+    assert len(leaves) == 2 and all(len(ops) == 8 for ops in leaves.values())
 
 
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--free-baselines", "ntk"], "unknown --free-baselines ntk"),
-        (["--proxies", "naswot"], "--proxies and --proxy-scores go together"),
         (["--archs", "MISSING"], "cannot read it"),
         (["--archs", "SHORT"], "lists 2 archs, fewer than --sample 8"),
         (["--archs", "FOREIGN", "--sample", "2"], "not a NAS-Bench-Macro arch string"),
-        (["--proxy-scores", "SCORES", "--proxies", "synflow"], "lacks 'synflow'"),
-        (["--proxy-scores", "SCORES", "--proxies", "naswot"], "lacks '0"),
+        (["--archs", "TWICE", "--sample", "2"], "listed twice"),
     ],
 )
-def test_bad_samples_and_baselines_are_one_line(tmp_path, fake_macro_benchmark, capsys, flags,
-                                                 message):  # fmt: skip
+def test_a_bad_arch_list_is_one_line(tmp_path, fake_macro_benchmark, capsys, flags, message):
     (tmp_path / "SHORT").write_text("00000000\n22212220\n")
+    (tmp_path / "TWICE").write_text("00000000\n00000000\n")
     (tmp_path / "FOREIGN").write_text(
         "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|\n" * 2
     )
-    (tmp_path / "SCORES").write_text("arch,naswot\n00000000,1.0\n")
     flags = [str(tmp_path / f) if f.isupper() and f != "MISSING" else f for f in flags]
     flags = [str(tmp_path / "missing.txt") if f == "MISSING" else f for f in flags]
     argv = ["--space", "nas-bench-macro", "--dataset", "synthetic", "--benchmark",
