@@ -224,6 +224,29 @@ def tau_difference_interval(
     return Interval(statistic(indices), float(ci.low), float(ci.high), confidence)
 
 
+def tau_interval(
+    predicted: Sequence[float],
+    true: Sequence[float],
+    *,
+    confidence: float = 0.95,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> Interval:
+    """Kendall tau of one seed-free ranking (a free baseline: parameter count, a zero-cost
+    score) against ``true``, with a percentile bootstrap interval over the archs."""
+    pred, acc = np.asarray(predicted, dtype=float), np.asarray(true, dtype=float)
+    if pred.shape != acc.shape or pred.ndim != 1:
+        raise ValueError(f"predicted {pred.shape} and true {acc.shape} must be the same 1-d shape")
+    rng = np.random.default_rng(seed)
+    replicates = np.empty(n_resamples)
+    for r in range(n_resamples):
+        idx = rng.integers(0, acc.size, acc.size)
+        replicates[r] = kendall_tau(pred[idx], acc[idx]) or 0.0
+    alpha = (1.0 - confidence) / 2
+    low, high = np.quantile(replicates, [alpha, 1.0 - alpha])
+    return Interval(kendall_tau(pred, acc) or 0.0, float(low), float(high), confidence)
+
+
 def _seed_and_arch_bootstrap(
     method: np.ndarray,
     baseline: np.ndarray,
@@ -254,6 +277,7 @@ __all__ = [
     "ranking_quality",
     "stratified_sample",
     "tau_difference_interval",
+    "tau_interval",
     "top_fraction_tau",
     "top_k_regret",
 ]

@@ -168,6 +168,10 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
     )  # fmt: skip
     sample: int = option(200, help="archs scored by every method", minimum=2, group=_EVAL)
     sample_seed: int = option(0, help="seed of the stratified arch sample", group=_EVAL)
+    archs: Path | None = option(
+        None, help="score the first --sample archs of this file (one arch string a line, e.g. "
+        "tools/macro_sample.py's) instead of drawing the stratified sample", group=_EVAL,
+    )  # fmt: skip
     connected_only: bool = option(
         False, help="sample connected archs only (a disconnected cell outputs zeros; NATS-Bench "
         "gives all 341 chance accuracy)", group=_EVAL,
@@ -518,6 +522,33 @@ def benchmark_archs(
         ) from None
 
 
+def listed_sample(path: Path, n: int, parsed: Sequence[Arch], *, space: SearchSpace) -> list[int]:
+    """Benchmark indices of the first ``n`` archs listed in ``path`` (one arch string a line;
+    blank lines and ``#`` comments skipped): a sample fixed outside the experiment, such as the
+    one a space's zero-cost table was scored on. Unreadable, of another space, repeated,
+    unknown to the benchmark or too short: one line (exit 2)."""
+    try:
+        lines = [ln.split("#")[0].strip() for ln in Path(path).read_text().splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--archs {path}: cannot read it ({exc})") from None
+    strings = [ln for ln in lines if ln][:n]
+    if len(strings) < n:
+        raise UsageError(f"--archs {path} lists {len(strings)} archs, fewer than --sample {n}")
+    where = {a.to_string(): i for i, a in enumerate(parsed)}
+    indices = []
+    for text in strings:
+        try:
+            arch = space.Arch.from_string(text)
+        except ValueError as exc:
+            raise UsageError(f"--archs {path}: {exc}") from None
+        if arch.to_string() not in where:
+            raise UsageError(f"--archs {path}: {text} is not in the benchmark")
+        indices.append(where[arch.to_string()])
+    if len(set(indices)) != len(indices):
+        raise UsageError(f"--archs {path}: an arch is listed twice among the first {n}")
+    return indices
+
+
 def arch_sample(config: FewVsOneShotConfig) -> tuple[list[Arch], np.ndarray, list[int]]:
     """The stratified sample: archs, their benchmark accuracies, their benchmark indices."""
     space = get_space(config.space)
@@ -525,6 +556,9 @@ def arch_sample(config: FewVsOneShotConfig) -> tuple[list[Arch], np.ndarray, lis
     path = config.benchmark or space.find_benchmark(required=True)
     assert path is not None
     parsed, accuracies = benchmark_archs(path, config.benchmark_dataset, space=space)
+    if config.archs is not None:
+        indices = listed_sample(config.archs, config.sample, parsed, space=space)
+        return [parsed[i] for i in indices], accuracies[indices], indices
     pool = [i for i, a in enumerate(parsed) if not config.connected_only or a.is_valid]
     indices = [pool[p] for p in stratified_sample(accuracies[pool], config.sample,
                                                    config.sample_seed)]  # fmt: skip

@@ -129,6 +129,10 @@ class RankingBudgetConfig(CommonOptions):
     )
     sample: int = option(100, help="connected archs in the stratified sample", minimum=10)
     sample_seed: int = option(0, help="seed of the stratified sample")
+    archs: Path | None = option(
+        None, help="score the first --sample archs of this file (one arch string a line) "
+        "instead of drawing the stratified sample",
+    )  # fmt: skip
     calib_grid: list[int] = option([2, 4, 8, 16], help="recalibration batches tried")
     held_out_grid: list[int] = option([250, 500, 1000, 2000], help="held-out images tried")
     tolerance: float = option(0.02, help="tau change allowed when doubling an eval setting")
@@ -392,14 +396,17 @@ def ensure_scores(
 
 
 def connected_sample(config: RankingBudgetConfig) -> tuple[list[Arch], np.ndarray, list[int]]:
-    """The stratified sample over connected (valid) archs only: archs, accuracies, benchmark
-    indices."""
+    """The stratified sample over connected (valid) archs only (or the first ``--sample`` of
+    ``--archs``): archs, accuracies, benchmark indices."""
     from fewshot.analysis.ranking import stratified_sample
-    from fewshot.experiments.few_vs_one_shot import benchmark_archs
+    from fewshot.experiments.few_vs_one_shot import benchmark_archs, listed_sample
 
     assert config.benchmark is not None
     space = get_space(config.space)
     parsed, accuracies = benchmark_archs(config.benchmark, config.benchmark_dataset, space=space)
+    if config.archs is not None:
+        indices = listed_sample(config.archs, config.sample, parsed, space=space)
+        return [parsed[i] for i in indices], accuracies[indices], indices
     connected = [i for i, a in enumerate(parsed) if a.is_valid]
     picks = stratified_sample(accuracies[connected], config.sample, config.sample_seed)
     indices = [connected[p] for p in picks]

@@ -154,3 +154,25 @@ def test_pack_trains_every_seed_of_a_budget_together(tmp_path, shared_data):
     result = json.loads((tmp_path / "run" / "results.json").read_text())
     seeds = result["regimes"]["px8-c2-n1-subset"]["budgets"]["4"]["seeds"]
     assert {q["global_step"] for q in seeds.values()} == {4} and len(seeds) == 3
+
+
+def test_a_listed_sample_replaces_the_stratified_one(tmp_path, fake_macro_benchmark):
+    """``--archs``: the first ``--sample`` archs of the file, in its order, with their
+    benchmark accuracies (here NAS-Bench-Macro's, another space than the default)."""
+    from fewshot.experiments.ranking_budget import RankingBudgetConfig, connected_sample
+    from fewshot.spaces.macro import MacroBenchmark
+
+    listed = ["22212220", "00000000", "01201201", "11111111"]
+    (tmp_path / "archs.txt").write_text("\n".join(listed) + "\n")
+    config = RankingBudgetConfig(
+        space="nas-bench-macro", benchmark=fake_macro_benchmark, benchmark_dataset="cifar10",
+        sample=3, archs=tmp_path / "archs.txt",
+    )  # fmt: skip
+    archs, true, indices = connected_sample(config)
+    bench = MacroBenchmark(fake_macro_benchmark)
+    assert [a.to_string() for a in archs] == listed[:3]
+    assert indices == [bench.index(a) for a in listed[:3]]
+    assert list(true) == [bench.accuracy(a) for a in listed[:3]]
+    config.sample = 5
+    with pytest.raises(UsageError, match="lists 4 archs, fewer than --sample 5"):
+        connected_sample(config)

@@ -85,3 +85,72 @@ def test_report_judges_a_trees_leaves(fake_macro_benchmark, tmp_path):
     assert sum(leaf["top"] for leaf in leaves) == result["top_count"]
     assert "### Leaves of" in report_tool.to_markdown({**report_tool.report(bench, []),
                                                       "tree": result})  # fmt: skip
+
+
+fvo_tool = load_tool("macro_fvo_report")
+
+
+def _fvo_result(bench: MacroBenchmark, archs: list[str]) -> dict:
+    """A few-vs-one-shot results JSON of 3 seeds and 2 methods on ``archs``."""
+    rng = np.random.default_rng(0)
+    true = [bench.accuracy(a) for a in archs]
+    predictions = {
+        str(s): {m: [t + rng.normal(scale=s + 1.0 + k) for t in true]
+                 for k, m in enumerate(("one-shot", "snip-d1-inh"))}
+        for s in range(3)
+    }  # fmt: skip
+    methods = {m: {"kendall_tau_mean": 0.0} for m in ("one-shot", "snip-d1-inh")}
+    config = {"space": "nas-bench-macro", "sample_seed": 0, "bootstrap_seeds": True,
+              "benchmark": str(bench.path)}  # fmt: skip
+    return {"config": config, "sample": {"archs": archs, "accuracy": true},
+            "methods": methods, "predictions": predictions}  # fmt: skip
+
+
+def test_fvo_report_ranks_the_free_baselines_beside_the_methods(fake_macro_benchmark, tmp_path):
+    from fewshot.correlation import kendall_tau
+
+    bench = MacroBenchmark(fake_macro_benchmark)
+    archs = sorted({str(bench.arch(i).canonical()) for i in range(0, 6561, 97)})[:30]
+    result = _fvo_result(bench, archs)
+    (tmp_path / "r.json").write_text(json.dumps(result))
+    naswot = {a: float(i % 5) for i, a in enumerate(archs)}
+    (tmp_path / "s.csv").write_text(
+        "arch,naswot\n" + "".join(f"{a},{v}\n" for a, v in naswot.items())
+    )
+    out = tmp_path / "fb.md"
+    argv = ["--results", str(tmp_path / "r.json"), "--scores", str(tmp_path / "s.csv"),
+            "--proxies", "naswot", "--resamples", "100", "--out", str(out)]  # fmt: skip
+    assert fvo_tool.main(argv) == 0
+    written = json.loads(out.with_suffix(".json").read_text())
+    values, true = written["values"], result["sample"]["accuracy"]
+    assert values["params"] == [bench.param_count(a) for a in archs]
+    assert values["inverted residuals"] == [
+        MACRO.num_parametric(MACRO.parse_arch(a)) for a in archs
+    ]
+    assert values["naswot"] == [naswot[a] for a in archs]
+    for name, entry in written["free_baselines"].items():
+        own = entry["kendall_tau"]
+        assert own["estimate"] == pytest.approx(kendall_tau(values[name], true))
+        assert own["low"] <= own["estimate"] <= own["high"]
+        for method in result["methods"]:
+            taus = [kendall_tau(result["predictions"][s][method], true) for s in "012"]
+            diff = entry["method_minus_baseline"][method]
+            assert diff["estimate"] == pytest.approx(np.mean(taus) - own["estimate"])
+    text = out.read_text()
+    assert "over seeds and archs" in text and "| method | tau | - params |" in text
+
+
+def test_fvo_report_refuses_another_space_and_missing_scores(
+    fake_macro_benchmark, tmp_path, capsys
+):
+    bench = MacroBenchmark(fake_macro_benchmark)
+    result = _fvo_result(bench, ["00000000", "22212220", "11100000"])
+    (tmp_path / "s.csv").write_text("arch,naswot\n00000000,1\n")
+    (tmp_path / "r.json").write_text(json.dumps(result))
+    base = ["--results", str(tmp_path / "r.json"), "--out", str(tmp_path / "o.md")]
+    assert fvo_tool.main([*base, "--scores", str(tmp_path / "s.csv"), "--proxies", "naswot"]) == 2
+    assert "no scores of 2 sampled archs" in capsys.readouterr().err
+    result["config"]["space"] = "nb201"
+    (tmp_path / "r.json").write_text(json.dumps(result))
+    assert fvo_tool.main(base) == 2
+    assert "not a NAS-Bench-Macro comparison" in capsys.readouterr().err

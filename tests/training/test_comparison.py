@@ -447,3 +447,76 @@ def test_pack_trains_every_supernet_of_a_seed_in_waves(tmp_path):
     assert len(list(root.glob("pack-e1-*"))) == 2  # one wave from scratch, one inheriting
     result = json.loads((tmp_path / "run" / "results.json").read_text())
     assert "random-d1-inh" in result["methods"]
+
+
+def test_the_comparison_on_nas_bench_macro_with_a_listed_sample(tmp_path, fake_macro_benchmark):
+    """NAS-Bench-Macro end to end: a listed arch sample (the first --sample archs of the file,
+    in its order) and the inherited leaves of a random split, judged by the benchmark."""
+    from fewshot.spaces.macro import MacroBenchmark
+    from fewshot.spaces.macro import all_archs as macro_archs
+
+    listed = [a.to_string() for a in list(macro_archs())[::700]]  # 10 archs
+    (tmp_path / "sample.txt").write_text("# a comment\n" + "\n".join(listed) + "\n")
+    argv = [
+        "--space", "nas-bench-macro", "--dataset", "synthetic", "--data-option", "num_train=128",
+        "--data-option", "num_test=8", "--val-fraction", "0.25",
+        "--benchmark", str(fake_macro_benchmark), "--benchmark-dataset", "cifar10",
+        "--trees", str(tmp_path / "trees"), "--out", str(tmp_path / "run"), "--C", "2",
+        "--epochs", "1", "--seeds", "1", "--sample", "8", "--archs", str(tmp_path / "sample.txt"),
+        "--metrics", "random", "--depths", "1", "--no-exhaustive", "--protocols", "inherited",
+        "--split-args", "--C 2 --batch-size 8", "--threads", "1", "--no-progress",
+        "--resamples", "100",
+    ]  # fmt: skip
+    assert _tool().main(argv) == 0
+    result = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert result["sample"]["archs"] == listed[:8]
+    assert result["config"]["space"] == "nas-bench-macro"
+    assert set(result["methods"]) == {"random-d1-inh", "one-shot", "one-shot-x3"}
+    bench = MacroBenchmark(fake_macro_benchmark)
+    assert result["sample"]["accuracy"] == [bench.accuracy(a) for a in listed[:8]]
+    assert result["sample"]["indices"] == [bench.index(a) for a in listed[:8]]
+    irs = [sum(op != "id" for op in bench.arch(bench.index(a)).ops) for a in listed[:8]]
+    quality = result["methods"]["one-shot"]["seeds"]["0"]
+    true = result["sample"]["accuracy"]
+    assert quality["tau_true_vs_convs"] == pytest.approx(_kendall_tau_b(true, irs))
+    leaves = result["methods"]["random-d1-inh"]["seeds"]["0"]["leaves"]
+    assert len(leaves) == 2 and all(len(ops) == 8 for ops in leaves.values())
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--archs", "MISSING"], "cannot read it"),
+        (["--archs", "SHORT"], "lists 2 archs, fewer than --sample 8"),
+        (["--archs", "FOREIGN", "--sample", "2"], "not a NAS-Bench-Macro arch string"),
+        (["--archs", "TWICE", "--sample", "2"], "listed twice"),
+    ],
+)
+def test_a_bad_arch_list_is_one_line(tmp_path, fake_macro_benchmark, capsys, flags, message):
+    (tmp_path / "SHORT").write_text("00000000\n22212220\n")
+    (tmp_path / "TWICE").write_text("00000000\n00000000\n")
+    (tmp_path / "FOREIGN").write_text(
+        "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|\n" * 2
+    )
+    flags = [str(tmp_path / f) if f.isupper() and f != "MISSING" else f for f in flags]
+    flags = [str(tmp_path / "missing.txt") if f == "MISSING" else f for f in flags]
+    argv = ["--space", "nas-bench-macro", "--dataset", "synthetic", "--benchmark",
+            str(fake_macro_benchmark), "--benchmark-dataset", "cifar10", "--out",
+            str(tmp_path / "run"), "--sample", "8", "--metrics", "random", *flags]  # fmt: skip
+    assert _tool().main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_tau_interval_brackets_the_tau_of_a_seed_free_ranking():
+    from fewshot.analysis.ranking import tau_interval
+
+    rng = np.random.default_rng(0)
+    true = rng.normal(size=60)
+    noisy = true + rng.normal(scale=1.0, size=60)
+    interval = tau_interval(noisy, true, n_resamples=200, seed=0)
+    assert interval.estimate == pytest.approx(_kendall_tau_b(list(noisy), list(true)))
+    assert interval.low < interval.estimate < interval.high
+    assert tau_interval(true, true, n_resamples=50).low == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="same 1-d shape"):
+        tau_interval(true[:5], true)
