@@ -466,10 +466,15 @@ def train_run(args: argparse.Namespace, run: Path, extra: list[str], jobs: list[
 
 
 def pack_benchmark(args: argparse.Namespace) -> dict[str, Any]:
-    """Per repeat, interleaved: the bare single-path step on random tensors (a leaf's mask and
-    the full space), ``fewshot.train`` of one leaf, and ``fewshot.train --pack`` of the
-    ``2**--depth`` leaves of a depth-``--depth`` tree, each for ``--epochs`` epochs on the
-    cached tensors (the epochs after the first give the rate). Ratios per repeat, medians."""
+    """Per repeat, interleaved, on one depth-``--depth`` tree (``2**depth`` leaves):
+
+    - the bare single-path step on random tensors: of every leaf (their sequential rate: the
+      images/s of training them one after another, the pack's fair reference) and of the full
+      space (the issue's "single bare step");
+    - ``fewshot.train`` of the first and of the last leaf alone (the lean step: its rate over
+      that leaf's bare rate), and ``fewshot.train --pack`` of all leaves (images/s summed over
+      the networks), each for ``--epochs`` epochs on the cached tensors (the epochs after the
+      first give the rate). Ratios per repeat, medians over repeats."""
     import statistics
 
     report: dict[str, Any] = {
@@ -479,39 +484,57 @@ def pack_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "data_root": str(args.data_root), "cpus": os.cpu_count(), "torch": torch.__version__,
         "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "runs": [],
     }  # fmt: skip
+    keys = ("one_first_over_bare", "one_last_over_bare", "pack_over_bare_leaves",
+            "pack_over_bare_full")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="bench_pack_") as tmp:
         os.environ.setdefault("FEWSHOT_CACHE", str(Path(tmp) / "cache"))
         for r in range(args.repeats):
-            work = Path(tmp) / f"r{r}"
-            masks = depth_tree(work / "one", args.C, args.N, args.depth)
-            depth_tree(work / "pack", args.C, args.N, args.depth)
-            leaf_ids = [str(n.id) for n in _tree_leaves(work / "pack")]
-            row: dict[str, Any] = {"repeat": r, "load_1min": _load()}
-            row["bare_leaf_images_per_s"] = round(bare_rate(args, masks[0], args.image_size), 1)
-            row["bare_full_images_per_s"] = round(bare_rate(args, Mask.full(), args.image_size), 1)
-            one = train_run(args, work / "one", ["--leaf", leaf_ids[0]], [f"leaves/{leaf_ids[0]}"])
-            pack = train_run(args, work / "pack", ["--pack"], [f"leaves/{i}" for i in leaf_ids])
-            for name, run in (("train_one", one), ("train_pack", pack)):
-                rates = run["epoch_images_per_s"][1:] or run["epoch_images_per_s"]
-                row[f"{name}_images_per_s"] = round(statistics.median(rates), 1) if rates else None
-                row[f"{name}_wall_s"] = run["wall_s"]
-                if run["returncode"]:
-                    row[f"{name}_error"] = run["output_tail"]
-            bare = row["bare_leaf_images_per_s"]
-            for name in ("train_one", "train_pack"):
-                value = row[f"{name}_images_per_s"]
-                row[f"{name}_over_bare"] = round(value / bare, 3) if value else None
+            row = _pack_repeat(args, Path(tmp) / f"r{r}", r)
             report["runs"].append(row)
             print(json.dumps(row), flush=True)
             if args.out:
                 atomic_write_json(args.out, report)
-    for name in ("train_one", "train_pack"):
-        ratios = [r[f"{name}_over_bare"] for r in report["runs"] if r.get(f"{name}_over_bare")]
-        report[f"{name}_over_bare_median"] = statistics.median(ratios) if ratios else None
+    for key in keys:
+        values = [row[key] for row in report["runs"] if row.get(key)]
+        report[f"{key}_median"] = statistics.median(values) if values else None
     report["load_1min_after"] = _load()
     if args.out:
         atomic_write_json(args.out, report)
     return report
+
+
+def _pack_repeat(args: argparse.Namespace, work: Path, r: int) -> dict[str, Any]:
+    import statistics
+
+    masks = depth_tree(work / "pack", args.C, args.N, args.depth)
+    ids = [str(n.id) for n in _tree_leaves(work / "pack")]
+    row: dict[str, Any] = {"repeat": r, "load_1min": _load()}
+    bare = [bare_rate(args, m, args.image_size) for m in masks]
+    row["bare_leaf_images_per_s"] = [round(b, 1) for b in bare]
+    row["bare_leaves_sequential_images_per_s"] = round(len(bare) / sum(1 / b for b in bare), 1)
+    row["bare_full_images_per_s"] = round(bare_rate(args, Mask.full(), args.image_size), 1)
+    runs = {}
+    for name, leaf in (("one_first", 0), ("one_last", len(ids) - 1)):
+        depth_tree(work / name, args.C, args.N, args.depth)
+        runs[name] = (train_run(args, work / name, ["--leaf", ids[leaf]], [f"leaves/{ids[leaf]}"]),
+                      bare[leaf])  # fmt: skip
+    runs["pack"] = (train_run(args, work / "pack", ["--pack"], [f"leaves/{i}" for i in ids]), None)
+    for name, (run, _) in runs.items():
+        rates = run["epoch_images_per_s"][1:] or run["epoch_images_per_s"]
+        row[f"{name}_images_per_s"] = round(statistics.median(rates), 1) if rates else None
+        row[f"{name}_wall_s"] = run["wall_s"]
+        if run["returncode"]:
+            row[f"{name}_error"] = run["output_tail"]
+    for name in ("one_first", "one_last"):
+        value = row[f"{name}_images_per_s"]
+        row[f"{name}_over_bare"] = round(value / runs[name][1], 3) if value else None
+    value = row["pack_images_per_s"]
+    for ref in ("leaves", "full"):
+        base = row[
+            "bare_leaves_sequential_images_per_s" if ref == "leaves" else "bare_full_images_per_s"
+        ]
+        row[f"pack_over_bare_{ref}"] = round(value / base, 3) if value else None
+    return row
 
 
 def _tree_leaves(run: Path) -> list:
