@@ -107,14 +107,15 @@ def repeat_rms(differences: Sequence[float]) -> float | None:
 def repeats(
     runs: Mapping[str, Sequence[float]], again: Mapping[str, Sequence[float]], true: Sequence[float]
 ) -> dict[str, Any]:
-    """For each seed in both ``runs`` and ``again``: both taus, their difference and the
-    agreement (Kendall tau) of the two runs' predictions."""
+    """For each seed in both ``runs`` and ``again``: both taus, their difference, the agreement
+    (Kendall tau) of the two runs' predictions and the repeat's :func:`run_quality`
+    (keys ending ``_again``)."""
     out: dict[str, Any] = {}
     for seed in (s for s in runs if s in again):
         a, b = run_quality(runs[seed], true), run_quality(again[seed], true)
-        out[seed] = {"kendall_tau": a["kendall_tau"], "kendall_tau_again": b["kendall_tau"],
-                     "difference": _minus(a["kendall_tau"], b["kendall_tau"]),
-                     "agreement": kendall_tau(runs[seed], again[seed])}  # fmt: skip
+        out[seed] = {"kendall_tau": a["kendall_tau"], "difference": _minus(a["kendall_tau"],
+                     b["kendall_tau"]), "agreement": kendall_tau(runs[seed], again[seed]),
+                     **{f"{k}_again": v for k, v in b.items()}}  # fmt: skip
     return out
 
 

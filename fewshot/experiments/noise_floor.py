@@ -124,7 +124,8 @@ def noise_table(result: dict[str, Any]) -> str:
             for seed, q in result["per_seed"].items()]  # fmt: skip
     for seed, r in result["repeats"].items():
         rows.append([f"{seed} (repeat)", again.get("threads"), _f(r["kendall_tau_again"]),
-                     "", "", _f(again["train_s"][seed], 0)])  # fmt: skip
+                     _f(r["kendall_tau_top10pct_again"]), _f(r["picked_accuracy_again"], 2),
+                     _f(again["train_s"][seed], 0)])  # fmt: skip
     for label, key in (("mean", "mean"), ("sd", "sd"), ("95% CI half-width", "half_width")):
         s = result["summary"]
         rows.append([label, threads, _f(s["kendall_tau"][key]),

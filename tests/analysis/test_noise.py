@@ -71,6 +71,10 @@ def test_noise_floor_per_seed_summary_and_repeats():
     assert out["agreement"]["pairs"] == pytest.approx({"0-1": -1.0})
     rep = out["repeats"]["0"]
     assert rep["kendall_tau_again"] == pytest.approx(43 / 45)
+    # the top 3 archs (at least 3 in the top 10%) keep their order
+    assert (rep["picked_accuracy_again"], rep["kendall_tau_top10pct_again"]) == pytest.approx(
+        (10, 1)
+    )
     assert rep["difference"] == pytest.approx(2 / 45)
     assert rep["agreement"] == pytest.approx(43 / 45)
     need = out["seeds_needed"]
