@@ -250,12 +250,12 @@ class PackedSupernet(nn.Module):
             if pairs is not None:
                 y = self._pair_conv(c, h, pairs, C, update)
                 for dst, first, last in pairs.rows:
-                    span = slice(first * C, last * C)
+                    span, rows = slice(first * C, last * C), slice(first, last)
                     if totals[dst] is None:  # a fresh zero tensor: added into in place
-                        totals[dst] = _add_channels_(torch.zeros_like(x), pairs.channels[span],
+                        totals[dst] = _add_channels_(torch.zeros_like(x), pairs.networks[rows],
                                                      y[:, span])  # fmt: skip
                     else:
-                        totals[dst] = _add_channels(totals[dst], pairs.channels[span], y[:, span])
+                        totals[dst] = _add_channels(totals[dst], pairs.networks[rows], y[:, span])
             pooled = _average_pool_3x3(h) if any(choice.any_pool[e] for e in out_edges) else None
             for e in out_edges:
                 dst = self.edges[e][0]
@@ -291,7 +291,7 @@ class PackedSupernet(nn.Module):
                 v = self.stat(f"cell{c}.{name}.running_var")[pe, pk]
                 mean = m if mean is None else torch.where(chosen[:, None], m, mean)
                 var = v if var is None else torch.where(chosen[:, None], v, var)
-        y = F.conv2d(F.relu(_gather_channels(h, pairs.channels)),
+        y = F.conv2d(F.relu(_gather_channels(h, pairs.networks, C)),
                      weight.reshape(P * C, C, kernel, kernel), padding=kernel // 2, groups=P)  # fmt: skip
         if update:
             mean, var = mean.reshape(-1).contiguous(), var.reshape(-1).contiguous()
@@ -395,20 +395,28 @@ def _average_pool_2x2(x: Tensor) -> Tensor:
     return F.conv2d(x, weight, stride=2, groups=channels)
 
 
-def _gather_channels(x: Tensor, index: Tensor) -> Tensor:
-    """``x[:, index]`` for channels-last ``x``, channels-last out (gathered as NHWC rows)."""
-    return x.permute(0, 2, 3, 1).index_select(3, index).permute(0, 3, 1, 2)
+def _gather_channels(x: Tensor, networks: Tensor, C: int) -> Tensor:
+    """The channels of ``networks`` (each ``C`` wide, in that order) of channels-last ``x``,
+    channels-last out: gathered as blocks of ``C`` contiguous values per pixel (NHWC)."""
+    B, _, H, W = x.shape
+    rows = x.permute(0, 2, 3, 1).unflatten(3, (-1, C)).index_select(3, networks)
+    return rows.reshape(B, H, W, -1).permute(0, 3, 1, 2)
 
 
-def _add_channels(base: Tensor, index: Tensor, values: Tensor) -> Tensor:
-    """``base`` with ``values`` added to its channels ``index``, channels-last in and out."""
-    out = base.permute(0, 2, 3, 1).index_add(3, index, values.permute(0, 2, 3, 1))
-    return out.permute(0, 3, 1, 2)
+def _add_channels(base: Tensor, networks: Tensor, values: Tensor) -> Tensor:
+    """``base`` with ``values`` (one ``C``-wide block per entry of ``networks``) added to
+    those networks' channels; channels-last in and out."""
+    C = values.shape[1] // len(networks)
+    blocks = values.permute(0, 2, 3, 1).unflatten(3, (-1, C))
+    out = base.permute(0, 2, 3, 1).unflatten(3, (-1, C)).index_add(3, networks, blocks)
+    return out.flatten(3).permute(0, 3, 1, 2)
 
 
-def _add_channels_(base: Tensor, index: Tensor, values: Tensor) -> Tensor:
+def _add_channels_(base: Tensor, networks: Tensor, values: Tensor) -> Tensor:
     """:func:`_add_channels` into ``base`` in place (a fresh tensor autograd does not need)."""
-    base.permute(0, 2, 3, 1).index_add_(3, index, values.permute(0, 2, 3, 1))
+    C = values.shape[1] // len(networks)
+    blocks = values.permute(0, 2, 3, 1).unflatten(3, (-1, C))
+    base.permute(0, 2, 3, 1).unflatten(3, (-1, C)).index_add_(3, networks, blocks)
     return base
 
 
