@@ -52,7 +52,7 @@ from fewshot.spaces import Arch, Mask, space_of
 from fewshot.training.inherit import inherit_weights, load_parent_state
 from fewshot.training.module import path_generator, reinitialise
 from fewshot.training.sampling import DEFAULT_SAMPLING, SamplingRule, get_sampling_rule
-from fewshot.training.trainer import compute_difference
+from fewshot.training.trainer import compute_difference, cpu_arithmetic
 
 log = logging.getLogger("fewshot")
 
@@ -327,7 +327,7 @@ class PackTrainer:
                 (m.name, m.seed, m.mask.to_op_lists(), str(m.inherit_from)) for m in self.members
             ],  # fmt: skip
             "settings": dataclasses.asdict(self.settings),
-            "compute": {"device": self.device.type, "threads": torch.get_num_threads()},
+            "compute": self._compute(),
             "step": self.step,
             "pack": {k: v.cpu() for k, v in self.pack.state_dict().items()},
             "optimizer": {k: v.cpu() for k, v in self.optimizer.state_dict().items()},
@@ -338,6 +338,10 @@ class PackTrainer:
             },  # fmt: skip
             "history": self.history,
         }
+
+    def _compute(self) -> dict[str, Any]:
+        """Where the pack computes (:func:`~fewshot.training.trainer.compute_record`'s fields)."""
+        return {"device": self.device.type, "threads": torch.get_num_threads(), **cpu_arithmetic()}
 
     def _save(self) -> None:
         state = self.state_dict()
@@ -415,7 +419,7 @@ class PackTrainer:
                         k_: v for k_, v in last.items() if k_ in ("train_loss", "train_acc")
                     },
                     "pack": {"size": len(self.members), "index": k, "folder": str(self.pack_dir)},
-                    "compute": {"device": self.device.type, "threads": torch.get_num_threads()},
+                    "compute": self._compute(),
                 },
             )
 

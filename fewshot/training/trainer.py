@@ -517,7 +517,23 @@ def compute_record(hardware: TrainerSettings) -> dict[str, Any]:
     weights under another count (measured: a supernet's Kendall tau 0.390 with one thread,
     0.210 with two); it is compared on the CPU only, where it decides the arithmetic."""
     apply_threads(hardware.threads)
-    return {"device": eval_device(hardware).type, "threads": torch.get_num_threads()}
+    return {
+        "device": eval_device(hardware).type,
+        "threads": torch.get_num_threads(),
+        **cpu_arithmetic(),
+    }
+
+
+def cpu_arithmetic() -> dict[str, str]:
+    """What else decides a CPU's float results, recorded (not compared: a resume on another
+    machine is allowed): the instruction set torch dispatches to (``AVX512``, ``AVX2``, ...)
+    and the oneDNN version that runs the convolutions. The ranking study's seed 0 gives tau
+    0.390 on the machine it was published from and 0.102 on an AVX-512 machine with the same
+    torch and numpy (docs/training/ranking_study.md, section 1b)."""
+    config = torch.__config__.show()
+    onednn = next((line.split(" v", 1)[1].split()[0] for line in config.splitlines()
+                   if "MKL-DNN v" in line or "oneDNN v" in line), "unknown")  # fmt: skip
+    return {"cpu_capability": str(torch.backends.cpu.get_cpu_capability()), "onednn": onednn}
 
 
 def compute_difference(saved: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
