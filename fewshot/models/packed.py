@@ -240,17 +240,30 @@ class PackedSupernet(nn.Module):
         every (out-edge, network) pair that drew one (its input channels gathered, its outputs
         added into the destination nodes' channels of those networks); pooling and identity
         are added with a 0/1 factor per network. Each node's value is the sum of its inputs in
-        edge order, exactly as :class:`MaskedCell` adds them."""
-        C = x.shape[1] // self.K
+        edge order, exactly as :class:`MaskedCell` adds them. The pairs' kernels, BN tensors
+        and statistics are gathered once per cell (every source's pairs together)."""
+        C, kernel = x.shape[1] // self.K, self.kinds.kernel
+        pairs = choice.cell_pairs(self._sources, C)
+        weight, gamma, beta, mean, var = self._pair_tensors(c, pairs, update)
         totals: list[Tensor | None] = [None] * self.num_nodes
         nodes: list[Tensor] = [x]
         for src, out_edges in self._sources:
             h = nodes[src]
-            pairs = choice.conv_pairs(src, out_edges, C)
-            if pairs is not None:
-                y = self._pair_conv(c, h, pairs, C, update)
+            a, b = pairs.sources[src] if pairs is not None else (0, 0)
+            if b > a:
+                y = F.conv2d(F.relu(_gather_channels(h, pairs.networks[a:b], C)),
+                             weight[a:b].reshape(-1, C, kernel, kernel), padding=kernel // 2,
+                             groups=b - a)  # fmt: skip
+                span = slice(a * C, b * C)
+                y = F.batch_norm(
+                    y, mean[span] if update else None, var[span] if update else None,
+                    gamma[a:b].reshape(-1), beta[a:b].reshape(-1), True, self.bn_momentum,
+                    self.bn_eps,
+                )  # fmt: skip
                 for dst, first, last in pairs.rows:
-                    span, rows = slice(first * C, last * C), slice(first, last)
+                    if not a <= first < b:
+                        continue
+                    span, rows = slice((first - a) * C, (last - a) * C), slice(first, last)
                     if totals[dst] is None:  # a fresh zero tensor: added into in place
                         totals[dst] = _add_channels_(torch.zeros_like(x), pairs.networks[rows],
                                                      y[:, span])  # fmt: skip
@@ -266,13 +279,17 @@ class PackedSupernet(nn.Module):
             # node src + 1 has all its inputs now (edges run from lower to higher nodes)
             done = totals[src + 1]
             nodes.append(done if done is not None else torch.zeros_like(x))
+        if update and pairs is not None:
+            self._store_pair_stats(c, pairs, mean, var, C)
         return nodes[self.num_nodes - 1]
 
-    def _pair_conv(self, c: int, h: Tensor, pairs: _Pairs, C: int, update: bool) -> Tensor:
-        """ReLU -> conv -> BN of every pair, as one grouped convolution: each pair's kernel,
-        BN scale, shift and running statistics gathered from its op's stacked tensors (a
-        smaller kernel zero-padded to the largest); the statistics written back after."""
-        p, kernel, P = self.params, self.kinds.kernel, len(pairs.edges)
+    def _pair_tensors(self, c: int, pairs: _Pairs | None, update: bool) -> tuple:
+        """Every pair's kernel ``[P, C, C, k, k]``, BN scale and shift ``[P, C]`` and running
+        statistics ``[P*C]`` (training), gathered from its op's stacked tensors (a smaller
+        kernel zero-padded to the largest)."""
+        if pairs is None:
+            return None, None, None, None, None
+        p, kernel = self.params, self.kinds.kernel
         pe, pk = pairs.edges, pairs.networks
         weight = gamma = beta = mean = var = None
         for name, size, chosen, _ in pairs.kinds:
@@ -291,19 +308,17 @@ class PackedSupernet(nn.Module):
                 v = self.stat(f"cell{c}.{name}.running_var")[pe, pk]
                 mean = m if mean is None else torch.where(chosen[:, None], m, mean)
                 var = v if var is None else torch.where(chosen[:, None], v, var)
-        y = F.conv2d(F.relu(_gather_channels(h, pairs.networks, C)),
-                     weight.reshape(P * C, C, kernel, kernel), padding=kernel // 2, groups=P)  # fmt: skip
         if update:
             mean, var = mean.reshape(-1).contiguous(), var.reshape(-1).contiguous()
-        y = F.batch_norm(y, mean, var, gamma.reshape(-1), beta.reshape(-1), True,
-                         self.bn_momentum, self.bn_eps)  # fmt: skip
-        if update:
-            mean, var = mean.view(P, C), var.view(P, C)
-            for name, _, _, (rows, kind_pe, kind_pk) in pairs.kinds:
-                self.stat(f"cell{c}.{name}.running_mean")[kind_pe, kind_pk] = mean[rows]
-                self.stat(f"cell{c}.{name}.running_var")[kind_pe, kind_pk] = var[rows]
-                self.stat(f"cell{c}.{name}.num_batches_tracked")[kind_pe, kind_pk] += 1
-        return y
+        return weight, gamma, beta, mean, var
+
+    def _store_pair_stats(self, c: int, pairs: _Pairs, mean: Tensor, var: Tensor, C: int) -> None:
+        """The pairs' updated BN statistics back into each pair's op."""
+        mean, var = mean.view(-1, C), var.view(-1, C)
+        for name, _, _, (rows, kind_pe, kind_pk) in pairs.kinds:
+            self.stat(f"cell{c}.{name}.running_mean")[kind_pe, kind_pk] = mean[rows]
+            self.stat(f"cell{c}.{name}.running_var")[kind_pe, kind_pk] = var[rows]
+            self.stat(f"cell{c}.{name}.num_batches_tracked")[kind_pe, kind_pk] += 1
 
     # -- which parameters a step touches --------------------------------------------------
     def touched(self, archs: Sequence[Arch]) -> Tensor:
@@ -358,19 +373,26 @@ class _Pairs:
     channels: Tensor
     rows: list[tuple[int, int, int]]
     kinds: list[tuple[str, int, Tensor, tuple[Tensor, Tensor, Tensor]]]
+    sources: dict[int, tuple[int, int]]
+    """Per source node, its pairs' range (pairs are source by source)."""
 
     @classmethod
-    def of(cls, choice: _Choice, out_edges: Sequence[int], C: int) -> _Pairs | None:
-        pe, pk, op, rows = [], [], [], []
-        for e in out_edges:
-            first = len(pe)
-            for k, conv in enumerate(choice._is_conv[e]):
-                if conv:
-                    pe.append(e)
-                    pk.append(k)
-                    op.append(choice._ops[k][e])
-            if len(pe) > first:
-                rows.append((choice._edges[e][0], first, len(pe)))
+    def of(
+        cls, choice: _Choice, sources: Sequence[tuple[int, Sequence[int]]], C: int
+    ) -> _Pairs | None:
+        pe, pk, op, rows, ranges = [], [], [], [], {}
+        for src, out_edges in sources:
+            start = len(pe)
+            for e in out_edges:
+                first = len(pe)
+                for k, conv in enumerate(choice._is_conv[e]):
+                    if conv:
+                        pe.append(e)
+                        pk.append(k)
+                        op.append(choice._ops[k][e])
+                if len(pe) > first:
+                    rows.append((choice._edges[e][0], first, len(pe)))
+            ranges[src] = (start, len(pe))
         if not pe:
             return None
         dev = choice._device
@@ -384,7 +406,8 @@ class _Pairs:
                 sub = (torch.tensor(at, device=dev), torch.tensor([pe[i] for i in at], device=dev),
                        torch.tensor([pk[i] for i in at], device=dev))  # fmt: skip
                 kinds.append((name, size, chosen, sub))
-        return cls(torch.tensor(pe, device=dev), networks.to(dev), channels.to(dev), rows, kinds)
+        return cls(torch.tensor(pe, device=dev), networks.to(dev), channels.to(dev), rows, kinds,
+                   ranges)  # fmt: skip
 
 
 def _average_pool_2x2(x: Tensor) -> Tensor:
@@ -438,7 +461,7 @@ class _Choice:
         self._is_conv = [[ops[k][e] in conv_names for k in range(K)] for e in range(E)]
         self._ops = ops
         self._conv_kinds = kinds.conv
-        self._pairs: dict[tuple[int, int], tuple | None] = {}
+        self._pairs: dict[int, _Pairs | None] = {}
         self._device = device
         self.any_pool = [any(ops[k][e] in kinds.pool for k in range(K)) for e in range(E)]
         self.any_identity = [any(ops[k][e] in kinds.identity for k in range(K)) for e in range(E)]
@@ -456,13 +479,12 @@ class _Choice:
             device=pack.flat.device,
         )
 
-    def conv_pairs(self, src: int, out_edges: Sequence[int], C: int) -> _Pairs | None:
-        """The (edge, network) pairs that run a conv op on ``src``'s out-edges (``None``: no
-        network drew one there), edge by edge: see :class:`_Pairs`."""
-        key = (src, C)
-        if key not in self._pairs:
-            self._pairs[key] = _Pairs.of(self, out_edges, C)
-        return self._pairs[key]
+    def cell_pairs(self, sources: Sequence[tuple[int, Sequence[int]]], C: int) -> _Pairs | None:
+        """The (edge, network) pairs that run a conv op in a cell of ``C`` channels (``None``:
+        no network drew one), source by source, edge by edge: see :class:`_Pairs`."""
+        if C not in self._pairs:
+            self._pairs[C] = _Pairs.of(self, sources, C)
+        return self._pairs[C]
 
     def factor(self, kind: str, e: int, C: int) -> Tensor:
         """A ``[1, K*C, 1, 1]`` 0/1 factor: 1 on the channels of the networks that run op
