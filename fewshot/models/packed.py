@@ -243,7 +243,7 @@ class PackedSupernet(nn.Module):
         edge order, exactly as :class:`MaskedCell` adds them. The pairs' kernels, BN tensors
         and statistics are gathered once per cell (every source's pairs together)."""
         C, kernel = x.shape[1] // self.K, self.kinds.kernel
-        pairs = choice.cell_pairs(self._sources, C)
+        pairs = choice.cell_pairs(self._sources)
         weight, gamma, beta, mean, var = self._pair_tensors(c, pairs, update)
         totals: list[Tensor | None] = [None] * self.num_nodes
         nodes: list[Tensor] = [x]
@@ -361,25 +361,22 @@ def _average_pool_3x3(x: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class _Pairs:
-    """The (edge, network) pairs of one source node whose networks drew a conv op there.
+    """The (edge, network) pairs of a cell whose networks drew a conv op, source node by
+    source node, edge by edge.
 
-    ``edges``, ``networks``: ``[P]``, edge by edge; ``channels``: the pairs' networks'
-    channels (``[P*C]``, pair by pair); ``rows``: per destination node ``(dst, first, last)``,
-    its pairs' range; ``kinds``: per conv op drawn, ``(name, kernel size, chosen [P] bool,
-    (its rows, their edges, their networks))``."""
+    ``edges``, ``networks``: ``[P]``; ``rows``: per edge with pairs ``(dst, first, last)``,
+    its destination node and its pairs' range; ``kinds``: per conv op drawn, ``(name, kernel
+    size, chosen [P] bool, (its rows, their edges, their networks))``."""
 
     edges: Tensor
     networks: Tensor
-    channels: Tensor
     rows: list[tuple[int, int, int]]
     kinds: list[tuple[str, int, Tensor, tuple[Tensor, Tensor, Tensor]]]
     sources: dict[int, tuple[int, int]]
     """Per source node, its pairs' range (pairs are source by source)."""
 
     @classmethod
-    def of(
-        cls, choice: _Choice, sources: Sequence[tuple[int, Sequence[int]]], C: int
-    ) -> _Pairs | None:
+    def of(cls, choice: _Choice, sources: Sequence[tuple[int, Sequence[int]]]) -> _Pairs | None:
         pe, pk, op, rows, ranges = [], [], [], [], {}
         for src, out_edges in sources:
             start = len(pe)
@@ -396,8 +393,6 @@ class _Pairs:
         if not pe:
             return None
         dev = choice._device
-        networks = torch.tensor(pk)
-        channels = (networks[:, None] * C + torch.arange(C)).reshape(-1)
         kinds = []
         for name, size in choice._conv_kinds:
             at = [i for i, o in enumerate(op) if o == name]
@@ -406,8 +401,7 @@ class _Pairs:
                 sub = (torch.tensor(at, device=dev), torch.tensor([pe[i] for i in at], device=dev),
                        torch.tensor([pk[i] for i in at], device=dev))  # fmt: skip
                 kinds.append((name, size, chosen, sub))
-        return cls(torch.tensor(pe, device=dev), networks.to(dev), channels.to(dev), rows, kinds,
-                   ranges)  # fmt: skip
+        return cls(torch.tensor(pe, device=dev), torch.tensor(pk, device=dev), rows, kinds, ranges)
 
 
 def _average_pool_2x2(x: Tensor) -> Tensor:
@@ -422,24 +416,27 @@ def _gather_channels(x: Tensor, networks: Tensor, C: int) -> Tensor:
     """The channels of ``networks`` (each ``C`` wide, in that order) of channels-last ``x``,
     channels-last out: gathered as blocks of ``C`` contiguous values per pixel (NHWC)."""
     B, _, H, W = x.shape
-    rows = x.permute(0, 2, 3, 1).unflatten(3, (-1, C)).index_select(3, networks)
+    rows = _blocks(x, C).index_select(3, networks)
     return rows.reshape(B, H, W, -1).permute(0, 3, 1, 2)
+
+
+def _blocks(x: Tensor, C: int) -> Tensor:
+    """Channels-last ``x`` ``[B, n*C, H, W]`` as its NHWC view ``[B, H, W, n, C]``."""
+    return x.permute(0, 2, 3, 1).unflatten(3, (-1, C))
 
 
 def _add_channels(base: Tensor, networks: Tensor, values: Tensor) -> Tensor:
     """``base`` with ``values`` (one ``C``-wide block per entry of ``networks``) added to
     those networks' channels; channels-last in and out."""
     C = values.shape[1] // len(networks)
-    blocks = values.permute(0, 2, 3, 1).unflatten(3, (-1, C))
-    out = base.permute(0, 2, 3, 1).unflatten(3, (-1, C)).index_add(3, networks, blocks)
+    out = _blocks(base, C).index_add(3, networks, _blocks(values, C))
     return out.flatten(3).permute(0, 3, 1, 2)
 
 
 def _add_channels_(base: Tensor, networks: Tensor, values: Tensor) -> Tensor:
     """:func:`_add_channels` into ``base`` in place (a fresh tensor autograd does not need)."""
     C = values.shape[1] // len(networks)
-    blocks = values.permute(0, 2, 3, 1).unflatten(3, (-1, C))
-    base.permute(0, 2, 3, 1).unflatten(3, (-1, C)).index_add_(3, networks, blocks)
+    _blocks(base, C).index_add_(3, networks, _blocks(values, C))
     return base
 
 
@@ -461,7 +458,8 @@ class _Choice:
         self._is_conv = [[ops[k][e] in conv_names for k in range(K)] for e in range(E)]
         self._ops = ops
         self._conv_kinds = kinds.conv
-        self._pairs: dict[int, _Pairs | None] = {}
+        self._pairs: _Pairs | None = None
+        self._pairs_made = False
         self._device = device
         self.any_pool = [any(ops[k][e] in kinds.pool for k in range(K)) for e in range(E)]
         self.any_identity = [any(ops[k][e] in kinds.identity for k in range(K)) for e in range(E)]
@@ -479,12 +477,12 @@ class _Choice:
             device=pack.flat.device,
         )
 
-    def cell_pairs(self, sources: Sequence[tuple[int, Sequence[int]]], C: int) -> _Pairs | None:
-        """The (edge, network) pairs that run a conv op in a cell of ``C`` channels (``None``:
-        no network drew one), source by source, edge by edge: see :class:`_Pairs`."""
-        if C not in self._pairs:
-            self._pairs[C] = _Pairs.of(self, sources, C)
-        return self._pairs[C]
+    def cell_pairs(self, sources: Sequence[tuple[int, Sequence[int]]]) -> _Pairs | None:
+        """The (edge, network) pairs that run a conv op in a cell (``None``: no network drew
+        one), the same in every cell of the forward: see :class:`_Pairs`."""
+        if not self._pairs_made:
+            self._pairs, self._pairs_made = _Pairs.of(self, sources), True
+        return self._pairs
 
     def factor(self, kind: str, e: int, C: int) -> Tensor:
         """A ``[1, K*C, 1, 1]`` 0/1 factor: 1 on the channels of the networks that run op
@@ -668,9 +666,10 @@ class _Layout:
 
 
 def _live(pack: PackedSupernet, arch: Arch) -> tuple[bool, list[bool]]:
-    """Whether ``arch`` connects the cell's input to its output through ops other than zero,
-    and per edge whether its output reaches the cell's output (so the loss), as
-    :class:`MaskedCell`'s autograd graph does."""
+    """Whether ``arch`` connects the cell's input to its output through ops other than zero
+    (the space's :meth:`~fewshot.spaces.cell.CellSpace.is_valid`), and per edge whether its
+    output reaches the cell's output (so the loss), as :class:`MaskedCell`'s autograd graph
+    does."""
     zero = set(pack.kinds.zero)
     edges, last = pack.edges, pack.num_nodes - 1
     runs = [op not in zero for op in arch.ops]
@@ -680,11 +679,6 @@ def _live(pack: PackedSupernet, arch: Arch) -> tuple[bool, list[bool]]:
         reaches[node] = any(
             runs[e] and reaches[dst] for e, (dst, src) in enumerate(edges) if src == node
         )
-    reached = [False] * pack.num_nodes
-    reached[0] = True
-    for e, (dst, src) in enumerate(edges):  # edges are in topological order
-        if runs[e] and reached[src]:
-            reached[dst] = True
     # a node with no running input is a constant (zeros): edges from it still run and reach
     live_edges = [runs[e] and reaches[dst] for e, (dst, _) in enumerate(edges)]
-    return reached[last], live_edges
+    return pack.space.is_valid(arch), live_edges
