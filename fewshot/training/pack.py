@@ -48,15 +48,17 @@ from fewshot.io import atomic_write, atomic_write_json, atomic_write_text
 from fewshot.models.packed import PackedSupernet
 from fewshot.models.supernet import Supernet
 from fewshot.optimiser import SGDSettings
-from fewshot.spaces import Arch, Mask, space_of
+from fewshot.spaces import Arch, Mask, SearchSpace, space_of
 from fewshot.training.inherit import inherit_weights, load_parent_state
 from fewshot.training.module import path_generator, reinitialise
 from fewshot.training.sampling import DEFAULT_SAMPLING, SamplingRule, get_sampling_rule
-from fewshot.training.trainer import compute_difference, cpu_arithmetic
+from fewshot.training.trainer import compute_difference, cpu_arithmetic, load_checkpoint
 
 log = logging.getLogger("fewshot")
 
 PACK_CHECKPOINT = "pack.ckpt"
+_PACK_KEYS = ("format", "members", "settings", "step", "pack", "optimizer", "sums", "history")
+"""What a pack checkpoint holds (:meth:`PackTrainer.state_dict`); a file without them is corrupt."""
 _PER_IMAGE = "none"  # space-literal: not an op (cross-entropy's per-example reduction)
 PACK_FORMAT = "fewshot.pack"
 PACK_VERSION = 1
@@ -164,15 +166,12 @@ def member_network(member: PackMember, settings: PackSettings) -> Supernet:
     return net
 
 
-def union_mask(masks: Sequence[Mask]) -> Mask:
-    """The ops enabled in any of ``masks`` (what a pack instantiates)."""
+def shared_space(masks: Sequence[Mask]) -> SearchSpace:
+    """The one search space of ``masks`` (a pack's networks must share it)."""
     space = masks[0].space
     if any(m.space is not space for m in masks):
         raise ValueError("a pack's networks must share one search space")
-    table = masks[0].to_array().copy()
-    for m in masks[1:]:
-        table |= m.to_array()
-    return space.mask_type(table)
+    return space
 
 
 @dataclass
@@ -212,12 +211,11 @@ class PackTrainer:
         self.device = torch.device(device)
         self.batches_per_epoch = sizes.pop()
         self.total = settings.total_steps(self.batches_per_epoch)
-        template = space_of(members[0].mask).build_supernet(
-            C=settings.C,
-            N=settings.N,
-            num_classes=settings.num_classes,
-            candidates=union_mask([m.mask for m in members]).space.full_mask(),
-        )  # fmt: skip  every op on every edge: a pack's rows share one layout
+        space = shared_space([m.mask for m in members])
+        template = space.build_supernet(  # every op on every edge: the networks share one layout
+            C=settings.C, N=settings.N, num_classes=settings.num_classes,
+            candidates=space.full_mask(),
+        )  # fmt: skip
         self.pack = PackedSupernet(template, len(members))
         settings.check()
         self.rule: SamplingRule = get_sampling_rule(settings.sampling, template.space)
@@ -350,15 +348,8 @@ class PackTrainer:
 
     def _resume(self) -> None:
         path = self.pack_dir / PACK_CHECKPOINT
-        if not path.is_file():
-            return
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # a truncated or overwritten file
-            corrupt = path.with_name(path.name + ".corrupt")
-            path.replace(corrupt)
-            log.warning("%s is unreadable (%s); set aside as %s, training the pack again",
-                        path, type(exc).__name__, corrupt.name)  # fmt: skip
+        state = load_checkpoint(path, _PACK_KEYS) if path.is_file() else None
+        if state is None:  # none yet, or unreadable and set aside: the pack trains from step 0
             return
         mine = self.state_dict()
         for key in ("members", "settings"):

@@ -320,13 +320,14 @@ CHECKPOINT_KEYS = ("state_dict", "epoch", "global_step", "loops")
 """What a Lightning checkpoint holds that resuming needs (a file without them is corrupt)."""
 
 
-def load_checkpoint(path: Path) -> dict[str, Any] | None:
+def load_checkpoint(path: Path, required: Sequence[str] = CHECKPOINT_KEYS) -> dict[str, Any] | None:
     """The checkpoint at ``path``, or None (with one warning line) when it cannot be loaded or
-    lacks what resuming needs: it is then set aside as ``<name>.corrupt``, so a later run does
-    not try it again and its bytes stay for a post-mortem."""
+    lacks what resuming needs (``required``: a Lightning checkpoint's keys by default): it is
+    then set aside as ``<name>.corrupt``, so a later run does not try it again and its bytes
+    stay for a post-mortem."""
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-        missing = [k for k in CHECKPOINT_KEYS if k not in checkpoint]
+        missing = [k for k in required if k not in checkpoint]
         problem = f"it lacks {', '.join(missing)}" if missing else ""
     except Exception as exc:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
         first = (str(exc).splitlines() or [""])[0].split(". ")[0][:160]

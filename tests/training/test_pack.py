@@ -179,3 +179,13 @@ def test_an_inheriting_network_equals_its_inheriting_training_alone(tmp_path: Pa
         torch.testing.assert_close(_weights(child.out_dir)[key], value, atol=2e-5, rtol=1e-4)
     done = (child.out_dir / "done.json").read_text()
     assert '"protocol": "inherited"' in done
+
+
+def test_an_unreadable_pack_checkpoint_is_set_aside_and_the_pack_trains_again(tmp_path: Path):
+    torch.set_num_threads(1)
+    settings = PackSettings(C=4, N=1, epochs=1, max_steps=2)
+    (tmp_path / PACK_CHECKPOINT).write_bytes(b"not a checkpoint")
+    members = _members(tmp_path)
+    PackTrainer(members, settings, tmp_path).fit()
+    assert (tmp_path / (PACK_CHECKPOINT + ".corrupt")).read_bytes() == b"not a checkpoint"
+    assert all((m.out_dir / "weights.pt").is_file() for m in members)
