@@ -33,6 +33,7 @@ arm records the optimiser steps it spent.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -162,9 +163,14 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
     lr: float = option(0.025, help="cosine learning rate from lr (spec SGD)", group=_DATA)
     sampling: str = sampling_option(group=_DATA)
     pack: bool = option(
-        False, help="train each seed's supernets together, as packs (the scratch runs, then "
-        "those inheriting from them; equal to alone up to float rounding: docs/training/"
-        "README.md, 'Packs')", group=_DATA,
+        False, help="train the supernets together, as packs: those of every seed at once (of "
+        "the one seed with --only-seed), the scratch runs, then those inheriting from them, one "
+        "pack per epoch count (equal to alone up to float rounding: docs/training/README.md, "
+        "'Packs')", group=_DATA,
+    )  # fmt: skip
+    pack_size: int | None = option(
+        None, help="at most this many networks per pack (default: as many as the device's "
+        "memory holds)", minimum=1, group=_DATA, affects_results=False,
     )  # fmt: skip
     sample: int = option(200, help="archs scored by every method", minimum=2, group=_EVAL)
     sample_seed: int = option(0, help="seed of the stratified arch sample", group=_EVAL)
@@ -398,12 +404,11 @@ def ensure_scored(
     return scores, spent
 
 
-def run_seed(
-    config: FewVsOneShotConfig, seed: int, archs: Sequence[Arch]
-) -> tuple[list[Method], dict[str, dict[str, float]], dict[str, float]]:
-    """Train and score every supernet of one seed; the methods, scores and timings."""
+def seed_methods(config: FewVsOneShotConfig, seed: int) -> list[Method]:
+    """The methods of ``seed``: its trees' leaves (trees made when missing), the exhaustive
+    split and the one-shot baselines."""
     trees = {m: load_or_make_tree(config, m, seed) for m in config.metrics}
-    methods = plan_methods(
+    return plan_methods(
         trees,
         depths=config.depths,
         epochs=config.epochs,
@@ -413,13 +418,28 @@ def run_seed(
         max_multiple=config.max_multiple,
         space=get_space(config.space),
     )
+
+
+def supernet_root(config: FewVsOneShotConfig, seed: int) -> Path:
+    """The folder of seed ``seed``'s supernets."""
+    return config.out / f"seed{seed}" / "supernets"
+
+
+def run_seed(
+    config: FewVsOneShotConfig, seed: int, archs: Sequence[Arch], ctx: Context | None = None
+) -> tuple[list[Method], dict[str, dict[str, float]], dict[str, float]]:
+    """Train (unless trained) and score every supernet of one seed; the methods, scores and
+    timings. ``ctx``: the data and scoring batches when already made (they do not depend on
+    the seed)."""
+    methods = seed_methods(config, seed)
     needed = supernets(methods)
-    ctx = make_context(config, seed)
+    ctx = make_context(config, seed) if ctx is None else dataclasses.replace(ctx, seed=seed)
     scores: dict[str, dict[str, float]] = {}
     timings = {"train_s": 0.0, "score_s": 0.0}
-    root = config.out / f"seed{seed}" / "supernets"
+    root = supernet_root(config, seed)
     if config.pack:
-        train_packed(ctx, root, needed)
+        jobs = [PackJob(seed, root / key, run) for key, run in needed.items()]
+        train_packed(ctx, jobs, root)
     for i, (key, run) in enumerate(needed.items(), 1):
         log.info("seed %d: supernet %d/%d %s (%d archs, %d epochs%s)", seed, i, len(needed), key,
                  run.mask.num_archs, run.epochs,
@@ -440,39 +460,78 @@ def method_steps(config: FewVsOneShotConfig, seed: int, method: Method) -> int:
     return sum(int(json.loads((root / k / "done.json").read_text())["global_step"]) for k in keys)
 
 
-def train_packed(ctx: Context, root: Path, needed: dict[str, TrainingRun]) -> None:
-    """``--pack``: the untrained supernets of one seed as packs, in waves (first those that
-    start from scratch, then those that inherit from a trained one), one pack per epoch count
-    of a wave. Each folder gets the files a training alone writes and ``train_time.json`` its
-    share of the pack's wall seconds."""
-    from fewshot.training.pack import PackMember, PackSettings, PackTrainer, datamodule_batches
+@dataclass(frozen=True)
+class PackJob:
+    """One supernet to train in a pack: its seed, its folder and its run (mask, epochs,
+    parent)."""
+
+    seed: int
+    folder: Path
+    run: TrainingRun
+
+    def parent_weights(self) -> Path | None:
+        return None if self.run.parent is None else self.folder.parent / self.run.parent / "weights.pt"
+
+
+def train_packed(ctx: Context, jobs: Sequence[PackJob], pack_root: Path) -> None:
+    """``--pack``: the untrained supernets of ``jobs`` (of one seed or of many) as packs, in
+    waves (first those that start from scratch, then those that inherit from a trained one),
+    per epoch count of a wave at most ``--pack-size`` networks a pack. Each folder gets the
+    files a training alone writes and ``train_time.json`` its share of the pack's wall
+    seconds; each pack's checkpoint lives in ``pack_root`` (resumable)."""
     from fewshot.training.runner import is_trained
 
-    todo = {k: r for k, r in needed.items() if not is_trained(root / k, r.epochs)}
-    batches, per_epoch = datamodule_batches(ctx.datamodule)
+    todo = {j.folder: j for j in jobs if not is_trained(j.folder, j.run.epochs)}
     while todo:
-        wave = {k: r for k, r in todo.items() if r.parent is None or r.parent not in todo}
-        for epochs in sorted({r.epochs for r in wave.values()}):
-            group = {k: r for k, r in wave.items() if r.epochs == epochs}
-            members = [
-                PackMember(k, r.mask, ctx.seed, batches, per_epoch, root / k,
-                           None if r.parent is None else root / r.parent / "weights.pt")
-                for k, r in group.items()
-            ]  # fmt: skip
-            alone = train_settings(ctx.config, ctx.datamodule.num_classes, ctx.seed, epochs)
-            settings = PackSettings.of(alone, C=alone.C, N=alone.N, epochs=epochs,
-                                       num_classes=alone.num_classes, sampling=alone.sampling)  # fmt: skip
-            log.info("seed %d: %d supernets of %d epochs as one pack", ctx.seed, len(members),
-                     epochs)  # fmt: skip
-            start = time.perf_counter()
-            digest = hashlib.sha1(",".join(sorted(group)).encode()).hexdigest()[:10]
-            PackTrainer(members, settings, root / f"pack-e{epochs}-{digest}",
-                        device=ctx.device).fit()  # fmt: skip
-            share = (time.perf_counter() - start) / len(members)
-            for m in members:
-                atomic_write_json(m.out_dir / "train_time.json",
-                                  {"seconds": share, "epochs": epochs, "pack": len(members)})  # fmt: skip
-        todo = {k: r for k, r in todo.items() if k not in wave}
+        wave = [j for j in todo.values() if j.parent_weights() is None
+                or j.parent_weights().parent not in todo]  # fmt: skip
+        for epochs in sorted({j.run.epochs for j in wave}):
+            group = [j for j in wave if j.run.epochs == epochs]
+            for pack in _pack_chunks(ctx, group, epochs):
+                _train_pack(ctx, pack, epochs, pack_root)
+        todo = {f: j for f, j in todo.items() if j not in wave}
+
+
+def _pack_settings(ctx: Context, epochs: int) -> Any:
+    from fewshot.training.pack import PackSettings
+
+    alone = train_settings(ctx.config, ctx.datamodule.num_classes, ctx.seed, epochs)
+    return PackSettings.of(alone, C=alone.C, N=alone.N, epochs=epochs,
+                           num_classes=alone.num_classes, sampling=alone.sampling)  # fmt: skip
+
+
+def _pack_chunks(ctx: Context, group: list[PackJob], epochs: int) -> list[list[PackJob]]:
+    """``group`` in packs of ``--pack-size`` networks (default: what the device's memory
+    holds)."""
+    from fewshot.training.pack import auto_pack_size, chunks
+
+    size = ctx.config.pack_size
+    if size is None:
+        size = auto_pack_size(_pack_settings(ctx, epochs), get_space(ctx.config.space),
+                              ctx.config.batch_size, ctx.config.image_size, ctx.device)  # fmt: skip
+    return chunks(group, size)
+
+
+def _train_pack(ctx: Context, pack: list[PackJob], epochs: int, pack_root: Path) -> None:
+    from fewshot.training.pack import PackMember, PackTrainer, datamodule_batches
+
+    batches, per_epoch = datamodule_batches(ctx.datamodule)
+    members = [
+        PackMember(f"s{j.seed}-{j.folder.name}", j.run.mask, j.seed, batches, per_epoch, j.folder,
+                   j.parent_weights())
+        for j in pack
+    ]  # fmt: skip
+    log.info("%d supernets of %d epochs as one pack (seeds %s)", len(members), epochs,
+             sorted({j.seed for j in pack}))  # fmt: skip
+    start = time.perf_counter()
+    names = sorted(str(j.folder.relative_to(ctx.config.out)) for j in pack)
+    digest = hashlib.sha1(",".join(names).encode()).hexdigest()[:10]
+    PackTrainer(members, _pack_settings(ctx, epochs), pack_root / f"pack-e{epochs}-{digest}",
+                device=ctx.device).fit()  # fmt: skip
+    share = (time.perf_counter() - start) / len(members)
+    for m in members:
+        atomic_write_json(m.out_dir / "train_time.json",
+                          {"seconds": share, "epochs": epochs, "pack": len(members)})  # fmt: skip
 
 
 def _train(ctx: Context, root: Path, key: str, run: TrainingRun) -> float:
@@ -601,9 +660,15 @@ def _main(argv: Sequence[str] | None) -> int:
         log.info("seed %d done; run without --only-seed to analyse", config.only_seed)
         return 0
     start = time.perf_counter()
+    ctx = make_context(config, 0)
+    if config.pack:  # every seed's supernets together
+        jobs = [PackJob(seed, supernet_root(config, seed) / key, run)
+                for seed in range(config.seeds)
+                for key, run in supernets(seed_methods(config, seed)).items()]  # fmt: skip
+        train_packed(ctx, jobs, config.out / "packs")
     per_seed, timings, methods = {}, {}, []
     for seed in range(config.seeds):
-        methods, scores, timings[str(seed)] = run_seed(config, seed, archs)
+        methods, scores, timings[str(seed)] = run_seed(config, seed, archs, ctx)
         per_seed[seed] = evaluate_seed(methods, scores, archs, true, config.top_k)
         for method in methods:
             per_seed[seed][method.name]["quality"]["steps"] = method_steps(config, seed, method)

@@ -8,6 +8,7 @@ from itertools import combinations
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from fewshot.analysis.few_vs_one_shot import comparison_pairs
@@ -444,9 +445,48 @@ def test_pack_trains_every_supernet_of_a_seed_in_waves(tmp_path):
             if (d / "done.json").is_file()}  # fmt: skip
     assert {r["protocol"] for r in done.values()} == {"scratch", "inherited"}
     assert all(r["pack"]["size"] >= 1 for r in done.values())
-    assert len(list(root.glob("pack-e1-*"))) == 2  # one wave from scratch, one inheriting
+    packs = tmp_path / "run" / "packs"
+    assert len(list(packs.glob("pack-e1-*"))) == 2  # one wave from scratch, one inheriting
     result = json.loads((tmp_path / "run" / "results.json").read_text())
     assert "random-d1-inh" in result["methods"]
+
+
+def test_pack_trains_the_seeds_together_and_limits_the_pack_size(tmp_path):
+    """``--pack`` without ``--only-seed``: both seeds' one-shot supernets in one pack, their
+    inherited leaves in packs of at most ``--pack-size``; each network keeps its own seed (the
+    two seeds' one-shot weights differ) and ``--only-seed`` afterwards trains nothing again."""
+    rng = random.Random(0)
+    archs = rng.sample(list(all_archs()), 24)
+    entries = {a.to_string(): {"cifar10": [rng.uniform(10, 94)], "cifar100": [1.0],
+                               "ImageNet16-120": [1.0], "cifar10-valid": [1.0]}
+               for a in archs}  # fmt: skip
+    bench = write_fake_benchmark(tmp_path / "bench", entries)
+    argv = [
+        "--dataset", "synthetic", "--data-option", "num_train=128", "--data-option", "num_test=8",
+        "--data-option", "image_size=8",
+        "--val-fraction", "0.25", "--benchmark", str(bench), "--trees", str(tmp_path / "trees"),
+        "--out", str(tmp_path / "run"), "--C", "4", "--N", "1", "--epochs", "1", "--seeds", "2",
+        "--sample", "8", "--metrics", "random", "--depths", "1", "--no-exhaustive",
+        "--protocols", "inherited", "--max-multiple", "1", "--pack", "--pack-size", "3",
+        "--split-args", "--C 4 --N 1 --batch-size 8", "--threads", "1", "--no-progress",
+        "--resamples", "100", "--benchmark-dataset", "cifar10",
+    ]  # fmt: skip
+    assert _tool().main(argv) == 0
+    sizes = {}
+    for seed in (0, 1):
+        for d in (tmp_path / "run" / f"seed{seed}" / "supernets").iterdir():
+            sizes[(seed, d.name)] = json.loads((d / "train_time.json").read_text())["pack"]
+    one_shot = [k for k in sizes if "inherit" not in k[1] and sizes[k] == 2]
+    assert len(one_shot) == 2, sizes  # the two seeds' one-shot supernets shared one pack
+    assert max(sizes.values()) <= 3
+    weights = [torch.load(tmp_path / "run" / f"seed{s}" / "supernets" / k / "weights.pt")
+               for s, k in one_shot]  # fmt: skip
+    assert weights[0]["mask"].all() and weights[1]["mask"].all()
+    assert not torch.equal(weights[0]["classifier.bias"], weights[1]["classifier.bias"])
+    before = sorted(p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("weights.pt"))
+    assert _tool().main([*argv, "--only-seed", "1"]) == 0
+    after = sorted(p.stat().st_mtime_ns for p in (tmp_path / "run").rglob("weights.pt"))
+    assert before == after
 
 
 def test_the_comparison_on_nas_bench_macro_with_a_listed_sample(tmp_path, fake_macro_benchmark):
