@@ -470,7 +470,9 @@ class PackJob:
     run: TrainingRun
 
     def parent_weights(self) -> Path | None:
-        return None if self.run.parent is None else self.folder.parent / self.run.parent / "weights.pt"
+        return (
+            None if self.run.parent is None else self.folder.parent / self.run.parent / "weights.pt"
+        )
 
 
 def train_packed(ctx: Context, jobs: Sequence[PackJob], pack_root: Path) -> None:
