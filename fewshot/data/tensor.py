@@ -169,32 +169,76 @@ class EpochSampler(Sampler[tuple[int, int]]):
 class TrainBatches(Dataset):
     """Batch ``(epoch, b)`` of the training part: examples ``perm[b*B:(b+1)*B]`` of the
     ``(seed, epoch)`` permutation, augmented with draws seeded by ``(seed, epoch, b)`` and
-    normalised, on ``data``'s device. The last batch may be smaller (as a ``DataLoader``'s)."""
+    normalised, on ``data``'s device. The last batch may be smaller (as a ``DataLoader``'s).
+
+    The first batch asked of an epoch makes the whole epoch at once (one gather and one
+    normalisation over every example, the same draws per batch, so bitwise the batches made
+    one by one) when it takes at most ``epoch_bytes`` (default 1 GiB): a small network's step
+    then pays a slice, not a dozen small tensor ops (issue 30, the lean step). Larger epochs
+    are made batch by batch.
+    """
 
     def __init__(
-        self, data: TensorSet, indices: Sequence[int], batch_size: int, seed: int, aug: Augmentation
+        self,
+        data: TensorSet,
+        indices: Sequence[int],
+        batch_size: int,
+        seed: int,
+        aug: Augmentation,
+        *,
+        epoch_bytes: int = 1 << 30,
     ) -> None:
         self.data, self.batch_size, self.seed, self.aug = data, batch_size, seed, aug
         self.indices = torch.as_tensor(list(indices), dtype=torch.long)
+        self.epoch_bytes = epoch_bytes
         self._perm: tuple[int, Tensor] | None = None
+        self._epoch: tuple[int, Tensor, Tensor] | None = None
 
     def __len__(self) -> int:
         return -(-len(self.indices) // self.batch_size)
 
     def batch_indices(self, epoch: int, b: int) -> Tensor:
         """Indices (into ``data``) of batch ``b`` of ``epoch``."""
+        return self._epoch_indices(epoch)[b * self.batch_size : (b + 1) * self.batch_size]
+
+    def _epoch_indices(self, epoch: int) -> Tensor:
         if self._perm is None or self._perm[0] != epoch:
             order = epoch_permutation(len(self.indices), self.seed, epoch)
             self._perm = (epoch, self.indices[order])
-        return self._perm[1][b * self.batch_size : (b + 1) * self.batch_size]
+        return self._perm[1]
 
     def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, Tensor]:
         epoch, b = key
-        idx = self.batch_indices(epoch, b).to(self.data.images.device)
+        if self._whole_epochs():
+            if self._epoch is None or self._epoch[0] != epoch:
+                self._epoch = (epoch, *self._make(epoch, range(len(self))))
+            rows = slice(b * self.batch_size, (b + 1) * self.batch_size)
+            return self._epoch[1][rows], self._epoch[2][rows]
+        return self._make(epoch, [b])
+
+    def _whole_epochs(self) -> bool:
+        """Whether an epoch of float32 images (and its padded copy) fits ``epoch_bytes``."""
+        _, c, h, w = self.data.images.shape
+        pad = self.aug.pad
+        per_image = 4 * c * h * w + self.data.images.element_size() * c * (h + 2 * pad) * (
+            w + 2 * pad
+        )
+        return len(self.indices) * per_image <= self.epoch_bytes
+
+    def _make(self, epoch: int, batches: Sequence[int]) -> tuple[Tensor, Tensor]:
+        """The images and labels of ``batches`` of ``epoch``, in order, augmented with each
+        batch's own draws."""
+        idx = torch.cat([self.batch_indices(epoch, b) for b in batches])
+        idx = idx.to(self.data.images.device)
         x = self.data.images[idx]
         if self.aug.pad > 0 or self.aug.flip:
-            g = seeded_generator(self.seed, epoch, b)
-            offsets, flips = draw_augmentation(len(idx), self.aug.pad, g)
+            draws = [
+                draw_augmentation(len(self.batch_indices(epoch, b)), self.aug.pad,
+                                  seeded_generator(self.seed, epoch, b))
+                for b in batches
+            ]  # fmt: skip
+            offsets = torch.cat([d[0] for d in draws])
+            flips = torch.cat([d[1] for d in draws])
             x = augment_batch(x, offsets, flips & self.aug.flip, self.aug.pad)
         return normalise(x, self.aug), self.data.labels[idx]
 

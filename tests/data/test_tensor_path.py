@@ -306,3 +306,19 @@ def test_a_prefix_of_the_held_out_set_spans_the_classes(tmp_path):
     dm.setup("fit")
     labels = [int(dm.val_dataset()[i][1]) for i in range(10)]
     assert len(set(labels)) > 1, labels
+
+
+def test_a_whole_epoch_made_at_once_equals_its_batches_made_one_by_one():
+    """The lean data path: the first batch asked of an epoch makes the epoch in one gather;
+    every batch (the short last one, and an epoch entered mid-way, as a resume does) is
+    bitwise the batch made alone with its own draws."""
+    data = TensorSet(hand_made(23, 8), torch.arange(23))
+    aug = Augmentation(mean=(0.5, 0.4, 0.3), std=(0.2, 0.3, 0.4), pad=2, flip=True)
+    whole = TrainBatches(data, range(1, 23), 4, 7, aug)
+    alone = TrainBatches(data, range(1, 23), 4, 7, aug, epoch_bytes=0)
+    assert whole._whole_epochs() and not alone._whole_epochs()
+    for epoch, order in ((0, range(6)), (1, [3, 4, 5, 0, 1, 2])):
+        for b in order:
+            (x, y), (u, v) = whole[(epoch, b)], alone[(epoch, b)]
+            assert torch.equal(x, u) and torch.equal(y, v), (epoch, b)
+    assert len(whole[(1, 5)][1]) == 2  # 22 examples: the last batch holds 2
