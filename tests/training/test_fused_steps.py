@@ -24,9 +24,10 @@ from fewshot.training.trainer import fused_steps
 MASK = get_space().full_mask()
 
 
-def _data():
+def _data(data_path: str = "tensor"):
     """12 training batches per epoch (180 examples of 16, the last one of 4)."""
-    return make_datamodule("synthetic", batch_size=16, num_train=200, num_test=40, image_size=8)
+    return make_datamodule("synthetic", batch_size=16, num_train=200, num_test=40, image_size=8,
+                           data_path=data_path)  # fmt: skip
 
 
 def _hw(steps: int) -> TrainerSettings:
@@ -46,9 +47,12 @@ def _outputs(out: Path) -> dict[str, object]:
     }
 
 
-def _train(out: Path, steps: int, **settings: object) -> dict[str, object]:
+def _train(
+    out: Path, steps: int, data_path: str = "tensor", **settings: object
+) -> dict[str, object]:
     fields = {"C": 4, "N": 1, "epochs": 2, "seed": 3, **settings}
-    _, trainer = train_subsupernet(MASK, _data(), out, TrainSettings(**fields), _hw(steps))
+    data = _data(data_path)
+    _, trainer = train_subsupernet(MASK, data, out, TrainSettings(**fields), _hw(steps))
     assert trainer.lightning_module.automatic_optimization == (steps == 1)
     assert trainer.gradient_clip_val == (fields.get("grad_clip", 5.0) if steps == 1 else None)
     return _outputs(out)
@@ -81,6 +85,13 @@ def test_fused_steps_train_bitwise_as_one_step_per_batch(tmp_path, settings) -> 
         assert_same(_train(tmp_path / f"fused{steps}", steps, **settings), one)
     if "max_steps" in settings:
         assert one["done"]["global_step"] == 15  # type: ignore[index]
+
+
+def test_the_loader_path_steps_once_per_batch_with_the_same_results(tmp_path) -> None:
+    """The loader path gives one batch per item: a fusing module then steps once per call
+    (manual optimisation), with the results of Lightning's own loop."""
+    one = _train(tmp_path / "one", 1, "loader", max_steps=15)
+    assert_same(_train(tmp_path / "fused", 8, "loader", max_steps=15), one)
 
 
 def test_the_clip_test_can_fail(tmp_path) -> None:
