@@ -703,3 +703,20 @@ def test_nothing_to_compare_names_the_efs_nas_flag(tmp_path, capsys):
     argv = [a for a in _efs_argv(tmp_path) if a != "--efs-nas"]
     assert _tool().main(argv) == 2
     assert "give --metrics or --efs-nas" in capsys.readouterr().err
+
+
+def test_the_efs_nas_arm_joins_a_finished_run_and_reuses_its_supernets(tmp_path, capsys):
+    """``--efs-nas`` is no result-changing setting: added to a finished run folder it trains
+    only its group supernets (the inherited ones from the warm-up already there)."""
+    flags = ["--protocols", "inherited", "--max-multiple", "1", "--exhaustive-edge", "1"]
+    argv = [a for a in _efs_argv(tmp_path, *flags) if a not in ("--efs-nas", "--no-exhaustive")]
+    assert _tool().main(argv) == 0
+    root = tmp_path / "run" / "seed0" / "supernets"
+    before = {d.name: (d / "weights.pt").stat().st_mtime_ns for d in root.iterdir()}
+    assert len(before) == 1 + 5  # the warm-up and the exhaustive leaves
+    assert _tool().main([*argv, "--efs-nas"]) == 0
+    after = {d.name: (d / "weights.pt").stat().st_mtime_ns for d in root.iterdir()}
+    assert {k: after[k] for k in before} == before and len(after) == len(before) + 3
+    result = _check_efs_scores(tmp_path, "efs-nas-inh")
+    assert {"exhaustive-b5-inh", "one-shot"} < set(result["methods"])
+    assert result["config"]["efs_nas"] is True
