@@ -27,7 +27,8 @@ Run the same command again to resume.
 For the ranking study (docs/training/ranking_study.md): ``--protocols scratch,inherited`` adds
 every split with its leaves inheriting the one-shot supernet of ``--warmup-epochs`` (few-shot
 NAS), ``--efs-nas`` adds EFS-NAS's arm (one supernet per group of archs by nonlinear count,
-``efs-nas`` / ``efs-nas-inh``; each sampled arch scored by its group's supernet), ``--connected-only`` samples connected archs only, ``--held-out N`` scores on the first N
+``efs-nas`` / ``efs-nas-inh``; each sampled arch scored by its group's supernet),
+``--connected-only`` samples connected archs only, ``--held-out N`` scores on the first N
 held-out images, ``--bootstrap-seeds`` resamples training seeds as well as archs, and every
 arm records the optimiser steps it spent.
 """
@@ -256,7 +257,8 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
             return
         if not keeps_to_groups(self.sampling):
             raise UsageError(f"--efs-nas trains groups of archs, which --sampling "
-                             f"{self.sampling} cannot keep to; use uniform or balanced")  # fmt: skip
+                             f"{self.sampling} cannot keep to; use uniform or "
+                             "balanced")  # fmt: skip
         if len(get_space(self.space).arch_groups()) < 2:
             raise UsageError(f"--efs-nas: search space {self.space!r} has one group of archs "
                              "by nonlinear count, nothing to split")  # fmt: skip

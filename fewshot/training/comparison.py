@@ -20,14 +20,16 @@ The warm-up counts in the method's compute: ``warmup + epochs * leaves`` superne
 its equal-compute baseline is the one-shot supernet trained that long. An inherited method is
 named ``<split>-inh``.
 
-**EFS-NAS's arm** (``efs-nas``; Oh et al., SPEC section 5c): the space split by a data-free rule,
-the number of nonlinear functions of each arch (:meth:`~fewshot.spaces.base.SearchSpace.arch_groups`:
-on NB201 the groups 0+1, 2 and 3). Its leaves are arch groups, not masks: each is the supernet
-of the whole space with its paths drawn inside the group only, and scores the archs of its group.
+**EFS-NAS's arm** (``efs-nas``; Oh et al., SPEC section 5c): the space split by a data-free
+rule, the number of nonlinear functions of each arch
+(:meth:`~fewshot.spaces.base.SearchSpace.arch_groups`: on NB201 the groups 0+1, 2 and 3). Its
+leaves are arch groups, not masks: each is the supernet of the whole space with its paths drawn
+inside the group only, and scores the archs of its group.
 
-Supernets are keyed by ``(mask, epochs)`` (and the arch group, for a group leaf): two methods with a leaf of the same mask (two metrics
-that split alike, or a depth-1 leaf that a depth-2 tree did not split further) share one training
-run, which is exactly the run each would have made (same seed, same data order).
+Supernets are keyed by ``(mask, epochs)`` (and the arch group, for a group leaf): two methods
+with a leaf of the same mask (two metrics that split alike, or a depth-1 leaf that a depth-2
+tree did not split further) share one training run, which is exactly the run each would have
+made (same seed, same data order).
 The training itself is :func:`fewshot.training.runner.train_subsupernet` and the scoring
 :func:`fewshot.training.search.search_leaf` (BN recalibrated per arch, accuracy on held-out
 training data), so the experiment measures the library's own pipeline.
@@ -207,11 +209,12 @@ def plan_methods(
     efs_nas: bool = False,
 ) -> list[Method]:
     """Every method of one seed: the split methods of ``trees`` (metric -> tree) at each depth,
-    the exhaustive split, EFS-NAS's groups (``efs_nas``), each under every protocol (``inherited``: a warm-up of ``warmup``
-    epochs, default ``epochs``), then one-shot at ``epochs`` and at every multiple the split
-    methods need for the equal-compute budget (up to ``max_multiple`` times ``epochs``: the
-    equal-compute comparisons that need a longer one-shot run are then left out, and say so).
-    ``space``: the search space (default: the trees', else ``nb201``); every tree must split it.
+    the exhaustive split, EFS-NAS's groups (``efs_nas``), each under every protocol
+    (``inherited``: a warm-up of ``warmup`` epochs, default ``epochs``), then one-shot at
+    ``epochs`` and at every multiple the split methods need for the equal-compute budget (up to
+    ``max_multiple`` times ``epochs``: the equal-compute comparisons that need a longer one-shot
+    run are then left out, and say so). ``space``: the search space (default: the trees', else
+    ``nb201``); every tree must split it.
     """
     space = _common_space(trees, space)
     unknown = set(protocols) - set(PROTOCOLS)
@@ -258,8 +261,9 @@ def assign_leaves(archs: Sequence[Arch], leaves: Sequence[Leaf]) -> list[str]:
     """The id of the one leaf that contains each arch (the leaf that scores it: for a group
     leaf, the arch must be in its group).
 
-    Leaves of a splitting tree (or EFS-NAS's groups) partition the space; an arch in no leaf or in several means the
-    leaves are not a partition, which would silently change what is measured, so it raises.
+    Leaves of a splitting tree (or EFS-NAS's groups) partition the space; an arch in no leaf or
+    in several means the leaves are not a partition, which would silently change what is
+    measured, so it raises.
     """
     owners = []
     for arch in archs:
