@@ -9,10 +9,10 @@ module never builds models from configuration) and a leaf's :class:`~fewshot.spa
   ``sampling``): by default one single path drawn uniformly inside the mask (RSPS / SPOS), or
   inside the leaf's arch group when it has one (``group``: EFS-NAS's sub-supernets, the archs of
   the mask with a given nonlinear count); a rule of several archs per step sums their losses
-  (one backward, one update). The draws come
-  from a generator seeded by ``(seed, global_step)``, so every DDP rank trains the same paths in
-  a step (the parameters off the paths are unused on all ranks and stay untouched) and a
-  resumed run draws the same paths as an uninterrupted one;
+  (one backward, one update). The draws come from a generator seeded by ``(seed,
+  global_step)``, so every DDP rank trains the same paths in a step (the parameters off the
+  paths are unused on all ranks and stay untouched) and a resumed run draws the same paths as
+  an uninterrupted one;
 - the one optimiser (:class:`fewshot.optimiser.SGDSettings`, ``optimiser``): SGD with Nesterov
   momentum, cosine learning rate from ``lr`` to ``lr_min`` over the run (stepped per batch),
   weight decay; gradient clipping is the Trainer's ``gradient_clip_val`` (``grad_clip``).
@@ -203,11 +203,11 @@ class LeafModule(SGDModule):
         self._last_loss: Tensor | None = None
         if mask is not None:
             supernet.set_mask(mask)
+        if group is not None and group.mask != supernet.search_mask:
+            raise ValueError(f"arch group {group} is not of the leaf's mask {supernet.search_mask}")
         supernet.mode = "single_path"
         if reinit:
             reinitialise(supernet, seed)
-        if group is not None and group.mask != supernet.search_mask:
-            raise ValueError(f"arch group {group} is not of the leaf's mask {supernet.search_mask}")
         o = self.optimiser
         self.save_hyperparameters(
             {
