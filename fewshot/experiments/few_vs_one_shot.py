@@ -110,8 +110,12 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
         affects_results=False,
     )  # fmt: skip
     seeds: int = option(  # per-seed work is independent: analysing fewer seeds is allowed
-        3, help="training seeds (0..SEEDS-1; tree seed = training seed)", minimum=1,
+        3, help="training seeds (FIRST..FIRST+SEEDS-1, --first-seed; tree seed = training seed)", minimum=1,
         affects_results=False,
+    )  # fmt: skip
+    first_seed: int = option(
+        0, help="the first training seed (seeds FIRST..FIRST+SEEDS-1): a later batch of seeds in "
+        "its own --out, pooled with the first by fewshot.experiments.key_comparisons", minimum=0,
     )  # fmt: skip
     epochs: int = option(3, help="epochs per supernet (the papers' budget)", minimum=1)
     only_seed: int | None = option(
@@ -224,6 +228,10 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
         "naming a column forces it, with a warning)", group=_EVAL,
     )  # fmt: skip
 
+    def seed_range(self) -> range:
+        """The training seeds of this run."""
+        return range(self.first_seed, self.first_seed + self.seeds)
+
     def resolve(self) -> FewVsOneShotConfig:
         if self.benchmark is None or self.benchmark.suffix != ".csv":  # a CSV is taken as given
             # found here to be recorded with the run; none: the experiment refuses to start
@@ -242,8 +250,9 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
         self._check_efs_nas()
         if any(d < 1 for d in self.depths) or not self.depths:
             raise UsageError(f"--depths must be positive tree depths, got {self.depths}")
-        if self.only_seed is not None and not 0 <= self.only_seed < self.seeds:
-            raise UsageError(f"--only-seed must lie in 0..{self.seeds - 1}, got {self.only_seed}")
+        if self.only_seed is not None and self.only_seed not in self.seed_range():
+            raise UsageError(f"--only-seed must lie in {self.first_seed}.."
+                             f"{self.first_seed + self.seeds - 1}, got {self.only_seed}")  # fmt: skip
         if not 0 < self.val_fraction < 1:
             raise UsageError(f"scoring needs held-out data: 0 < --val-fraction < 1, got "
                              f"{self.val_fraction}")  # fmt: skip
@@ -706,11 +715,11 @@ def _main(argv: Sequence[str] | None) -> int:
     ctx = make_context(config, 0)
     if config.pack:  # every seed's supernets together
         jobs = [PackJob(seed, supernet_root(config, seed) / key, run)
-                for seed in range(config.seeds)
+                for seed in config.seed_range()
                 for key, run in supernets(seed_methods(config, seed)).items()]  # fmt: skip
         train_packed(ctx, jobs, config.out / "packs")
     per_seed, timings, methods = {}, {}, []
-    for seed in range(config.seeds):
+    for seed in config.seed_range():
         methods, scores, timings[str(seed)] = run_seed(config, seed, archs, ctx)
         per_seed[seed] = evaluate_seed(methods, scores, archs, true, config.top_k)
         for method in methods:

@@ -720,3 +720,30 @@ def test_the_efs_nas_arm_joins_a_finished_run_and_reuses_its_supernets(tmp_path,
     result = _check_efs_scores(tmp_path, "efs-nas-inh")
     assert {"exhaustive-b5-inh", "one-shot"} < set(result["methods"])
     assert result["config"]["efs_nas"] is True
+
+
+def test_a_later_batch_of_seeds_starts_at_first_seed(tmp_path):
+    """``--first-seed 2 --seeds 1``: seed 2 only (its folder, its tree, its predictions), so a
+    later batch of seeds can run in its own folder and be pooled with the first."""
+    rng = random.Random(0)
+    archs = rng.sample(list(all_archs()), 24)
+    entries = {a.to_string(): {"cifar10": [rng.uniform(10, 94)], "cifar100": [1.0],
+                               "ImageNet16-120": [1.0], "cifar10-valid": [1.0]}
+               for a in archs}  # fmt: skip
+    bench = write_fake_benchmark(tmp_path / "bench", entries)
+    argv = [
+        "--dataset", "synthetic", "--data-option", "num_train=96", "--data-option", "num_test=8",
+        "--data-option", "image_size=8",
+        "--val-fraction", "0.25", "--benchmark", str(bench), "--trees", str(tmp_path / "trees"),
+        "--out", str(tmp_path / "run"), "--C", "2", "--N", "1", "--epochs", "1", "--seeds", "1",
+        "--first-seed", "2", "--sample", "8", "--metrics", "random", "--depths", "1",
+        "--no-exhaustive", "--protocols", "inherited", "--max-multiple", "1", "--pack",
+        "--split-args", "--C 2 --N 1 --batch-size 8", "--threads", "1", "--no-progress",
+        "--resamples", "100", "--benchmark-dataset", "cifar10",
+    ]  # fmt: skip
+    assert _tool().main(argv) == 0
+    assert sorted(p.name for p in (tmp_path / "run").glob("seed*")) == ["seed2"]
+    assert (tmp_path / "trees" / "random_s2" / "tree.json").is_file()
+    result = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert list(result["predictions"]) == ["2"]
+    assert _tool().main([*argv, "--only-seed", "0"]) == 2
