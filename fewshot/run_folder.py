@@ -27,6 +27,7 @@ commands) uses it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -209,9 +210,23 @@ def _same_recorded(result: Path, config: CommonOptions) -> bool:
     if not isinstance(recorded, dict):
         return False
     mine = json.loads(json.dumps(to_dict(config), default=str))
+    defaults = _defaults(config)
+    # an option added after the result was written counts as its default there
+    recorded = {**{k: defaults[k] for k in mine if k not in recorded and k in defaults}, **recorded}
     return {k: v for k, v in recorded.items() if k not in RUNTIME_OPTIONS} == {
         k: v for k, v in mine.items() if k not in RUNTIME_OPTIONS
     }
+
+
+def _defaults(config: CommonOptions) -> dict[str, Any]:
+    """The JSON values of ``config``'s options that have a plain default."""
+    out = {}
+    for f in dataclasses.fields(config):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = json.loads(json.dumps(f.default, default=str))
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = json.loads(json.dumps(f.default_factory(), default=str))
+    return out
 
 
 __all__ = [

@@ -114,3 +114,27 @@ def test_train_on_a_copied_run_folder_is_accepted_and_changes_are_refused(tmp_pa
     assert train_main([str(copy), *FAST, "--epochs", "2", *limits]) == 2
     err = capsys.readouterr().err
     assert "cannot resume" in err and "epochs: 1 -> 2" in err and "run_dir" not in err
+
+
+def test_a_result_written_before_an_option_existed_is_finished_at_its_default(tmp_path, capsys):
+    """``finished``: a results file whose recorded configuration lacks an option added since
+    counts it at its default (finished when the run asks for the default, not otherwise)."""
+    import json
+
+    from fewshot.config import to_dict
+    from fewshot.run_folder import finished
+
+    config = make_config(FewVsOneShotConfig, {"benchmark": tmp_path / "acc.csv",
+                                              "benchmark_dataset": "cifar10"})  # fmt: skip
+    recorded = json.loads(json.dumps(to_dict(config), default=str))
+    del recorded["efs_nas"]
+    result = tmp_path / "results.json"
+    result.write_text(json.dumps({"config": recorded}))
+    assert finished(tmp_path, result, config)
+    assert "already finished" in capsys.readouterr().out
+    config.efs_nas = True
+    assert not finished(tmp_path, result, config)
+    recorded["sample"] = 99  # a recorded value that differs still counts
+    config.efs_nas = False
+    result.write_text(json.dumps({"config": recorded}))
+    assert not finished(tmp_path, result, config)

@@ -21,6 +21,7 @@ from fewshot.tables import format_number as _f
 from fewshot.tables import markdown_table
 from fewshot.training.comparison import (
     BUDGETS,
+    EFS_NAS,
     EXHAUSTIVE,
     INHERITED_SUFFIX,
     ONE_SHOT,
@@ -49,7 +50,7 @@ def evaluate_seed(
         quality = ranking_quality(predicted, true, owners, top_k=top_k).to_dict()
         quality["tau_vs_convs"] = kendall_tau(predicted, convs)
         quality["tau_true_vs_convs"] = true_vs_convs
-        leaves = {leaf.id: leaf.mask.to_op_lists() for leaf in method.leaves}
+        leaves = {leaf.id: leaf.to_json() for leaf in method.leaves}
         out[method.name] = {"predicted": predicted, "quality": quality, "leaves": leaves}
     return out
 
@@ -57,8 +58,9 @@ def evaluate_seed(
 def comparison_pairs(methods: Sequence[Method], epochs: int) -> list[tuple[str, str, str]]:
     """``(comparison, method, baseline)``: every split method against its one-shot baseline
     under each budget, then every metric split against the random split of the same depth and
-    protocol (the authors' question: does the metric beat chance?), then every inherited split
-    against the same split from scratch."""
+    protocol (the authors' question: does the metric beat chance?; not the exhaustive split nor
+    EFS-NAS's groups, which cut other shapes), then every inherited split against the same
+    split from scratch."""
     names = {m.name for m in methods}
     splits = [m for m in methods if m.family != ONE_SHOT]
     pairs = [(b, m.name, m.baseline(b, epochs)) for b in BUDGETS for m in splits]
@@ -66,7 +68,7 @@ def comparison_pairs(methods: Sequence[Method], epochs: int) -> list[tuple[str, 
     for m in splits:
         suffix = INHERITED_SUFFIX if m.warmup else ""
         random_split = f"random-d{m.depth}{suffix}"
-        if m.family not in ("random", EXHAUSTIVE) and random_split in names:
+        if m.family not in ("random", EXHAUSTIVE, EFS_NAS) and random_split in names:
             pairs.append(("vs-random", m.name, random_split))
     for m in splits:
         scratch = m.name.removesuffix(INHERITED_SUFFIX)

@@ -16,6 +16,11 @@ knows about training. Reported (issue 31, "the noise floor"):
   The paired sd is sqrt(2 (1 - rho)) sd for a correlation rho between the arms' per-seed taus;
   with repeats, it is also estimated directly as the root mean square of the repeat's tau
   differences (two arms that differ by nothing but float order have mean difference 0).
+- **a comparison's precision** (:func:`comparison_precision`): for two arms trained on the same
+  seeds and scored on the same archs, the per-seed tau differences, their paired t-interval
+  (archs fixed: the study's sample), the two-level bootstrap over seeds and archs (the archs a
+  sample of the space), the arch sample's share alone, and the seeds that the measured spread
+  needs for a half-width <= a target.
 """
 
 from __future__ import annotations
@@ -164,7 +169,46 @@ def noise_floor(
                                          else None, target)}  # fmt: skip
 
 
+def comparison_precision(
+    method: Sequence[Sequence[float]],
+    baseline: Sequence[Sequence[float]],
+    true: Sequence[float],
+    *,
+    target: float = 0.05,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """How precisely one comparison is measured: ``method`` and ``baseline`` are ``(seeds,
+    archs)`` predictions on the same seeds and archs of ``true``.
+
+    - ``per_seed``: tau(method) - tau(baseline) per seed; ``seeds``: their mean, sd and paired
+      95% t-interval (what more seeds narrow; the archs taken as fixed);
+    - ``seeds_and_archs``: the percentile bootstrap resampling seeds and archs (paired);
+      ``archs_only``: resampling archs with every seed kept (what more seeds cannot narrow);
+    - ``seeds_needed``: the fewest seeds whose paired t half-width at the measured sd is <=
+      ``target``; ``met``: whether both the t and the two-level half-widths are."""
+    from fewshot.analysis.ranking import tau_difference_interval
+
+    m, b = np.asarray(method, dtype=float), np.asarray(baseline, dtype=float)
+    per_seed = [(kendall_tau(x, true) or 0.0) - (kendall_tau(y, true) or 0.0)
+                for x, y in zip(m, b, strict=True)]  # fmt: skip
+    by_seeds = spread(per_seed)
+    both = tau_difference_interval(m, b, true, n_resamples=resamples, seed=seed,
+                                   resample_seeds=True)  # fmt: skip
+    archs = tau_difference_interval(m, b, true, n_resamples=resamples, seed=seed)
+    both_half = (both.high - both.low) / 2
+    need = None if by_seeds.get("sd") is None else seeds_for_half_width(by_seeds["sd"], target,
+                                                                         paired=True)  # fmt: skip
+    t_half = by_seeds.get("half_width")
+    return {"per_seed": per_seed, "seeds": by_seeds,
+            "seeds_and_archs": {**both.to_dict(), "half_width": both_half},
+            "archs_only": {**archs.to_dict(), "half_width": (archs.high - archs.low) / 2},
+            "target_half_width": target, "seeds_needed": need,
+            "met": t_half is not None and t_half <= target and both_half <= target}  # fmt: skip
+
+
 __all__ = [
+    "comparison_precision",
     "noise_floor",
     "pairwise_agreement",
     "paired_sd",

@@ -26,7 +26,9 @@ Run the same command again to resume.
 
 For the ranking study (docs/training/ranking_study.md): ``--protocols scratch,inherited`` adds
 every split with its leaves inheriting the one-shot supernet of ``--warmup-epochs`` (few-shot
-NAS), ``--connected-only`` samples connected archs only, ``--held-out N`` scores on the first N
+NAS), ``--efs-nas`` adds EFS-NAS's arm (one supernet per group of archs by nonlinear count,
+``efs-nas`` / ``efs-nas-inh``; each sampled arch scored by its group's supernet),
+``--connected-only`` samples connected archs only, ``--held-out N`` scores on the first N
 held-out images, ``--bootstrap-seeds`` resamples training seeds as well as archs, and every
 arm records the optimiser steps it spent.
 """
@@ -74,7 +76,7 @@ from fewshot.run_folder import (
     lock_run,
     tree_path,
 )
-from fewshot.spaces import Arch, Mask, SearchSpace, get_space
+from fewshot.spaces import Arch, ArchGroup, Mask, SearchSpace, get_space
 from fewshot.spaces.base import DEFAULT_SPACE
 from fewshot.splitting.recipes import list_recipes
 from fewshot.splitting.tree import SplitTree, TreeFileError, load_tree
@@ -83,7 +85,6 @@ from fewshot.training.comparison import (
     Method,
     TrainingRun,
     plan_methods,
-    supernet_key,
     supernets,
 )
 
@@ -109,8 +110,12 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
         affects_results=False,
     )  # fmt: skip
     seeds: int = option(  # per-seed work is independent: analysing fewer seeds is allowed
-        3, help="training seeds (0..SEEDS-1; tree seed = training seed)", minimum=1,
+        3, help="training seeds (FIRST..FIRST+SEEDS-1, --first-seed; tree seed = training seed)", minimum=1,
         affects_results=False,
+    )  # fmt: skip
+    first_seed: int = option(
+        0, help="the first training seed (seeds FIRST..FIRST+SEEDS-1): a later batch of seeds in "
+        "its own --out, pooled with the first by fewshot.experiments.key_comparisons", minimum=0,
     )  # fmt: skip
     epochs: int = option(3, help="epochs per supernet (the papers' budget)", minimum=1)
     only_seed: int | None = option(
@@ -135,6 +140,13 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
         group=_TREES,
     )
     no_exhaustive: bool = option(False, help="leave the exhaustive split out", group=_TREES)
+    efs_nas: bool = option(
+        False, help="add EFS-NAS's arm (efs-nas, efs-nas-inh): one supernet per group of archs "
+        "by nonlinear count (NB201: 0+1, 2, 3), paths drawn inside the group, each arch scored "
+        "by its group's supernet (needs --sampling uniform or balanced; may be added to a "
+        "finished run folder: the runs it shares are reused)", group=_TREES,
+        affects_results=False,  # adds an arm and the runs it needs, changes none of the others
+    )  # fmt: skip
     protocols: list[str] = option(
         ["scratch"], help="how leaves start: scratch (random init), inherited (from the one-shot "
         "supernet after --warmup-epochs; few-shot NAS); comma-separated", choices=PROTOCOLS,
@@ -216,6 +228,10 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
         "naming a column forces it, with a warning)", group=_EVAL,
     )  # fmt: skip
 
+    def seed_range(self) -> range:
+        """The training seeds of this run."""
+        return range(self.first_seed, self.first_seed + self.seeds)
+
     def resolve(self) -> FewVsOneShotConfig:
         if self.benchmark is None or self.benchmark.suffix != ".csv":  # a CSV is taken as given
             # found here to be recorded with the run; none: the experiment refuses to start
@@ -227,16 +243,34 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
             self.dataset, self.data_root, self.benchmark_dataset,
             what="the few-vs-one-shot experiment",
         )  # fmt: skip
-        if not self.metrics and self.no_exhaustive:
-            raise UsageError("nothing to compare: give --metrics, or drop --no-exhaustive")
+        if not self.metrics and self.no_exhaustive and not self.efs_nas:
+            raise UsageError(
+                "nothing to compare: give --metrics or --efs-nas, or drop --no-exhaustive"
+            )
+        self._check_efs_nas()
         if any(d < 1 for d in self.depths) or not self.depths:
             raise UsageError(f"--depths must be positive tree depths, got {self.depths}")
-        if self.only_seed is not None and not 0 <= self.only_seed < self.seeds:
-            raise UsageError(f"--only-seed must lie in 0..{self.seeds - 1}, got {self.only_seed}")
+        if self.only_seed is not None and self.only_seed not in self.seed_range():
+            raise UsageError(f"--only-seed must lie in {self.first_seed}.."
+                             f"{self.first_seed + self.seeds - 1}, got {self.only_seed}")  # fmt: skip
         if not 0 < self.val_fraction < 1:
             raise UsageError(f"scoring needs held-out data: 0 < --val-fraction < 1, got "
                              f"{self.val_fraction}")  # fmt: skip
         return self
+
+    def _check_efs_nas(self) -> None:
+        """``--efs-nas`` needs a rule that draws whole archs and a space of several groups."""
+        from fewshot.training.sampling import keeps_to_groups
+
+        if not self.efs_nas:
+            return
+        if not keeps_to_groups(self.sampling):
+            raise UsageError(f"--efs-nas trains groups of archs, which --sampling "
+                             f"{self.sampling} cannot keep to; use uniform or "
+                             "balanced")  # fmt: skip
+        if len(get_space(self.space).arch_groups()) < 2:
+            raise UsageError(f"--efs-nas: search space {self.space!r} has one group of archs "
+                             "by nonlinear count, nothing to split")  # fmt: skip
 
 
 # -- trees ----------------------------------------------------------------------------------------
@@ -355,10 +389,15 @@ def train_settings(config: FewVsOneShotConfig, num_classes: int, seed: int, epoc
 
 
 def ensure_trained(
-    ctx: Context, folder: Path, mask: Mask, epochs: int, inherit_from: Path | None = None
+    ctx: Context,
+    folder: Path,
+    mask: Mask,
+    epochs: int,
+    inherit_from: Path | None = None,
+    group: ArchGroup | None = None,
 ) -> float:
-    """Train the supernet of ``mask`` into ``folder`` unless done (from ``inherit_from``'s
-    weights when given); the seconds it took."""
+    """Train the supernet of ``mask`` (of its arch ``group`` only, when given) into ``folder``
+    unless done (from ``inherit_from``'s weights when given); the seconds it took."""
     from fewshot.training.runner import TrainerSettings, is_trained, train_subsupernet
 
     timing = folder / "train_time.json"
@@ -371,23 +410,31 @@ def ensure_trained(
     )  # fmt: skip
     settings = train_settings(ctx.config, ctx.datamodule.num_classes, ctx.seed, epochs)
     start = time.perf_counter()
-    train_subsupernet(mask, ctx.datamodule, folder, settings, hardware, inherit_from=inherit_from)
+    train_subsupernet(mask, ctx.datamodule, folder, settings, hardware, inherit_from=inherit_from,
+                      group=group)  # fmt: skip
     seconds = time.perf_counter() - start
     atomic_write_json(timing, {"seconds": seconds, "epochs": epochs})
     return seconds
 
 
 def ensure_scored(
-    ctx: Context, folder: Path, mask: Mask, epochs: int, archs: Sequence[Arch]
+    ctx: Context,
+    folder: Path,
+    mask: Mask,
+    epochs: int,
+    archs: Sequence[Arch],
+    group: ArchGroup | None = None,
 ) -> tuple[dict[str, float], float]:
-    """Held-out accuracy of every sampled arch inside ``mask`` (cached in ``scores.json``)."""
+    """Held-out accuracy of every sampled arch inside ``mask`` (inside its arch ``group`` when
+    given: a group's supernet scores its own archs only), cached in ``scores.json``."""
     from fewshot.training.runner import load_trained
     from fewshot.training.search import search_leaf
 
     path, timing = folder / SCORES, folder / "score_time.json"
     scores: dict[str, float] = json.loads(path.read_text()) if path.is_file() else {}
     spent = float(json.loads(timing.read_text())["seconds"]) if timing.is_file() else 0.0
-    todo = [a for a in archs if a in mask and a.to_string() not in scores]
+    within = mask if group is None else group
+    todo = [a for a in archs if a in within and a.to_string() not in scores]
     if not todo:
         return scores, spent
     start = time.perf_counter()
@@ -406,7 +453,7 @@ def ensure_scored(
 
 def seed_methods(config: FewVsOneShotConfig, seed: int) -> list[Method]:
     """The methods of ``seed``: its trees' leaves (trees made when missing), the exhaustive
-    split and the one-shot baselines."""
+    split, EFS-NAS's groups (``--efs-nas``) and the one-shot baselines."""
     trees = {m: load_or_make_tree(config, m, seed) for m in config.metrics}
     return plan_methods(
         trees,
@@ -417,6 +464,7 @@ def seed_methods(config: FewVsOneShotConfig, seed: int) -> list[Method]:
         warmup=config.warmup_epochs,
         max_multiple=config.max_multiple,
         space=get_space(config.space),
+        efs_nas=config.efs_nas,
     )
 
 
@@ -442,10 +490,11 @@ def run_seed(
         train_packed(ctx, jobs, root)
     for i, (key, run) in enumerate(needed.items(), 1):
         log.info("seed %d: supernet %d/%d %s (%d archs, %d epochs%s)", seed, i, len(needed), key,
-                 run.mask.num_archs, run.epochs,
+                 run.within.num_archs, run.epochs,
                  f", inheriting {run.parent}" if run.parent else "")  # fmt: skip
         timings["train_s"] += _train(ctx, root, key, run)
-        scores[key], seconds = ensure_scored(ctx, root / key, run.mask, run.epochs, archs)
+        scores[key], seconds = ensure_scored(ctx, root / key, run.mask, run.epochs, archs,
+                                             run.group)  # fmt: skip
         timings["score_s"] += seconds
     return methods, scores, timings
 
@@ -454,7 +503,7 @@ def method_steps(config: FewVsOneShotConfig, seed: int, method: Method) -> int:
     """Optimiser steps ``method`` spent in ``seed`` (its leaves' runs plus the warm-up run they
     inherit from), read from each run's ``done.json``: the arm's real compute."""
     root = config.out / f"seed{seed}" / "supernets"
-    keys = {supernet_key(leaf.mask, method.epochs, method.warmup) for leaf in method.leaves}
+    keys = {leaf.key(method.epochs, method.warmup) for leaf in method.leaves}
     if method.warmup_key() is not None:
         keys.add(method.warmup_key())
     return sum(int(json.loads((root / k / "done.json").read_text())["global_step"]) for k in keys)
@@ -520,7 +569,7 @@ def _train_pack(ctx: Context, pack: list[PackJob], epochs: int, pack_root: Path)
     batches, per_epoch = datamodule_batches(ctx.datamodule)
     members = [
         PackMember(f"s{j.seed}-{j.folder.name}", j.run.mask, j.seed, batches, per_epoch, j.folder,
-                   j.parent_weights())
+                   j.parent_weights(), j.run.group)
         for j in pack
     ]  # fmt: skip
     log.info("%d supernets of %d epochs as one pack (seeds %s)", len(members), epochs,
@@ -538,7 +587,8 @@ def _train_pack(ctx: Context, pack: list[PackJob], epochs: int, pack_root: Path)
 
 def _train(ctx: Context, root: Path, key: str, run: TrainingRun) -> float:
     parent = None if run.parent is None else root / run.parent / "weights.pt"
-    return ensure_trained(ctx, root / key, run.mask, run.epochs, inherit_from=parent)
+    return ensure_trained(ctx, root / key, run.mask, run.epochs, inherit_from=parent,
+                          group=run.group)  # fmt: skip
 
 
 # -- command --------------------------------------------------------------------------------------
@@ -665,11 +715,11 @@ def _main(argv: Sequence[str] | None) -> int:
     ctx = make_context(config, 0)
     if config.pack:  # every seed's supernets together
         jobs = [PackJob(seed, supernet_root(config, seed) / key, run)
-                for seed in range(config.seeds)
+                for seed in config.seed_range()
                 for key, run in supernets(seed_methods(config, seed)).items()]  # fmt: skip
         train_packed(ctx, jobs, config.out / "packs")
     per_seed, timings, methods = {}, {}, []
-    for seed in range(config.seeds):
+    for seed in config.seed_range():
         methods, scores, timings[str(seed)] = run_seed(config, seed, archs, ctx)
         per_seed[seed] = evaluate_seed(methods, scores, archs, true, config.top_k)
         for method in methods:

@@ -27,8 +27,10 @@ from fewshot.spaces import nb201 as nb201  # registers "nb201"
 from fewshot.spaces import tnb101 as tnb101  # registers "tnb101-micro"
 from fewshot.spaces.base import (
     DEFAULT_SPACE,
+    GROUPINGS,
     SPACES,
     Arch,
+    ArchGroup,
     BenchmarkAdapter,
     Mask,
     SearchSpace,
@@ -40,8 +42,10 @@ from fewshot.spaces.base import (
 
 __all__ = [
     "DEFAULT_SPACE",
+    "GROUPINGS",
     "SPACES",
     "Arch",
+    "ArchGroup",
     "BenchmarkAdapter",
     "Mask",
     "SearchSpace",

@@ -20,9 +20,16 @@ The warm-up counts in the method's compute: ``warmup + epochs * leaves`` superne
 its equal-compute baseline is the one-shot supernet trained that long. An inherited method is
 named ``<split>-inh``.
 
-Supernets are keyed by ``(mask, epochs)``: two methods with a leaf of the same mask (two metrics
-that split alike, or a depth-1 leaf that a depth-2 tree did not split further) share one training
-run, which is exactly the run each would have made (same seed, same data order).
+**EFS-NAS's arm** (``efs-nas``; Oh et al., SPEC section 5c): the space split by a data-free
+rule, the number of nonlinear functions of each arch
+(:meth:`~fewshot.spaces.base.SearchSpace.arch_groups`: on NB201 the groups 0+1, 2 and 3). Its
+leaves are arch groups, not masks: each is the supernet of the whole space with its paths drawn
+inside the group only, and scores the archs of its group.
+
+Supernets are keyed by ``(mask, epochs)`` (and the arch group, for a group leaf): two methods
+with a leaf of the same mask (two metrics that split alike, or a depth-1 leaf that a depth-2
+tree did not split further) share one training run, which is exactly the run each would have
+made (same seed, same data order).
 The training itself is :func:`fewshot.training.runner.train_subsupernet` and the scoring
 :func:`fewshot.training.search.search_leaf` (BN recalibrated per arch, accuracy on held-out
 training data), so the experiment measures the library's own pipeline.
@@ -36,7 +43,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fewshot.spaces import Arch, Mask, SearchSpace, get_space, space_of
+from fewshot.spaces import Arch, ArchGroup, Mask, SearchSpace, get_space, space_of
 from fewshot.splitting.tree import SplitTree
 
 log = logging.getLogger("fewshot")
@@ -46,6 +53,8 @@ ONE_SHOT = "one-shot"
 folder in a split run is :data:`fewshot.run_folder.ONE_SHOT_DIR` (``oneshot``)."""
 FEW_SHOT = "few-shot"
 EXHAUSTIVE = "exhaustive"
+EFS_NAS = "efs-nas"
+"""EFS-NAS's arm: one supernet per group of archs by nonlinear count (its name and family)."""
 BUDGETS = ("papers", "equal-compute")
 PROTOCOLS = ("scratch", "inherited")
 INHERITED_SUFFIX = "-inh"
@@ -53,11 +62,28 @@ INHERITED_SUFFIX = "-inh"
 
 @dataclass(frozen=True)
 class Leaf:
-    """One supernet of a method: an id (the tree's node id, or the op for exhaustive) and its
-    mask."""
+    """One supernet of a method: an id (the tree's node id, the op for exhaustive, the group's
+    label for EFS-NAS), its mask and, for a group leaf, the arch group of the mask it trains and
+    scores (``None``: every arch of the mask)."""
 
     id: str
     mask: Mask
+    group: ArchGroup | None = None
+
+    def __post_init__(self) -> None:
+        if self.group is not None and self.group.mask != self.mask:
+            raise ValueError(f"leaf {self.id}: arch group {self.group} is not of its mask")
+
+    def __contains__(self, arch: object) -> bool:
+        return arch in (self.mask if self.group is None else self.group)
+
+    def key(self, epochs: int, warmup: int = 0) -> str:
+        """Its supernet's key (:func:`supernet_key`) when trained ``epochs`` after ``warmup``."""
+        return supernet_key(self.mask, epochs, warmup, group=self.group)
+
+    def to_json(self) -> Any:
+        """How results record it: the mask's op lists, or the group's :meth:`ArchGroup.to_dict`."""
+        return self.mask.to_op_lists() if self.group is None else self.group.to_dict()
 
 
 @dataclass(frozen=True)
@@ -111,7 +137,7 @@ class Method:
             "protocol": self.protocol,
             "warmup_epochs": self.warmup,
             "compute_epochs": self.compute_epochs,
-            "leaves": {leaf.id: leaf.mask.to_op_lists() for leaf in self.leaves},
+            "leaves": {leaf.id: leaf.to_json() for leaf in self.leaves},
         }
 
 
@@ -158,6 +184,18 @@ def exhaustive_leaves(
     return tuple(Leaf(op, full.restrict(edge, [op])) for op in ops)
 
 
+def group_leaves(space: SearchSpace | None = None, by: str = "nonlinear") -> tuple[Leaf, ...]:
+    """EFS-NAS's split of ``space`` (default ``nb201``): one leaf per arch group of the space
+    (:meth:`~fewshot.spaces.base.SearchSpace.arch_groups`, EFS-NAS's merge), named by its label;
+    a space of one group cannot be split (``ValueError``)."""
+    space = get_space() if space is None else space
+    groups = space.arch_groups(by)
+    if len(groups) < 2:
+        raise ValueError(f"search space {space.name!r} has one group of archs by {by}: "
+                         "nothing to split")  # fmt: skip
+    return tuple(Leaf(g.label, g.mask, g) for g in groups)
+
+
 def plan_methods(
     trees: Mapping[str, SplitTree],
     *,
@@ -168,13 +206,15 @@ def plan_methods(
     warmup: int | None = None,
     max_multiple: int | None = None,
     space: SearchSpace | None = None,
+    efs_nas: bool = False,
 ) -> list[Method]:
     """Every method of one seed: the split methods of ``trees`` (metric -> tree) at each depth,
-    the exhaustive split, each under every protocol (``inherited``: a warm-up of ``warmup``
-    epochs, default ``epochs``), then one-shot at ``epochs`` and at every multiple the split
-    methods need for the equal-compute budget (up to ``max_multiple`` times ``epochs``: the
-    equal-compute comparisons that need a longer one-shot run are then left out, and say so).
-    ``space``: the search space (default: the trees', else ``nb201``); every tree must split it.
+    the exhaustive split, EFS-NAS's groups (``efs_nas``), each under every protocol
+    (``inherited``: a warm-up of ``warmup`` epochs, default ``epochs``), then one-shot at
+    ``epochs`` and at every multiple the split methods need for the equal-compute budget (up to
+    ``max_multiple`` times ``epochs``: the equal-compute comparisons that need a longer one-shot
+    run are then left out, and say so). ``space``: the search space (default: the trees', else
+    ``nb201``); every tree must split it.
     """
     space = _common_space(trees, space)
     unknown = set(protocols) - set(PROTOCOLS)
@@ -188,6 +228,8 @@ def plan_methods(
     if exhaustive_edge is not None:
         leaves = exhaustive_leaves(exhaustive_edge, space=space)
         splits.append(Method(f"{EXHAUSTIVE}-b{len(leaves)}", EXHAUSTIVE, 1, leaves, epochs))
+    if efs_nas:
+        splits.append(Method(EFS_NAS, EFS_NAS, 1, group_leaves(space), epochs))
     methods = [m for m in splits if "scratch" in protocols]
     if "inherited" in protocols:
         w = epochs if warmup is None else warmup
@@ -216,14 +258,16 @@ def _common_space(trees: Mapping[str, SplitTree], space: SearchSpace | None) -> 
 
 
 def assign_leaves(archs: Sequence[Arch], leaves: Sequence[Leaf]) -> list[str]:
-    """The id of the one leaf that contains each arch (the leaf that scores it).
+    """The id of the one leaf that contains each arch (the leaf that scores it: for a group
+    leaf, the arch must be in its group).
 
-    Leaves of a splitting tree partition the space; an arch in no leaf or in several means the
-    leaves are not a partition, which would silently change what is measured, so it raises.
+    Leaves of a splitting tree (or EFS-NAS's groups) partition the space; an arch in no leaf or
+    in several means the leaves are not a partition, which would silently change what is
+    measured, so it raises.
     """
     owners = []
     for arch in archs:
-        found = [leaf.id for leaf in leaves if arch in leaf.mask]
+        found = [leaf.id for leaf in leaves if arch in leaf]
         if len(found) != 1:
             where = "no leaf" if not found else f"{len(found)} leaves ({', '.join(found)})"
             raise ValueError(f"arch {arch} lies in {where}: the leaves must partition the space")
@@ -231,22 +275,34 @@ def assign_leaves(archs: Sequence[Arch], leaves: Sequence[Leaf]) -> list[str]:
     return owners
 
 
-def supernet_key(mask: Mask, epochs: int, warmup: int = 0) -> str:
+def supernet_key(
+    mask: Mask, epochs: int, warmup: int = 0, *, group: ArchGroup | None = None
+) -> str:
     """A folder name for the supernet of ``mask`` trained for ``epochs`` (shared by methods),
-    after inheriting a ``warmup``-epoch one-shot supernet's weights (``-wW``; none: scratch)."""
+    after inheriting a ``warmup``-epoch one-shot supernet's weights (``-wW``; none: scratch);
+    ``group``: of that arch group of ``mask`` (its archs counted, ``-BY-V1+V2`` added)."""
     digest = hashlib.sha1(str(mask.to_op_lists()).encode()).hexdigest()[:12]
-    return f"{mask.num_archs}archs-{digest}-e{epochs}" + (f"-w{warmup}" if warmup else "")
+    size, tail = mask.num_archs, ""
+    if group is not None:
+        size, tail = group.num_archs, "-" + group.label.replace("=", "-")
+    return f"{size}archs-{digest}{tail}-e{epochs}" + (f"-w{warmup}" if warmup else "")
 
 
 @dataclass(frozen=True)
 class TrainingRun:
-    """One training run the methods need: its mask, epochs, and the key of the run it
-    inherits from (None: from scratch). Parents come before their children in
-    :func:`supernets`."""
+    """One training run the methods need: its mask, epochs, the key of the run it inherits
+    from (None: from scratch) and the arch group of the mask it trains (None: the whole mask).
+    Parents come before their children in :func:`supernets`."""
 
     mask: Mask
     epochs: int
     parent: str | None = None
+    group: ArchGroup | None = None
+
+    @property
+    def within(self) -> Mask | ArchGroup:
+        """The archs it trains and scores: its group, else its mask."""
+        return self.mask if self.group is None else self.group
 
 
 def supernets(methods: Iterable[Method]) -> dict[str, TrainingRun]:
@@ -258,8 +314,8 @@ def supernets(methods: Iterable[Method]) -> dict[str, TrainingRun]:
         if parent is not None:
             needed.setdefault(parent, TrainingRun(method.space.full_mask(), method.warmup))
         for leaf in method.leaves:
-            key = supernet_key(leaf.mask, method.epochs, method.warmup)
-            needed.setdefault(key, TrainingRun(leaf.mask, method.epochs, parent))
+            key = leaf.key(method.epochs, method.warmup)
+            needed.setdefault(key, TrainingRun(leaf.mask, method.epochs, parent, leaf.group))
     return needed
 
 
@@ -274,7 +330,7 @@ def method_predictions(
     by_id = {leaf.id: leaf for leaf in method.leaves}
     predicted = []
     for arch, owner in zip(archs, owners, strict=True):
-        key = supernet_key(by_id[owner].mask, method.epochs, method.warmup)
+        key = by_id[owner].key(method.epochs, method.warmup)
         try:
             predicted.append(float(scores[key][arch.to_string()]))
         except KeyError:
@@ -284,6 +340,7 @@ def method_predictions(
 
 __all__ = [
     "BUDGETS",
+    "EFS_NAS",
     "EXHAUSTIVE",
     "FEW_SHOT",
     "INHERITED_SUFFIX",
@@ -293,6 +350,7 @@ __all__ = [
     "Method",
     "assign_leaves",
     "exhaustive_leaves",
+    "group_leaves",
     "leaves_at_depth",
     "method_predictions",
     "TrainingRun",

@@ -6,11 +6,13 @@ module never builds models from configuration) and a leaf's :class:`~fewshot.spa
 - the supernet is re-initialised (every leaf is trained from scratch: no co-adaptation is
   inherited from the parent, spec section 5);
 - each training step trains the archs of its path-sampling rule (:mod:`fewshot.training.sampling`,
-  ``sampling``): by default one single path drawn uniformly inside the mask (RSPS / SPOS); a
-  rule of several archs per step sums their losses (one backward, one update). The draws come
-  from a generator seeded by ``(seed, global_step)``, so every DDP rank trains the same paths in
-  a step (the parameters off the paths are unused on all ranks and stay untouched) and a
-  resumed run draws the same paths as an uninterrupted one;
+  ``sampling``): by default one single path drawn uniformly inside the mask (RSPS / SPOS), or
+  inside the leaf's arch group when it has one (``group``: EFS-NAS's sub-supernets, the archs of
+  the mask with a given nonlinear count); a rule of several archs per step sums their losses
+  (one backward, one update). The draws come from a generator seeded by ``(seed,
+  global_step)``, so every DDP rank trains the same paths in a step (the parameters off the
+  paths are unused on all ranks and stay untouched) and a resumed run draws the same paths as
+  an uninterrupted one;
 - the one optimiser (:class:`fewshot.optimiser.SGDSettings`, ``optimiser``): SGD with Nesterov
   momentum, cosine learning rate from ``lr`` to ``lr_min`` over the run (stepped per batch),
   weight decay; gradient clipping is the Trainer's ``gradient_clip_val`` (``grad_clip``);
@@ -46,8 +48,8 @@ from fewshot import faults
 from fewshot.data.tensor import chunk_batches
 from fewshot.models.supernet import Supernet
 from fewshot.optimiser import SPEC_SGD, SGDSettings
-from fewshot.spaces import Arch, Mask
-from fewshot.training.sampling import DEFAULT_SAMPLING, get_sampling_rule
+from fewshot.spaces import Arch, ArchGroup, Mask
+from fewshot.training.sampling import DEFAULT_SAMPLING, Within, get_sampling_rule, uniform_arch
 from fewshot.training.trainer import resumes_mid_epoch, top1
 
 ValBN = Literal["batch", "running"]
@@ -196,6 +198,8 @@ class LeafModule(SGDModule):
         total_steps: the optimiser steps the cosine schedule spans (a run stopped at a step
             budget, :class:`fewshot.training.runner.StopAtStep`); ``None``: every step of
             the trainer's epochs (``estimated_stepping_batches``).
+        group: train only the archs of this group of the mask (training and validation
+            draws stay inside it); ``None``: every arch of the mask.
     """
 
     def __init__(
@@ -209,12 +213,17 @@ class LeafModule(SGDModule):
         reinit: bool = True,
         val_bn: ValBN = "batch",
         total_steps: int | None = None,
+        group: ArchGroup | None = None,
     ) -> None:
         super().__init__(optimiser, total_steps)
         if val_bn not in ("batch", "running"):
             raise ValueError(f"val_bn must be 'batch' or 'running', got {val_bn!r}")
         self.supernet = supernet
         self.sampling = get_sampling_rule(sampling, supernet.space)
+        if group is not None and not self.sampling.keeps_to_groups:
+            raise ValueError(f"sampling rule {sampling!r} cannot keep to an arch group "
+                             f"({group.label}); use uniform or balanced")  # fmt: skip
+        self.group = group
         # Made on first use: a module pickled to spawned DDP processes carries no tensors of its own.
         self._path_generator: torch.Generator | None = None
         self._sums: EpochSums | None = None
@@ -225,6 +234,8 @@ class LeafModule(SGDModule):
         :class:`fewshot.training.runner.StopAtStep`); None: none."""
         if mask is not None:
             supernet.set_mask(mask)
+        if group is not None and group.mask != supernet.search_mask:
+            raise ValueError(f"arch group {group} is not of the leaf's mask {supernet.search_mask}")
         supernet.mode = "single_path"
         if reinit:
             reinitialise(supernet, seed)
@@ -244,11 +255,17 @@ class LeafModule(SGDModule):
                 "N": supernet.N,
                 "num_classes": supernet.num_classes,
             }
+            | ({} if group is None else {"group": group.to_dict()})
         )
 
     @property
     def mask(self) -> Mask:
         return self.supernet.search_mask
+
+    @property
+    def within(self) -> Within:
+        """Where the paths are drawn: the leaf's arch group, else its mask."""
+        return self.mask if self.group is None else self.group
 
     def forward(self, x: Tensor, arch: Arch | None = None) -> Tensor:
         return self.supernet(x, arch)
@@ -293,7 +310,7 @@ class LeafModule(SGDModule):
         if self._path_generator is None:
             self._path_generator = torch.Generator()
         generator = path_generator(self.hparams.seed, self.global_step, self._path_generator)
-        archs = self.sampling.step_archs(self.mask, generator)
+        archs = self.sampling.step_archs(self.within, generator)
         if len(archs) == 1:  # the single path: the step as it was before sampling rules
             logits = self.supernet(x, archs[0])
             loss = cross_entropy(logits, y)
@@ -419,7 +436,10 @@ class LeafModule(SGDModule):
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         x, y = batch
-        arch = self.supernet.sample_arch(self._val_generator)
+        if self.group is None:
+            arch = self.supernet.sample_arch(self._val_generator)
+        else:
+            arch = uniform_arch(self.group, self._val_generator)
         bn = (
             batch_statistics_bn(self.supernet)
             if self.hparams.val_bn == "batch"

@@ -9,8 +9,8 @@ trained with alone in ``fewshot.train`` (:class:`~fewshot.training.module.LeafMo
 - its data: batch ``(epoch, b)`` of its own data module's training part (the tensor path's
   :class:`~fewshot.data.tensor.TrainBatches`: order and augmentation are functions of the data
   seed, the epoch and the batch only);
-- its paths: drawn inside its mask from :func:`~fewshot.training.module.path_generator`
-  ``(seed, step)``;
+- its paths: drawn inside its mask (or its arch group, :attr:`PackMember.group`) from
+  :func:`~fewshot.training.module.path_generator` ``(seed, step)``;
 - its optimiser: SGD (Nesterov momentum, weight decay) with a cosine learning rate per step,
   gradient-norm clipping per network, and updates only of what its path touched (parameters
   off the path get no weight decay and no momentum step, as with PyTorch's SGD and ``None``
@@ -48,10 +48,10 @@ from fewshot.io import atomic_write, atomic_write_json, atomic_write_text
 from fewshot.models.packed import PackedSupernet
 from fewshot.models.supernet import Supernet
 from fewshot.optimiser import SGDSettings
-from fewshot.spaces import Arch, Mask, SearchSpace, space_of
+from fewshot.spaces import Arch, ArchGroup, Mask, SearchSpace, space_of
 from fewshot.training.inherit import inherit_weights, load_parent_state
 from fewshot.training.module import path_generator, reinitialise
-from fewshot.training.sampling import DEFAULT_SAMPLING, SamplingRule, get_sampling_rule
+from fewshot.training.sampling import DEFAULT_SAMPLING, SamplingRule, Within, get_sampling_rule
 from fewshot.training.trainer import compute_difference, cpu_arithmetic, load_checkpoint
 
 log = logging.getLogger("fewshot")
@@ -70,7 +70,8 @@ Batches = Callable[[int, int], tuple[Tensor, Tensor]]
 @dataclass(frozen=True)
 class PackMember:
     """One network of a pack: its mask, its seed (initialisation and path draws), its data
-    (``batches(epoch, b)``, ``batches_per_epoch``) and its output folder."""
+    (``batches(epoch, b)``, ``batches_per_epoch``), its output folder, and optionally the
+    parent it inherits from and the arch group of its mask it trains."""
 
     name: str
     mask: Mask
@@ -81,6 +82,24 @@ class PackMember:
     inherit_from: Path | None = None
     """A parent supernet's ``weights.pt`` this network starts from (weight inheritance,
     :mod:`fewshot.training.inherit`), as ``train_subsupernet(inherit_from=...)`` does."""
+    group: ArchGroup | None = None
+    """Draw only this group's archs (an EFS-NAS sub-supernet), as
+    ``train_subsupernet(group=...)`` does; ``None``: every arch of the mask."""
+
+    def __post_init__(self) -> None:
+        if self.group is not None and self.group.mask != self.mask:
+            raise ValueError(f"{self.name}: arch group {self.group} is not of its mask {self.mask}")
+
+    @property
+    def within(self) -> Within:
+        """Where its paths are drawn: its arch group, else its mask."""
+        return self.mask if self.group is None else self.group
+
+    def record(self) -> tuple[Any, ...]:
+        """What a pack checkpoint keeps of it (the group only when it has one, so checkpoints
+        of packs without groups read as before)."""
+        kept = (self.name, self.seed, self.mask.to_op_lists(), str(self.inherit_from))
+        return kept if self.group is None else (*kept, self.group.to_dict())
 
 
 @dataclass(frozen=True)
@@ -219,6 +238,9 @@ class PackTrainer:
         self.pack = PackedSupernet(template, len(members))
         settings.check()
         self.rule: SamplingRule = get_sampling_rule(settings.sampling, template.space)
+        if any(m.group is not None for m in members) and not self.rule.keeps_to_groups:
+            raise ValueError(f"sampling rule {settings.sampling!r} cannot keep to an arch "
+                             "group; use uniform or balanced")  # fmt: skip
         self.keys: list[list[str]] = []
         for k, member in enumerate(self.members):
             net = member_network(member, settings)
@@ -247,12 +269,12 @@ class PackTrainer:
         return x, y
 
     def _archs(self, step: int) -> list[Arch]:
-        """Each network's path of ``step``, drawn by the sampling rule inside its mask from
-        ``path_generator(seed, step)``, as ``LeafModule`` draws it alone."""
+        """Each network's path of ``step``, drawn by the sampling rule inside its mask (or
+        arch group) from ``path_generator(seed, step)``, as ``LeafModule`` draws it alone."""
         archs = []
         for member in self.members:
             drawn = self.rule.step_archs(
-                member.mask, path_generator(member.seed, step, self._generator)
+                member.within, path_generator(member.seed, step, self._generator)
             )
             if len(drawn) != 1:
                 raise ValueError(
@@ -321,9 +343,7 @@ class PackTrainer:
         return {
             "format": PACK_FORMAT,
             "version": PACK_VERSION,
-            "members": [
-                (m.name, m.seed, m.mask.to_op_lists(), str(m.inherit_from)) for m in self.members
-            ],  # fmt: skip
+            "members": [m.record() for m in self.members],
             "settings": dataclasses.asdict(self.settings),
             "compute": self._compute(),
             "step": self.step,
@@ -411,7 +431,8 @@ class PackTrainer:
                     },
                     "pack": {"size": len(self.members), "index": k, "folder": str(self.pack_dir)},
                     "compute": self._compute(),
-                },
+                }
+                | ({} if member.group is None else {"group": member.group.to_dict()}),
             )
 
 

@@ -53,7 +53,7 @@ from fewshot import faults
 from fewshot.io import atomic_write_json, atomic_write_text
 from fewshot.models.supernet import Supernet
 from fewshot.optimiser import SGDSettings
-from fewshot.spaces import Mask, space_of
+from fewshot.spaces import ArchGroup, Mask, space_of
 from fewshot.training.inherit import inherit_weights, load_parent_state
 from fewshot.training.module import LeafModule
 from fewshot.training.sampling import DEFAULT_SAMPLING
@@ -292,11 +292,13 @@ def train_subsupernet(
     callbacks: Sequence[Callback] = (),
     inherit_from: Path | None = None,
     logger: str = "csv",
+    group: ArchGroup | None = None,
 ) -> tuple[LeafModule, pl.Trainer]:
     """Train a fresh supernet restricted to ``mask``, resuming from ``out_dir``'s last checkpoint.
 
     ``inherit_from``: a parent supernet's ``weights.pt``; a fresh (not resumed) run starts from
     its weights instead of a random initialisation (:mod:`fewshot.training.inherit`).
+    ``group``: an arch group of ``mask`` (EFS-NAS's sub-supernets): only its archs are drawn.
     ``logger``: one of :data:`LOGGERS` (what gets written under ``logs/``; not the results).
 
     Only the ops of ``mask`` are instantiated. Returns the module (trained weights, on global
@@ -316,6 +318,7 @@ def train_subsupernet(
         seed=settings.seed,
         val_bn=settings.val_bn,  # type: ignore[arg-type]
         total_steps=settings.max_steps,
+        group=group,
     )
     steps = _fuse(module, datamodule, settings, hardware)
     resume = resume_checkpoint(out_dir, hardware)
@@ -422,8 +425,8 @@ def _make_trainer(
 class SaveResults(Callback):
     """At the end of fit, on global rank 0 (inside the worker under ``ddp_spawn``), write
     ``weights.pt`` (the trained supernet) and ``done.json`` (epochs, steps, final metrics,
-    where it trained: ``compute``, and the ``steps_per_call`` asked for, which changes the
-    speed, not the results)."""
+    where it trained: ``compute``, the leaf's arch group when it has one, and the
+    ``steps_per_call`` asked for, which changes the speed, not the results)."""
 
     def __init__(
         self,
@@ -458,8 +461,14 @@ class SaveResults(Callback):
                 "compute": self.compute,
                 "steps_per_call": self.steps_per_call,
                 "metrics": metrics,
-            },
+            }
+            | _group_record(getattr(pl_module, "group", None)),
         )
+
+
+def _group_record(group: ArchGroup | None) -> dict[str, Any]:
+    """``{"group": ...}`` for a run of an arch group (what ``done.json`` adds), else nothing."""
+    return {} if group is None else {"group": group.to_dict()}
 
 
 def is_trained(out_dir: Path, epochs: int, steps: int | None = None) -> bool:

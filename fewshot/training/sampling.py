@@ -2,13 +2,17 @@
 
 A rule's :meth:`~SamplingRule.step_archs` returns the archs of ONE optimiser step: the training
 step sums their losses (their gradients accumulate) and makes one update. Every draw comes from
-the generator it is given, so a rule is deterministic for a seed. Registered rules
+the generator it is given, so a rule is deterministic for a seed. The archs are drawn inside a
+mask, or inside an arch group (:class:`~fewshot.spaces.ArchGroup`, EFS-NAS's sub-supernets: the
+archs of a mask with a given nonlinear count), which only the rules that draw whole archs can
+keep to (``uniform``, ``balanced``: :func:`keeps_to_groups`). Registered rules
 (``--sampling NAME``, :data:`SAMPLING_RULES`):
 
 - ``uniform`` (default): one arch drawn uniformly inside the mask, one op per position
   independently (RSPS / SPOS); exactly the draws of
   :meth:`fewshot.models.maskable.MaskableSupernet.sample_arch`, so results are those of
-  training before the rules existed, bit for bit;
+  training before the rules existed, bit for bit; inside an arch group, one of its archs
+  uniformly;
 - ``fairnas``: FairNAS's strict fairness (Chu et al.): ``m`` archs per step, ``m`` the largest
   number of enabled ops at a position; each position takes an independent random permutation of
   its enabled ops, so every enabled op is trained exactly once per step at every position with
@@ -23,7 +27,9 @@ the generator it is given, so a rule is deterministic for a seed. Registered rul
   same number of nonlinear functions (:meth:`fewshot.spaces.base.SearchSpace.nonlinear_count`:
   NB201's maximum over the cell's input-output paths of ReLU-conv ops, NAS-Bench-Macro's
   non-identity layers), archs with none joining the group of one, as the EFS-NAS code merges
-  NB201's groups 0 and 1 (their degenerate archs would otherwise take a whole group's share).
+  NB201's groups 0 and 1 (their degenerate archs would otherwise take a whole group's share):
+  :meth:`fewshot.spaces.base.SearchSpace.arch_groups`. Inside an arch group, the group's own
+  groups (one for each of EFS-NAS's groups: uniform inside it).
 
 A one-arch mask (a standalone arch) trains its arch once per step under every rule.
 
@@ -39,19 +45,25 @@ from typing import Protocol
 import torch
 
 from fewshot.registry import Registry
-from fewshot.spaces import Arch, Mask, SearchSpace
+from fewshot.spaces import Arch, ArchGroup, Mask, SearchSpace
 
 DEFAULT_SAMPLING = "uniform"
 SANDWICH_RANDOM = 2
 """Uniform archs per sandwich step besides the largest and the smallest (BigNAS: 2)."""
 
 
+Within = Mask | ArchGroup
+"""Where a rule draws: a mask (a sub-supernet), or an arch group of a mask."""
+
+
 class SamplingRule(Protocol):
-    """Which archs of ``mask`` one optimiser step trains."""
+    """Which archs of ``within`` (a mask, or an arch group) one optimiser step trains."""
 
     name: str
+    keeps_to_groups: bool
+    """Whether the rule can draw inside an :class:`~fewshot.spaces.ArchGroup`."""
 
-    def step_archs(self, mask: Mask, generator: torch.Generator) -> list[Arch]:
+    def step_archs(self, within: Within, generator: torch.Generator) -> list[Arch]:
         """The archs of one step (their losses summed, one update), drawn from ``generator``."""
         ...
 
@@ -73,6 +85,30 @@ def get_sampling_rule(name: str, space: SearchSpace) -> SamplingRule:
     return _RULES.get(name)(space)
 
 
+def keeps_to_groups(name: str) -> bool:
+    """Whether the rule called ``name`` can train an arch group (an unknown name: ``False``)."""
+    return name in _RULES and bool(getattr(_RULES.get(name), "keeps_to_groups", False))
+
+
+def uniform_arch(within: Within, generator: torch.Generator) -> Arch:
+    """One arch of ``within`` uniformly: op by op inside a mask (``sample_arch``'s draws), by
+    index inside an arch group."""
+    if isinstance(within, Mask):
+        return _uniform_arch(within, generator)
+    archs = within.archs()
+    return archs[int(torch.randint(len(archs), (1,), generator=generator))]
+
+
+def _refuse_group(rule: str, within: Within) -> Mask:
+    """``within`` when it is a mask; a rule that draws op by op cannot keep to a group."""
+    if not isinstance(within, Mask):
+        raise ValueError(
+            f"sampling rule {rule!r} draws op by op and cannot keep to an arch group "
+            f"({within.label}); use uniform or balanced"
+        )
+    return within
+
+
 def _uniform_arch(mask: Mask, generator: torch.Generator) -> Arch:
     """One op per position uniformly among the enabled ones: ``sample_arch``'s draws."""
     space = mask.space
@@ -85,15 +121,16 @@ def _uniform_arch(mask: Mask, generator: torch.Generator) -> Arch:
 
 @register_rule("uniform")
 class Uniform:
-    """One arch drawn uniformly inside the mask (RSPS / SPOS)."""
+    """One arch drawn uniformly inside the mask or group (RSPS / SPOS)."""
 
     name = "uniform"
+    keeps_to_groups = True
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
 
-    def step_archs(self, mask: Mask, generator: torch.Generator) -> list[Arch]:
-        return [_uniform_arch(mask, generator)]
+    def step_archs(self, within: Within, generator: torch.Generator) -> list[Arch]:
+        return [uniform_arch(within, generator)]
 
 
 @register_rule("fairnas")
@@ -101,11 +138,13 @@ class FairNAS:
     """Every enabled op once per step at every position (FairNAS's strict fairness)."""
 
     name = "fairnas"
+    keeps_to_groups = False
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
 
-    def step_archs(self, mask: Mask, generator: torch.Generator) -> list[Arch]:
+    def step_archs(self, within: Within, generator: torch.Generator) -> list[Arch]:
+        mask = _refuse_group(self.name, within)
         if mask.is_single_arch:
             return [mask.only_arch()]
         enabled = [mask.ops(p) for p in range(self.space.num_positions)]
@@ -143,6 +182,7 @@ class Sandwich:
     """The largest arch, the smallest and :data:`SANDWICH_RANDOM` uniform ones (BigNAS)."""
 
     name = "sandwich"
+    keeps_to_groups = False
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
@@ -160,7 +200,8 @@ class Sandwich:
             ops.append(mask.ops(position)[ranked[0][2]])
         return self.space.arch(ops)
 
-    def step_archs(self, mask: Mask, generator: torch.Generator) -> list[Arch]:
+    def step_archs(self, within: Within, generator: torch.Generator) -> list[Arch]:
+        mask = _refuse_group(self.name, within)
         if mask.is_single_arch:
             return [mask.only_arch()]
         randoms = [_uniform_arch(mask, generator) for _ in range(SANDWICH_RANDOM)]
@@ -172,23 +213,22 @@ class Balanced:
     """A group of equally nonlinear archs uniformly, then an arch in it (EFS-NAS)."""
 
     name = "balanced"
+    keeps_to_groups = True
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
-        self._groups: dict[Mask, list[list[Arch]]] = {}
+        self._groups: dict[Within, list[tuple[Arch, ...]]] = {}
 
-    def groups(self, mask: Mask) -> list[list[Arch]]:
-        """The mask's archs grouped by nonlinear count (0 joins 1), by increasing count."""
-        if mask not in self._groups:
-            by_count: dict[int, list[Arch]] = {}
-            for arch in mask.archs():
-                key = max(1, self.space.nonlinear_count(arch))
-                by_count.setdefault(key, []).append(arch)
-            self._groups[mask] = [by_count[k] for k in sorted(by_count)]
-        return self._groups[mask]
+    def groups(self, within: Within) -> list[tuple[Arch, ...]]:
+        """The archs of ``within`` grouped by nonlinear count (0 joins 1), by increasing count
+        (:meth:`~fewshot.spaces.base.SearchSpace.arch_groups`)."""
+        if within not in self._groups:
+            groups = self.space.arch_groups("nonlinear", within=within)
+            self._groups[within] = [g.archs() for g in groups]
+        return self._groups[within]
 
-    def step_archs(self, mask: Mask, generator: torch.Generator) -> list[Arch]:
-        groups = self.groups(mask)
+    def step_archs(self, within: Within, generator: torch.Generator) -> list[Arch]:
+        groups = self.groups(within)
         group = groups[int(torch.randint(len(groups), (1,), generator=generator))]
         return [group[int(torch.randint(len(group), (1,), generator=generator))]]
 
@@ -202,7 +242,10 @@ __all__ = [
     "SAMPLING_RULES",
     "SANDWICH_RANDOM",
     "SamplingRule",
+    "Within",
     "get_sampling_rule",
+    "keeps_to_groups",
     "op_parameters",
     "register_rule",
+    "uniform_arch",
 ]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from fewshot.analysis.noise import (
+    comparison_precision,
     noise_floor,
     paired_sd,
     pairwise_agreement,
@@ -14,6 +16,7 @@ from fewshot.analysis.noise import (
     seeds_for_half_width,
     spread,
 )
+from fewshot.correlation import kendall_tau
 
 
 def test_spread_is_the_mean_sd_and_t_interval_of_the_defined_values():
@@ -85,3 +88,35 @@ def test_noise_floor_per_seed_summary_and_repeats():
 def test_noise_floor_refuses_runs_of_another_length():
     with pytest.raises(ValueError, match="predict the 3 archs"):
         noise_floor({"0": [1.0, 2.0]}, [1.0, 2.0, 3.0])
+
+
+def test_comparison_precision_of_identical_arms_is_exact():
+    """Two arms with the same predictions differ by 0 at every seed: every interval is a point
+    and two seeds already meet any target."""
+    rng = np.random.default_rng(0)
+    true = rng.uniform(0, 1, 40)
+    runs = [true + rng.normal(0, 0.5, 40) for _ in range(4)]
+    out = comparison_precision(runs, runs, true, resamples=200)
+    assert out["per_seed"] == [0.0] * 4
+    assert out["seeds"]["sd"] == 0 and out["seeds_needed"] == 2 and out["met"]
+    assert out["seeds_and_archs"]["half_width"] == 0 == out["archs_only"]["half_width"]
+
+
+def test_comparison_precision_per_seed_differences_and_seeds_needed():
+    """A perfect ranker against noisy ones: the per-seed differences are 1 - tau(noisy), the
+    seeds needed follow the paired t rule at their sd, and a loose target is met while a tight
+    one is not; the seeds-and-archs interval is no narrower than the archs-alone one here."""
+    rng = np.random.default_rng(1)
+    true = rng.uniform(0, 1, 60)
+    noisy = [true + rng.normal(0, s, 60) for s in (0.2, 0.4, 0.8, 0.3, 0.6)]
+    perfect = [true] * 5
+    out = comparison_precision(perfect, noisy, true, target=0.5, resamples=300)
+    expected = [1 - kendall_tau(n, true) for n in noisy]
+    assert np.allclose(out["per_seed"], expected)
+    sd = float(np.std(expected, ddof=1))
+    assert out["seeds"]["sd"] == pytest.approx(sd)
+    assert out["seeds_needed"] == seeds_for_half_width(sd, 0.5, paired=True)
+    assert out["met"]
+    tight = comparison_precision(perfect, noisy, true, target=0.01, resamples=300)
+    assert not tight["met"] and tight["seeds_needed"] > 5
+    assert out["seeds_and_archs"]["half_width"] >= out["archs_only"]["half_width"] * 0.8

@@ -560,3 +560,190 @@ def test_tau_interval_brackets_the_tau_of_a_seed_free_ranking():
     assert tau_interval(true, true, n_resamples=50).low == pytest.approx(1.0)
     with pytest.raises(ValueError, match="same 1-d shape"):
         tau_interval(true[:5], true)
+
+
+# -- EFS-NAS's arm (issue 31 item 4): leaves that are groups of archs -----------------------------
+
+
+def test_the_efs_nas_arm_has_one_group_leaf_per_nonlinear_count():
+    from fewshot.spaces import get_space
+    from fewshot.training.comparison import EFS_NAS, group_leaves
+
+    methods = {m.name: m for m in plan_methods({}, depths=[1], epochs=2, exhaustive_edge=None,
+                                               protocols=["scratch", "inherited"],
+                                               efs_nas=True)}  # fmt: skip
+    assert list(methods) == ["efs-nas", "efs-nas-inh", "one-shot", "one-shot-x3", "one-shot-x4"]
+    efs, inh = methods[EFS_NAS], methods["efs-nas-inh"]
+    assert [leaf.id for leaf in efs.leaves] == ["nonlinear=0+1", "nonlinear=2", "nonlinear=3"]
+    assert [leaf.group.num_archs for leaf in efs.leaves] == [9105, 5520, 1000]
+    assert efs.compute_epochs == 6 and inh.compute_epochs == 2 + 6
+    assert inh.baseline("equal-compute", 2) == "one-shot-x4"
+    runs = supernets(methods.values())
+    one_shot = supernet_key(Mask.full(), 2)
+    keys = {leaf.key(2) for leaf in efs.leaves} | {leaf.key(2, 2) for leaf in inh.leaves}
+    assert len(keys) == 6 and one_shot not in keys  # never the one-shot supernet's folder
+    assert all(runs[leaf.key(2, 2)].parent == one_shot for leaf in inh.leaves)
+    assert all(runs[k].group is not None and runs[k].mask == Mask.full() for k in keys)
+    archs = random.Random(4).sample(list(all_archs()), 300)
+    owners = assign_leaves(archs, efs.leaves)
+    by_id = {leaf.id: leaf for leaf in efs.leaves}
+    assert all(a in by_id[o].group for a, o in zip(archs, owners, strict=True))
+    assert len(set(owners)) == 3
+    scores = {leaf.key(2): {a.to_string(): float(i) for a in archs if a in leaf}
+              for i, leaf in enumerate(efs.leaves)}  # fmt: skip
+    predicted, owners = method_predictions(efs, archs, scores)
+    assert predicted == [float(list(by_id).index(o)) for o in owners]
+    assert ("vs-random", "efs-nas", "random-d1") not in comparison_pairs(
+        plan_methods({"random": _tree("random")}, depths=[1], epochs=2, efs_nas=True), 2
+    )
+    assert efs.to_dict()["leaves"]["nonlinear=3"]["values"] == [3]
+    assert group_leaves(get_space("nb201")) == efs.leaves
+
+
+def test_the_efs_nas_arm_of_another_space_counts_its_own_nonlinear_layers():
+    from tests.toy_space import toy_space
+
+    toy = toy_space()
+    (efs,) = [m for m in plan_methods({}, depths=[1], epochs=1, space=toy, efs_nas=True)
+              if m.family == "efs-nas"]  # fmt: skip
+    assert efs.space is toy
+    assert [leaf.group.values for leaf in efs.leaves] == [{0, 1}, {2}, {3}]  # b layers in a row
+    assert sum(leaf.group.num_archs for leaf in efs.leaves) == toy.num_archs
+
+
+def _efs_argv(tmp_path, *extra: str) -> list[str]:
+    """The tool on a fake benchmark of 8 archs of each EFS-NAS group, all 24 scored."""
+    from fewshot.spaces import get_space
+
+    rng = random.Random(5)
+    archs = [a for g in get_space("nb201").arch_groups() for a in rng.sample(g.archs(), 8)]
+    entries = {a.to_string(): {"cifar10": [rng.uniform(10, 94)], "cifar100": [1.0],
+                               "ImageNet16-120": [1.0], "cifar10-valid": [1.0]}
+               for a in archs}  # fmt: skip
+    bench = write_fake_benchmark(tmp_path / "bench", entries)
+    return [
+        "--dataset", "synthetic", "--data-option", "num_train=128", "--data-option", "num_test=8",
+        "--data-option", "image_size=8",
+        "--val-fraction", "0.25", "--benchmark", str(bench), "--trees", str(tmp_path / "trees"),
+        "--out", str(tmp_path / "run"), "--C", "4", "--N", "1", "--epochs", "1", "--seeds", "1",
+        "--sample", "24", "--metrics", "", "--no-exhaustive", "--efs-nas",
+        "--threads", "1", "--no-progress", "--resamples", "100", "--benchmark-dataset", "cifar10",
+        "--no-free-baselines", *extra,
+    ]  # fmt: skip
+
+
+def _check_efs_scores(tmp_path, name: str) -> dict:
+    """Every sampled arch's prediction under ``name`` is its group's supernet's score, and a
+    group's supernet scored the archs of its group only."""
+    from fewshot.spaces import ArchGroup
+
+    result = json.loads((tmp_path / "run" / "results.json").read_text())
+    method = result["methods"][name]
+    root = tmp_path / "run" / "seed0" / "supernets"
+    groups = {i: ArchGroup(Mask.from_op_lists(g["mask"]), g["by"], frozenset(g["values"]))
+              for i, g in method["leaves"].items()}  # fmt: skip
+    owners = set()
+    for arch_str, value in zip(result["sample"]["archs"], result["predictions"]["0"][name],
+                               strict=True):  # fmt: skip
+        arch = Arch.from_string(arch_str)
+        (owner,) = [i for i, g in groups.items() if arch in g]
+        owners.add(owner)
+        key = supernet_key(Mask.full(), 1, method["warmup_epochs"], group=groups[owner])
+        scores = json.loads((root / key / "scores.json").read_text())
+        assert scores[arch_str] == value
+        assert all(Arch.from_string(a) in groups[owner] for a in scores)
+        done = json.loads((root / key / "done.json").read_text())
+        assert done["group"] == groups[owner].to_dict() and done["protocol"] == method["protocol"]
+    assert len(owners) == 3
+    return result
+
+
+def test_the_tool_runs_the_efs_nas_arm_scratch_and_inherited(tmp_path):
+    assert _tool().main(_efs_argv(tmp_path, "--protocols", "scratch,inherited")) == 0
+    result = _check_efs_scores(tmp_path, "efs-nas")
+    _check_efs_scores(tmp_path, "efs-nas-inh")
+    per_epoch = 2  # 96 training examples in batches of 64
+    for name in ("efs-nas", "efs-nas-inh"):
+        method = result["methods"][name]
+        assert method["family"] == "efs-nas"
+        assert method["seeds"]["0"]["steps"] == method["compute_epochs"] * per_epoch
+    assert result["methods"]["efs-nas-inh"]["seeds"]["0"]["steps"] == (1 + 3) * per_epoch
+    assert result["tau_difference"]["equal-compute"]["efs-nas-inh"]["baseline"] == "one-shot-x4"
+    assert result["tau_difference"]["inherited-vs-scratch"]["efs-nas-inh"]["baseline"] == "efs-nas"
+    table = (tmp_path / "run" / "few_vs_one_shot_table.md").read_text()
+    assert "efs-nas-inh" in table
+    assert (tmp_path / "run" / "few_vs_one_shot.png").stat().st_size > 0
+
+
+def test_the_tool_packs_the_efs_nas_arm(tmp_path):
+    argv = _efs_argv(tmp_path, "--protocols", "inherited", "--max-multiple", "1", "--pack")
+    assert _tool().main(argv) == 0
+    result = _check_efs_scores(tmp_path, "efs-nas-inh")
+    assert set(result["methods"]) == {"efs-nas-inh", "one-shot"}
+    root = tmp_path / "run" / "seed0" / "supernets"
+    packed = [json.loads((d / "done.json").read_text()) for d in root.iterdir()]
+    assert sorted(r["pack"]["size"] for r in packed) == [1, 3, 3, 3]  # warm-up, then the groups
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--sampling", "fairnas"], "--sampling fairnas cannot keep to"),
+        (["--sampling", "sandwich"], "--sampling sandwich cannot keep to"),
+    ],
+)
+def test_the_efs_nas_arm_refuses_a_rule_that_draws_op_by_op(tmp_path, capsys, flags, message):
+    assert _tool().main(_efs_argv(tmp_path, *flags)) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+
+def test_nothing_to_compare_names_the_efs_nas_flag(tmp_path, capsys):
+    argv = [a for a in _efs_argv(tmp_path) if a != "--efs-nas"]
+    assert _tool().main(argv) == 2
+    assert "give --metrics or --efs-nas" in capsys.readouterr().err
+
+
+def test_the_efs_nas_arm_joins_a_finished_run_and_reuses_its_supernets(tmp_path, capsys):
+    """``--efs-nas`` is no result-changing setting: added to a finished run folder it trains
+    only its group supernets (the inherited ones from the warm-up already there)."""
+    flags = ["--protocols", "inherited", "--max-multiple", "1", "--exhaustive-edge", "1"]
+    argv = [a for a in _efs_argv(tmp_path, *flags) if a not in ("--efs-nas", "--no-exhaustive")]
+    assert _tool().main(argv) == 0
+    root = tmp_path / "run" / "seed0" / "supernets"
+    before = {d.name: (d / "weights.pt").stat().st_mtime_ns for d in root.iterdir()}
+    assert len(before) == 1 + 5  # the warm-up and the exhaustive leaves
+    assert _tool().main([*argv, "--efs-nas"]) == 0
+    after = {d.name: (d / "weights.pt").stat().st_mtime_ns for d in root.iterdir()}
+    assert {k: after[k] for k in before} == before and len(after) == len(before) + 3
+    result = _check_efs_scores(tmp_path, "efs-nas-inh")
+    assert {"exhaustive-b5-inh", "one-shot"} < set(result["methods"])
+    assert result["config"]["efs_nas"] is True
+
+
+def test_a_later_batch_of_seeds_starts_at_first_seed(tmp_path):
+    """``--first-seed 2 --seeds 1``: seed 2 only (its folder, its tree, its predictions), so a
+    later batch of seeds can run in its own folder and be pooled with the first."""
+    rng = random.Random(0)
+    archs = rng.sample(list(all_archs()), 24)
+    entries = {a.to_string(): {"cifar10": [rng.uniform(10, 94)], "cifar100": [1.0],
+                               "ImageNet16-120": [1.0], "cifar10-valid": [1.0]}
+               for a in archs}  # fmt: skip
+    bench = write_fake_benchmark(tmp_path / "bench", entries)
+    argv = [
+        "--dataset", "synthetic", "--data-option", "num_train=96", "--data-option", "num_test=8",
+        "--data-option", "image_size=8",
+        "--val-fraction", "0.25", "--benchmark", str(bench), "--trees", str(tmp_path / "trees"),
+        "--out", str(tmp_path / "run"), "--C", "2", "--N", "1", "--epochs", "1", "--seeds", "1",
+        "--first-seed", "2", "--sample", "8", "--metrics", "random", "--depths", "1",
+        "--no-exhaustive", "--protocols", "inherited", "--max-multiple", "1", "--pack",
+        "--split-args", "--C 2 --N 1 --batch-size 8", "--threads", "1", "--no-progress",
+        "--resamples", "100", "--benchmark-dataset", "cifar10",
+    ]  # fmt: skip
+    assert _tool().main(argv) == 0
+    assert sorted(p.name for p in (tmp_path / "run").glob("seed*")) == ["seed2"]
+    assert (tmp_path / "trees" / "random_s2" / "tree.json").is_file()
+    result = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert list(result["predictions"]) == ["2"]
+    assert _tool().main([*argv, "--only-seed", "0"]) == 2

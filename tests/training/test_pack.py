@@ -3,6 +3,7 @@ and a killed pack resumes to the same bits."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -189,3 +190,48 @@ def test_an_unreadable_pack_checkpoint_is_set_aside_and_the_pack_trains_again(tm
     PackTrainer(members, settings, tmp_path).fit()
     assert (tmp_path / (PACK_CHECKPOINT + ".corrupt")).read_bytes() == b"not a checkpoint"
     assert all((m.out_dir / "weights.pt").is_file() for m in members)
+
+
+def _group_member(tmp: Path, group, seed: int = 3) -> PackMember:
+    batches, per_epoch = datamodule_batches(_datamodule(seed))
+    return PackMember("g", group.mask, seed, batches, per_epoch, tmp / "g", group=group)
+
+
+@pytest.mark.parametrize("sampling", ["uniform", "balanced"])
+def test_a_group_member_draws_only_its_groups_archs_and_updates_only_their_ops(
+    tmp_path: Path, sampling: str
+) -> None:
+    """A pack member of an arch group (EFS-NAS): every step's path lies in the group, and the
+    step changes no weight its path did not touch (the rest of the mask stays as it was)."""
+    torch.set_num_threads(1)
+    group = SPACE.arch_groups()[2]
+    members = [_group_member(tmp_path, group), *_members(tmp_path)[:1]]
+    settings = replace(SETTINGS, sampling=sampling, epochs=3, max_steps=None)
+    trainer = PackTrainer(members, settings, tmp_path / "pack")
+    drawn = []
+    while trainer.step < 12:
+        archs = trainer._archs(trainer.step)
+        before = trainer.pack.flat.detach().clone()
+        trainer.train_step()
+        changed = trainer.pack.flat.detach() != before
+        assert not (changed & ~trainer.pack.touched(archs)).any()
+        drawn.append(archs[0])
+    assert all(arch in group for arch in drawn) and len(set(drawn)) > 6
+
+
+def test_a_group_member_equals_its_lightning_training_alone(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    group = SPACE.arch_groups()[0]
+    member = _group_member(tmp_path / "pack", group)
+    PackTrainer([member], SETTINGS, tmp_path / "pack").fit()
+    alone = tmp_path / "alone"
+    settings = TrainSettings(C=4, N=1, epochs=2, max_steps=6, seed=member.seed)
+    train_subsupernet(group.mask, _datamodule(member.seed), alone, settings, CPU, group=group)
+    for key, value in _weights(alone).items():
+        torch.testing.assert_close(_weights(member.out_dir)[key], value, atol=2e-5, rtol=1e-4)
+    done = json.loads((member.out_dir / "done.json").read_text())
+    assert done["group"] == group.to_dict()
+    with pytest.raises(ValueError, match="cannot keep to an arch group"):
+        PackTrainer([member], replace(SETTINGS, sampling="fairnas"), tmp_path / "other")
+    with pytest.raises(ValueError, match="is not of its mask"):
+        replace(member, mask=_masks()[1])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from torch.nn.functional import cross_entropy
 
@@ -16,6 +18,7 @@ from fewshot.training.sampling import (
     SAMPLING_RULES,
     SANDWICH_RANDOM,
     get_sampling_rule,
+    keeps_to_groups,
 )
 
 NB201 = get_space("nb201")
@@ -170,3 +173,101 @@ def test_sizing_the_ops_leaves_the_global_random_state_alone():
     before = torch.random.get_rng_state()
     get_sampling_rule("sandwich", NB201)
     assert torch.equal(torch.random.get_rng_state(), before)
+
+
+# -- arch groups (EFS-NAS's sub-supernets) ----------------------------------------------------
+
+
+def _old_balanced_groups(space, mask):
+    """The balanced rule's groups as written before arch groups: max(1, count), count order."""
+    by_count = {}
+    for arch in mask.archs():
+        by_count.setdefault(max(1, space.nonlinear_count(arch)), []).append(arch)
+    return [tuple(by_count[k]) for k in sorted(by_count)]
+
+
+@pytest.mark.parametrize("space", ["nb201", "nas-bench-macro"])
+def test_balanced_groups_of_a_mask_are_those_before_arch_groups(space):
+    space = get_space(space)
+    rule = get_sampling_rule("balanced", space)
+    for mask in (space.full_mask(), _leaf(space)):
+        assert rule.groups(mask) == _old_balanced_groups(space, mask)
+
+
+@pytest.mark.parametrize("rule", ["uniform", "balanced"])
+def test_a_rule_inside_an_arch_group_draws_only_its_archs(rule):
+    groups = NB201.arch_groups()
+    sampling = get_sampling_rule(rule, NB201)
+    for group in groups:
+        drawn = [sampling.step_archs(group, _gen(seed)) for seed in range(400)]
+        assert all(len(archs) == 1 and archs[0] in group for archs in drawn)
+        assert drawn[:20] == [sampling.step_archs(group, _gen(seed)) for seed in range(20)]
+        assert len({archs[0] for archs in drawn}) > min(300, 0.3 * group.num_archs)
+    merged = groups[0]  # 0 and 1 are one group: uniform inside it
+    counts = Counter(NB201.nonlinear_count(sampling.step_archs(merged, _gen(s))[0])
+                     for s in range(2000))  # fmt: skip
+    assert 0.15 < counts[0] / 2000 < 0.29  # 1,983 of 9,105 archs: 0.218
+
+
+@pytest.mark.parametrize("rule", ["fairnas", "sandwich"])
+def test_a_rule_that_draws_op_by_op_refuses_an_arch_group(rule):
+    assert not keeps_to_groups(rule) and keeps_to_groups("uniform") and keeps_to_groups("balanced")
+    with pytest.raises(ValueError, match=f"{rule}' draws op by op and cannot keep to an arch"):
+        get_sampling_rule(rule, NB201).step_archs(NB201.arch_groups()[1], _gen(0))
+    net = NB201.build_supernet(C=2, N=1)
+    with pytest.raises(ValueError, match="cannot keep to an arch group"):
+        LeafModule(net, sampling=rule, group=NB201.arch_groups()[1])
+
+
+def _edge_op(name: str) -> tuple[int, str] | None:
+    """(position, op) of a supernet parameter named ``...edges.P.ops.OP...``, else None."""
+    import re
+
+    found = re.search(r"edges\.(\d+)\.ops\.([^.]+)\.", name)
+    return None if found is None else (int(found[1]), found[2])
+
+
+class _Spy(pl.Callback):
+    """Per training step: the arch the supernet ran and the (position, op) with gradients."""
+
+    def __init__(self) -> None:
+        self.archs, self.graded = [], []
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        def hook(module, args):
+            if module.training:
+                self.archs.append(args[1])
+
+        pl_module.supernet.register_forward_pre_hook(hook)
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        named = pl_module.supernet.named_parameters()
+        self.graded.append({_edge_op(n) for n, w in named if w.grad is not None} - {None})
+
+
+@pytest.mark.parametrize("rule", ["uniform", "balanced"])
+def test_a_group_leaf_trains_only_its_groups_archs(tmp_path, rule):
+    """A LeafModule of an arch group (through ``train_subsupernet``): every step's path is an
+    arch of the group, the same paths for the seed, and only that arch's ops get gradients."""
+    from fewshot.data import make_datamodule
+    from fewshot.training.runner import TrainerSettings, TrainSettings, train_subsupernet
+
+    group = NB201.arch_groups()[0]
+    spies = []
+    for run in ("a", "b"):
+        spy = _Spy()
+        data = make_datamodule("synthetic", batch_size=4, num_train=160, num_test=8, image_size=8)
+        hw = TrainerSettings(accelerator="cpu", devices=1, progress_bar=False, limit_val_batches=0)
+        settings = TrainSettings(C=2, N=1, epochs=2, seed=7, sampling=rule)
+        train_subsupernet(group.mask, data, tmp_path / run, settings, hw, callbacks=[spy],
+                          group=group)  # fmt: skip
+        spies.append(spy)
+    spy = spies[0]
+    assert len(spy.archs) == len(spy.graded) > 50
+    assert all(arch in group for arch in spy.archs)
+    assert spy.archs == spies[1].archs  # deterministic for the seed
+    for arch, graded in zip(spy.archs, spy.graded, strict=True):
+        assert graded <= {(p, op) for p, op in enumerate(arch.ops)}, arch
+    assert any(graded for graded in spy.graded)
+    done = json.loads((tmp_path / "a" / "done.json").read_text())
+    assert done["group"] == group.to_dict()
