@@ -7,6 +7,8 @@ What lives here:
 - :func:`normalise` and :func:`augment_batch`: normalisation and NB201's augmentation (random
   crop with zero padding, horizontal flip) on whole batches, on the tensors' device;
 - :class:`TrainBatches` + :class:`EpochSampler`: the training batches of the tensor path;
+- :class:`ChunkSampler` + :func:`chunk_batches`: the same batches in chunks of consecutive
+  batches, one chunk per loader item, for fused training steps (issue 30, the lean step);
 - :class:`SeededItems`: the kept per-image (PIL) loader's augmentation made reproducible.
 
 Randomness, for a resumed run to see the same batches as an uninterrupted one: every draw is a
