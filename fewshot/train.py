@@ -91,7 +91,13 @@ from fewshot.training.pipeline import (
 )
 from fewshot.training.runner import LOGGERS, TrainerSettings, TrainSettings, tensorboard_missing
 from fewshot.training.sampling import SAMPLING_RULES
-from fewshot.training.trainer import LrScaling, compute_record, scaled_lr, trainer_option
+from fewshot.training.trainer import (
+    STEPS_PER_CALL_HELP,
+    LrScaling,
+    compute_record,
+    scaled_lr,
+    trainer_option,
+)
 
 log = logging.getLogger("fewshot")
 
@@ -184,6 +190,10 @@ class TrainConfig(GpuTaskOptions, ImageOptions, CommonOptions):
     precision: str | None = trainer_option("precision", group=_HW)
     channels_last: bool = trainer_option("channels_last", group=_HW)
     compile: bool = trainer_option("compile", group=_HW)
+    steps_per_call: int = option(
+        TrainerSettings.steps_per_call, help=STEPS_PER_CALL_HELP, minimum=1, group=_HW,
+        affects_results=False,
+    )  # fmt: skip
     fast_dev_run: bool = option(
         False, help="one batch of everything: per leaf one training batch (no checkpoint), a search "
         "of 2 archs with one calibration and one held-out batch (outputs under "
@@ -547,6 +557,7 @@ def _hardware(config: TrainConfig) -> TrainerSettings:
         threads=config.threads,
         channels_last=config.channels_last,
         compile=config.compile,
+        steps_per_call=config.steps_per_call,
     )
 
 

@@ -450,6 +450,8 @@ def train_run(args: argparse.Namespace, run: Path, extra: list[str], jobs: list[
             "--no-search", *data, "--C", str(args.C), "--N", str(args.N),
             "--batch-size", str(args.batch_size), "--threads", str(args.threads or os.cpu_count()),
             "--accelerator", "cpu", "--no-progress-bar", *extra]  # fmt: skip
+    if getattr(args, "steps_per_call", None):
+        argv += ["--steps-per-call", str(args.steps_per_call)]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=run.parent, env=env, capture_output=True, text=True)
@@ -482,6 +484,7 @@ def pack_benchmark(args: argparse.Namespace) -> dict[str, Any]:
         "image_size": args.image_size, "batch_size": args.batch_size, "threads": args.threads,
         "epochs": args.epochs, "bare_steps": args.steps, "repeats": args.repeats,
         "data_root": str(args.data_root), "cpus": os.cpu_count(), "torch": torch.__version__,
+        "steps_per_call": args.steps_per_call,
         "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "runs": [],
     }  # fmt: skip
     keys = ("one_first_over_bare", "one_last_over_bare", "pack_over_bare_leaves",
@@ -590,6 +593,9 @@ def main() -> None:
     lean.add_argument("--pack", action="store_true",
                       help="fewshot.train --pack of a tree's leaves against the bare step")  # fmt: skip
     lean.add_argument("--depth", type=int, default=3, help="--pack: the tree's depth (2**d leaves)")
+    lean.add_argument("--steps-per-call", type=int, default=None,
+                      help="--pack: fewshot.train's --steps-per-call for the one-leaf runs "
+                      "(default: fewshot.train's own; 1: Lightning's loop, as before fused steps)")  # fmt: skip
     args = p.parse_args()
     if min(args.C, args.N, args.batch_size, args.steps) < 1 or args.warmup < 0:
         p.error("--C, --N, --batch-size and --steps must be positive, --warmup >= 0")

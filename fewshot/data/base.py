@@ -43,6 +43,7 @@ from torchvision import transforms as T
 
 from fewshot.data.tensor import (
     Augmentation,
+    ChunkSampler,
     EpochSampler,
     SeededItems,
     TensorItems,
@@ -260,18 +261,21 @@ class FewshotDataModule(pl.LightningDataModule):
             TensorItems(test, aug),
         )
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self, steps_per_call: int = 1) -> DataLoader:
         """Shuffled, augmented batches of the training part: order by ``(seed, epoch)``,
-        augmentation by ``(seed, epoch, index)`` on either path (Lightning sets the epoch)."""
+        augmentation by ``(seed, epoch, index)`` on either path (Lightning sets the epoch).
+
+        ``steps_per_call`` > 1: on the tensor path, in one process, each item is a chunk of up
+        to that many consecutive batches (:class:`fewshot.data.tensor.ChunkSampler`), for a
+        module that fuses optimiser steps (:meth:`fewshot.training.module.LeafModule.fuse_steps`);
+        the loader path keeps one batch per item (the module steps once per item then)."""
         self.setup()
         if self._tensors is not None:
             data = self._tensors[0].to(self._device())
             batches = TrainBatches(
                 data, self.train_indices, self.batch_size, self.seed, self.augmentation()
             )
-            sampler = EpochSampler(
-                len(batches), self.seed, shuffle=False, epoch_source=self._trainer_epoch
-            )
+            sampler = self._batch_sampler(len(batches), steps_per_call)
             sampler.set_epoch(self._epoch())
             sampler.skip_once(self._skipped_batches())
             log.info("data: %s on the tensor path (%s)", self.name, data.images.device)
@@ -282,6 +286,15 @@ class FewshotDataModule(pl.LightningDataModule):
         sampler.skip_once(self._skipped_batches() * self.batch_size)
         log.info("data: %s on the loader path (%d workers)", self.name, self.num_workers)
         return self._loader(dataset, sampler=sampler)
+
+    def _batch_sampler(self, n: int, steps: int) -> EpochSampler:
+        """The tensor path's keys: one batch each, or chunks of ``steps`` batches when training
+        runs in one process (DDP steps one batch per call)."""
+        trainer = getattr(self, "trainer", None)
+        one_process = trainer is None or trainer.world_size == 1
+        if steps > 1 and one_process:
+            return ChunkSampler(n, self.seed, steps, epoch_source=self._trainer_epoch)
+        return EpochSampler(n, self.seed, shuffle=False, epoch_source=self._trainer_epoch)
 
     def _epoch(self) -> int:
         """The epoch the next training loader starts at: a resumed fit's (from the checkpoint),

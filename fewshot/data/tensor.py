@@ -7,6 +7,8 @@ What lives here:
 - :func:`normalise` and :func:`augment_batch`: normalisation and NB201's augmentation (random
   crop with zero padding, horizontal flip) on whole batches, on the tensors' device;
 - :class:`TrainBatches` + :class:`EpochSampler`: the training batches of the tensor path;
+- :class:`ChunkSampler` + :func:`chunk_batches`: the same batches in chunks of consecutive
+  batches, one chunk per loader item, for fused training steps (issue 30, the lean step);
 - :class:`SeededItems`: the kept per-image (PIL) loader's augmentation made reproducible.
 
 Randomness, for a resumed run to see the same batches as an uninterrupted one: every draw is a
@@ -166,6 +168,57 @@ class EpochSampler(Sampler[tuple[int, int]]):
         return iter([(epoch, int(i)) for i in order][skip:])
 
 
+class ChunkSampler(EpochSampler):
+    """Yields ``(epoch, first, stop)`` keys: the epoch's ``n`` batches in consecutive chunks
+    of at most ``steps`` (fused training steps, :func:`chunk_batches`), cut at the multiples of
+    ``steps``; a skip (:meth:`EpochSampler.skip_once`, in batches) starts a shorter first chunk
+    where a resumed epoch continues, whatever chunk size the run before it had.
+
+    Its length is the epoch's batch count, not its chunk count: Lightning's training loop
+    counts a fused chunk as the batches it carries (the module advances its counters), so the
+    epoch ends, and ``estimated_stepping_batches`` is the number of optimiser steps, as
+    unfused."""
+
+    def __init__(
+        self,
+        n: int,
+        seed: int,
+        steps: int,
+        *,
+        epoch_source: Callable[[], int] | None = None,
+    ) -> None:
+        super().__init__(n, seed, shuffle=False, epoch_source=epoch_source)
+        if steps < 1:
+            raise ValueError(f"steps must be a positive count, got {steps}")
+        self.steps = steps
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:  # type: ignore[override]
+        epoch = max(self.epoch, self.epoch_source()) if self.epoch_source else self.epoch
+        first, self._skip = min(self._skip, self.n), 0
+        keys = []
+        while first < self.n:
+            stop = min(self.n, (first // self.steps + 1) * self.steps)
+            keys.append((epoch, first, stop))
+            first = stop
+        return iter(keys)
+
+
+CHUNK_KEY = "fused_batches"
+"""The key of a chunk of training batches (:func:`chunk_batches`)."""
+
+
+def chunk_batches(batch: object) -> list[tuple[Tensor, Tensor]]:
+    """The training batches a loader item carries, in order: a chunk
+    (``{CHUNK_KEY: (images, labels, batch_size)}``, :meth:`TrainBatches.__getitem__` of a
+    :class:`ChunkSampler` key) split into batches of ``batch_size`` (views: the same tensors a
+    batch-by-batch loader gives), or a plain ``(images, labels)`` batch alone."""
+    if isinstance(batch, dict) and CHUNK_KEY in batch:
+        images, labels, size = batch[CHUNK_KEY]
+        return list(zip(images.split(int(size)), labels.split(int(size)), strict=True))
+    x, y = batch  # type: ignore[misc]
+    return [(x, y)]
+
+
 class TrainBatches(Dataset):
     """Batch ``(epoch, b)`` of the training part: examples ``perm[b*B:(b+1)*B]`` of the
     ``(seed, epoch)`` permutation, augmented with draws seeded by ``(seed, epoch, b)`` and
@@ -207,14 +260,17 @@ class TrainBatches(Dataset):
             self._perm = (epoch, self.indices[order])
         return self._perm[1]
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[Tensor, Tensor]:
-        epoch, b = key
+    def __getitem__(self, key: tuple[int, ...]) -> tuple[Tensor, Tensor] | dict[str, object]:
+        epoch, first = key[0], key[1]
+        stop = key[2] if len(key) > 2 else first + 1
         if self._whole_epochs():
             if self._epoch is None or self._epoch[0] != epoch:
                 self._epoch = (epoch, *self._make(epoch, range(len(self))))
-            rows = slice(b * self.batch_size, (b + 1) * self.batch_size)
-            return self._epoch[1][rows], self._epoch[2][rows]
-        return self._make(epoch, [b])
+            rows = slice(first * self.batch_size, stop * self.batch_size)
+            x, y = self._epoch[1][rows], self._epoch[2][rows]
+        else:
+            x, y = self._make(epoch, range(first, stop))
+        return (x, y) if len(key) == 2 else {CHUNK_KEY: (x, y, self.batch_size)}
 
     def _whole_epochs(self) -> bool:
         """Whether an epoch of float32 images (and its padded copy) fits ``epoch_bytes``."""

@@ -15,7 +15,11 @@ module never builds models from configuration) and a leaf's :class:`~fewshot.spa
   an uninterrupted one;
 - the one optimiser (:class:`fewshot.optimiser.SGDSettings`, ``optimiser``): SGD with Nesterov
   momentum, cosine learning rate from ``lr`` to ``lr_min`` over the run (stepped per batch),
-  weight decay; gradient clipping is the Trainer's ``gradient_clip_val`` (``grad_clip``).
+  weight decay; gradient clipping is the Trainer's ``gradient_clip_val`` (``grad_clip``);
+- fused steps (:meth:`LeafModule.fuse_steps`, ``--steps-per-call``): one Lightning batch
+  carries several training batches and the module makes one optimiser step per batch itself
+  (manual optimisation, clipping at ``grad_clip`` where Lightning clips), so Lightning's
+  per-batch loop runs once per chunk; every step is the unfused step, bit for bit.
 
 :class:`SGDModule` is the family's base (the optimiser and its schedule); refine's AnyNet
 evaluation trains its classifiers with a subclass of it
@@ -40,11 +44,13 @@ from torch import Tensor, nn
 from torch.nn.functional import cross_entropy
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from fewshot import faults
+from fewshot.data.tensor import chunk_batches
 from fewshot.models.supernet import Supernet
 from fewshot.optimiser import SPEC_SGD, SGDSettings
 from fewshot.spaces import Arch, ArchGroup, Mask
 from fewshot.training.sampling import DEFAULT_SAMPLING, Within, get_sampling_rule, uniform_arch
-from fewshot.training.trainer import top1
+from fewshot.training.trainer import resumes_mid_epoch, top1
 
 ValBN = Literal["batch", "running"]
 _VAL_SEED_OFFSET = 1_000_003
@@ -126,6 +132,27 @@ class EpochSums:
         return sums
 
 
+_AUTOMATIC_STEPS = "epoch_loop.automatic_optimization.optim_progress"
+_MANUAL_STEPS = "epoch_loop.manual_optimization.optim_step_progress"
+
+
+def carry_step_count(checkpoint: dict[str, Any], *, manual: bool) -> None:
+    """Make the optimiser step counter this run reads (``global_step``: Lightning counts
+    automatic and manual optimisation steps apart) the checkpoint's larger one, so a run
+    resumed with fused steps from a checkpoint of unfused ones (or back) continues at its
+    step (path draws, the schedule, step budgets). Counters only grow, so the larger one is
+    the last run's."""
+    loops = checkpoint.get("loops", {}).get("fit_loop", {})
+    if _AUTOMATIC_STEPS not in loops or _MANUAL_STEPS not in loops:
+        return
+    automatic = loops[_AUTOMATIC_STEPS]["optimizer"]["step"]
+    steps = loops[_MANUAL_STEPS]
+    source, target = (automatic, steps) if manual else (steps, automatic)
+    if source["total"]["completed"] > target["total"]["completed"]:
+        for part in ("total", "current"):
+            target[part] = {key: source[part][key] for key in ("ready", "completed")}
+
+
 class SGDModule(pl.LightningModule):
     """The base of fewshot's Lightning systems: the one optimiser and its schedule.
 
@@ -201,6 +228,10 @@ class LeafModule(SGDModule):
         self._path_generator: torch.Generator | None = None
         self._sums: EpochSums | None = None
         self._last_loss: Tensor | None = None
+        self._fused = False
+        self.step_budget: int | None = None
+        """Optimiser steps after which fused steps stop within a chunk (the run's budget,
+        :class:`fewshot.training.runner.StopAtStep`); None: none."""
         if mask is not None:
             supernet.set_mask(mask)
         if group is not None and group.mask != supernet.search_mask:
@@ -240,7 +271,41 @@ class LeafModule(SGDModule):
         return self.supernet(x, arch)
 
     # -- steps --------------------------------------------------------------------------
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def fuse_steps(self, steps: int) -> bool:
+        """Let one Lightning batch carry up to ``steps`` training batches, each trained as its
+        own optimiser step (:meth:`training_step`, manual optimisation), so Lightning's
+        per-batch loop (hooks over every callback, the optimisation closure, the logger
+        connector, the fetcher) runs once per chunk: issue 30's lean step. Every step is the
+        step of ``steps=1`` (same batch, path draw, loss, clipping, SGD and schedule step), so
+        the weights are bitwise equal. ``steps=1``, or a subclass with a ``training_step`` of
+        its own, keeps Lightning's automatic optimisation (the caller then passes the Trainer
+        its ``gradient_clip_val``). Returns whether the steps are fused; the caller gives the
+        Trainer no ``gradient_clip_val`` then (this module clips, once)."""
+        own_step = type(self).training_step is LeafModule.training_step
+        self._fused = steps > 1 and own_step
+        return self._fused
+
+    @property
+    def automatic_optimization(self) -> bool:  # type: ignore[override]
+        return not getattr(self, "_fused", False)
+
+    @automatic_optimization.setter
+    def automatic_optimization(self, value: bool) -> None:
+        self._fused = not value
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor | None:
+        """One optimiser step's loss (Lightning's automatic optimisation), or, with fused steps
+        (:meth:`fuse_steps`), every step of a chunk (:func:`fewshot.data.tensor.chunk_batches`)
+        or of a plain batch, optimised here."""
+        if self.automatic_optimization:
+            return self.step_loss(batch)
+        self._fused_steps(chunk_batches(batch))
+        return None
+
+    def step_loss(self, batch: tuple[Tensor, Tensor]) -> Tensor:
+        """The loss of the optimiser step at ``global_step`` on ``batch``: the archs of the
+        sampling rule drawn from ``path_generator(seed, global_step)``; its loss and top-1 are
+        added to the epoch's sums."""
         x, y = batch
         if self._path_generator is None:
             self._path_generator = torch.Generator()
@@ -256,6 +321,78 @@ class LeafModule(SGDModule):
         self._sums.add(step_loss, acc, len(y))
         self._last_loss = step_loss
         return loss
+
+    def _fused_steps(self, batches: list[tuple[Tensor, Tensor]]) -> None:
+        """Train ``batches`` one optimiser step each, as Lightning's automatic loop would: zero
+        the gradients, backward, clip (:meth:`on_before_optimizer_step`), SGD step through the
+        ``LightningOptimizer`` (which counts ``global_step``), step-interval schedule step.
+        Between two steps of a chunk, Lightning's per-batch bookkeeping that shows in results
+        or logs is done here (the step loss at logging steps, the step counter of the logs);
+        at the end its batch counters are advanced by the extra batches, so they count
+        training batches, not chunks (epoch ends, mid-epoch checkpoints and resumes see
+        batches). Stops early, leaving the rest of the chunk, at a step budget
+        (:attr:`step_budget`) and at a preemption that checkpoints mid-epoch."""
+        trainer, loop = self.trainer, self.trainer.fit_loop.epoch_loop
+        optimizer = self.optimizers()
+        assert not isinstance(optimizer, list), "LeafModule has one optimiser"
+        done = 0
+        for batch in batches:
+            if done:  # the previous step was not the chunk's last one
+                self._between_steps(trainer)
+            loss = self.step_loss(batch)
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            optimizer.step()
+            done += 1
+            self._schedule_step("step", loop.batch_progress.current.ready - 1 + done)
+            if self._stops_within_chunk(trainer):
+                break
+        progress = loop.batch_progress
+        if done > 1:
+            progress.increment_by(done - 1, is_last_batch=progress.is_last_batch)
+        epoch_done = progress.current.ready >= trainer.num_training_batches or (
+            progress.is_last_batch and done == len(batches)
+        )
+        if epoch_done:
+            self._schedule_step("epoch", trainer.current_epoch + 1)
+
+    def _between_steps(self, trainer: pl.Trainer) -> None:
+        """Lightning's bookkeeping after a batch that shows in a run's output: the step loss
+        written at logging steps (``log_every_n_steps``, as :meth:`on_train_batch_end` logs
+        it), and the log step counter advanced."""
+        loop = trainer.fit_loop.epoch_loop
+        every = trainer.log_every_n_steps
+        if every and (loop._batches_that_stepped + 1) % every == 0 and self._last_loss is not None:
+            trainer._logger_connector.log_metrics({"train_loss_step": self._last_loss})
+        loop._batches_that_stepped += 1
+
+    def _schedule_step(self, interval: str, index: int) -> None:
+        """Step the schedules of ``interval`` whose frequency divides ``index`` (1-based: the
+        batch of the epoch for ``"step"``, the epoch for ``"epoch"``), as Lightning's
+        automatic loop does after each batch and at each epoch end."""
+        for config in self.trainer.lr_scheduler_configs:
+            if config.reduce_on_plateau:
+                raise ValueError("fused steps do not support ReduceLROnPlateau schedules")
+            if config.interval == interval and index % config.frequency == 0:
+                config.scheduler.step()  # type: ignore[call-arg]
+
+    def _stops_within_chunk(self, trainer: pl.Trainer) -> bool:
+        """Whether the chunk ends after this step: the step budget is reached, or a preemption
+        signal arrived and the checkpoint will be saved mid-epoch (it is saved at the chunk's
+        end, :class:`fewshot.training.trainer.CheckpointOnPreemption`, so no batch is lost)."""
+        budget = self.step_budget
+        if trainer.max_steps is not None and trainer.max_steps >= 0:
+            budget = trainer.max_steps if budget is None else min(budget, trainer.max_steps)
+        if budget is not None and self.global_step >= budget:
+            return True
+        return faults.preemption_signal() is not None and resumes_mid_epoch(trainer)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Fused steps clip here, where Lightning's automatic loop clips (after this hook, and
+        after the gradients are unscaled under 16-bit mixed precision): the precision plugin's
+        ``clip_grad_by_norm`` over the optimiser's parameters at ``grad_clip``."""
+        if not self.automatic_optimization and self.optimiser.grad_clip:
+            self.clip_gradients(optimizer, self.optimiser.grad_clip, "norm")
 
     def _several(self, x: Tensor, y: Tensor, archs: list[Arch]) -> tuple[Tensor, Tensor, Tensor]:
         """The summed loss of ``archs`` on one batch (one backward accumulates their
@@ -273,7 +410,8 @@ class LeafModule(SGDModule):
         once, at the batch that ends the epoch: one ``self.log`` per step costs Lightning's
         bookkeeping (~0.6 ms on a CPU), a third of a small network's step (issue 30)."""
         trainer = self.trainer
-        epoch_ends = batch_idx + 1 >= trainer.num_training_batches or trainer.should_stop
+        batches = trainer.fit_loop.epoch_loop.batch_progress.current.ready  # of fused chunks too
+        epoch_ends = batches >= trainer.num_training_batches or trainer.should_stop
         if epoch_ends or trainer._logger_connector.should_update_logs:
             self.log("train_loss_step", self._last_loss, on_step=True, on_epoch=False,
                      prog_bar=True, sync_dist=True)  # fmt: skip
@@ -291,6 +429,7 @@ class LeafModule(SGDModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._sums = EpochSums.from_state(checkpoint.get(_SUMS_KEY))
+        carry_step_count(checkpoint, manual=not self.automatic_optimization)
 
     def on_validation_epoch_start(self) -> None:
         self._val_generator = path_generator(self.hparams.seed + _VAL_SEED_OFFSET, 0)
@@ -322,6 +461,7 @@ __all__ = [
     "SGDModule",
     "SGDSettings",
     "batch_statistics_bn",
+    "carry_step_count",
     "path_generator",
     "reinitialise",
 ]

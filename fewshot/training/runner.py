@@ -34,6 +34,7 @@ models, the training layer and :mod:`fewshot.io`; never a command module.
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import logging
 import time
@@ -61,6 +62,7 @@ from fewshot.training.trainer import (
     CheckpointOnPreemption,
     TrainerSettings,
     compute_record,
+    fused_steps,
     last_checkpoint_callback,
     make_trainer,
     parse_devices,
@@ -143,9 +145,9 @@ class MixedValidation(pl.LightningDataModule):
     epochs comparable. Everything else is delegated to ``datamodule``.
     """
 
-    def __init__(self, datamodule: Any, seed: int = 0) -> None:
+    def __init__(self, datamodule: Any, seed: int = 0, steps_per_call: int = 1) -> None:
         super().__init__()
-        self.inner, self.seed = datamodule, seed
+        self.inner, self.seed, self.steps_per_call = datamodule, seed, steps_per_call
 
     def prepare_data(self) -> None:
         self.inner.prepare_data()
@@ -155,6 +157,8 @@ class MixedValidation(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         self.inner.trainer = self.trainer  # its epoch and device (fewshot.data.base)
+        if self.steps_per_call > 1:  # chunks of batches for fused steps (_fuse)
+            return self.inner.train_dataloader(steps_per_call=self.steps_per_call)
         return self.inner.train_dataloader()
 
     def state_dict(self) -> dict[str, Any]:
@@ -316,23 +320,54 @@ def train_subsupernet(
         total_steps=settings.max_steps,
         group=group,
     )
+    steps = _fuse(module, datamodule, settings, hardware)
     resume = resume_checkpoint(out_dir, hardware)
     compute = _check_compute(out_dir, hardware, resumed=resume is not None)
     trainer = _make_trainer(out_dir, settings, hardware, list(callbacks), checkpoint_epoch(resume),
-                            logger)  # fmt: skip
+                            logger, clip=steps == 1)  # fmt: skip
     if inherit_from is not None and resume is None:
         inherit_weights(supernet, load_parent_state(inherit_from))
     trainer.callbacks.append(
-        SaveResults(out_dir, resumed_from=resume, inherited_from=inherit_from, compute=compute)
+        SaveResults(
+            out_dir,
+            resumed_from=resume,
+            inherited_from=inherit_from,
+            compute=compute,
+            steps_per_call=hardware.steps_per_call,
+        )  # fmt: skip
     )
     data = (
-        MixedValidation(datamodule, settings.seed)
+        MixedValidation(datamodule, settings.seed, steps)
         if hasattr(datamodule, "val_dataset")
         else datamodule
     )
     with faults.defer_preemption():
         trainer.fit(prepare_model(module, hardware), datamodule=data, ckpt_path=resume)
     return module, trainer
+
+
+def _fuse(
+    module: LeafModule,
+    datamodule: pl.LightningDataModule,
+    settings: TrainSettings,
+    hardware: TrainerSettings,
+) -> int:
+    """The optimiser steps one Lightning batch carries: up to ``hardware.steps_per_call``
+    (:func:`~fewshot.training.trainer.fused_steps`) where the module fuses them
+    (:meth:`LeafModule.fuse_steps`) and the data module makes chunks of batches (a
+    :class:`~fewshot.data.base.FewshotDataModule`'s ``train_dataloader(steps_per_call=)``, on
+    its tensor path; its loader path gives single batches, each then one fused call); else 1.
+    A fusing module clips and stops at the step budget itself."""
+    steps = fused_steps(hardware)
+    if steps == 1 or not hasattr(datamodule, "val_dataset"):
+        return 1
+    loader = getattr(datamodule, "train_dataloader", None)
+    if loader is None or "steps_per_call" not in inspect.signature(loader).parameters:
+        return 1
+    if not module.fuse_steps(steps):
+        return 1
+    module.step_budget = settings.max_steps
+    return steps
 
 
 def _check_compute(out_dir: Path, hardware: TrainerSettings, *, resumed: bool) -> dict[str, Any]:
@@ -361,6 +396,8 @@ def _make_trainer(
     extra_callbacks: list[Callback],
     resume_epoch: int | None = None,
     logger: str = "csv",
+    *,
+    clip: bool = True,
 ) -> pl.Trainer:
     # fast_dev_run must leave no checkpoint a real run would resume from (Lightning 2.6 still
     # writes last.ckpt in on_train_end), nor epoch lines in metrics.jsonl.
@@ -380,7 +417,7 @@ def _make_trainer(
         out_dir=out_dir,
         callbacks=callbacks + extra_callbacks,
         logger=make_loggers(out_dir, resume_epoch, logger),
-        gradient_clip_val=settings.grad_clip,
+        gradient_clip_val=settings.grad_clip if clip else None,  # else the module clips
         log_every_n_steps=10,
     )
 
@@ -388,7 +425,8 @@ def _make_trainer(
 class SaveResults(Callback):
     """At the end of fit, on global rank 0 (inside the worker under ``ddp_spawn``), write
     ``weights.pt`` (the trained supernet) and ``done.json`` (epochs, steps, final metrics,
-    where it trained: ``compute``, and the leaf's arch group when it has one)."""
+    where it trained: ``compute``, the leaf's arch group when it has one, and the
+    ``steps_per_call`` asked for, which changes the speed, not the results)."""
 
     def __init__(
         self,
@@ -397,9 +435,11 @@ class SaveResults(Callback):
         resumed_from: Path | None,
         inherited_from: Path | None = None,
         compute: dict[str, Any] | None = None,
+        steps_per_call: int | None = None,
     ) -> None:
         self.out_dir, self.resumed_from = out_dir, resumed_from
         self.inherited_from, self.compute = inherited_from, compute
+        self.steps_per_call = steps_per_call
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
@@ -419,6 +459,7 @@ class SaveResults(Callback):
                 "protocol": "inherited" if self.inherited_from else "scratch",
                 "mask": pl_module.mask.to_op_lists(),
                 "compute": self.compute,
+                "steps_per_call": self.steps_per_call,
                 "metrics": metrics,
             }
             | _group_record(getattr(pl_module, "group", None)),

@@ -75,6 +75,9 @@ class TrainerSettings:
     (None: its default, ``32-true``; ``bf16-mixed`` is bf16 autocast). ``channels_last``:
     the model's 4-D weights in channels-last memory format. ``compile``: ``torch.compile`` the
     module before fitting. ``progress_bar`` False also silences Lightning's info banners.
+    ``steps_per_call``: training batches one Lightning batch carries where the trainer fuses
+    optimiser steps (a leaf on the tensor path in one process, :func:`fused_steps`); not
+    result-affecting (the weights are bitwise those of 1; a resume may change it).
     """
 
     accelerator: str = "auto"
@@ -89,6 +92,34 @@ class TrainerSettings:
     threads: int | None = None
     channels_last: bool = False
     compile: bool = False
+    steps_per_call: int = 16
+
+
+STEPS_PER_CALL_HELP = (
+    "training batches per Lightning batch (fused optimiser steps: Lightning's per-batch loop "
+    "runs once per chunk; results are the same for every value; 1: Lightning's own loop)"
+)
+
+
+def fused_steps(hardware: TrainerSettings) -> int:
+    """The steps one Lightning batch may carry under ``hardware``: its ``steps_per_call``, or 1
+    where a Lightning batch must stay one training batch (``fast_dev_run`` and
+    ``limit_train_batches`` count Lightning batches) and under several processes (DDP keeps
+    Lightning's own loop: one forward per backward on every rank)."""
+    if hardware.steps_per_call < 1:
+        raise UsageError(f"steps_per_call must be a positive count, got {hardware.steps_per_call}")
+    if hardware.fast_dev_run or hardware.limit_train_batches is not None:
+        return 1
+    return hardware.steps_per_call if single_process(hardware) else 1
+
+
+def single_process(hardware: TrainerSettings) -> bool:
+    """Whether ``hardware`` trains in one process: one node and one device (``auto`` devices
+    count as one on the CPU only, where Lightning picks one)."""
+    devices = parse_devices(hardware.devices)
+    one = devices == 1 or (isinstance(devices, list) and len(devices) == 1)
+    one = one or (devices == "auto" and hardware.accelerator == "cpu")
+    return hardware.num_nodes == 1 and one
 
 
 CPU = TrainerSettings(accelerator="cpu", devices=1, progress_bar=False)
@@ -380,7 +411,7 @@ def resume_checkpoint(
     return None
 
 
-def _resumes_mid_epoch(trainer: pl.Trainer) -> bool:
+def resumes_mid_epoch(trainer: pl.Trainer) -> bool:
     """Whether a checkpoint saved now resumes bitwise: one process, and a data module that
     continues an epoch's batches (``mid_epoch_resume``; a wrapper's ``inner`` one counts)."""
     data = getattr(trainer, "datamodule", None)
@@ -398,7 +429,10 @@ class CheckpointOnPreemption(Callback):
     batches of the epoch already trained (:meth:`fewshot.data.base.FewshotDataModule.state_dict`).
     A signal in an epoch's last batch, under DDP (several processes), or with a data module
     that cannot continue an epoch (no ``mid_epoch_resume``), waits for the epoch-end checkpoint
-    and stops before the next epoch's first step.
+    and stops before the next epoch's first step. With fused steps (one Lightning batch carries
+    several optimiser steps, :meth:`fewshot.training.module.LeafModule.fuse_steps`) the chunk
+    ends at the first step boundary after the signal, and Lightning's batch counters count
+    training batches, so this callback saves at that step.
     """
 
     def __init__(self, out_dir: Path) -> None:
@@ -413,7 +447,7 @@ class CheckpointOnPreemption(Callback):
         signum = faults.preemption_signal()
         loop = trainer.fit_loop.epoch_loop
         last = loop.batch_progress.current.processed >= trainer.num_training_batches
-        if signum is None or last or loop.done or not _resumes_mid_epoch(trainer):
+        if signum is None or last or loop.done or not resumes_mid_epoch(trainer):
             return
         trainer.save_checkpoint(self.path)
         raise faults.Preempted(signum, f"{self.path} (step {trainer.global_step})")
@@ -589,6 +623,7 @@ __all__ = [
     "compute_record",
     "eval_device",
     "fit_resumable",
+    "fused_steps",
     "last_checkpoint_callback",
     "load_checkpoint",
     "make_trainer",
@@ -599,10 +634,12 @@ __all__ = [
     "resolve_strategy",
     "refuse_other_compute",
     "result_settings",
+    "resumes_mid_epoch",
     "resume_checkpoint",
     "save_weights",
     "scaled_lr",
     "silence_unactionable_warnings",
+    "single_process",
     "top1",
     "trainer_option",
 ]

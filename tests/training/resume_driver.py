@@ -32,10 +32,10 @@ def _kill_at_step() -> None:
     step = int(os.environ.get("FEWSHOT_KILL_AT_STEP", "-1"))
     pause = int(os.environ.get("FEWSHOT_PAUSE_AT_STEP", "-1"))
     signum = getattr(signal, os.environ.get("FEWSHOT_KILL_SIGNAL", "SIGKILL"))
-    original = module.LeafModule.training_step
+    original = module.LeafModule.step_loss  # once per optimiser step, fused steps too
     sent: list[int] = []
 
-    def training_step(self, batch, batch_idx):
+    def step_loss(self, batch):
         if self.global_step == pause:
             resume = Path(os.environ["FEWSHOT_RESUME_FILE"])
             while not resume.exists():
@@ -43,9 +43,9 @@ def _kill_at_step() -> None:
         if self.global_step == step and not sent:
             sent.append(signum)
             os.kill(os.getpid(), signum)
-        return original(self, batch, batch_idx)
+        return original(self, batch)
 
-    module.LeafModule.training_step = training_step
+    module.LeafModule.step_loss = step_loss
 
 
 def _kill_in_save(n: int) -> None:

@@ -504,3 +504,27 @@ def test_a_config_saved_before_sampling_resumes_as_uniform(run_dir):
     assert saved.pop("sampling") == "uniform"
     path.write_text(yaml.safe_dump(saved))  # as written before --sampling existed
     assert main([*base, "--epochs", "1"]) == 0
+
+
+def test_steps_per_call_is_recorded_changes_no_result_and_may_change_on_resume(tmp_path, capsys):
+    """``--steps-per-call`` (fused steps) is not a result setting: another value trains the same
+    weights, is recorded in the leaf's ``done.json``, and a resume may change it."""
+    import torch
+
+    def train(name: str, steps: int, epochs: int = 2) -> Path:
+        run = write_run(tmp_path / name)
+        args = [str(run), *FAST, "--leaf", "1", "--no-search", "--epochs", str(epochs)]
+        assert main([*args, "--steps-per-call", str(steps)]) == 0
+        return run / "leaves" / "1"
+
+    one, three = train("one", 1), train("three", 3)  # 5 batches an epoch: chunks of 3 and 2
+    assert json.loads((three / "done.json").read_text())["steps_per_call"] == 3
+    wa = torch.load(one / "weights.pt", weights_only=True)
+    wb = torch.load(three / "weights.pt", weights_only=True)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    run = tmp_path / "three" / "run"
+    again = [str(run), *FAST, "--leaf", "1", "--no-search", "--epochs", "2"]
+    assert main([*again, "--steps-per-call", "5"]) == 0  # finished: not refused, not retrained
+    capsys.readouterr()
+    assert main([*again, "--steps-per-call", "0"]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
