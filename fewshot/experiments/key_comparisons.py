@@ -55,6 +55,10 @@ class KeyComparisonsConfig(CommonOptions):
     arm: str | None = option(
         None, help="the split compared (default: the highest mean tau of the non-random splits)"
     )
+    pairs: list[str] = option(
+        [], help="further comparisons ARM:BASELINE (comma-separated), e.g. an arm of one file "
+        "against a baseline of another trained on the same seeds"
+    )  # fmt: skip
     target: float = option(0.05, help="95 percent half-width wanted for each comparison")
     resamples: int = option(2000, help="bootstrap resamples", minimum=100)
     out: Path = option(Path("docs/training/key_comparisons.json"),
@@ -74,8 +78,10 @@ def load_comparison(path: Path) -> dict[str, Any]:
 
 
 def pooled(results: Sequence[dict[str, Any]], paths: Sequence[Path]) -> dict[str, Any]:
-    """The seeds of every file pooled (by their seed numbers): the files must score the
-    same archs with the same methods and share no seed (a seed run twice is not independent)."""
+    """The seeds of every file pooled (by their seed numbers): the files must score the same
+    archs. A seed in two files joins their methods when the methods both have are the same
+    runs (equal predictions: e.g. a second study that reused the first's warm-ups for another
+    arm); a seed trained twice is refused (not an independent run)."""
     first = results[0]
     predictions: dict[str, dict[str, list[float]]] = {}
     seen: dict[str, Path] = {}
@@ -84,12 +90,23 @@ def pooled(results: Sequence[dict[str, Any]], paths: Sequence[Path]) -> dict[str
             raise UsageError(f"{path} scored another arch sample than {paths[0]}")
         for seed, methods in result["predictions"].items():
             if seed in seen:
-                raise UsageError(f"seed {seed} is in {seen[seed]} and {path}: a seed trained "
-                                 "twice is not an independent run; drop one file")  # fmt: skip
+                _check_same_runs(seed, predictions[seed], methods, seen[seed], path)
             seen[seed] = path
-            predictions[seed] = methods
+            predictions[seed] = {**predictions.get(seed, {}), **methods}
     common = set.intersection(*(set(m) for m in predictions.values()))
     return {"predictions": predictions, "methods": common, "true": first["sample"]["accuracy"]}
+
+
+def _check_same_runs(
+    seed: str, before: dict[str, list[float]], now: dict[str, list[float]], a: Path, b: Path
+) -> None:
+    """A ``UsageError`` unless the methods of ``seed`` in both files are the same runs."""
+    shared = sorted(set(before) & set(now))
+    differ = [m for m in shared if before[m] != now[m]]
+    if not shared or differ:
+        raise UsageError(f"seed {seed} is in {a} and {b} as other runs"
+                         f"{' (' + ', '.join(differ) + ' differ)' if differ else ''}: a seed "
+                         "trained twice is not an independent run; drop one file")  # fmt: skip
 
 
 def pick_arm(results: Sequence[dict[str, Any]], methods: set[str], arm: str | None) -> str:
@@ -105,22 +122,41 @@ def pick_arm(results: Sequence[dict[str, Any]], methods: set[str], arm: str | No
         raise UsageError("no split method in the results to compare")
 
     def mean_tau(m: str) -> float:
-        return sum(r["methods"][m]["kendall_tau_mean"] for r in results) / len(results)
+        taus = [r["methods"][m]["kendall_tau_mean"] for r in results if m in r["methods"]]
+        return sum(taus) / len(taus)
 
     return max(sorted(splits), key=mean_tau)
 
 
 def baselines(results: Sequence[dict[str, Any]], arm: str) -> dict[str, str]:
-    """The arm's baseline per comparison kind, as the comparison paired them (all files agree)."""
+    """The arm's baseline per comparison kind, as the comparison paired it (the files that
+    compared the arm agree)."""
     out: dict[str, str] = {}
     for kind in COMPARED:
-        named = {r["tau_difference"].get(kind, {}).get(arm, {}).get("baseline") for r in results}
+        named = {r["tau_difference"][kind][arm]["baseline"] for r in results
+                 if arm in r.get("tau_difference", {}).get(kind, {})}  # fmt: skip
         if len(named) > 1:
             raise UsageError(f"the files pair {arm} with different {kind} baselines: {named}")
-        if None not in named:
+        if named:
             out[kind] = named.pop()
     if not out:
         raise UsageError(f"{arm} has no equal-compute or vs-random baseline in the results")
+    return out
+
+
+def extra_pairs(pairs: Sequence[str], methods: set[str]) -> dict[str, tuple[str, str]]:
+    """``ARM:BASELINE`` texts as comparisons named ``ARM vs BASELINE``; both must be methods of
+    every seed."""
+    out = {}
+    for text in pairs:
+        arm, sep, baseline = text.partition(":")
+        if not sep or not arm or not baseline:
+            raise UsageError(f"--pairs takes ARM:BASELINE, got {text!r}")
+        for name in (arm, baseline):
+            if name not in methods:
+                raise UsageError(f"no method {name} in every seed (have "
+                                 f"{', '.join(sorted(methods))})")  # fmt: skip
+        out[f"{arm} vs {baseline}"] = (arm, baseline)
     return out
 
 
@@ -131,10 +167,12 @@ def analyse(config: KeyComparisonsConfig) -> dict[str, Any]:
     arm = pick_arm(results, pool["methods"], config.arm)
     seeds = sorted(pool["predictions"], key=lambda s: (len(s), s))
     comparisons = {}
-    for kind, baseline in baselines(results, arm).items():
-        method = [pool["predictions"][s][arm] for s in seeds]
-        base = [pool["predictions"][s][baseline] for s in seeds]
-        comparisons[kind] = {"arm": arm, "baseline": baseline, **comparison_precision(
+    pairs = {kind: (arm, baseline) for kind, baseline in baselines(results, arm).items()}
+    pairs.update(extra_pairs(config.pairs, pool["methods"]))
+    for kind, (a, b) in pairs.items():
+        method = [pool["predictions"][s][a] for s in seeds]
+        base = [pool["predictions"][s][b] for s in seeds]
+        comparisons[kind] = {"arm": a, "baseline": b, **comparison_precision(
             method, base, pool["true"], target=config.target, resamples=config.resamples)}  # fmt: skip
     sources = [{"results": str(p), "seeds": sorted(r["predictions"]),
                 "threads": r["config"].get("threads"), "pack": r["config"].get("pack", False),

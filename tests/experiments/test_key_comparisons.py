@@ -86,3 +86,33 @@ def test_unknown_arm_and_foreign_files_are_usage_errors(tmp_path, capsys):
     other.write_text(json.dumps({"format": "fewshot.ranking_budget"}))
     assert kc.main(["--results", str(other), "--out", str(tmp_path / "o.json")]) == 2
     assert "not a few-vs-one-shot results file" in capsys.readouterr().err
+
+
+def test_a_second_study_on_the_same_seeds_joins_its_arm_by_its_shared_runs(tmp_path):
+    """A file whose seeds repeat the first's with the same shared runs (equal predictions) adds
+    its methods to those seeds; ``--pairs`` compares across the files; shared runs that differ
+    are refused."""
+    a = write_results(tmp_path / "a.json", [0, 1, 2])
+    first = json.loads(a.read_text())
+    second = json.loads(a.read_text())
+    for seed, methods in second["predictions"].items():
+        second["predictions"][seed] = {
+            "one-shot-x3": methods["one-shot-x3"],
+            "efs-d1-inh": first["sample"]["accuracy"],
+        }  # fmt: skip
+    second["methods"] = {"efs-d1-inh": {"kendall_tau_mean": 1.0}}
+    second["tau_difference"] = {}
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps(second))
+    config = kc.KeyComparisonsConfig(results=[a, b], arm="good-d1-inh", resamples=100,
+                                      pairs=["efs-d1-inh:one-shot-x3"])  # fmt: skip
+    result = kc.analyse(config)
+    assert result["seeds"] == ["0", "1", "2"]
+    cross = result["comparisons"]["efs-d1-inh vs one-shot-x3"]
+    assert all(d > 0 for d in cross["per_seed"])  # a perfect ranker against a noisy one
+    second["predictions"]["1"]["one-shot-x3"] = first["sample"]["accuracy"]
+    b.write_text(json.dumps(second))
+    with pytest.raises(kc.UsageError, match=r"seed 1 is in .* as other runs \(one-shot-x3"):
+        kc.analyse(config)
+    with pytest.raises(kc.UsageError, match="ARM:BASELINE"):
+        kc.extra_pairs(["efs-d1-inh"], {"efs-d1-inh"})
