@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -184,15 +185,20 @@ def _kendall_tau_b(x: list[float], y: list[float]) -> float:
     return (concordant - discordant) / np.sqrt((pairs - ties_x) * (pairs - ties_y))
 
 
-@pytest.fixture(scope="module")
-def experiment(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("fvo")
+def random_benchmark(folder: Path) -> Path:
+    """A fake NATS-Bench folder of 24 seeded archs with random CIFAR-10 accuracies."""
     rng = random.Random(0)
     archs = rng.sample(list(all_archs()), 24)
     entries = {a.to_string(): {"cifar10": [rng.uniform(10, 94)], "cifar100": [1.0],
                                "ImageNet16-120": [1.0], "cifar10-valid": [1.0]}
                for a in archs}  # fmt: skip
-    bench = write_fake_benchmark(tmp / "bench", entries)
+    return write_fake_benchmark(folder, entries)
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fvo")
+    bench = random_benchmark(tmp / "bench")
     argv = [
         "--dataset", "synthetic", "--data-option", "num_train=128", "--data-option", "num_test=8",
         "--val-fraction", "0.25", "--benchmark", str(bench), "--trees", str(tmp / "trees"),
@@ -423,12 +429,7 @@ def test_data_of_other_classes_is_refused_unless_forced(tmp_path, capsys):
 def test_pack_trains_every_supernet_of_a_seed_in_waves(tmp_path):
     """``--pack``: the scratch supernets, then the inherited leaves, as packs; every run's
     folder has its weights, an inherited one says so, and the analysis reads them."""
-    rng = random.Random(0)
-    archs = rng.sample(list(all_archs()), 24)
-    entries = {a.to_string(): {"cifar10": [rng.uniform(10, 94)], "cifar100": [1.0],
-                               "ImageNet16-120": [1.0], "cifar10-valid": [1.0]}
-               for a in archs}  # fmt: skip
-    bench = write_fake_benchmark(tmp_path / "bench", entries)
+    bench = random_benchmark(tmp_path / "bench")
     argv = [
         "--dataset", "synthetic", "--data-option", "num_train=128", "--data-option", "num_test=8",
         "--data-option", "image_size=8",
@@ -455,12 +456,7 @@ def test_pack_trains_the_seeds_together_and_limits_the_pack_size(tmp_path):
     """``--pack`` without ``--only-seed``: both seeds' one-shot supernets in one pack, their
     inherited leaves in packs of at most ``--pack-size``; each network keeps its own seed (the
     two seeds' one-shot weights differ) and ``--only-seed`` afterwards trains nothing again."""
-    rng = random.Random(0)
-    archs = rng.sample(list(all_archs()), 24)
-    entries = {a.to_string(): {"cifar10": [rng.uniform(10, 94)], "cifar100": [1.0],
-                               "ImageNet16-120": [1.0], "cifar10-valid": [1.0]}
-               for a in archs}  # fmt: skip
-    bench = write_fake_benchmark(tmp_path / "bench", entries)
+    bench = random_benchmark(tmp_path / "bench")
     argv = [
         "--dataset", "synthetic", "--data-option", "num_train=128", "--data-option", "num_test=8",
         "--data-option", "image_size=8",
@@ -725,12 +721,7 @@ def test_the_efs_nas_arm_joins_a_finished_run_and_reuses_its_supernets(tmp_path,
 def test_a_later_batch_of_seeds_starts_at_first_seed(tmp_path):
     """``--first-seed 2 --seeds 1``: seed 2 only (its folder, its tree, its predictions), so a
     later batch of seeds can run in its own folder and be pooled with the first."""
-    rng = random.Random(0)
-    archs = rng.sample(list(all_archs()), 24)
-    entries = {a.to_string(): {"cifar10": [rng.uniform(10, 94)], "cifar100": [1.0],
-                               "ImageNet16-120": [1.0], "cifar10-valid": [1.0]}
-               for a in archs}  # fmt: skip
-    bench = write_fake_benchmark(tmp_path / "bench", entries)
+    bench = random_benchmark(tmp_path / "bench")
     argv = [
         "--dataset", "synthetic", "--data-option", "num_train=96", "--data-option", "num_test=8",
         "--data-option", "image_size=8",
