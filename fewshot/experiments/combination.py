@@ -28,8 +28,8 @@ from fewshot.analysis.combination import FRACTIONS, combination_study, combinati
 from fewshot.cli import run_main
 from fewshot.config import CommonOptions, option, parse_config
 from fewshot.errors import UsageError
+from fewshot.experiments.common import write_results
 from fewshot.experiments.free_baselines import study_arms
-from fewshot.io import atomic_write_json, atomic_write_text
 
 ARMS = [
     "ranking_budget:px8-c4-n1-full 16000",
@@ -146,10 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     config = parse_config(CombinationConfig, argv, prog="python -m fewshot.experiments.combination")
     result = run(config)
-    atomic_write_json(config.out, result)
-    table = config.out.with_name(config.out.stem + "_table.md")
     text = combination_text(result)
-    atomic_write_text(table, text)
+    table = write_results(config.out, result, text)
     print(f"{config.out}; {table}\n\n{text}")
     return 0
 

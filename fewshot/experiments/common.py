@@ -1,13 +1,17 @@
-"""What every experiment command does first: parse its flags, apply the common options, and
-keep Lightning to warnings (one log line per trained supernet is enough) unless ``--verbose``."""
+"""What every experiment command does first and last: first parse its flags, apply the common
+options, and keep Lightning to warnings (one log line per trained supernet is enough) unless
+``--verbose``; last write its results JSON with the ``NAME_table.md`` beside it."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 from fewshot.config import CommonOptions, apply_common, parse_config
+from fewshot.io import atomic_write_json, atomic_write_text
 
 C = TypeVar("C", bound=CommonOptions)
 
@@ -19,6 +23,29 @@ def start_experiment(config_cls: type[C], argv: Sequence[str] | None, *, prog: s
     if not config.verbose:  # no Lightning banners and tips between the experiment's own lines
         logging.getLogger("pytorch_lightning").setLevel(logging.WARNING)
     return config
+
+
+def table_path(path: str | os.PathLike[str]) -> Path:
+    """The Markdown table beside the results JSON ``path``: ``NAME.json`` -> ``NAME_table.md``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}_table.md")
+
+
+def write_results(
+    path: str | os.PathLike[str],
+    result: Any,
+    table_text: str,
+    *,
+    table: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write ``result`` as the JSON ``path``, then ``table_text`` as its Markdown table (at
+    :func:`table_path` unless ``table`` names another file); return the table's path.
+
+    Each file is written atomically (:mod:`fewshot.io`), so a crash leaves either file whole or
+    as it was; the JSON goes first, so a table never describes numbers that were not saved.
+    """
+    atomic_write_json(path, result)
+    return atomic_write_text(table_path(path) if table is None else table, table_text)
 
 
 SAMPLING_DEFAULT = "uniform"
@@ -49,4 +76,11 @@ def sampling_option(**kwargs: object) -> object:
     )
 
 
-__all__ = ["SAMPLING_DEFAULT", "sampling_option", "sampling_rules", "start_experiment"]
+__all__ = [
+    "SAMPLING_DEFAULT",
+    "sampling_option",
+    "sampling_rules",
+    "start_experiment",
+    "table_path",
+    "write_results",
+]

@@ -64,9 +64,9 @@ from fewshot.config import (
 )
 from fewshot.data.identity import required_column
 from fewshot.errors import UsageError
-from fewshot.experiments.common import sampling_option, start_experiment
+from fewshot.experiments.common import sampling_option, start_experiment, write_results
 from fewshot.experiments.free_baselines import ProxySettings, add_free_baselines
-from fewshot.io import atomic_write_json, atomic_write_text, software_versions
+from fewshot.io import atomic_write_json, software_versions
 from fewshot.run_folder import (
     FEW_VS_ONE_SHOT_CONFIG,
     RESOLVED_DATA_PATH,
@@ -683,11 +683,10 @@ def write_outputs(config: FewVsOneShotConfig, result: dict[str, Any]) -> None:
     if config.results is not None:
         places.append(config.results)
     for path in places:
-        atomic_write_json(path, result)
         # --results X.json: X_table.md and X.png beside it, so two studies can share a docs
         # folder; the run folder's results.json keeps few_vs_one_shot_table.md / .png
         stem = "few_vs_one_shot" if path == places[0] else path.stem
-        atomic_write_text(path.with_name(f"{stem}_table.md"), tables_text(result))
+        write_results(path, result, tables_text(result), table=path.with_name(f"{stem}_table.md"))
         plot_few_vs_one_shot(result, path.with_name(f"{stem}.png"))
         log.info("wrote %s (+ table, figure)", path)
 

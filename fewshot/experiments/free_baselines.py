@@ -51,8 +51,8 @@ from fewshot.choices import dataset_names, space_option
 from fewshot.cli import run_main
 from fewshot.config import CommonOptions, option, resolve_device
 from fewshot.errors import UsageError
-from fewshot.experiments.common import start_experiment
-from fewshot.io import atomic_write_json, atomic_write_text
+from fewshot.experiments.common import start_experiment, write_results
+from fewshot.io import atomic_write_text
 from fewshot.scoring import (
     ScoreFile,
     load_scoring_data,
@@ -265,16 +265,14 @@ class FreeBaselinesConfig(CommonOptions):
                              batch_size=self.batch_size, batches=self.batches, seed=self.seed)  # fmt: skip
 
 
-def rewrite_table(path: Path, result: Mapping[str, Any]) -> Path:
-    """The study's ``NAME_table.md`` beside ``path``, with the baselines (the study's own
-    table function, so the rows match what the experiment writes)."""
+def study_tables_text(result: Mapping[str, Any]) -> str:
+    """The study's ``NAME_table.md`` text, with the baselines (the study's own table function,
+    so the rows match what the experiment writes)."""
     if result["format"] == "fewshot.ranking_budget":
         from fewshot.experiments.ranking_budget import tables_text
     else:
         from fewshot.analysis.few_vs_one_shot import tables_text
-    table = path.with_name(path.stem + "_table.md")
-    atomic_write_text(table, tables_text(result))
-    return table
+    return tables_text(result)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -290,8 +288,7 @@ def _main(argv: Sequence[str] | None) -> int:
         add_free_baselines(result, config.settings(), config.out, resamples=config.resamples,
                            seed=config.seed, device=config.device,
                            progress=not config.no_progress)  # fmt: skip
-        atomic_write_json(path, result)
-        table = rewrite_table(Path(path), result)
+        table = write_results(path, result, study_tables_text(result))
         print(f"{path}: free baselines added; {table}")
         print(free_baselines_text(result))
         if config.csv is not None:

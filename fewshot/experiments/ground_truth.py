@@ -49,9 +49,9 @@ from fewshot.config import (
 from fewshot.correlation import kendall_tau
 from fewshot.data.identity import required_column
 from fewshot.errors import UsageError
-from fewshot.experiments.common import start_experiment
+from fewshot.experiments.common import start_experiment, write_results
 from fewshot.experiments.ranking_budget import Regime
-from fewshot.io import atomic_write_json, atomic_write_text, software_versions
+from fewshot.io import atomic_write_text, software_versions
 from fewshot.spaces import Arch, get_space
 from fewshot.spaces.base import DEFAULT_SPACE
 from fewshot.tables import format_number as _f
@@ -259,9 +259,8 @@ def _main(argv: Sequence[str] | None) -> int:
         "wall_s": time.perf_counter() - start,
     }  # fmt: skip
     for path in [config.out / "ground_truth.json"] + ([config.results] if config.results else []):
-        atomic_write_json(path, result)
+        write_results(path, result, summary_table(result) + "\n")
         atomic_write_text(path.with_suffix(".csv"), table_csv(result))
-        atomic_write_text(path.with_name(path.stem + "_table.md"), summary_table(result) + "\n")
     print(summary_table(result))
     return 0
 

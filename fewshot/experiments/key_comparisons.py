@@ -32,8 +32,8 @@ from fewshot.analysis.noise import comparison_precision
 from fewshot.cli import run_main
 from fewshot.config import CommonOptions, option, to_dict
 from fewshot.errors import UsageError
-from fewshot.experiments.common import start_experiment
-from fewshot.io import atomic_write_json, atomic_write_text, software_versions
+from fewshot.experiments.common import start_experiment, write_results
+from fewshot.io import software_versions
 from fewshot.tables import format_number as _f
 from fewshot.tables import markdown_table
 
@@ -210,8 +210,7 @@ def _main(argv: Sequence[str] | None) -> int:
                               prog="python -m fewshot.experiments.key_comparisons")  # fmt: skip
     result = analyse(config)
     text = table(result) + "\n"
-    atomic_write_json(config.out, result)
-    atomic_write_text(config.out.with_name(config.out.stem + "_table.md"), text)
+    write_results(config.out, result, text)
     print(text)
     return 0
 

@@ -29,8 +29,8 @@ from fewshot.analysis.noise import noise_floor, spread
 from fewshot.cli import run_main
 from fewshot.config import CommonOptions, option, to_dict
 from fewshot.errors import UsageError
-from fewshot.experiments.common import start_experiment
-from fewshot.io import atomic_write_json, atomic_write_text, software_versions
+from fewshot.experiments.common import start_experiment, write_results
+from fewshot.io import software_versions
 from fewshot.tables import format_number as _f
 from fewshot.tables import markdown_table
 
@@ -160,8 +160,7 @@ def _main(argv: Sequence[str] | None) -> int:
                               prog="python -m fewshot.experiments.noise_floor")  # fmt: skip
     result = analyse(config)
     text = f"{noise_table(result)}\n\n{agreement_text(result)}\n"
-    atomic_write_json(config.results, result)
-    atomic_write_text(config.results.with_name(config.results.stem + "_table.md"), text)
+    write_results(config.results, result, text)
     print(text)
     return 0
 

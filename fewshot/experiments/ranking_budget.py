@@ -57,9 +57,9 @@ from fewshot.config import (
 from fewshot.correlation import kendall_tau
 from fewshot.data.identity import required_column
 from fewshot.errors import UsageError
-from fewshot.experiments.common import sampling_option, start_experiment
+from fewshot.experiments.common import sampling_option, start_experiment, write_results
 from fewshot.experiments.free_baselines import ProxySettings, add_free_baselines
-from fewshot.io import atomic_write_json, atomic_write_text, software_versions
+from fewshot.io import atomic_write_json, software_versions
 from fewshot.spaces import Arch, get_space
 from fewshot.tables import format_number as _f
 from fewshot.tables import markdown_table
@@ -570,8 +570,7 @@ def write_outputs(config: RankingBudgetConfig, result: dict[str, Any]) -> None:
 
     places = [config.out / "results.json"] + ([config.results] if config.results else [])
     for path in places:
-        atomic_write_json(path, result)
-        atomic_write_text(path.with_name(path.stem + "_table.md"), tables_text(result))
+        write_results(path, result, tables_text(result))
         plot_tau_vs_steps(result, path.with_name(path.stem + ".png"))
         log.info("wrote %s (+ table, figure)", path)
 

@@ -6,7 +6,6 @@ schedule, tight clipping, and a preemption resumed with another chunk size)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -14,47 +13,40 @@ import torch
 from torch import Tensor
 
 from fewshot import faults
-from fewshot.data import make_datamodule
 from fewshot.data.tensor import CHUNK_KEY, ChunkSampler, chunk_batches
 from fewshot.spaces import get_space
 from fewshot.training.module import LeafModule, carry_step_count
-from fewshot.training.runner import TrainerSettings, TrainSettings, train_subsupernet
+from fewshot.training.runner import TrainerSettings, train_subsupernet
 from fewshot.training.trainer import fused_steps
-
-MASK = get_space().full_mask()
+from tests.training.tiny_run import (
+    MASK,
+    cpu_hardware,
+    run_outputs,
+    tiny_data,
+    tiny_settings,
+    train_tiny,
+)
 
 
 def _data(data_path: str = "tensor"):
-    """12 training batches per epoch (180 examples of 16, the last one of 4)."""
-    return make_datamodule("synthetic", batch_size=16, num_train=200, num_test=40, image_size=8,
-                           data_path=data_path)  # fmt: skip
+    """:func:`tiny_data` read through ``data_path`` (``tensor`` can fuse steps)."""
+    return tiny_data(data_path=data_path)
 
 
 def _hw(steps: int) -> TrainerSettings:
-    return TrainerSettings(accelerator="cpu", devices=1, progress_bar=False, steps_per_call=steps)
+    return cpu_hardware(steps_per_call=steps)
 
 
 def _outputs(out: Path) -> dict[str, object]:
-    done = json.loads((out / "done.json").read_text())
-    return {
-        "weights": torch.load(out / "weights.pt", weights_only=True),
-        "epochs": [
-            {k: v for k, v in json.loads(line).items() if k != "seconds"}
-            for line in (out / "metrics.jsonl").read_text().splitlines()
-        ],
-        "csv": (out / "logs" / "metrics.csv").read_text(),
-        "done": {k: v for k, v in done.items() if k not in ("resumed_from", "steps_per_call")},
-    }
+    return run_outputs(out, ignore=("resumed_from", "steps_per_call"))
 
 
 def _train(
     out: Path, steps: int, data_path: str = "tensor", **settings: object
 ) -> dict[str, object]:
-    fields = {"C": 4, "N": 1, "epochs": 2, "seed": 3, **settings}
-    data = _data(data_path)
-    _, trainer = train_subsupernet(MASK, data, out, TrainSettings(**fields), _hw(steps))
+    trainer = train_tiny(out, _data(data_path), _hw(steps), **settings)
     assert trainer.lightning_module.automatic_optimization == (steps == 1)
-    assert trainer.gradient_clip_val == (fields.get("grad_clip", 5.0) if steps == 1 else None)
+    assert trainer.gradient_clip_val == (settings.get("grad_clip", 5.0) if steps == 1 else None)
     return _outputs(out)
 
 
@@ -119,7 +111,7 @@ def test_a_preempted_run_resumes_bitwise_under_another_chunk_size(
 
     out = tmp_path / "preempted"
     monkeypatch.setattr(LeafModule, "step_loss", step_loss)
-    settings = TrainSettings(C=4, N=1, epochs=2, seed=3)
+    settings = tiny_settings()
     with pytest.raises(faults.Preempted):
         train_subsupernet(MASK, _data(), out, settings, _hw(before))
     monkeypatch.setattr(LeafModule, "step_loss", original)

@@ -5,7 +5,6 @@ top-1 at every step, a new path generator per step); both train a leaf through
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,10 @@ import torch
 from torch import Tensor
 from torch.nn.functional import cross_entropy
 
-from fewshot.data import make_datamodule
-from fewshot.spaces import get_space
 from fewshot.training import runner
 from fewshot.training.module import EpochSums, LeafModule, path_generator
-from fewshot.training.runner import TrainerSettings, TrainSettings, train_subsupernet
 from fewshot.training.trainer import top1
+from tests.training.tiny_run import cpu_hardware, run_outputs, tiny_data, train_tiny
 
 
 class PerStepLogging(LeafModule):
@@ -39,20 +36,8 @@ class PerStepLogging(LeafModule):
 
 
 def _train(out: Path, max_steps: int | None) -> dict[str, object]:
-    dm = make_datamodule("synthetic", batch_size=16, num_train=200, num_test=40, image_size=8)
-    hw = TrainerSettings(accelerator="cpu", devices=1, progress_bar=False)
-    settings = TrainSettings(C=4, N=1, epochs=2, seed=3, max_steps=max_steps)
-    train_subsupernet(get_space().full_mask(), dm, out, settings, hw)
-    done = json.loads((out / "done.json").read_text())
-    return {
-        "weights": torch.load(out / "weights.pt", weights_only=True),
-        "epochs": [
-            {k: v for k, v in json.loads(line).items() if k != "seconds"}
-            for line in (out / "metrics.jsonl").read_text().splitlines()
-        ],
-        "csv": (out / "logs" / "metrics.csv").read_text(),
-        "done": {k: v for k, v in done.items() if k != "resumed_from"},
-    }
+    train_tiny(out, tiny_data(), cpu_hardware(), max_steps=max_steps)
+    return run_outputs(out)
 
 
 @pytest.mark.parametrize("max_steps", [None, 17])  # whole epochs; a budget that ends mid-epoch
