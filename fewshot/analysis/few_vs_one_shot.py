@@ -60,7 +60,8 @@ def comparison_pairs(methods: Sequence[Method], epochs: int) -> list[tuple[str, 
     under each budget, then every metric split against the random split of the same depth and
     protocol (the authors' question: does the metric beat chance?; not the exhaustive split nor
     EFS-NAS's groups, which cut other shapes), then every inherited split against the same
-    split from scratch."""
+    split from scratch, then every sampling arm (``one-shot-<rule>``) against the one-shot
+    supernet of the run's own rule, trained as long."""
     names = {m.name for m in methods}
     splits = [m for m in methods if m.family != ONE_SHOT]
     pairs = [(b, m.name, m.baseline(b, epochs)) for b in BUDGETS for m in splits]
@@ -74,6 +75,9 @@ def comparison_pairs(methods: Sequence[Method], epochs: int) -> list[tuple[str, 
         scratch = m.name.removesuffix(INHERITED_SUFFIX)
         if m.warmup and scratch in names:
             pairs.append(("inherited-vs-scratch", m.name, scratch))
+    for m in methods:  # sampling arms: another rule's one-shot supernet, the same epochs
+        if m.family == ONE_SHOT and m.sampling is not None and ONE_SHOT in names:
+            pairs.append(("sampling", m.name, ONE_SHOT))
     return pairs
 
 

@@ -64,7 +64,12 @@ from fewshot.config import (
 )
 from fewshot.data.identity import required_column
 from fewshot.errors import UsageError
-from fewshot.experiments.common import sampling_option, start_experiment, write_results
+from fewshot.experiments.common import (
+    sampling_option,
+    sampling_rules,
+    start_experiment,
+    write_results,
+)
 from fewshot.experiments.free_baselines import ProxySettings, add_free_baselines
 from fewshot.io import atomic_write_json, software_versions
 from fewshot.run_folder import (
@@ -146,6 +151,14 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
         "by its group's supernet (needs --sampling uniform or balanced; may be added to a "
         "finished run folder: the runs it shares are reused)", group=_TREES,
         affects_results=False,  # adds an arm and the runs it needs, changes none of the others
+    )  # fmt: skip
+    sampling_arms: list[str] = option(
+        [], help="add one-shot arms trained with these path-sampling rules instead of "
+        "--sampling (one-shot-RULE, comma-separated: fairnas, sandwich, balanced), each for "
+        "--epochs and compared with --sampling's one-shot supernet (may be added to a finished "
+        "run folder: the runs it shares are reused; fairnas and sandwich train several archs a "
+        "step, so they train alone, not in --pack's packs)", choices=sampling_rules,
+        group=_TREES, affects_results=False,  # adds arms, changes none of the others
     )  # fmt: skip
     protocols: list[str] = option(
         ["scratch"], help="how leaves start: scratch (random init), inherited (from the one-shot "
@@ -243,10 +256,12 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
             self.dataset, self.data_root, self.benchmark_dataset,
             what="the few-vs-one-shot experiment",
         )  # fmt: skip
-        if not self.metrics and self.no_exhaustive and not self.efs_nas:
-            raise UsageError(
-                "nothing to compare: give --metrics or --efs-nas, or drop --no-exhaustive"
-            )
+        if not self.metrics and self.no_exhaustive and not (self.efs_nas or self.sampling_arms):
+            raise UsageError("nothing to compare: give --metrics, --efs-nas or --sampling-arms, "
+                             "or drop --no-exhaustive")  # fmt: skip
+        if self.sampling in self.sampling_arms:
+            raise UsageError(f"--sampling-arms {self.sampling}: the one-shot supernet already "
+                             f"trains with --sampling {self.sampling}; name other rules")  # fmt: skip
         self._check_efs_nas()
         if any(d < 1 for d in self.depths) or not self.depths:
             raise UsageError(f"--depths must be positive tree depths, got {self.depths}")
@@ -379,12 +394,20 @@ def first_examples(batches: list, n: int | None) -> list:
     return out
 
 
-def train_settings(config: FewVsOneShotConfig, num_classes: int, seed: int, epochs: int) -> Any:
+def train_settings(
+    config: FewVsOneShotConfig,
+    num_classes: int,
+    seed: int,
+    epochs: int,
+    sampling: str | None = None,
+) -> Any:
+    """A supernet's training settings: the experiment's, with ``sampling`` (a sampling arm's
+    rule) instead of ``--sampling`` when given."""
     from fewshot.training.runner import TrainSettings
 
     return TrainSettings(
         C=config.C, N=config.N, num_classes=num_classes, epochs=epochs, lr=config.lr, seed=seed,
-        sampling=config.sampling,
+        sampling=sampling or config.sampling,
     )  # fmt: skip
 
 
@@ -395,9 +418,11 @@ def ensure_trained(
     epochs: int,
     inherit_from: Path | None = None,
     group: ArchGroup | None = None,
+    sampling: str | None = None,
 ) -> float:
     """Train the supernet of ``mask`` (of its arch ``group`` only, when given) into ``folder``
-    unless done (from ``inherit_from``'s weights when given); the seconds it took."""
+    unless done (from ``inherit_from``'s weights when given; with path-sampling rule
+    ``sampling`` instead of ``--sampling`` when given); the seconds it took."""
     from fewshot.training.runner import TrainerSettings, is_trained, train_subsupernet
 
     timing = folder / "train_time.json"
@@ -408,7 +433,7 @@ def ensure_trained(
         accelerator=accelerator, devices=devices, limit_val_batches=0,
         progress_bar=not ctx.config.no_progress,
     )  # fmt: skip
-    settings = train_settings(ctx.config, ctx.datamodule.num_classes, ctx.seed, epochs)
+    settings = train_settings(ctx.config, ctx.datamodule.num_classes, ctx.seed, epochs, sampling)
     start = time.perf_counter()
     train_subsupernet(mask, ctx.datamodule, folder, settings, hardware, inherit_from=inherit_from,
                       group=group)  # fmt: skip
@@ -465,6 +490,7 @@ def seed_methods(config: FewVsOneShotConfig, seed: int) -> list[Method]:
         max_multiple=config.max_multiple,
         space=get_space(config.space),
         efs_nas=config.efs_nas,
+        sampling_arms=config.sampling_arms,
     )
 
 
@@ -503,7 +529,7 @@ def method_steps(config: FewVsOneShotConfig, seed: int, method: Method) -> int:
     """Optimiser steps ``method`` spent in ``seed`` (its leaves' runs plus the warm-up run they
     inherit from), read from each run's ``done.json``: the arm's real compute."""
     root = config.out / f"seed{seed}" / "supernets"
-    keys = {leaf.key(method.epochs, method.warmup) for leaf in method.leaves}
+    keys = {method.leaf_key(leaf) for leaf in method.leaves}
     if method.warmup_key() is not None:
         keys.add(method.warmup_key())
     return sum(int(json.loads((root / k / "done.json").read_text())["global_step"]) for k in keys)
@@ -527,43 +553,51 @@ class PackJob:
 def train_packed(ctx: Context, jobs: Sequence[PackJob], pack_root: Path) -> None:
     """``--pack``: the untrained supernets of ``jobs`` (of one seed or of many) as packs, in
     waves (first those that start from scratch, then those that inherit from a trained one),
-    per epoch count of a wave at most ``--pack-size`` networks a pack. Each folder gets the
-    files a training alone writes and ``train_time.json`` its share of the pack's wall
-    seconds; each pack's checkpoint lives in ``pack_root`` (resumable)."""
+    per epoch count and sampling rule of a wave at most ``--pack-size`` networks a pack. Each
+    folder gets the files a training alone writes and ``train_time.json`` its share of the
+    pack's wall seconds; each pack's checkpoint lives in ``pack_root`` (resumable). Runs of a
+    rule that trains several archs a step (fairnas, sandwich) are left to train alone: a pack
+    trains one arch per network and step."""
     from fewshot.training.runner import is_trained
+    from fewshot.training.sampling import keeps_to_groups as one_arch_per_step
 
-    todo = {j.folder: j for j in jobs if not is_trained(j.folder, j.run.epochs)}
+    todo = {j.folder: j for j in jobs if not is_trained(j.folder, j.run.epochs)
+            and one_arch_per_step(j.run.sampling or ctx.config.sampling)}  # fmt: skip
     while todo:
         wave = [j for j in todo.values() if j.parent_weights() is None
                 or j.parent_weights().parent not in todo]  # fmt: skip
-        for epochs in sorted({j.run.epochs for j in wave}):
-            group = [j for j in wave if j.run.epochs == epochs]
-            for pack in _pack_chunks(ctx, group, epochs):
-                _train_pack(ctx, pack, epochs, pack_root)
+        for epochs, sampling in sorted({(j.run.epochs, j.run.sampling or "") for j in wave}):
+            group = [j for j in wave if (j.run.epochs, j.run.sampling or "") == (epochs, sampling)]
+            for pack in _pack_chunks(ctx, group, epochs, sampling or None):
+                _train_pack(ctx, pack, epochs, pack_root, sampling or None)
         todo = {f: j for f, j in todo.items() if j not in wave}
 
 
-def _pack_settings(ctx: Context, epochs: int) -> Any:
+def _pack_settings(ctx: Context, epochs: int, sampling: str | None = None) -> Any:
     from fewshot.training.pack import PackSettings
 
-    alone = train_settings(ctx.config, ctx.datamodule.num_classes, ctx.seed, epochs)
+    alone = train_settings(ctx.config, ctx.datamodule.num_classes, ctx.seed, epochs, sampling)
     return PackSettings.of(alone, C=alone.C, N=alone.N, epochs=epochs,
                            num_classes=alone.num_classes, sampling=alone.sampling)  # fmt: skip
 
 
-def _pack_chunks(ctx: Context, group: list[PackJob], epochs: int) -> list[list[PackJob]]:
+def _pack_chunks(
+    ctx: Context, group: list[PackJob], epochs: int, sampling: str | None = None
+) -> list[list[PackJob]]:
     """``group`` in packs of ``--pack-size`` networks (default: what the device's memory
     holds)."""
     from fewshot.training.pack import auto_pack_size, chunks
 
     size = ctx.config.pack_size
     if size is None:
-        size = auto_pack_size(_pack_settings(ctx, epochs), get_space(ctx.config.space),
+        size = auto_pack_size(_pack_settings(ctx, epochs, sampling), get_space(ctx.config.space),
                               ctx.config.batch_size, ctx.config.image_size, ctx.device)  # fmt: skip
     return chunks(group, size)
 
 
-def _train_pack(ctx: Context, pack: list[PackJob], epochs: int, pack_root: Path) -> None:
+def _train_pack(
+    ctx: Context, pack: list[PackJob], epochs: int, pack_root: Path, sampling: str | None = None
+) -> None:
     from fewshot.training.pack import PackMember, PackTrainer, datamodule_batches
 
     batches, per_epoch = datamodule_batches(ctx.datamodule)
@@ -577,7 +611,7 @@ def _train_pack(ctx: Context, pack: list[PackJob], epochs: int, pack_root: Path)
     start = time.perf_counter()
     names = sorted(str(j.folder.relative_to(ctx.config.out)) for j in pack)
     digest = hashlib.sha1(",".join(names).encode()).hexdigest()[:10]
-    PackTrainer(members, _pack_settings(ctx, epochs), pack_root / f"pack-e{epochs}-{digest}",
+    PackTrainer(members, _pack_settings(ctx, epochs, sampling), pack_root / f"pack-e{epochs}-{digest}",
                 device=ctx.device).fit()  # fmt: skip
     share = (time.perf_counter() - start) / len(members)
     for m in members:
@@ -588,7 +622,7 @@ def _train_pack(ctx: Context, pack: list[PackJob], epochs: int, pack_root: Path)
 def _train(ctx: Context, root: Path, key: str, run: TrainingRun) -> float:
     parent = None if run.parent is None else root / run.parent / "weights.pt"
     return ensure_trained(ctx, root / key, run.mask, run.epochs, inherit_from=parent,
-                          group=run.group)  # fmt: skip
+                          group=run.group, sampling=run.sampling)  # fmt: skip
 
 
 # -- command --------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ _STYLE = {  # comparison -> colour, x offset
     "papers": ("tab:blue", -0.2),
     "equal-compute": ("tab:orange", 0.0),
     "vs-random": ("tab:green", 0.2),
+    "sampling": ("tab:purple", 0.0),
 }
 
 
@@ -31,6 +32,7 @@ _LABEL = {
     "papers": "- one-shot (same epochs per supernet)",
     "equal-compute": "- one-shot (same total epochs)",
     "vs-random": "- random split (same depth)",
+    "sampling": "- one-shot (the run's sampling rule, same epochs)",
 }
 
 

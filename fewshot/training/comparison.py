@@ -26,6 +26,12 @@ rule, the number of nonlinear functions of each arch
 leaves are arch groups, not masks: each is the supernet of the whole space with its paths drawn
 inside the group only, and scores the archs of its group.
 
+**Sampling arms** (``one-shot-<rule>``): the one-shot supernet trained with another
+path-sampling rule (:mod:`fewshot.training.sampling`: FairNAS's strict fairness, the sandwich
+rule, EFS-NAS's balanced rule) for the same epochs, compared with the run's own rule's one-shot
+supernet: the papers train each rule for the same epochs (FairNAS's steps train every op of
+each position once, so they cost more forward and backward passes than a uniform step).
+
 Supernets are keyed by ``(mask, epochs)`` (and the arch group, for a group leaf): two methods
 with a leaf of the same mask (two metrics that split alike, or a depth-1 leaf that a depth-2
 tree did not split further) share one training run, which is exactly the run each would have
@@ -77,9 +83,10 @@ class Leaf:
     def __contains__(self, arch: object) -> bool:
         return arch in (self.mask if self.group is None else self.group)
 
-    def key(self, epochs: int, warmup: int = 0) -> str:
-        """Its supernet's key (:func:`supernet_key`) when trained ``epochs`` after ``warmup``."""
-        return supernet_key(self.mask, epochs, warmup, group=self.group)
+    def key(self, epochs: int, warmup: int = 0, sampling: str | None = None) -> str:
+        """Its supernet's key (:func:`supernet_key`) when trained ``epochs`` after ``warmup``
+        (with path-sampling rule ``sampling``; None: the experiment's own)."""
+        return supernet_key(self.mask, epochs, warmup, group=self.group, sampling=sampling)
 
     def to_json(self) -> Any:
         """How results record it: the mask's op lists, or the group's :meth:`ArchGroup.to_dict`."""
@@ -92,7 +99,9 @@ class Method:
 
     ``family`` is the split metric (``snip``, ``random``, ...), ``one-shot`` or ``exhaustive``;
     ``depth`` the tree depth the leaves were cut at (0 for one-shot); ``warmup`` the epochs of
-    the one-shot supernet every leaf inherits its weights from (0: leaves from scratch).
+    the one-shot supernet every leaf inherits its weights from (0: leaves from scratch);
+    ``sampling`` the path-sampling rule its supernets train with when it is a sampling arm
+    (None: the experiment's own rule).
     """
 
     name: str
@@ -101,6 +110,7 @@ class Method:
     leaves: tuple[Leaf, ...]
     epochs: int
     warmup: int = 0
+    sampling: str | None = None
 
     @property
     def protocol(self) -> str:
@@ -129,6 +139,10 @@ class Method:
         """The supernet key of the one-shot run every leaf inherits from (None: scratch)."""
         return supernet_key(self.space.full_mask(), self.warmup) if self.warmup else None
 
+    def leaf_key(self, leaf: Leaf) -> str:
+        """The supernet key of one of its leaves (its epochs, warm-up and sampling rule)."""
+        return leaf.key(self.epochs, self.warmup, self.sampling)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "family": self.family,
@@ -138,12 +152,18 @@ class Method:
             "warmup_epochs": self.warmup,
             "compute_epochs": self.compute_epochs,
             "leaves": {leaf.id: leaf.to_json() for leaf in self.leaves},
+            **({"sampling": self.sampling} if self.sampling is not None else {}),
         }
 
 
 def one_shot_name(multiple: int) -> str:
     """``one-shot`` for the base budget, ``one-shot-xN`` for N times its epochs."""
     return ONE_SHOT if multiple == 1 else f"{ONE_SHOT}-x{multiple}"
+
+
+def sampling_arm_name(rule: str) -> str:
+    """``one-shot-<rule>``: the one-shot supernet trained with path-sampling rule ``rule``."""
+    return f"{ONE_SHOT}-{rule}"
 
 
 def leaves_at_depth(tree: SplitTree, depth: int) -> tuple[Leaf, ...]:
@@ -207,14 +227,16 @@ def plan_methods(
     max_multiple: int | None = None,
     space: SearchSpace | None = None,
     efs_nas: bool = False,
+    sampling_arms: Sequence[str] = (),
 ) -> list[Method]:
     """Every method of one seed: the split methods of ``trees`` (metric -> tree) at each depth,
     the exhaustive split, EFS-NAS's groups (``efs_nas``), each under every protocol
     (``inherited``: a warm-up of ``warmup`` epochs, default ``epochs``), then one-shot at
     ``epochs`` and at every multiple the split methods need for the equal-compute budget (up to
     ``max_multiple`` times ``epochs``: the equal-compute comparisons that need a longer one-shot
-    run are then left out, and say so). ``space``: the search space (default: the trees', else
-    ``nb201``); every tree must split it.
+    run are then left out, and say so), and one one-shot supernet of ``epochs`` per rule of
+    ``sampling_arms`` (``one-shot-<rule>``). ``space``: the search space (default: the
+    trees', else ``nb201``); every tree must split it.
     """
     space = _common_space(trees, space)
     unknown = set(protocols) - set(PROTOCOLS)
@@ -243,6 +265,8 @@ def plan_methods(
     root = (Leaf("root", space.full_mask()),)
     for k in multiples:
         methods.append(Method(one_shot_name(k), ONE_SHOT, 0, root, epochs * k))
+    for rule in dict.fromkeys(sampling_arms):
+        methods.append(Method(sampling_arm_name(rule), ONE_SHOT, 0, root, epochs, sampling=rule))
     return methods
 
 
@@ -276,28 +300,37 @@ def assign_leaves(archs: Sequence[Arch], leaves: Sequence[Leaf]) -> list[str]:
 
 
 def supernet_key(
-    mask: Mask, epochs: int, warmup: int = 0, *, group: ArchGroup | None = None
+    mask: Mask,
+    epochs: int,
+    warmup: int = 0,
+    *,
+    group: ArchGroup | None = None,
+    sampling: str | None = None,
 ) -> str:
     """A folder name for the supernet of ``mask`` trained for ``epochs`` (shared by methods),
     after inheriting a ``warmup``-epoch one-shot supernet's weights (``-wW``; none: scratch);
-    ``group``: of that arch group of ``mask`` (its archs counted, ``-BY-V1+V2`` added)."""
+    ``group``: of that arch group of ``mask`` (its archs counted, ``-BY-V1+V2`` added);
+    ``sampling``: with that path-sampling rule instead of the experiment's (``-RULE``)."""
     digest = hashlib.sha1(str(mask.to_op_lists()).encode()).hexdigest()[:12]
     size, tail = mask.num_archs, ""
     if group is not None:
         size, tail = group.num_archs, "-" + group.label.replace("=", "-")
+    tail += f"-{sampling}" if sampling is not None else ""
     return f"{size}archs-{digest}{tail}-e{epochs}" + (f"-w{warmup}" if warmup else "")
 
 
 @dataclass(frozen=True)
 class TrainingRun:
     """One training run the methods need: its mask, epochs, the key of the run it inherits
-    from (None: from scratch) and the arch group of the mask it trains (None: the whole mask).
-    Parents come before their children in :func:`supernets`."""
+    from (None: from scratch), the arch group of the mask it trains (None: the whole mask) and
+    its path-sampling rule (None: the experiment's). Parents come before their children in
+    :func:`supernets`."""
 
     mask: Mask
     epochs: int
     parent: str | None = None
     group: ArchGroup | None = None
+    sampling: str | None = None
 
     @property
     def within(self) -> Mask | ArchGroup:
@@ -314,8 +347,8 @@ def supernets(methods: Iterable[Method]) -> dict[str, TrainingRun]:
         if parent is not None:
             needed.setdefault(parent, TrainingRun(method.space.full_mask(), method.warmup))
         for leaf in method.leaves:
-            key = leaf.key(method.epochs, method.warmup)
-            needed.setdefault(key, TrainingRun(leaf.mask, method.epochs, parent, leaf.group))
+            run = TrainingRun(leaf.mask, method.epochs, parent, leaf.group, method.sampling)
+            needed.setdefault(method.leaf_key(leaf), run)
     return needed
 
 
@@ -330,7 +363,7 @@ def method_predictions(
     by_id = {leaf.id: leaf for leaf in method.leaves}
     predicted = []
     for arch, owner in zip(archs, owners, strict=True):
-        key = by_id[owner].key(method.epochs, method.warmup)
+        key = method.leaf_key(by_id[owner])
         try:
             predicted.append(float(scores[key][arch.to_string()]))
         except KeyError:
@@ -356,6 +389,7 @@ __all__ = [
     "TrainingRun",
     "one_shot_name",
     "plan_methods",
+    "sampling_arm_name",
     "supernet_key",
     "supernets",
 ]

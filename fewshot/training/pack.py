@@ -426,6 +426,7 @@ class PackTrainer:
                     "resumed_from": None,
                     "protocol": "scratch" if member.inherit_from is None else "inherited",
                     "mask": member.mask.to_op_lists(),
+                    "sampling": self.settings.sampling,
                     "metrics": {
                         k_: v for k_, v in last.items() if k_ in ("train_loss", "train_acc")
                     },

@@ -425,7 +425,8 @@ def _make_trainer(
 class SaveResults(Callback):
     """At the end of fit, on global rank 0 (inside the worker under ``ddp_spawn``), write
     ``weights.pt`` (the trained supernet) and ``done.json`` (epochs, steps, final metrics,
-    where it trained: ``compute``, the leaf's arch group when it has one, and the
+    its path-sampling rule, where it trained: ``compute``, the leaf's arch group when it has
+    one, and the
     ``steps_per_call`` asked for, which changes the speed, not the results)."""
 
     def __init__(
@@ -458,6 +459,7 @@ class SaveResults(Callback):
                 "resumed_from": str(self.resumed_from) if self.resumed_from else None,
                 "protocol": "inherited" if self.inherited_from else "scratch",
                 "mask": pl_module.mask.to_op_lists(),
+                "sampling": pl_module.sampling.name,
                 "compute": self.compute,
                 "steps_per_call": self.steps_per_call,
                 "metrics": metrics,

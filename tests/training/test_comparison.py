@@ -698,7 +698,7 @@ def test_the_efs_nas_arm_refuses_a_rule_that_draws_op_by_op(tmp_path, capsys, fl
 def test_nothing_to_compare_names_the_efs_nas_flag(tmp_path, capsys):
     argv = [a for a in _efs_argv(tmp_path) if a != "--efs-nas"]
     assert _tool().main(argv) == 2
-    assert "give --metrics or --efs-nas" in capsys.readouterr().err
+    assert "give --metrics, --efs-nas or --sampling-arms" in capsys.readouterr().err
 
 
 def test_the_efs_nas_arm_joins_a_finished_run_and_reuses_its_supernets(tmp_path, capsys):
@@ -738,3 +738,93 @@ def test_a_later_batch_of_seeds_starts_at_first_seed(tmp_path):
     result = json.loads((tmp_path / "run" / "results.json").read_text())
     assert list(result["predictions"]) == ["2"]
     assert _tool().main([*argv, "--only-seed", "0"]) == 2
+
+
+# -- sampling arms (issue 31 item 4): one-shot under another path-sampling rule -------------------
+
+
+def test_sampling_arms_are_one_shot_supernets_of_their_own_rule_compared_with_one_shot():
+    methods = {m.name: m for m in plan_methods({}, depths=[1], epochs=2, exhaustive_edge=0,
+                                               sampling_arms=["fairnas", "balanced", "fairnas"])}  # fmt: skip
+    assert list(methods) == ["exhaustive-b5", "one-shot", "one-shot-x5", "one-shot-fairnas",
+                             "one-shot-balanced"]  # fmt: skip
+    fair = methods["one-shot-fairnas"]
+    assert (fair.family, fair.epochs, fair.sampling, fair.compute_epochs) == ("one-shot", 2,
+                                                                             "fairnas", 2)  # fmt: skip
+    assert fair.to_dict()["sampling"] == "fairnas"
+    assert "sampling" not in methods["one-shot"].to_dict()
+    runs = supernets(methods.values())
+    keys = {m: methods[m].leaf_key(methods[m].leaves[0]) for m in methods if m.startswith("one")}
+    assert len(set(keys.values())) == 4  # a rule never shares the run's own one-shot folder
+    assert keys["one-shot"] == supernet_key(Mask.full(), 2)
+    assert keys["one-shot-fairnas"] == supernet_key(Mask.full(), 2, sampling="fairnas")
+    assert keys["one-shot-fairnas"].endswith("-fairnas-e2")
+    assert runs[keys["one-shot-balanced"]].sampling == "balanced"
+    assert runs[keys["one-shot"]].sampling is None
+    pairs = comparison_pairs(list(methods.values()), 2)
+    assert [p for p in pairs if p[0] == "sampling"] == [
+        ("sampling", "one-shot-fairnas", "one-shot"),
+        ("sampling", "one-shot-balanced", "one-shot"),
+    ]
+
+
+def _sampling_argv(tmp_path, out: str, *extra: str) -> list[str]:
+    argv = _efs_argv(tmp_path, "--max-multiple", "1", *extra)
+    argv[argv.index("--out") + 1] = str(tmp_path / out)
+    return [a for a in argv if a != "--efs-nas"]
+
+
+def test_a_sampling_arm_is_the_run_of_its_rule_as_the_run_wide_sampling(tmp_path):
+    """``one-shot-balanced`` (``--sampling-arms balanced``) predicts exactly what the one-shot
+    supernet of ``--sampling balanced`` predicts, and the other way round: the same training,
+    only another folder; and
+    FairNAS's arm trains alone beside a pack (a pack trains one arch per network and step)."""
+    argv = _sampling_argv(tmp_path, "run", "--sampling-arms", "balanced,fairnas")
+    assert _tool().main(argv) == 0
+    result = json.loads((tmp_path / "run" / "results.json").read_text())
+    swapped = _sampling_argv(tmp_path, "swapped", "--sampling", "balanced", "--sampling-arms",
+                             "uniform")  # fmt: skip
+    assert _tool().main(swapped) == 0
+    other = json.loads((tmp_path / "swapped" / "results.json").read_text())
+    assert result["predictions"]["0"]["one-shot-balanced"] == other["predictions"]["0"]["one-shot"]
+    assert result["predictions"]["0"]["one-shot"] == other["predictions"]["0"]["one-shot-uniform"]
+    assert result["predictions"]["0"]["one-shot-fairnas"] != result["predictions"]["0"]["one-shot"]
+    root = tmp_path / "run" / "seed0" / "supernets"
+    for rule in ("balanced", "fairnas"):
+        done = json.loads(
+            (root / supernet_key(Mask.full(), 1, sampling=rule) / "done.json").read_text()
+        )
+        assert done["sampling"] == rule
+    sampling = result["tau_difference"]["sampling"]
+    assert {k: v["baseline"] for k, v in sampling.items()} == {
+        "one-shot-balanced": "one-shot", "one-shot-fairnas": "one-shot"}  # fmt: skip
+    assert result["methods"]["one-shot-fairnas"]["sampling"] == "fairnas"
+
+
+def test_sampling_arms_pack_the_one_arch_rules_and_join_a_finished_run(tmp_path):
+    argv = [a for a in _sampling_argv(tmp_path, "run", "--pack", "--exhaustive-edge", "1")
+            if a != "--no-exhaustive"]  # fmt: skip
+    assert _tool().main(argv) == 0
+    root = tmp_path / "run" / "seed0" / "supernets"
+    before = {d.name: (d / "weights.pt").stat().st_mtime_ns for d in root.iterdir()}
+    assert _tool().main([*argv, "--sampling-arms", "fairnas,balanced"]) == 0
+    after = {d.name: (d / "weights.pt").stat().st_mtime_ns for d in root.iterdir()}
+    assert {k: after[k] for k in before} == before and len(after) == len(before) + 2
+    done = {r: json.loads((root / supernet_key(Mask.full(), 1, sampling=r) / "done.json")
+                          .read_text()) for r in ("balanced", "fairnas")}  # fmt: skip
+    assert done["balanced"]["pack"]["size"] == 1 and "pack" not in done["fairnas"]
+    assert [done[r]["sampling"] for r in ("balanced", "fairnas")] == ["balanced", "fairnas"]
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--sampling-arms", "uniform"], "--sampling-arms uniform: the one-shot supernet already"),
+        (["--sampling-arms", "fair"], "fair"),
+    ],
+)
+def test_sampling_arms_refuse_the_run_wide_rule_and_unknown_rules(tmp_path, capsys, flags, message):
+    assert _tool().main(_sampling_argv(tmp_path, "run", *flags)) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()
