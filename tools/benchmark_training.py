@@ -23,9 +23,11 @@ the code in ``--before-code`` (an older checkout) for a before/after::
         --data-root ../shared/data/cifar10-subset --train-epoch --before-code /path/to/old \
         --out docs/training/data_path_benchmark.json
 
-``--pack``: the pack benchmark (issue 30). Per repeat, interleaved: the bare step on random
-tensors (a leaf's mask, and the full space), ``fewshot.train`` of one leaf of a depth-``--depth``
-tree, and ``fewshot.train --pack`` of all its leaves, on the cached tensors; the pack's images/s
+``--pack``: the pack benchmark (issue 30). Per repeat: ``fewshot.train`` of one leaf of a
+depth-``--depth`` tree (the first, then the last), and ``fewshot.train --pack`` of all its
+leaves, on the cached tensors, each bracketed by the bare steps on random tensors it is compared
+with (its leaf's mask; every leaf's and the full space's), timed just before and just after it,
+so that the machine's speed drifting moves both sides of a ratio alike; the pack's images/s
 count every network::
 
     .venv/bin/python tools/benchmark_training.py --pack --C 4 --N 1 --image-size 8 \
@@ -470,7 +472,8 @@ def train_run(args: argparse.Namespace, run: Path, extra: list[str], jobs: list[
 def pack_benchmark(args: argparse.Namespace) -> dict[str, Any]:
     """Per repeat, interleaved, on one depth-``--depth`` tree (``2**depth`` leaves):
 
-    - the bare single-path step on random tensors: of every leaf (their sequential rate: the
+    - the bare single-path step on random tensors, just before and just after each run it is
+      compared with (their mean the reference): of every leaf (their sequential rate: the
       images/s of training them one after another, the pack's fair reference) and of the full
       space (the issue's "single bare step");
     - ``fewshot.train`` of the first and of the last leaf alone (the lean step: its rate over
@@ -507,37 +510,64 @@ def pack_benchmark(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _pack_repeat(args: argparse.Namespace, work: Path, r: int) -> dict[str, Any]:
-    import statistics
-
+    """One repeat: each ``fewshot.train`` run bracketed by the bare steps it is compared with,
+    measured just before and just after it (their mean is its reference), so that the
+    machine's speed drifting between the bare windows and the run (seen at 10-40% within
+    minutes on a shared 2-core machine) moves both sides of a ratio alike; the bare rate's
+    drift over the run (after / before) is recorded, to show how steady the machine was."""
     masks = depth_tree(work / "pack", args.C, args.N, args.depth)
     ids = [str(n.id) for n in _tree_leaves(work / "pack")]
     row: dict[str, Any] = {"repeat": r, "load_1min": _load()}
-    bare = [bare_rate(args, m, args.image_size) for m in masks]
-    row["bare_leaf_images_per_s"] = [round(b, 1) for b in bare]
-    row["bare_leaves_sequential_images_per_s"] = round(len(bare) / sum(1 / b for b in bare), 1)
-    row["bare_full_images_per_s"] = round(bare_rate(args, Mask.full(), args.image_size), 1)
-    runs = {}
     for name, leaf in (("one_first", 0), ("one_last", len(ids) - 1)):
         depth_tree(work / name, args.C, args.N, args.depth)
-        runs[name] = (train_run(args, work / name, ["--leaf", ids[leaf]], [f"leaves/{ids[leaf]}"]),
-                      bare[leaf])  # fmt: skip
-    runs["pack"] = (train_run(args, work / "pack", ["--pack"], [f"leaves/{i}" for i in ids]), None)
-    for name, (run, _) in runs.items():
-        rates = run["epoch_images_per_s"][1:] or run["epoch_images_per_s"]
-        row[f"{name}_images_per_s"] = round(statistics.median(rates), 1) if rates else None
-        row[f"{name}_wall_s"] = run["wall_s"]
-        if run["returncode"]:
-            row[f"{name}_error"] = run["output_tail"]
-    for name in ("one_first", "one_last"):
+        run, bare = _bracketed(
+            args, [masks[leaf]],
+            lambda name=name, leaf=leaf: train_run(
+                args, work / name, ["--leaf", ids[leaf]], [f"leaves/{ids[leaf]}"]),
+        )  # fmt: skip
+        _record_run(row, name, run)
+        row[f"{name}_bare_images_per_s"] = bare["mean"][0]
+        row[f"{name}_bare_drift"] = bare["drift"]
         value = row[f"{name}_images_per_s"]
-        row[f"{name}_over_bare"] = round(value / runs[name][1], 3) if value else None
+        row[f"{name}_over_bare"] = round(value / bare["mean"][0], 3) if value else None
+    run, bare = _bracketed(
+        args, [*masks, Mask.full()],
+        lambda: train_run(args, work / "pack", ["--pack"], [f"leaves/{i}" for i in ids]),
+    )  # fmt: skip
+    _record_run(row, "pack", run)
+    leaves, full = bare["mean"][:-1], bare["mean"][-1]
+    row["bare_leaf_images_per_s"] = leaves
+    row["bare_leaves_sequential_images_per_s"] = round(len(leaves) / sum(1 / b for b in leaves), 1)
+    row["bare_full_images_per_s"] = full
+    row["pack_bare_drift"] = bare["drift"]
     value = row["pack_images_per_s"]
-    for ref in ("leaves", "full"):
-        base = row[
-            "bare_leaves_sequential_images_per_s" if ref == "leaves" else "bare_full_images_per_s"
-        ]
+    for ref, base in (("leaves", row["bare_leaves_sequential_images_per_s"]), ("full", full)):
         row[f"pack_over_bare_{ref}"] = round(value / base, 3) if value else None
     return row
+
+
+def _bracketed(
+    args: argparse.Namespace, masks: list[Mask], run: Callable[[], dict]
+) -> tuple[dict, dict[str, Any]]:
+    """``run()`` between two bare windows of every mask in ``masks``: its result, and the bare
+    images/s per mask (``mean`` of before and after) with ``drift`` (after / before, summed
+    over the masks)."""
+    before = [bare_rate(args, m, args.image_size) for m in masks]
+    result = run()
+    after = [bare_rate(args, m, args.image_size) for m in masks]
+    mean = [round((a + b) / 2, 1) for a, b in zip(before, after, strict=True)]
+    return result, {"mean": mean, "drift": round(sum(after) / sum(before), 3)}
+
+
+def _record_run(row: dict[str, Any], name: str, run: dict) -> None:
+    """A run's training images/s (median of the epochs after the first), wall time, error."""
+    import statistics
+
+    rates = run["epoch_images_per_s"][1:] or run["epoch_images_per_s"]
+    row[f"{name}_images_per_s"] = round(statistics.median(rates), 1) if rates else None
+    row[f"{name}_wall_s"] = run["wall_s"]
+    if run["returncode"]:
+        row[f"{name}_error"] = run["output_tail"]
 
 
 def _tree_leaves(run: Path) -> list:
