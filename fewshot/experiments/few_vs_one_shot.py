@@ -28,7 +28,10 @@ For the ranking study (docs/training/ranking_study.md): ``--protocols scratch,in
 every split with its leaves inheriting the one-shot supernet of ``--warmup-epochs`` (few-shot
 NAS), ``--efs-nas`` adds EFS-NAS's arm (one supernet per group of archs by nonlinear count,
 ``efs-nas`` / ``efs-nas-inh``; each sampled arch scored by its group's supernet),
-``--connected-only`` samples connected archs only, ``--held-out N`` scores on the first N
+``--sampling-arms fairnas,balanced`` adds the one-shot supernet under other path-sampling rules
+(``one-shot-fairnas``, ...; compared with ``--sampling``'s one-shot at the same epochs),
+``--recipe gm-nas`` makes missing trees with GM-NAS's settings (warm-up, then gradient
+matching on the warmed-up weights: ``--metrics gm``), ``--connected-only`` samples connected archs only, ``--held-out N`` scores on the first N
 held-out images, ``--bootstrap-seeds`` resamples training seeds as well as archs, and every
 arm records the optimiser steps it spent.
 """
