@@ -110,7 +110,8 @@ def test_phases_run_in_order_within_the_budget_and_the_json_is_kept(dc, tmp_path
     report = {"phases": {}, "ratios": {}}
     dc.run_phases(ctx, report)
     assert [(s, p) for s, p, _ in calls] == [("gpu", "split"), ("gpu", "score")]
-    assert calls[1][2] == pytest.approx(0.70 / 0.92 * 300, abs=1.0)  # unused time passed on
+    score, split = dc.SHARES["gpu", "score"], dc.SHARES["gpu", "split"]
+    assert calls[1][2] == pytest.approx(score / (1 - split) * 300, abs=1.0)  # unused time passed on
     assert calls[0][2] == pytest.approx(24.0, abs=0.5)  # 0.08 of 300 s
     saved = json.loads(Path(out).read_text())
     assert saved["phases"]["gpu"]["split"]["ok"]
@@ -138,3 +139,38 @@ def test_a_missing_dependency_is_named_before_any_phase(dc, monkeypatch):
 
     monkeypatch.setattr(importlib, "import_module", fake)
     assert dc.missing_modules() == ["torchvision: ImportError: No module named 'torchvision'"]
+
+
+def test_pack_phase_reports_packs_of_supernets_beside_one_alone(dc, tmp_path):
+    """The ``pack`` phase (``benchmark_training.py --pack-throughput``) at ``--quick`` size on
+    the CPU: the code path a lent GPU runs."""
+    config = dc.parse_config(dc.DeviceCheckConfig, ["--quick"])
+    ctx = dc.Context(config, dc.Size.of(True), [], tmp_path, "cpu", 1, time.monotonic())
+    result = dc.phase_pack(ctx, "gpu", 600.0)
+    assert result["returncode"] == 0, result["output_tail"]
+    (point,) = result["points"]
+    assert (point["C"], point["N"], point["image_size"]) == (4, 1, 8)
+    assert point["bare_alone_images_per_s"] > 0
+    for K in ("1", "2"):
+        rate = point["packs"][K]
+        assert rate["images_per_s"] > 0
+        assert rate["over_alone"] == round(
+            rate["images_per_s"] / point["bare_alone_images_per_s"], 3
+        )
+
+
+def test_pack_rate_counts_every_network_and_only_the_timed_steps(monkeypatch):
+    import argparse
+    import itertools
+
+    from fewshot.training.pack import PackTrainer
+
+    bench = load_tool("benchmark_training")
+    steps = []
+    monkeypatch.setattr(PackTrainer, "train_step", lambda self: steps.append(self.pack.K))
+    clock = itertools.chain([10.0], itertools.repeat(12.5))
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(clock))
+    args = argparse.Namespace(batch_size=8, device="cpu", warmup=2, steps=5)
+    rate = bench._pack_rate(args, 4, 1, 8, 3)
+    assert steps == [3] * (2 + 5)  # the warm-up steps run, untimed
+    assert rate == pytest.approx(3 * 8 * 5 / 2.5)  # images of all 3 networks over the timed 2.5 s

@@ -34,6 +34,13 @@ count every network::
         --threads 2 --steps 300 --repeats 3 --epochs 3 --data-root ../shared/data/cifar10-subset \
         --out docs/training/pack_benchmark.json
 
+``--pack-throughput``: training images/s of packs of K whole supernets (summed over the
+networks) at each ``--points`` C x N x size on ``--device``, beside one supernet's bare step
+alone, on random tensors (issue 30 item 5; ``tools/device_check.py``'s ``pack`` phase)::
+
+    .venv/bin/python tools/benchmark_training.py --pack-throughput --device cuda \
+        --points 16x5x32 5x5x32 --pack-sizes 1,4,16,64 --steps 30 --out /tmp/pack_rate.json
+
 ``--lean-step``: the lean step benchmark (issue 30). Per repeat, interleaved: the bare step on
 random tensors inside leaf 1's mask, then ``fewshot.train`` of that leaf for ``--epochs``
 epochs on the cached tensors (no validation, no search; the epochs after the first give the
@@ -570,6 +577,69 @@ def _record_run(row: dict[str, Any], name: str, run: dict) -> None:
         row[f"{name}_error"] = run["output_tail"]
 
 
+# -- pack throughput (--pack-throughput, issue 30 item 5) ---------------------------------------
+
+
+def pack_throughput(args: argparse.Namespace) -> dict[str, Any]:
+    """Training images/s of ``K`` whole supernets trained as one pack (summed over the
+    networks) at each ``--points`` C x N x size and each ``--pack-sizes`` K, on random tensors
+    on ``--device``: :class:`~fewshot.training.pack.PackTrainer`'s own step (K single paths,
+    one forward and backward of the stacked networks, the per-network clipped SGD), after
+    ``--warmup`` steps, timed over ``--steps``. Beside it the bare step of one supernet alone
+    (:func:`make_step`). A K that does not fit the device's memory is recorded as such and
+    ends that point's sizes. Rewritten to ``--out`` after every measurement."""
+    report: dict[str, Any] = {
+        "format": "fewshot.pack-throughput", "device": args.device, "threads": args.threads,
+        "batch_size": args.batch_size, "steps": args.steps, "warmup": args.warmup,
+        "torch": torch.__version__, "cpus": os.cpu_count(),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), "points": [],
+    }  # fmt: skip
+    if args.device.startswith("cuda"):
+        report["gpu"] = torch.cuda.get_device_name(args.device)
+    for C, N, size in args.points:
+        row: dict[str, Any] = {"C": C, "N": N, "image_size": size, "packs": {}}
+        alone = argparse.Namespace(**{**vars(args), "C": C, "N": N})
+        row["bare_alone_images_per_s"] = round(bare_rate(alone, Mask.full(), size), 1)
+        for K in args.pack_sizes:
+            try:
+                rate = _pack_rate(args, C, N, size, K)
+            except torch.OutOfMemoryError:
+                row["packs"][str(K)] = "out of memory"
+                torch.cuda.empty_cache()
+                break
+            row["packs"][str(K)] = {
+                "images_per_s": round(rate, 1),
+                "over_alone": round(rate / row["bare_alone_images_per_s"], 3),
+            }
+            print(json.dumps({"C": C, "N": N, "image_size": size, "K": K,
+                              **row["packs"][str(K)]}), flush=True)  # fmt: skip
+        report["points"].append(row)
+        if args.out:
+            atomic_write_json(args.out, report)
+    return report
+
+
+def _pack_rate(args: argparse.Namespace, C: int, N: int, size: int, K: int) -> float:
+    """Images/s (summed over the ``K`` networks) of a pack of ``K`` whole supernets."""
+    from fewshot.training.pack import PackMember, PackSettings, PackTrainer
+
+    x = torch.randn(args.batch_size, 3, size, size, device=args.device)
+    y = torch.randint(0, 10, (args.batch_size,), device=args.device)
+    with tempfile.TemporaryDirectory(prefix="bench_pack_rate_") as tmp:
+        members = [PackMember(f"n{k}", Mask.full(), k, lambda e, b: (x, y), 1_000_000,
+                              Path(tmp) / f"n{k}") for k in range(K)]  # fmt: skip
+        settings = PackSettings(C=C, N=N, num_classes=10, epochs=1)
+        trainer = PackTrainer(members, settings, Path(tmp) / "pack", device=args.device)
+        for _ in range(args.warmup):
+            trainer.train_step()
+        _sync(args.device)
+        start = time.perf_counter()
+        for _ in range(args.steps):
+            trainer.train_step()
+        _sync(args.device)
+        return K * args.batch_size * args.steps / (time.perf_counter() - start)
+
+
 def _tree_leaves(run: Path) -> list:
     from fewshot.splitting.tree import load_tree
 
@@ -623,6 +693,10 @@ def main() -> None:
     lean.add_argument("--pack", action="store_true",
                       help="fewshot.train --pack of a tree's leaves against the bare step")  # fmt: skip
     lean.add_argument("--depth", type=int, default=3, help="--pack: the tree's depth (2**d leaves)")
+    lean.add_argument("--pack-throughput", action="store_true",
+                      help="images/s of packs of K whole supernets at each --points, on --device")  # fmt: skip
+    lean.add_argument("--pack-sizes", type=lambda t: [int(v) for v in t.split(",")],
+                      default=[1, 4, 16], help="--pack-throughput: the K to time (e.g. 1,4,16)")  # fmt: skip
     lean.add_argument("--steps-per-call", type=int, default=None,
                       help="--pack: fewshot.train's --steps-per-call for the one-leaf runs "
                       "(default: fewshot.train's own; 1: Lightning's loop, as before fused steps)")  # fmt: skip
@@ -633,6 +707,12 @@ def main() -> None:
         p.error(f"--device {args.device}: no CUDA device here; use --device cpu")
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.pack_throughput:
+        if min(args.pack_sizes) < 1:
+            p.error("--pack-sizes must be positive, e.g. 1,4,16")
+        report = pack_throughput(args)
+        print(json.dumps(report, indent=2) if not args.out else f"wrote {args.out}")
+        return
     if args.lean_step or args.pack:
         report = pack_benchmark(args) if args.pack else lean_step(args)
         summary = {k: v for k, v in report.items() if k.endswith("_median")}

@@ -16,7 +16,10 @@ get less than :data:`MIN_PHASE_S` is skipped and says so):
 - ``data`` (GPU side): ``tools/benchmark_training.py --data-paths`` on the accelerator:
   training images/s at C=16, N=5 and C=8, N=1 (32 px) with the old per-image loader
   (``--num-workers`` workers), the decoded-tensor path (data on the device) and random
-  tensors, and held-out scoring archs/s (BN recalibration + accuracy per arch).
+  tensors, and held-out scoring archs/s (BN recalibration + accuracy per arch);
+- ``pack``: packs of K whole supernets trained together (``tools/benchmark_training.py
+  --pack-throughput``): images/s summed over the networks beside one alone, at C=16, N=5 and
+  C=5, N=5 (32 px) on the GPU, at the ranking study's C=4, N=1, 8 px on the CPU.
 
 The GPU phases run first, then the CPU ones (``--threads``, default every core), then the
 ratios CPU/GPU. The JSON is rewritten after every phase (a run cut short keeps what it did).
@@ -62,9 +65,10 @@ MIN_PHASE_S = 15.0
 # (docs/device), so about 315 s with start-up, which the GPU score phase gets of the default
 # 450 s once the split (~25 s) is done; the CPU phases are scaled down to fit the rest.
 SHARES = {
-    ("gpu", "split"): 0.08, ("gpu", "score"): 0.70, ("gpu", "train"): 0.07,
-    ("gpu", "data"): 0.04,
+    ("gpu", "split"): 0.08, ("gpu", "score"): 0.62, ("gpu", "train"): 0.07,
+    ("gpu", "data"): 0.04, ("gpu", "pack"): 0.06,
     ("cpu", "split"): 0.04, ("cpu", "score"): 0.04, ("cpu", "train"): 0.03,
+    ("cpu", "pack"): 0.02,
 }  # fmt: skip
 
 
@@ -275,11 +279,35 @@ def phase_data(ctx: Context, side: str, timeout: float) -> dict[str, Any]:
     return result
 
 
+def phase_pack(ctx: Context, side: str, timeout: float) -> dict[str, Any]:
+    """Packs of whole supernets on this side's device (issue 30 item 5): training images/s of
+    K networks trained together, summed, beside one supernet's bare step alone
+    (``tools/benchmark_training.py --pack-throughput``, random tensors): on the GPU at C=16,
+    N=5 and EFS-NAS's C=5, N=5 (32 px), K up to 64 or what the memory holds; on the CPU the
+    ranking study's C=4, N=1, 8 px regime with K = 1 and 8."""
+    out = ctx.work / f"pack-{side}.json"
+    if ctx.config.quick:
+        points, sizes, steps = ["4x1x8"], "1,2", 2
+    elif side == "gpu":
+        points, sizes, steps = ["16x5x32", "5x5x32"], "1,4,16,64", 20
+    else:
+        points, sizes, steps = ["4x1x8"], "1,8", 50
+    argv = ["tools.benchmark_training", "--pack-throughput", "--device",
+            ctx.gpu if side == "gpu" else "cpu", "--threads", str(ctx.cpu_threads),
+            "--points", *points, "--pack-sizes", sizes, "--steps", str(steps), "--warmup", "3",
+            "--batch-size", str(ctx.size.batch_size), "--out", str(out)]  # fmt: skip
+    result = run_command(argv, timeout, ctx.cpu_threads)
+    if out.is_file():
+        result["points"] = json.loads(out.read_text())["points"]
+    return result
+
+
 PHASES: dict[str, Callable[[Context, str, float], dict[str, Any]]] = {
     "split": phase_split,
     "score": phase_score,
     "train": phase_train,
     "data": phase_data,
+    "pack": phase_pack,
 }
 
 
