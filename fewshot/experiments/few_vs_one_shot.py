@@ -564,15 +564,18 @@ def train_packed(ctx: Context, jobs: Sequence[PackJob], pack_root: Path) -> None
     from fewshot.training.runner import is_trained
     from fewshot.training.sampling import keeps_to_groups as one_arch_per_step
 
+    def kind(job: PackJob) -> tuple[int, str]:  # what one pack's networks share
+        return job.run.epochs, job.run.sampling or ctx.config.sampling
+
     todo = {j.folder: j for j in jobs if not is_trained(j.folder, j.run.epochs)
-            and one_arch_per_step(j.run.sampling or ctx.config.sampling)}  # fmt: skip
+            and one_arch_per_step(kind(j)[1])}  # fmt: skip
     while todo:
         wave = [j for j in todo.values() if j.parent_weights() is None
                 or j.parent_weights().parent not in todo]  # fmt: skip
-        for epochs, sampling in sorted({(j.run.epochs, j.run.sampling or "") for j in wave}):
-            group = [j for j in wave if (j.run.epochs, j.run.sampling or "") == (epochs, sampling)]
-            for pack in _pack_chunks(ctx, group, epochs, sampling or None):
-                _train_pack(ctx, pack, epochs, pack_root, sampling or None)
+        for epochs, sampling in sorted({kind(j) for j in wave}):
+            group = [j for j in wave if kind(j) == (epochs, sampling)]
+            for pack in _pack_chunks(ctx, group, epochs, sampling):
+                _train_pack(ctx, pack, epochs, pack_root, sampling)
         todo = {f: j for f, j in todo.items() if j not in wave}
 
 
