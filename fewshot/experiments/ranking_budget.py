@@ -569,8 +569,9 @@ def write_outputs(config: RankingBudgetConfig, result: dict[str, Any]) -> None:
     from fewshot.plotting.ranking import plot_tau_vs_steps
 
     places = [config.out / "results.json"] + ([config.results] if config.results else [])
+    text = tables_text(result)
     for path in places:
-        write_results(path, result, tables_text(result))
+        write_results(path, result, text)
         plot_tau_vs_steps(result, path.with_name(path.stem + ".png"))
         log.info("wrote %s (+ table, figure)", path)
 
