@@ -723,13 +723,15 @@ def write_outputs(config: FewVsOneShotConfig, result: dict[str, Any]) -> None:
     if config.results is not None:
         places.append(config.results)
     text = tables_text(result)
+    figures = []
     for path in places:
         # --results X.json: X_table.md and X.png beside it, so two studies can share a docs
         # folder; the run folder's results.json keeps few_vs_one_shot_table.md / .png
         stem = "few_vs_one_shot" if path == places[0] else path.stem
         write_results(path, result, text, table=path.with_name(f"{stem}_table.md"))
-        plot_few_vs_one_shot(result, path.with_name(f"{stem}.png"))
-        log.info("wrote %s (+ table, figure)", path)
+        figures.append(path.with_name(f"{stem}.png"))
+    plot_few_vs_one_shot(result, *figures)
+    log.info("wrote %s (+ tables, figures)", ", ".join(map(str, places)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
