@@ -562,13 +562,13 @@ def train_packed(ctx: Context, jobs: Sequence[PackJob], pack_root: Path) -> None
     rule that trains several archs a step (fairnas, sandwich) are left to train alone: a pack
     trains one arch per network and step."""
     from fewshot.training.runner import is_trained
-    from fewshot.training.sampling import keeps_to_groups as one_arch_per_step
+    from fewshot.training.sampling import draws_one_arch_per_step
 
     def kind(job: PackJob) -> tuple[int, str]:  # what one pack's networks share
         return job.run.epochs, job.run.sampling or ctx.config.sampling
 
     todo = {j.folder: j for j in jobs if not is_trained(j.folder, j.run.epochs)
-            and one_arch_per_step(kind(j)[1])}  # fmt: skip
+            and draws_one_arch_per_step(kind(j)[1])}  # fmt: skip
     while todo:
         wave = [j for j in todo.values() if j.parent_weights() is None
                 or j.parent_weights().parent not in todo]  # fmt: skip
