@@ -30,6 +30,10 @@ NAS), ``--efs-nas`` adds EFS-NAS's arm (one supernet per group of archs by nonli
 ``efs-nas`` / ``efs-nas-inh``; each sampled arch scored by its group's supernet),
 ``--sampling-arms fairnas,balanced`` adds the one-shot supernet under other path-sampling rules
 (``one-shot-fairnas``, ...; compared with ``--sampling``'s one-shot at the same epochs),
+``--one-shot-multiples 5,6`` adds one-shot runs of 5 and 6 times ``--epochs`` (the equal-step
+baselines of arms trained in another folder: ``--metrics "" --no-exhaustive`` trains only
+them, and ``python -m fewshot.experiments.key_comparisons --pairs ARM:one-shot-x6`` pairs the
+two files by their shared one-shot run),
 ``--recipe gm-nas`` makes missing trees with GM-NAS's settings (warm-up, then gradient
 matching on the warmed-up weights: ``--metrics gm``), ``--connected-only`` samples connected archs only, ``--held-out N`` scores on the first N
 held-out images, ``--bootstrap-seeds`` resamples training seeds as well as archs, and every
@@ -163,6 +167,13 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
         "step, so they train alone, not in --pack's packs)", choices=sampling_rules,
         group=_TREES, affects_results=False,  # adds arms, changes none of the others
     )  # fmt: skip
+    one_shot_multiples: list[int] = option(
+        [], help="add one-shot runs of these multiples of --epochs (one-shot-xK, comma-"
+        "separated) beside those the splits need, not capped by --max-multiple: e.g. the "
+        "equal-step baselines of arms trained in another run folder, paired with them by "
+        "fewshot.experiments.key_comparisons --pairs (may be added to a finished run folder)",
+        minimum=1, group=_TREES, affects_results=False,  # adds runs, changes none of the others
+    )  # fmt: skip
     protocols: list[str] = option(
         ["scratch"], help="how leaves start: scratch (random init), inherited (from the one-shot "
         "supernet after --warmup-epochs; few-shot NAS); comma-separated", choices=PROTOCOLS,
@@ -259,9 +270,10 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
             self.dataset, self.data_root, self.benchmark_dataset,
             what="the few-vs-one-shot experiment",
         )  # fmt: skip
-        if not self.metrics and self.no_exhaustive and not (self.efs_nas or self.sampling_arms):
-            raise UsageError("nothing to compare: give --metrics, --efs-nas or --sampling-arms, "
-                             "or drop --no-exhaustive")  # fmt: skip
+        extra_arms = self.efs_nas or self.sampling_arms or self.one_shot_multiples
+        if not self.metrics and self.no_exhaustive and not extra_arms:
+            raise UsageError("nothing to compare: give --metrics, --efs-nas, --sampling-arms "
+                             "or --one-shot-multiples, or drop --no-exhaustive")  # fmt: skip
         if self.sampling in self.sampling_arms:
             raise UsageError(f"--sampling-arms {self.sampling}: the one-shot supernet already "
                              f"trains with --sampling {self.sampling}; name other rules")  # fmt: skip
@@ -494,6 +506,7 @@ def seed_methods(config: FewVsOneShotConfig, seed: int) -> list[Method]:
         space=get_space(config.space),
         efs_nas=config.efs_nas,
         sampling_arms=config.sampling_arms,
+        one_shot_multiples=config.one_shot_multiples,
     )
 
 

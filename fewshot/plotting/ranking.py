@@ -77,7 +77,8 @@ def _difference_panel(ax: Any, differences: Mapping[str, Any], names: list[str])
     ax.set_xlim(-0.5, len(names) - 0.5)
     ax.set_ylabel("tau difference")
     ax.set_title("tau difference to the baseline\n(mean over seeds, 95% bootstrap interval)")
-    ax.legend(fontsize=8)
+    if differences:  # a run of one-shot arms only compares nothing here
+        ax.legend(fontsize=8)
 
 
 def plot_tau_vs_steps(
