@@ -406,10 +406,9 @@ def lean_step(args: argparse.Namespace) -> dict[str, Any]:
             for name, code in codes.items():
                 run = train_epoch(args, code, "tensor", Path(tmp), C=args.C, N=args.N,
                                   epochs=args.epochs, image_size=args.image_size, tag=f"-{r}")  # fmt: skip
-                rates = run["epoch_images_per_s"][1:] or run["epoch_images_per_s"]
-                row[f"{name}_images_per_s"] = round(statistics.median(rates), 1) if rates else None
-                row[f"{name}_over_bare"] = (round(row[f"{name}_images_per_s"] / row["bare_images_per_s"], 3)
-                                            if rates else None)  # fmt: skip
+                rate = row[f"{name}_images_per_s"] = training_rate(run)
+                row[f"{name}_over_bare"] = (round(rate / row["bare_images_per_s"], 3)
+                                            if rate is not None else None)  # fmt: skip
                 if run["returncode"]:
                     row[f"{name}_error"] = run["output_tail"]
             report["runs"].append(row)
@@ -566,12 +565,18 @@ def _bracketed(
     return result, {"mean": mean, "drift": round(sum(after) / sum(before), 3)}
 
 
-def _record_run(row: dict[str, Any], name: str, run: dict) -> None:
-    """A run's training images/s (median of the epochs after the first), wall time, error."""
+def training_rate(run: dict[str, Any]) -> float | None:
+    """A ``fewshot.train`` run's training images/s: the median of its epochs after the first
+    (which pays for start-up), or of its only epoch; ``None`` when no epoch finished."""
     import statistics
 
     rates = run["epoch_images_per_s"][1:] or run["epoch_images_per_s"]
-    row[f"{name}_images_per_s"] = round(statistics.median(rates), 1) if rates else None
+    return round(statistics.median(rates), 1) if rates else None
+
+
+def _record_run(row: dict[str, Any], name: str, run: dict) -> None:
+    """A run's training images/s (:func:`training_rate`), wall time, error."""
+    row[f"{name}_images_per_s"] = training_rate(run)
     row[f"{name}_wall_s"] = run["wall_s"]
     if run["returncode"]:
         row[f"{name}_error"] = run["output_tail"]

@@ -30,6 +30,10 @@ NAS), ``--efs-nas`` adds EFS-NAS's arm (one supernet per group of archs by nonli
 ``efs-nas`` / ``efs-nas-inh``; each sampled arch scored by its group's supernet),
 ``--sampling-arms fairnas,balanced`` adds the one-shot supernet under other path-sampling rules
 (``one-shot-fairnas``, ...; compared with ``--sampling``'s one-shot at the same epochs),
+``--one-shot-multiples 5,6`` adds one-shot runs of 5 and 6 times ``--epochs`` (the equal-step
+baselines of arms trained in another folder: ``--metrics "" --no-exhaustive`` trains only
+them, and ``python -m fewshot.experiments.key_comparisons --pairs ARM:one-shot-x6`` pairs the
+two files by their shared one-shot run),
 ``--recipe gm-nas`` makes missing trees with GM-NAS's settings (warm-up, then gradient
 matching on the warmed-up weights: ``--metrics gm``), ``--connected-only`` samples connected archs only, ``--held-out N`` scores on the first N
 held-out images, ``--bootstrap-seeds`` resamples training seeds as well as archs, and every
@@ -163,6 +167,13 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
         "step, so they train alone, not in --pack's packs)", choices=sampling_rules,
         group=_TREES, affects_results=False,  # adds arms, changes none of the others
     )  # fmt: skip
+    one_shot_multiples: list[int] = option(
+        [], help="add one-shot runs of these multiples of --epochs (one-shot-xK, comma-"
+        "separated) beside those the splits need, not capped by --max-multiple: e.g. the "
+        "equal-step baselines of arms trained in another run folder, paired with them by "
+        "fewshot.experiments.key_comparisons --pairs (may be added to a finished run folder)",
+        minimum=1, group=_TREES, affects_results=False,  # adds runs, changes none of the others
+    )  # fmt: skip
     protocols: list[str] = option(
         ["scratch"], help="how leaves start: scratch (random init), inherited (from the one-shot "
         "supernet after --warmup-epochs; few-shot NAS); comma-separated", choices=PROTOCOLS,
@@ -259,9 +270,10 @@ class FewVsOneShotConfig(ImageOptions, CommonOptions):
             self.dataset, self.data_root, self.benchmark_dataset,
             what="the few-vs-one-shot experiment",
         )  # fmt: skip
-        if not self.metrics and self.no_exhaustive and not (self.efs_nas or self.sampling_arms):
-            raise UsageError("nothing to compare: give --metrics, --efs-nas or --sampling-arms, "
-                             "or drop --no-exhaustive")  # fmt: skip
+        extra_arms = self.efs_nas or self.sampling_arms or self.one_shot_multiples
+        if not self.metrics and self.no_exhaustive and not extra_arms:
+            raise UsageError("nothing to compare: give --metrics, --efs-nas, --sampling-arms "
+                             "or --one-shot-multiples, or drop --no-exhaustive")  # fmt: skip
         if self.sampling in self.sampling_arms:
             raise UsageError(f"--sampling-arms {self.sampling}: the one-shot supernet already "
                              f"trains with --sampling {self.sampling}; name other rules")  # fmt: skip
@@ -494,6 +506,7 @@ def seed_methods(config: FewVsOneShotConfig, seed: int) -> list[Method]:
         space=get_space(config.space),
         efs_nas=config.efs_nas,
         sampling_arms=config.sampling_arms,
+        one_shot_multiples=config.one_shot_multiples,
     )
 
 
@@ -562,13 +575,13 @@ def train_packed(ctx: Context, jobs: Sequence[PackJob], pack_root: Path) -> None
     rule that trains several archs a step (fairnas, sandwich) are left to train alone: a pack
     trains one arch per network and step."""
     from fewshot.training.runner import is_trained
-    from fewshot.training.sampling import keeps_to_groups as one_arch_per_step
+    from fewshot.training.sampling import draws_one_arch_per_step
 
     def kind(job: PackJob) -> tuple[int, str]:  # what one pack's networks share
         return job.run.epochs, job.run.sampling or ctx.config.sampling
 
     todo = {j.folder: j for j in jobs if not is_trained(j.folder, j.run.epochs)
-            and one_arch_per_step(kind(j)[1])}  # fmt: skip
+            and draws_one_arch_per_step(kind(j)[1])}  # fmt: skip
     while todo:
         wave = [j for j in todo.values() if j.parent_weights() is None
                 or j.parent_weights().parent not in todo]  # fmt: skip
@@ -723,13 +736,15 @@ def write_outputs(config: FewVsOneShotConfig, result: dict[str, Any]) -> None:
     if config.results is not None:
         places.append(config.results)
     text = tables_text(result)
+    figures = []
     for path in places:
         # --results X.json: X_table.md and X.png beside it, so two studies can share a docs
         # folder; the run folder's results.json keeps few_vs_one_shot_table.md / .png
         stem = "few_vs_one_shot" if path == places[0] else path.stem
         write_results(path, result, text, table=path.with_name(f"{stem}_table.md"))
-        plot_few_vs_one_shot(result, path.with_name(f"{stem}.png"))
-        log.info("wrote %s (+ table, figure)", path)
+        figures.append(path.with_name(f"{stem}.png"))
+    plot_few_vs_one_shot(result, *figures)
+    log.info("wrote %s (+ tables, figures)", ", ".join(map(str, places)))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

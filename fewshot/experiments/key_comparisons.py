@@ -130,7 +130,8 @@ def pick_arm(results: Sequence[dict[str, Any]], methods: set[str], arm: str | No
 
 def baselines(results: Sequence[dict[str, Any]], arm: str) -> dict[str, str]:
     """The arm's baseline per comparison kind, as the comparison paired it (the files that
-    compared the arm agree)."""
+    compared the arm agree); none when no file paired it (its comparisons then come from
+    ``--pairs``, e.g. one-shot at the arm's steps trained in another folder)."""
     out: dict[str, str] = {}
     for kind in COMPARED:
         named = {r["tau_difference"][kind][arm]["baseline"] for r in results
@@ -139,8 +140,6 @@ def baselines(results: Sequence[dict[str, Any]], arm: str) -> dict[str, str]:
             raise UsageError(f"the files pair {arm} with different {kind} baselines: {named}")
         if named:
             out[kind] = named.pop()
-    if not out:
-        raise UsageError(f"{arm} has no equal-compute or vs-random baseline in the results")
     return out
 
 
@@ -169,6 +168,9 @@ def analyse(config: KeyComparisonsConfig) -> dict[str, Any]:
     comparisons = {}
     pairs = {kind: (arm, baseline) for kind, baseline in baselines(results, arm).items()}
     pairs.update(extra_pairs(config.pairs, pool["methods"]))
+    if not pairs:
+        raise UsageError(f"{arm} has no equal-compute or vs-random baseline in the results: "
+                         "name its comparisons with --pairs ARM:BASELINE")  # fmt: skip
     for kind, (a, b) in pairs.items():
         method = [pool["predictions"][s][a] for s in seeds]
         base = [pool["predictions"][s][b] for s in seeds]
@@ -190,14 +192,22 @@ def table(result: dict[str, Any]) -> str:
         s, both, archs = c["seeds"], c["seeds_and_archs"], c["archs_only"]
         rows.append([
             kind, f"{c['arm']} - {c['baseline']}", len(c["per_seed"]), _f(s["mean"]), _f(s["sd"]),
-            f"[{_f(s['ci95'][0])}, {_f(s['ci95'][1])}] (+-{_f(s['half_width'])})",
-            f"[{_f(both['low'])}, {_f(both['high'])}] (+-{_f(both['half_width'])})",
+            _interval(s["ci95"], s["half_width"]),
+            _interval((both["low"], both["high"]), both["half_width"]),
             f"+-{_f(archs['half_width'])}", c["seeds_needed"], "yes" if c["met"] else "no",
         ])  # fmt: skip
     header = ["comparison", "tau difference", "seeds", "mean", "sd over seeds",
               "95% t over seeds (archs fixed)", "95% bootstrap seeds+archs", "archs alone",
               f"seeds for +-{result['config']['target']}", "met"]  # fmt: skip
     return markdown_table(header, rows)
+
+
+def _interval(bounds: Sequence[float] | None, half_width: float | None) -> str:
+    """A table cell ``[low, high] (+-half)``; ``-`` where there is no interval (one seed has
+    no spread over seeds)."""
+    if bounds is None or half_width is None:
+        return "-"
+    return f"[{_f(bounds[0])}, {_f(bounds[1])}] (+-{_f(half_width)})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

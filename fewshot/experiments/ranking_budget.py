@@ -572,8 +572,8 @@ def write_outputs(config: RankingBudgetConfig, result: dict[str, Any]) -> None:
     text = tables_text(result)
     for path in places:
         write_results(path, result, text)
-        plot_tau_vs_steps(result, path.with_name(path.stem + ".png"))
-        log.info("wrote %s (+ table, figure)", path)
+    plot_tau_vs_steps(result, *(path.with_name(path.stem + ".png") for path in places))
+    log.info("wrote %s (+ tables, figures)", ", ".join(map(str, places)))
 
 
 def _every_regime_done(config: RankingBudgetConfig) -> bool:

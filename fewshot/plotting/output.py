@@ -3,6 +3,7 @@ the axis scale for values that span orders of magnitude."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
@@ -73,13 +74,27 @@ def _symlog_ticks(x: np.ndarray, linthresh: float) -> list[float]:
     return sorted([0.0] + [s * p for s in sides for p in powers])
 
 
-def save_figure(fig: plt.Figure, path: str | os.PathLike[str], *, dpi: int = 120) -> Path:
-    """Lay ``fig`` out tightly, write it to ``path`` (its folder made) and close it."""
+def save_figure(
+    fig: plt.Figure,
+    path: str | os.PathLike[str],
+    *copies: str | os.PathLike[str],
+    dpi: int = 120,
+) -> Path:
+    """Lay ``fig`` out tightly, render it once and write it to ``path`` and to each of
+    ``copies`` (e.g. a run folder's figure and the one beside ``--results``), then close it.
+
+    Each file is written atomically (folder made, temp file renamed over it), so an
+    interrupted run never leaves half a PNG; the format comes from ``path``'s suffix.
+    """
+    from fewshot.io import atomic_write
+
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(out, dpi=dpi)
+    image = io.BytesIO()
+    fig.savefig(image, dpi=dpi, format=out.suffix.lstrip(".") or "png")
     plt.close(fig)
+    for target in (out, *copies):
+        atomic_write(target, lambda f: f.write(image.getbuffer()))
     return out
 
 

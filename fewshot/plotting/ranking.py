@@ -36,14 +36,17 @@ _LABEL = {
 }
 
 
-def plot_few_vs_one_shot(result: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Two panels: tau per method and seed; tau difference to one-shot per budget. Writes PNG."""
+def plot_few_vs_one_shot(
+    result: Mapping[str, Any], path: str | os.PathLike[str], *copies: str | os.PathLike[str]
+) -> Path:
+    """Two panels: tau per method and seed; tau difference to one-shot per budget. Writes PNG
+    to ``path`` and to each of ``copies`` (drawn once)."""
     methods = result["methods"]
     names = list(methods)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6.0, 0.6 * len(names)), 7.0))
     _tau_panel(top, methods, names)
     _difference_panel(bottom, result["tau_difference"], names)
-    return save_figure(fig, path)
+    return save_figure(fig, path, *copies)
 
 
 def _tau_panel(ax: Any, methods: Mapping[str, Any], names: list[str]) -> None:
@@ -74,13 +77,17 @@ def _difference_panel(ax: Any, differences: Mapping[str, Any], names: list[str])
     ax.set_xlim(-0.5, len(names) - 0.5)
     ax.set_ylabel("tau difference")
     ax.set_title("tau difference to the baseline\n(mean over seeds, 95% bootstrap interval)")
-    ax.legend(fontsize=8)
+    if differences:  # a run of one-shot arms only compares nothing here
+        ax.legend(fontsize=8)
 
 
-def plot_tau_vs_steps(result: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+def plot_tau_vs_steps(
+    result: Mapping[str, Any], path: str | os.PathLike[str], *copies: str | os.PathLike[str]
+) -> Path:
     """Kendall tau of the one-shot supernet against optimiser steps, one line per regime (mean
     over seeds, seeds as dots), with the tau = 0.3 goal line. Reads the document of
-    :mod:`fewshot.experiments.ranking_budget`. Writes PNG."""
+    :mod:`fewshot.experiments.ranking_budget`. Writes PNG to ``path`` and to each of
+    ``copies`` (drawn once)."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for name, regime in result["regimes"].items():
         steps = sorted(int(s) for s in regime["budgets"])
@@ -96,7 +103,7 @@ def plot_tau_vs_steps(result: Mapping[str, Any], path: str | os.PathLike[str]) -
     ax.set_ylabel(_truth_label(result.get("config") or {}))
     ax.set_title("one-shot supernet ranking quality against training budget")
     ax.legend(fontsize=8)
-    return save_figure(fig, path)
+    return save_figure(fig, path, *copies)
 
 
 def _truth_label(config: Mapping[str, Any]) -> str:

@@ -228,6 +228,7 @@ def plan_methods(
     space: SearchSpace | None = None,
     efs_nas: bool = False,
     sampling_arms: Sequence[str] = (),
+    one_shot_multiples: Sequence[int] = (),
 ) -> list[Method]:
     """Every method of one seed: the split methods of ``trees`` (metric -> tree) at each depth,
     the exhaustive split, EFS-NAS's groups (``efs_nas``), each under every protocol
@@ -235,8 +236,10 @@ def plan_methods(
     ``epochs`` and at every multiple the split methods need for the equal-compute budget (up to
     ``max_multiple`` times ``epochs``: the equal-compute comparisons that need a longer one-shot
     run are then left out, and say so), and one one-shot supernet of ``epochs`` per rule of
-    ``sampling_arms`` (``one-shot-<rule>``). ``space``: the search space (default: the
-    trees', else ``nb201``); every tree must split it.
+    ``sampling_arms`` (``one-shot-<rule>``). ``one_shot_multiples``: further one-shot runs of
+    that many times ``epochs`` (not capped by ``max_multiple``), e.g. the equal-step baselines
+    of arms trained in another run. ``space``: the search space (default: the trees', else
+    ``nb201``); every tree must split it.
     """
     space = _common_space(trees, space)
     unknown = set(protocols) - set(PROTOCOLS)
@@ -261,7 +264,10 @@ def plan_methods(
     multiples = {1, *(m.compute_epochs / epochs for m in methods)}
     if any(k != int(k) for k in multiples):
         raise ValueError(f"warm-up {warmup} must be a multiple of {epochs} epochs (equal compute)")
-    multiples = sorted(int(k) for k in multiples if max_multiple is None or k <= max_multiple)
+    multiples = {int(k) for k in multiples if max_multiple is None or k <= max_multiple}
+    if any(k < 1 for k in one_shot_multiples):
+        raise ValueError(f"one-shot multiples must be >= 1, got {list(one_shot_multiples)}")
+    multiples = sorted(multiples | set(one_shot_multiples))
     root = (Leaf("root", space.full_mask()),)
     for k in multiples:
         methods.append(Method(one_shot_name(k), ONE_SHOT, 0, root, epochs * k))

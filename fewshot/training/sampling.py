@@ -5,7 +5,8 @@ step sums their losses (their gradients accumulate) and makes one update. Every 
 the generator it is given, so a rule is deterministic for a seed. The archs are drawn inside a
 mask, or inside an arch group (:class:`~fewshot.spaces.ArchGroup`, EFS-NAS's sub-supernets: the
 archs of a mask with a given nonlinear count), which only the rules that draw whole archs can
-keep to (``uniform``, ``balanced``: :func:`keeps_to_groups`). Registered rules
+keep to (``uniform``, ``balanced``: :func:`keeps_to_groups`). Those two also draw one arch per
+step, which is what a pack of networks trains (:func:`draws_one_arch_per_step`). Registered rules
 (``--sampling NAME``, :data:`SAMPLING_RULES`):
 
 - ``uniform`` (default): one arch drawn uniformly inside the mask, one op per position
@@ -62,6 +63,9 @@ class SamplingRule(Protocol):
     name: str
     keeps_to_groups: bool
     """Whether the rule can draw inside an :class:`~fewshot.spaces.ArchGroup`."""
+    one_arch_per_step: bool
+    """Whether every step trains one arch (a pack trains one per network and step; a rule of
+    several archs, such as FairNAS's, draws one only inside a one-arch mask)."""
 
     def step_archs(self, within: Within, generator: torch.Generator) -> list[Arch]:
         """The archs of one step (their losses summed, one update), drawn from ``generator``."""
@@ -88,6 +92,12 @@ def get_sampling_rule(name: str, space: SearchSpace) -> SamplingRule:
 def keeps_to_groups(name: str) -> bool:
     """Whether the rule called ``name`` can train an arch group (an unknown name: ``False``)."""
     return name in _RULES and bool(getattr(_RULES.get(name), "keeps_to_groups", False))
+
+
+def draws_one_arch_per_step(name: str) -> bool:
+    """Whether the rule called ``name`` trains one arch a step in any mask, so that its runs
+    can train in packs (an unknown name: ``False``)."""
+    return name in _RULES and bool(getattr(_RULES.get(name), "one_arch_per_step", False))
 
 
 def uniform_arch(within: Within, generator: torch.Generator) -> Arch:
@@ -125,6 +135,7 @@ class Uniform:
 
     name = "uniform"
     keeps_to_groups = True
+    one_arch_per_step = True
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
@@ -139,6 +150,7 @@ class FairNAS:
 
     name = "fairnas"
     keeps_to_groups = False
+    one_arch_per_step = False
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
@@ -183,6 +195,7 @@ class Sandwich:
 
     name = "sandwich"
     keeps_to_groups = False
+    one_arch_per_step = False
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
@@ -214,6 +227,7 @@ class Balanced:
 
     name = "balanced"
     keeps_to_groups = True
+    one_arch_per_step = True
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
@@ -243,6 +257,7 @@ __all__ = [
     "SANDWICH_RANDOM",
     "SamplingRule",
     "Within",
+    "draws_one_arch_per_step",
     "get_sampling_rule",
     "keeps_to_groups",
     "op_parameters",

@@ -116,3 +116,27 @@ def test_a_second_study_on_the_same_seeds_joins_its_arm_by_its_shared_runs(tmp_p
         kc.analyse(config)
     with pytest.raises(kc.UsageError, match="ARM:BASELINE"):
         kc.extra_pairs(["efs-d1-inh"], {"efs-d1-inh"})
+
+
+def test_an_arm_without_baselines_of_its_own_is_compared_by_pairs_only(tmp_path, capsys):
+    """An arm whose file paired it with nothing (e.g. a papers' arm trained without a longer
+    one-shot run) is compared only with what ``--pairs`` names, here a one-shot run of another
+    file on the same seeds; with no pair at all it is a usage error that says to name one."""
+    a = write_results(tmp_path / "a.json", [0, 1, 2])
+    first = json.loads(a.read_text())
+    first["tau_difference"] = {}
+    a.write_text(json.dumps(first))
+    second = json.loads(a.read_text())
+    for seed, methods in second["predictions"].items():
+        second["predictions"][seed] = {"one-shot-x3": methods["one-shot-x3"],
+                                       "one-shot-x6": methods["random-d1-inh"]}  # fmt: skip
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps(second))
+    argv = ["--results", f"{a},{b}", "--arm", "good-d1-inh", "--resamples", "100"]
+    assert kc.main([*argv, "--out", str(tmp_path / "none.json")]) == 2
+    assert "name its comparisons with --pairs" in capsys.readouterr().err
+    out = tmp_path / "kc.json"
+    assert kc.main([*argv, "--pairs", "good-d1-inh:one-shot-x6", "--out", str(out)]) == 0
+    comparisons = json.loads(out.read_text())["comparisons"]
+    assert list(comparisons) == ["good-d1-inh vs one-shot-x6"]
+    assert all(d > 0 for d in comparisons["good-d1-inh vs one-shot-x6"]["per_seed"])

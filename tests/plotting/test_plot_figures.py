@@ -143,3 +143,29 @@ def test_the_search_figure_rings_the_overall_pick(tmp_path, monkeypatch):
     }}  # fmt: skip
     assert plot_leaf_search(evaluation, tmp_path / "s.png").read_bytes().startswith(PNG)
     assert "overall pick (88.50%)" in labels
+
+
+def test_a_figure_is_drawn_once_and_written_whole_to_every_place(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    from fewshot.plotting.output import save_figure
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    draws = []
+    original = fig.savefig
+    monkeypatch.setattr(fig, "savefig", lambda *a, **k: draws.append(1) or original(*a, **k))
+    first, copy = tmp_path / "run" / "fig.png", tmp_path / "docs" / "fig.png"
+    assert save_figure(fig, first, copy) == first
+    assert len(draws) == 1 and not plt.fignum_exists(fig.number)
+    assert first.read_bytes().startswith(PNG) and copy.read_bytes() == first.read_bytes()
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["fig.png", "fig.png"]
+
+
+def test_a_figure_takes_its_format_from_the_suffix(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from fewshot.plotting.output import save_figure
+
+    fig, _ = plt.subplots()
+    assert save_figure(fig, tmp_path / "fig.pdf").read_bytes().startswith(b"%PDF")

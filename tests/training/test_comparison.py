@@ -374,6 +374,15 @@ def test_a_capped_multiple_leaves_out_only_the_comparisons_it_cannot_make():
     assert ("papers", "exhaustive-b5", "one-shot") in pairs
 
 
+def test_one_shot_multiples_add_longer_one_shot_runs_past_the_cap():
+    methods = plan_methods({}, depths=[1], epochs=2, exhaustive_edge=None, max_multiple=1,
+                           one_shot_multiples=[5, 3, 5])  # fmt: skip
+    assert [(m.name, m.epochs) for m in methods] == [
+        ("one-shot", 2), ("one-shot-x3", 6), ("one-shot-x5", 10)]  # fmt: skip
+    with pytest.raises(ValueError, match=">= 1"):
+        plan_methods({}, depths=[1], epochs=2, exhaustive_edge=None, one_shot_multiples=[0])
+
+
 def test_the_arch_sample_is_parsed_in_the_experiments_space(tmp_path):
     """A benchmark table of NB201 arch strings read for another space: one usage error."""
     from fewshot.config import make_config
@@ -698,7 +707,9 @@ def test_the_efs_nas_arm_refuses_a_rule_that_draws_op_by_op(tmp_path, capsys, fl
 def test_nothing_to_compare_names_the_efs_nas_flag(tmp_path, capsys):
     argv = [a for a in _efs_argv(tmp_path) if a != "--efs-nas"]
     assert _tool().main(argv) == 2
-    assert "give --metrics, --efs-nas or --sampling-arms" in capsys.readouterr().err
+    assert "give --metrics, --efs-nas, --sampling-arms or --one-shot-multiples" in (
+        capsys.readouterr().err
+    )
 
 
 def test_the_efs_nas_arm_joins_a_finished_run_and_reuses_its_supernets(tmp_path, capsys):
@@ -828,3 +839,32 @@ def test_sampling_arms_refuse_the_run_wide_rule_and_unknown_rules(tmp_path, caps
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_one_shot_multiples_in_another_folder_share_the_first_runs_one_shot(tmp_path, capsys):
+    """The equal-step baseline of a finished run's arm, trained in another folder with
+    ``--metrics "" --no-exhaustive --one-shot-multiples K``: its one-shot supernet is the first
+    run's (equal predictions), so ``key_comparisons`` joins the two files and pairs the arm
+    with one-shot-xK; added to the finished folder instead, only the new run trains."""
+    from fewshot.experiments import key_comparisons
+
+    arms = [a for a in _sampling_argv(tmp_path, "arms", "--exhaustive-edge", "1")
+            if a != "--no-exhaustive"]  # fmt: skip
+    assert _tool().main(arms) == 0
+    longer = _sampling_argv(tmp_path, "longer", "--one-shot-multiples", "5")
+    assert _tool().main(longer) == 0
+    files = [json.loads((tmp_path / d / "results.json").read_text()) for d in ("arms", "longer")]
+    assert set(files[1]["methods"]) == {"one-shot", "one-shot-x5"}
+    assert files[1]["predictions"]["0"]["one-shot"] == files[0]["predictions"]["0"]["one-shot"]
+    out = tmp_path / "kc.json"
+    assert key_comparisons.main([
+        "--results", f"{tmp_path / 'arms' / 'results.json'},{tmp_path / 'longer' / 'results.json'}",
+        "--arm", "exhaustive-b5", "--pairs", "exhaustive-b5:one-shot-x5", "--resamples", "100",
+        "--out", str(out)]) == 0  # fmt: skip
+    assert list(json.loads(out.read_text())["comparisons"]) == ["exhaustive-b5 vs one-shot-x5"]
+    assert "| - |" in (tmp_path / "kc_table.md").read_text()  # one seed: no interval over seeds
+    root = tmp_path / "arms" / "seed0" / "supernets"
+    before = {d.name: (d / "weights.pt").stat().st_mtime_ns for d in root.iterdir()}
+    assert _tool().main([*arms, "--one-shot-multiples", "2"]) == 0
+    after = {d.name: (d / "weights.pt").stat().st_mtime_ns for d in root.iterdir()}
+    assert {k: after[k] for k in before} == before and len(after) == len(before) + 1

@@ -17,6 +17,7 @@ from fewshot.training.sampling import (
     DEFAULT_SAMPLING,
     SAMPLING_RULES,
     SANDWICH_RANDOM,
+    draws_one_arch_per_step,
     get_sampling_rule,
     keeps_to_groups,
 )
@@ -271,3 +272,11 @@ def test_a_group_leaf_trains_only_its_groups_archs(tmp_path, rule):
     assert any(graded for graded in spy.graded)
     done = json.loads((tmp_path / "a" / "done.json").read_text())
     assert done["group"] == group.to_dict()
+
+
+@pytest.mark.parametrize("rule", SAMPLING_RULES)
+def test_a_rule_said_to_draw_one_arch_per_step_does_so_in_the_full_space(rule):
+    sampling = get_sampling_rule(rule, NB201)
+    sizes = {len(sampling.step_archs(NB201.full_mask(), _gen(s))) for s in range(20)}
+    assert (sizes == {1}) == draws_one_arch_per_step(rule)
+    assert not draws_one_arch_per_step("no-such-rule")
