@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from fewshot.spaces import Arch, SearchSpace, get_space, space_of
-from fewshot.spaces.tabular import BestArch
+from fewshot.spaces.tabular import ArchLookup, BestArch
 
 log = logging.getLogger("fewshot")
 
@@ -165,7 +165,7 @@ def _not_found(path: Path, what: str) -> BenchmarkNotFoundError:
     )
 
 
-class Benchmark:
+class Benchmark(ArchLookup):
     """The NATS-Bench topology benchmark read from a fast-mode directory: NB201's benchmark
     adapter (:class:`fewshot.spaces.BenchmarkAdapter`).
 
@@ -232,18 +232,6 @@ class Benchmark:
                 f"{self.path} judges {self.space.name!r}"
             )
         return arch
-
-    def _check_index(self, index: int) -> int:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"a benchmark index is an int, got {type(index).__name__}")
-        if not 0 <= index < len(self):
-            raise IndexError(f"benchmark index {index} outside 0..{len(self) - 1}")
-        return int(index)
-
-    def _to_index(self, arch_or_index: Arch | str | int) -> int:
-        if isinstance(arch_or_index, (Arch, str)):
-            return self.index(arch_or_index)
-        return self._check_index(arch_or_index)
 
     # -- accuracies ---------------------------------------------------------------------
     def accuracy(self, arch_or_index: Arch | str | int, dataset: str = "cifar10") -> float:

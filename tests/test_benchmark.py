@@ -81,6 +81,8 @@ def test_bad_lookups(fake_benchmark):
         bench.arch(len(bench))
     with pytest.raises(IndexError):
         bench.accuracy(-1)
+    with pytest.raises(TypeError, match="a benchmark index is an int, got bool"):
+        bench.accuracy(True)  # True == 1: it would silently read arch 1
 
 
 def test_missing_directory(tmp_path):

@@ -596,8 +596,7 @@ def _pack_settings(ctx: Context, epochs: int, sampling: str | None = None) -> An
     from fewshot.training.pack import PackSettings
 
     alone = train_settings(ctx.config, ctx.datamodule.num_classes, ctx.seed, epochs, sampling)
-    return PackSettings.of(alone, C=alone.C, N=alone.N, epochs=epochs,
-                           num_classes=alone.num_classes, sampling=alone.sampling)  # fmt: skip
+    return PackSettings.of(alone)
 
 
 def _pack_chunks(

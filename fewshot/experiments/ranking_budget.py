@@ -345,10 +345,7 @@ def train_seeds_packed(config: RankingBudgetConfig, data: RegimeData, steps: int
     members = [PackMember(f"seed{s}", full, s, batches, per_epoch,
                           one_shot_folder(config, data, s, steps)) for s in todo]  # fmt: skip
     alone = settings(config, data, 0, steps)
-    pack_settings = PackSettings.of(
-        alone, C=alone.C, N=alone.N, num_classes=alone.num_classes, epochs=alone.epochs,
-        max_steps=steps, sampling=alone.sampling,
-    )  # fmt: skip
+    pack_settings = PackSettings.of(alone, max_steps=steps)
     log.info("%s: training seeds %s for %d steps as one pack", data.regime.name, todo, steps)
     start = time.perf_counter()
     pack_dir = config.out / data.regime.name / f"pack-steps{steps}"

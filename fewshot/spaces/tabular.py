@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import ClassVar, NamedTuple
@@ -75,7 +76,33 @@ def find_benchmark_file(
     return None
 
 
-class TabularBenchmark:
+class ArchLookup(ABC):
+    """Lookups shared by every benchmark: an arch, its string or its index (the benchmark's
+    order) to the index, with a ``TypeError`` for what is no index and an ``IndexError``
+    outside ``0..len-1``. Subclasses give :meth:`index` and ``len()``."""
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """How many archs the benchmark holds."""
+
+    @abstractmethod
+    def index(self, arch: Arch | str) -> int:
+        """The benchmark index of ``arch``."""
+
+    def _check_index(self, index: int) -> int:
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+            raise TypeError(f"a benchmark index is an int, got {type(index).__name__}")
+        if not 0 <= index < len(self):
+            raise IndexError(f"benchmark index {index} outside 0..{len(self) - 1}")
+        return int(index)
+
+    def _to_index(self, arch_or_index: Arch | str | int) -> int:
+        if isinstance(arch_or_index, (Arch, str)):
+            return self.index(arch_or_index)
+        return self._check_index(arch_or_index)
+
+
+class TabularBenchmark(ArchLookup):
     """A benchmark adapter over a table read whole: archs in the benchmark's order, one
     ground-truth column per data set (higher is better).
 
@@ -133,18 +160,6 @@ class TabularBenchmark:
         """Every arch, in the benchmark's order."""
         return list(self._archs)
 
-    def _check_index(self, index: int) -> int:
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
-            raise TypeError(f"a benchmark index is an int, got {type(index).__name__}")
-        if not 0 <= index < len(self):
-            raise IndexError(f"benchmark index {index} outside 0..{len(self) - 1}")
-        return int(index)
-
-    def _to_index(self, arch_or_index: Arch | str | int) -> int:
-        if isinstance(arch_or_index, (Arch, str)):
-            return self.index(arch_or_index)
-        return self._check_index(arch_or_index)
-
     # -- ground truth -------------------------------------------------------------------
     def accuracies(self, dataset: str | None = None) -> np.ndarray:
         """Every arch's ground truth on ``dataset`` (default: the first), in index order, as a
@@ -174,4 +189,4 @@ class TabularBenchmark:
         return None
 
 
-__all__ = ["BestArch", "TabularBenchmark", "find_benchmark_file"]
+__all__ = ["ArchLookup", "BestArch", "TabularBenchmark", "find_benchmark_file"]

@@ -115,10 +115,13 @@ class PackSettings(SGDSettings):
     sampling: str = DEFAULT_SAMPLING
 
     @classmethod
-    def of(cls, optimiser: SGDSettings, **fields: Any) -> PackSettings:
-        """The pack settings of ``optimiser``'s fields (a subclass's others dropped) and
-        ``fields``."""
-        return cls(**dataclasses.asdict(optimiser.sgd()), **fields)
+    def of(cls, settings: SGDSettings, **fields: Any) -> PackSettings:
+        """The pack settings of ``settings`` (e.g. a :class:`~fewshot.training.runner.
+        TrainSettings`: its optimiser fields and those of a pack it has, C, N, num_classes,
+        epochs, max_steps, sampling; the others dropped), with ``fields`` overriding them."""
+        own = {f.name for f in dataclasses.fields(cls)} - set(dataclasses.asdict(settings.sgd()))
+        kept = {name: getattr(settings, name) for name in own if hasattr(settings, name)}
+        return cls(**dataclasses.asdict(settings.sgd()), **{**kept, **fields})
 
     def total_steps(self, batches_per_epoch: int) -> int:
         epoch_steps = self.epochs * batches_per_epoch

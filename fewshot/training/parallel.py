@@ -93,10 +93,7 @@ def train_packed(
         group = [job for job in todo if job.epochs == epochs]
         members = [PackMember(job.id, job.mask, s.seed, batches, per_epoch, job.out_dir)
                    for job in group]  # fmt: skip
-        settings = PackSettings.of(
-            s, C=s.C, N=s.N, num_classes=s.num_classes, epochs=epochs, max_steps=s.max_steps,
-            sampling=s.sampling,
-        )  # fmt: skip
+        settings = PackSettings.of(s, epochs=epochs)
         size = pack_size or auto_pack_size(settings, group[0].mask.space,
                                            context.datamodule.batch_size, image_size, device)  # fmt: skip
         for i, part in enumerate(chunks(members, size)):

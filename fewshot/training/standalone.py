@@ -181,8 +181,7 @@ def _train_packed(
                    per_epoch, arch_folder(out_dir, a))
         for a in archs
     ]  # fmt: skip
-    pack_settings = PackSettings.of(settings, C=settings.C, N=settings.N,
-                                    num_classes=datamodule.num_classes, epochs=settings.epochs)  # fmt: skip
+    pack_settings = PackSettings.of(settings, num_classes=datamodule.num_classes)
     log.info("training %d archs as one pack (%d epochs)", len(archs), settings.epochs)
     device = eval_device(hardware)
     trainer = PackTrainer(members, pack_settings, out_dir / "pack", device=device)

@@ -186,6 +186,8 @@ def test_adapter_lookup_errors(csv_file: Path):
     assert bench.accuracy(5, "Class-Object") == bench.accuracy(5, "class_object")
     with pytest.raises(IndexError, match="outside 0..4095"):
         bench.arch(4096)
+    with pytest.raises(TypeError, match="a benchmark index is an int, got float"):
+        bench.accuracy(5.0, "class_object")
     with pytest.raises(ValueError, match="not a tnb101-micro arch"):
         bench.index(get_space("nb201").arch(("none",) * 6))
 

@@ -235,3 +235,17 @@ def test_a_group_member_equals_its_lightning_training_alone(tmp_path: Path) -> N
         PackTrainer([member], replace(SETTINGS, sampling="fairnas"), tmp_path / "other")
     with pytest.raises(ValueError, match="is not of its mask"):
         replace(member, mask=_masks()[1])
+
+
+def test_pack_settings_take_the_pack_fields_a_training_has_and_overrides():
+    from fewshot.training.standalone import StandaloneSettings
+
+    alone = TrainSettings(C=3, N=2, num_classes=7, epochs=9, max_steps=11, sampling="balanced",
+                          lr=0.05, seed=4)  # fmt: skip
+    packed = PackSettings.of(alone, max_steps=5)
+    assert (packed.C, packed.N, packed.num_classes, packed.epochs) == (3, 2, 7, 9)
+    assert (packed.max_steps, packed.sampling, packed.lr) == (5, "balanced", 0.05)
+    standalone = PackSettings.of(StandaloneSettings(C=6, epochs=3), num_classes=4)
+    assert (standalone.C, standalone.N, standalone.epochs, standalone.lr) == (6, 1, 3, 0.1)
+    assert (standalone.max_steps, standalone.sampling, standalone.num_classes) == (
+        None, "uniform", 4)  # fmt: skip
