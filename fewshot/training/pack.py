@@ -119,9 +119,10 @@ class PackSettings(SGDSettings):
         """The pack settings of ``settings`` (e.g. a :class:`~fewshot.training.runner.
         TrainSettings`: its optimiser fields and those of a pack it has, C, N, num_classes,
         epochs, max_steps, sampling; the others dropped), with ``fields`` overriding them."""
-        own = {f.name for f in dataclasses.fields(cls)} - set(dataclasses.asdict(settings.sgd()))
+        optimiser = dataclasses.asdict(settings.sgd())
+        own = {f.name for f in dataclasses.fields(cls)} - set(optimiser)
         kept = {name: getattr(settings, name) for name in own if hasattr(settings, name)}
-        return cls(**dataclasses.asdict(settings.sgd()), **{**kept, **fields})
+        return cls(**optimiser, **{**kept, **fields})
 
     def total_steps(self, batches_per_epoch: int) -> int:
         epoch_steps = self.epochs * batches_per_epoch

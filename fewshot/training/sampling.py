@@ -91,13 +91,18 @@ def get_sampling_rule(name: str, space: SearchSpace) -> SamplingRule:
 
 def keeps_to_groups(name: str) -> bool:
     """Whether the rule called ``name`` can train an arch group (an unknown name: ``False``)."""
-    return name in _RULES and bool(getattr(_RULES.get(name), "keeps_to_groups", False))
+    return _rule_flag(name, "keeps_to_groups")
 
 
 def draws_one_arch_per_step(name: str) -> bool:
     """Whether the rule called ``name`` trains one arch a step in any mask, so that its runs
     can train in packs (an unknown name: ``False``)."""
-    return name in _RULES and bool(getattr(_RULES.get(name), "one_arch_per_step", False))
+    return _rule_flag(name, "one_arch_per_step")
+
+
+def _rule_flag(name: str, flag: str) -> bool:
+    """The class attribute ``flag`` of the rule called ``name``; ``False`` for an unknown name."""
+    return name in _RULES and bool(getattr(_RULES.get(name), flag, False))
 
 
 def uniform_arch(within: Within, generator: torch.Generator) -> Arch:
